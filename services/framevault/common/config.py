@@ -1,0 +1,106 @@
+"""Every setting of both services, with its typed default and env override.
+
+One place on purpose: a setting is added here or nowhere. Each field reads
+``FRAMEVAULT_<FIELD NAME IN UPPER CASE>`` from the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any, get_type_hints
+
+ENV_PREFIX = "FRAMEVAULT_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Listening addresses.
+    metadata_address: str = "127.0.0.1:50051"
+    blob_address: str = "127.0.0.1:50052"
+    # Where the metadata service reaches the blob service.
+    blob_target: str = "127.0.0.1:50052"
+
+    # MongoDB (metadata service).
+    mongodb_uri: str = "mongodb://127.0.0.1:27117/?replicaSet=fv"
+    mongodb_database: str = "framevault"
+    mongodb_timeout_ms: int = 10_000
+    mongodb_max_pool_size: int = 100
+    # "motor" (the default) or "pymongo" (PyMongo's native async client).
+    mongodb_driver: str = "motor"
+
+    # S3 / MinIO (blob service).
+    s3_endpoint: str = "127.0.0.1:8333"
+    s3_access_key: str = "framevault"
+    s3_secret_key: str = "framevault-secret"
+    s3_bucket: str = "framevault"
+    s3_region: str = "us-east-1"
+    s3_secure: bool = False
+    # Parts of multipart uploads; S3 allows 5 MiB..5 GiB.
+    s3_part_size_bytes: int = 32 * 1024 * 1024
+    # Threads running the synchronous S3 SDK; its HTTP pool is sized to match.
+    s3_max_concurrency: int = 32
+
+    # Blob service limits (advertised by GetCapabilities).
+    blob_max_batch_total_size_bytes: int = 4 * 1024 * 1024
+    blob_max_batch_blobs: int = 1000
+    blob_chunk_size_bytes: int = 1024 * 1024
+    blob_max_chunk_size_bytes: int = 4 * 1024 * 1024
+    blob_max_size_bytes: int = 5 * 1024 * 1024 * 1024 * 1024
+    blob_max_preview_edge: int = 2048
+    blob_max_download_url_seconds: int = 7 * 24 * 3600
+    blob_gc_default_grace_seconds: int = 24 * 3600
+
+    # Upload stream.
+    upload_window_frames: int = 2000
+    upload_batch_frames: int = 500
+    upload_max_retries: int = 10
+    upload_retry_base_delay_ms: int = 50
+    upload_max_inline_bytes: int = 4 * 1024 * 1024
+
+    # Iteration.
+    iterate_frames_per_message: int = 256
+    iterate_max_frames_per_message: int = 1000
+
+    # gRPC transport.
+    grpc_max_message_bytes: int = 64 * 1024 * 1024
+    grpc_keepalive_time_ms: int = 30_000
+    grpc_keepalive_timeout_ms: int = 10_000
+    grpc_shutdown_grace_seconds: float = 10.0
+    # Deadline of calls one service makes to the other.
+    service_call_timeout_seconds: float = 30.0
+
+    log_level: str = "INFO"
+    # "json" for machines, "console" for people.
+    log_format: str = "json"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        environ = dict(os.environ if environ is None else environ)
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _parse(f.name, hints[f.name], raw)
+        values.update(overrides)
+        return cls(**values)
+
+
+def _parse(name: str, kind: Any, raw: str) -> Any:
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        return raw
+    except ValueError as exc:
+        raise SystemExit(f"invalid value for {ENV_PREFIX}{name.upper()}: {raw!r}") from exc

@@ -1,0 +1,56 @@
+"""Blob digests (sha256 + size) and the ``blob:`` URIs frames use for them."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from framevault.common.errors import InvalidArgument
+
+BLOB_URI_PREFIX = "blob:sha256/"
+_HASH = re.compile(r"[0-9a-f]{64}")
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+@dataclass(frozen=True, order=True)
+class BlobDigest:
+    hash: str
+    size: int
+
+    @property
+    def uri(self) -> str:
+        return f"{BLOB_URI_PREFIX}{self.hash}/{self.size}"
+
+    @property
+    def is_empty(self) -> bool:
+        return self.size == 0 and self.hash == EMPTY_SHA256
+
+    def __str__(self) -> str:
+        return f"sha256/{self.hash}/{self.size}"
+
+
+def digest_of(data: bytes) -> BlobDigest:
+    return BlobDigest(hashlib.sha256(data).hexdigest(), len(data))
+
+
+def checked_digest(hash_hex: str, size: int, field: str) -> BlobDigest:
+    """Validates a caller-supplied digest; ``field`` names it in the error."""
+    if not _HASH.fullmatch(hash_hex or ""):
+        raise InvalidArgument.field(f"{field}.hash", "must be 64 lowercase hex characters (sha256)")
+    if size < 0:
+        raise InvalidArgument.field(f"{field}.size_bytes", "must be >= 0")
+    return BlobDigest(hash_hex, size)
+
+
+def is_blob_uri(uri: str) -> bool:
+    return uri.startswith("blob:")
+
+
+def parse_blob_uri(uri: str, field: str) -> BlobDigest:
+    """Parses ``blob:sha256/{hash}/{size}``; raises InvalidArgument naming ``field``."""
+    rest = uri[len(BLOB_URI_PREFIX):] if uri.startswith(BLOB_URI_PREFIX) else None
+    parts = rest.split("/") if rest is not None else []
+    if len(parts) != 2 or not _HASH.fullmatch(parts[0]) or not parts[1].isdigit():
+        raise InvalidArgument.field(field, f"blob URI must be {BLOB_URI_PREFIX}<sha256 hex>/<size>")
+    return BlobDigest(parts[0], int(parts[1]))

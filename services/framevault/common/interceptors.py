@@ -1,0 +1,121 @@
+"""The one place where exceptions become gRPC statuses, and calls are logged.
+
+Handlers raise domain errors (``framevault.common.errors``); this interceptor
+turns them into a status with AIP-193 details in the
+``grpc-status-details-bin`` trailer. Anything else is a bug on our side:
+INTERNAL, with the traceback logged and not sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+import structlog
+from grpc import aio
+
+from framevault.common.errors import FramevaultError, Internal, Unimplemented
+
+log = structlog.get_logger("framevault.rpc")
+
+# Maps backend exceptions (driver errors ...) to domain errors; returns None
+# for exceptions it does not know.
+ErrorTranslator = Callable[[BaseException], FramevaultError | None]
+
+
+def _no_translation(_: BaseException) -> FramevaultError | None:
+    return None
+
+
+class ErrorMappingInterceptor(aio.ServerInterceptor):
+    def __init__(self, translate: ErrorTranslator = _no_translation):
+        self._translate = translate
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                self._wrap_unary(method, handler.stream_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            self._wrap_stream(method, handler.stream_stream),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _wrap_unary(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        async def wrapped(request: Any, context: aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            try:
+                response = await behavior(request, context)
+            except Exception as exc:  # noqa: BLE001 - the mapping point
+                await self._abort(method, exc, context, started)
+                raise  # unreachable: abort raises
+            _log_done(method, context, started)
+            return response
+
+        return wrapped
+
+    def _wrap_stream(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        async def wrapped(request: Any, context: aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            try:
+                async for response in behavior(request, context):
+                    yield response
+            except Exception as exc:  # noqa: BLE001 - the mapping point
+                await self._abort(method, exc, context, started)
+                raise
+            _log_done(method, context, started)
+
+        return wrapped
+
+    async def _abort(self, method: str, exc: Exception, context: aio.ServicerContext, started: float) -> None:
+        if isinstance(exc, aio.AbortError):
+            raise exc
+        if isinstance(exc, FramevaultError):
+            error: FramevaultError | None = exc
+        elif isinstance(exc, NotImplementedError):
+            # The generated servicer base raises this for RPCs not built yet.
+            error = Unimplemented(f"{method} is not implemented yet")
+        else:
+            error = self._translate(exc)
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+        if error is None:
+            log.error("rpc_failed", method=method, code="INTERNAL", elapsed_ms=elapsed_ms, exc_info=exc)
+            error = Internal("internal error; see server logs")
+        else:
+            log.info("rpc_error", method=method, code=error.code.name, reason=error.reason, message=error.message,
+                     elapsed_ms=elapsed_ms)
+        status = error.to_status()
+        await context.abort(
+            error.code,
+            error.message,
+            trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
+        )
+
+
+def _log_done(method: str, context: aio.ServicerContext, started: float) -> None:
+    log.debug("rpc_ok", method=method, elapsed_ms=round((time.perf_counter() - started) * 1000, 2))

@@ -1,0 +1,121 @@
+"""Runs one gRPC service: aio server, health, reflection, graceful stop.
+
+Both services start through ``run_service`` so that transport concerns
+(limits, keepalive, health, reflection, signals) live in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import structlog
+from grpc import aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from framevault.common.config import Settings
+from framevault.common.interceptors import ErrorMappingInterceptor, ErrorTranslator
+
+log = structlog.get_logger("framevault.server")
+
+HEALTH_POLL_SECONDS = 2.0
+
+
+def server_options(settings: Settings) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
+        ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
+        ("grpc.keepalive_time_ms", settings.grpc_keepalive_time_ms),
+        ("grpc.keepalive_timeout_ms", settings.grpc_keepalive_timeout_ms),
+        ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
+
+
+@dataclass
+class ServiceSpec:
+    """What ``run_service`` needs to know about one service."""
+
+    name: str
+    address: str
+    # Full proto names of the services registered, for health and reflection.
+    service_names: Sequence[str]
+    # Registers servicers on the server.
+    register: Callable[[aio.Server], None]
+    # True when every backend the service needs answers.
+    ready: Callable[[], Awaitable[bool]]
+    translate_error: ErrorTranslator
+    # Releases backend resources after the server stopped.
+    close: Callable[[], Awaitable[None]]
+
+
+class RunningService:
+    """A started server; tests use it in-process, ``run_service`` from main."""
+
+    def __init__(self, spec: ServiceSpec, settings: Settings):
+        self.spec = spec
+        self.settings = settings
+        self.server = aio.server(
+            interceptors=[ErrorMappingInterceptor(spec.translate_error)],
+            options=server_options(settings),
+        )
+        self.health = health.aio.HealthServicer()
+        self.port = 0
+        self._health_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.spec.register(self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        names = [*self.spec.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                 reflection.SERVICE_NAME]
+        reflection.enable_server_reflection(names, self.server)
+        self.port = self.server.add_insecure_port(self.spec.address)
+        await self._set_health(False)
+        await self.server.start()
+        self._health_task = asyncio.create_task(self._watch_backends())
+        log.info("service_started", service=self.spec.name, address=self.spec.address, port=self.port)
+
+    async def _set_health(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", *self.spec.service_names):
+            await self.health.set(name, status)
+
+    async def _watch_backends(self) -> None:
+        serving: bool | None = None
+        while True:
+            try:
+                ok = await self.spec.ready()
+            except Exception:  # noqa: BLE001 - any backend failure means not ready
+                ok = False
+            if ok != serving:
+                serving = ok
+                await self._set_health(ok)
+                log.info("health_changed", service=self.spec.name, serving=ok)
+            await asyncio.sleep(HEALTH_POLL_SECONDS)
+
+    async def stop(self, grace: float | None = None) -> None:
+        # Health first, so load balancers stop sending before we refuse.
+        if self._health_task:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.settings.grpc_shutdown_grace_seconds if grace is None else grace)
+        await self.spec.close()
+        log.info("service_stopped", service=self.spec.name)
+
+
+async def run_service(spec: ServiceSpec, settings: Settings) -> None:
+    running = RunningService(spec, settings)
+    await running.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("service_stopping", service=spec.name)
+    await running.stop()

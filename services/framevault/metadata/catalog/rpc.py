@@ -1,0 +1,5 @@
+"""Dataset and version RPCs (transport only)."""
+
+
+class CatalogRpcs:
+    """CreateDataset ... GetVersionStatistics; see catalog/ for the domain."""

@@ -1,0 +1,117 @@
+"""The one module that owns the MongoDB connection of the metadata service.
+
+Everything else receives a ``Database`` and uses its collection handles. The
+driver is chosen here only (``FRAMEVAULT_MONGODB_DRIVER``), since motor and
+PyMongo's native async client share the interface we use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pymongo
+from pymongo import ASCENDING, IndexModel
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from framevault.common.config import Settings
+
+# Bumped when stored documents change shape; checked at start.
+SCHEMA_VERSION = 1
+
+DATASETS = "datasets"
+VERSIONS = "versions"
+FRAMES = "frames"
+SCHEMA = "schema"
+
+# Indexes per collection; created idempotently at start. See
+# services/framevault/metadata/STORAGE.md for why each exists.
+INDEXES: dict[str, list[IndexModel]] = {
+    DATASETS: [
+        IndexModel([("name", ASCENDING)], name="name_unique", unique=True),
+        IndexModel([("tags", ASCENDING)], name="tags"),
+    ],
+    VERSIONS: [
+        IndexModel([("dataset_id", ASCENDING), ("name", ASCENDING)], name="dataset_name_unique", unique=True),
+        IndexModel([("dataset_id", ASCENDING), ("create_time", ASCENDING), ("_id", ASCENDING)], name="dataset_created"),
+        IndexModel([("parent_ids", ASCENDING)], name="parents"),
+    ],
+    FRAMES: [
+        # One revision of a frame per version that wrote it.
+        IndexModel([("version_id", ASCENDING), ("frame_id", ASCENDING)], name="revision_unique", unique=True),
+        # Resolving a frame id across a version's lineage.
+        IndexModel([("dataset_id", ASCENDING), ("frame_id", ASCENDING), ("version_id", ASCENDING)], name="frame_lineage"),
+        # Sequential order: grouped by context, timestamp inside, id as tie breaker.
+        IndexModel(
+            [("dataset_id", ASCENDING), ("context_id", ASCENDING), ("timestamp", ASCENDING), ("frame_id", ASCENDING)],
+            name="sequential_order",
+        ),
+        # Random order and sharding.
+        IndexModel([("dataset_id", ASCENDING), ("shuffle_key", ASCENDING)], name="shuffle_order"),
+        # Diffs: which revisions a version hides.
+        IndexModel([("hidden_in", ASCENDING)], name="hidden_in", sparse=True),
+    ],
+}
+
+
+def make_client(settings: Settings) -> Any:
+    common: dict[str, Any] = dict(
+        serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
+        connectTimeoutMS=settings.mongodb_timeout_ms,
+        maxPoolSize=settings.mongodb_max_pool_size,
+        w="majority",
+        retryWrites=True,
+        tz_aware=True,
+    )
+    if settings.mongodb_driver == "pymongo":
+        return pymongo.AsyncMongoClient(settings.mongodb_uri, **common)
+    if settings.mongodb_driver == "motor":
+        from motor.motor_asyncio import AsyncIOMotorClient
+
+        return AsyncIOMotorClient(settings.mongodb_uri, **common)
+    raise SystemExit(f"FRAMEVAULT_MONGODB_DRIVER must be 'motor' or 'pymongo', not {settings.mongodb_driver!r}")
+
+
+class Database:
+    """Collection handles with majority write concern, and start-up checks."""
+
+    def __init__(self, settings: Settings, client: Any | None = None):
+        self.settings = settings
+        self.client = client or make_client(settings)
+        self.db = self.client.get_database(
+            settings.mongodb_database,
+            write_concern=WriteConcern(w="majority"),
+            read_concern=ReadConcern("majority"),
+        )
+        self.datasets = self.db[DATASETS]
+        self.versions = self.db[VERSIONS]
+        self.frames = self.db[FRAMES]
+        self.schema = self.db[SCHEMA]
+
+    async def ping(self) -> bool:
+        await self.client.admin.command("ping")
+        return True
+
+    async def prepare(self) -> None:
+        """Creates indexes (idempotent) and records or checks the schema version."""
+        for name, indexes in INDEXES.items():
+            await self.db[name].create_indexes(indexes)
+        current = await self.schema.find_one({"_id": "schema"})
+        if current is None:
+            try:
+                await self.schema.insert_one({"_id": "schema", "version": SCHEMA_VERSION})
+            except pymongo.errors.DuplicateKeyError:
+                current = await self.schema.find_one({"_id": "schema"})
+        if current is not None and current["version"] > SCHEMA_VERSION:
+            raise SystemExit(
+                f"database {self.settings.mongodb_database!r} has schema version {current['version']}, "
+                f"newer than this service's {SCHEMA_VERSION}"
+            )
+
+    def start_session(self) -> Any:
+        return self.client.start_session()
+
+    async def close(self) -> None:
+        result = self.client.close()
+        if hasattr(result, "__await__"):
+            await result

@@ -1,0 +1,116 @@
+"""Resolving dataset and version references, and which frame revisions a
+version sees. Shared by every area of the metadata service; see STORAGE.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from framevault.common.errors import FailedPrecondition, FieldErrors, NotFound, PreconditionViolation
+from framevault.metadata.db import Database
+from framevault.v1 import dataset_pb2
+
+DRAFT = "draft"
+PUBLISHED = "published"
+_ID = re.compile(r"[0-9a-f]{24}")
+
+
+@dataclass(frozen=True)
+class VersionHandle:
+    """What readers and writers need to know of a version."""
+
+    id: str
+    dataset_id: str
+    name: str
+    status: str
+    # First-parent chain from the root version to this one, inclusive.
+    lineage: tuple[str, ...]
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == DRAFT
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> VersionHandle:
+        return cls(doc["_id"], doc["dataset_id"], doc["name"], doc["status"], tuple(doc["lineage"]))
+
+
+def visible_filter(version: VersionHandle) -> dict[str, Any]:
+    """Matches exactly the frame revisions visible in ``version``.
+
+    A revision is visible when a version of the lineage wrote it and no
+    version of the lineage hid it (overwrote or deleted the frame).
+    """
+    lineage = list(version.lineage)
+    return {
+        "dataset_id": version.dataset_id,
+        "version_id": {"$in": lineage} if len(lineage) > 1 else lineage[0],
+        "hidden_in": {"$nin": lineage},
+    }
+
+
+def require_draft(version: VersionHandle) -> None:
+    if not version.is_draft:
+        raise FailedPrecondition(
+            f"version {version.name!r} ({version.id}) is published and read-only",
+            [PreconditionViolation("VERSION_STATUS", version.id, "version is published; only drafts accept writes")],
+            reason="VERSION_PUBLISHED",
+        )
+
+
+def _one_of(ref: Any, field: str, errors: FieldErrors) -> tuple[str, str] | None:
+    kind = ref.WhichOneof("ref")
+    if kind is None:
+        errors.add(field, "set exactly one of id or name")
+        return None
+    value = getattr(ref, kind)
+    if not value:
+        errors.add(f"{field}.{kind}", "must not be empty")
+        return None
+    if kind == "id" and not _ID.fullmatch(value):
+        errors.add(f"{field}.id", "malformed id (24 lowercase hex characters)")
+        return None
+    return kind, value
+
+
+async def resolve_dataset(db: Database, ref: dataset_pb2.DatasetRef, field: str) -> dict[str, Any]:
+    """The dataset document named by ``ref``; ``field`` names it in errors."""
+    errors = FieldErrors()
+    chosen = _one_of(ref, field, errors)
+    errors.raise_if_any()
+    assert chosen is not None
+    kind, value = chosen
+    doc = await db.datasets.find_one({"_id": value} if kind == "id" else {"name": value})
+    if doc is None:
+        raise NotFound("dataset", value, field=f"{field}.{kind}")
+    return doc
+
+
+async def resolve_version_document(db: Database, ref: dataset_pb2.VersionRef, field: str) -> dict[str, Any]:
+    """The version document named by ``ref``; ``field`` names it in errors."""
+    errors = FieldErrors()
+    chosen = _one_of(ref, field, errors)
+    if chosen and chosen[0] == "name" and not ref.HasField("dataset"):
+        errors.add(f"{field}.dataset", "required when the version is named by name")
+    errors.raise_if_any()
+    assert chosen is not None
+    kind, value = chosen
+    query: dict[str, Any]
+    if kind == "id":
+        query = {"_id": value}
+        if ref.HasField("dataset"):
+            dataset = await resolve_dataset(db, ref.dataset, f"{field}.dataset")
+            query["dataset_id"] = dataset["_id"]
+    else:
+        dataset = await resolve_dataset(db, ref.dataset, f"{field}.dataset")
+        query = {"dataset_id": dataset["_id"], "name": value}
+    doc = await db.versions.find_one(query)
+    if doc is None:
+        raise NotFound("version", value, field=f"{field}.{kind}")
+    return doc
+
+
+async def resolve_version(db: Database, ref: dataset_pb2.VersionRef, field: str) -> VersionHandle:
+    return VersionHandle.from_document(await resolve_version_document(db, ref, field))

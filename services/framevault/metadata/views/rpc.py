@@ -1,0 +1,5 @@
+"""View RPCs: ordered iteration, counts, pages (transport only)."""
+
+
+class ViewRpcs:
+    """IterateFrames, CountViewFrames, ListViewFrames."""
