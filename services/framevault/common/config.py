@@ -21,6 +21,8 @@ class Settings:
     blob_address: str = "127.0.0.1:50052"
     # Where the metadata service reaches the blob service.
     blob_target: str = "127.0.0.1:50052"
+    # Where the blob service reaches the metadata service (garbage collection).
+    metadata_target: str = "127.0.0.1:50051"
 
     # MongoDB (metadata service).
     mongodb_uri: str = "mongodb://127.0.0.1:27117/?replicaSet=fv"
