@@ -8,6 +8,7 @@ INTERNAL, with the traceback logged and not sent.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -80,6 +81,11 @@ class ErrorMappingInterceptor(aio.ServerInterceptor):
         return wrapped
 
     def _wrap_stream(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        if not inspect.isasyncgenfunction(behavior):
+            # Streaming handlers that write with context.write() (health Watch)
+            # are plain coroutines.
+            return self._wrap_unary(method, behavior)
+
         async def wrapped(request: Any, context: aio.ServicerContext) -> Any:
             started = time.perf_counter()
             try:

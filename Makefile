@@ -1,0 +1,93 @@
+# framevault task runner: `make run` starts the product, `make test` tests it.
+# Every target installs what it needs first, so both work on a fresh machine.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK := $(PY) deploy/local/stack.py
+BUF := proto/node_modules/.bin/buf
+GENERATED_PY := services/framevault/v1
+PROTOS := $(wildcard proto/framevault/v1/*.proto)
+PYTEST_ARGS ?=
+
+.PHONY: help install generate check-generated lint typecheck stack-up stack-down stack-status run test bench clean
+
+help:
+	@echo "make run              install, start the local stack and both services (Ctrl-C stops them)"
+	@echo "make test             install, start the local stack, run every test"
+	@echo "make generate         regenerate code from proto/ (never edit generated files)"
+	@echo "make check-generated  fail if regeneration would change committed code"
+	@echo "make lint             buf lint + buf breaking + ruff"
+	@echo "make bench            benchmark harness (ratios against raw baselines)"
+	@echo "make stack-up|stack-down|stack-status   the local mongod + S3 server"
+
+# --- environment -----------------------------------------------------------
+
+$(VENV)/.installed: requirements.lock requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+$(BUF): proto/package.json proto/package-lock.json
+	cd proto && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed $(BUF)
+
+# --- code generation -------------------------------------------------------
+
+generate: install
+	rm -rf $(GENERATED_PY) && mkdir -p $(GENERATED_PY)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m grpc_tools.protoc -Iproto \
+	  --python_out=services --pyi_out=services \
+	  --grpc_python_out=services --mypy_grpc_out=services \
+	  $(PROTOS) >/dev/null
+	@if [ -x clients/generate.sh ]; then clients/generate.sh; fi
+
+check-generated: generate
+	@if [ -n "$$(git status --porcelain -- $(GENERATED_PY) clients)" ]; then \
+	  git status --short -- $(GENERATED_PY) clients; \
+	  echo "generated code is stale: run 'make generate' and commit"; exit 1; fi
+	@echo "generated code is up to date"
+
+# --- checks ----------------------------------------------------------------
+
+lint: install
+	cd proto && node_modules/.bin/buf lint
+	@# Each commit must stay wire-compatible with the one before it.
+	@if git rev-parse --verify --quiet HEAD~1 >/dev/null; then \
+	  cd proto && node_modules/.bin/buf breaking --against '../.git#ref=HEAD~1,subdir=proto'; fi
+	$(VENV)/bin/ruff check services clients/python tests deploy
+
+typecheck: install
+	$(VENV)/bin/mypy services/framevault/common
+
+# --- local stack and services ----------------------------------------------
+
+stack-up: install
+	$(STACK) up
+
+stack-down:
+	@if [ -x $(PY) ]; then $(STACK) down; fi
+
+stack-status: install
+	$(STACK) status
+
+run: stack-up
+	$(PY) deploy/local/run_services.py
+
+# --- tests and benchmarks --------------------------------------------------
+
+test: stack-up
+	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: stack-up
+	$(PY) -m bench $(BENCH_ARGS)
+
+clean: stack-down
+	rm -rf $(VENV) proto/node_modules .stack

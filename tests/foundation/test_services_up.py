@@ -1,0 +1,73 @@
+"""Both services run on the real stack: health, reflection, storage adapters."""
+
+import pymongo
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from framevault.metadata.db import INDEXES, SCHEMA_VERSION, Database
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
+async def _wait_serving(channel, service: str) -> None:
+    stub = health_pb2_grpc.HealthStub(channel)
+    async for reply in stub.Watch(health_pb2.HealthCheckRequest(service=service), timeout=60):
+        if reply.status == SERVING:
+            return
+    pytest.fail(f"{service or 'server'} never became SERVING")
+
+
+@pytest.mark.parametrize("service", ["", "framevault.v1.MetadataService"])
+async def test_metadata_service_becomes_serving(metadata_channel, service):
+    await _wait_serving(metadata_channel, service)
+
+
+@pytest.mark.parametrize("service", ["", "framevault.v1.BlobService"])
+async def test_blob_service_becomes_serving(blob_channel, service):
+    await _wait_serving(blob_channel, service)
+
+
+async def _reflected_services(channel) -> set[str]:
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+
+    async def requests():
+        yield reflection_pb2.ServerReflectionRequest(list_services="")
+
+    async for reply in stub.ServerReflectionInfo(requests()):
+        return {s.name for s in reply.list_services_response.service}
+    return set()
+
+
+async def test_reflection_lists_each_service(metadata_channel, blob_channel):
+    assert "framevault.v1.MetadataService" in await _reflected_services(metadata_channel)
+    assert "framevault.v1.BlobService" in await _reflected_services(blob_channel)
+    assert "grpc.health.v1.Health" in await _reflected_services(metadata_channel)
+
+
+async def test_database_preparation_is_idempotent_against_real_mongod(settings):
+    db = Database(settings)
+    try:
+        await db.prepare()
+        await db.prepare()
+        for collection, models in INDEXES.items():
+            names = set((await db.db[collection].index_information()).keys())
+            assert {m.document["name"] for m in models} <= names
+        schema = await db.schema.find_one({"_id": "schema"})
+        assert schema["version"] == SCHEMA_VERSION
+        hello = await db.client.admin.command("hello")
+        assert hello.get("setName"), "tests need mongod running as a replica set"
+    finally:
+        await db.close()
+
+
+async def test_writes_use_majority_write_concern(settings):
+    db = Database(settings)
+    try:
+        assert db.frames.write_concern.document.get("w") == "majority"
+        result = await db.db["probe"].insert_one({"k": 1})
+        assert result.acknowledged
+        with pytest.raises(pymongo.errors.DuplicateKeyError):
+            await db.db["probe"].insert_one({"_id": result.inserted_id})
+    finally:
+        await db.close()
