@@ -64,6 +64,8 @@ class Settings:
     # Iteration.
     iterate_frames_per_message: int = 256
     iterate_max_frames_per_message: int = 1000
+    # Signs iteration cursors and page tokens of views; set a private value in production.
+    view_cursor_secret: str = "framevault-view-cursor-default-secret"
 
     # gRPC transport.
     grpc_max_message_bytes: int = 64 * 1024 * 1024
