@@ -1,0 +1,69 @@
+"""Assembles the blob service: S3 storage, domain, servicer."""
+
+from __future__ import annotations
+
+import urllib3.exceptions
+from grpc import aio
+from minio.error import S3Error, ServerError
+
+from framevault.blob.gc import GarbageCollector, MetadataReferences, ReferenceSource
+from framevault.blob.previews import PreviewMaker
+from framevault.blob.servicer import BlobDeps, BlobServicer
+from framevault.blob.storage import BlobStorage, S3BlobStorage
+from framevault.blob.store import BlobStore
+from framevault.blob.uploads import BlobWriter
+from framevault.common.config import Settings
+from framevault.common.errors import FramevaultError, Unavailable
+from framevault.common.server import ServiceSpec
+from framevault.v1 import blob_pb2, blob_pb2_grpc
+
+SERVICE_NAME = blob_pb2.DESCRIPTOR.services_by_name["BlobService"].full_name
+
+# S3 error codes that mean "try again later", not "your request is wrong".
+_TRANSIENT_S3_CODES = frozenset({"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout",
+                                 "RequestTimeTooSkewed", "OperationAborted"})
+
+
+def translate_storage_error(exc: BaseException) -> FramevaultError | None:
+    """Backend failures a caller should retry, as domain errors."""
+    if isinstance(exc, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError, ServerError)):
+        return Unavailable("object storage unavailable; retry", retry_after_ms=500)
+    if isinstance(exc, S3Error) and exc.code in _TRANSIENT_S3_CODES:
+        return Unavailable(f"object storage busy ({exc.code}); retry", retry_after_ms=500)
+    return None
+
+
+def build_service(settings: Settings, *, storage: BlobStorage | None = None,
+                  references: ReferenceSource | None = None) -> ServiceSpec:
+    backend = storage or S3BlobStorage(settings)
+    referenced = references or MetadataReferences(settings.metadata_target, settings)
+    blobs = BlobStore(backend, settings)
+    writer = BlobWriter(backend, settings)
+    servicer = BlobServicer(BlobDeps(
+        blobs=blobs,
+        writer=writer,
+        previews=PreviewMaker(backend, blobs, settings),
+        garbage=GarbageCollector(backend, referenced, settings),
+    ))
+
+    def register(server: aio.Server) -> None:
+        blob_pb2_grpc.add_BlobServiceServicer_to_server(servicer, server)
+
+    async def ready() -> bool:
+        return await backend.bucket_exists()
+
+    async def close() -> None:
+        # Streams cut by the stop still record their committed parts before storage goes away.
+        await writer.drain(timeout=settings.grpc_shutdown_grace_seconds)
+        await referenced.close()
+        await backend.close()
+
+    return ServiceSpec(
+        name="blob",
+        address=settings.blob_address,
+        service_names=[SERVICE_NAME],
+        register=register,
+        ready=ready,
+        translate_error=translate_storage_error,
+        close=close,
+    )

@@ -1,0 +1,176 @@
+"""Garbage collection of blobs no frame references.
+
+References come from the metadata service (``ListReferencedBlobs``), behind
+the small ``ReferenceSource`` interface. A blob is collected when it is not
+referenced AND its object is older than the grace period, so a blob uploaded
+just before its frame is registered survives.
+
+Order of work, to keep the window between "looked unreferenced" and
+"deleted" short: (1) load every reference; (2) list the CAS keys, counting
+and picking old unreferenced candidates; (3) before deleting, load the
+references again and drop candidates that became referenced meanwhile;
+(4) delete in batches. A dry run stops after (2). Abandoned uploads (state
+or multipart upload older than the grace period) are cleaned up too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import grpc
+import structlog
+from grpc import aio
+
+from framevault.blob.keys import CAS_PREFIX, UPLOADS_PREFIX, cas_key, digest_of_cas_key, upload_name_of_state_key
+from framevault.blob.storage import BlobStorage, ObjectMissing
+from framevault.blob.uploads import UploadState
+from framevault.common.channels import service_channel
+from framevault.common.config import Settings
+from framevault.common.digests import BlobDigest
+from framevault.common.errors import FailedPrecondition, FramevaultError, Internal, InvalidArgument, Unavailable
+from framevault.v1 import metadata_service_pb2, metadata_service_pb2_grpc
+
+log = structlog.get_logger("framevault.blob.gc")
+
+METADATA_SERVICE = metadata_service_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name
+# Digests per streamed CollectGarbage message and per delete request.
+GC_BATCH = 1000
+REFERENCE_BATCH = 10_000
+
+
+class ReferenceSource(Protocol):
+    async def referenced(self) -> set[BlobDigest]:
+        """Every blob some frame of some version references."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class GarbageTotals:
+    scanned_blobs: int = 0
+    referenced_blobs: int = 0
+    collected_blobs: int = 0
+    collected_bytes: int = 0
+    dry_run: bool = False
+
+
+@dataclass
+class GarbageBatch:
+    digests: list[BlobDigest] = field(default_factory=list)
+    # Set on the last batch only.
+    totals: GarbageTotals | None = None
+
+
+class GarbageCollector:
+    def __init__(self, storage: BlobStorage, references: ReferenceSource, settings: Settings):
+        self._storage = storage
+        self._references = references
+        self._settings = settings
+        # One collection at a time: two would double the load for the same result.
+        self._running = asyncio.Lock()
+
+    async def collect(self, *, dry_run: bool, grace_period_seconds: int) -> AsyncIterator[GarbageBatch]:
+        if grace_period_seconds < 0:
+            raise InvalidArgument.field("grace_period_seconds", "must be >= 0 (0 means the default of one day)")
+        grace = timedelta(seconds=grace_period_seconds or self._settings.blob_gc_default_grace_seconds)
+        async with self._running:
+            cutoff = datetime.now(UTC) - grace
+            totals = GarbageTotals(dry_run=dry_run)
+            referenced = await self._references.referenced()
+            candidates: list[tuple[BlobDigest, int]] = []
+            async for info in self._storage.list(CAS_PREFIX):
+                digest = digest_of_cas_key(info.key)
+                if digest is None or digest.is_empty:
+                    continue
+                totals.scanned_blobs += 1
+                if digest in referenced:
+                    totals.referenced_blobs += 1
+                elif info.last_modified is not None and info.last_modified < cutoff:
+                    candidates.append((digest, info.size))
+            del referenced
+            if candidates and not dry_run:
+                again = await self._references.referenced()
+                candidates = [(d, size) for d, size in candidates if d not in again]
+            for start in range(0, len(candidates), GC_BATCH):
+                batch = candidates[start:start + GC_BATCH]
+                if not dry_run:
+                    await self._storage.delete_many([cas_key(d) for d, _ in batch])
+                totals.collected_blobs += len(batch)
+                totals.collected_bytes += sum(size for _, size in batch)
+                yield GarbageBatch(digests=[d for d, _ in batch])
+            if not dry_run:
+                await self._clean_abandoned_uploads(cutoff)
+            log.info("garbage_collected", **totals.__dict__)
+            yield GarbageBatch(totals=totals)
+
+    async def _clean_abandoned_uploads(self, cutoff: datetime) -> None:
+        """Aborts uploads untouched for the grace period: their parts are invisible but cost space."""
+        live_multipart_ids: set[str] = set()
+        stale: list[str] = []
+        async for info in self._storage.list(UPLOADS_PREFIX):
+            name = upload_name_of_state_key(info.key)
+            if name is None:
+                continue
+            if info.last_modified is not None and info.last_modified >= cutoff:
+                try:
+                    state = UploadState.from_json(name, await self._storage.get(info.key))
+                except ObjectMissing:
+                    continue
+                if state is not None:
+                    live_multipart_ids.add(state.multipart_id)
+            else:
+                stale.append(info.key)
+        aborted = 0
+        async for upload in self._storage.list_multipart_uploads(CAS_PREFIX):
+            if upload.upload_id in live_multipart_ids:
+                continue
+            if upload.initiated is not None and upload.initiated >= cutoff:
+                continue
+            await self._storage.abort_multipart(upload.key, upload.upload_id)
+            aborted += 1
+        await self._storage.delete_many(stale)
+        if stale or aborted:
+            log.info("abandoned_uploads_cleaned", states=len(stale), multipart_uploads=aborted)
+
+
+class MetadataReferences:
+    """``ReferenceSource`` over the metadata service's ListReferencedBlobs stream."""
+
+    def __init__(self, target: str, settings: Settings):
+        self._timeout = settings.service_call_timeout_seconds
+        self._channel = service_channel(target, settings, [METADATA_SERVICE])
+        self._stub = metadata_service_pb2_grpc.MetadataServiceStub(self._channel)
+
+    async def referenced(self) -> set[BlobDigest]:
+        call = self._stub.ListReferencedBlobs(metadata_service_pb2.ListReferencedBlobsRequest(
+            batch_size=REFERENCE_BATCH))
+        found: set[BlobDigest] = set()
+        try:
+            while True:
+                # A deadline on progress rather than on the whole stream, which grows with the data.
+                message = await asyncio.wait_for(call.read(), timeout=self._timeout)
+                if message is aio.EOF:
+                    return found
+                found.update(BlobDigest(d.hash, d.size_bytes) for d in message.digests)
+        except TimeoutError:
+            call.cancel()
+            raise Unavailable("the metadata service stopped sending references; retry") from None
+        except aio.AioRpcError as exc:
+            raise _reference_error(exc) from exc
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+def _reference_error(exc: aio.AioRpcError) -> FramevaultError:
+    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                      grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED):
+        return Unavailable(f"metadata service unavailable for references ({exc.code().name}); retry")
+    if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+        return FailedPrecondition("the metadata service cannot list referenced blobs; nothing collected")
+    return Internal(f"metadata service failed to list references ({exc.code().name}): {exc.details()}")

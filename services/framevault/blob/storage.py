@@ -1,0 +1,354 @@
+"""Object storage behind a small interface, and its S3 implementation.
+
+The blob domain only needs a handful of object operations; keeping them
+behind ``BlobStorage`` lets the conformance suite in ``tests/blob`` check
+any backend the same way, and keeps SDK details (threads, pools, error
+classes) out of the domain.
+
+The ``minio`` SDK is synchronous: every call runs in a thread pool sized to
+``s3_max_concurrency``, and the SDK's urllib3 pool gets the same size so no
+thread ever waits for a connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
+
+import urllib3
+from minio import Minio
+from minio.datatypes import Part
+from minio.deleteobjects import DeleteObject
+from minio.error import S3Error
+
+from framevault.common.config import Settings
+
+T = TypeVar("T")
+
+# S3 answers these codes for a key or upload that does not exist.
+_MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NotFound", "ResourceNotFound"})
+_MISSING_UPLOAD_CODES = frozenset({"NoSuchUpload"})
+# Objects pulled from a listing per trip to the thread pool.
+_LIST_BATCH = 1000
+# S3 deletes at most this many keys per DeleteObjects request.
+_DELETE_BATCH = 1000
+
+
+class ObjectMissing(Exception):
+    """The key does not exist."""
+
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+class UploadMissing(Exception):
+    """The multipart upload does not exist (completed, aborted or expired)."""
+
+    def __init__(self, key: str, upload_id: str):
+        super().__init__(f"{key} ({upload_id})")
+        self.key = key
+        self.upload_id = upload_id
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    last_modified: datetime | None
+    etag: str = ""
+    metadata: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    """One committed part of a multipart upload."""
+
+    number: int
+    etag: str
+    size: int
+
+
+@dataclass(frozen=True)
+class MultipartUploadInfo:
+    key: str
+    upload_id: str
+    initiated: datetime | None
+
+
+class BlobStorage(Protocol):
+    """Object operations the blob service needs; keys are bucket-relative."""
+
+    async def bucket_exists(self) -> bool: ...
+
+    async def stat(self, key: str) -> ObjectInfo | None:
+        """Size and age of ``key``, or None when it does not exist."""
+        ...
+
+    async def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None: ...
+
+    async def get(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
+        """Bytes ``[offset, offset+length)`` (to the end when length is None); raises ObjectMissing."""
+        ...
+
+    def read_range(self, key: str, offset: int, length: int, chunk_size: int) -> AsyncIterator[bytes]:
+        """Streams ``length`` bytes from ``offset`` in chunks of at most ``chunk_size`` (one request).
+
+        Raises ObjectMissing before the first chunk when the key does not exist.
+        """
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Removes ``key``; removing a missing key is not an error."""
+        ...
+
+    async def delete_many(self, keys: Sequence[str]) -> None: ...
+
+    def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        """Every object under ``prefix``, recursively, in key order."""
+        ...
+
+    async def create_multipart(self, key: str) -> str:
+        """Starts a multipart upload to ``key``; returns its upload id."""
+        ...
+
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartInfo: ...
+
+    async def list_parts(self, key: str, upload_id: str) -> list[PartInfo]:
+        """Committed parts in number order; raises UploadMissing."""
+        ...
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: Sequence[PartInfo]) -> None:
+        """Makes the object visible from exactly these parts; raises UploadMissing."""
+        ...
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Drops the upload and its parts; aborting a missing upload is not an error."""
+        ...
+
+    def list_multipart_uploads(self, prefix: str) -> AsyncIterator[MultipartUploadInfo]: ...
+
+    async def presign_get(self, key: str, expires: timedelta, content_type: str | None = None) -> str: ...
+
+    async def close(self) -> None: ...
+
+
+def http_pool(settings: Settings) -> urllib3.PoolManager:
+    """The SDK's HTTP pool: one connection per worker thread, retries on transient S3 answers."""
+    return urllib3.PoolManager(
+        num_pools=4,
+        maxsize=settings.s3_max_concurrency,
+        block=False,
+        timeout=urllib3.Timeout(connect=10.0, read=300.0),
+        retries=urllib3.Retry(
+            total=5,
+            backoff_factor=0.2,
+            backoff_jitter=0.1,
+            status_forcelist=(408, 429, 500, 502, 503, 504),
+            # PUT part/object and GET are idempotent; POST (create/complete multipart) is retried too
+            # because S3 treats repeating them as harmless.
+            allowed_methods=frozenset({"GET", "HEAD", "PUT", "DELETE", "POST"}),
+            raise_on_status=False,
+        ),
+    )
+
+
+class S3BlobStorage:
+    """``BlobStorage`` on an S3 bucket through the ``minio`` SDK."""
+
+    def __init__(self, settings: Settings, *, bucket: str | None = None):
+        self.bucket = bucket or settings.s3_bucket
+        self._pool = http_pool(settings)
+        self._client = Minio(
+            settings.s3_endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+            secure=settings.s3_secure,
+            region=settings.s3_region,
+            http_client=self._pool,
+        )
+        self._executor = ThreadPoolExecutor(max_workers=settings.s3_max_concurrency, thread_name_prefix="s3")
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def bucket_exists(self) -> bool:
+        return await self._run(self._client.bucket_exists, self.bucket)
+
+    async def stat(self, key: str) -> ObjectInfo | None:
+        def stat() -> ObjectInfo | None:
+            try:
+                found = self._client.stat_object(self.bucket, key)
+            except S3Error as exc:
+                if exc.code in _MISSING_OBJECT_CODES:
+                    return None
+                raise
+            return ObjectInfo(key=key, size=found.size or 0, last_modified=found.last_modified,
+                              etag=found.etag or "", metadata=dict(found.metadata or {}))
+
+        return await self._run(stat)
+
+    async def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None:
+        # One PUT whatever the size: the SDK's put_object would split anything over 5 MiB into parts.
+        await self._run(self._client._put_object, self.bucket, key, data, {"Content-Type": content_type})
+
+    async def get(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
+        def get() -> bytes:
+            response = self._open(key, offset, length)
+            try:
+                return response.read()
+            finally:
+                response.close()
+                response.release_conn()
+
+        return await self._run(get)
+
+    def _open(self, key: str, offset: int, length: int | None) -> urllib3.BaseHTTPResponse:
+        try:
+            return self._client.get_object(self.bucket, key, offset=offset, length=length or 0)
+        except S3Error as exc:
+            if exc.code in _MISSING_OBJECT_CODES:
+                raise ObjectMissing(key) from exc
+            raise
+
+    async def read_range(self, key: str, offset: int, length: int, chunk_size: int) -> AsyncIterator[bytes]:
+        response = await self._run(self._open, key, offset, length)
+        try:
+            remaining = length
+            while remaining > 0:
+                chunk = await self._run(_read_exactly, response, min(chunk_size, remaining))
+                if not chunk:
+                    raise ConnectionError(f"object {key} ended {remaining} bytes early")
+                remaining -= len(chunk)
+                yield chunk
+        finally:
+            response.close()
+            response.release_conn()
+
+    async def delete(self, key: str) -> None:
+        await self._run(self._client.remove_object, self.bucket, key)
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        def delete_batch(batch: Sequence[str]) -> None:
+            failures = list(self._client.remove_objects(self.bucket, [DeleteObject(k) for k in batch]))
+            real = [f for f in failures if f.code not in _MISSING_OBJECT_CODES]
+            if real:
+                raise S3Error(None, real[0].code, real[0].message, real[0].name, None, None)
+
+        for start in range(0, len(keys), _DELETE_BATCH):
+            await self._run(delete_batch, keys[start:start + _DELETE_BATCH])
+
+    async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        listing = self._client.list_objects(self.bucket, prefix=prefix, recursive=True)
+
+        def next_batch() -> list[ObjectInfo]:
+            return [ObjectInfo(key=o.object_name or "", size=o.size or 0, last_modified=o.last_modified,
+                               etag=o.etag or "")
+                    for o in itertools.islice(listing, _LIST_BATCH) if not o.is_dir]
+
+        while True:
+            batch = await self._run(next_batch)
+            if not batch:
+                return
+            for info in batch:
+                yield info
+
+    async def create_multipart(self, key: str) -> str:
+        return await self._run(self._client._create_multipart_upload, self.bucket, key,
+                               {"Content-Type": "application/octet-stream"})
+
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartInfo:
+        def upload() -> str:
+            try:
+                return self._client._upload_part(self.bucket, key, data, None, upload_id, number)
+            except S3Error as exc:
+                if exc.code in _MISSING_UPLOAD_CODES:
+                    raise UploadMissing(key, upload_id) from exc
+                raise
+
+        etag = await self._run(upload)
+        return PartInfo(number=number, etag=etag.strip('"'), size=len(data))
+
+    async def list_parts(self, key: str, upload_id: str) -> list[PartInfo]:
+        def list_all() -> list[PartInfo]:
+            parts: list[PartInfo] = []
+            marker: str | None = None
+            while True:
+                try:
+                    page = self._client._list_parts(self.bucket, key, upload_id, part_number_marker=marker)
+                except S3Error as exc:
+                    if exc.code in _MISSING_UPLOAD_CODES:
+                        raise UploadMissing(key, upload_id) from exc
+                    raise
+                parts.extend(PartInfo(number=p.part_number, etag=(p.etag or "").strip('"'), size=p.size or 0)
+                             for p in page.parts)
+                if not page.is_truncated:
+                    return sorted(parts, key=lambda p: p.number)
+                marker = str(page.next_part_number_marker)
+
+        return await self._run(list_all)
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: Sequence[PartInfo]) -> None:
+        def complete() -> None:
+            try:
+                self._client._complete_multipart_upload(
+                    self.bucket, key, upload_id, [Part(p.number, p.etag) for p in parts])
+            except S3Error as exc:
+                if exc.code in _MISSING_UPLOAD_CODES:
+                    raise UploadMissing(key, upload_id) from exc
+                raise
+
+        await self._run(complete)
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        def abort() -> None:
+            try:
+                self._client._abort_multipart_upload(self.bucket, key, upload_id)
+            except S3Error as exc:
+                if exc.code not in _MISSING_UPLOAD_CODES:
+                    raise
+
+        await self._run(abort)
+
+    async def list_multipart_uploads(self, prefix: str) -> AsyncIterator[MultipartUploadInfo]:
+        key_marker: str | None = None
+        upload_id_marker: str | None = None
+        while True:
+            page = await self._run(self._list_uploads_page, prefix, key_marker, upload_id_marker)
+            for upload in page.uploads:
+                yield MultipartUploadInfo(key=upload.object_name or "", upload_id=upload.upload_id or "",
+                                          initiated=upload.initiated_time)
+            if not page.is_truncated or not page.uploads:
+                return
+            key_marker, upload_id_marker = page.next_key_marker, page.next_upload_id_marker
+
+    def _list_uploads_page(self, prefix: str, key_marker: str | None, upload_id_marker: str | None) -> Any:
+        return self._client._list_multipart_uploads(self.bucket, prefix=prefix, key_marker=key_marker,
+                                                    upload_id_marker=upload_id_marker)
+
+    async def presign_get(self, key: str, expires: timedelta, content_type: str | None = None) -> str:
+        headers = {"response-content-type": content_type} if content_type else None
+        return await self._run(lambda: self._client.presigned_get_object(
+            self.bucket, key, expires=expires, response_headers=headers))
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._pool.clear()
+
+
+def _read_exactly(response: urllib3.BaseHTTPResponse, size: int) -> bytes:
+    """Reads ``size`` bytes unless the body ends first (urllib3 may return less per read)."""
+    pieces: list[bytes] = []
+    wanted = size
+    while wanted > 0:
+        piece = response.read(wanted)
+        if not piece:
+            break
+        pieces.append(piece)
+        wanted -= len(piece)
+    return b"".join(pieces) if len(pieces) != 1 else pieces[0]

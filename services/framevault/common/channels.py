@@ -1,0 +1,47 @@
+"""Client channels for calls one service makes to the other.
+
+Same transport rules on every service-to-service channel: keepalive matching
+the servers' ping policy, explicit message limits, and gRPC's built-in retry
+for ``UNAVAILABLE`` only (the one code that says the request never ran).
+Callers still put a deadline on every call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from grpc import aio
+
+from framevault.common.config import Settings
+
+
+def retry_service_config(service_names: Sequence[str], max_attempts: int = 5) -> str:
+    return json.dumps({
+        "methodConfig": [{
+            "name": [{"service": name} for name in service_names],
+            "retryPolicy": {
+                "maxAttempts": max_attempts,
+                "initialBackoff": "0.05s",
+                "maxBackoff": "2s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE"],
+            },
+        }]
+    })
+
+
+def service_channel(target: str, settings: Settings, service_names: Sequence[str]) -> aio.Channel:
+    return aio.insecure_channel(
+        target,
+        options=[
+            ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
+            ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
+            ("grpc.keepalive_time_ms", settings.grpc_keepalive_time_ms),
+            ("grpc.keepalive_timeout_ms", settings.grpc_keepalive_timeout_ms),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.max_pings_without_data", 0),
+            ("grpc.enable_retries", 1),
+            ("grpc.service_config", retry_service_config(service_names)),
+        ],
+    )
