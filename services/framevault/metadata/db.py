@@ -48,8 +48,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         # Random order and sharding.
         IndexModel([("dataset_id", ASCENDING), ("shuffle_key", ASCENDING)], name="shuffle_order"),
-        # Diffs: which revisions a version hides.
-        IndexModel([("hidden_in", ASCENDING)], name="hidden_in", sparse=True),
+        # Diffs and merges: the frames a version hid, in frame id order.
+        IndexModel(
+            [("hidden_in", ASCENDING), ("frame_id", ASCENDING)],
+            name="hidden_frames",
+            partialFilterExpression={"hidden_in": {"$exists": True}},
+        ),
     ],
 }
 

@@ -1,5 +1,145 @@
-"""Dataset and version RPCs (transport only)."""
+"""Dataset and version RPCs (transport only: proto in, domain call, proto out)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator
+from typing import Any
+
+from grpc import aio
+
+from framevault.metadata.catalog.datasets import Datasets
+from framevault.metadata.catalog.diff import FrameDifference, VersionDiffer
+from framevault.metadata.catalog.documents import dataset_to_proto, version_to_proto
+from framevault.metadata.catalog.merge import Merger
+from framevault.metadata.catalog.statistics import VersionStatisticsService, statistics_to_proto
+from framevault.metadata.catalog.store import CatalogStore
+from framevault.metadata.catalog.versions import Versions
+from framevault.metadata.frame_documents import document_to_frame
+from framevault.v1 import dataset_pb2
+from framevault.v1 import metadata_service_pb2 as ms
+
+# A DiffVersions message is sent once it holds this many changes or bytes.
+DIFF_MESSAGE_CHANGES = 500
+DIFF_MESSAGE_BYTES = 1024 * 1024
+
+
+class Catalog:
+    """The catalog's domain services over one database."""
+
+    def __init__(self, store: CatalogStore):
+        self.datasets = Datasets(store)
+        self.versions = Versions(store)
+        self.differ = VersionDiffer(store.db)
+        self.merger = Merger(store)
+        self.statistics = VersionStatisticsService(store)
+
+
+def _change_to_proto(change: FrameDifference, base_id: str, target_id: str) -> ms.FrameChange:
+    out = ms.FrameChange(frame_id=change.frame_id, kind=change.kind)  # type: ignore[arg-type]
+    if change.base is not None and "sources" in change.base:
+        out.base.CopyFrom(document_to_frame(change.base, version_id=base_id))
+    if change.target is not None and "sources" in change.target:
+        out.target.CopyFrom(document_to_frame(change.target, version_id=target_id))
+    return out
 
 
 class CatalogRpcs:
     """CreateDataset ... GetVersionStatistics; see catalog/ for the domain."""
+
+    deps: Any
+
+    @functools.cached_property
+    def catalog(self) -> Catalog:
+        return Catalog(CatalogStore(self.deps.db))
+
+    async def CreateDataset(self, request: ms.CreateDatasetRequest, context: aio.ServicerContext) -> dataset_pb2.Dataset:
+        return dataset_to_proto(await self.catalog.datasets.create(request))
+
+    async def GetDataset(self, request: ms.GetDatasetRequest, context: aio.ServicerContext) -> dataset_pb2.Dataset:
+        return dataset_to_proto(await self.catalog.datasets.get(request.dataset))
+
+    async def ListDatasets(
+        self, request: ms.ListDatasetsRequest, context: aio.ServicerContext
+    ) -> ms.ListDatasetsResponse:
+        page = await self.catalog.datasets.list(request)
+        return ms.ListDatasetsResponse(
+            datasets=[dataset_to_proto(d) for d in page.datasets], next_page_token=page.next_page_token
+        )
+
+    async def UpdateDataset(self, request: ms.UpdateDatasetRequest, context: aio.ServicerContext) -> dataset_pb2.Dataset:
+        return dataset_to_proto(await self.catalog.datasets.update(request))
+
+    async def DeleteDataset(
+        self, request: ms.DeleteDatasetRequest, context: aio.ServicerContext
+    ) -> ms.DeleteDatasetResponse:
+        deleted = await self.catalog.datasets.delete(request)
+        return ms.DeleteDatasetResponse(deleted_versions=deleted.versions, deleted_frames=deleted.frames)
+
+    async def CreateVersion(self, request: ms.CreateVersionRequest, context: aio.ServicerContext) -> dataset_pb2.Version:
+        return version_to_proto(await self.catalog.versions.create(request))
+
+    async def GetVersion(self, request: ms.GetVersionRequest, context: aio.ServicerContext) -> dataset_pb2.Version:
+        return version_to_proto(await self.catalog.versions.get(request.version))
+
+    async def ListVersions(
+        self, request: ms.ListVersionsRequest, context: aio.ServicerContext
+    ) -> ms.ListVersionsResponse:
+        page = await self.catalog.versions.list(request)
+        return ms.ListVersionsResponse(
+            versions=[version_to_proto(v) for v in page.versions], next_page_token=page.next_page_token
+        )
+
+    async def UpdateVersion(self, request: ms.UpdateVersionRequest, context: aio.ServicerContext) -> dataset_pb2.Version:
+        return version_to_proto(await self.catalog.versions.update(request))
+
+    async def PublishVersion(
+        self, request: ms.PublishVersionRequest, context: aio.ServicerContext
+    ) -> dataset_pb2.Version:
+        return version_to_proto(await self.catalog.versions.publish(request))
+
+    async def SnapshotVersion(
+        self, request: ms.SnapshotVersionRequest, context: aio.ServicerContext
+    ) -> ms.SnapshotVersionResponse:
+        snapshot, draft = await self.catalog.versions.snapshot(request)
+        return ms.SnapshotVersionResponse(snapshot=version_to_proto(snapshot), draft=version_to_proto(draft))
+
+    async def DeleteVersion(
+        self, request: ms.DeleteVersionRequest, context: aio.ServicerContext
+    ) -> ms.DeleteVersionResponse:
+        return ms.DeleteVersionResponse(deleted_frames=await self.catalog.versions.delete(request))
+
+    async def DiffVersions(
+        self, request: ms.DiffVersionsRequest, context: aio.ServicerContext
+    ) -> AsyncIterator[ms.DiffVersionsResponse]:
+        diff = await self.catalog.differ.open(request)
+        message = ms.DiffVersionsResponse()
+        size = 0
+        async for batch in diff.batches:
+            for change in batch:
+                proto = _change_to_proto(change, diff.base_id, diff.target_id)
+                message.changes.append(proto)
+                size += proto.ByteSize()
+                if len(message.changes) >= DIFF_MESSAGE_CHANGES or size >= DIFF_MESSAGE_BYTES:
+                    yield message
+                    message, size = ms.DiffVersionsResponse(), 0
+        if message.changes:
+            yield message
+
+    async def MergeVersions(
+        self, request: ms.MergeVersionsRequest, context: aio.ServicerContext
+    ) -> ms.MergeVersionsResponse:
+        outcome = await self.catalog.merger.merge(request)
+        return ms.MergeVersionsResponse(
+            version=version_to_proto(outcome.version) if outcome.version else None,
+            conflicts=[ms.MergeConflict(frame_id=c.frame_id, ours=c.ours, theirs=c.theirs)  # type: ignore[arg-type]
+                       for c in outcome.conflicts],
+            conflict_count=outcome.conflict_count,
+            applied_changes=outcome.applied_changes,
+            merge_base_id=outcome.merge_base_id,
+        )
+
+    async def GetVersionStatistics(
+        self, request: ms.GetVersionStatisticsRequest, context: aio.ServicerContext
+    ) -> dataset_pb2.VersionStatistics:
+        return statistics_to_proto(await self.catalog.statistics.compute(request))

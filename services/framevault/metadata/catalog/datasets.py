@@ -1,0 +1,171 @@
+"""Datasets: create (with the first draft `Current`), get, list, update, delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pymongo.errors
+
+from framevault.common.errors import Aborted, AlreadyExists, FieldErrors, NotFound
+from framevault.common.metadata_values import metadata_to_dict
+from framevault.metadata.catalog import page_tokens
+from framevault.metadata.catalog.documents import new_etag, new_id, new_version_document, now
+from framevault.metadata.catalog.store import CatalogStore
+from framevault.metadata.catalog.validation import (
+    check_description,
+    check_meta,
+    check_name,
+    check_name_prefix,
+    check_page_size,
+    check_tags,
+    check_update_mask,
+)
+from framevault.metadata.lineage import resolve_dataset
+from framevault.v1 import dataset_pb2
+from framevault.v1 import metadata_service_pb2 as ms
+
+DEFAULT_DRAFT_NAME = "Current"
+UPDATABLE_FIELDS = ("name", "description", "tags", "meta")
+
+
+@dataclass
+class DatasetPage:
+    datasets: list[dict[str, Any]]
+    next_page_token: str
+
+
+@dataclass
+class DeletedDataset:
+    versions: int
+    frames: int
+
+
+def _check_dataset_fields(dataset: dataset_pb2.Dataset, fields: tuple[str, ...], errors: FieldErrors) -> None:
+    if "name" in fields:
+        check_name(dataset.name, "dataset.name", errors)
+    if "description" in fields:
+        check_description(dataset.description, "dataset.description", errors)
+    if "tags" in fields:
+        check_tags(dataset.tags, "dataset.tags", errors)
+    if "meta" in fields:
+        check_meta(dataset.meta, "dataset.meta", errors)
+
+
+def _field_values(dataset: dataset_pb2.Dataset, fields: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in fields:
+        if name == "tags":
+            values["tags"] = list(dataset.tags)
+        elif name == "meta":
+            values["meta"] = metadata_to_dict(dataset.meta)
+        else:
+            values[name] = getattr(dataset, name)
+    return values
+
+
+class Datasets:
+    def __init__(self, store: CatalogStore):
+        self.store = store
+        self.db = store.db
+
+    async def create(self, request: ms.CreateDatasetRequest) -> dict[str, Any]:
+        errors = FieldErrors()
+        _check_dataset_fields(request.dataset, UPDATABLE_FIELDS, errors)
+        errors.raise_if_any()
+        existing = await self.store.find_dataset_by_name(request.dataset.name)
+        if existing is None:
+            created = now()
+            dataset = {
+                "_id": new_id(),
+                **_field_values(request.dataset, UPDATABLE_FIELDS),
+                "create_time": created,
+                "update_time": created,
+                "etag": new_etag(),
+                "version_seq": 0,
+            }
+            draft = new_version_document(
+                version_id=new_id(), dataset_id=dataset["_id"], name=DEFAULT_DRAFT_NAME, created=created
+            )
+            try:
+                await self.store.insert_dataset_with_draft(dataset, draft)
+                return dataset
+            except pymongo.errors.DuplicateKeyError:
+                # Created concurrently under the same name: that one is the dataset.
+                existing = await self.store.find_dataset_by_name(request.dataset.name)
+                if existing is None:
+                    raise
+        if request.fail_if_exists:
+            raise AlreadyExists("dataset", request.dataset.name, field="dataset.name")
+        return existing
+
+    async def get(self, ref: dataset_pb2.DatasetRef, field: str = "dataset") -> dict[str, Any]:
+        return await resolve_dataset(self.db, ref, field)
+
+    async def list(self, request: ms.ListDatasetsRequest) -> DatasetPage:
+        errors = FieldErrors()
+        page_size = check_page_size(request.page_size, "page_size", errors)
+        check_name_prefix(request.name_prefix, "name_prefix", errors)
+        check_tags(request.tags, "tags", errors)
+        errors.raise_if_any()
+        query_key = page_tokens.query_digest("datasets", request.name_prefix, sorted(request.tags))
+        after = None
+        if request.page_token:
+            after = page_tokens.decode(request.page_token, query_key, [str])[0]
+        query: dict[str, Any] = {}
+        if request.name_prefix:
+            # A key range rather than a regex: caller text is only ever a value.
+            prefix = request.name_prefix
+            query["name"] = {"$gte": prefix, "$lt": prefix[:-1] + chr(ord(prefix[-1]) + 1)}
+        if request.tags:
+            query["tags"] = {"$all": list(request.tags)}
+        found = await self.store.list_datasets(query, after, page_size + 1)
+        token = ""
+        if len(found) > page_size:
+            found = found[:page_size]
+            token = page_tokens.encode([found[-1]["name"]], query_key)
+        return DatasetPage(found, token)
+
+    async def update(self, request: ms.UpdateDatasetRequest) -> dict[str, Any]:
+        errors = FieldErrors()
+        if request.HasField("update_mask") and request.update_mask.paths:
+            fields = check_update_mask(request.update_mask.paths, UPDATABLE_FIELDS, "update_mask", errors)
+        else:
+            # AIP-134: without a mask, the fields that are set.
+            fields = [name for name in UPDATABLE_FIELDS if _is_set(request.dataset, name)]
+            if not fields:
+                errors.add("update_mask", "nothing to update: name the fields in update_mask")
+        _check_dataset_fields(request.dataset, tuple(fields), errors)
+        errors.raise_if_any()
+        current = await resolve_dataset(self.db, request.dataset_ref, "dataset_ref")
+        if request.etag and request.etag != current["etag"]:
+            raise Aborted("dataset was modified since the etag was read", reason="ETAG_MISMATCH")
+        try:
+            updated = await self.store.update_dataset(current["_id"], request.etag, _field_values(request.dataset, fields))
+        except pymongo.errors.DuplicateKeyError as exc:
+            raise AlreadyExists("dataset", request.dataset.name, field="dataset.name") from exc
+        if updated is None:
+            if request.etag:
+                raise Aborted("dataset was modified since the etag was read", reason="ETAG_MISMATCH")
+            raise NotFound("dataset", current["_id"], field="dataset_ref")
+        return updated
+
+    async def delete(self, request: ms.DeleteDatasetRequest) -> DeletedDataset:
+        try:
+            dataset = await resolve_dataset(self.db, request.dataset, "dataset")
+        except NotFound:
+            # A delete interrupted after its transaction left invisible
+            # revisions behind: the same call by id finishes the purge.
+            if request.dataset.WhichOneof("ref") == "id" and await self.store.has_frames_of_dataset(request.dataset.id):
+                return DeletedDataset(0, await self.store.purge_frames({"dataset_id": request.dataset.id}))
+            raise
+        versions = await self.store.delete_dataset(dataset, request.force)
+        frames = await self.store.purge_frames({"dataset_id": dataset["_id"]})
+        return DeletedDataset(versions, frames)
+
+
+def _is_set(dataset: dataset_pb2.Dataset, name: str) -> bool:
+    if name == "meta":
+        return dataset.HasField("meta") and bool(dataset.meta.fields)
+    value = getattr(dataset, name)
+    return bool(value)

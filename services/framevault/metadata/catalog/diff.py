@@ -1,0 +1,121 @@
+"""Differences between two versions of a dataset, in frame id order.
+
+Let L be the deepest version both lineages share. A frame can differ between
+the versions only if a version after L on either side wrote or hid one of its
+revisions, so only those frame ids are looked at: the cost follows the size
+of the change. Two roots share nothing, and then every frame is a candidate.
+See STORAGE.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from framevault.common.errors import InvalidArgument
+from framevault.metadata.catalog.ancestry import common_prefix_length
+from framevault.metadata.catalog.revisions import ReadCounter, changed_frame_ids, pick_visible, revisions_of
+from framevault.metadata.db import Database
+from framevault.metadata.lineage import resolve_version_document
+from framevault.v1 import metadata_service_pb2 as ms
+
+ADDED = ms.FrameChange.KIND_ADDED
+CHANGED = ms.FrameChange.KIND_CHANGED
+REMOVED = ms.FrameChange.KIND_REMOVED
+
+# Candidate frame ids resolved per round trip.
+RESOLVE_BATCH = 500
+
+
+@dataclass
+class FrameDifference:
+    frame_id: str
+    kind: int
+    # The visible revisions (identity fields only unless full documents were asked).
+    base: dict[str, Any] | None
+    target: dict[str, Any] | None
+
+
+def classify(base: dict[str, Any] | None, target: dict[str, Any] | None) -> int | None:
+    """The kind of change from ``base`` to ``target`` revision, None if equal."""
+    if base is None and target is None:
+        return None
+    if base is None:
+        return ADDED
+    if target is None:
+        return REMOVED
+    if base["_id"] == target["_id"] or base["etag"] == target["etag"]:
+        return None
+    return CHANGED
+
+
+def change_scope(base_lineage: Sequence[str], target_lineage: Sequence[str]) -> list[str]:
+    """The versions whose writes can make ``base`` and ``target`` differ."""
+    shared = common_prefix_length(base_lineage, target_lineage)
+    return [*base_lineage[shared:], *target_lineage[shared:]]
+
+
+async def differences(
+    db: Database,
+    dataset_id: str,
+    base_lineage: Sequence[str],
+    target_lineage: Sequence[str],
+    *,
+    full: bool = False,
+    counter: ReadCounter | None = None,
+) -> AsyncIterator[list[FrameDifference]]:
+    """Batches of differences from base to target, ascending by frame id.
+
+    An empty ``base_lineage`` is the empty version (everything is ADDED)."""
+    counter = counter or ReadCounter()
+    scope = change_scope(base_lineage, target_lineage)
+    base_set, target_set = frozenset(base_lineage), frozenset(target_lineage)
+    every_version = list(base_set | target_set)
+    pending: list[str] = []
+
+    async def resolve(frame_ids: list[str]) -> list[FrameDifference]:
+        docs = await revisions_of(db, dataset_id, frame_ids, every_version, counter, full=full)
+        in_base, in_target = pick_visible(docs, base_set), pick_visible(docs, target_set)
+        out = []
+        for frame_id in frame_ids:
+            base, target = in_base.get(frame_id), in_target.get(frame_id)
+            kind = classify(base, target)
+            if kind is not None:
+                out.append(FrameDifference(frame_id, kind, base, target))
+        return out
+
+    async for frame_id in changed_frame_ids(db, scope, counter):
+        pending.append(frame_id)
+        if len(pending) >= RESOLVE_BATCH:
+            batch = await resolve(pending)
+            pending = []
+            if batch:
+                yield batch
+    if pending:
+        batch = await resolve(pending)
+        if batch:
+            yield batch
+
+
+@dataclass
+class VersionDiff:
+    base_id: str
+    target_id: str
+    batches: AsyncIterator[list[FrameDifference]]
+
+
+class VersionDiffer:
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def open(self, request: ms.DiffVersionsRequest) -> VersionDiff:
+        """Resolves and checks both versions; the differences stream lazily."""
+        base = await resolve_version_document(self.db, request.base, "base")
+        target = await resolve_version_document(self.db, request.target, "target")
+        if base["dataset_id"] != target["dataset_id"]:
+            raise InvalidArgument.field("target", "base and target must be versions of one dataset")
+        batches = differences(
+            self.db, base["dataset_id"], base["lineage"], target["lineage"], full=request.include_frames
+        )
+        return VersionDiff(base["_id"], target["_id"], batches)

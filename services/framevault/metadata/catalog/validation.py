@@ -1,0 +1,146 @@
+"""Validation of catalog requests: names, texts, tags, metadata, mask labels,
+field masks and page sizes. Pure functions that add to a ``FieldErrors``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+
+from framevault.common.errors import FieldErrors
+from framevault.common.metadata_values import key_problem, validate_metadata
+from framevault.v1 import dataset_pb2, metadata_pb2
+
+MAX_NAME_CHARS = 128
+MAX_DESCRIPTION_BYTES = 4096
+MAX_TAG_BYTES = 64
+MAX_TAGS = 64
+MAX_MASK_LABELS = 4096
+MAX_MASK_LABEL_BYTES = 256
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
+MAX_STATISTICS_KEYS = 16
+MAX_META_KEY_DEPTH = 32
+NAME_PUNCTUATION = frozenset(" _-.:/()")
+
+
+def _name_char_ok(ch: str) -> bool:
+    return ch in NAME_PUNCTUATION or unicodedata.category(ch)[0] == "L" or unicodedata.category(ch) == "Nd"
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` is not a valid dataset or version name, or None."""
+    if not name:
+        return "must not be empty"
+    if len(name) > MAX_NAME_CHARS:
+        return f"must be at most {MAX_NAME_CHARS} characters"
+    if name != name.strip(" "):
+        return "must not start or end with a space"
+    bad = sorted({ch for ch in name if not _name_char_ok(ch)})
+    if bad:
+        shown = ", ".join(repr(ch) for ch in bad[:5])
+        return f"may hold only letters, digits, space and _-.:/() (found {shown})"
+    return None
+
+
+def check_name(name: str, field: str, errors: FieldErrors) -> None:
+    problem = name_problem(name)
+    if problem:
+        errors.add(field, problem)
+
+
+def check_name_prefix(prefix: str, field: str, errors: FieldErrors) -> None:
+    if len(prefix) > MAX_NAME_CHARS:
+        errors.add(field, f"must be at most {MAX_NAME_CHARS} characters")
+    elif any(not _name_char_ok(ch) for ch in prefix):
+        errors.add(field, "may hold only letters, digits, space and _-.:/()")
+
+
+def check_description(description: str, field: str, errors: FieldErrors) -> None:
+    if len(description.encode()) > MAX_DESCRIPTION_BYTES:
+        errors.add(field, f"must be at most {MAX_DESCRIPTION_BYTES} bytes")
+    if "\x00" in description:
+        errors.add(field, "must not contain NUL")
+
+
+def check_tags(tags: Sequence[str], field: str, errors: FieldErrors) -> None:
+    if len(tags) > MAX_TAGS:
+        errors.add(field, f"at most {MAX_TAGS} tags")
+        return
+    seen: set[str] = set()
+    for i, tag in enumerate(tags):
+        size = len(tag.encode())
+        if not 1 <= size <= MAX_TAG_BYTES:
+            errors.add(f"{field}[{i}]", f"tags must be 1..{MAX_TAG_BYTES} bytes")
+        elif "\x00" in tag:
+            errors.add(f"{field}[{i}]", "tags must not contain NUL")
+        elif tag in seen:
+            errors.add(f"{field}[{i}]", f"duplicate tag {tag!r}")
+        seen.add(tag)
+
+
+def check_meta(meta: metadata_pb2.Metadata, field: str, errors: FieldErrors) -> None:
+    validate_metadata(meta, field, errors)
+
+
+def check_mask_labels(mask_labels: Sequence[dataset_pb2.MaskLabel], field: str, errors: FieldErrors) -> None:
+    if len(mask_labels) > MAX_MASK_LABELS:
+        errors.add(field, f"at most {MAX_MASK_LABELS} entries")
+        return
+    seen: set[tuple[int, ...]] = set()
+    for i, entry in enumerate(mask_labels):
+        at = f"{field}[{i}]"
+        if len(entry.value) != 3:
+            errors.add(f"{at}.value", "must be exactly three integers [r, g, b]")
+        else:
+            for j, channel in enumerate(entry.value):
+                if not 0 <= channel <= 255:
+                    errors.add(f"{at}.value[{j}]", "must be in 0..255")
+            value = tuple(entry.value)
+            if value in seen:
+                errors.add(f"{at}.value", f"duplicate value {list(value)}")
+            seen.add(value)
+        if not entry.labels:
+            errors.add(f"{at}.labels", "at least one label is required")
+        for j, label in enumerate(entry.labels):
+            if not 1 <= len(label.encode()) <= MAX_MASK_LABEL_BYTES:
+                errors.add(f"{at}.labels[{j}]", f"labels must be 1..{MAX_MASK_LABEL_BYTES} bytes")
+
+
+def check_page_size(page_size: int, field: str, errors: FieldErrors) -> int:
+    """The effective page size (0 means the default)."""
+    if page_size == 0:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        errors.add(field, f"must be 0 (default {DEFAULT_PAGE_SIZE}) or 1..{MAX_PAGE_SIZE}")
+        return DEFAULT_PAGE_SIZE
+    return page_size
+
+
+def check_update_mask(paths: Sequence[str], allowed: Iterable[str], field: str, errors: FieldErrors) -> list[str]:
+    """The valid, distinct mask paths; unknown ones are reported by index."""
+    allowed_set = set(allowed)
+    chosen: list[str] = []
+    for i, path in enumerate(paths):
+        if path not in allowed_set:
+            errors.add(f"{field}.paths[{i}]", f"unknown or read-only field {path!r}; allowed: {', '.join(sorted(allowed_set))}")
+        elif path not in chosen:
+            chosen.append(path)
+    return chosen
+
+
+def check_meta_key_path(path: str, field: str, errors: FieldErrors) -> tuple[str, ...] | None:
+    """A frame-metadata dot path split into validated segments."""
+    if not path:
+        errors.add(field, "must not be empty")
+        return None
+    segments = tuple(path.split("."))
+    if len(segments) > MAX_META_KEY_DEPTH:
+        errors.add(field, f"at most {MAX_META_KEY_DEPTH} segments")
+        return None
+    for segment in segments:
+        problem = key_problem(segment)
+        if problem:
+            errors.add(field, f"segment {segment!r}: {problem}")
+            return None
+    return segments
