@@ -87,7 +87,7 @@ test: stack-up
 	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: stack-up
-	$(PY) -m bench $(BENCH_ARGS)
+	$(PY) tests/bench/harness.py $(BENCH_ARGS)
 
 clean: stack-down
 	rm -rf $(VENV) proto/node_modules .stack
