@@ -29,8 +29,8 @@ def key_problem(key: str) -> str | None:
         return "keys must not be empty"
     if len(key.encode()) > MAX_KEY_BYTES:
         return f"keys must be at most {MAX_KEY_BYTES} bytes"
-    if key.startswith("$"):
-        return "keys must not start with '$'"
+    if "$" in key:
+        return "keys must not contain '$'"
     if "." in key:
         return "keys must not contain '.'"
     if "\x00" in key:

@@ -9,6 +9,7 @@ get here (``framevault.common.metadata_values.key_problem``).
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 from bson import Int64
@@ -29,6 +30,11 @@ def content_etag(frame: frame_pb2.Frame) -> str:
     for name in OUTPUT_ONLY_FIELDS:
         content.ClearField(name)  # type: ignore[arg-type]
     return hashlib.sha256(content.SerializeToString(deterministic=True)).hexdigest()[:32]
+
+
+def now_ms() -> int:
+    """The ``saved`` time of a revision written now (epoch milliseconds)."""
+    return time.time_ns() // 1_000_000
 
 
 def shuffle_key(frame_id: str) -> int:

@@ -1,0 +1,137 @@
+"""The write rules of frame revisions (STORAGE.md "Writing frame f into draft
+V" and "Deleting f in V"), for many frames at once.
+
+Every function here runs inside the caller's transaction (``session``) and
+ends with the version-document fence: ``frame_count`` moves by exactly the
+number of frames that appeared or disappeared, and a version published (or
+deleted) meanwhile makes the whole transaction fail, so a frame never lands in
+a published version and the count never drifts.
+
+The upload stream, UpdateFrame, DeleteFrames and version merges all write
+through ``write_revisions`` / ``delete_revisions``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pymongo import InsertOne, ReplaceOne
+
+from framevault.common.errors import NotFound
+from framevault.metadata.db import Database
+from framevault.metadata.lineage import VersionHandle, require_draft, visible_filter
+
+# What the write rules need to know of the visible revision of a frame.
+RULE_FIELDS = {"_id": 1, "frame_id": 1, "version_id": 1, "etag": 1}
+
+
+async def find_visible_revisions(
+    db: Database,
+    version: VersionHandle,
+    frame_ids: Iterable[str],
+    *,
+    session: Any = None,
+    fields: dict[str, int] | None = RULE_FIELDS,
+) -> dict[str, dict[str, Any]]:
+    """The revision of each frame id visible in ``version``, by frame id
+    (absent ids have none), with ``fields`` (None: whole documents). One
+    ``$in`` query on the ``frame_lineage`` index."""
+    ids = list(dict.fromkeys(frame_ids))
+    if not ids:
+        return {}
+    query = {**visible_filter(version), "frame_id": {"$in": ids} if len(ids) > 1 else ids[0]}
+    cursor = db.frames.find(query, fields, session=session)
+    return {doc["frame_id"]: doc async for doc in cursor}
+
+
+async def write_revisions(
+    db: Database, session: Any, version: VersionHandle, documents: Sequence[dict[str, Any]]
+) -> list[bool]:
+    """Upserts revision documents (``frame_documents.frame_to_document`` of
+    ``version``) into draft ``version``; for each document, True when its frame
+    was new in the version.
+
+    Several documents of one frame id are applied in order: the last one is
+    stored, the first reports created or updated by the prior state and the
+    others report updated. ``documents`` are not modified. Raises
+    FailedPrecondition (published) or NotFound (deleted) through the fence.
+    """
+    visible = await find_visible_revisions(db, version, (d["frame_id"] for d in documents), session=session)
+    last_position = {doc["frame_id"]: i for i, doc in enumerate(documents)}
+    created: list[bool] = []
+    seen: set[str] = set()
+    operations: list[InsertOne[Any] | ReplaceOne[Any]] = []
+    to_hide: list[Any] = []
+    appeared = 0
+    for i, doc in enumerate(documents):
+        frame_id = doc["frame_id"]
+        created.append(frame_id not in visible and frame_id not in seen)
+        seen.add(frame_id)
+        if last_position[frame_id] != i:
+            continue
+        content = {k: v for k, v in doc.items() if k not in ("_id", "hidden_in")}
+        current = visible.get(frame_id)
+        if current is None:
+            operations.append(InsertOne(content))
+            appeared += 1
+        elif current["version_id"] == version.id:
+            operations.append(ReplaceOne({"_id": current["_id"]}, content))
+        else:
+            # Inherited: the ancestor's revision stays as it is for the
+            # ancestor; only V stops seeing it.
+            operations.append(InsertOne(content))
+            to_hide.append(current["_id"])
+    await fence_version(db, session, version, appeared)
+    if operations:
+        await db.frames.bulk_write(operations, ordered=True, session=session)
+    if to_hide:
+        await db.frames.update_many(
+            {"_id": {"$in": to_hide}}, {"$addToSet": {"hidden_in": version.id}}, session=session
+        )
+    return created
+
+
+async def delete_revisions(
+    db: Database, session: Any, version: VersionHandle, frame_ids: Iterable[str]
+) -> set[str]:
+    """Removes frames from draft ``version``; the ids that were visible (and
+    are now gone). Revisions ``version`` wrote are deleted; inherited ones are
+    hidden in it. Raises like ``write_revisions``."""
+    visible = await find_visible_revisions(db, version, frame_ids, session=session)
+    own = [r["_id"] for r in visible.values() if r["version_id"] == version.id]
+    inherited = [r["_id"] for r in visible.values() if r["version_id"] != version.id]
+    await fence_version(db, session, version, -len(visible))
+    if own:
+        await db.frames.delete_many({"_id": {"$in": own}}, session=session)
+    if inherited:
+        await db.frames.update_many(
+            {"_id": {"$in": inherited}}, {"$addToSet": {"hidden_in": version.id}}, session=session
+        )
+    return set(visible)
+
+
+async def fence_version(db: Database, session: Any, version: VersionHandle, frame_count_delta: int) -> None:
+    """Claims the version document for this transaction (STORAGE.md): moves
+    ``frame_count`` and ``write_seq``, and fails unless the version is still a
+    draft. A concurrent publish or frame write touching the same document
+    makes one of the two transactions fail with a write conflict."""
+    result = await db.versions.update_one(
+        {"_id": version.id, "status": "draft"},
+        {"$inc": {"frame_count": frame_count_delta, "write_seq": 1}, "$set": {"update_time": _now()}},
+        session=session,
+    )
+    if result.matched_count:
+        return
+    current = await db.versions.find_one({"_id": version.id}, {"_id": 1, "dataset_id": 1, "name": 1,
+                                                                "status": 1, "lineage": 1}, session=session)
+    if current is not None:
+        require_draft(VersionHandle.from_document(current))
+    raise NotFound("version", version.id)
+
+
+def _now() -> dt.datetime:
+    # Millisecond precision, as MongoDB stores it.
+    moment = dt.datetime.now(dt.UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
