@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -14,7 +16,7 @@ from framevault.blob.previews import PreviewMaker
 from framevault.blob.store import BlobOutcome, BlobStore
 from framevault.blob.uploads import BlobWriter, WriteChunk
 from framevault.common.digests import BlobDigest
-from framevault.common.errors import ok_status
+from framevault.common.errors import FramevaultError, ok_status
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
 
@@ -45,6 +47,33 @@ def _format_name(value: int) -> str:
         return blob_pb2.PreviewFormat.Name(value).removeprefix("PREVIEW_FORMAT_").lower()
     except ValueError:
         return f"unknown({value})"
+
+
+# How long a rejected WriteBlob keeps reading what the client still sends (see _drain_briefly).
+DRAIN_IDLE_SECONDS = 0.1
+DRAIN_MAX_SECONDS = 2.0
+DRAIN_MAX_BYTES = 64 * 1024 * 1024
+
+
+async def _drain_briefly(requests: AsyncIterator[blob_pb2.WriteBlobRequest]) -> None:
+    """Reads and drops the rest of a rejected client stream, within small bounds.
+
+    A grpcio asyncio client that is still writing when the server ends the
+    call reports INTERNAL ("Internal error from Core") instead of the server's
+    status (grpc/grpc#36066). Letting an eagerly streaming client finish its
+    writes first lets it see the real error. A client that waits gets it after
+    a short idle time.
+    """
+    drained = 0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DRAIN_MAX_SECONDS
+    with contextlib.suppress(Exception, asyncio.TimeoutError, StopAsyncIteration):
+        while drained < DRAIN_MAX_BYTES:
+            timeout = min(DRAIN_IDLE_SECONDS, deadline - loop.time())
+            if timeout <= 0:
+                return
+            message = await asyncio.wait_for(anext(requests), timeout)
+            drained += len(message.data)
 
 
 class BlobServicer(blob_pb2_grpc.BlobServiceServicer):
@@ -92,7 +121,11 @@ class BlobServicer(blob_pb2_grpc.BlobServiceServicer):
             async for message in request_iterator:
                 yield WriteChunk(message.resource_name, message.write_offset, message.data, message.finish_write)
 
-        result = await self.deps.writer.write(chunks())
+        try:
+            result = await self.deps.writer.write(chunks())
+        except FramevaultError:
+            await _drain_briefly(request_iterator)
+            raise
         return blob_pb2.WriteBlobResponse(committed_size=result.committed_size,
                                           already_existed=result.already_existed)
 

@@ -1,0 +1,148 @@
+"""A BlobService client that uploads only what is missing and resumes broken writes.
+
+Used by tests, benchmarks and the SDK. ``upload`` checks FindMissingBlobs first
+(no bytes move for a blob the store has), then writes from the committed size
+QueryWriteStatus reports, so a broken stream or a restarted service costs
+at most the uncommitted tail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc import aio
+
+from framevault.common.digests import BlobDigest, digest_of
+from framevault.v1 import blob_pb2, blob_pb2_grpc
+
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                        grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED,
+                        grpc.StatusCode.CANCELLED})
+
+# Reads ``size`` bytes at ``offset`` of the content being uploaded.
+ReadAt = Callable[[int, int], Awaitable[bytes]]
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    digest: BlobDigest
+    # Bytes sent over the wire (0 when the store already had the blob).
+    bytes_sent: int
+    already_existed: bool
+    attempts: int
+
+
+class BlobClient:
+    def __init__(self, stub: blob_pb2_grpc.BlobServiceStub, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 timeout: float | None = 300.0, max_attempts: int = 8):
+        self._stub = stub
+        self._chunk_size = chunk_size
+        self._timeout = timeout
+        self._max_attempts = max_attempts
+
+    @staticmethod
+    def upload_name(digest: BlobDigest, upload_id: str | None = None) -> str:
+        return f"uploads/{upload_id or uuid.uuid4()}/blobs/{digest.hash}/{digest.size}"
+
+    async def missing(self, digests: list[BlobDigest]) -> set[BlobDigest]:
+        response = await self._stub.FindMissingBlobs(
+            blob_pb2.FindMissingBlobsRequest(digests=[_to_proto(d) for d in digests]), timeout=self._timeout)
+        return {BlobDigest(d.hash, d.size_bytes) for d in response.missing_digests}
+
+    async def upload_bytes(self, data: bytes, *, upload_id: str | None = None) -> UploadResult:
+        view = memoryview(data)
+
+        async def read_at(offset: int, size: int) -> bytes:
+            return bytes(view[offset:offset + size])
+
+        return await self.upload(digest_of(data), read_at, upload_id=upload_id)
+
+    async def upload_file(self, path: str | os.PathLike[str], *, upload_id: str | None = None) -> UploadResult:
+        digest = await asyncio.to_thread(file_digest, Path(path))
+
+        async def read_at(offset: int, size: int) -> bytes:
+            return await asyncio.to_thread(_read_file_at, Path(path), offset, size)
+
+        return await self.upload(digest, read_at, upload_id=upload_id)
+
+    async def upload(self, digest: BlobDigest, read_at: ReadAt, *, upload_id: str | None = None) -> UploadResult:
+        """Uploads unless present; resumes after broken streams with backoff."""
+        if not await self.missing([digest]):
+            return UploadResult(digest, 0, True, 0)
+        name = self.upload_name(digest, upload_id)
+        sent = 0
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                status = await self._stub.QueryWriteStatus(
+                    blob_pb2.QueryWriteStatusRequest(resource_name=name), timeout=self._timeout)
+                if status.complete:
+                    return UploadResult(digest, sent, sent == 0, attempt)
+                counter = _Counter()
+                try:
+                    response = await self._stub.WriteBlob(
+                        self._messages(name, digest.size, status.committed_size, read_at, counter),
+                        timeout=self._timeout)
+                finally:
+                    sent += counter.bytes
+                if response.committed_size == digest.size:
+                    return UploadResult(digest, sent, response.already_existed, attempt)
+            except aio.AioRpcError as exc:
+                if exc.code() not in _RETRYABLE or attempt == self._max_attempts:
+                    raise
+            await asyncio.sleep(min(2.0, 0.05 * 2 ** attempt) * random.uniform(0.5, 1.0))
+        raise RuntimeError(f"upload of {digest} did not complete after {self._max_attempts} attempts")
+
+    async def _messages(self, name: str, size: int, start: int, read_at: ReadAt,
+                        counter: _Counter) -> AsyncIterator[blob_pb2.WriteBlobRequest]:
+        offset = start
+        while True:
+            data = await read_at(offset, min(self._chunk_size, size - offset)) if offset < size else b""
+            last = offset + len(data) >= size
+            counter.bytes += len(data)
+            yield blob_pb2.WriteBlobRequest(resource_name=name if offset == start else "", write_offset=offset,
+                                            data=data, finish_write=last)
+            offset += len(data)
+            if last:
+                return
+
+    async def read(self, digest: BlobDigest, offset: int = 0, limit: int = 0) -> bytes:
+        pieces = [message.data async for message in self._stub.ReadBlob(
+            blob_pb2.ReadBlobRequest(digest=_to_proto(digest), offset=offset, limit=limit), timeout=self._timeout)]
+        return b"".join(pieces)
+
+    async def download_file(self, digest: BlobDigest, path: str | os.PathLike[str]) -> None:
+        target = Path(path)
+        with target.open("wb") as out:
+            async for message in self._stub.ReadBlob(blob_pb2.ReadBlobRequest(digest=_to_proto(digest)),
+                                                     timeout=self._timeout):
+                await asyncio.to_thread(out.write, message.data)
+
+
+@dataclass
+class _Counter:
+    bytes: int = 0
+
+
+def file_digest(path: Path) -> BlobDigest:
+    with path.open("rb") as f:
+        sha = hashlib.file_digest(f, "sha256")
+    return BlobDigest(sha.hexdigest(), path.stat().st_size)
+
+
+def _read_file_at(path: Path, offset: int, size: int) -> bytes:
+    with path.open("rb") as f:
+        f.seek(offset)
+        return f.read(size)
+
+
+def _to_proto(digest: BlobDigest) -> blob_pb2.Digest:
+    return blob_pb2.Digest(hash=digest.hash, size_bytes=digest.size)

@@ -1,0 +1,46 @@
+"""Fixtures of the blob tests: clients, direct S3 inspection, a service with small parts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from framevault.blob.client import BlobClient
+from framevault.blob.storage import S3BlobStorage
+from framevault.common.config import Settings
+from framevault.common.server import RunningService
+from framevault.v1 import blob_pb2_grpc
+
+from .helpers import SMALL_PART, open_channel, started_blob_service
+
+
+@pytest.fixture
+def blob_client(blob_stub: blob_pb2_grpc.BlobServiceStub) -> BlobClient:
+    return BlobClient(blob_stub)
+
+
+@pytest.fixture(scope="session")
+async def s3(settings: Settings) -> AsyncIterator[S3BlobStorage]:
+    """Direct access to the session bucket, to check what is (not) stored."""
+    storage = S3BlobStorage(settings)
+    yield storage
+    await storage.close()
+
+
+@pytest.fixture(scope="session")
+def small_parts_settings(settings: Settings) -> Settings:
+    return Settings(**{**settings.__dict__, "s3_part_size_bytes": SMALL_PART})
+
+
+@pytest.fixture(scope="session")
+async def small_parts_service(small_parts_settings: Settings) -> AsyncIterator[RunningService]:
+    running = await started_blob_service(small_parts_settings)
+    yield running
+    await running.stop(grace=1)
+
+
+@pytest.fixture(scope="session")
+async def small_parts_stub(small_parts_service: RunningService) -> AsyncIterator[blob_pb2_grpc.BlobServiceStub]:
+    async with open_channel(small_parts_service.port) as channel:
+        yield blob_pb2_grpc.BlobServiceStub(channel)

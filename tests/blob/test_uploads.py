@@ -1,0 +1,251 @@
+"""WriteBlob / QueryWriteStatus against the real S3 server: verification, dedup, resume, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+import grpc
+import pytest
+from grpc import aio
+
+from framevault.blob.client import BlobClient
+from framevault.blob.keys import cas_key
+from framevault.blob.storage import S3BlobStorage
+from framevault.common.config import Settings
+from framevault.common.digests import BlobDigest
+from framevault.v1 import blob_pb2, blob_pb2_grpc
+
+from .helpers import MIB, SMALL_PART, open_channel, random_blob, rpc_error, started_blob_service, violated_fields
+
+
+def upload_name(digest: BlobDigest, upload_id: str | None = None) -> str:
+    return f"uploads/{upload_id or uuid.uuid4()}/blobs/{digest.hash}/{digest.size}"
+
+
+def chunked(name: str, data: bytes, start: int = 0, chunk: int = MIB,
+            finish: bool = True) -> list[blob_pb2.WriteBlobRequest]:
+    messages = []
+    for offset in range(start, len(data), chunk):
+        piece = data[offset:offset + chunk]
+        messages.append(blob_pb2.WriteBlobRequest(
+            resource_name=name if offset == start else "", write_offset=offset, data=piece,
+            finish_write=finish and offset + len(piece) == len(data)))
+    return messages
+
+
+async def write(stub: blob_pb2_grpc.BlobServiceStub,
+                messages: Sequence[blob_pb2.WriteBlobRequest]) -> blob_pb2.WriteBlobResponse:
+    async def stream() -> AsyncIterator[blob_pb2.WriteBlobRequest]:
+        for message in messages:
+            yield message
+
+    return await stub.WriteBlob(stream())
+
+
+async def committed(stub: blob_pb2_grpc.BlobServiceStub, name: str) -> blob_pb2.QueryWriteStatusResponse:
+    return await stub.QueryWriteStatus(blob_pb2.QueryWriteStatusRequest(resource_name=name))
+
+
+async def wait_for_committed(stub: blob_pb2_grpc.BlobServiceStub, name: str, at_least: int,
+                             timeout: float = 30.0) -> int:
+    async with asyncio.timeout(timeout):
+        while True:
+            size = (await committed(stub, name)).committed_size
+            if size >= at_least:
+                return size
+            await asyncio.sleep(0.05)
+
+
+async def nothing_stored(s3: S3BlobStorage, digest: BlobDigest) -> bool:
+    key = cas_key(digest)
+    pending = [u async for u in s3.list_multipart_uploads(key)]
+    states = [o async for o in s3.list("uploads/") if digest.hash in o.key]
+    return await s3.stat(key) is None and not pending and not states
+
+
+async def test_large_blob_is_written_in_parts_and_reads_back(small_parts_stub: blob_pb2_grpc.BlobServiceStub,
+                                                             s3: S3BlobStorage) -> None:
+    data, digest = random_blob(2 * SMALL_PART + 3 * MIB + 5)
+    name = upload_name(digest)
+    response = await write(small_parts_stub, chunked(name, data))
+    assert response.committed_size == digest.size and not response.already_existed
+    assert await s3.get(cas_key(digest)) == data
+    assert [u async for u in s3.list_multipart_uploads(cas_key(digest))] == []
+    assert (await committed(small_parts_stub, name)).complete
+
+
+async def test_small_blob_is_one_put(blob_stub: blob_pb2_grpc.BlobServiceStub, s3: S3BlobStorage) -> None:
+    data, digest = random_blob(3 * MIB + 1)
+    response = await write(blob_stub, chunked(upload_name(digest), data, chunk=MIB // 2))
+    assert response.committed_size == digest.size
+    assert await s3.get(cas_key(digest)) == data
+
+
+async def test_second_upload_of_the_same_bytes_sends_no_data(blob_stub: blob_pb2_grpc.BlobServiceStub,
+                                                             blob_client: BlobClient) -> None:
+    data, digest = random_blob(2 * MIB)
+    first = await blob_client.upload_bytes(data)
+    assert first.bytes_sent == digest.size and not first.already_existed
+    again = await blob_client.upload_bytes(data)
+    assert again.bytes_sent == 0 and again.already_existed
+
+    # A raw WriteBlob ends after its first message, which carries no data.
+    asked_for_more = asyncio.Event()
+
+    async def header_then_data() -> AsyncIterator[blob_pb2.WriteBlobRequest]:
+        yield blob_pb2.WriteBlobRequest(resource_name=upload_name(digest), write_offset=0)
+        asked_for_more.set()
+        await asyncio.Event().wait()  # never sends data
+
+    response = await blob_stub.WriteBlob(header_then_data())
+    assert response.already_existed and response.committed_size == digest.size
+
+
+async def test_digest_mismatch_leaves_nothing(small_parts_stub: blob_pb2_grpc.BlobServiceStub,
+                                              blob_stub: blob_pb2_grpc.BlobServiceStub, s3: S3BlobStorage) -> None:
+    for stub, size in ((small_parts_stub, SMALL_PART * 2 + 100), (blob_stub, 1000)):
+        data, digest = random_blob(size)
+        tampered = data[:-1] + bytes([data[-1] ^ 0xFF])
+        error = await rpc_error(write(stub, chunked(upload_name(digest), tampered)))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert violated_fields(error) == ["resource_name"]
+        assert "sha256" in (error.details() or "")
+        assert await nothing_stored(s3, digest)
+
+
+async def test_resume_after_the_client_cut_the_stream(small_parts_stub: blob_pb2_grpc.BlobServiceStub,
+                                                      s3: S3BlobStorage) -> None:
+    data, digest = random_blob(3 * SMALL_PART + 2 * MIB)
+    name = upload_name(digest)
+    sent = SMALL_PART + 6 * MIB  # one whole part and a 6 MiB tail, enough for S3 to take as a part
+    call = small_parts_stub.WriteBlob()
+    for message in chunked(name, data[:sent], finish=False):
+        await call.write(message)
+    await wait_for_committed(small_parts_stub, name, SMALL_PART)
+    call.cancel()
+
+    # The cut stream commits its buffered tail too, so nothing received is resent.
+    assert await wait_for_committed(small_parts_stub, name, sent) == sent
+    status = await committed(small_parts_stub, name)
+    assert not status.complete
+
+    overlap = await rpc_error(write(small_parts_stub, chunked(name, data, start=SMALL_PART)))
+    assert overlap.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(overlap) == ["write_offset"]
+
+    upload_id = name.split("/")[1]
+    result = await BlobClient(small_parts_stub).upload_bytes(data, upload_id=upload_id)
+    assert result.bytes_sent == digest.size - sent
+    assert await s3.get(cas_key(digest)) == data
+    assert (await committed(small_parts_stub, name)).complete
+    assert [o async for o in s3.list(f"uploads/{upload_id}/")] == []
+
+
+async def test_resume_after_the_blob_service_restarted(small_parts_settings: Settings, s3: S3BlobStorage) -> None:
+    data, digest = random_blob(3 * SMALL_PART + 1)
+    name = upload_name(digest)
+    first = await started_blob_service(small_parts_settings)
+    try:
+        async with open_channel(first.port) as channel:
+            stub = blob_pb2_grpc.BlobServiceStub(channel)
+            call = stub.WriteBlob()
+            for message in chunked(name, data[:SMALL_PART + 2 * MIB], finish=False):
+                await call.write(message)
+            await wait_for_committed(stub, name, SMALL_PART)
+            await first.stop(grace=0.5)
+            with pytest.raises(aio.AioRpcError):
+                await call
+    finally:
+        await first.stop(grace=0)
+
+    second = await started_blob_service(small_parts_settings)
+    try:
+        async with open_channel(second.port) as channel:
+            stub = blob_pb2_grpc.BlobServiceStub(channel)
+            status = await committed(stub, name)
+            assert status.committed_size == SMALL_PART and not status.complete
+            result = await BlobClient(stub).upload_bytes(data, upload_id=name.split("/")[1])
+            assert result.bytes_sent == digest.size - SMALL_PART
+    finally:
+        await second.stop(grace=1)
+    assert await s3.get(cas_key(digest)) == data
+
+
+async def test_closing_without_finish_reports_what_was_committed(
+        small_parts_stub: blob_pb2_grpc.BlobServiceStub) -> None:
+    data, digest = random_blob(SMALL_PART * 2 + 10)
+    name = upload_name(digest)
+    response = await write(small_parts_stub, chunked(name, data[:SMALL_PART + MIB], finish=False))
+    assert response.committed_size == SMALL_PART and not response.already_existed
+    response = await write(small_parts_stub, chunked(name, data, start=SMALL_PART))
+    assert response.committed_size == digest.size
+
+
+async def test_query_write_status(blob_stub: blob_pb2_grpc.BlobServiceStub, blob_client: BlobClient) -> None:
+    data, digest = random_blob(10)
+    name = upload_name(digest)
+    assert (await committed(blob_stub, name)).committed_size == 0
+    await blob_client.upload_bytes(data)
+    done = await committed(blob_stub, name)
+    assert done.complete and done.committed_size == 10
+    error = await rpc_error(blob_stub.QueryWriteStatus(blob_pb2.QueryWriteStatusRequest(resource_name="x")))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(error) == ["resource_name"]
+
+
+_, _SOME = random_blob(8)
+_UUID = "0b5f7a3e-8a43-4d55-9b5c-3f2d6f0e9a11"
+
+
+@pytest.mark.parametrize("name", [
+    "",
+    f"uploads/{_UUID}/blobs/{_SOME.hash}/8/extra",
+    f"uploads/../cas/sha256/{_SOME.hash[:2]}/blobs/{_SOME.hash}/8",
+    f"uploads/{_UUID}/blobs/../../cas/8",
+    f"uploads/{_UUID.upper()}/blobs/{_SOME.hash}/8",
+    f"uploads/{_UUID.replace('-', '')}/blobs/{_SOME.hash}/8",
+    f"uploads/{_UUID}/blobs/{_SOME.hash.upper()}/8",
+    f"uploads/{_UUID}/blobs/{_SOME.hash}/08",
+    f"uploads/{_UUID}/blobs/{_SOME.hash}/-8",
+    f"uploads/{_UUID}/blobs/{_SOME.hash}/99999999999999999999",
+    f"/uploads/{_UUID}/blobs/{_SOME.hash}/8",
+    f"instance/uploads/{_UUID}/blobs/{_SOME.hash}/8",
+])
+async def test_malformed_resource_names_are_rejected(blob_stub: blob_pb2_grpc.BlobServiceStub, name: str) -> None:
+    error = await rpc_error(write(blob_stub, [blob_pb2.WriteBlobRequest(resource_name=name, data=b"x" * 8,
+                                                                         finish_write=True)]))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(error) == ["resource_name"]
+
+
+async def test_bad_write_streams(blob_stub: blob_pb2_grpc.BlobServiceStub, settings: Settings,
+                                 s3: S3BlobStorage) -> None:
+    data, digest = random_blob(100)
+    name = upload_name(digest)
+    W = blob_pb2.WriteBlobRequest
+
+    cases: list[tuple[list[blob_pb2.WriteBlobRequest], grpc.StatusCode, str]] = [
+        ([W(resource_name=name, write_offset=5, data=data[5:])], grpc.StatusCode.INVALID_ARGUMENT, "write_offset"),
+        ([W(resource_name=name, data=data[:50]), W(write_offset=60, data=data[60:], finish_write=True)],
+         grpc.StatusCode.INVALID_ARGUMENT, "write_offset"),
+        ([W(resource_name=name, data=data[:50]), W(write_offset=40, data=data[40:], finish_write=True)],
+         grpc.StatusCode.INVALID_ARGUMENT, "write_offset"),
+        ([W(resource_name=name, data=data + b"more")], grpc.StatusCode.OUT_OF_RANGE, "data"),
+        ([W(resource_name=name, data=data[:99], finish_write=True)], grpc.StatusCode.INVALID_ARGUMENT,
+         "finish_write"),
+        ([W(resource_name=name, data=data[:50]), W(resource_name=upload_name(digest), write_offset=50,
+                                                   data=data[50:], finish_write=True)],
+         grpc.StatusCode.INVALID_ARGUMENT, "resource_name"),
+        ([], grpc.StatusCode.INVALID_ARGUMENT, "resource_name"),
+    ]
+    for messages, code, field in cases:
+        error = await rpc_error(write(blob_stub, messages))
+        assert (error.code(), violated_fields(error)) == (code, [field]), messages
+    assert await nothing_stored(s3, digest)
+
+    big = settings.blob_max_chunk_size_bytes + 1
+    _, big_digest = random_blob(big)
+    error = await rpc_error(write(blob_stub, [W(resource_name=upload_name(big_digest), data=bytes(big))]))
+    assert (error.code(), violated_fields(error)) == (grpc.StatusCode.INVALID_ARGUMENT, ["data"])
