@@ -1,5 +1,42 @@
 """View RPCs: ordered iteration, counts, pages (transport only)."""
 
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from grpc import aio
+
+from framevault.metadata.views.service import ViewService
+from framevault.v1 import metadata_service_pb2 as pb
+
 
 class ViewRpcs:
     """IterateFrames, CountViewFrames, ListViewFrames."""
+
+    deps: Any
+
+    def _view_service(self) -> ViewService:
+        service = getattr(self, "_views", None)
+        if service is None:
+            service = self._views = ViewService(self.deps.db, self.deps.settings)
+        return service
+
+    async def IterateFrames(  # noqa: N802 - gRPC method name
+        self, request: pb.IterateFramesRequest, context: aio.ServicerContext
+    ) -> AsyncIterator[pb.IterateFramesResponse]:
+        async for batch in self._view_service().iterate(request):
+            yield pb.IterateFramesResponse(
+                frames=batch.frames, selection_indexes=batch.selection_indexes, cursor=batch.cursor
+            )
+
+    async def CountViewFrames(  # noqa: N802
+        self, request: pb.CountViewFramesRequest, context: aio.ServicerContext
+    ) -> pb.CountViewFramesResponse:
+        return pb.CountViewFramesResponse(count=await self._view_service().count(request))
+
+    async def ListViewFrames(  # noqa: N802
+        self, request: pb.ListViewFramesRequest, context: aio.ServicerContext
+    ) -> pb.ListViewFramesResponse:
+        page, next_token = await self._view_service().list_page(request)
+        return pb.ListViewFramesResponse(frames=page.frames, next_page_token=next_token)

@@ -1,0 +1,182 @@
+"""A validated, resolved view: what every view call works from.
+
+``build_plan`` checks the whole ``View`` message (all problems reported at
+once, each under its field path), then resolves the versions; nothing else in
+this package reads the request messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from framevault.common.errors import FieldErrors
+from framevault.metadata.db import Database
+from framevault.metadata.lineage import VersionHandle, resolve_version_document, visible_filter
+from framevault.metadata.views import filters
+from framevault.metadata.views.query import QueryError, parse_query
+from framevault.metadata.views.rules import rules_to_filter
+from framevault.metadata.views.shaping import (
+    Projection,
+    build_label_enumeration,
+    build_label_mapping,
+    build_projection,
+)
+from framevault.v1 import view_pb2
+
+MAX_SELECTIONS = 64
+
+
+class Order(Enum):
+    SEQUENTIAL = "sequential"
+    RANDOM = "random"
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int = 0
+    count: int = 1
+
+    @property
+    def sharded(self) -> bool:
+        return self.count > 1
+
+
+UNSHARDED = Shard()
+
+
+@dataclass(frozen=True)
+class SelectionPlan:
+    index: int
+    version: VersionHandle
+    # Frames in the version when the call started; sizes the random buckets.
+    frame_count: int
+    # The selection's rules and query as one MongoDB query ({} = all frames).
+    match: dict[str, Any]
+    weight: float
+    label_mapping: dict[str, str]
+
+    def scope(self, shard: Shard) -> FrameScope:
+        """The frames of this selection (and shard) as one MongoDB query."""
+        parts: list[dict[str, Any]] = [visible_filter(self.version)]
+        if self.match:
+            parts.append(self.match)
+        if shard.sharded:
+            parts.append({"shuffle_key": {"$mod": [shard.count, shard.index]}})
+        return FrameScope(self.version.dataset_id, parts[0] if len(parts) == 1 else {"$and": parts})
+
+
+@dataclass(frozen=True)
+class FrameScope:
+    dataset_id: str
+    query: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ViewPlan:
+    selections: tuple[SelectionPlan, ...]
+    order: Order
+    seed: int
+    infinite: bool
+    max_frames: int
+    projection: Projection
+    label_enumeration: dict[str, int]
+    # Identifies the view (as sent, plus the versions it resolved to); binds
+    # cursors to it.
+    fingerprint: str
+
+
+def validate_shard(shard_index: int, shard_count: int) -> Shard:
+    errors = FieldErrors()
+    if shard_count < 0:
+        errors.add("shard_count", "must not be negative")
+    if shard_index < 0:
+        errors.add("shard_index", "must not be negative")
+    elif shard_count <= 1 and shard_index != 0:
+        errors.add("shard_index", "must be 0 when shard_count is 0 or 1")
+    elif shard_count > 1 and shard_index >= shard_count:
+        errors.add("shard_index", f"must be less than shard_count ({shard_count})")
+    errors.raise_if_any()
+    return Shard(shard_index, shard_count) if shard_count > 1 else UNSHARDED
+
+
+@dataclass
+class _CheckedSelection:
+    match: dict[str, Any]
+    weight: float
+    mapping: dict[str, str]
+
+
+async def build_plan(db: Database, view: view_pb2.View, field: str = "view") -> ViewPlan:
+    """Validates ``view`` and resolves its versions; INVALID_ARGUMENT or
+    NOT_FOUND naming the offending field."""
+    errors = FieldErrors()
+    checked = _check_view(view, field, errors)
+    projection = build_projection(view.projection, f"{field}.projection", errors)
+    enumeration = build_label_enumeration(view.label_enumeration, f"{field}.label_enumeration", errors)
+    if view.order not in (
+        view_pb2.ITERATION_ORDER_UNSPECIFIED, view_pb2.ITERATION_ORDER_SEQUENTIAL, view_pb2.ITERATION_ORDER_RANDOM
+    ):
+        errors.add(f"{field}.order", f"unknown order {view.order}")
+    if view.max_frames < 0:
+        errors.add(f"{field}.max_frames", "must not be negative")
+    errors.raise_if_any()
+
+    selections: list[SelectionPlan] = []
+    for i, (selection, check) in enumerate(zip(view.selections, checked, strict=True)):
+        document = await resolve_version_document(db, selection.version, f"{field}.selections[{i}].version")
+        selections.append(
+            SelectionPlan(
+                index=i,
+                version=VersionHandle.from_document(document),
+                frame_count=int(document.get("frame_count", 0)),
+                match=check.match,
+                weight=check.weight,
+                label_mapping=check.mapping,
+            )
+        )
+    fingerprint = hashlib.sha256(view.SerializeToString(deterministic=True))
+    for plan in selections:
+        fingerprint.update(b"\x00" + plan.version.id.encode())
+    return ViewPlan(
+        selections=tuple(selections),
+        order=Order.RANDOM if view.order == view_pb2.ITERATION_ORDER_RANDOM else Order.SEQUENTIAL,
+        seed=view.random_seed,
+        infinite=view.infinite,
+        max_frames=view.max_frames,
+        projection=projection,
+        label_enumeration=enumeration,
+        fingerprint=fingerprint.hexdigest()[:32],
+    )
+
+
+def _check_view(view: view_pb2.View, field: str, errors: FieldErrors) -> list[_CheckedSelection]:
+    if not view.selections:
+        errors.add(f"{field}.selections", "at least one selection")
+    if len(view.selections) > MAX_SELECTIONS:
+        errors.add(f"{field}.selections", f"at most {MAX_SELECTIONS} selections")
+        return []
+    return [_check_selection(s, f"{field}.selections[{i}]", errors) for i, s in enumerate(view.selections)]
+
+
+def _check_selection(selection: view_pb2.ViewSelection, field: str, errors: FieldErrors) -> _CheckedSelection:
+    if not selection.HasField("version"):
+        errors.add(f"{field}.version", "required")
+    parts = [rules_to_filter(selection.rules, f"{field}.rules", errors)]
+    if selection.query:
+        try:
+            parts.append(parse_query(selection.query))
+        except QueryError as exc:
+            errors.add(f"{field}.query", str(exc))
+    weight = selection.weight
+    if not math.isfinite(weight) or weight < 0:
+        errors.add(f"{field}.weight", "must be a finite number >= 0 (0 means 1)")
+    return _CheckedSelection(
+        match=filters.to_mongo(filters.all_of(parts)),
+        weight=weight if weight > 0 else 1.0,
+        mapping=build_label_mapping(selection.label_mapping, f"{field}.label_mapping", errors),
+    )
+

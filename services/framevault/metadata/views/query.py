@@ -1,0 +1,451 @@
+"""Lucene-style query strings → the filter tree (parsing by ``luqum``).
+
+The grammar is Lucene's; this module only decides what a parsed tree means.
+Field names select the node type (never a MongoDB path, except the validated
+``meta.<key>`` segments); terms only ever become values. Every error carries
+the position (0-based character offset) where it was found. The accepted
+language is described in ``views/README.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from luqum import tree
+from luqum.exceptions import ParseError
+from luqum.thread import parse as luqum_parse
+
+from framevault.metadata.views.filters import (
+    AnyOf,
+    Bound,
+    Filter,
+    MetaEquals,
+    MetaExists,
+    MetaRange,
+    Negation,
+    RoiCount,
+    SourceMatch,
+    all_of,
+    depth,
+)
+from framevault.metadata.views.rules import (
+    as_float32,
+    count_range_problem,
+    key_path,
+    label_problem,
+    string_problem,
+)
+
+MAX_QUERY_CHARS = 8192
+MAX_DEPTH = 32
+
+_INT = re.compile(r"[+-]?\d+")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_POSITION = re.compile(r"position (\d+)")
+_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
+
+
+class QueryError(ValueError):
+    """A query that cannot be used; ``position`` is a 0-based offset."""
+
+    def __init__(self, position: int, message: str):
+        super().__init__(f"at position {position}: {message}")
+        self.position = position
+        self.message = message
+
+
+def parse_query(text: str) -> Filter:
+    """The filter tree of a query string; raises QueryError."""
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(MAX_QUERY_CHARS, f"queries are limited to {MAX_QUERY_CHARS} characters")
+    if not text.strip():
+        raise QueryError(0, "empty query")
+    try:
+        parsed = luqum_parse(text)
+    except ParseError as exc:
+        found = _POSITION.search(str(exc))
+        position = int(found.group(1)) if found else len(text)
+        raise QueryError(position, _describe_parse_error(str(exc))) from None
+    node = _Translator(text).expression(parsed, 0)
+    if depth(node) > MAX_DEPTH:
+        raise QueryError(0, f"nesting deeper than {MAX_DEPTH} levels")
+    return node
+
+
+def _describe_parse_error(message: str) -> str:
+    message = message.removeprefix("Syntax error in input : ").rstrip("!")
+    return f"syntax error: {message}"
+
+
+# --- fields -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Where a term is evaluated: the top level, inside ``roi:(...)`` or
+    ``source:(...)``, or under a field applied to a group (``label:(a OR b)``)."""
+
+    kind: str = "top"  # "top" | "roi" | "source"
+    field: str | None = None
+    field_position: int = 0
+
+
+TOP = _Scope()
+_SOURCE_FIELDS = ("width", "height", "content_type", "uri", "id")
+_ROI_FIELDS = ("label", "confidence", "count")
+_FIELD_HELP = (
+    "label, confidence, roi:(...), meta.<key>, _exists_, source.width, source.height, "
+    "source.content_type, source.uri, source.id, source:(...)"
+)
+
+
+def _unescape(text: str) -> str:
+    return _ESCAPED.sub(r"\1", text)
+
+
+def _position(item: tree.Item) -> int:
+    return item.pos if item.pos is not None else 0
+
+
+class _Translator:
+    def __init__(self, text: str):
+        self.text = text
+
+    # -- boolean structure --
+
+    def expression(self, item: tree.Item, level: int, scope: _Scope = TOP) -> Filter:
+        if level > MAX_DEPTH:
+            raise QueryError(_position(item), f"nesting deeper than {MAX_DEPTH} levels")
+        if isinstance(item, tree.AndOperation):
+            return all_of([self.expression(op, level + 1, scope) for op in item.operands])
+        if isinstance(item, tree.OrOperation):
+            return AnyOf(tuple(self.expression(op, level + 1, scope) for op in item.operands))
+        if isinstance(item, (tree.Not, tree.Prohibit)):
+            return Negation(self.expression(item.a, level + 1, scope))
+        if isinstance(item, tree.Plus):
+            return self.expression(item.a, level + 1, scope)
+        if isinstance(item, tree.UnknownOperation):
+            second = item.operands[1]
+            raise QueryError(_position(second), "missing operator between terms: write AND or OR")
+        if isinstance(item, (tree.Group, tree.FieldGroup)):
+            return self.expression(item.expr, level + 1, scope)
+        if isinstance(item, tree.SearchField):
+            return self.search_field(item, level, scope)
+        if isinstance(item, (tree.Fuzzy, tree.Proximity, tree.Boost, tree.Regex)):
+            raise QueryError(_position(item), f"{type(item).__name__.lower()} queries are not supported")
+        if isinstance(item, (tree.Term, tree.Range, tree.From, tree.To)):
+            if scope.field is not None:
+                return self.term(scope, item)
+            raise QueryError(_position(item), f"a term needs a field, e.g. label:car (fields: {_FIELD_HELP})")
+        raise QueryError(_position(item), f"unsupported syntax {str(item)!r}")
+
+    def search_field(self, item: tree.SearchField, level: int, scope: _Scope) -> Filter:
+        name = _unescape(item.name)
+        position = _position(item)
+        if scope.field is not None:
+            raise QueryError(position, f"field {name!r} inside the group of field {scope.field!r}")
+        if scope.kind == "top" and name in ("roi", "source"):
+            if not isinstance(item.expr, tree.FieldGroup):
+                raise QueryError(position, f"{name} takes a group of conditions on one {name}, e.g. {name}:(...)")
+            return self.element_group(name, item.expr, level)
+        if scope.kind == "top" and name == "_exists_":
+            return self.exists(item.expr)
+        field_scope = _Scope(scope.kind, self.qualified(name, scope, position), position)
+        if isinstance(item.expr, tree.FieldGroup):
+            return self.expression(item.expr.expr, level + 1, field_scope)
+        return self.term(field_scope, item.expr)
+
+    def qualified(self, name: str, scope: _Scope, position: int) -> str:
+        if scope.kind == "roi":
+            if name not in _ROI_FIELDS:
+                raise QueryError(position, f"unknown field {name!r} in roi:(...) (fields: {', '.join(_ROI_FIELDS)})")
+            return f"roi.{name}"
+        if scope.kind == "source":
+            if name not in _SOURCE_FIELDS:
+                raise QueryError(
+                    position, f"unknown field {name!r} in source:(...) (fields: {', '.join(_SOURCE_FIELDS)})"
+                )
+            return f"source.{name}"
+        if name in ("label", "confidence"):
+            return name
+        if name.startswith("source.") and name.removeprefix("source.") in _SOURCE_FIELDS:
+            return name
+        if name.startswith("meta."):
+            self.meta_path(name, position)
+            return name
+        raise QueryError(position, f"unknown field {name!r} (fields: {_FIELD_HELP})")
+
+    def meta_path(self, name: str, position: int) -> tuple[str, ...]:
+        path, problem = key_path(name.removeprefix("meta."))
+        if problem:
+            raise QueryError(position, f"field {name!r}: {problem}")
+        return path
+
+    # -- roi:(...) and source:(...) --
+
+    def element_group(self, kind: str, group: tree.FieldGroup, level: int) -> Filter:
+        """Conditions that must hold on one and the same ROI or source: an AND
+        of terms (no OR or NOT: those would not say which element)."""
+        terms: list[tuple[str, tree.Item, int]] = []
+        self._collect_conjunction(kind, group.expr, terms, level + 1)
+        if kind == "roi":
+            return self.roi_group(terms)
+        return self.source_group(terms)
+
+    def _collect_conjunction(self, kind: str, item: tree.Item, out: list[tuple[str, tree.Item, int]],
+                             level: int) -> None:
+        if level > MAX_DEPTH:
+            raise QueryError(_position(item), f"nesting deeper than {MAX_DEPTH} levels")
+        if isinstance(item, tree.AndOperation):
+            for operand in item.operands:
+                self._collect_conjunction(kind, operand, out, level + 1)
+        elif isinstance(item, tree.Group):
+            self._collect_conjunction(kind, item.expr, out, level + 1)
+        elif isinstance(item, tree.SearchField) and not isinstance(item.expr, tree.FieldGroup):
+            name = _unescape(item.name)
+            scope = _Scope(kind)
+            self.qualified(name, scope, _position(item))
+            out.append((name, item.expr, _position(item)))
+        else:
+            raise QueryError(
+                _position(item), f"inside {kind}:(...) only field:value terms joined by AND are allowed"
+            )
+
+    def roi_group(self, terms: list[tuple[str, tree.Item, int]]) -> Filter:
+        labels: list[str] = []
+        low_conf: Bound | None = None
+        high_conf: Bound | None = None
+        count: tuple[int, int | None] | None = None
+        for name, value, position in terms:
+            if name == "label":
+                labels.append(self.label(value))
+            elif name == "confidence":
+                low, high = self.number_bounds(value, confidence=True)
+                low_conf = _tighter(low_conf, low, lower=True)
+                high_conf = _tighter(high_conf, high, lower=False)
+            else:
+                if count is not None:
+                    raise QueryError(position, "count may appear once per roi:(...)")
+                count = self.count_range(value)
+        low_count, high_count = count if count is not None else (1, None)
+        return RoiCount(tuple(dict.fromkeys(labels)), low_conf, high_conf, low_count, high_count)
+
+    def source_group(self, terms: list[tuple[str, tree.Item, int]]) -> Filter:
+        condition: dict[str, Any] = {}
+        for name, value, position in terms:
+            single = self.source_condition(name, value)
+            for key, bound in single.items():
+                if key in condition and condition[key] != bound:
+                    raise QueryError(position, f"source.{name} given twice in one source:(...)")
+                condition[key] = bound
+        return SourceMatch(**condition)
+
+    # -- single terms --
+
+    def term(self, scope: _Scope, value: tree.Item) -> Filter:
+        if isinstance(value, (tree.Fuzzy, tree.Proximity, tree.Boost, tree.Regex)):
+            raise QueryError(_position(value), f"{type(value).__name__.lower()} queries are not supported")
+        field = scope.field or ""
+        if field == "label":
+            return RoiCount(labels=(self.label(value),))
+        if field == "confidence":
+            low, high = self.number_bounds(value, confidence=True)
+            return RoiCount(min_confidence=low, max_confidence=high)
+        if field.startswith("source."):
+            return SourceMatch(**self.source_condition(field.removeprefix("source."), value))
+        if field.startswith("meta."):
+            return self.meta_term(self.meta_path(field, scope.field_position), value)
+        if field.startswith("roi."):
+            # A field group inside roi:(...) such as roi:(label:(a OR b)).
+            raise QueryError(_position(value), "inside roi:(...) only field:value terms joined by AND are allowed")
+        raise QueryError(_position(value), f"unknown field {field!r}")
+
+    def label(self, value: tree.Item) -> str:
+        label = self.text_value(value, "label")
+        problem = label_problem(label)
+        if problem:
+            raise QueryError(_position(value), problem)
+        return label
+
+    def text_value(self, value: tree.Item, what: str) -> str:
+        if isinstance(value, tree.Phrase):
+            return _unescape(value.value[1:-1])
+        if isinstance(value, tree.Word):
+            if value.has_wildcard():
+                raise QueryError(_position(value), f"wildcards are not supported for {what}")
+            return _unescape(value.value)
+        raise QueryError(_position(value), f"{what} takes a single value")
+
+    def meta_term(self, path: tuple[str, ...], value: tree.Item) -> Filter:
+        if isinstance(value, tree.Word) and value.value == "*":
+            return MetaExists(path, True)
+        if isinstance(value, (tree.Range, tree.From, tree.To)):
+            low, high = self.bounds(value, self.scalar)
+            kinds = {_kind(b.value) for b in (low, high) if b is not None}
+            if len(kinds) > 1:
+                raise QueryError(_position(value), "range bounds must both be numbers or both be strings")
+            if None in kinds:
+                raise QueryError(_position(value), "range bounds must be numbers or strings")
+            return MetaRange(path, low, high)
+        return MetaEquals(path, self.scalar(value))
+
+    def exists(self, value: tree.Item) -> Filter:
+        if not isinstance(value, tree.Word) or value.has_wildcard():
+            raise QueryError(_position(value), "_exists_ takes a field name, e.g. _exists_:meta.city")
+        name = _unescape(value.value)
+        if not name.startswith("meta."):
+            raise QueryError(_position(value), "_exists_ applies to meta.<key> fields")
+        return MetaExists(self.meta_path(name, _position(value)), True)
+
+    def scalar(self, value: tree.Item) -> Any:
+        """A quoted value is a string; a bare word is a number, true, false,
+        null, or else a string."""
+        negative = _negative_number(value)
+        if negative is not None:
+            return negative
+        if isinstance(value, tree.Phrase):
+            return self.checked_string(value, _unescape(value.value[1:-1]))
+        if not isinstance(value, tree.Word):
+            raise QueryError(_position(value), "expected a single value")
+        if value.has_wildcard():
+            raise QueryError(_position(value), "wildcards are only supported as field:* (exists) and in source.uri")
+        text = _unescape(value.value)
+        number = _number(text)
+        if number is not None:
+            return number
+        keywords: dict[str, Any] = {"true": True, "false": False, "null": None}
+        if text in keywords:
+            return keywords[text]
+        return self.checked_string(value, text)
+
+    def checked_string(self, value: tree.Item, text: str) -> str:
+        problem = string_problem(text)
+        if problem:
+            raise QueryError(_position(value), f"value {problem}")
+        return text
+
+    def number(self, value: tree.Item) -> int | float:
+        negative = _negative_number(value)
+        if negative is not None:
+            return negative
+        if isinstance(value, tree.Word):
+            number = _number(_unescape(value.value))
+            if number is not None:
+                return number
+        raise QueryError(_position(value), f"expected a number, not {str(value).strip()!r}")
+
+    def bounds(self, value: tree.Item, convert: Any) -> tuple[Bound | None, Bound | None]:
+        """The bounds of ``[a TO b]``, ``{a TO b}``, ``>a``, ``<=b``, or of a
+        single value (both bounds equal); ``*`` leaves a side open."""
+
+        def bound(item: tree.Item, inclusive: bool) -> Bound | None:
+            if isinstance(item, tree.Word) and item.value == "*":
+                return None
+            return Bound(convert(item), inclusive)
+
+        if isinstance(value, tree.Range):
+            return bound(value.low, value.include_low), bound(value.high, value.include_high)
+        if isinstance(value, tree.From):
+            return bound(value.a, value.include), None
+        if isinstance(value, tree.To):
+            return None, bound(value.a, value.include)
+        single = Bound(convert(value))
+        return single, single
+
+    def number_bounds(self, value: tree.Item, *, confidence: bool = False) -> tuple[Bound | None, Bound | None]:
+        low, high = self.bounds(value, self.number)
+        if confidence:
+            low = Bound(as_float32(low.value), low.inclusive) if low else None
+            high = Bound(as_float32(high.value), high.inclusive) if high else None
+        return low, high
+
+    def int_bounds(self, value: tree.Item) -> tuple[int | None, int | None]:
+        """Integer bounds as an inclusive range."""
+        low, high = self.bounds(value, self.integer)
+        low_value = None if low is None else low.value + (0 if low.inclusive else 1)
+        high_value = None if high is None else high.value - (0 if high.inclusive else 1)
+        return low_value, high_value
+
+    def integer(self, value: tree.Item) -> int:
+        number = self.number(value)
+        if not isinstance(number, int):
+            raise QueryError(_position(value), f"expected a whole number, not {number!r}")
+        return number
+
+    def count_range(self, value: tree.Item) -> tuple[int, int | None]:
+        low, high = self.int_bounds(value)
+        low_count = 0 if low is None else low
+        problem = count_range_problem(low_count, high)
+        if problem:
+            raise QueryError(_position(value), problem)
+        return low_count, high
+
+    def source_condition(self, name: str, value: tree.Item) -> dict[str, Any]:
+        if name in ("width", "height"):
+            low, high = self.int_bounds(value)
+            if (low is not None and low < 0) or (high is not None and high < 0):
+                raise QueryError(_position(value), f"{name} must not be negative")
+            if low is not None and high is not None and low > high:
+                raise QueryError(_position(value), f"{name} range is empty")
+            return {k: v for k, v in ((f"min_{name}", low), (f"max_{name}", high)) if v is not None}
+        if name == "uri":
+            return self.uri_condition(value)
+        text = self.checked_string(value, self.text_value(value, f"source.{name}"))
+        return {"content_type" if name == "content_type" else "source_id": text}
+
+    def uri_condition(self, value: tree.Item) -> dict[str, Any]:
+        """Exact URI, or a prefix when the value ends with an unescaped ``*``."""
+        if not isinstance(value, (tree.Word, tree.Phrase)):
+            raise QueryError(_position(value), "source.uri takes a single value")
+        raw = value.value[1:-1] if isinstance(value, tree.Phrase) else value.value
+        prefix = raw.endswith("*") and not raw.endswith("\\*")
+        body = raw[:-1] if prefix else raw
+        if re.search(r"(?<!\\)[*?]", body):
+            raise QueryError(_position(value), "source.uri supports one trailing * (a prefix), no other wildcards")
+        text = self.checked_string(value, _unescape(body))
+        return {"uri_prefix": text} if prefix else {"uri": text}
+
+
+def _negative_number(value: tree.Item) -> int | float | None:
+    """``-3`` inside a range bound, which the grammar reads as a negation."""
+    if isinstance(value, tree.Prohibit) and isinstance(value.a, tree.Word):
+        number = _number(_unescape(value.a.value))
+        if number is not None:
+            return -number
+    return None
+
+
+def _number(text: str) -> int | float | None:
+    if _INT.fullmatch(text):
+        number = int(text)
+        return number if _INT64_MIN <= number <= _INT64_MAX else float(number)
+    try:
+        number_f = float(text)
+    except ValueError:
+        return None
+    # "nan", "inf" and the like stay strings; only finite decimals are numbers.
+    if not math.isfinite(number_f) or not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
+        return None
+    return number_f
+
+
+def _kind(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    return "number" if isinstance(value, (int, float)) else "string" if isinstance(value, str) else None
+
+
+def _tighter(current: Bound | None, new: Bound | None, *, lower: bool) -> Bound | None:
+    if new is None:
+        return current
+    if current is None:
+        return new
+    if current.value == new.value:
+        return Bound(new.value, current.inclusive and new.inclusive)
+    if lower:
+        return new if new.value > current.value else current
+    return new if new.value < current.value else current
+

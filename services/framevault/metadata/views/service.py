@@ -1,0 +1,126 @@
+"""View calls as domain operations: iterate (batches with cursors), count, list.
+
+Takes the request messages (validation lives in ``plan.py``) and returns
+domain results; ``rpc.py`` only moves them into response messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from framevault.common.config import Settings
+from framevault.common.errors import FieldErrors, InvalidArgument
+from framevault.metadata.db import Database
+from framevault.metadata.frame_documents import document_to_frame
+from framevault.metadata.views.cursor import CursorCodec
+from framevault.metadata.views.engine import CorruptState, Document, Iteration
+from framevault.metadata.views.plan import UNSHARDED, Shard, ViewPlan, build_plan, validate_shard
+from framevault.metadata.views.shaping import relabel
+from framevault.metadata.views.store import MongoViewStore, ViewStore
+from framevault.v1 import frame_pb2, metadata_service_pb2
+
+# A streamed message is flushed early once its frames reach this size, so
+# large frames cannot push a message past the transport limit.
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+_ITERATE = "iterate"
+_LIST = "list"
+
+
+@dataclass
+class FrameBatch:
+    frames: list[frame_pb2.Frame] = field(default_factory=list)
+    selection_indexes: list[int] = field(default_factory=list)
+    # Resumes right after the last frame of the batch ("" when there is none).
+    cursor: str = ""
+
+
+class ViewService:
+    def __init__(self, db: Database, settings: Settings, store: ViewStore | None = None):
+        self._db = db
+        self._settings = settings
+        self._store = store or MongoViewStore(db)
+        self._codec = CursorCodec(settings.view_cursor_secret)
+
+    async def iterate(self, request: metadata_service_pb2.IterateFramesRequest) -> AsyncIterator[FrameBatch]:
+        errors = FieldErrors()
+        if request.frames_per_message < 0:
+            errors.add("frames_per_message", "must not be negative")
+        errors.raise_if_any()
+        shard = validate_shard(request.shard_index, request.shard_count)
+        per_message = min(
+            request.frames_per_message or self._settings.iterate_frames_per_message,
+            self._settings.iterate_max_frames_per_message,
+        )
+        plan = await build_plan(self._db, request.view)
+        iteration = self._open(plan, shard, request.resume_cursor, "resume_cursor", _ITERATE)
+        binding = _binding(plan, shard)
+        while True:
+            batch, finished = await self._fill(plan, iteration, per_message)
+            if batch.frames:
+                batch.cursor = self._codec.encode(_ITERATE, binding, iteration.snapshot())
+                yield batch
+            if finished:
+                return
+
+    async def count(self, request: metadata_service_pb2.CountViewFramesRequest) -> int:
+        plan = await build_plan(self._db, request.view)
+        total = 0
+        for selection in plan.selections:
+            total += await self._store.count(selection.scope(UNSHARDED))
+        return total
+
+    async def list_page(self, request: metadata_service_pb2.ListViewFramesRequest) -> tuple[FrameBatch, str]:
+        """One page and the token of the next one ("" on the last page).
+
+        Pages follow the view's order and max_frames; ``infinite`` is ignored
+        (a list ends).
+        """
+        if request.page_size < 0:
+            raise InvalidArgument.field("page_size", "must not be negative")
+        page_size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        plan = await build_plan(self._db, request.view)
+        iteration = self._open(plan, UNSHARDED, request.page_token, "page_token", _LIST, infinite=False)
+        page, finished = await self._fill(plan, iteration, page_size, max_bytes=None)
+        if finished:
+            return page, ""
+        token = self._codec.encode(_LIST, _binding(plan, UNSHARDED), iteration.snapshot())
+        return page, token if await iteration.next() is not None else ""
+
+    def _open(self, plan: ViewPlan, shard: Shard, token: str, field: str, kind: str,
+              infinite: bool | None = None) -> Iteration:
+        state = self._codec.decode(token, kind=kind, binding=_binding(plan, shard), field=field) if token else None
+        try:
+            return Iteration(plan, self._store, shard, state, infinite=infinite)
+        except CorruptState:
+            raise InvalidArgument.field(field, "malformed cursor") from None
+
+    async def _fill(self, plan: ViewPlan, iteration: Iteration, limit: int,
+                    max_bytes: int | None = MAX_MESSAGE_BYTES) -> tuple[FrameBatch, bool]:
+        """Up to ``limit`` frames; ``True`` when the iteration has ended."""
+        batch = FrameBatch()
+        size = 0
+        while len(batch.frames) < limit and (max_bytes is None or size < max_bytes):
+            found = await iteration.next()
+            if found is None:
+                return batch, True
+            document, selection = found
+            frame = shape_frame(plan, document, selection)
+            batch.frames.append(frame)
+            batch.selection_indexes.append(selection)
+            size += frame.ByteSize()
+        return batch, False
+
+
+def shape_frame(plan: ViewPlan, document: Document, selection: int) -> frame_pb2.Frame:
+    frame = document_to_frame(document, version_id=plan.selections[selection].version.id)
+    frame = plan.projection.apply(frame)
+    relabel(frame, plan.selections[selection].label_mapping, plan.label_enumeration)
+    return frame
+
+
+def _binding(plan: ViewPlan, shard: Shard) -> str:
+    return f"{plan.fingerprint}:{shard.index}/{shard.count}"

@@ -1,0 +1,102 @@
+"""Storage adapter of views: the few reads iteration needs, on MongoDB.
+
+Every read is bounded (a limit, or one shuffle bucket) and pinned to the index
+its order needs (see STORAGE.md, "Iteration order and indexes"). No server
+cursor outlives one call, so a slow consumer never holds database resources.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from bson import Int64, MaxKey, MinKey, ObjectId
+
+from framevault.metadata.db import Database
+from framevault.metadata.views.plan import FrameScope
+
+SequentialKey = tuple[str, int, str]
+
+SEQUENTIAL_INDEX = "sequential_order"
+SHUFFLE_INDEX = "shuffle_order"
+_SEQUENTIAL_FIELDS = ("dataset_id", "context_id", "timestamp", "frame_id")
+
+
+def sequential_key(document: dict[str, Any]) -> SequentialKey:
+    return document["context_id"], int(document["timestamp"]), document["frame_id"]
+
+
+class ViewStore(Protocol):
+    async def sequential_batch(
+        self, scope: FrameScope, after: SequentialKey | None, limit: int, fields: list[str] | None
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` documents in sequential order starting at ``after``
+        (inclusive: the caller drops the document it already has)."""
+        ...
+
+    async def bucket_members(self, scope: FrameScope, low: int, high: int | None) -> list[tuple[str, ObjectId]]:
+        """``(frame_id, _id)`` of every document with ``low <= shuffle_key < high``."""
+        ...
+
+    async def documents(self, scope: FrameScope, ids: list[ObjectId], fields: list[str] | None) -> list[dict[str, Any]]:
+        """The documents of ``ids`` still in scope (any order)."""
+        ...
+
+    async def count(self, scope: FrameScope) -> int: ...
+
+
+def _projection(fields: list[str] | None) -> dict[str, int] | None:
+    return None if fields is None else {name: 1 for name in fields}
+
+
+class MongoViewStore:
+    def __init__(self, db: Database):
+        self._frames = db.frames
+
+    def _sequential_find(
+        self, scope: FrameScope, after: SequentialKey | None, limit: int, fields: list[str] | None
+    ) -> Any:
+        # min()/max() turn the keyset position into exact index bounds: the
+        # scan starts at the last key sent, whatever the query around it.
+        start: tuple[Any, ...] = (scope.dataset_id, MinKey(), MinKey(), MinKey())
+        if after:
+            start = (scope.dataset_id, after[0], Int64(after[1]), after[2])
+        return self._frames.find(
+            scope.query,
+            projection=_projection(fields),
+            sort=[(name, 1) for name in _SEQUENTIAL_FIELDS],
+            hint=SEQUENTIAL_INDEX,
+            min=dict(zip(_SEQUENTIAL_FIELDS, start, strict=True)),
+            max=dict(zip(_SEQUENTIAL_FIELDS, (scope.dataset_id, MaxKey(), MaxKey(), MaxKey()), strict=True)),
+            limit=limit,
+            batch_size=limit,
+        )
+
+    async def sequential_batch(
+        self, scope: FrameScope, after: SequentialKey | None, limit: int, fields: list[str] | None
+    ) -> list[dict[str, Any]]:
+        return await self._sequential_find(scope, after, limit, fields).to_list(length=limit)
+
+    async def explain_sequential(self, scope: FrameScope, after: SequentialKey | None, limit: int) -> dict[str, Any]:
+        """The query plan of a sequential batch (for tests and operators)."""
+        return await self._sequential_find(scope, after, limit, None).explain()
+
+    async def bucket_members(self, scope: FrameScope, low: int, high: int | None) -> list[tuple[str, ObjectId]]:
+        key_range: dict[str, Any] = {"$gte": Int64(low)}
+        if high is not None:
+            key_range["$lt"] = Int64(high)
+        cursor = self._frames.find(
+            {"$and": [{"dataset_id": scope.dataset_id, "shuffle_key": key_range}, scope.query]},
+            projection={"frame_id": 1},
+            hint=SHUFFLE_INDEX,
+            batch_size=2000,
+        )
+        return [(doc["frame_id"], doc["_id"]) async for doc in cursor]
+
+    async def documents(self, scope: FrameScope, ids: list[ObjectId], fields: list[str] | None) -> list[dict[str, Any]]:
+        cursor = self._frames.find(
+            {"$and": [{"_id": {"$in": ids}}, scope.query]}, projection=_projection(fields), batch_size=len(ids)
+        )
+        return await cursor.to_list(length=len(ids))
+
+    async def count(self, scope: FrameScope) -> int:
+        return int(await self._frames.count_documents(scope.query))
