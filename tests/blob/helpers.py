@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 from grpc import aio
 
@@ -55,3 +56,10 @@ async def rpc_error(awaitable: object) -> aio.AioRpcError:
     except aio.AioRpcError as exc:
         return exc
     raise AssertionError("the call succeeded but an error was expected")
+
+
+def unused_port() -> int:
+    """A loopback port nothing listens on (it was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,166 @@
+"""CollectGarbage against the real S3 server, in a bucket of its own.
+
+References come over gRPC from a stand-in of the metadata service that
+implements only ListReferencedBlobs from a known set of digests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from grpc import aio
+from minio import Minio
+
+from framevault.blob.client import BlobClient
+from framevault.blob.storage import S3BlobStorage
+from framevault.common.config import Settings
+from framevault.common.digests import BlobDigest
+from framevault.common.server import RunningService
+from framevault.v1 import blob_pb2, blob_pb2_grpc, metadata_service_pb2, metadata_service_pb2_grpc
+
+from .helpers import (
+    MIB,
+    SMALL_PART,
+    open_channel,
+    proto_digest,
+    random_blob,
+    rpc_error,
+    started_blob_service,
+    unused_port,
+    violated_fields,
+)
+
+GRACE_SECONDS = 3
+
+
+class ReferenceStandIn(metadata_service_pb2_grpc.MetadataServiceServicer):
+    """Streams ``referenced`` (plus ``added_on_second_call`` from the second call on) two digests a message."""
+
+    def __init__(self) -> None:
+        self.referenced: set[BlobDigest] = set()
+        self.added_on_second_call: set[BlobDigest] = set()
+        self.calls = 0
+
+    async def ListReferencedBlobs(self, request: metadata_service_pb2.ListReferencedBlobsRequest,
+                                  context: aio.ServicerContext
+                                  ) -> AsyncIterator[metadata_service_pb2.ListReferencedBlobsResponse]:
+        self.calls += 1
+        digests = sorted(self.referenced | (self.added_on_second_call if self.calls > 1 else set()))
+        for start in range(0, len(digests), 2):
+            yield metadata_service_pb2.ListReferencedBlobsResponse(
+                digests=[proto_digest(d) for d in digests[start:start + 2]], references_seen=start + 2)
+
+
+@pytest.fixture(scope="module")
+async def references() -> AsyncIterator[tuple[ReferenceStandIn, int]]:
+    stand_in = ReferenceStandIn()
+    server = aio.server()
+    metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server(stand_in, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield stand_in, port
+    await server.stop(0)
+
+
+@pytest.fixture(scope="module")
+def gc_settings(settings: Settings, references: tuple[ReferenceStandIn, int]) -> Settings:
+    bucket = f"{settings.s3_bucket}-gc-{uuid.uuid4().hex[:6]}"
+    Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
+          secure=settings.s3_secure, region=settings.s3_region).make_bucket(bucket)
+    return Settings(**{**settings.__dict__, "s3_bucket": bucket, "s3_part_size_bytes": SMALL_PART,
+                       "metadata_target": f"127.0.0.1:{references[1]}"})
+
+
+@pytest.fixture(scope="module")
+async def gc_service(gc_settings: Settings) -> AsyncIterator[RunningService]:
+    running = await started_blob_service(gc_settings)
+    yield running
+    await running.stop(grace=1)
+
+
+@pytest.fixture(scope="module")
+async def gc_stub(gc_service: RunningService) -> AsyncIterator[blob_pb2_grpc.BlobServiceStub]:
+    async with open_channel(gc_service.port) as channel:
+        yield blob_pb2_grpc.BlobServiceStub(channel)
+
+
+async def collect(stub: blob_pb2_grpc.BlobServiceStub, *, dry_run: bool,
+                  grace: int = GRACE_SECONDS) -> tuple[list[BlobDigest], blob_pb2.GarbageTotals]:
+    messages = [m async for m in stub.CollectGarbage(blob_pb2.CollectGarbageRequest(
+        dry_run=dry_run, grace_period_seconds=grace))]
+    assert messages and messages[-1].HasField("totals")
+    return [BlobDigest(d.hash, d.size_bytes) for m in messages for d in m.digests], messages[-1].totals
+
+
+async def test_dry_run_then_real_collection(gc_stub: blob_pb2_grpc.BlobServiceStub, gc_settings: Settings,
+                                            references: tuple[ReferenceStandIn, int]) -> None:
+    stand_in = references[0]
+    client = BlobClient(gc_stub)
+    kept_data, kept = random_blob(1000)
+    garbage_data, garbage = random_blob(2000)
+    late_data, late = random_blob(3000)
+    await client.upload_bytes(kept_data)
+    await client.upload_bytes(garbage_data)
+    stand_in.referenced = {kept}
+    # An upload abandoned after one part: its invisible parts go once it is older than the grace period.
+    abandoned_data, abandoned = random_blob(SMALL_PART + MIB)
+    abandoned_name = f"uploads/{uuid.uuid4()}/blobs/{abandoned.hash}/{abandoned.size}"
+
+    async def first_part() -> AsyncIterator[blob_pb2.WriteBlobRequest]:
+        for offset in range(0, SMALL_PART + MIB, MIB):
+            yield blob_pb2.WriteBlobRequest(resource_name=abandoned_name if offset == 0 else "",
+                                            write_offset=offset, data=abandoned_data[offset:offset + MIB])
+
+    assert (await gc_stub.WriteBlob(first_part())).committed_size == SMALL_PART
+    await asyncio.sleep(GRACE_SECONDS + 0.5)
+    await client.upload_bytes(late_data)  # unreferenced but younger than the grace period
+
+    digests, totals = await collect(gc_stub, dry_run=True)
+    assert digests == [garbage]
+    assert (totals.scanned_blobs, totals.referenced_blobs, totals.collected_blobs, totals.collected_bytes,
+            totals.dry_run) == (3, 1, 1, 2000, True)
+    assert await client.missing([kept, garbage, late]) == set()
+
+    # A blob that becomes referenced while the collection runs is kept.
+    stand_in.calls, stand_in.added_on_second_call = 0, {garbage}
+    digests, totals = await collect(gc_stub, dry_run=False)
+    assert digests == [] and totals.collected_blobs == 0
+    assert await client.missing([garbage]) == set()
+
+    stand_in.calls, stand_in.added_on_second_call = 0, set()
+    digests, totals = await collect(gc_stub, dry_run=False)
+    assert digests == [garbage]
+    assert (totals.scanned_blobs, totals.collected_blobs, totals.dry_run) == (3, 1, False)
+    assert await client.missing([kept, garbage, late]) == {garbage}
+
+    status = await gc_stub.QueryWriteStatus(blob_pb2.QueryWriteStatusRequest(resource_name=abandoned_name))
+    assert status.committed_size == 0
+    storage = S3BlobStorage(gc_settings)
+    try:
+        assert [u async for u in storage.list_multipart_uploads("")] == []
+        assert [o async for o in storage.list("uploads/")] == []
+    finally:
+        await storage.close()
+
+
+async def test_bad_grace_period(gc_stub: blob_pb2_grpc.BlobServiceStub) -> None:
+    error = await rpc_error(gc_stub.CollectGarbage(blob_pb2.CollectGarbageRequest(grace_period_seconds=-1)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(error) == ["grace_period_seconds"]
+
+
+async def test_unreachable_metadata_service_is_unavailable(gc_settings: Settings) -> None:
+    unreachable = Settings(**{**gc_settings.__dict__, "metadata_target": f"127.0.0.1:{unused_port()}",
+                              "service_call_timeout_seconds": 2.0})
+    running = await started_blob_service(unreachable)
+    try:
+        async with open_channel(running.port) as channel:
+            stub = blob_pb2_grpc.BlobServiceStub(channel)
+            error = await rpc_error(stub.CollectGarbage(blob_pb2.CollectGarbageRequest(dry_run=True)))
+            assert error.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        await running.stop(grace=0)
