@@ -1,5 +1,46 @@
 """Frame RPCs: unary CRUD and the upload stream (transport only)."""
 
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from grpc import aio
+
+from framevault.metadata.frames import operations
+from framevault.metadata.frames.upload import upload_frames
+from framevault.v1 import frame_pb2
+from framevault.v1 import metadata_service_pb2 as pb
+
 
 class FrameRpcs:
     """GetFrame ... ListFrames, UploadFrames, ListReferencedBlobs."""
+
+    deps: Any  # servicer.MetadataDeps
+
+    async def GetFrame(self, request: pb.GetFrameRequest, context: aio.ServicerContext) -> frame_pb2.Frame:
+        return await operations.get_frame(self.deps.db, request.version, request.frame_id)
+
+    async def UpdateFrame(self, request: pb.UpdateFrameRequest, context: aio.ServicerContext) -> frame_pb2.Frame:
+        return await operations.update_frame(self.deps.db, self.deps.blobs, self.deps.settings, request)
+
+    async def DeleteFrames(self, request: pb.DeleteFramesRequest, context: aio.ServicerContext
+                           ) -> pb.DeleteFramesResponse:
+        return await operations.delete_frames(self.deps.db, self.deps.settings, request)
+
+    async def CountFrames(self, request: pb.CountFramesRequest, context: aio.ServicerContext
+                          ) -> pb.CountFramesResponse:
+        return pb.CountFramesResponse(count=await operations.count_frames(self.deps.db, request.version))
+
+    async def ListFrames(self, request: pb.ListFramesRequest, context: aio.ServicerContext) -> pb.ListFramesResponse:
+        return await operations.list_frames(self.deps.db, request)
+
+    async def UploadFrames(self, request_iterator: AsyncIterator[pb.UploadFramesRequest],
+                           context: aio.ServicerContext) -> AsyncIterator[pb.UploadFramesResponse]:
+        async for response in upload_frames(self.deps.db, self.deps.blobs, self.deps.settings, request_iterator):
+            yield response
+
+    async def ListReferencedBlobs(self, request: pb.ListReferencedBlobsRequest, context: aio.ServicerContext
+                                  ) -> AsyncIterator[pb.ListReferencedBlobsResponse]:
+        async for response in operations.referenced_blobs(self.deps.db, request.batch_size):
+            yield response

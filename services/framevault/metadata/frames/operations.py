@@ -1,0 +1,312 @@
+"""Unary frame operations: get, update (whole or by field mask), delete many,
+count, list, and the referenced-blob scan for the blob service's garbage
+collection. Validation first, then reads and writes under the STORAGE.md
+rules (``revisions``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import ASCENDING
+
+from framevault.common.config import Settings
+from framevault.common.digests import parse_blob_uri
+from framevault.common.errors import Aborted, FieldErrors, InvalidArgument, NotFound, ok_status
+from framevault.common.metadata_values import dict_to_metadata, key_problem, metadata_to_dict, value_to_python
+from framevault.metadata.blobs import BlobGateway
+from framevault.metadata.catalog import page_tokens
+from framevault.metadata.db import Database
+from framevault.metadata.frame_documents import document_to_frame, frame_to_document, now_ms
+from framevault.metadata.frames.blob_refs import settle_blobs
+from framevault.metadata.frames.revisions import delete_revisions, find_visible_revisions, write_revisions
+from framevault.metadata.frames.transactions import frame_transaction, with_retries
+from framevault.metadata.frames.validation import FrameLimits, frame_id_problem, prepare_frame
+from framevault.metadata.lineage import (
+    VersionHandle,
+    require_draft,
+    resolve_version,
+    resolve_version_document,
+    visible_filter,
+)
+from framevault.v1 import blob_pb2, dataset_pb2, frame_pb2, metadata_pb2, metadata_service_pb2
+
+MAX_DELETE_IDS = 10_000
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+DEFAULT_REFERENCE_BATCH = 1000
+MAX_REFERENCE_BATCH = 10_000
+# Paths of Frame an update mask may name; `meta.<key>.<key>...` addresses
+# one metadata entry.
+MASKABLE_FIELDS = ("context_id", "timestamp", "sources", "rois", "meta", "blob")
+SEQUENTIAL_ORDER = [("context_id", ASCENDING), ("timestamp", ASCENDING), ("frame_id", ASCENDING)]
+
+
+def _checked_frame_id(frame_id: str, field: str) -> None:
+    problem = frame_id_problem(frame_id)
+    if problem:
+        raise InvalidArgument.field(field, problem)
+
+
+async def _draft(db: Database, ref: dataset_pb2.VersionRef) -> VersionHandle:
+    version = await resolve_version(db, ref, "version")
+    require_draft(version)
+    return version
+
+
+async def get_frame(db: Database, ref: dataset_pb2.VersionRef, frame_id: str) -> frame_pb2.Frame:
+    _checked_frame_id(frame_id, "frame_id")
+    version = await resolve_version(db, ref, "version")
+    doc = (await find_visible_revisions(db, version, [frame_id], fields=None)).get(frame_id)
+    if doc is None:
+        raise NotFound("frame", frame_id, field="frame_id")
+    return document_to_frame(doc, version_id=version.id)
+
+
+# -- update -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MaskPath:
+    head: str  # one of MASKABLE_FIELDS
+    meta_keys: tuple[str, ...] = ()  # for `meta.<a>.<b>`
+
+
+def checked_mask(paths: Sequence[str]) -> list[MaskPath]:
+    """The update mask's paths; INVALID_ARGUMENT naming `update_mask.paths[i]`."""
+    errors = FieldErrors()
+    out: list[MaskPath] = []
+    for i, path in enumerate(paths):
+        head, dot, rest = path.partition(".")
+        if head not in MASKABLE_FIELDS or (dot and head != "meta"):
+            errors.add(f"update_mask.paths[{i}]",
+                       f"unknown path {path!r}; allowed: {', '.join(MASKABLE_FIELDS)}, meta.<key path>")
+            continue
+        keys = tuple(rest.split(".")) if dot else ()
+        problems = [key_problem(key) for key in keys]
+        problem = next((p for p in problems if p), None)
+        if problem:
+            errors.add(f"update_mask.paths[{i}]", f"bad metadata key path {path!r}: {problem}")
+            continue
+        out.append(MaskPath(head, keys))
+    errors.raise_if_any()
+    return out
+
+
+def apply_mask(current: frame_pb2.Frame, given: frame_pb2.Frame, mask: Sequence[MaskPath]) -> frame_pb2.Frame:
+    """``current`` with the fields named by ``mask`` taken from ``given``.
+
+    ``meta.<a>.<b>`` sets that entry to its value in ``given.meta`` and removes
+    it when ``given`` lacks it (AIP-134), creating intermediate maps as needed.
+    """
+    merged = frame_pb2.Frame()
+    merged.CopyFrom(current)
+    meta: dict[str, Any] | None = None
+    for path in mask:
+        if path.head == "meta":
+            if not path.meta_keys:
+                meta = metadata_to_dict(given.meta)
+            else:
+                meta = meta if meta is not None else metadata_to_dict(merged.meta)
+                _set_meta_entry(meta, path.meta_keys, given.meta)
+        elif path.head in ("sources", "rois"):
+            merged.ClearField(path.head)  # type: ignore[arg-type]
+            getattr(merged, path.head).extend(getattr(given, path.head))
+        else:
+            setattr(merged, path.head, getattr(given, path.head))
+    if meta is not None:
+        merged.meta.CopyFrom(dict_to_metadata(meta))
+    return merged
+
+
+def _set_meta_entry(meta: dict[str, Any], keys: tuple[str, ...], given: metadata_pb2.Metadata) -> None:
+    node: metadata_pb2.Metadata | None = given
+    for key in keys[:-1]:
+        if node is None or key not in node.fields or node.fields[key].WhichOneof("kind") != "map_value":
+            node = None
+            break
+        node = node.fields[key].map_value
+    present = node is not None and keys[-1] in node.fields
+    target = meta
+    for key in keys[:-1]:
+        child = target.get(key)
+        if not isinstance(child, dict):
+            if not present:
+                return
+            child = target[key] = {}
+        target = child
+    if present:
+        assert node is not None
+        target[keys[-1]] = value_to_python(node.fields[keys[-1]])
+    else:
+        target.pop(keys[-1], None)
+
+
+class _ChangedMeanwhile(Exception):
+    """The frame changed between the read the update is based on and its write."""
+
+
+async def update_frame(db: Database, blobs: BlobGateway, settings: Settings,
+                       request: metadata_service_pb2.UpdateFrameRequest) -> frame_pb2.Frame:
+    frame_id = request.frame.id
+    if not frame_id:
+        raise InvalidArgument.field("frame.id", "required: names the frame to update")
+    _checked_frame_id(frame_id, "frame.id")
+    mask = checked_mask(request.update_mask.paths)
+    version = await _draft(db, request.version)
+    limits = FrameLimits(max_inline_bytes=settings.upload_max_inline_bytes)
+
+    async def attempt() -> frame_pb2.Frame:
+        base = (await find_visible_revisions(db, version, [frame_id], fields=None)).get(frame_id)
+        if base is None:
+            raise NotFound("frame", frame_id, field="frame.id")
+        if request.etag and request.etag != base["etag"]:
+            raise Aborted(f"frame {frame_id!r} changed: etag {request.etag!r} is not the current one",
+                          reason="ETAG_MISMATCH")
+        given = frame_pb2.Frame()
+        given.CopyFrom(request.frame)
+        if mask:
+            merged = apply_mask(document_to_frame(base, version_id=version.id), given, mask)
+        else:
+            merged = given
+        prepared = prepare_frame(merged, "frame", limits)
+        await settle_blobs(blobs, prepared)
+        doc = frame_to_document(prepared.frame, dataset_id=version.dataset_id, version_id=version.id,
+                                saved_ms=now_ms())
+        async with frame_transaction(db) as session:
+            now = (await find_visible_revisions(db, version, [frame_id], session=session)).get(frame_id)
+            if now is None or now["etag"] != base["etag"]:
+                raise _ChangedMeanwhile()
+            await write_revisions(db, session, version, [doc])
+        return document_to_frame(doc, version_id=version.id)
+
+    async def settled() -> frame_pb2.Frame:
+        try:
+            return await attempt()
+        except _ChangedMeanwhile:
+            # Reported as a conflict so the retry below re-reads and re-merges.
+            raise Aborted(f"frame {frame_id!r} changed during the update", retry_after_ms=50) from None
+
+    return await with_retries(settled, settings.upload_retry_base_delay_ms)
+
+
+# -- delete, count, list --------------------------------------------------------
+
+
+async def delete_frames(db: Database, settings: Settings, request: metadata_service_pb2.DeleteFramesRequest
+                        ) -> metadata_service_pb2.DeleteFramesResponse:
+    errors = FieldErrors()
+    ids = list(request.frame_ids)
+    if not 1 <= len(ids) <= MAX_DELETE_IDS:
+        errors.add("frame_ids", f"give 1..{MAX_DELETE_IDS} frame ids")
+    for i, frame_id in enumerate(ids[:MAX_DELETE_IDS]):
+        problem = frame_id_problem(frame_id)
+        if problem:
+            errors.add(f"frame_ids[{i}]", problem)
+    errors.raise_if_any()
+    version = await _draft(db, request.version)
+
+    async def attempt() -> set[str]:
+        async with frame_transaction(db) as session:
+            return await delete_revisions(db, session, version, ids)
+
+    deleted = await with_retries(attempt, settings.upload_retry_base_delay_ms)
+    statuses = [
+        metadata_service_pb2.FrameStatus(
+            frame_id=frame_id,
+            status=ok_status() if frame_id in deleted else NotFound("frame", frame_id).to_status(),
+        )
+        for frame_id in ids
+    ]
+    return metadata_service_pb2.DeleteFramesResponse(statuses=statuses, deleted_count=len(deleted))
+
+
+async def count_frames(db: Database, ref: dataset_pb2.VersionRef) -> int:
+    """The version's frame count, kept exact by every frame write's fence."""
+    doc = await resolve_version_document(db, ref, "version")
+    return int(doc.get("frame_count", 0))
+
+
+def _checked_page_size(page_size: int) -> int:
+    if page_size == 0:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise InvalidArgument.field("page_size", f"must be in 1..{MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE})")
+    return page_size
+
+
+async def list_frames(db: Database, request: metadata_service_pb2.ListFramesRequest
+                      ) -> metadata_service_pb2.ListFramesResponse:
+    """One page in sequential order (context id, timestamp, frame id); the
+    token is the last key of the page, bound to the version."""
+    page_size = _checked_page_size(request.page_size)
+    version = await resolve_version(db, request.version, "version")
+    token_scope = page_tokens.query_digest("frames", version.id)
+    query: dict[str, Any] = visible_filter(version)
+    if request.page_token:
+        context_id, timestamp, frame_id = page_tokens.decode(request.page_token, token_scope, (str, int, str))
+        query = {"$and": [query, {"$or": [
+            {"context_id": {"$gt": context_id}},
+            {"context_id": context_id, "timestamp": {"$gt": timestamp}},
+            {"context_id": context_id, "timestamp": timestamp, "frame_id": {"$gt": frame_id}},
+        ]}]}
+    cursor = db.frames.find(query).sort(SEQUENTIAL_ORDER).hint("sequential_order").limit(page_size + 1)
+    docs = await cursor.to_list(length=page_size + 1)
+    response = metadata_service_pb2.ListFramesResponse(
+        frames=[document_to_frame(doc, version_id=version.id) for doc in docs[:page_size]])
+    if len(docs) > page_size:
+        last = docs[page_size - 1]
+        response.next_page_token = page_tokens.encode(
+            [last["context_id"], int(last["timestamp"]), last["frame_id"]], token_scope)
+    return response
+
+
+# -- referenced blobs -------------------------------------------------------------
+
+
+def _referenced_uris_pipeline() -> list[dict[str, Any]]:
+    """Every distinct ``blob:`` URI of any revision (sources, previews, masks),
+    with its number of references. Grouping spills to disk when large."""
+    return [
+        {"$match": {"sources.0": {"$exists": True}}},
+        {"$project": {"_id": 0, "sources.uri": 1, "sources.preview.uri": 1, "sources.masks.uri": 1}},
+        {"$unwind": "$sources"},
+        {"$project": {"uris": {"$concatArrays": [
+            ["$sources.uri"],
+            [{"$ifNull": ["$sources.preview.uri", None]}],
+            {"$ifNull": ["$sources.masks.uri", []]},
+        ]}}},
+        {"$unwind": "$uris"},
+        {"$match": {"uris": {"$regex": "^blob:"}}},
+        {"$group": {"_id": "$uris", "references": {"$sum": 1}}},
+    ]
+
+
+async def referenced_blobs(db: Database, batch_size: int
+                           ) -> AsyncIterator[metadata_service_pb2.ListReferencedBlobsResponse]:
+    if batch_size == 0:
+        batch_size = DEFAULT_REFERENCE_BATCH
+    if not 1 <= batch_size <= MAX_REFERENCE_BATCH:
+        raise InvalidArgument.field("batch_size", f"must be in 1..{MAX_REFERENCE_BATCH} (0 means the default)")
+    cursor = await _aggregate(db, _referenced_uris_pipeline(), batch_size)
+    seen = 0
+    digests: list[blob_pb2.Digest] = []
+    async for group in cursor:
+        seen += int(group["references"])
+        try:
+            digest = parse_blob_uri(group["_id"], "uri")
+        except InvalidArgument:
+            continue  # never written by this service (URIs are validated); nothing a collector could keep
+        digests.append(blob_pb2.Digest(hash=digest.hash, size_bytes=digest.size))
+        if len(digests) >= batch_size:
+            yield metadata_service_pb2.ListReferencedBlobsResponse(digests=digests, references_seen=seen)
+            digests = []
+    if digests:
+        yield metadata_service_pb2.ListReferencedBlobsResponse(digests=digests, references_seen=seen)
+
+
+async def _aggregate(db: Database, pipeline: list[dict[str, Any]], batch_size: int) -> Any:
+    cursor = db.frames.aggregate(pipeline, allowDiskUse=True, batchSize=batch_size)
+    # motor returns the cursor, PyMongo's async API a coroutine of it.
+    return await cursor if hasattr(cursor, "__await__") and not hasattr(cursor, "__aiter__") else cursor

@@ -1,0 +1,467 @@
+"""The upload stream: frames in, one result per frame out (partial success).
+
+Shape of the work:
+- ``_Intake`` reads the request stream ahead of processing, but never more
+  than ``upload_window_frames`` frames without a result (the credit window the
+  client also keeps) nor more than a byte budget, so memory stays bounded
+  whatever the stream length.
+- ``_BatchWriter`` takes what has arrived (up to ``upload_batch_frames``),
+  validates each frame, stores inline bytes and checks ``blob:`` references
+  in the blob service, then writes the batch in ONE MongoDB transaction with
+  the STORAGE.md write rules. A transient failure retries the frames it hit
+  with exponential backoff and jitter, counting attempts per frame, up to the
+  caller's ``upload_retries``; a non-transient failure of a batch falls back
+  to one transaction per frame so only the frame at fault fails.
+- Results go out per batch in arrival order, then a summary.
+
+A duplicate frame id within the stream is an upsert: applied in stream order,
+the later frame wins and both are reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import bson.errors
+import pymongo.errors
+import structlog
+
+from framevault.common.config import Settings
+from framevault.common.errors import (
+    FailedPrecondition,
+    FieldErrors,
+    FieldViolation,
+    FramevaultError,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+)
+from framevault.metadata.blobs import BlobGateway
+from framevault.metadata.catalog.documents import version_to_proto
+from framevault.metadata.db import Database
+from framevault.metadata.frame_documents import frame_to_document, now_ms
+from framevault.metadata.frames.blob_refs import missing_blobs_error, store_inline_blobs
+from framevault.metadata.frames.revisions import write_revisions
+from framevault.metadata.frames.transactions import backoff_seconds, frame_transaction, transient_error
+from framevault.metadata.frames.validation import MAX_CLIENT_KEY_BYTES, FrameLimits, check_frame, text_problem
+from framevault.metadata.lineage import VersionHandle, require_draft, resolve_version_document
+from framevault.v1 import frame_pb2, metadata_service_pb2
+
+log = structlog.get_logger("framevault.upload")
+
+Outcome = metadata_service_pb2.FrameResult.Outcome
+CREATED = metadata_service_pb2.FrameResult.OUTCOME_CREATED
+UPDATED = metadata_service_pb2.FrameResult.OUTCOME_UPDATED
+FAILED = metadata_service_pb2.FrameResult.OUTCOME_FAILED
+
+MAX_UPLOAD_RETRIES = 10
+# Inline blobs stored at once per batch.
+INLINE_STORE_CONCURRENCY = 8
+# The summary lists at most this many ids (the counts stay exact; every
+# failed frame also had its own result).
+MAX_SUMMARY_FAILED_IDS = 100_000
+
+
+@dataclass(frozen=True)
+class _Item:
+    index: int
+    client_key: str
+    frame: frame_pb2.Frame
+    # Share of its request message's size, for the read-ahead byte budget.
+    size: int
+
+
+_END = object()
+
+
+class _Intake:
+    """Reads requests ahead of processing within the credit window.
+
+    The client may have at most ``window`` frames sent without a result; so
+    may we. A client exceeding it is told so (RESOURCE_EXHAUSTED) instead of
+    making the server buffer. Besides frames, buffered bytes are bounded: when
+    over the budget the reader stops reading and HTTP/2 flow control holds the
+    client back.
+    """
+
+    def __init__(self, requests: AsyncIterator[metadata_service_pb2.UploadFramesRequest], window: int,
+                 byte_budget: int):
+        self._requests = requests
+        self._window = window
+        self._byte_budget = byte_budget
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._next_index = 0
+        self._unanswered = 0
+        self._buffered_bytes = 0
+        self._room = asyncio.Event()
+        self._ended = False
+        self._stashed_error: BaseException | None = None
+
+    async def read(self, first: metadata_service_pb2.UploadFramesRequest) -> None:
+        try:
+            self._accept(first)
+            async for request in self._requests:
+                if request.HasField("options"):
+                    raise InvalidArgument.field("options", "only the first request of the stream carries options")
+                self._accept(request)
+                while self._buffered_bytes >= self._byte_budget:
+                    self._room.clear()
+                    await self._room.wait()
+            self._queue.put_nowait(_END)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - handed to the processing side, which fails the stream
+            self._queue.put_nowait(exc)
+
+    def _accept(self, request: metadata_service_pb2.UploadFramesRequest) -> None:
+        items = request.items
+        if not items:
+            return
+        if self._unanswered + len(items) > self._window:
+            raise ResourceExhausted(
+                f"more than max_unacknowledged_frames={self._window} frames sent without a result; "
+                "wait for results before sending more",
+                reason="UPLOAD_WINDOW_EXCEEDED",
+            )
+        share = max(1, request.ByteSize() // len(items))
+        for item in items:
+            self._queue.put_nowait(_Item(self._next_index, item.client_key, item.frame, share))
+            self._next_index += 1
+        self._unanswered += len(items)
+        self._buffered_bytes += share * len(items)
+
+    def answered(self, items: Sequence[_Item]) -> None:
+        self._unanswered -= len(items)
+        self._buffered_bytes -= sum(item.size for item in items)
+        self._room.set()
+
+    async def next_batch(self, limit: int) -> list[_Item] | None:
+        """Up to ``limit`` frames that have arrived (waits for at least one);
+        None once the client half-closed and everything was taken."""
+        if self._stashed_error is not None:
+            raise self._stashed_error
+        if self._ended:
+            return None
+        batch: list[_Item] = []
+        entry = await self._queue.get()
+        while True:
+            if entry is _END:
+                self._ended = True
+                break
+            if isinstance(entry, BaseException):
+                if not batch:
+                    raise entry
+                self._stashed_error = entry
+                break
+            batch.append(entry)
+            if len(batch) >= limit or self._queue.empty():
+                break
+            entry = self._queue.get_nowait()
+        return batch or None
+
+
+@dataclass(eq=False)
+class _Pending:
+    """One frame of a batch on its way to an outcome."""
+
+    item: _Item
+    frame_id: str
+    prepared: Any = None  # validation.PreparedFrame once valid
+    attempts: int = 0
+    blobs_ready: bool = False
+    document: dict[str, Any] | None = None
+    last_error: FramevaultError | None = None
+    outcome: int = metadata_service_pb2.FrameResult.OUTCOME_UNSPECIFIED
+    error: FramevaultError | None = None
+
+    @property
+    def resolved(self) -> bool:
+        return self.outcome != metadata_service_pb2.FrameResult.OUTCOME_UNSPECIFIED
+
+    def succeed(self, created: bool) -> None:
+        self.outcome = CREATED if created else UPDATED
+
+    def fail(self, error: FramevaultError) -> None:
+        self.outcome = FAILED
+        self.error = error
+        self.attempts = max(self.attempts, 1)
+
+    def result(self) -> metadata_service_pb2.FrameResult:
+        out = metadata_service_pb2.FrameResult(
+            index=self.item.index, client_key=self.item.client_key, frame_id=self.frame_id,
+            outcome=self.outcome, attempts=self.attempts,
+        )
+        if self.error is not None:
+            out.error.CopyFrom(self.error.to_status())
+        return out
+
+
+@dataclass
+class _Totals:
+    created: int = 0
+    updated: int = 0
+    failed: int = 0
+    failed_ids: list[str] = field(default_factory=list)
+
+    def add(self, pending: _Pending) -> None:
+        if pending.outcome == CREATED:
+            self.created += 1
+        elif pending.outcome == UPDATED:
+            self.updated += 1
+        else:
+            self.failed += 1
+            if len(self.failed_ids) < MAX_SUMMARY_FAILED_IDS:
+                self.failed_ids.append(pending.frame_id or pending.item.client_key or f"#{pending.item.index}")
+
+    def summary(self) -> metadata_service_pb2.UploadSummary:
+        return metadata_service_pb2.UploadSummary(
+            created=self.created, updated=self.updated, failed=self.failed, failed_frame_ids=self.failed_ids
+        )
+
+
+class _BatchWriter:
+    """Turns batches of arrived frames into outcomes; see the module docstring."""
+
+    def __init__(self, db: Database, blobs: BlobGateway, settings: Settings, version: VersionHandle,
+                 retries: int):
+        self._db = db
+        self._blobs = blobs
+        self._settings = settings
+        self._version = version
+        self._retries = retries
+        self._limits = FrameLimits(max_inline_bytes=settings.upload_max_inline_bytes)
+        # Set once the version stopped accepting writes (published or deleted
+        # mid-stream): every later frame fails with it without a round trip.
+        self._closed: FramevaultError | None = None
+        self.totals = _Totals()
+
+    async def process(self, batch: Sequence[_Item]) -> list[metadata_service_pb2.FrameResult]:
+        pendings = [self._check(item) for item in batch]
+        candidates = [p for p in pendings if not p.resolved]
+        if candidates:
+            await self._register(candidates)
+        for pending in pendings:
+            self.totals.add(pending)
+        return [p.result() for p in pendings]
+
+    def _check(self, item: _Item) -> _Pending:
+        check = check_frame(item.frame, f"frames[{item.index}]", self._limits)
+        pending = _Pending(item, check.frame_id, check.prepared)
+        violations = list(check.violations)
+        key_problem = text_problem(item.client_key, MAX_CLIENT_KEY_BYTES, required=False)
+        if key_problem:
+            violations.append(FieldViolation(f"items[{item.index}].client_key", key_problem))
+        if violations:
+            pending.fail(InvalidArgument(violations))
+        return pending
+
+    async def _register(self, pendings: list[_Pending]) -> None:
+        by_id: dict[str, list[_Pending]] = defaultdict(list)
+        for pending in pendings:
+            by_id[pending.frame_id].append(pending)
+        units: deque[list[_Pending]] = deque([pendings])
+        waiting: list[_Pending] = []
+        round_no = 0
+        while units or waiting:
+            if not units:
+                round_no += 1
+                await asyncio.sleep(backoff_seconds(round_no, self._settings.upload_retry_base_delay_ms))
+                units.append(sorted(waiting, key=lambda p: p.item.index))
+                waiting = []
+            unit = units.popleft()
+            transient, split = await self._attempt(unit, by_id)
+            for pending in transient:
+                if pending.attempts > self._retries:
+                    assert pending.last_error is not None
+                    pending.fail(pending.last_error)
+                else:
+                    waiting.append(pending)
+            # The frames of a unit that failed for a non-transient reason go
+            # on alone, in order, so only the frame at fault fails.
+            units.extendleft([p] for p in reversed(split))
+
+    async def _attempt(self, unit: list[_Pending], by_id: dict[str, list[_Pending]]
+                       ) -> tuple[list[_Pending], list[_Pending]]:
+        """One attempt for ``unit``; returns (failed transiently, to retry alone)."""
+        if self._closed is not None:
+            for pending in unit:
+                pending.fail(self._closed)
+            return [], []
+        for pending in unit:
+            pending.attempts += 1
+        ready, transient = await self._prepare_blobs(unit)
+        ready = [p for p in ready if not self._superseded(p, by_id)]
+        if not ready:
+            return transient, []
+        try:
+            created = await self._write(ready)
+        except (FailedPrecondition, NotFound) as exc:
+            self._closed = exc
+            for pending in ready:
+                pending.fail(exc)
+            return transient, []
+        except Exception as exc:  # noqa: BLE001 - classified below; the stream must move on
+            retryable = transient_error(exc)
+            if retryable is not None:
+                for pending in ready:
+                    pending.last_error = retryable
+                return transient + ready, []
+            if len(ready) > 1:
+                for pending in ready:
+                    pending.attempts -= 1  # the fault was not necessarily theirs
+                return transient, ready
+            ready[0].fail(self._write_error(exc, ready[0]))
+            return transient, []
+        for pending, was_created in zip(ready, created, strict=True):
+            pending.succeed(was_created)
+        return transient, []
+
+    @staticmethod
+    def _superseded(pending: _Pending, by_id: dict[str, list[_Pending]]) -> bool:
+        """A frame retried after a later frame of the same id was written is
+        not written over it: in stream order it came first. It gets the
+        outcome it would have had, and the later one becomes an update."""
+        later = [q for q in by_id[pending.frame_id]
+                 if q.item.index > pending.item.index and q.outcome in (CREATED, UPDATED)]
+        if not later:
+            return False
+        first_written = later[0]
+        pending.outcome = first_written.outcome
+        first_written.outcome = UPDATED
+        return True
+
+    async def _prepare_blobs(self, unit: list[_Pending]) -> tuple[list[_Pending], list[_Pending]]:
+        """Stores inline bytes and checks references; returns (ready, failed transiently).
+        Frames with missing blobs or refused bytes are resolved as failed."""
+        todo = [p for p in unit if not p.blobs_ready]
+        transient: list[_Pending] = []
+        if not todo:
+            return unit, transient
+        limiter = asyncio.Semaphore(INLINE_STORE_CONCURRENCY)
+
+        async def store_inline(pending: _Pending) -> None:
+            async with limiter:
+                await store_inline_blobs(self._blobs, pending.prepared)
+
+        storing = [p for p in todo if p.prepared.inline_blobs]
+        outcomes = await asyncio.gather(*(store_inline(p) for p in storing), return_exceptions=True)
+        failed: set[int] = set()
+        for pending, outcome in zip(storing, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                failed.add(id(pending))
+                self._blob_failure(pending, outcome, transient)
+
+        checking = [p for p in todo if id(p) not in failed]
+        wanted = list(dict.fromkeys(d for p in checking for d in p.prepared.referenced_blobs))
+        if wanted:
+            try:
+                missing = await self._blobs.find_missing(wanted)
+            except Exception as exc:  # noqa: BLE001 - classified per frame
+                for pending in checking:
+                    failed.add(id(pending))
+                    self._blob_failure(pending, exc, transient)
+                missing = set()
+            for pending in checking:
+                absent = [d for d in pending.prepared.referenced_blobs if d in missing]
+                if absent and id(pending) not in failed:
+                    failed.add(id(pending))
+                    pending.fail(missing_blobs_error(absent))
+        for pending in checking:
+            if id(pending) not in failed:
+                pending.blobs_ready = True
+        return [p for p in unit if p.blobs_ready], transient
+
+    def _blob_failure(self, pending: _Pending, exc: BaseException, transient: list[_Pending]) -> None:
+        if isinstance(exc, asyncio.CancelledError):
+            raise exc
+        retryable = transient_error(exc)
+        if retryable is not None:
+            pending.last_error = retryable
+            transient.append(pending)
+        elif isinstance(exc, FramevaultError):
+            pending.fail(exc)
+        else:
+            log.error("upload_blob_call_failed", frame_index=pending.item.index, exc_info=exc)
+            pending.fail(Internal("could not reach the blob service; see server logs"))
+
+    async def _write(self, ready: list[_Pending]) -> list[bool]:
+        saved_ms = now_ms()
+        documents = []
+        for pending in ready:
+            if pending.document is None:
+                pending.document = frame_to_document(
+                    pending.prepared.frame, dataset_id=self._version.dataset_id, version_id=self._version.id,
+                    saved_ms=saved_ms)
+            else:
+                pending.document["saved"] = bson.Int64(saved_ms)
+            documents.append(pending.document)
+        async with frame_transaction(self._db) as session:
+            return await write_revisions(self._db, session, self._version, documents)
+
+    def _write_error(self, exc: Exception, pending: _Pending) -> FramevaultError:
+        if isinstance(exc, FramevaultError):
+            return exc
+        too_large = isinstance(exc, (pymongo.errors.DocumentTooLarge, bson.errors.InvalidDocument)) or (
+            isinstance(exc, pymongo.errors.OperationFailure) and exc.code in (10334, 17419, 17420))
+        if too_large:
+            return InvalidArgument.field(
+                f"frames[{pending.item.index}]", f"the frame is too large to store as one document ({exc})")
+        log.error("upload_frame_write_failed", frame_index=pending.item.index, frame_id=pending.frame_id,
+                  exc_info=exc)
+        return Internal("the frame could not be written; see server logs")
+
+
+def _checked_options(request: metadata_service_pb2.UploadFramesRequest, settings: Settings) -> int:
+    """The number of retries the options ask for; raises InvalidArgument."""
+    errors = FieldErrors()
+    if not request.HasField("options"):
+        errors.add("options", "the first request of the stream must carry options")
+        errors.raise_if_any()
+    options = request.options
+    if not options.HasField("version"):
+        errors.add("options.version", "required: the draft to write into")
+    limit = min(MAX_UPLOAD_RETRIES, settings.upload_max_retries)
+    if not 0 <= options.upload_retries <= limit:
+        errors.add("options.upload_retries", f"must be in 0..{limit}")
+    errors.raise_if_any()
+    return options.upload_retries
+
+
+async def upload_frames(
+    db: Database, blobs: BlobGateway, settings: Settings,
+    requests: AsyncIterator[metadata_service_pb2.UploadFramesRequest],
+) -> AsyncIterator[metadata_service_pb2.UploadFramesResponse]:
+    """The UploadFrames stream; see the module docstring and the proto."""
+    first = await anext(aiter(requests), None)
+    if first is None:
+        raise InvalidArgument.field("options", "the stream ended before its first request")
+    retries = _checked_options(first, settings)
+    version_doc = await resolve_version_document(db, first.options.version, "options.version")
+    version = VersionHandle.from_document(version_doc)
+    require_draft(version)
+    window = max(1, settings.upload_window_frames)
+    yield metadata_service_pb2.UploadFramesResponse(started=metadata_service_pb2.UploadStarted(
+        version=version_to_proto(version_doc), max_unacknowledged_frames=window))
+
+    intake = _Intake(requests, window, byte_budget=settings.grpc_max_message_bytes)
+    writer = _BatchWriter(db, blobs, settings, version, retries)
+    reader = asyncio.create_task(intake.read(first))
+    try:
+        batch_size = max(1, settings.upload_batch_frames)
+        while (batch := await intake.next_batch(batch_size)) is not None:
+            results = await writer.process(batch)
+            intake.answered(batch)
+            yield metadata_service_pb2.UploadFramesResponse(
+                results=metadata_service_pb2.UploadResults(results=results))
+        yield metadata_service_pb2.UploadFramesResponse(summary=writer.totals.summary())
+    finally:
+        reader.cancel()
+        try:
+            await reader
+        except asyncio.CancelledError:
+            pass
