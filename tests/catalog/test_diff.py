@@ -1,0 +1,102 @@
+"""DiffVersions: frames added, changed and removed, streamed by frame id."""
+
+from __future__ import annotations
+
+import grpc
+
+from framevault.v1 import dataset_pb2
+from framevault.v1 import metadata_service_pb2 as ms
+
+from .helpers import (
+    by_id,
+    child_of,
+    dataset_ref,
+    delete_frames,
+    expect_error,
+    expect_invalid,
+    make_frame,
+    new_dataset,
+    publish,
+    write_frames,
+)
+
+ADDED, CHANGED, REMOVED = ms.FrameChange.KIND_ADDED, ms.FrameChange.KIND_CHANGED, ms.FrameChange.KIND_REMOVED
+
+
+async def diff(stub, base: str, target: str, include_frames: bool = False) -> list[ms.FrameChange]:
+    messages = [m async for m in stub.DiffVersions(ms.DiffVersionsRequest(
+        base=by_id(base), target=by_id(target), include_frames=include_frames))]
+    assert all(m.changes for m in messages)
+    return [c for m in messages for c in m.changes]
+
+
+async def published_with(stub, db, frames) -> dataset_pb2.Version:
+    _, current = await new_dataset(stub)
+    await write_frames(db, current.id, frames)
+    return await publish(stub, current.id)
+
+
+async def test_diff_between_siblings_with_frames(metadata_stub, db):
+    parent = await published_with(metadata_stub, db, [make_frame(f"f{i}") for i in range(6)])
+    left, right = await child_of(metadata_stub, parent), await child_of(metadata_stub, parent)
+    await write_frames(db, left.id, [make_frame("f1", note="#left"), make_frame("only-left")])
+    await delete_frames(db, left.id, ["f2"])
+    await write_frames(db, right.id, [make_frame("f3", note="#right"), make_frame("f1", note="#left")])
+    await delete_frames(db, right.id, ["f4"])
+    changes = await diff(metadata_stub, left.id, right.id, include_frames=True)
+    assert [(c.frame_id, c.kind) for c in changes] == [
+        ("f2", ADDED), ("f3", CHANGED), ("f4", REMOVED), ("only-left", REMOVED)]
+    by_frame = {c.frame_id: c for c in changes}
+    assert by_frame["f3"].target.sources[0].uri.endswith("#right") and by_frame["f3"].target.version_id == right.id
+    assert by_frame["f3"].base.saved_in_version == parent.id and by_frame["f3"].base.version_id == left.id
+    assert by_frame["f2"].target.id == "f2" and not by_frame["f2"].HasField("base")
+    assert by_frame["f4"].base.id == "f4" and not by_frame["f4"].HasField("target")
+    # The same edit on both sides (f1) is no difference. Without frames, ids only.
+    plain = await diff(metadata_stub, right.id, left.id)
+    assert [(c.frame_id, c.kind) for c in plain] == [
+        ("f2", REMOVED), ("f3", CHANGED), ("f4", ADDED), ("only-left", ADDED)]
+    assert not any(c.HasField("base") or c.HasField("target") for c in plain)
+
+
+async def test_diff_over_several_generations_ignores_undone_changes(metadata_stub, db):
+    root = await published_with(metadata_stub, db, [make_frame(f"f{i}") for i in range(4)])
+    middle = await child_of(metadata_stub, root)
+    await write_frames(db, middle.id, [make_frame("f0", note="#tmp"), make_frame("temp")])
+    middle = await publish(metadata_stub, middle.id)
+    leaf = await child_of(metadata_stub, middle)
+    await write_frames(db, leaf.id, [make_frame("f0")])  # back to the root's content
+    await delete_frames(db, leaf.id, ["temp", "f3"])
+    assert [(c.frame_id, c.kind) for c in await diff(metadata_stub, root.id, leaf.id)] == [("f3", REMOVED)]
+    assert [(c.frame_id, c.kind) for c in await diff(metadata_stub, middle.id, leaf.id)] == [
+        ("f0", CHANGED), ("f3", REMOVED), ("temp", REMOVED)]
+    assert await diff(metadata_stub, leaf.id, leaf.id) == []
+
+
+async def test_diff_between_unrelated_roots_compares_everything(metadata_stub, db):
+    dataset, current = await new_dataset(metadata_stub)
+    await write_frames(db, current.id, [make_frame("a"), make_frame("b"), make_frame("c")])
+    other = await metadata_stub.CreateVersion(ms.CreateVersionRequest(
+        dataset=dataset_ref(dataset.id), version=dataset_pb2.Version(name="other root")))
+    await write_frames(db, other.id, [make_frame("b"), make_frame("c", note="#2"), make_frame("d")])
+    assert [(c.frame_id, c.kind) for c in await diff(metadata_stub, current.id, other.id)] == [
+        ("a", REMOVED), ("c", CHANGED), ("d", ADDED)]
+
+
+async def test_large_diffs_stream_in_several_ordered_messages(metadata_stub, db):
+    parent = await published_with(metadata_stub, db, [make_frame(f"p{i:04d}") for i in range(300)])
+    child = await child_of(metadata_stub, parent)
+    await write_frames(db, child.id, [make_frame(f"c{i:04d}") for i in range(900)])
+    await delete_frames(db, child.id, [f"p{i:04d}" for i in range(0, 300, 2)])
+    messages = [m async for m in metadata_stub.DiffVersions(ms.DiffVersionsRequest(
+        base=by_id(parent.id), target=by_id(child.id)))]
+    assert len(messages) >= 2
+    ids = [c.frame_id for m in messages for c in m.changes]
+    assert ids == sorted(ids) and len(ids) == 900 + 150
+
+
+async def test_diff_bad_input(metadata_stub, db):
+    a = await published_with(metadata_stub, db, [make_frame("x")])
+    b = await published_with(metadata_stub, db, [make_frame("x")])
+    await expect_invalid(db, diff(metadata_stub, a.id, b.id), "target")
+    await expect_error(diff(metadata_stub, a.id, "0123456789abcdef01234567"), grpc.StatusCode.NOT_FOUND)
+    await expect_invalid(db, diff(metadata_stub, "not-an-id", a.id), "base.id")
