@@ -127,8 +127,10 @@ def roi_rule(rule: view_pb2.RoiRule, field: str, errors: FieldErrors) -> Filter 
                 bounds[name] = as_float32(value)
     if len(bounds) == 2 and bounds["min_confidence"] > bounds["max_confidence"]:
         errors.add(f"{field}.min_confidence", "must not exceed max_confidence")
-    low = rule.min_count if rule.HasField("min_count") else 1
     high = rule.max_count if rule.HasField("max_count") else None
+    # Unset min_count means 1, except with max_count 0: "no ROI has label Z"
+    # is written as labels [Z], max_count 0 (the contract's own example).
+    low = rule.min_count if rule.HasField("min_count") else (0 if high == 0 else 1)
     if low < 0:
         errors.add(f"{field}.min_count", "must not be negative")
     if high is not None and high < 0:

@@ -1,0 +1,85 @@
+"""Resuming at random cut points gives exactly the uninterrupted stream."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import pytest
+
+from framevault.v1 import view_pb2
+
+from .client import Stub, iterate, view_of
+from .corpus import Corpus, make_frame, ref
+
+SEQUENTIAL = view_pb2.ITERATION_ORDER_SEQUENTIAL
+RANDOM = view_pb2.ITERATION_ORDER_RANDOM
+
+
+@dataclass
+class Versions:
+    large: view_pb2.ViewSelection
+    small: view_pb2.ViewSelection
+
+
+@pytest.fixture(scope="module")
+async def versions(corpus: Corpus) -> Versions:
+    dataset = await corpus.dataset()
+    large = await corpus.version(dataset, "large")
+    # 1300 frames: two shuffle buckets; several contexts with equal timestamps.
+    await corpus.put_many(large, [make_frame(f"L{i:04d}", context=f"ctx{i % 13}", timestamp=(i // 26) * 10)
+                                  for i in range(1300)])
+    small = await corpus.version(dataset, "small")
+    await corpus.put_many(small, [make_frame(f"S{i:03d}", context=f"ctx{i % 5}", timestamp=i) for i in range(150)])
+    return Versions(view_pb2.ViewSelection(version=ref(large)), view_pb2.ViewSelection(version=ref(small)))
+
+
+def _views(v: Versions) -> dict[str, tuple[view_pb2.View, tuple[int, int]]]:
+    weighted = [v.large, view_pb2.ViewSelection(version=v.small.version, weight=3)]
+    return {
+        "sequential": (view_of(v.large, order=SEQUENTIAL), (0, 0)),
+        "sequential-merged": (view_of(v.large, v.small, order=SEQUENTIAL), (0, 0)),
+        "sequential-infinite": (view_of(v.small, order=SEQUENTIAL, infinite=True, max_frames=400), (0, 0)),
+        "random": (view_of(v.large, order=RANDOM, random_seed=11), (0, 0)),
+        "random-weighted": (view_of(*weighted, order=RANDOM, random_seed=12), (0, 0)),
+        "random-infinite": (view_of(*weighted, order=RANDOM, random_seed=13, infinite=True, max_frames=1800), (0, 0)),
+        "random-sharded": (view_of(v.large, v.small, order=RANDOM, random_seed=14), (1, 3)),
+    }
+
+
+@pytest.mark.parametrize("name", ["sequential", "sequential-merged", "sequential-infinite", "random",
+                                  "random-weighted", "random-infinite", "random-sharded"])
+async def test_resume_at_random_cut_points_equals_the_uninterrupted_stream(
+    versions: Versions, metadata_stub: Stub, name: str
+) -> None:
+    view, shard = _views(versions)[name]
+    whole = await iterate(metadata_stub, view, per_message=100, shard=shard)
+    assert whole.ids
+
+    rng = random.Random(name)
+    resumed_ids: list[str] = []
+    resumed_selections: list[int] = []
+    cursor = ""
+    reopenings = 0
+    while True:
+        # Read a few messages of a random size, then drop the connection and
+        # continue from the cursor of a message that was received.
+        part = await iterate(metadata_stub, view, cursor=cursor, per_message=rng.randint(1, 90), shard=shard,
+                             limit=rng.randint(1, 4))
+        if not part.ids:
+            break
+        reopenings += 1
+        kept_frames, cursor = part.cursors[rng.randrange(len(part.cursors))]
+        resumed_ids += part.ids[:kept_frames]
+        resumed_selections += part.selections[:kept_frames]
+
+    assert resumed_ids == whole.ids
+    assert resumed_selections == whole.selections
+    assert reopenings > 5
+
+
+async def test_the_last_cursor_of_a_finished_stream_resumes_to_nothing(versions: Versions, metadata_stub: Stub) -> None:
+    for view, shard in _views(versions).values():
+        whole = await iterate(metadata_stub, view, per_message=1000, shard=shard)
+        rest = await iterate(metadata_stub, view, cursor=whole.cursors[-1][1], shard=shard)
+        assert rest.ids == []
