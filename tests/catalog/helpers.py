@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
 from collections.abc import Awaitable, Iterable
 from typing import Any
@@ -14,7 +13,6 @@ from grpc import aio
 from support import error_details, resource_info, violated_fields
 
 from framevault.metadata.db import Database
-from framevault.metadata.frame_documents import frame_to_document
 from framevault.metadata.lineage import VersionHandle, visible_filter
 from framevault.v1 import dataset_pb2, frame_pb2, metadata_pb2
 from framevault.v1 import metadata_service_pb2 as ms
@@ -64,40 +62,32 @@ async def version_handle(db: Database, version_id: str) -> VersionHandle:
     return VersionHandle.from_document(doc)
 
 
-async def write_frames(db: Database, version_id: str, frames: Iterable[frame_pb2.Frame]) -> None:
-    """Upserts frames into a draft with the STORAGE.md write rules."""
-    version = await version_handle(db, version_id)
-    assert version.is_draft
-    saved = int(time.time() * 1000)
-    appeared = 0
-    for frame in frames:
-        doc = frame_to_document(frame, dataset_id=version.dataset_id, version_id=version.id, saved_ms=saved)
-        current = await db.frames.find_one({**visible_filter(version), "frame_id": frame.id})
-        if current is None:
-            await db.frames.insert_one(doc)
-            appeared += 1
-        elif current["version_id"] == version.id:
-            await db.frames.replace_one({"_id": current["_id"]}, doc)
-        else:
-            await db.frames.insert_one(doc)
-            await db.frames.update_one({"_id": current["_id"]}, {"$addToSet": {"hidden_in": version.id}})
-    await db.versions.update_one({"_id": version.id}, {"$inc": {"frame_count": appeared, "write_seq": 1}})
+async def write_frames(stub: Any, version_id: str, frames: Iterable[frame_pb2.Frame]) -> None:
+    """Upserts frames into a draft through the UploadFrames stream."""
+    items = [ms.UploadItem(frame=frame) for frame in frames]
+    call = stub.UploadFrames()
+    await call.write(ms.UploadFramesRequest(options=ms.UploadOptions(version=by_id(version_id))))
+    started = await call.read()
+    chunk = max(1, min(500, started.started.max_unacknowledged_frames))
+    results: list[ms.FrameResult] = []
+    for start in range(0, len(items), chunk):
+        await call.write(ms.UploadFramesRequest(items=items[start:start + chunk]))
+        while len(results) < min(start + chunk, len(items)):
+            response = await call.read()
+            assert response is not aio.EOF
+            results.extend(response.results.results)
+    await call.done_writing()
+    while (response := await call.read()) is not aio.EOF:
+        assert response.WhichOneof("message") == "summary"
+        assert response.summary.failed == 0, response.summary
+    failed = [r for r in results if r.outcome == ms.FrameResult.OUTCOME_FAILED]
+    assert not failed, failed
 
 
-async def delete_frames(db: Database, version_id: str, frame_ids: Iterable[str]) -> None:
-    """Deletes frames from a draft with the STORAGE.md rules."""
-    version = await version_handle(db, version_id)
-    gone = 0
-    for frame_id in frame_ids:
-        current = await db.frames.find_one({**visible_filter(version), "frame_id": frame_id})
-        if current is None:
-            continue
-        gone += 1
-        if current["version_id"] == version.id:
-            await db.frames.delete_one({"_id": current["_id"]})
-        else:
-            await db.frames.update_one({"_id": current["_id"]}, {"$addToSet": {"hidden_in": version.id}})
-    await db.versions.update_one({"_id": version.id}, {"$inc": {"frame_count": -gone, "write_seq": 1}})
+async def delete_frames(stub: Any, version_id: str, frame_ids: Iterable[str]) -> None:
+    """Deletes frames of a draft through DeleteFrames."""
+    reply = await stub.DeleteFrames(ms.DeleteFramesRequest(version=by_id(version_id), frame_ids=list(frame_ids)))
+    assert all(s.status.code == 0 for s in reply.statuses), reply
 
 
 async def visible_frames(db: Database, version_id: str) -> dict[str, str]:

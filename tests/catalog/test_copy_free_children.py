@@ -84,9 +84,9 @@ async def test_child_of_a_100k_parent_is_copy_free_and_diff_reads_only_the_chang
     assert in_child == in_parent and len(in_child) == len(sample)
 
     # A small change in the child: the diff reads its index keys only.
-    await write_frames(db, child.id, [make_frame("frame-000010", note="#edit"), make_frame("zz-new-1"),
+    await write_frames(metadata_stub, child.id, [make_frame("frame-000010", note="#edit"), make_frame("zz-new-1"),
                                       make_frame("zz-new-2")])
-    await delete_frames(db, child.id, ["frame-000020", "frame-000030"])
+    await delete_frames(metadata_stub, child.id, ["frame-000020", "frame-000030"])
     counter = ReadCounter()
     changes = [c async for batch in differences(db, dataset.id, parent_handle.lineage, child_handle.lineage,
                                                 counter=counter) for c in batch]

@@ -204,10 +204,10 @@ async def test_update_refusals_change_nothing(metadata_stub, db):
 
 async def test_delete_is_refused_while_published_versions_exist_unless_forced(metadata_stub, db):
     dataset, current = await new_dataset(metadata_stub)
-    await write_frames(db, current.id, [make_frame(f"f{i}") for i in range(5)])
+    await write_frames(metadata_stub, current.id, [make_frame(f"f{i}") for i in range(5)])
     await publish(metadata_stub, current.id)
     child = await child_of(metadata_stub, current)
-    await write_frames(db, child.id, [make_frame("f0", note="#2"), make_frame("f9")])
+    await write_frames(metadata_stub, child.id, [make_frame("f0", note="#2"), make_frame("f9")])
     error = await expect_unchanged(db, metadata_stub.DeleteDataset(ms.DeleteDatasetRequest(
         dataset=dataset_ref(dataset.id))), grpc.StatusCode.FAILED_PRECONDITION)
     assert "published" in error.details()
@@ -226,7 +226,7 @@ async def test_delete_is_refused_while_published_versions_exist_unless_forced(me
 
 async def test_delete_of_drafts_only_needs_no_force(metadata_stub, db):
     dataset, current = await new_dataset(metadata_stub)
-    await write_frames(db, current.id, [make_frame("a"), make_frame("b")])
+    await write_frames(metadata_stub, current.id, [make_frame("a"), make_frame("b")])
     deleted = await metadata_stub.DeleteDataset(ms.DeleteDatasetRequest(dataset=dataset_pb2.DatasetRef(
         name=dataset.name)))
     assert (deleted.deleted_versions, deleted.deleted_frames) == (1, 2)
@@ -236,7 +236,7 @@ async def test_delete_of_drafts_only_needs_no_force(metadata_stub, db):
 
 async def test_an_interrupted_delete_is_finished_by_repeating_it(metadata_stub, db):
     dataset, current = await new_dataset(metadata_stub)
-    await write_frames(db, current.id, [make_frame("a"), make_frame("b"), make_frame("c")])
+    await write_frames(metadata_stub, current.id, [make_frame("a"), make_frame("b"), make_frame("c")])
     # As if the service stopped right after the delete transaction.
     await db.versions.delete_many({"dataset_id": dataset.id})
     await db.datasets.delete_one({"_id": dataset.id})

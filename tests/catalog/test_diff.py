@@ -32,17 +32,17 @@ async def diff(stub, base: str, target: str, include_frames: bool = False) -> li
 
 async def published_with(stub, db, frames) -> dataset_pb2.Version:
     _, current = await new_dataset(stub)
-    await write_frames(db, current.id, frames)
+    await write_frames(stub, current.id, frames)
     return await publish(stub, current.id)
 
 
 async def test_diff_between_siblings_with_frames(metadata_stub, db):
     parent = await published_with(metadata_stub, db, [make_frame(f"f{i}") for i in range(6)])
     left, right = await child_of(metadata_stub, parent), await child_of(metadata_stub, parent)
-    await write_frames(db, left.id, [make_frame("f1", note="#left"), make_frame("only-left")])
-    await delete_frames(db, left.id, ["f2"])
-    await write_frames(db, right.id, [make_frame("f3", note="#right"), make_frame("f1", note="#left")])
-    await delete_frames(db, right.id, ["f4"])
+    await write_frames(metadata_stub, left.id, [make_frame("f1", note="#left"), make_frame("only-left")])
+    await delete_frames(metadata_stub, left.id, ["f2"])
+    await write_frames(metadata_stub, right.id, [make_frame("f3", note="#right"), make_frame("f1", note="#left")])
+    await delete_frames(metadata_stub, right.id, ["f4"])
     changes = await diff(metadata_stub, left.id, right.id, include_frames=True)
     assert [(c.frame_id, c.kind) for c in changes] == [
         ("f2", ADDED), ("f3", CHANGED), ("f4", REMOVED), ("only-left", REMOVED)]
@@ -61,11 +61,11 @@ async def test_diff_between_siblings_with_frames(metadata_stub, db):
 async def test_diff_over_several_generations_ignores_undone_changes(metadata_stub, db):
     root = await published_with(metadata_stub, db, [make_frame(f"f{i}") for i in range(4)])
     middle = await child_of(metadata_stub, root)
-    await write_frames(db, middle.id, [make_frame("f0", note="#tmp"), make_frame("temp")])
+    await write_frames(metadata_stub, middle.id, [make_frame("f0", note="#tmp"), make_frame("temp")])
     middle = await publish(metadata_stub, middle.id)
     leaf = await child_of(metadata_stub, middle)
-    await write_frames(db, leaf.id, [make_frame("f0")])  # back to the root's content
-    await delete_frames(db, leaf.id, ["temp", "f3"])
+    await write_frames(metadata_stub, leaf.id, [make_frame("f0")])  # back to the root's content
+    await delete_frames(metadata_stub, leaf.id, ["temp", "f3"])
     assert [(c.frame_id, c.kind) for c in await diff(metadata_stub, root.id, leaf.id)] == [("f3", REMOVED)]
     assert [(c.frame_id, c.kind) for c in await diff(metadata_stub, middle.id, leaf.id)] == [
         ("f0", CHANGED), ("f3", REMOVED), ("temp", REMOVED)]
@@ -74,10 +74,10 @@ async def test_diff_over_several_generations_ignores_undone_changes(metadata_stu
 
 async def test_diff_between_unrelated_roots_compares_everything(metadata_stub, db):
     dataset, current = await new_dataset(metadata_stub)
-    await write_frames(db, current.id, [make_frame("a"), make_frame("b"), make_frame("c")])
+    await write_frames(metadata_stub, current.id, [make_frame("a"), make_frame("b"), make_frame("c")])
     other = await metadata_stub.CreateVersion(ms.CreateVersionRequest(
         dataset=dataset_ref(dataset.id), version=dataset_pb2.Version(name="other root")))
-    await write_frames(db, other.id, [make_frame("b"), make_frame("c", note="#2"), make_frame("d")])
+    await write_frames(metadata_stub, other.id, [make_frame("b"), make_frame("c", note="#2"), make_frame("d")])
     assert [(c.frame_id, c.kind) for c in await diff(metadata_stub, current.id, other.id)] == [
         ("a", REMOVED), ("c", CHANGED), ("d", ADDED)]
 
@@ -85,8 +85,8 @@ async def test_diff_between_unrelated_roots_compares_everything(metadata_stub, d
 async def test_large_diffs_stream_in_several_ordered_messages(metadata_stub, db):
     parent = await published_with(metadata_stub, db, [make_frame(f"p{i:04d}") for i in range(300)])
     child = await child_of(metadata_stub, parent)
-    await write_frames(db, child.id, [make_frame(f"c{i:04d}") for i in range(900)])
-    await delete_frames(db, child.id, [f"p{i:04d}" for i in range(0, 300, 2)])
+    await write_frames(metadata_stub, child.id, [make_frame(f"c{i:04d}") for i in range(900)])
+    await delete_frames(metadata_stub, child.id, [f"p{i:04d}" for i in range(0, 300, 2)])
     messages = [m async for m in metadata_stub.DiffVersions(ms.DiffVersionsRequest(
         base=by_id(parent.id), target=by_id(child.id)))]
     assert len(messages) >= 2

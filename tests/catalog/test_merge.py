@@ -37,7 +37,7 @@ async def merge(stub, ours: str, theirs: str, strategy=ms.MERGE_STRATEGY_UNSPECI
 async def branches(stub, db, ours_edits, theirs_edits, base_frames=8):
     """A published base, and two published children changed by the edit functions."""
     _, current = await new_dataset(stub)
-    await write_frames(db, current.id, [make_frame(f"f{i}") for i in range(base_frames)])
+    await write_frames(stub, current.id, [make_frame(f"f{i}") for i in range(base_frames)])
     base = await publish(stub, current.id)
     sides = []
     for edits in (ours_edits, theirs_edits):
@@ -56,12 +56,12 @@ async def expected_frames(db, ours_id: str, theirs_id: str, take_from_theirs: se
 
 async def test_clean_merge_takes_both_sides(metadata_stub, db):
     async def ours_edits(v):
-        await write_frames(db, v, [make_frame("f1", note="#ours"), make_frame("ours-new")])
-        await delete_frames(db, v, ["f2"])
+        await write_frames(metadata_stub, v, [make_frame("f1", note="#ours"), make_frame("ours-new")])
+        await delete_frames(metadata_stub, v, ["f2"])
 
     async def theirs_edits(v):
-        await write_frames(db, v, [make_frame("f3", note="#theirs"), make_frame("theirs-new")])
-        await delete_frames(db, v, ["f4"])
+        await write_frames(metadata_stub, v, [make_frame("f3", note="#theirs"), make_frame("theirs-new")])
+        await delete_frames(metadata_stub, v, ["f4"])
 
     base, ours, theirs = await branches(metadata_stub, db, ours_edits, theirs_edits)
     result = await merge(metadata_stub, ours.id, theirs.id)
@@ -83,16 +83,16 @@ async def test_clean_merge_takes_both_sides(metadata_stub, db):
 
 async def conflicting_branches(stub, db):
     async def ours_edits(v):
-        await write_frames(db, v, [make_frame("f1", note="#ours"), make_frame("f5", note="#ours"),
+        await write_frames(stub, v, [make_frame("f1", note="#ours"), make_frame("f5", note="#ours"),
                                    make_frame("f6", note="#same"), make_frame("both-new", note="#ours"),
                                    make_frame("f0", note="#ours-only")])
-        await delete_frames(db, v, ["f7", "f3"])
+        await delete_frames(stub, v, ["f7", "f3"])
 
     async def theirs_edits(v):
-        await write_frames(db, v, [make_frame("f1", note="#theirs"), make_frame("f6", note="#same"),
+        await write_frames(stub, v, [make_frame("f1", note="#theirs"), make_frame("f6", note="#same"),
                                    make_frame("both-new", note="#theirs"), make_frame("f2", note="#theirs-only"),
                                    make_frame("f3", note="#theirs")])
-        await delete_frames(db, v, ["f5", "f7"])
+        await delete_frames(stub, v, ["f5", "f7"])
 
     return await branches(stub, db, ours_edits, theirs_edits)
 
@@ -130,17 +130,17 @@ async def test_ours_and_theirs_strategies_resolve_conflicts(metadata_stub, db, s
 
 async def test_merge_base_follows_the_parent_dag(metadata_stub, db):
     async def ours_edits(v):
-        await write_frames(db, v, [make_frame("f1", note="#ours")])
+        await write_frames(metadata_stub, v, [make_frame("f1", note="#ours")])
 
     async def theirs_edits(v):
-        await write_frames(db, v, [make_frame("f2", note="#theirs")])
+        await write_frames(metadata_stub, v, [make_frame("f2", note="#theirs")])
 
     base, ours, theirs = await branches(metadata_stub, db, ours_edits, theirs_edits)
     first = await merge(metadata_stub, ours.id, theirs.id)
     merged = await publish(metadata_stub, first.version.id)
     # Theirs goes on; merging again must see only what came after the first merge.
     later = await child_of(metadata_stub, theirs)
-    await write_frames(db, later.id, [make_frame("f2", note="#theirs-again"), make_frame("f3", note="#later")])
+    await write_frames(metadata_stub, later.id, [make_frame("f2", note="#theirs-again"), make_frame("f3", note="#later")])
     later = await publish(metadata_stub, later.id)
     second = await merge(metadata_stub, merged.id, later.id)
     assert second.merge_base_id == theirs.id
@@ -157,11 +157,11 @@ async def test_merge_base_follows_the_parent_dag(metadata_stub, db):
 
 async def test_merge_of_unrelated_roots_conflicts_on_shared_ids(metadata_stub, db):
     dataset, current = await new_dataset(metadata_stub)
-    await write_frames(db, current.id, [make_frame("a"), make_frame("b"), make_frame("c", note="#1")])
+    await write_frames(metadata_stub, current.id, [make_frame("a"), make_frame("b"), make_frame("c", note="#1")])
     ours = await publish(metadata_stub, current.id)
     other = await metadata_stub.CreateVersion(ms.CreateVersionRequest(
         dataset=dataset_pb2.DatasetRef(id=dataset.id), version=dataset_pb2.Version(name="other")))
-    await write_frames(db, other.id, [make_frame("b"), make_frame("c", note="#2"), make_frame("d")])
+    await write_frames(metadata_stub, other.id, [make_frame("b"), make_frame("c", note="#2"), make_frame("d")])
     theirs = await publish(metadata_stub, other.id)
     result = await merge(metadata_stub, ours.id, theirs.id, THEIRS)
     assert result.merge_base_id == ""

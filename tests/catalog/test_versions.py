@@ -43,7 +43,7 @@ async def test_root_version_and_child_of_a_published_version(metadata_stub, db):
         version=dataset_pb2.Version(name="root", description="first",
                                     mask_labels=[mask([0, 0, 0], "background"), mask([255, 0, 0], "car", "vehicle")])))
     assert (root.status, list(root.parent_ids), root.frame_count) == (DRAFT, [], 0)
-    await write_frames(db, root.id, [make_frame(f"f{i}") for i in range(4)])
+    await write_frames(metadata_stub, root.id, [make_frame(f"f{i}") for i in range(4)])
     published = await publish(metadata_stub, root.id)
     assert published.status == PUBLISHED and published.publish_time.seconds > 0
     child = await child_of(metadata_stub, published, name="child")
@@ -58,13 +58,13 @@ async def test_root_version_and_child_of_a_published_version(metadata_stub, db):
 
 async def test_changes_in_a_child_are_invisible_to_parent_and_siblings(metadata_stub, db):
     _, current = await new_dataset(metadata_stub)
-    await write_frames(db, current.id, [make_frame(f"f{i}") for i in range(3)])
+    await write_frames(metadata_stub, current.id, [make_frame(f"f{i}") for i in range(3)])
     parent = await publish(metadata_stub, current.id)
     before = await visible_frames(db, parent.id)
     first, second = await child_of(metadata_stub, parent), await child_of(metadata_stub, parent)
-    await write_frames(db, first.id, [make_frame("f0", note="#changed"), make_frame("new")])
+    await write_frames(metadata_stub, first.id, [make_frame("f0", note="#changed"), make_frame("new")])
     from .helpers import delete_frames
-    await delete_frames(db, first.id, ["f1"])
+    await delete_frames(metadata_stub, first.id, ["f1"])
     assert await visible_frames(db, parent.id) == before
     assert await visible_frames(db, second.id) == before
     in_first = await visible_frames(db, first.id)
@@ -197,7 +197,7 @@ async def test_update_version_fields_and_read_only_rules(metadata_stub, db):
 
 async def test_snapshot_publishes_the_draft_and_opens_a_new_current(metadata_stub, db):
     dataset, current = await new_dataset(metadata_stub)
-    await write_frames(db, current.id, [make_frame(f"f{i}") for i in range(3)])
+    await write_frames(metadata_stub, current.id, [make_frame(f"f{i}") for i in range(3)])
     # Unset version id and name: the dataset's draft `Current`.
     result = await metadata_stub.SnapshotVersion(ms.SnapshotVersionRequest(
         version=dataset_pb2.VersionRef(dataset=dataset_ref(dataset.id)), description="nightly"))
@@ -263,12 +263,12 @@ async def test_list_versions_with_parent_links_oldest_first_paginated(metadata_s
 
 async def test_delete_draft_removes_its_revisions_and_visibility_markers(metadata_stub, db):
     _, current = await new_dataset(metadata_stub)
-    await write_frames(db, current.id, [make_frame(f"f{i}") for i in range(3)])
+    await write_frames(metadata_stub, current.id, [make_frame(f"f{i}") for i in range(3)])
     parent = await publish(metadata_stub, current.id)
     child = await child_of(metadata_stub, parent)
-    await write_frames(db, child.id, [make_frame("f0", note="#x"), make_frame("g")])
+    await write_frames(metadata_stub, child.id, [make_frame("f0", note="#x"), make_frame("g")])
     from .helpers import delete_frames
-    await delete_frames(db, child.id, ["f1"])
+    await delete_frames(metadata_stub, child.id, ["f1"])
     assert await db.frames.count_documents({"hidden_in": child.id}) == 2
     deleted = await metadata_stub.DeleteVersion(ms.DeleteVersionRequest(version=by_id(child.id)))
     assert deleted.deleted_frames == 2
@@ -280,7 +280,7 @@ async def test_delete_draft_removes_its_revisions_and_visibility_markers(metadat
 
 async def test_deleting_a_published_version_is_refused(metadata_stub, db):
     _, current = await new_dataset(metadata_stub)
-    await write_frames(db, current.id, [make_frame("a")])
+    await write_frames(metadata_stub, current.id, [make_frame("a")])
     await publish(metadata_stub, current.id)
     error = await expect_unchanged(db, metadata_stub.DeleteVersion(ms.DeleteVersionRequest(
         version=by_id(current.id))), grpc.StatusCode.FAILED_PRECONDITION)
