@@ -142,7 +142,7 @@ async def test_dry_run_then_real_collection(gc_stub: blob_pb2_grpc.BlobServiceSt
     storage = S3BlobStorage(gc_settings)
     try:
         assert [u async for u in storage.list_multipart_uploads("")] == []
-        assert [o async for o in storage.list("uploads/")] == []
+        assert [o async for o in storage.list_objects("uploads/")] == []
     finally:
         await storage.close()
 

@@ -84,17 +84,17 @@ async def test_delete_and_delete_many(storage: BlobStorage, prefix: str) -> None
     await storage.delete(prefix + "never-existed")
     assert await storage.stat(prefix + "a") is None
     await storage.delete_many([prefix + "b", prefix + "c", prefix + "never-existed"])
-    assert [o.key async for o in storage.list(prefix)] == []
+    assert [o.key async for o in storage.list_objects(prefix)] == []
 
 
 async def test_list_is_recursive_and_ordered(storage: BlobStorage, prefix: str) -> None:
     keys = [prefix + k for k in ("x/2", "x/1", "y/deep/3", "z")]
     for key in keys:
         await storage.put(key, b"1234")
-    listed = [o async for o in storage.list(prefix)]
+    listed = [o async for o in storage.list_objects(prefix)]
     assert [o.key for o in listed] == sorted(keys)
     assert all(o.size == 4 and o.last_modified is not None for o in listed)
-    assert [o.key async for o in storage.list(prefix + "x/")] == sorted(keys[:2])
+    assert [o.key async for o in storage.list_objects(prefix + "x/")] == sorted(keys[:2])
 
 
 async def test_multipart_upload_complete(storage: BlobStorage, prefix: str) -> None:

@@ -61,7 +61,7 @@ async def wait_for_committed(stub: blob_pb2_grpc.BlobServiceStub, name: str, at_
 async def nothing_stored(s3: S3BlobStorage, digest: BlobDigest) -> bool:
     key = cas_key(digest)
     pending = [u async for u in s3.list_multipart_uploads(key)]
-    states = [o async for o in s3.list("uploads/") if digest.hash in o.key]
+    states = [o async for o in s3.list_objects("uploads/") if digest.hash in o.key]
     return await s3.stat(key) is None and not pending and not states
 
 
@@ -140,7 +140,7 @@ async def test_resume_after_the_client_cut_the_stream(small_parts_stub: blob_pb2
     assert result.bytes_sent == digest.size - sent
     assert await s3.get(cas_key(digest)) == data
     assert (await committed(small_parts_stub, name)).complete
-    assert [o async for o in s3.list(f"uploads/{upload_id}/")] == []
+    assert [o async for o in s3.list_objects(f"uploads/{upload_id}/")] == []
 
 
 async def test_resume_after_the_blob_service_restarted(small_parts_settings: Settings, s3: S3BlobStorage) -> None:

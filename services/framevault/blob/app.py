@@ -9,7 +9,7 @@ from minio.error import S3Error, ServerError
 from framevault.blob.gc import GarbageCollector, MetadataReferences, ReferenceSource
 from framevault.blob.previews import PreviewMaker
 from framevault.blob.servicer import BlobDeps, BlobServicer
-from framevault.blob.storage import BlobStorage, S3BlobStorage
+from framevault.blob.storage import BlobStorage, DeleteFailed, S3BlobStorage
 from framevault.blob.store import BlobStore
 from framevault.blob.uploads import BlobWriter
 from framevault.common.config import Settings
@@ -28,7 +28,7 @@ def translate_storage_error(exc: BaseException) -> FramevaultError | None:
     """Backend failures a caller should retry, as domain errors."""
     if isinstance(exc, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError, ServerError)):
         return Unavailable("object storage unavailable; retry", retry_after_ms=500)
-    if isinstance(exc, S3Error) and exc.code in _TRANSIENT_S3_CODES:
+    if isinstance(exc, (S3Error, DeleteFailed)) and exc.code in _TRANSIENT_S3_CODES:
         return Unavailable(f"object storage busy ({exc.code}); retry", retry_after_ms=500)
     return None
 

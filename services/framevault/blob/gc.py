@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, cast
 
 import grpc
 import structlog
@@ -83,7 +83,7 @@ class GarbageCollector:
             totals = GarbageTotals(dry_run=dry_run)
             referenced = await self._references.referenced()
             candidates: list[tuple[BlobDigest, int]] = []
-            async for info in self._storage.list(CAS_PREFIX):
+            async for info in self._storage.list_objects(CAS_PREFIX):
                 digest = digest_of_cas_key(info.key)
                 if digest is None or digest.is_empty:
                     continue
@@ -112,7 +112,7 @@ class GarbageCollector:
         """Aborts uploads untouched for the grace period: their parts are invisible but cost space."""
         live_multipart_ids: set[str] = set()
         stale: list[str] = []
-        async for info in self._storage.list(UPLOADS_PREFIX):
+        async for info in self._storage.list_objects(UPLOADS_PREFIX):
             name = upload_name_of_state_key(info.key)
             if name is None:
                 continue
@@ -144,7 +144,8 @@ class MetadataReferences:
     def __init__(self, target: str, settings: Settings):
         self._timeout = settings.service_call_timeout_seconds
         self._channel = service_channel(target, settings, [METADATA_SERVICE])
-        self._stub = metadata_service_pb2_grpc.MetadataServiceStub(self._channel)
+        self._stub = cast("metadata_service_pb2_grpc.MetadataServiceAsyncStub",
+                          metadata_service_pb2_grpc.MetadataServiceStub(self._channel))
 
     async def referenced(self) -> set[BlobDigest]:
         call = self._stub.ListReferencedBlobs(metadata_service_pb2.ListReferencedBlobsRequest(

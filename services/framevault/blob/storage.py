@@ -56,6 +56,15 @@ class UploadMissing(Exception):
         self.upload_id = upload_id
 
 
+class DeleteFailed(Exception):
+    """S3 refused to delete a key of a batch."""
+
+    def __init__(self, key: str, code: str, message: str):
+        super().__init__(f"{key}: {code} {message}")
+        self.key = key
+        self.code = code
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str
@@ -109,7 +118,7 @@ class BlobStorage(Protocol):
 
     async def delete_many(self, keys: Sequence[str]) -> None: ...
 
-    def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+    def list_objects(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         """Every object under ``prefix``, recursively, in key order."""
         ...
 
@@ -238,12 +247,12 @@ class S3BlobStorage:
             failures = list(self._client.remove_objects(self.bucket, [DeleteObject(k) for k in batch]))
             real = [f for f in failures if f.code not in _MISSING_OBJECT_CODES]
             if real:
-                raise S3Error(None, real[0].code, real[0].message, real[0].name, None, None)
+                raise DeleteFailed(real[0].name or "", real[0].code or "", real[0].message or "")
 
         for start in range(0, len(keys), _DELETE_BATCH):
             await self._run(delete_batch, keys[start:start + _DELETE_BATCH])
 
-    async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+    async def list_objects(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         listing = self._client.list_objects(self.bucket, prefix=prefix, recursive=True)
 
         def next_batch() -> list[ObjectInfo]:
@@ -332,7 +341,8 @@ class S3BlobStorage:
                                                     upload_id_marker=upload_id_marker)
 
     async def presign_get(self, key: str, expires: timedelta, content_type: str | None = None) -> str:
-        headers = {"response-content-type": content_type} if content_type else None
+        headers: dict[str, str | list[str] | tuple[str]] | None = (
+            {"response-content-type": content_type} if content_type else None)
         return await self._run(lambda: self._client.presigned_get_object(
             self.bucket, key, expires=expires, response_headers=headers))
 

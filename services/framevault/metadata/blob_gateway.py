@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import grpc
 from grpc import aio
@@ -39,17 +39,19 @@ class GrpcBlobGateway:
         self._settings = settings
         self._timeout = settings.service_call_timeout_seconds
         self._channel = service_channel(target, settings, [BLOB_SERVICE])
-        self._stub = blob_pb2_grpc.BlobServiceStub(self._channel)
+        self._stub = cast("blob_pb2_grpc.BlobServiceAsyncStub", blob_pb2_grpc.BlobServiceStub(self._channel))
         self._capabilities: blob_pb2.GetCapabilitiesResponse | None = None
         self._capabilities_lock = asyncio.Lock()
 
     async def capabilities(self) -> blob_pb2.GetCapabilitiesResponse:
         """The blob service's limits, asked once per gateway."""
         async with self._capabilities_lock:
-            if self._capabilities is None:
-                self._capabilities = await self._call(
-                    self._stub.GetCapabilities(blob_pb2.GetCapabilitiesRequest(), timeout=self._timeout))
-            return self._capabilities
+            if self._capabilities is not None:
+                return self._capabilities
+            asked: blob_pb2.GetCapabilitiesResponse = await self._call(
+                self._stub.GetCapabilities(blob_pb2.GetCapabilitiesRequest(), timeout=self._timeout))
+            self._capabilities = asked
+            return asked
 
     async def find_missing(self, digests: Sequence[BlobDigest]) -> set[BlobDigest]:
         wanted = [d for d in dict.fromkeys(digests) if not d.is_empty]
