@@ -96,7 +96,7 @@ class BlobClient:
                 if response.committed_size == digest.size:
                     return UploadResult(digest, sent, response.already_existed, attempt)
             except aio.AioRpcError as exc:
-                if exc.code() not in _RETRYABLE or attempt == self._max_attempts:
+                if not _retryable(exc) or attempt == self._max_attempts:
                     raise
             await asyncio.sleep(min(2.0, 0.05 * 2 ** attempt) * random.uniform(0.5, 1.0))
         raise RuntimeError(f"upload of {digest} did not complete after {self._max_attempts} attempts")
@@ -125,6 +125,14 @@ class BlobClient:
             async for message in self._stub.ReadBlob(blob_pb2.ReadBlobRequest(digest=_to_proto(digest)),
                                                      timeout=self._timeout):
                 await asyncio.to_thread(out.write, message.data)
+
+
+def _retryable(exc: aio.AioRpcError) -> bool:
+    if exc.code() in _RETRYABLE:
+        return True
+    # grpcio's asyncio client reports INTERNAL when the server ended the stream while it was still
+    # writing (grpc/grpc#36066); the next QueryWriteStatus and attempt learn what really happened.
+    return exc.code() == grpc.StatusCode.INTERNAL and "execute_batch" in (exc.debug_error_string() or "")
 
 
 @dataclass
