@@ -96,7 +96,7 @@ class UploadRun:
         return [r.outcome for r in self.results]
 
 
-async def upload(stub: Any, version_id: str, upload_items: Sequence[ms.UploadItem], *, retries: int = 0,
+async def upload(stub: Any, version_id: str, upload_items: Sequence[ms.UploadItem], *, retries: int = 3,
                  per_message: int = 64, cancel_after: int | None = None,
                  between_messages: Any = None) -> UploadRun:
     """Streams ``upload_items`` honouring the server's credit window.

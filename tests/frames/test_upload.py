@@ -40,6 +40,8 @@ from .helpers import (
     visible_count,
 )
 
+pytestmark = pytest.mark.usefixtures("frames_db")
+
 
 async def test_a_mixed_batch_reports_one_outcome_per_frame(metadata_stub, blob_stub, frames_db: Database):
     version = await new_draft(metadata_stub)
