@@ -80,7 +80,12 @@ generate_typescript() {
 }
 
 generate_java() {
-  mvn -q -B -f clients/java/pom.xml generate-sources
+  local output
+  # Quiet Maven still prints terminal escapes; show its output only on failure.
+  if ! output="$(mvn -q -B -f clients/java/pom.xml generate-sources 2>&1)"; then
+    echo "$output" >&2
+    exit 1
+  fi
   echo "generated clients/java/target/generated-sources/protobuf"
 }
 
