@@ -7,6 +7,13 @@ from dataclasses import dataclass, field
 from framevault.v1 import metadata_service_pb2 as ms
 from framevault.v1 import metadata_service_pb2_grpc, view_pb2
 
+try:
+    from tests.support import error_details, resource_info, violated_fields
+except ModuleNotFoundError:  # tests/ itself is on sys.path when it is not a package
+    from support import error_details, resource_info, violated_fields  # type: ignore[no-redef]
+
+__all__ = ["error_details", "resource_info", "violated_fields"]
+
 Stub = metadata_service_pb2_grpc.MetadataServiceStub
 
 

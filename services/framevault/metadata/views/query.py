@@ -77,7 +77,9 @@ def parse_query(text: str) -> Filter:
 
 def _describe_parse_error(message: str) -> str:
     message = message.removeprefix("Syntax error in input : ").rstrip("!")
-    return f"syntax error: {message}"
+    # The position is reported separately.
+    message = re.sub(r" at (the end|position \d+)$", "", message)
+    return f"syntax error: {' '.join(message.split())}"
 
 
 # --- fields -------------------------------------------------------------------

@@ -114,7 +114,7 @@ def _copy_paths(source: Message, target: Message, tree: ProjectionTree) -> None:
     for name, children in tree.items():
         field = fields[name]
         value = getattr(source, name)
-        repeated = field.label == descriptor.FieldDescriptor.LABEL_REPEATED
+        repeated = field.is_repeated
         if field.message_type is None:
             if repeated:
                 getattr(target, name).extend(value)

@@ -80,17 +80,23 @@ class MongoViewStore:
         """The query plan of a sequential batch (for tests and operators)."""
         return await self._sequential_find(scope, after, limit, None).explain()
 
-    async def bucket_members(self, scope: FrameScope, low: int, high: int | None) -> list[tuple[str, ObjectId]]:
+    def _bucket_find(self, scope: FrameScope, low: int, high: int | None) -> Any:
         key_range: dict[str, Any] = {"$gte": Int64(low)}
         if high is not None:
             key_range["$lt"] = Int64(high)
-        cursor = self._frames.find(
+        return self._frames.find(
             {"$and": [{"dataset_id": scope.dataset_id, "shuffle_key": key_range}, scope.query]},
             projection={"frame_id": 1},
             hint=SHUFFLE_INDEX,
             batch_size=2000,
         )
-        return [(doc["frame_id"], doc["_id"]) async for doc in cursor]
+
+    async def bucket_members(self, scope: FrameScope, low: int, high: int | None) -> list[tuple[str, ObjectId]]:
+        return [(doc["frame_id"], doc["_id"]) async for doc in self._bucket_find(scope, low, high)]
+
+    async def explain_bucket(self, scope: FrameScope, low: int, high: int | None) -> dict[str, Any]:
+        """The query plan of a shuffle-bucket listing."""
+        return await self._bucket_find(scope, low, high).explain()
 
     async def documents(self, scope: FrameScope, ids: list[ObjectId], fields: list[str] | None) -> list[dict[str, Any]]:
         cursor = self._frames.find(
