@@ -19,7 +19,7 @@ from framevault.metadata.catalog.validation import (
     check_name_prefix,
     check_page_size,
     check_tags,
-    check_update_mask,
+    fields_to_update,
 )
 from framevault.metadata.lineage import resolve_dataset
 from framevault.v1 import dataset_pb2
@@ -128,13 +128,7 @@ class Datasets:
 
     async def update(self, request: ms.UpdateDatasetRequest) -> dict[str, Any]:
         errors = FieldErrors()
-        if request.HasField("update_mask") and request.update_mask.paths:
-            fields = check_update_mask(request.update_mask.paths, UPDATABLE_FIELDS, "update_mask", errors)
-        else:
-            # AIP-134: without a mask, the fields that are set.
-            fields = [name for name in UPDATABLE_FIELDS if _is_set(request.dataset, name)]
-            if not fields:
-                errors.add("update_mask", "nothing to update: name the fields in update_mask")
+        fields = fields_to_update(request.update_mask.paths, request.dataset, UPDATABLE_FIELDS, errors)
         _check_dataset_fields(request.dataset, tuple(fields), errors)
         errors.raise_if_any()
         current = await resolve_dataset(self.db, request.dataset_ref, "dataset_ref")
@@ -163,9 +157,3 @@ class Datasets:
         frames = await self.store.purge_frames({"dataset_id": dataset["_id"]})
         return DeletedDataset(versions, frames)
 
-
-def _is_set(dataset: dataset_pb2.Dataset, name: str) -> bool:
-    if name == "meta":
-        return dataset.HasField("meta") and bool(dataset.meta.fields)
-    value = getattr(dataset, name)
-    return bool(value)

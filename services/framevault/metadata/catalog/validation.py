@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Sequence
+from typing import Any
+
+from google.protobuf.message import Message
 
 from framevault.common.errors import FieldErrors
 from framevault.common.metadata_values import key_problem, validate_metadata
@@ -127,6 +130,23 @@ def check_update_mask(paths: Sequence[str], allowed: Iterable[str], field: str, 
         elif path not in chosen:
             chosen.append(path)
     return chosen
+
+
+def fields_to_update(paths: Sequence[str], resource: Message, allowed: Sequence[str], errors: FieldErrors) -> list[str]:
+    """The fields an update changes: those named by the mask, or without a
+    mask those set in ``resource`` (AIP-134)."""
+    if paths:
+        return check_update_mask(paths, allowed, "update_mask", errors)
+    chosen = [name for name in allowed if _is_set(getattr(resource, name))]
+    if not chosen:
+        errors.add("update_mask", "nothing to update: name the fields in update_mask")
+    return chosen
+
+
+def _is_set(value: Any) -> bool:
+    if isinstance(value, Message):
+        return bool(value.ListFields())
+    return bool(value)
 
 
 def check_meta_key_path(path: str, field: str, errors: FieldErrors) -> tuple[str, ...] | None:

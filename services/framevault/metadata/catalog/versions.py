@@ -29,7 +29,7 @@ from framevault.metadata.catalog.validation import (
     check_meta,
     check_name,
     check_page_size,
-    check_update_mask,
+    fields_to_update,
 )
 from framevault.metadata.lineage import (
     PUBLISHED,
@@ -146,12 +146,7 @@ class Versions:
 
     async def update(self, request: ms.UpdateVersionRequest) -> dict[str, Any]:
         errors = FieldErrors()
-        if request.HasField("update_mask") and request.update_mask.paths:
-            fields = check_update_mask(request.update_mask.paths, UPDATABLE_FIELDS, "update_mask", errors)
-        else:
-            fields = [name for name in UPDATABLE_FIELDS if _is_set(request.version, name)]
-            if not fields:
-                errors.add("update_mask", "nothing to update: name the fields in update_mask")
+        fields = fields_to_update(request.update_mask.paths, request.version, UPDATABLE_FIELDS, errors)
         check_version_fields(request.version, tuple(fields), errors)
         errors.raise_if_any()
         current = await resolve_version_document(self.db, request.version_ref, "version_ref")
@@ -281,10 +276,3 @@ class Versions:
         await self.store.unhide_everywhere(version_id)
         return deleted
 
-
-def _is_set(version: dataset_pb2.Version, name: str) -> bool:
-    if name == "meta":
-        return version.HasField("meta") and bool(version.meta.fields)
-    if name == "mask_labels":
-        return bool(version.mask_labels)
-    return bool(getattr(version, name))
