@@ -1,0 +1,427 @@
+"""Moving raw bytes to and from the blob service.
+
+Uploads follow the content-addressed protocol: hash locally (sha256 + size),
+ask ``FindMissingBlobs`` first so nothing the store has is sent again, then
+send what is missing — small blobs many per ``BatchUpdateBlobs`` call, large
+ones through the chunked ``WriteBlob`` stream, which resumes after a broken
+connection from the offset ``QueryWriteStatus`` reports. Downloads verify the
+digest of what they wrote before the file appears under its final name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import tempfile
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from tqdm import tqdm
+
+from framevault.common.digests import BlobDigest
+from framevault.sdk.client import FramevaultClient, backoff_delay
+from framevault.sdk.errors import FramevaultError
+from framevault.sdk.progress import progress_bar
+from framevault.v1 import blob_pb2
+
+HASH_READ_BYTES = 4 * 1024 * 1024
+DEFAULT_CHUNK_BYTES = 1024 * 1024
+# Protobuf framing per blob in a batch (digest + field tags), kept out of the data budget.
+BATCH_OVERHEAD_BYTES = 256
+_RETRYABLE_STREAM_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED)
+_DIGEST_TEXT = re.compile(r"^(?:blob:)?(?:sha256/)?([0-9a-f]{64})[/:](\d+)$")
+
+
+def parse_digest(text: str) -> BlobDigest:
+    """Parses ``blob:sha256/{hash}/{size}``, ``sha256/{hash}/{size}`` or ``{hash}/{size}``.
+
+    Raises:
+        ValueError: not one of these forms.
+    """
+    match = _DIGEST_TEXT.match(text.strip().lower())
+    if not match:
+        raise ValueError(f"not a blob digest: {text!r} (expected blob:sha256/<64 hex>/<size>)")
+    return BlobDigest(match.group(1), int(match.group(2)))
+
+
+def digest_proto(digest: BlobDigest) -> blob_pb2.Digest:
+    return blob_pb2.Digest(hash=digest.hash, size_bytes=digest.size)
+
+
+class _DigestCache:
+    """Digests of files already hashed in this process, keyed by path, size and mtime."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple[str, int, int], BlobDigest] = OrderedDict()
+
+    def get(self, key: tuple[str, int, int]) -> BlobDigest | None:
+        digest = self._entries.get(key)
+        if digest is not None:
+            self._entries.move_to_end(key)
+        return digest
+
+    def put(self, key: tuple[str, int, int], digest: BlobDigest) -> None:
+        self._entries[key] = digest
+        if len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+
+_digest_cache = _DigestCache()
+
+
+def _hash_file(path: str) -> BlobDigest:
+    sha = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(HASH_READ_BYTES):
+            sha.update(chunk)
+            size += len(chunk)
+    return BlobDigest(sha.hexdigest(), size)
+
+
+async def digest_file(path: str) -> BlobDigest:
+    """sha256 and size of a file (hashed off the event loop, cached while unchanged).
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    stat = await asyncio.to_thread(os.stat, path)
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    cached = _digest_cache.get(key)
+    if cached is not None:
+        return cached
+    digest = await asyncio.to_thread(_hash_file, path)
+    _digest_cache.put(key, digest)
+    return digest
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+@dataclass
+class UploadOutcome:
+    """Per path: its digest, or the error that kept it from the store."""
+
+    digests: dict[str, BlobDigest]
+    errors: dict[str, FramevaultError]
+
+
+class BlobTransfer:
+    """Uploads and downloads through one client; remembers what the store has."""
+
+    _known_present_limit = 200_000
+
+    def __init__(self, client: FramevaultClient, *, progress: bool | None = None) -> None:
+        self.client = client
+        self.progress = progress
+        self._known_present: set[BlobDigest] = set()
+        self._bar: tqdm | None = None
+
+    # -- upload --
+
+    async def upload_files(self, paths: Iterable[str]) -> UploadOutcome:
+        """Makes sure the store has every file's content; returns each path's digest or error.
+
+        Files are hashed first; only the digests ``FindMissingBlobs`` reports
+        are sent. A file that cannot be read or stored gets an error instead of
+        a digest, so one bad file does not stop the others.
+        """
+        outcome = UploadOutcome({}, {})
+        unique = list(dict.fromkeys(paths))
+        if not unique:
+            return outcome
+        concurrency = asyncio.Semaphore(max(1, self.client.settings.blob_upload_concurrency))
+
+        async def hash_one(path: str) -> None:
+            async with concurrency:
+                try:
+                    outcome.digests[path] = await digest_file(path)
+                except OSError as exc:
+                    outcome.errors[path] = FramevaultError.client_side(
+                        grpc.StatusCode.INVALID_ARGUMENT, f"cannot read {path}: {exc.strerror or exc}",
+                    )
+
+        await asyncio.gather(*(hash_one(p) for p in unique))
+        missing = await self.find_missing(outcome.digests.values())
+        paths_by_digest: dict[BlobDigest, list[str]] = {}
+        for path, digest in outcome.digests.items():
+            if digest in missing:
+                paths_by_digest.setdefault(digest, []).append(path)
+        failures = await self._send_missing({d: ps[0] for d, ps in paths_by_digest.items()})
+        for digest, error in failures.items():
+            for path in paths_by_digest[digest]:
+                outcome.errors[path] = error
+                del outcome.digests[path]
+        return outcome
+
+    async def upload_file(self, path: str) -> BlobDigest:
+        """Uploads one file (if the store lacks it) and returns its digest.
+
+        Raises:
+            FramevaultError: the file could not be read or stored.
+        """
+        outcome = await self.upload_files([path])
+        if path in outcome.errors:
+            raise outcome.errors[path]
+        return outcome.digests[path]
+
+    async def upload_bytes(self, data: bytes) -> BlobDigest:
+        """Stores ``data`` (if the store lacks it) and returns its digest.
+
+        Raises:
+            FramevaultError: the store refused the bytes.
+        """
+        digest = BlobDigest(hashlib.sha256(data).hexdigest(), len(data))
+        if await self.find_missing([digest]):
+            await self._batch_update([(digest, data)])
+        return digest
+
+    async def find_missing(self, digests: Iterable[BlobDigest]) -> set[BlobDigest]:
+        """The digests the store does not have (asked in batches of the advertised size)."""
+        wanted = [d for d in dict.fromkeys(digests) if d not in self._known_present and d.size > 0]
+        if not wanted:
+            return set()
+        limit = max(1, (await self.client.capabilities()).max_batch_blobs or 1000)
+        missing: set[BlobDigest] = set()
+        for start in range(0, len(wanted), limit):
+            batch = wanted[start:start + limit]
+            response = await self.client.unary(
+                self.client.blob.FindMissingBlobs,
+                blob_pb2.FindMissingBlobsRequest(digests=[digest_proto(d) for d in batch]),
+                idempotent=True,
+            )
+            found_missing = {BlobDigest(d.hash, d.size_bytes) for d in response.missing_digests}
+            missing |= found_missing
+            self._remember_present(d for d in batch if d not in found_missing)
+        return missing
+
+    def _remember_present(self, digests: Iterable[BlobDigest]) -> None:
+        if len(self._known_present) > self._known_present_limit:
+            self._known_present.clear()
+        self._known_present.update(digests)
+
+    async def _send_missing(self, path_by_digest: dict[BlobDigest, str]) -> dict[BlobDigest, FramevaultError]:
+        if not path_by_digest:
+            return {}
+        caps = await self.client.capabilities()
+        budget = int(caps.max_batch_total_size_bytes or 4 * 1024 * 1024)
+        threshold = min(self.client.settings.blob_batch_threshold_bytes, budget // 2)
+        small = sorted((d for d in path_by_digest if d.size <= threshold), key=lambda d: d.size)
+        large = [d for d in path_by_digest if d.size > threshold]
+        failures: dict[BlobDigest, FramevaultError] = {}
+        total = sum(d.size for d in path_by_digest)
+        with progress_bar(self.progress, desc="uploading blobs", unit="B", total=total,
+                          unit_scale=True, unit_divisor=1024) as bar:
+            self._bar = bar
+            try:
+                for batch in _batches(small, budget, max(1, caps.max_batch_blobs or 1000)):
+                    failures.update(await self._batch_update_files([(d, path_by_digest[d]) for d in batch]))
+                concurrency = asyncio.Semaphore(max(1, self.client.settings.blob_upload_concurrency))
+
+                async def write_one(digest: BlobDigest) -> None:
+                    async with concurrency:
+                        try:
+                            await self.write_file(path_by_digest[digest], digest)
+                        except FramevaultError as error:
+                            failures[digest] = error
+                        except OSError as exc:
+                            failures[digest] = FramevaultError.client_side(
+                                grpc.StatusCode.INVALID_ARGUMENT, f"cannot read {path_by_digest[digest]}: {exc}")
+
+                await asyncio.gather(*(write_one(d) for d in large))
+            finally:
+                self._bar = None
+        self._remember_present(d for d in path_by_digest if d not in failures)
+        return failures
+
+    async def _batch_update_files(self, items: list[tuple[BlobDigest, str]]) -> dict[BlobDigest, FramevaultError]:
+        payload: list[tuple[BlobDigest, bytes]] = []
+        failures: dict[BlobDigest, FramevaultError] = {}
+        for digest, path in items:
+            try:
+                payload.append((digest, await asyncio.to_thread(_read_file, path)))
+            except OSError as exc:
+                failures[digest] = FramevaultError.client_side(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"cannot read {path}: {exc.strerror or exc}")
+        failures.update(await self._batch_update(payload))
+        return failures
+
+    async def _batch_update(self, payload: list[tuple[BlobDigest, bytes]]) -> dict[BlobDigest, FramevaultError]:
+        """Sends blobs in one BatchUpdateBlobs call; returns the per-blob failures."""
+        if not payload:
+            return {}
+        request = blob_pb2.BatchUpdateBlobsRequest(requests=[
+            blob_pb2.BatchUpdateBlobsRequest.Request(digest=digest_proto(d), data=data) for d, data in payload
+        ])
+        # Content-addressed writes are idempotent: resending the same bytes is harmless.
+        response = await self.client.unary(self.client.blob.BatchUpdateBlobs, request, idempotent=True)
+        failures: dict[BlobDigest, FramevaultError] = {}
+        for (digest, data), result in zip(payload, response.responses, strict=False):
+            if result.status.code != 0:
+                failures[digest] = FramevaultError.from_status(result.status)
+            if self._bar is not None:
+                self._bar.update(len(data))
+        return failures
+
+    async def write_file(self, path: str, digest: BlobDigest) -> None:
+        """Streams one file with WriteBlob, resuming from the committed offset after a broken stream.
+
+        Raises:
+            FramevaultError: the upload failed for good (e.g. the content no
+                longer matches ``digest``).
+            OSError: the file cannot be read.
+        """
+        caps = await self.client.capabilities()
+        chunk = int(caps.preferred_chunk_size_bytes or DEFAULT_CHUNK_BYTES)
+        if caps.max_chunk_size_bytes:
+            chunk = min(chunk, int(caps.max_chunk_size_bytes))
+        resource = f"uploads/{uuid.uuid4()}/blobs/{digest.hash}/{digest.size}"
+        attempts = max(1, self.client.settings.stream_reconnect_attempts)
+        offset = 0
+        for attempt in range(1, attempts + 1):
+            sent = [offset]
+            try:
+                await self.client.blob.WriteBlob(_file_chunks(path, resource, offset, digest.size, chunk, sent, self._bar))
+                if self._bar is not None:
+                    # The server may end early when it already has the blob.
+                    self._bar.update(digest.size - sent[0])
+                return
+            except grpc.RpcError as rpc_error:
+                error = FramevaultError.from_rpc_error(rpc_error)
+                if error.code not in _RETRYABLE_STREAM_CODES or attempt == attempts:
+                    raise error from None
+                await asyncio.sleep(backoff_delay(attempt, self.client.settings, error.retry_delay))
+            status = await self.client.unary(
+                self.client.blob.QueryWriteStatus,
+                blob_pb2.QueryWriteStatusRequest(resource_name=resource),
+                idempotent=True,
+            )
+            if self._bar is not None:
+                # Bytes sent but not committed will be sent again; a complete blob needs no more.
+                self._bar.update((digest.size if status.complete else status.committed_size) - sent[0])
+            if status.complete:
+                return
+            offset = status.committed_size
+
+    # -- download --
+
+    async def read_bytes(self, digest: BlobDigest) -> bytes:
+        """The content of a blob, read whole into memory (use :meth:`read_to_file` for large blobs).
+
+        Raises:
+            FramevaultError: NOT_FOUND, or the content did not match the digest.
+        """
+        chunks = [data async for data in self.read_chunks(digest)]
+        data = b"".join(chunks)
+        _check_content(digest, hashlib.sha256(data).hexdigest(), len(data))
+        return data
+
+    async def read_to_file(self, digest: BlobDigest, destination: str | os.PathLike[str]) -> Path:
+        """Streams a blob into ``destination``; the file appears only once verified.
+
+        Raises:
+            FramevaultError: NOT_FOUND, or the content did not match the digest.
+        """
+        target = Path(destination)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        sha = hashlib.sha256()
+        size = 0
+        try:
+            with os.fdopen(handle, "wb") as out:
+                async for data in self.read_chunks(digest):
+                    sha.update(data)
+                    size += len(data)
+                    await asyncio.to_thread(out.write, data)
+            _check_content(digest, sha.hexdigest(), size)
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return target
+
+    async def read_chunks(self, digest: BlobDigest) -> AsyncIterator[bytes]:
+        """The blob's bytes in order, re-opening ReadBlob at the next offset after a broken stream.
+
+        Raises:
+            FramevaultError: the read failed for good (e.g. NOT_FOUND).
+        """
+        offset = 0
+        failures = 0
+        while True:
+            try:
+                async for response in self.client.blob.ReadBlob(
+                    blob_pb2.ReadBlobRequest(digest=digest_proto(digest), offset=offset)
+                ):
+                    if response.data:
+                        failures = 0
+                        offset += len(response.data)
+                        yield response.data
+                return
+            except grpc.RpcError as rpc_error:
+                error = FramevaultError.from_rpc_error(rpc_error)
+                failures += 1
+                if error.code not in _RETRYABLE_STREAM_CODES or failures >= self.client.settings.stream_reconnect_attempts:
+                    raise error from None
+                await asyncio.sleep(backoff_delay(failures, self.client.settings, error.retry_delay))
+
+
+def _check_content(digest: BlobDigest, actual_hash: str, actual_size: int) -> None:
+    if (actual_hash, actual_size) != (digest.hash, digest.size):
+        raise FramevaultError.client_side(
+            grpc.StatusCode.DATA_LOSS,
+            f"blob {digest.uri} arrived as sha256 {actual_hash} with {actual_size} bytes",
+        )
+
+
+async def _file_chunks(
+    path: str, resource: str, offset: int, size: int, chunk: int, sent: list[int], bar: tqdm | None,
+) -> AsyncIterator[blob_pb2.WriteBlobRequest]:
+    """WriteBlob messages for ``path`` from ``offset``; ``sent[0]`` tracks the bytes handed to gRPC."""
+    with open(path, "rb") as handle:
+        await asyncio.to_thread(handle.seek, offset)
+        position = offset
+        first = True
+        while True:
+            data = await asyncio.to_thread(handle.read, chunk)
+            last = position + len(data) >= size or not data
+            yield blob_pb2.WriteBlobRequest(
+                resource_name=resource if first else "",
+                write_offset=position,
+                data=data,
+                finish_write=last,
+            )
+            first = False
+            position += len(data)
+            if bar is not None:
+                bar.update(len(data))
+            sent[0] = position
+            if last:
+                return
+
+
+def _batches(digests: list[BlobDigest], budget: int, max_count: int) -> list[list[BlobDigest]]:
+    """Groups small blobs so each group fits the batch byte budget and count limit."""
+    groups: list[list[BlobDigest]] = []
+    current: list[BlobDigest] = []
+    used = 0
+    for digest in digests:
+        cost = digest.size + BATCH_OVERHEAD_BYTES
+        if current and (used + cost > budget or len(current) >= max_count):
+            groups.append(current)
+            current, used = [], 0
+        current.append(digest)
+        used += cost
+    if current:
+        groups.append(current)
+    return groups
+

@@ -1,0 +1,383 @@
+"""``DataView``: select, order and stream frames from one or more versions.
+
+A view is a list of queries (one per dataset version, ORed and mixed by
+weight), an iteration order (sequential: grouped by context, by timestamp
+inside; or a seeded random order), label mapping rules, an optional label
+enumeration and a mode (once, at most N frames, infinite). Views are not
+stored: every call sends the view.
+
+Iteration streams ``IterateFrames``. Every message carries a cursor; when
+the stream breaks (UNAVAILABLE) the iterator reopens it from the last cursor,
+so the caller sees each frame exactly once. ``get_iterator(shard_index,
+shard_count)`` gives a worker its disjoint share of the view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections import deque
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+from google.protobuf import field_mask_pb2
+
+from framevault.sdk.client import backoff_delay
+from framevault.sdk.errors import FramevaultError
+from framevault.sdk.frames import Frame, frame_from_proto
+from framevault.sdk.queries import combine_queries, normalize_frame_query, normalize_roi_query, normalize_source_query
+from framevault.sdk.refs import version_ref
+from framevault.sdk.runtime import SyncIterator, current_client, sync_twin
+from framevault.v1 import frame_pb2, metadata_service_pb2, view_pb2
+
+RESUME_CODES = (grpc.StatusCode.UNAVAILABLE,)
+
+
+class IterationOrder(enum.Enum):
+    """Order of a view's frames."""
+
+    sequential = "sequential"
+    """Grouped by context id, by timestamp inside each context."""
+    random = "random"
+    """A permutation derived from the view's random seed (same seed, same order)."""
+
+    def to_proto(self) -> view_pb2.IterationOrder.ValueType:
+        if self is IterationOrder.random:
+            return view_pb2.ITERATION_ORDER_RANDOM
+        return view_pb2.ITERATION_ORDER_SEQUENTIAL
+
+
+@dataclass
+class ViewQuery:
+    """One selection of a view: a dataset version and the query its frames must match."""
+
+    dataset_name: str | None
+    version_name: str | None
+    dataset_id: str | None = None
+    version_id: str | None = None
+    query: str = ""
+    weight: float = 1.0
+
+
+@dataclass
+class MappingRule:
+    """``from_labels`` become ``to_label`` in frames of the matching selections."""
+
+    dataset_name: str | None
+    version_name: str | None
+    from_labels: list[str] = field(default_factory=list)
+    to_label: str = ""
+
+    def applies_to(self, query: ViewQuery) -> bool:
+        if self.dataset_name and self.dataset_name not in (query.dataset_name, query.dataset_id):
+            return False
+        return not self.version_name or self.version_name in (query.version_name, query.version_id)
+
+
+class DataView:
+    """A view over frames of dataset versions.
+
+    Args:
+        iteration_order: ``IterationOrder.sequential`` (default) or ``IterationOrder.random``
+            (``"sequential"`` / ``"random"`` accepted).
+        iteration_infinite: cycle forever (a new permutation per cycle in random order).
+        maximum_number_of_frames: stop after this many frames (None = no limit).
+        random_seed: seed of the random order and of the weighted mixing.
+        projection: Frame fields to return (e.g. ``["sources.uri", "rois"]``);
+            None returns every field.
+    """
+
+    def __init__(
+        self,
+        iteration_order: IterationOrder | str = IterationOrder.sequential,
+        iteration_infinite: bool = False,
+        maximum_number_of_frames: int | None = None,
+        random_seed: int = 1337,
+        *,
+        projection: Sequence[str] | None = None,
+    ) -> None:
+        self.queries: list[ViewQuery] = []
+        self.mapping_rules: list[MappingRule] = []
+        self.labels: dict[str, int] = {}
+        self.projection = list(projection or [])
+        self.iteration_order = IterationOrder.sequential
+        self.iteration_infinite = False
+        self.maximum_number_of_frames: int | None = None
+        self.random_seed = 1337
+        self.set_iteration_parameters(iteration_order, iteration_infinite, maximum_number_of_frames, random_seed)
+
+    def set_iteration_parameters(
+        self,
+        order: IterationOrder | str | None = None,
+        infinite: bool | None = None,
+        maximum_number_of_frames: int | None = None,
+        random_seed: int | None = None,
+    ) -> None:
+        """Changes order, mode, frame limit or seed (None keeps the current value)."""
+        if order is not None:
+            self.iteration_order = order if isinstance(order, IterationOrder) else IterationOrder(order)
+        if infinite is not None:
+            self.iteration_infinite = infinite
+        if maximum_number_of_frames is not None:
+            if maximum_number_of_frames < 0:
+                raise ValueError("maximum_number_of_frames must be >= 0")
+            self.maximum_number_of_frames = maximum_number_of_frames or None
+        if random_seed is not None:
+            if random_seed < 0:
+                raise ValueError("random_seed must be >= 0")
+            self.random_seed = random_seed
+
+    def add_query(
+        self,
+        dataset_name: str | None = None,
+        version_name: str | None = None,
+        roi_query: str | Sequence[str] | None = None,
+        frame_query: str | None = None,
+        source_query: str | None = None,
+        weight: float = 1.0,
+        *,
+        dataset_id: str | None = None,
+        version_id: str | None = None,
+    ) -> ViewQuery:
+        """Adds the frames of a dataset version that match all given queries.
+
+        Args:
+            dataset_name, version_name: the version (default version: the draft ``Current``);
+                or ``dataset_id`` / ``version_id``.
+            roi_query: a label, a list of labels (any of them), or a Lucene-style
+                query over ``label`` and ``confidence``; bare terms are labels.
+            frame_query: Lucene-style query over ``meta.<path>``, e.g. ``meta.city:"bremen"``.
+            source_query: Lucene-style query over ``source.width``, ``source.height``,
+                ``source.content_type``, ``source.uri`` (the ``source.`` prefix may be left out).
+            weight: relative weight when several queries are mixed.
+
+        Raises:
+            ValueError: no version named, or a weight <= 0.
+        """
+        if weight <= 0:
+            raise ValueError("weight must be > 0")
+        if not (version_id or dataset_id or dataset_name):
+            raise ValueError("name the version: dataset_name (+ version_name), dataset_id or version_id")
+        query = ViewQuery(
+            dataset_name=dataset_name,
+            version_name=version_name,
+            dataset_id=dataset_id,
+            version_id=version_id,
+            query=combine_queries(
+                normalize_roi_query(roi_query), normalize_frame_query(frame_query), normalize_source_query(source_query)
+            ),
+            weight=float(weight),
+        )
+        self.queries.append(query)
+        return query
+
+    def add_mapping_rule(
+        self,
+        dataset_name: str | None = None,
+        version_name: str | None = None,
+        from_labels: Sequence[str] = (),
+        to_label: str = "",
+    ) -> MappingRule:
+        """Renames labels in streamed frames of a dataset (version): any of ``from_labels`` becomes ``to_label``.
+
+        ``version_name=None`` applies the rule to every query of the dataset.
+
+        Raises:
+            ValueError: no from_labels or no to_label.
+        """
+        if not from_labels or not to_label:
+            raise ValueError("a mapping rule needs from_labels and to_label")
+        rule = MappingRule(dataset_name, version_name, list(from_labels), to_label)
+        self.mapping_rules.append(rule)
+        return rule
+
+    def set_labels(self, labels: Mapping[str, int]) -> None:
+        """Sets the label enumeration: each label's integer lands in ``Annotation.label_ids`` (unknown: -1)."""
+        self.labels = {str(k): int(v) for k, v in labels.items()}
+
+    def get_labels(self) -> dict[str, int]:
+        """The label enumeration."""
+        return dict(self.labels)
+
+    def to_proto(self) -> view_pb2.View:
+        """The ``framevault.v1.View`` sent with every call.
+
+        Raises:
+            ValueError: the view has no query.
+        """
+        if not self.queries:
+            raise ValueError("the view has no query: call add_query first")
+        view = view_pb2.View(
+            order=self.iteration_order.to_proto(),
+            random_seed=self.random_seed,
+            infinite=self.iteration_infinite,
+            max_frames=self.maximum_number_of_frames or 0,
+            label_enumeration=self.labels,
+        )
+        if self.projection:
+            view.projection.CopyFrom(field_mask_pb2.FieldMask(paths=self.projection))
+        for query in self.queries:
+            selection = view.selections.add(
+                version=version_ref(query.dataset_name, query.version_name,
+                                    dataset_id=query.dataset_id, version_id=query.version_id),
+                query=query.query,
+                weight=query.weight,
+            )
+            for rule in self.mapping_rules:
+                if rule.applies_to(query):
+                    selection.label_mapping.add(from_labels=rule.from_labels, to_label=rule.to_label)
+        return view
+
+    # -- calls --
+
+    async def aget_count(self) -> int:
+        """Number of frames in the view (ignores order, mode and frame limit).
+
+        Raises:
+            FramevaultError: e.g. NOT_FOUND version, INVALID_ARGUMENT query.
+        """
+        client = current_client()
+        response = await client.unary(
+            client.metadata.CountViewFrames,
+            metadata_service_pb2.CountViewFramesRequest(view=self.to_proto()),
+            idempotent=True,
+        )
+        return int(response.count)
+
+    get_count = sync_twin(aget_count)
+
+    def aget_iterator(
+        self, shard_index: int = 0, shard_count: int = 1, *, resume_cursor: str | None = None,
+    ) -> ViewIterator:
+        """An async iterator over the view's frames (``async for frame in view.aget_iterator()``).
+
+        Args:
+            shard_index, shard_count: this worker's share; the shares of
+                ``shard_count`` workers are disjoint and together the whole view.
+            resume_cursor: continue after the frame where an earlier iterator's
+                ``cursor`` was taken.
+        """
+        if not 0 <= shard_index < max(1, shard_count):
+            raise ValueError("need 0 <= shard_index < shard_count")
+        return ViewIterator(self.to_proto(), shard_index, shard_count, resume_cursor or "")
+
+    def get_iterator(
+        self, shard_index: int = 0, shard_count: int = 1, *, resume_cursor: str | None = None,
+    ) -> SyncViewIterator:
+        """A synchronous iterator over the view's frames; see :meth:`aget_iterator`."""
+        return SyncViewIterator(self.aget_iterator(shard_index, shard_count, resume_cursor=resume_cursor))
+
+    async def ato_list(self) -> list[Frame]:
+        """All frames of the view, in order.
+
+        Raises:
+            ValueError: the view is infinite and has no frame limit.
+        """
+        if self.iteration_infinite and not self.maximum_number_of_frames:
+            raise ValueError("an infinite view without maximum_number_of_frames has no end")
+        return [frame async for frame in self.aget_iterator()]
+
+    to_list = sync_twin(ato_list)
+
+
+class ViewIterator(AsyncIterator[Frame]):
+    """Frames of a view, resuming transparently after a broken stream.
+
+    ``cursor`` resumes right after the last frame this iterator returned,
+    once that frame ended a streamed message (otherwise it is the cursor of
+    the previous message, and resuming repeats the frames after it).
+    """
+
+    def __init__(self, view: view_pb2.View, shard_index: int, shard_count: int, resume_cursor: str) -> None:
+        self.view = view
+        self.shard_index = shard_index
+        self.shard_count = shard_count
+        self.cursor = resume_cursor
+        self.frames_returned = 0
+        self.reconnects = 0
+        self._received_cursor = resume_cursor
+        self._buffer: deque[tuple[frame_pb2.Frame, str | None]] = deque()
+        self._stream: AsyncIterator[metadata_service_pb2.IterateFramesResponse] | None = None
+        self._call: object | None = None
+        self._finished = False
+
+    def __aiter__(self) -> ViewIterator:
+        return self
+
+    async def __anext__(self) -> Frame:
+        while not self._buffer:
+            if self._finished:
+                raise StopAsyncIteration
+            await self._fill()
+        proto, message_cursor = self._buffer.popleft()
+        if message_cursor is not None:
+            self.cursor = message_cursor
+        self.frames_returned += 1
+        return frame_from_proto(proto)
+
+    async def _fill(self) -> None:
+        client = current_client()
+        failures = 0
+        while True:
+            if self._stream is None:
+                request = metadata_service_pb2.IterateFramesRequest(
+                    view=self.view,
+                    shard_index=self.shard_index,
+                    shard_count=self.shard_count,
+                    resume_cursor=self._received_cursor,
+                    frames_per_message=client.settings.iterate_frames_per_message,
+                )
+                call = client.metadata.IterateFrames(request)
+                self._call = call
+                self._stream = call.__aiter__()
+            try:
+                message = await anext(self._stream)
+            except StopAsyncIteration:
+                self._finished = True
+                self._stream = None
+                return
+            except grpc.RpcError as rpc_error:
+                error = FramevaultError.from_rpc_error(rpc_error)
+                self._stream = None
+                failures += 1
+                if error.code not in RESUME_CODES or failures > client.settings.stream_reconnect_attempts:
+                    raise error from None
+                self.reconnects += 1
+                await asyncio.sleep(backoff_delay(failures, client.settings, error.retry_delay))
+                continue
+            self._received_cursor = message.cursor or self._received_cursor
+            frames = list(message.frames)
+            if not frames:
+                if not self._buffer:
+                    self.cursor = self._received_cursor
+                continue
+            for i, proto in enumerate(frames):
+                self._buffer.append((proto, message.cursor if i == len(frames) - 1 else None))
+            return
+
+    async def aclose(self) -> None:
+        """Stops the stream (also done when the iterator is garbage collected)."""
+        call, self._call, self._stream = self._call, None, None
+        self._finished = True
+        cancel = getattr(call, "cancel", None)
+        if cancel is not None:
+            cancel()
+
+
+class SyncViewIterator(SyncIterator[Frame]):
+    """The synchronous face of :class:`ViewIterator`, driven on the SDK's private loop."""
+
+    def __init__(self, iterator: ViewIterator) -> None:
+        super().__init__(iterator)
+        self._view_iterator = iterator
+
+    @property
+    def cursor(self) -> str:
+        """See :attr:`ViewIterator.cursor`."""
+        return self._view_iterator.cursor
+
+    @property
+    def frames_returned(self) -> int:
+        """Frames returned so far."""
+        return self._view_iterator.frames_returned

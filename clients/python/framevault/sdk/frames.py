@@ -1,0 +1,698 @@
+"""Frames and annotations: ``SingleFrame``, ``FrameGroup``, ``Annotation``.
+
+These are plain Python objects a user builds and reads; they convert to and
+from the ``framevault.v1.Frame`` message of the contract:
+
+- a :class:`SingleFrame` is a frame with one source; its ``metadata`` is the
+  frame's metadata;
+- a :class:`FrameGroup` is a frame with several sources (``group["left"]``,
+  ``group["right"]``), each member a :class:`SingleFrame` whose ``metadata``
+  becomes its source's metadata; annotations added on a member belong to that
+  source, annotations added on the group are global (they name no source);
+- an :class:`Annotation` with labels and no geometry is a frame label.
+
+Sources may be URIs (``s3://``, ``https://``, ``blob:sha256/...``) or local
+files (a path or ``file://``): ``DatasetVersion.add_frames`` uploads local
+files to the blob service and sends ``blob:`` URIs instead.
+"""
+
+from __future__ import annotations
+
+import math
+import mimetypes
+import os
+import re
+from collections.abc import Iterator, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+from urllib.parse import unquote, urlparse
+
+from google.protobuf import json_format
+
+from framevault.common.metadata_values import dict_to_metadata, metadata_to_dict
+from framevault.v1 import frame_pb2, metadata_pb2
+
+DEFAULT_SOURCE_ID = "default"
+DEFAULT_MASK_ID = "default"
+
+Number: TypeAlias = float | int
+PathOrUri: TypeAlias = "str | os.PathLike[str]"
+Keypoint: TypeAlias = tuple[float, float] | tuple[float, float, int]
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
+# --- URIs -----------------------------------------------------------------
+
+
+def is_local_uri(uri: str) -> bool:
+    """True for a local file reference: a plain path or a ``file://`` URI."""
+    if not uri:
+        return False
+    if uri.startswith("file://"):
+        return True
+    return not _SCHEME.match(uri) or bool(_WINDOWS_DRIVE.match(uri))
+
+
+def local_path(uri: str) -> str:
+    """The filesystem path of a local file reference (see :func:`is_local_uri`)."""
+    if uri.startswith("file://"):
+        parsed = urlparse(uri)
+        return unquote(parsed.path) if not parsed.netloc else f"//{parsed.netloc}{unquote(parsed.path)}"
+    return os.path.expanduser(uri)
+
+
+def guess_content_type(uri: str) -> str:
+    """The MIME type implied by a URI's extension, or ``""``."""
+    path = urlparse(uri).path if _SCHEME.match(uri) and not _WINDOWS_DRIVE.match(uri) else uri
+    return mimetypes.guess_type(path)[0] or ""
+
+
+def _uri(value: PathOrUri | None) -> str:
+    return os.fspath(value) if value is not None else ""
+
+
+# --- annotations ------------------------------------------------------------
+
+
+@dataclass
+class Annotation:
+    """An ROI: labels, optional confidence, at most one geometry, metadata.
+
+    Geometry fields (at most one is set):
+        box2d_xywh: ``(x, y, w, h)`` in pixels.
+        poly2d_xy: polygon parts, each a flat ``[x1, y1, x2, y2, ...]`` list.
+        ellipse2d_xyrrt: ``(cx, cy, rx, ry, theta)``, theta in radians.
+        keypoints: ``[(x, y), ...]`` or ``[(x, y, visibility), ...]`` (COCO visibility).
+        keypoints_3d: ``[(x, y, z), ...]``.
+        box3d: ``(x, y, z, size_x, size_y, size_z, qw, qx, qy, qz)``.
+
+    ``sources`` names the sources of a frame group the ROI belongs to; empty
+    means the whole frame. ``label_ids`` is filled by a ``DataView`` with
+    ``set_labels``.
+    """
+
+    labels: list[str] = field(default_factory=list)
+    confidence: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None
+    box2d_xywh: tuple[float, float, float, float] | None = None
+    poly2d_xy: list[list[float]] | None = None
+    ellipse2d_xyrrt: tuple[float, float, float, float, float] | None = None
+    keypoints: list[Keypoint] | None = None
+    keypoints_3d: list[tuple[float, float, float]] | None = None
+    box3d: tuple[float, ...] | None = None
+    sources: list[str] = field(default_factory=list)
+    label_ids: list[int] = field(default_factory=list)
+
+    @property
+    def geometry_kind(self) -> str | None:
+        """Which geometry is set (``"box2d_xywh"``, ``"poly2d_xy"`` ...), or None for a frame label."""
+        for name in _GEOMETRY_FIELDS:
+            if getattr(self, name) is not None:
+                return name
+        return None
+
+    @property
+    def is_frame_label(self) -> bool:
+        """True when the annotation classifies the whole frame (labels, no geometry)."""
+        return self.geometry_kind is None
+
+    @property
+    def label(self) -> str | None:
+        """The first label, or None."""
+        return self.labels[0] if self.labels else None
+
+    def to_proto(self) -> frame_pb2.Roi:
+        """The ``framevault.v1.Roi`` of this annotation."""
+        roi = frame_pb2.Roi(id=self.id or "", labels=list(self.labels), sources=list(self.sources))
+        if self.confidence is not None:
+            roi.confidence = self.confidence
+        if self.metadata:
+            roi.meta.CopyFrom(dict_to_metadata(self.metadata))
+        if self.box2d_xywh is not None:
+            x, y, w, h = self.box2d_xywh
+            roi.box.CopyFrom(frame_pb2.Box2D(x=x, y=y, w=w, h=h))
+        elif self.poly2d_xy is not None:
+            roi.polygon.CopyFrom(frame_pb2.Polygon2D(parts=[frame_pb2.PolygonPart(xy=p) for p in self.poly2d_xy]))
+        elif self.ellipse2d_xyrrt is not None:
+            cx, cy, rx, ry, theta = self.ellipse2d_xyrrt
+            roi.ellipse.CopyFrom(frame_pb2.Ellipse2D(cx=cx, cy=cy, rx=rx, ry=ry, theta=theta))
+        elif self.keypoints is not None:
+            points = frame_pb2.Keypoints2D(xy=[c for point in self.keypoints for c in point[:2]])
+            if self.keypoints and len(self.keypoints[0]) == 3:
+                points.visibility.extend(int(point[2]) for point in self.keypoints)  # type: ignore[misc]
+            roi.keypoints.CopyFrom(points)
+        elif self.keypoints_3d is not None:
+            roi.keypoints_3d.CopyFrom(frame_pb2.Keypoints3D(xyz=[c for point in self.keypoints_3d for c in point]))
+        elif self.box3d is not None:
+            roi.box_3d.CopyFrom(frame_pb2.Box3D(**dict(zip(_BOX3D_FIELDS, self.box3d, strict=True))))
+        return roi
+
+    @classmethod
+    def from_proto(cls, roi: frame_pb2.Roi) -> Annotation:
+        """The annotation of a ``framevault.v1.Roi``."""
+        out = cls(
+            labels=list(roi.labels),
+            confidence=roi.confidence if roi.HasField("confidence") else None,
+            metadata=metadata_to_dict(roi.meta),
+            id=roi.id or None,
+            sources=list(roi.sources),
+            label_ids=list(roi.label_ids),
+        )
+        kind = roi.WhichOneof("geometry")
+        if kind == "box":
+            out.box2d_xywh = (roi.box.x, roi.box.y, roi.box.w, roi.box.h)
+        elif kind == "polygon":
+            out.poly2d_xy = [list(part.xy) for part in roi.polygon.parts]
+        elif kind == "ellipse":
+            e = roi.ellipse
+            out.ellipse2d_xyrrt = (e.cx, e.cy, e.rx, e.ry, e.theta)
+        elif kind == "keypoints":
+            xy = list(roi.keypoints.xy)
+            pairs = [(xy[i], xy[i + 1]) for i in range(0, len(xy) - 1, 2)]
+            visibility = list(roi.keypoints.visibility)
+            if visibility and len(visibility) == len(pairs):
+                out.keypoints = [(x, y, v) for (x, y), v in zip(pairs, visibility, strict=True)]
+            else:
+                out.keypoints = list(pairs)
+        elif kind == "keypoints_3d":
+            xyz = list(roi.keypoints_3d.xyz)
+            out.keypoints_3d = [(xyz[i], xyz[i + 1], xyz[i + 2]) for i in range(0, len(xyz) - 2, 3)]
+        elif kind == "box_3d":
+            out.box3d = tuple(getattr(roi.box_3d, name) for name in _BOX3D_FIELDS)
+        return out
+
+
+_GEOMETRY_FIELDS = ("box2d_xywh", "poly2d_xy", "ellipse2d_xyrrt", "keypoints", "keypoints_3d", "box3d")
+_BOX3D_FIELDS = ("x", "y", "z", "size_x", "size_y", "size_z", "qw", "qx", "qy", "qz")
+
+
+def make_annotation(
+    *,
+    box2d_xywh: Sequence[Number] | None = None,
+    poly2d_xy: Sequence[Any] | None = None,
+    ellipse2d_xyrrt: Sequence[Number] | None = None,
+    keypoints: Sequence[Any] | None = None,
+    keypoints_3d: Sequence[Any] | None = None,
+    box3d: Sequence[Number] | None = None,
+    labels: str | Sequence[str] | None = None,
+    confidence: float | None = None,
+    metadata: dict[str, Any] | None = None,
+    id: str | None = None,
+    sources: Sequence[str] = (),
+) -> Annotation:
+    """Builds an :class:`Annotation` from the arguments of ``add_annotation``.
+
+    Raises:
+        ValueError: more than one geometry, a malformed geometry, or neither
+            geometry nor labels.
+    """
+    given = [name for name, value in (
+        ("box2d_xywh", box2d_xywh), ("poly2d_xy", poly2d_xy), ("ellipse2d_xyrrt", ellipse2d_xyrrt),
+        ("keypoints", keypoints), ("keypoints_3d", keypoints_3d), ("box3d", box3d),
+    ) if value is not None]
+    if len(given) > 1:
+        raise ValueError(f"an annotation has at most one geometry, got {', '.join(given)}")
+    label_list = [labels] if isinstance(labels, str) else list(labels or [])
+    if not given and not label_list:
+        raise ValueError("an annotation needs a geometry or labels (labels alone make a frame label)")
+    if confidence is not None and not 0.0 <= float(confidence) <= 1.0:
+        raise ValueError(f"confidence must be within [0, 1], got {confidence}")
+    annotation = Annotation(
+        labels=label_list,
+        confidence=float(confidence) if confidence is not None else None,
+        metadata=dict(metadata or {}),
+        id=id,
+        sources=list(sources),
+    )
+    if box2d_xywh is not None:
+        annotation.box2d_xywh = _numbers(box2d_xywh, 4, "box2d_xywh")  # type: ignore[assignment]
+    elif poly2d_xy is not None:
+        annotation.poly2d_xy = normalize_polygon(poly2d_xy)
+    elif ellipse2d_xyrrt is not None:
+        annotation.ellipse2d_xyrrt = _numbers(ellipse2d_xyrrt, 5, "ellipse2d_xyrrt")  # type: ignore[assignment]
+    elif keypoints is not None:
+        annotation.keypoints = normalize_keypoints(keypoints)
+    elif keypoints_3d is not None:
+        flat = _flatten_points(keypoints_3d, 3, "keypoints_3d")
+        annotation.keypoints_3d = [(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)]
+    elif box3d is not None:
+        values = list(box3d)
+        if len(values) == 6:
+            values += [1.0, 0.0, 0.0, 0.0]
+        annotation.box3d = _numbers(values, 10, "box3d")
+    return annotation
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _numbers(values: Sequence[Any], count: int, name: str) -> tuple[float, ...]:
+    out = tuple(float(v) for v in values)
+    if len(out) != count or not all(math.isfinite(v) for v in out):
+        raise ValueError(f"{name} needs {count} finite numbers, got {list(values)!r}")
+    return out
+
+
+def _flatten_points(points: Sequence[Any], dims: int, name: str) -> list[float]:
+    flat: list[float] = []
+    for item in points:
+        if _is_number(item):
+            flat.append(float(item))
+        else:
+            coords = list(item)
+            if len(coords) != dims:
+                raise ValueError(f"{name}: every point needs {dims} coordinates, got {coords!r}")
+            flat.extend(float(c) for c in coords)
+    if len(flat) % dims:
+        raise ValueError(f"{name}: the number of coordinates must be a multiple of {dims}")
+    return flat
+
+
+def normalize_polygon(value: Sequence[Any]) -> list[list[float]]:
+    """Polygon parts as flat ``[x1, y1, x2, y2, ...]`` lists.
+
+    Accepts one flat list (one part), a list of ``(x, y)`` points (one part),
+    a list of flat lists (several parts) or a list of point lists (several
+    parts).
+
+    Raises:
+        ValueError: a part with fewer than 3 points or an odd coordinate count.
+    """
+    items = list(value)
+    if not items:
+        raise ValueError("poly2d_xy must not be empty")
+    if _is_number(items[0]):
+        parts = [items]
+    elif all(not _is_number(i) and len(i) == 2 and all(_is_number(c) for c in i) for i in items):
+        parts = [[c for point in items for c in point]]
+    else:
+        parts = [
+            [c for point in part for c in point] if part and not _is_number(list(part)[0]) else list(part)
+            for part in items
+        ]
+    out = []
+    for index, part in enumerate(parts):
+        coords = [float(c) for c in part]
+        if len(coords) < 6 or len(coords) % 2:
+            raise ValueError(f"poly2d_xy part {index} needs an even number (>= 6) of coordinates")
+        out.append(coords)
+    return out
+
+
+def normalize_keypoints(value: Sequence[Any]) -> list[Keypoint]:
+    """2D keypoints as ``(x, y)`` or ``(x, y, visibility)`` tuples (all of one form).
+
+    A flat ``[x1, y1, x2, y2, ...]`` list is accepted too.
+    """
+    items = list(value)
+    if items and _is_number(items[0]):
+        flat = _flatten_points(items, 2, "keypoints")
+        return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+    points: list[Keypoint] = []
+    widths = {len(list(p)) for p in items}
+    if not widths <= {2} and not widths <= {3}:
+        raise ValueError("keypoints must all be (x, y) or all be (x, y, visibility)")
+    for p in items:
+        c = list(p)
+        points.append((float(c[0]), float(c[1]), int(c[2])) if len(c) == 3 else (float(c[0]), float(c[1])))
+    return points
+
+
+# --- frames -----------------------------------------------------------------
+
+
+class _Annotated:
+    """What single frames and frame groups share: a list of annotations."""
+
+    annotations: list[Annotation]
+
+    def add_annotation(
+        self,
+        box2d_xywh: Sequence[Number] | None = None,
+        poly2d_xy: Sequence[Any] | None = None,
+        ellipse2d_xyrrt: Sequence[Number] | None = None,
+        keypoints: Sequence[Any] | None = None,
+        labels: str | Sequence[str] | None = None,
+        confidence: float | None = None,
+        metadata: dict[str, Any] | None = None,
+        id: str | None = None,
+        *,
+        keypoints_3d: Sequence[Any] | None = None,
+        box3d: Sequence[Number] | None = None,
+    ) -> Annotation:
+        """Adds an annotation and returns it.
+
+        Give at most one geometry: ``box2d_xywh=(x, y, w, h)``,
+        ``poly2d_xy`` (a flat list, a list of points, or a list of parts for
+        a multi-part polygon), ``ellipse2d_xyrrt=(cx, cy, rx, ry, theta)``,
+        ``keypoints=[(x, y[, visibility]), ...]``, ``keypoints_3d`` or
+        ``box3d``. ``labels`` alone (no geometry) adds a frame label.
+
+        Raises:
+            ValueError: a malformed geometry, or neither geometry nor labels.
+        """
+        annotation = make_annotation(
+            box2d_xywh=box2d_xywh, poly2d_xy=poly2d_xy, ellipse2d_xyrrt=ellipse2d_xyrrt, keypoints=keypoints,
+            keypoints_3d=keypoints_3d, box3d=box3d, labels=labels, confidence=confidence, metadata=metadata, id=id,
+        )
+        self.annotations.append(annotation)
+        return annotation
+
+    def get_annotations(self, labels: str | Sequence[str] | None = None) -> list[Annotation]:
+        """The annotations carrying any of ``labels`` (all of them when None)."""
+        if labels is None:
+            return list(self.annotations)
+        wanted = {labels} if isinstance(labels, str) else set(labels)
+        return [a for a in self.annotations if wanted.intersection(a.labels)]
+
+    @property
+    def frame_labels(self) -> list[str]:
+        """Labels of the frame-label annotations (those without geometry)."""
+        return [label for a in self.annotations if a.is_frame_label for label in a.labels]
+
+
+@dataclass
+class StoredInfo:
+    """Output-only fields of a frame read from the service."""
+
+    dataset_id: str = ""
+    version_id: str = ""
+    saved_in_version: str = ""
+    saved: int = 0
+    etag: str = ""
+
+    @classmethod
+    def from_proto(cls, frame: frame_pb2.Frame) -> StoredInfo:
+        return cls(frame.dataset_id, frame.version_id, frame.saved_in_version, frame.saved, frame.etag)
+
+
+class SingleFrame(_Annotated):
+    """A frame with one source: an image, a video frame, a point cloud ...
+
+    Args:
+        source: where the raw data is: a URI (``s3://``, ``https://``,
+            ``blob:sha256/...``) or a local file (path or ``file://``), which
+            ``add_frames`` uploads to the blob service.
+        width, height: size in pixels (None = unknown).
+        timestamp: position inside the context in milliseconds (video: 0, 33,
+            66 ...; stills: 0).
+        context_id: grouping key (one video, one drive); the service defaults
+            it to the source URI.
+        preview_uri: a thumbnail a browser can show (URI or local file).
+        metadata: free-form JSON-like metadata of the frame.
+        mask_source: a mask file (URI or local file), or ``{mask_id: uri}``
+            for several masks; the pixel-value-to-label mapping lives on the
+            version (``DatasetVersion.set_masks_labels``).
+        id: the frame id; the service derives it from the source URI when None,
+            so adding the same URI again updates the frame.
+        content_type: MIME type of the source (guessed from the extension when None).
+        source_id: id of the source within the frame (``default``).
+        source_timestamp: position inside the source video, when it differs
+            from ``timestamp``.
+        source_metadata: metadata of the source itself.
+        blob: a small raw payload carried with the frame.
+    """
+
+    def __init__(
+        self,
+        source: PathOrUri | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        timestamp: int | None = None,
+        context_id: str | None = None,
+        preview_uri: PathOrUri | None = None,
+        metadata: dict[str, Any] | None = None,
+        mask_source: PathOrUri | dict[str, PathOrUri] | None = None,
+        id: str | None = None,
+        *,
+        content_type: str | None = None,
+        source_id: str = DEFAULT_SOURCE_ID,
+        source_timestamp: int | None = None,
+        source_metadata: dict[str, Any] | None = None,
+        blob: bytes | None = None,
+    ) -> None:
+        self.source = _uri(source)
+        self.width = width
+        self.height = height
+        self.timestamp = timestamp
+        self.context_id = context_id
+        self.preview_uri = _uri(preview_uri) or None
+        self.preview_content_type: str | None = None
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self.masks: dict[str, str] = {}
+        self.mask_content_types: dict[str, str] = {}
+        if isinstance(mask_source, dict):
+            self.masks = {key: _uri(value) for key, value in mask_source.items()}
+        elif mask_source is not None:
+            self.masks = {DEFAULT_MASK_ID: _uri(mask_source)}
+        self.id = id
+        self.content_type = content_type
+        self.source_id = source_id or DEFAULT_SOURCE_ID
+        self.source_timestamp = source_timestamp
+        self.source_metadata: dict[str, Any] = dict(source_metadata or {})
+        self.blob = blob
+        self.annotations: list[Annotation] = []
+        self.stored = StoredInfo()
+
+    @property
+    def mask_source(self) -> str | None:
+        """The default mask (or the only one), if any."""
+        if DEFAULT_MASK_ID in self.masks:
+            return self.masks[DEFAULT_MASK_ID]
+        return next(iter(self.masks.values()), None)
+
+    def __repr__(self) -> str:
+        return (f"SingleFrame(id={self.id!r}, source={self.source!r}, context_id={self.context_id!r}, "
+                f"timestamp={self.timestamp!r}, annotations={len(self.annotations)})")
+
+    # -- proto conversion --
+
+    def to_source_proto(self, source_id: str | None = None, *, metadata: dict[str, Any] | None = None) -> frame_pb2.Source:
+        """The ``framevault.v1.Source`` of this frame's raw data."""
+        source = frame_pb2.Source(
+            id=source_id or self.source_id,
+            uri=self.source,
+            content_type=self.content_type if self.content_type is not None else guess_content_type(self.source),
+            width=self.width or 0,
+            height=self.height or 0,
+            timestamp=self.source_timestamp if self.source_timestamp is not None else (self.timestamp or 0),
+        )
+        source_meta = self.source_metadata if metadata is None else metadata
+        if source_meta:
+            source.meta.CopyFrom(dict_to_metadata(source_meta))
+        if self.preview_uri:
+            content_type = self.preview_content_type
+            source.preview.CopyFrom(frame_pb2.Preview(
+                uri=self.preview_uri,
+                content_type=content_type if content_type is not None else guess_content_type(self.preview_uri),
+            ))
+        for mask_id, uri in self.masks.items():
+            content_type = self.mask_content_types.get(mask_id)
+            source.masks.append(frame_pb2.Mask(
+                id=mask_id, uri=uri, content_type=content_type if content_type is not None else guess_content_type(uri),
+            ))
+        return source
+
+    def to_proto(self) -> frame_pb2.Frame:
+        """The ``framevault.v1.Frame`` of this single frame."""
+        frame = frame_pb2.Frame(
+            id=self.id or "",
+            context_id=self.context_id or "",
+            timestamp=self.timestamp or 0,
+            sources=[self.to_source_proto()],
+            rois=[a.to_proto() for a in self.annotations],
+        )
+        if self.metadata:
+            frame.meta.CopyFrom(dict_to_metadata(self.metadata))
+        if self.blob:
+            frame.blob = self.blob
+        return frame
+
+    @classmethod
+    def from_source_proto(cls, source: frame_pb2.Source) -> SingleFrame:
+        """A single frame holding one ``framevault.v1.Source`` (no frame-level fields)."""
+        frame = cls(
+            source=source.uri,
+            width=source.width or None,
+            height=source.height or None,
+            content_type=source.content_type,
+            source_id=source.id or DEFAULT_SOURCE_ID,
+            source_timestamp=source.timestamp,
+            source_metadata=metadata_to_dict(source.meta),
+        )
+        if source.HasField("preview") and source.preview.uri:
+            frame.preview_uri = source.preview.uri
+            frame.preview_content_type = source.preview.content_type
+        for mask in source.masks:
+            frame.masks[mask.id] = mask.uri
+            frame.mask_content_types[mask.id] = mask.content_type
+        return frame
+
+    @classmethod
+    def from_proto(cls, proto: frame_pb2.Frame) -> SingleFrame:
+        """The single frame of a ``framevault.v1.Frame`` with (at most) one source."""
+        frame = cls.from_source_proto(proto.sources[0]) if proto.sources else cls()
+        frame.id = proto.id or None
+        frame.context_id = proto.context_id or None
+        frame.timestamp = proto.timestamp
+        if frame.source_timestamp == proto.timestamp:
+            frame.source_timestamp = None
+        frame.metadata = metadata_to_dict(proto.meta)
+        frame.annotations = [Annotation.from_proto(roi) for roi in proto.rois]
+        frame.blob = bytes(proto.blob) or None
+        frame.stored = StoredInfo.from_proto(proto)
+        return frame
+
+
+class FrameGroup(_Annotated, MutableMapping[str, SingleFrame]):
+    """A frame with several sources of the same moment, keyed by source id.
+
+    ``group["left"] = SingleFrame(source=..., width=..., height=...)`` adds a
+    member; annotations added on a member belong to its source, annotations
+    added with ``group.add_annotation(...)`` are global (every source). A
+    member's ``metadata`` is its source's metadata; the group's ``metadata`` is
+    the frame's.
+    """
+
+    def __init__(
+        self,
+        id: str | None = None,
+        context_id: str | None = None,
+        timestamp: int | None = None,
+        metadata: dict[str, Any] | None = None,
+        *,
+        blob: bytes | None = None,
+    ) -> None:
+        self.id = id
+        self.context_id = context_id
+        self.timestamp = timestamp
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self.blob = blob
+        self.annotations: list[Annotation] = []
+        self.stored = StoredInfo()
+        self._members: dict[str, SingleFrame] = {}
+
+    def __getitem__(self, key: str) -> SingleFrame:
+        return self._members[key]
+
+    def __setitem__(self, key: str, frame: SingleFrame) -> None:
+        if not isinstance(frame, SingleFrame):
+            raise TypeError(f"members of a FrameGroup are SingleFrame objects, not {type(frame).__name__}")
+        if not key:
+            raise ValueError("member keys (source ids) must not be empty")
+        self._members[key] = frame
+
+    def __delitem__(self, key: str) -> None:
+        del self._members[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._members)
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __repr__(self) -> str:
+        return (f"FrameGroup(id={self.id!r}, members={list(self._members)!r}, context_id={self.context_id!r}, "
+                f"timestamp={self.timestamp!r}, annotations={len(self.annotations)})")
+
+    @property
+    def all_annotations(self) -> list[Annotation]:
+        """Global annotations followed by every member's (members' carry their source id)."""
+        out = list(self.annotations)
+        for key, member in self._members.items():
+            out += [_with_sources(a, [key]) for a in member.annotations]
+        return out
+
+    def to_proto(self) -> frame_pb2.Frame:
+        """The ``framevault.v1.Frame`` of this group: one source per member."""
+        frame = frame_pb2.Frame(id=self.id or "", context_id=self.context_id or "", timestamp=self.timestamp or 0)
+        for key, member in self._members.items():
+            frame.sources.append(member.to_source_proto(key, metadata={**member.source_metadata, **member.metadata}))
+        frame.rois.extend(a.to_proto() for a in self.all_annotations)
+        if self.metadata:
+            frame.meta.CopyFrom(dict_to_metadata(self.metadata))
+        if self.blob:
+            frame.blob = self.blob
+        return frame
+
+    @classmethod
+    def from_proto(cls, proto: frame_pb2.Frame) -> FrameGroup:
+        """The group of a ``framevault.v1.Frame``; ROIs of exactly one member go to that member."""
+        group = cls(id=proto.id or None, context_id=proto.context_id or None, timestamp=proto.timestamp,
+                    metadata=metadata_to_dict(proto.meta), blob=bytes(proto.blob) or None)
+        for source in proto.sources:
+            member = SingleFrame.from_source_proto(source)
+            member.metadata, member.source_metadata = member.source_metadata, {}
+            member.timestamp = member.source_timestamp
+            member.source_timestamp = None
+            group._members[source.id or DEFAULT_SOURCE_ID] = member
+        for roi in proto.rois:
+            annotation = Annotation.from_proto(roi)
+            if len(annotation.sources) == 1 and annotation.sources[0] in group._members:
+                owner = group._members[annotation.sources[0]]
+                annotation.sources = []
+                owner.annotations.append(annotation)
+            else:
+                group.annotations.append(annotation)
+        group.stored = StoredInfo.from_proto(proto)
+        return group
+
+
+def _with_sources(annotation: Annotation, sources: list[str]) -> Annotation:
+    if annotation.sources:
+        return annotation
+    copy = Annotation(**{**annotation.__dict__, "sources": sources})
+    return copy
+
+
+Frame: TypeAlias = SingleFrame | FrameGroup
+FrameLike: TypeAlias = SingleFrame | FrameGroup | frame_pb2.Frame
+
+
+def frame_from_proto(proto: frame_pb2.Frame) -> Frame:
+    """A :class:`SingleFrame` for a frame with one source, else a :class:`FrameGroup`."""
+    if len(proto.sources) <= 1:
+        return SingleFrame.from_proto(proto)
+    return FrameGroup.from_proto(proto)
+
+
+def frame_to_proto(frame: FrameLike) -> frame_pb2.Frame:
+    """The ``framevault.v1.Frame`` of any frame the SDK accepts (a proto is copied)."""
+    if isinstance(frame, frame_pb2.Frame):
+        copy = frame_pb2.Frame()
+        copy.CopyFrom(frame)
+        return copy
+    if isinstance(frame, (SingleFrame, FrameGroup)):
+        return frame.to_proto()
+    raise TypeError(f"expected SingleFrame, FrameGroup or framevault.v1.Frame, not {type(frame).__name__}")
+
+
+# --- JSON -------------------------------------------------------------------
+
+_META_FIELD = "meta"
+
+
+def frame_to_json_dict(proto: frame_pb2.Frame) -> dict[str, Any]:
+    """A JSON-ready dict of a frame: proto field names, metadata as plain objects.
+
+    The proto's JSON mapping would spell metadata as typed wrappers
+    (``{"fields": {"city": {"stringValue": ...}}}``); exports are for people and
+    tools, so metadata is written as the plain values it stands for.
+    """
+    out = json_format.MessageToDict(proto, preserving_proto_field_name=True)
+    _plain_meta(out, proto)
+    for source_dict, source in zip(out.get("sources", []), proto.sources, strict=False):
+        _plain_meta(source_dict, source)
+    for roi_dict, roi in zip(out.get("rois", []), proto.rois, strict=False):
+        _plain_meta(roi_dict, roi)
+    return out
+
+
+def _plain_meta(out: dict[str, Any], message: Any) -> None:
+    meta: metadata_pb2.Metadata = getattr(message, _META_FIELD)
+    if _META_FIELD in out:
+        out[_META_FIELD] = metadata_to_dict(meta)

@@ -1,0 +1,452 @@
+"""Streaming frames into a draft version: ``UploadFrames`` with a credit window.
+
+The pipeline, with memory bounded whatever the input length:
+
+1. the caller's frames (any iterable, sync or async, e.g. a generator) are
+   read a batch at a time;
+2. local files among their sources, previews and masks are uploaded to the
+   blob service (find-missing first) and replaced by ``blob:`` URIs, while
+   the previous batch is being sent;
+3. frames go out many per message, never more than the window allows: at
+   most ``started.max_unacknowledged_frames`` (or the smaller client setting)
+   frames sent and not yet answered by a ``FrameResult``;
+4. when the stream breaks, the frames sent but unanswered are sent again on
+   a new stream, first. Upserts keyed by frame id make that safe.
+
+The outcome is the list of frames that were not registered, each with its
+error: partial success, as the contract describes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import grpc
+from grpc import aio
+
+from framevault.sdk.blobs import BlobTransfer
+from framevault.sdk.client import FramevaultClient, backoff_delay
+from framevault.sdk.errors import FieldViolation, FramevaultError
+from framevault.sdk.frames import FrameLike, frame_to_proto, is_local_uri, local_path
+from framevault.sdk.progress import progress_bar
+from framevault.sdk.settings import ClientSettings
+from framevault.v1 import dataset_pb2, frame_pb2, metadata_service_pb2
+
+T = TypeVar("T")
+
+# Codes after which a broken stream is reopened and the unanswered frames resent.
+RECONNECT_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+@dataclass
+class FailedFrame:
+    """A frame that was not registered, and why.
+
+    Attributes:
+        frame: the frame as the caller passed it.
+        error: the reason (``error.field_violations`` name the fields at fault).
+        frame_id: the id the service gave or derived ("" when unknown).
+        attempts: attempts the service made (0 when it was never sent).
+    """
+
+    frame: FrameLike
+    error: FramevaultError
+    frame_id: str = ""
+    attempts: int = 0
+
+
+@dataclass
+class UploadTotals:
+    """What one ``add_frames`` call did."""
+
+    created: int = 0
+    updated: int = 0
+    failed: list[FailedFrame] = field(default_factory=list)
+    reconnects: int = 0
+
+
+@dataclass
+class PreparedFrame:
+    """A frame ready to send: the caller's object and its proto, local files replaced."""
+
+    original: FrameLike
+    proto: frame_pb2.Frame
+    size: int = 0
+
+    def __post_init__(self) -> None:
+        self.size = self.proto.ByteSize()
+
+
+class UploadCall(Protocol):
+    """The part of a grpc.aio stream-stream call the uploader uses."""
+
+    async def write(self, request: metadata_service_pb2.UploadFramesRequest) -> None: ...
+
+    async def read(self) -> Any: ...
+
+    async def done_writing(self) -> None: ...
+
+    def cancel(self) -> bool: ...
+
+
+class CreditWindow:
+    """At most ``limit`` frames sent and not yet answered; the sender waits for credit."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("the window must allow at least one frame")
+        self.limit = limit
+        self.in_flight = 0
+        self.peak = 0
+        self._freed = asyncio.Event()
+
+    def available(self) -> int:
+        return self.limit - self.in_flight
+
+    async def acquire(self, count: int) -> None:
+        """Waits until ``count`` more frames fit, then takes them."""
+        if count > self.limit:
+            raise ValueError(f"cannot take {count} credits from a window of {self.limit}")
+        while self.in_flight + count > self.limit:
+            self._freed.clear()
+            await self._freed.wait()
+        self.in_flight += count
+        self.peak = max(self.peak, self.in_flight)
+
+    def release(self, count: int = 1) -> None:
+        """Gives back credit for answered frames."""
+        self.in_flight = max(0, self.in_flight - count)
+        self._freed.set()
+
+
+class StreamBroken(Exception):
+    """The stream ended without answering every frame sent on it."""
+
+
+class FrameStreamUploader:
+    """Drives UploadFrames streams until every prepared frame has a result.
+
+    ``open_call`` opens a new stream (a fake one in unit tests);
+    ``on_result`` receives each frame's result with the frame it answers.
+    """
+
+    def __init__(
+        self,
+        open_call: Callable[[], UploadCall],
+        options: metadata_service_pb2.UploadOptions,
+        settings: ClientSettings,
+        on_result: Callable[[metadata_service_pb2.FrameResult, PreparedFrame], None],
+    ) -> None:
+        self.open_call = open_call
+        self.options = options
+        self.settings = settings
+        self.on_result = on_result
+        self.reconnects = 0
+        self.window: CreditWindow | None = None
+        self._outbox: deque[PreparedFrame] = deque()
+        self._source_done = False
+
+    async def run(self, batches: AsyncIterator[list[PreparedFrame]]) -> None:
+        """Sends every frame of ``batches``; returns once each has a result.
+
+        Raises:
+            FramevaultError: the stream failed for good (e.g. NOT_FOUND version,
+                FAILED_PRECONDITION published version, or too many reconnects).
+        """
+        failures_in_a_row = 0
+        while True:
+            in_flight: dict[int, PreparedFrame] = {}
+            answered = [0]
+            try:
+                await self._one_stream(batches, in_flight, answered)
+                return
+            except (grpc.RpcError, StreamBroken) as exc:
+                error = FramevaultError.from_rpc_error(exc) if isinstance(exc, grpc.RpcError) else None
+                if error is not None and error.code not in RECONNECT_CODES:
+                    raise error from None
+                failures_in_a_row = 1 if answered[0] else failures_in_a_row + 1
+                if failures_in_a_row > self.settings.stream_reconnect_attempts:
+                    if error is not None:
+                        raise error from None
+                    raise FramevaultError.client_side(
+                        grpc.StatusCode.UNAVAILABLE, f"upload stream kept breaking: {exc}") from None
+                # Unanswered frames go first on the next stream, in their original order.
+                self._outbox.extendleft(in_flight[i] for i in sorted(in_flight, reverse=True))
+                self.reconnects += 1
+                await asyncio.sleep(backoff_delay(failures_in_a_row, self.settings,
+                                                  error.retry_delay if error else None))
+
+    async def _one_stream(
+        self, batches: AsyncIterator[list[PreparedFrame]], in_flight: dict[int, PreparedFrame], answered: list[int],
+    ) -> None:
+        call = self.open_call()
+        try:
+            await call.write(metadata_service_pb2.UploadFramesRequest(options=self.options))
+            first = await call.read()
+            if first is aio.EOF or first.WhichOneof("message") != "started":
+                raise StreamBroken("the server did not start the upload")
+            advertised = first.started.max_unacknowledged_frames
+            limit = min(advertised, self.settings.upload_window_frames) if advertised > 0 else \
+                self.settings.upload_window_frames
+            self.window = window = CreditWindow(max(1, limit))
+            sender = asyncio.ensure_future(self._send(call, batches, window, in_flight))
+            receiver = asyncio.ensure_future(self._receive(call, window, in_flight, answered))
+            try:
+                done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+                if sender in done and isinstance(sender.exception(), asyncio.InvalidStateError):
+                    # Writing failed because the call is over; reading tells why.
+                    await receiver
+                    raise StreamBroken("the server closed the stream")
+                if receiver in done:
+                    receiver.result()
+                    if not sender.done():
+                        raise StreamBroken("the server closed the stream before every frame was sent")
+                await sender
+                await receiver
+            finally:
+                for task in (sender, receiver):
+                    if not task.done():
+                        task.cancel()
+                        with contextlib.suppress(BaseException):
+                            await task
+            if in_flight:
+                raise StreamBroken(f"the stream ended with {len(in_flight)} frames unanswered")
+        finally:
+            call.cancel()
+
+    async def _send(
+        self,
+        call: UploadCall,
+        batches: AsyncIterator[list[PreparedFrame]],
+        window: CreditWindow,
+        in_flight: dict[int, PreparedFrame],
+    ) -> None:
+        per_message = max(1, min(self.settings.upload_frames_per_message, window.limit))
+        next_index = 0
+        while True:
+            if not self._outbox and not self._source_done:
+                batch = await anext(batches, None)
+                if batch is None:
+                    self._source_done = True
+                else:
+                    self._outbox.extend(batch)
+                continue
+            if not self._outbox:
+                break
+            wanted = min(per_message, len(self._outbox))
+            await window.acquire(wanted)
+            items: list[PreparedFrame] = []
+            size = 0
+            while self._outbox and len(items) < wanted:
+                candidate = self._outbox[0]
+                if items and size + candidate.size > self.settings.upload_message_bytes:
+                    break
+                items.append(self._outbox.popleft())
+                size += candidate.size
+            window.release(wanted - len(items))
+            request = metadata_service_pb2.UploadFramesRequest()
+            for item in items:
+                in_flight[next_index] = item
+                request.items.add(client_key=str(next_index), frame=item.proto)
+                next_index += 1
+            await call.write(request)
+        await call.done_writing()
+
+    async def _receive(
+        self, call: UploadCall, window: CreditWindow, in_flight: dict[int, PreparedFrame], answered: list[int],
+    ) -> None:
+        while True:
+            message = await call.read()
+            if message is aio.EOF:
+                return
+            if message.WhichOneof("message") != "results":
+                continue
+            for result in message.results.results:
+                item = in_flight.pop(result.index, None)
+                if item is None:
+                    continue
+                window.release(1)
+                answered[0] += 1
+                self.on_result(result, item)
+
+
+# --- preparing frames -----------------------------------------------------
+
+
+async def _aiter_batches(frames: Iterable[T] | AsyncIterable[T], size: int) -> AsyncIterator[list[T]]:
+    """The caller's frames in lists of ``size``; sync iterables are read off the event loop."""
+    if isinstance(frames, AsyncIterable):
+        batch: list[T] = []
+        async for item in frames:
+            batch.append(item)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+        return
+    iterator = iter(frames)
+    while True:
+        # A generator may read files or decode images while producing frames.
+        chunk = await asyncio.to_thread(lambda: list(itertools.islice(iterator, size)))
+        if not chunk:
+            return
+        yield chunk
+
+
+async def _prefetch(source: AsyncIterator[T], depth: int = 1) -> AsyncIterator[T]:
+    """Runs ``source`` ahead of its consumer by at most ``depth`` items."""
+    queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=depth)
+
+    async def pump() -> None:
+        try:
+            async for item in source:
+                await queue.put((False, item))
+            await queue.put((True, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            await queue.put((True, exc))
+
+    task = asyncio.ensure_future(pump())
+    try:
+        while True:
+            finished, value = await queue.get()
+            if finished:
+                if isinstance(value, BaseException):
+                    raise value
+                return
+            yield value
+    finally:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+
+
+def _uri_fields(frame: frame_pb2.Frame) -> Iterable[tuple[str, Any, str]]:
+    """(field path, message, attribute) of every URI in a frame that may name a local file."""
+    for i, source in enumerate(frame.sources):
+        yield f"sources[{i}].uri", source, "uri"
+        if source.HasField("preview"):
+            yield f"sources[{i}].preview.uri", source.preview, "uri"
+        for j, mask in enumerate(source.masks):
+            yield f"sources[{i}].masks[{j}].uri", mask, "uri"
+
+
+class FramePreparer:
+    """Turns the caller's frames into protos, uploading local files on the way."""
+
+    def __init__(self, blobs: BlobTransfer | None, failed: list[FailedFrame]) -> None:
+        self.blobs = blobs
+        self.failed = failed
+
+    async def prepare(self, batch: list[FrameLike]) -> list[PreparedFrame]:
+        converted: list[tuple[FrameLike, frame_pb2.Frame]] = []
+        for original in batch:
+            try:
+                converted.append((original, frame_to_proto(original)))
+            except (TypeError, ValueError) as exc:
+                self.failed.append(FailedFrame(original, FramevaultError.client_side(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"not a valid frame: {exc}")))
+        local_paths = {
+            local_path(getattr(message, attr))
+            for _, proto in converted for _, message, attr in _uri_fields(proto)
+            if is_local_uri(getattr(message, attr))
+        }
+        if self.blobs is None:
+            for _, proto in converted:
+                for _, message, attr in _uri_fields(proto):
+                    if is_local_uri(getattr(message, attr)):
+                        setattr(message, attr, Path(local_path(getattr(message, attr))).absolute().as_uri())
+            return [PreparedFrame(original, proto) for original, proto in converted]
+        outcome = await self.blobs.upload_files(sorted(local_paths))
+        ready: list[PreparedFrame] = []
+        for original, proto in converted:
+            problem: FramevaultError | None = None
+            for field_path, message, attr in _uri_fields(proto):
+                uri = getattr(message, attr)
+                if not is_local_uri(uri):
+                    continue
+                path = local_path(uri)
+                if path in outcome.errors:
+                    problem = _with_field(outcome.errors[path], field_path)
+                    break
+                setattr(message, attr, outcome.digests[path].uri)
+            if problem is not None:
+                self.failed.append(FailedFrame(original, problem))
+            else:
+                ready.append(PreparedFrame(original, proto))
+        return ready
+
+
+def _with_field(error: FramevaultError, field_path: str) -> FramevaultError:
+    """The same error, naming the frame field whose file it is about."""
+    return type(error)(
+        error.code,
+        f"{field_path}: {error.message}",
+        reason=error.reason,
+        domain=error.domain,
+        error_metadata=error.error_metadata,
+        field_violations=[FieldViolation(field_path, error.message), *error.field_violations],
+        resource_info=error.resource_info,
+        precondition_violations=error.precondition_violations,
+        retry_delay=error.retry_delay,
+    )
+
+
+async def upload_frames(
+    client: FramevaultClient,
+    version: dataset_pb2.VersionRef,
+    frames: Iterable[FrameLike] | AsyncIterable[FrameLike],
+    *,
+    upload_retries: int,
+    auto_upload: bool = True,
+    progress: bool | None = None,
+) -> UploadTotals:
+    """Streams ``frames`` into the draft ``version``; see the module docstring.
+
+    Raises:
+        FramevaultError: the stream as a whole failed (e.g. the version is
+            published or does not exist). Per-frame failures are returned.
+    """
+    settings = client.settings
+    totals = UploadTotals()
+    blobs = BlobTransfer(client, progress=False) if auto_upload else None
+    preparer = FramePreparer(blobs, totals.failed)
+    bar = progress_bar(progress, desc="uploading frames", unit="frame")
+
+    async def prepared_batches() -> AsyncIterator[list[PreparedFrame]]:
+        async for batch in _aiter_batches(frames, max(1, settings.upload_prepare_batch_frames)):
+            failed_before = len(totals.failed)
+            ready = await preparer.prepare(batch)
+            bar.update(len(totals.failed) - failed_before)
+            if ready:
+                yield ready
+
+    def on_result(result: metadata_service_pb2.FrameResult, item: PreparedFrame) -> None:
+        bar.update(1)
+        if result.outcome == metadata_service_pb2.FrameResult.OUTCOME_CREATED:
+            totals.created += 1
+        elif result.outcome == metadata_service_pb2.FrameResult.OUTCOME_UPDATED:
+            totals.updated += 1
+        else:
+            error = FramevaultError.from_status(result.error) if result.HasField("error") else \
+                FramevaultError.client_side(grpc.StatusCode.UNKNOWN, "the service reported no outcome")
+            totals.failed.append(FailedFrame(item.original, error, result.frame_id, result.attempts))
+        bar.set_postfix(failed=len(totals.failed), refresh=False)
+
+    options = metadata_service_pb2.UploadOptions(version=version, upload_retries=upload_retries)
+    uploader = FrameStreamUploader(lambda: client.metadata.UploadFrames(), options, settings, on_result)
+    source = _prefetch(prepared_batches())
+    try:
+        with bar:
+            await uploader.run(source)
+    finally:
+        await source.aclose()
+    totals.reconnects = uploader.reconnects
+    return totals
