@@ -156,6 +156,9 @@ def http_pool(settings: Settings) -> urllib3.PoolManager:
         timeout=urllib3.Timeout(connect=10.0, read=300.0),
         retries=urllib3.Retry(
             total=5,
+            # A refused or dropped connection is retried briefly: a dead S3 must become UNAVAILABLE fast.
+            connect=2,
+            read=2,
             backoff_factor=0.2,
             backoff_jitter=0.1,
             status_forcelist=(408, 429, 500, 502, 503, 504),
