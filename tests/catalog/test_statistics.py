@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+from google.protobuf import field_mask_pb2
 
 from framevault.v1 import frame_pb2, metadata_pb2
 from framevault.v1 import metadata_service_pb2 as ms
@@ -70,9 +71,13 @@ async def test_statistics_follow_uploads_updates_and_deletes(metadata_stub, db):
 
     await write_frames(metadata_stub, current.id, [frame("c", [["truck"]], city="berlin")])
     await delete_frames(metadata_stub, current.id, ["a"])
+    # A partial update of one frame's ROIs.
+    await metadata_stub.UpdateFrame(ms.UpdateFrameRequest(
+        version=by_id(current.id), frame=frame("b", [["person", "cyclist"], ["person"]]),
+        update_mask=field_mask_pb2.FieldMask(paths=["rois"])))
     second = await stats(metadata_stub, current.id, "city")
-    assert (second.frame_count, second.annotated_frame_count, second.roi_count) == (4, 4, 4)
-    assert dict(second.roi_label_counts) == {"car": 1, "person": 1, "truck": 1}
+    assert (second.frame_count, second.annotated_frame_count, second.roi_count) == (4, 4, 5)
+    assert dict(second.roi_label_counts) == {"car": 1, "person": 2, "cyclist": 1, "truck": 1}
     assert distribution(second, "city") == ([("bremen", 2), ("berlin", 1)], 1)
 
 
