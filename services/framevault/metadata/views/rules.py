@@ -227,7 +227,7 @@ def _value_range(rule: view_pb2.ValueRange, field: str, errors: FieldErrors) -> 
 
 def source_rule(rule: view_pb2.SourceRule, field: str, errors: FieldErrors) -> Filter | None:
     before = len(errors.violations)
-    sizes: dict[str, int | None] = {}
+    sizes: dict[str, tuple[int | None, int | None]] = {}
     for name in ("width", "height"):
         size = getattr(rule, name)
         low = size.min if size.HasField("min") else None
@@ -237,7 +237,7 @@ def source_rule(rule: view_pb2.SourceRule, field: str, errors: FieldErrors) -> F
                 errors.add(f"{field}.{name}.{bound_name}", "must not be negative")
         if low is not None and high is not None and low > high:
             errors.add(f"{field}.{name}.min", "must not exceed max")
-        sizes[f"min_{name}"], sizes[f"max_{name}"] = low, high
+        sizes[name] = low, high
     for name in ("content_type", "uri_prefix", "source_id"):
         problem = string_problem(getattr(rule, name))
         if problem:
@@ -245,7 +245,10 @@ def source_rule(rule: view_pb2.SourceRule, field: str, errors: FieldErrors) -> F
     if len(errors.violations) != before:
         return None
     return SourceMatch(
-        **sizes,
+        min_width=sizes["width"][0],
+        max_width=sizes["width"][1],
+        min_height=sizes["height"][0],
+        max_height=sizes["height"][1],
         content_type=rule.content_type or None,
         uri_prefix=rule.uri_prefix or None,
         source_id=rule.source_id or None,

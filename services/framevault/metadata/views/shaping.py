@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import descriptor, field_mask_pb2
+from google.protobuf import field_mask_pb2
 from google.protobuf.message import Message
 
 from framevault.common.errors import FieldErrors
@@ -85,7 +85,7 @@ def build_projection(mask: field_mask_pb2.FieldMask, field: str, errors: FieldEr
 
 
 def _path_problem(path: str) -> str | None:
-    message_type: descriptor.Descriptor | None = frame_pb2.Frame.DESCRIPTOR
+    message_type: Any = frame_pb2.Frame.DESCRIPTOR
     segments = path.split(".")
     for depth, segment in enumerate(segments):
         if message_type is None or message_type.GetOptions().map_entry:
