@@ -191,3 +191,11 @@ async def test_caller_text_stays_a_value(version: view_pb2.VersionRef, metadata_
 async def test_errors_carry_error_info(version: view_pb2.VersionRef, metadata_stub: Stub) -> None:
     error = await _iterate_fails(metadata_stub, view=view_of(_selection(version, query="(")))
     assert any(type(d).__name__ == "ErrorInfo" and d.reason == "INVALID_ARGUMENT" for d in error_details(error))
+
+
+async def test_request_and_view_problems_are_reported_together(version: view_pb2.VersionRef,
+                                                               metadata_stub: Stub) -> None:
+    error = await _iterate_fails(metadata_stub, view=view_of(_selection(version, weight=-2, query="label:")),
+                                 shard_index=5, shard_count=2, frames_per_message=-1)
+    assert sorted(violated_fields(error)) == ["frames_per_message", "shard_index", "view.selections[0].query",
+                                              "view.selections[0].weight"]

@@ -89,8 +89,7 @@ class ViewPlan:
     fingerprint: str
 
 
-def validate_shard(shard_index: int, shard_count: int) -> Shard:
-    errors = FieldErrors()
+def validate_shard(shard_index: int, shard_count: int, errors: FieldErrors) -> Shard:
     if shard_count < 0:
         errors.add("shard_count", "must not be negative")
     if shard_index < 0:
@@ -99,7 +98,6 @@ def validate_shard(shard_index: int, shard_count: int) -> Shard:
         errors.add("shard_index", "must be 0 when shard_count is 0 or 1")
     elif shard_count > 1 and shard_index >= shard_count:
         errors.add("shard_index", f"must be less than shard_count ({shard_count})")
-    errors.raise_if_any()
     return Shard(shard_index, shard_count) if shard_count > 1 else UNSHARDED
 
 
@@ -110,10 +108,12 @@ class _CheckedSelection:
     mapping: dict[str, str]
 
 
-async def build_plan(db: Database, view: view_pb2.View, field: str = "view") -> ViewPlan:
+async def build_plan(db: Database, view: view_pb2.View, field: str = "view",
+                     errors: FieldErrors | None = None) -> ViewPlan:
     """Validates ``view`` and resolves its versions; INVALID_ARGUMENT or
-    NOT_FOUND naming the offending field."""
-    errors = FieldErrors()
+    NOT_FOUND naming the offending field. ``errors`` may already hold problems
+    of the rest of the request: they are reported together."""
+    errors = errors if errors is not None else FieldErrors()
     checked = _check_view(view, field, errors)
     projection = build_projection(view.projection, f"{field}.projection", errors)
     enumeration = build_label_enumeration(view.label_enumeration, f"{field}.label_enumeration", errors)

@@ -49,13 +49,12 @@ class ViewService:
         errors = FieldErrors()
         if request.frames_per_message < 0:
             errors.add("frames_per_message", "must not be negative")
-        errors.raise_if_any()
-        shard = validate_shard(request.shard_index, request.shard_count)
+        shard = validate_shard(request.shard_index, request.shard_count, errors)
         per_message = min(
             request.frames_per_message or self._settings.iterate_frames_per_message,
             self._settings.iterate_max_frames_per_message,
         )
-        plan = await build_plan(self._db, request.view)
+        plan = await build_plan(self._db, request.view, errors=errors)
         iteration = self._open(plan, shard, request.resume_cursor, "resume_cursor", _ITERATE)
         binding = _binding(plan, shard)
         while True:
@@ -79,10 +78,11 @@ class ViewService:
         Pages follow the view's order and max_frames; ``infinite`` is ignored
         (a list ends).
         """
+        errors = FieldErrors()
         if request.page_size < 0:
-            raise InvalidArgument.field("page_size", "must not be negative")
+            errors.add("page_size", "must not be negative")
         page_size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        plan = await build_plan(self._db, request.view)
+        plan = await build_plan(self._db, request.view, errors=errors)
         iteration = self._open(plan, UNSHARDED, request.page_token, "page_token", _LIST, infinite=False)
         page, finished = await self._fill(plan, iteration, page_size, max_bytes=None)
         if finished:
