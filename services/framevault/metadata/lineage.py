@@ -51,6 +51,12 @@ def visible_filter(version: VersionHandle) -> dict[str, Any]:
     }
 
 
+def is_visible(revision: dict[str, Any], lineage: frozenset[str]) -> bool:
+    """``visible_filter`` applied to a fetched revision document, for code
+    that reads revisions of several versions at once and sorts them out."""
+    return revision["version_id"] in lineage and not lineage.intersection(revision.get("hidden_in", ()))
+
+
 def require_draft(version: VersionHandle) -> None:
     if not version.is_draft:
         raise FailedPrecondition(

@@ -15,6 +15,7 @@ from typing import Any
 from pymongo import ASCENDING
 
 from framevault.metadata.db import Database
+from framevault.metadata.lineage import is_visible
 
 # Fields enough to decide visibility and equality, without the content.
 IDENTITY_FIELDS = {"_id": 1, "frame_id": 1, "version_id": 1, "hidden_in": 1, "etag": 1}
@@ -28,11 +29,6 @@ class ReadCounter:
     change_keys: int = 0
     resolved: int = 0
     by_query: list[str] = field(default_factory=list)
-
-
-def visible_in(doc: dict[str, Any], lineage: frozenset[str]) -> bool:
-    """The visibility rule of STORAGE.md applied to a fetched revision."""
-    return doc["version_id"] in lineage and not lineage.intersection(doc.get("hidden_in", ()))
 
 
 async def _frame_ids(cursor: Any, counter: ReadCounter) -> AsyncIterator[str]:
@@ -110,4 +106,4 @@ async def revisions_of(
 
 def pick_visible(docs: Iterable[dict[str, Any]], lineage: frozenset[str]) -> dict[str, dict[str, Any]]:
     """frame id → the revision visible in ``lineage``."""
-    return {doc["frame_id"]: doc for doc in docs if visible_in(doc, lineage)}
+    return {doc["frame_id"]: doc for doc in docs if is_visible(doc, lineage)}
