@@ -249,3 +249,14 @@ async def test_bad_write_streams(blob_stub: blob_pb2_grpc.BlobServiceStub, setti
     _, big_digest = random_blob(big)
     error = await rpc_error(write(blob_stub, [W(resource_name=upload_name(big_digest), data=bytes(big))]))
     assert (error.code(), violated_fields(error)) == (grpc.StatusCode.INVALID_ARGUMENT, ["data"])
+
+
+async def test_concurrent_streams_of_one_upload_both_succeed(small_parts_stub: blob_pb2_grpc.BlobServiceStub,
+                                                             s3: S3BlobStorage) -> None:
+    data, digest = random_blob(SMALL_PART + 3 * MIB)
+    name = upload_name(digest)
+    first, second = await asyncio.gather(write(small_parts_stub, chunked(name, data)),
+                                         write(small_parts_stub, chunked(name, data)))
+    assert first.committed_size == second.committed_size == digest.size
+    assert [first.already_existed, second.already_existed].count(True) == 1
+    assert await s3.get(cas_key(digest)) == data

@@ -16,7 +16,7 @@ from framevault.blob.previews import PreviewMaker
 from framevault.blob.store import BlobOutcome, BlobStore
 from framevault.blob.uploads import BlobWriter, WriteChunk
 from framevault.common.digests import BlobDigest
-from framevault.common.errors import FramevaultError, ok_status
+from framevault.common.errors import ok_status
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
 
@@ -49,14 +49,14 @@ def _format_name(value: int) -> str:
         return f"unknown({value})"
 
 
-# How long a rejected WriteBlob keeps reading what the client still sends (see _drain_briefly).
+# How long a WriteBlob answered early (rejected, or the blob exists) keeps reading what the client still sends (see _drain_briefly).
 DRAIN_IDLE_SECONDS = 0.1
 DRAIN_MAX_SECONDS = 2.0
 DRAIN_MAX_BYTES = 64 * 1024 * 1024
 
 
 async def _drain_briefly(requests: AsyncIterator[blob_pb2.WriteBlobRequest]) -> None:
-    """Reads and drops the rest of a rejected client stream, within small bounds.
+    """Reads and drops the rest of a client stream answered early, within small bounds.
 
     A grpcio asyncio client that is still writing when the server ends the
     call reports INTERNAL ("Internal error from Core") instead of the server's
@@ -123,9 +123,11 @@ class BlobServicer(blob_pb2_grpc.BlobServiceServicer):
 
         try:
             result = await self.deps.writer.write(chunks())
-        except FramevaultError:
+        except Exception:
             await _drain_briefly(request_iterator)
             raise
+        if result.already_existed:
+            await _drain_briefly(request_iterator)
         return blob_pb2.WriteBlobResponse(committed_size=result.committed_size,
                                           already_existed=result.already_existed)
 

@@ -149,8 +149,8 @@ class BlobWriter:
         name = self.parse_name(first.resource_name)
         if name.digest.is_empty or await self._storage.stat(cas_key(name.digest)) is not None:
             return WriteResult(committed_size=name.digest.size, already_existed=True)
-        async with self._exclusive(name.resource_name):
-            if await self._storage.stat(cas_key(name.digest)) is not None:
+        async with self._exclusive(name.resource_name) as waited:
+            if waited and await self._storage.stat(cas_key(name.digest)) is not None:
                 # Completed by the stream we waited for.
                 return WriteResult(committed_size=name.digest.size, already_existed=True)
             session = _WriteSession(self._storage, self._settings, name, await self._resumable_state(name),
@@ -163,12 +163,14 @@ class BlobWriter:
             await asyncio.wait(set(self._saving), timeout=timeout)
 
     @contextlib.asynccontextmanager
-    async def _exclusive(self, key: str) -> AsyncIterator[None]:
+    async def _exclusive(self, key: str) -> AsyncIterator[bool]:
+        """Holds the upload's lock; yields whether another stream held it first."""
         lock, users = self._locks.get(key, (asyncio.Lock(), 0))
         self._locks[key] = (lock, users + 1)
+        waited = lock.locked()
         try:
             async with lock:
-                yield
+                yield waited
         finally:
             lock, users = self._locks[key]
             if users == 1:
