@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import grpc
 import pytest
+from grpc import aio
 
+from framevault.metadata.frame_documents import frame_to_document
 from framevault.v1 import dataset_pb2
 from framevault.v1 import metadata_service_pb2 as ms
 
@@ -190,3 +195,33 @@ async def test_merge_bad_input_changes_nothing(metadata_stub, db):
 
 async def _noop() -> None:
     return None
+
+
+async def test_a_merge_cut_off_midway_leaves_nothing_behind(metadata_stub, db):
+    _, current = await new_dataset(metadata_stub)
+    await write_frames(metadata_stub, current.id, [make_frame(f"f{i}") for i in range(10)])
+    base = await publish(metadata_stub, current.id)
+    ours = await publish(metadata_stub, (await child_of(metadata_stub, base)).id)
+    theirs_draft = await child_of(metadata_stub, base)
+    saved = int(time.time() * 1000)
+    for start in range(0, 20_000, 5_000):
+        await db.frames.insert_many([
+            frame_to_document(make_frame(f"t{i:05d}"), dataset_id=base.dataset_id, version_id=theirs_draft.id,
+                              saved_ms=saved) for i in range(start, start + 5_000)])
+    await db.versions.update_one({"_id": theirs_draft.id}, {"$inc": {"frame_count": 20_000}})
+    theirs = await publish(metadata_stub, theirs_draft.id)
+    name = unique_name("cut")
+    with pytest.raises(aio.AioRpcError) as caught:
+        await metadata_stub.MergeVersions(ms.MergeVersionsRequest(
+            ours=by_id(ours.id), theirs=by_id(theirs.id), version=dataset_pb2.Version(name=name)), timeout=0.3)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    # The server cleans up after the cancelled call; wait for it.
+    existing = {v["_id"] async for v in db.versions.find({"dataset_id": base.dataset_id}, {"_id": 1})}
+    for _ in range(100):
+        writers = set(await db.frames.distinct("version_id", {"dataset_id": base.dataset_id}))
+        markers = set(await db.frames.distinct("hidden_in", {"dataset_id": base.dataset_id}))
+        if writers <= existing and markers <= existing:
+            break
+        await asyncio.sleep(0.1)
+    assert writers <= existing and markers <= existing
+    assert await db.versions.find_one({"dataset_id": base.dataset_id, "name": name}) is None

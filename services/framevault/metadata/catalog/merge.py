@@ -9,6 +9,7 @@ insert no lineage names M. A failure or a lost race purges them again.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -164,8 +165,10 @@ class Merger:
             raise Aborted(
                 f"version {request.version.name!r} was created concurrently; nothing was merged", reason="NAME_RACE"
             ) from exc
-        except Exception:
-            await self._discard(merged_id)
+        except BaseException:
+            # Also when the caller went away mid-merge (cancellation): the
+            # shielded clean-up finishes even if the handler is cancelled again.
+            await asyncio.shield(self._discard(merged_id))
             raise
         outcome.version = doc
         return outcome
