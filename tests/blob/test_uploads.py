@@ -147,18 +147,18 @@ async def test_resume_after_the_blob_service_restarted(small_parts_settings: Set
     data, digest = random_blob(3 * SMALL_PART + 1)
     name = upload_name(digest)
     first = await started_blob_service(small_parts_settings)
-    try:
-        async with open_channel(first.port) as channel:
-            stub = blob_pb2_grpc.BlobServiceStub(channel)
-            call = stub.WriteBlob()
+    async with open_channel(first.port) as channel:
+        stub = blob_pb2_grpc.BlobServiceStub(channel)
+        call = stub.WriteBlob()
+        try:
             for message in chunked(name, data[:SMALL_PART + 2 * MIB], finish=False):
                 await call.write(message)
             await wait_for_committed(stub, name, SMALL_PART)
+        finally:
+            # Stopped with the stream still open: its handler is cancelled mid-upload.
             await first.stop(grace=0.5)
-            with pytest.raises(aio.AioRpcError):
-                await call
-    finally:
-        await first.stop(grace=0)
+        with pytest.raises(aio.AioRpcError):
+            await call
 
     second = await started_blob_service(small_parts_settings)
     try:
