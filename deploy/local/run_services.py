@@ -58,7 +58,15 @@ def main() -> int:
         subprocess.Popen([sys.executable, "-m", "framevault.metadata"], env=env, cwd=REPO),
     ]
 
+    stopping = False
+
     def stop(*_: object) -> None:
+        # Once only: a second SIGTERM could land after a service's loop has
+        # removed its handler and kill it mid-shutdown.
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)

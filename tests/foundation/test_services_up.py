@@ -71,3 +71,9 @@ async def test_writes_use_majority_write_concern(settings):
             await db.db["probe"].insert_one({"_id": result.inserted_id})
     finally:
         await db.close()
+
+
+async def test_liveness_name_serves_while_the_process_runs(metadata_channel, blob_channel):
+    for channel in (metadata_channel, blob_channel):
+        reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="liveness"))
+        assert reply.status == SERVING

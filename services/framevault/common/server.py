@@ -23,6 +23,10 @@ from framevault.common.interceptors import ErrorMappingInterceptor, ErrorTransla
 log = structlog.get_logger("framevault.server")
 
 HEALTH_POLL_SECONDS = 2.0
+# A health name that is SERVING while the process runs, whatever its
+# backends do: liveness probes use it, so a database outage takes instances
+# out of rotation (readiness) without restarting them all.
+LIVENESS_SERVICE = "liveness"
 
 
 def server_options(settings: Settings) -> list[tuple[str, int]]:
@@ -75,6 +79,7 @@ class RunningService:
         reflection.enable_server_reflection(names, self.server)
         self.port = self.server.add_insecure_port(self.spec.address)
         await self._set_health(False)
+        await self.health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         await self.server.start()
         self._health_task = asyncio.create_task(self._watch_backends())
         log.info("service_started", service=self.spec.name, address=self.spec.address, port=self.port)
