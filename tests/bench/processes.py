@@ -1,0 +1,258 @@
+"""The services under test as separate processes, and the clients that measure them.
+
+Each service runs as ``python -m framevault.<service>`` with the local stack's
+environment, the bench database and bucket, and free ports, exactly as it
+would in production (one process per service). Client work runs in separate
+processes too (``clients.py``), so the harness itself never competes with
+what it measures for the GIL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import psutil
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH_DIR = Path(__file__).resolve().parent
+STACK_SCRIPT = REPO / "deploy" / "local" / "stack.py"
+CLIENTS_SCRIPT = BENCH_DIR / "clients.py"
+OUTPUT_DIR = REPO / ".bench"
+
+BENCH_DATABASE = "fvbench"
+BENCH_BUCKET = "fvbench"
+SERVICE_START_TIMEOUT_S = 60.0
+SERVICE_STOP_TIMEOUT_S = 20.0
+
+
+def stack_env() -> dict[str, str]:
+    """``FRAMEVAULT_*`` variables of the running local stack (``stack.py env``)."""
+    out = subprocess.run([sys.executable, str(STACK_SCRIPT), "env"], check=True, cwd=REPO,
+                         capture_output=True, text=True).stdout
+    env: dict[str, str] = {}
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("export ") and "=" in line:
+            key, value = line.removeprefix("export ").split("=", 1)
+            env[key] = value.strip("'\"")
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    address: str
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def rss_bytes(self) -> int:
+        return int(psutil.Process(self.pid).memory_info().rss)
+
+    def cpu_seconds(self) -> float:
+        times = psutil.Process(self.pid).cpu_times()
+        return float(times.user + times.system)
+
+    def wait_serving(self, timeout: float = SERVICE_START_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        last_error = "no answer yet"
+        with grpc.insecure_channel(self.address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{self.name} service exited with {self.process.returncode}; "
+                                       f"see {self.log_path}:\n{_tail(self.log_path)}")
+                try:
+                    reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                    last_error = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+                except grpc.RpcError as exc:
+                    last_error = exc.code().name
+                time.sleep(0.2)
+        raise RuntimeError(f"{self.name} service not serving after {timeout:.0f}s ({last_error}); "
+                           f"see {self.log_path}:\n{_tail(self.log_path)}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(SERVICE_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@dataclass
+class Profiler:
+    """How service processes are profiled: ``py-spy`` (sampling) or ``cprofile``, or not at all."""
+
+    kind: str | None
+    label: str
+    outputs: list[Path] = field(default_factory=list)
+    _samplers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def command(self, module: str, service: str) -> list[str]:
+        if self.kind == "cprofile":
+            path = OUTPUT_DIR / f"profile-{self.label}-{service}.pstats"
+            self.outputs.append(path)
+            return [sys.executable, "-m", "cProfile", "-o", str(path), "-m", module]
+        return [sys.executable, "-m", module]
+
+    def attach(self, service: ServiceProcess) -> None:
+        if self.kind != "py-spy":
+            return
+        path = OUTPUT_DIR / f"profile-{self.label}-{service.name}.txt"
+        self.outputs.append(path)
+        py_spy = Path(sys.executable).with_name("py-spy")
+        self._samplers.append(subprocess.Popen(
+            [str(py_spy), "record", "--pid", str(service.pid), "--format", "raw", "--rate", "200",
+             "--output", str(path), "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=(OUTPUT_DIR / f"py-spy-{service.name}.log").open("wb")))
+
+    def finish(self) -> None:
+        for sampler in self._samplers:
+            if sampler.poll() is None:
+                sampler.send_signal(signal.SIGINT)
+        for sampler in self._samplers:
+            try:
+                sampler.wait(30)
+            except subprocess.TimeoutExpired:
+                sampler.kill()
+        self._samplers.clear()
+
+
+@dataclass
+class Services:
+    """A metadata service and a blob service wired to each other."""
+
+    metadata: ServiceProcess
+    blob: ServiceProcess
+    driver: str
+
+    def all(self) -> tuple[ServiceProcess, ServiceProcess]:
+        return self.metadata, self.blob
+
+    def rss_bytes(self) -> int:
+        return sum(s.rss_bytes() for s in self.all())
+
+
+@contextlib.contextmanager
+def running_services(base_env: Mapping[str, str], *, driver: str, profiler: Profiler) -> Iterator[Services]:
+    """Starts both services, waits until they serve, stops them on exit."""
+    metadata_address = f"127.0.0.1:{free_port()}"
+    blob_address = f"127.0.0.1:{free_port()}"
+    env = {
+        **os.environ,
+        **base_env,
+        "FRAMEVAULT_MONGODB_DATABASE": BENCH_DATABASE,
+        "FRAMEVAULT_S3_BUCKET": BENCH_BUCKET,
+        "FRAMEVAULT_MONGODB_DRIVER": driver,
+        "FRAMEVAULT_METADATA_ADDRESS": metadata_address,
+        "FRAMEVAULT_BLOB_ADDRESS": blob_address,
+        "FRAMEVAULT_METADATA_TARGET": metadata_address,
+        "FRAMEVAULT_BLOB_TARGET": blob_address,
+        "FRAMEVAULT_LOG_LEVEL": os.environ.get("FRAMEVAULT_BENCH_LOG_LEVEL", "WARNING"),
+    }
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    started: list[ServiceProcess] = []
+    try:
+        for name, module, address in (("blob", "framevault.blob", blob_address),
+                                      ("metadata", "framevault.metadata", metadata_address)):
+            log_path = OUTPUT_DIR / f"{name}-{profiler.label}.log"
+            process = subprocess.Popen(profiler.command(module, name), env=env, cwd=REPO,
+                                       stdout=subprocess.DEVNULL, stderr=log_path.open("wb"))
+            started.append(ServiceProcess(name, process, address, log_path))
+        for service in started:
+            service.wait_serving()
+        for service in started:
+            profiler.attach(service)
+        blob, metadata = started
+        yield Services(metadata=metadata, blob=blob, driver=driver)
+    finally:
+        profiler.finish()
+        for service in reversed(started):
+            service.stop()
+
+
+def run_client(job: str, **params: Any) -> dict[str, Any]:
+    """Runs one ``clients.py`` job in its own process; returns its JSON result."""
+    completed = subprocess.run([sys.executable, str(CLIENTS_SCRIPT), job, json.dumps(params)],
+                               cwd=REPO, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise RuntimeError(f"client job {job} failed ({completed.returncode}):\n{completed.stderr[-4000:]}")
+    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+def start_clients(job: str, count: int, **params: Any) -> list[subprocess.Popen[str]]:
+    """Starts ``count`` processes of one job (each gets its ``worker`` number)."""
+    return [subprocess.Popen([sys.executable, str(CLIENTS_SCRIPT), job, json.dumps({**params, "worker": n})],
+                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for n in range(count)]
+
+
+def collect_clients(processes: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
+    results = []
+    for process in processes:
+        out, err = process.communicate()
+        if process.returncode != 0:
+            raise RuntimeError(f"client process failed ({process.returncode}):\n{err[-4000:]}")
+        results.append(dict(json.loads(out.strip().splitlines()[-1])))
+    return results
+
+
+class RssSampler:
+    """Samples the resident memory of service processes every ``interval`` seconds."""
+
+    def __init__(self, services: Services, interval: float = 0.1):
+        self._services = services
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.samples: list[tuple[float, int, int]] = []  # (t, metadata rss, blob rss)
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        while not self._stop.is_set():
+            with contextlib.suppress(psutil.Error):
+                self.samples.append((time.monotonic() - start, self._services.metadata.rss_bytes(),
+                                     self._services.blob.rss_bytes()))
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
