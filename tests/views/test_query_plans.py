@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
+from framevault.common.config import Settings
+from framevault.common.errors import Unavailable
 from framevault.metadata.db import Database
-from framevault.metadata.views.plan import Shard, build_plan
+from framevault.metadata.views.plan import FrameScope, Shard, build_plan
 from framevault.metadata.views.store import MongoViewStore, sequential_key
 from framevault.v1 import view_pb2
 
@@ -87,3 +90,17 @@ async def test_random_buckets_scan_the_shuffle_index(db: Database, child_selecti
     assert [s["indexName"] for s in scans] == ["shuffle_order"]
     assert not [s for s in stages if "SORT" in s["stage"]]
     assert explained["executionStats"]["totalKeysExamined"] < 2000 // 4 * 1.3
+
+
+async def test_missing_indexes_are_unavailable_not_internal(settings: Settings) -> None:
+    fresh = Database(dataclasses.replace(settings, mongodb_database=settings.mongodb_database + "_noindex"))
+    try:
+        await fresh.frames.insert_one({"dataset_id": "d", "frame_id": "f"})
+        scope = FrameScope("d", {"dataset_id": "d"})
+        with pytest.raises(Unavailable):
+            await MongoViewStore(fresh).sequential_batch(scope, None, 10, None)
+        with pytest.raises(Unavailable):
+            await MongoViewStore(fresh).bucket_members(scope, 0, None)
+    finally:
+        await fresh.client.drop_database(fresh.settings.mongodb_database)
+        await fresh.close()
