@@ -183,8 +183,8 @@ class Iteration:
         batch = fetch_size(len(plan.selections))
         scopes = [selection.scope(shard) for selection in plan.selections]
         self.emitted = 0
-        # Sequential: the cycle of the whole view and whether it has sent a frame.
-        self._cycle = 0
+        # Sequential: whether the current cycle of the view has sent a frame
+        # (an infinite iteration of an empty view must end).
         self._cycle_emitted = False
         # Random: how many mixing draws were made.
         self._draws = 0
@@ -227,7 +227,6 @@ class Iteration:
                 return self._sequential[best[1]].take(), best[1]
             if not self._infinite or not self._cycle_emitted:
                 return None
-            self._cycle += 1
             self._cycle_emitted = False
             for stream in self._sequential:
                 stream.restart()
@@ -261,7 +260,7 @@ class Iteration:
     def snapshot(self) -> dict[str, Any]:
         state: dict[str, Any] = {"n": self.emitted}
         if self._plan.order is Order.SEQUENTIAL:
-            state.update(c=self._cycle, ce=int(self._cycle_emitted),
+            state.update(ce=int(self._cycle_emitted),
                          p=[list(stream.after) if stream.after else None for stream in self._sequential])
         else:
             state.update(d=self._draws, r=[stream.position.to_json() for stream in self._random])
@@ -274,11 +273,10 @@ class Iteration:
             raise CorruptState("frame count")
         self.emitted = emitted
         if self._plan.order is Order.SEQUENTIAL:
-            cycle, cycle_emitted, afters = state["c"], state["ce"], state["p"]
-            if not (_is_count(cycle) and cycle_emitted in (0, 1) and isinstance(afters, list)
-                    and len(afters) == selections):
+            cycle_emitted, afters = state["ce"], state["p"]
+            if not (cycle_emitted in (0, 1) and isinstance(afters, list) and len(afters) == selections):
                 raise CorruptState("sequential state")
-            self._cycle, self._cycle_emitted = cycle, bool(cycle_emitted)
+            self._cycle_emitted = bool(cycle_emitted)
             return [_sequential_after(after) for after in afters]
         draws, positions = state["d"], state["r"]
         if not (_is_count(draws) and isinstance(positions, list) and len(positions) == selections):
