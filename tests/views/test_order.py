@@ -100,3 +100,17 @@ async def test_empty_view_ends_even_when_infinite(corpus: Corpus, metadata_stub:
     for order in (SEQUENTIAL, RANDOM):
         view = view_of(view_pb2.ViewSelection(version=ref(version)), order=order, infinite=True)
         assert await frame_ids(metadata_stub, view) == []
+
+
+async def test_large_frames_split_messages_at_the_size_limit(corpus: Corpus, metadata_stub: Stub) -> None:
+    version = await corpus.version(await corpus.dataset())
+    frames = [make_frame(f"big{i:03d}", context="c", timestamp=i) for i in range(100)]
+    for frame in frames:
+        frame.blob = bytes([frame.timestamp]) * 60_000
+    await corpus.put_many(version, frames)
+
+    stream = await iterate(metadata_stub, view_of(view_pb2.ViewSelection(version=ref(version))), per_message=1000)
+
+    assert stream.ids == [f.id for f in frames]
+    assert len(stream.cursors) == 2
+    assert stream.frames[99].blob == frames[99].blob

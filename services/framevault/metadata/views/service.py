@@ -84,7 +84,8 @@ class ViewService:
         page_size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         plan = await build_plan(self._db, request.view, errors=errors)
         iteration = self._open(plan, UNSHARDED, request.page_token, "page_token", _LIST, infinite=False)
-        page, finished = await self._fill(plan, iteration, page_size, max_bytes=None)
+        # Like streamed messages, a page ends early at the size limit.
+        page, finished = await self._fill(plan, iteration, page_size)
         if finished:
             return page, ""
         token = self._codec.encode(_LIST, _binding(plan, UNSHARDED), iteration.snapshot())
@@ -98,12 +99,12 @@ class ViewService:
         except CorruptState:
             raise InvalidArgument.field(field, "malformed cursor") from None
 
-    async def _fill(self, plan: ViewPlan, iteration: Iteration, limit: int,
-                    max_bytes: int | None = MAX_MESSAGE_BYTES) -> tuple[FrameBatch, bool]:
-        """Up to ``limit`` frames; ``True`` when the iteration has ended."""
+    async def _fill(self, plan: ViewPlan, iteration: Iteration, limit: int) -> tuple[FrameBatch, bool]:
+        """Up to ``limit`` frames (fewer past MAX_MESSAGE_BYTES); ``True`` when
+        the iteration has ended."""
         batch = FrameBatch()
         size = 0
-        while len(batch.frames) < limit and (max_bytes is None or size < max_bytes):
+        while len(batch.frames) < limit and size < MAX_MESSAGE_BYTES:
             found = await iteration.next()
             if found is None:
                 return batch, True
