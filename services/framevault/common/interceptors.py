@@ -21,6 +21,10 @@ from framevault.common.errors import FramevaultError, Internal, Unimplemented
 
 log = structlog.get_logger("framevault.rpc")
 
+# Returns an error to answer instead of running the handler (e.g. while the
+# service is not prepared), or None to run it.
+CallGate = Callable[[str], FramevaultError | None]
+
 # Maps backend exceptions (driver errors ...) to domain errors; returns None
 # for exceptions it does not know.
 ErrorTranslator = Callable[[BaseException], FramevaultError | None]
@@ -31,8 +35,9 @@ def _no_translation(_: BaseException) -> FramevaultError | None:
 
 
 class ErrorMappingInterceptor(aio.ServerInterceptor):
-    def __init__(self, translate: ErrorTranslator = _no_translation):
+    def __init__(self, translate: ErrorTranslator = _no_translation, gate: CallGate | None = None):
         self._translate = translate
+        self._gate = gate
 
     async def intercept_service(
         self,
@@ -71,6 +76,7 @@ class ErrorMappingInterceptor(aio.ServerInterceptor):
         async def wrapped(request: Any, context: aio.ServicerContext) -> Any:
             started = time.perf_counter()
             try:
+                self._check_gate(method)
                 response = await behavior(request, context)
             except Exception as exc:  # noqa: BLE001 - the mapping point
                 await self._abort(method, exc, context, started)
@@ -89,6 +95,7 @@ class ErrorMappingInterceptor(aio.ServerInterceptor):
         async def wrapped(request: Any, context: aio.ServicerContext) -> Any:
             started = time.perf_counter()
             try:
+                self._check_gate(method)
                 async for response in behavior(request, context):
                     yield response
             except Exception as exc:  # noqa: BLE001 - the mapping point
@@ -97,6 +104,10 @@ class ErrorMappingInterceptor(aio.ServerInterceptor):
             _log_done(method, context, started)
 
         return wrapped
+
+    def _check_gate(self, method: str) -> None:
+        if self._gate is not None and (refusal := self._gate(method)) is not None:
+            raise refusal
 
     async def _abort(self, method: str, exc: Exception, context: aio.ServicerContext, started: float) -> None:
         if isinstance(exc, aio.AbortError):

@@ -18,11 +18,15 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from framevault.common.config import Settings
+from framevault.common.errors import FramevaultError, Unavailable
 from framevault.common.interceptors import ErrorMappingInterceptor, ErrorTranslator
 
 log = structlog.get_logger("framevault.server")
 
 HEALTH_POLL_SECONDS = 2.0
+# How long start-up waits for backend preparation before serving anyway
+# (answering UNAVAILABLE until it succeeds).
+PREPARE_AT_START_SECONDS = 15.0
 # A health name that is SERVING while the process runs, whatever its
 # backends do: liveness probes use it, so a database outage takes instances
 # out of rotation (readiness) without restarting them all.
@@ -55,6 +59,9 @@ class ServiceSpec:
     translate_error: ErrorTranslator
     # Releases backend resources after the server stopped.
     close: Callable[[], Awaitable[None]]
+    # One-time backend set-up (indexes ...). Until it has succeeded, calls to
+    # the service answer UNAVAILABLE; it is retried with the health checks.
+    prepare: Callable[[], Awaitable[None]] | None = None
 
 
 class RunningService:
@@ -63,8 +70,11 @@ class RunningService:
     def __init__(self, spec: ServiceSpec, settings: Settings):
         self.spec = spec
         self.settings = settings
+        self.prepared = asyncio.Event()
+        if spec.prepare is None:
+            self.prepared.set()
         self.server = aio.server(
-            interceptors=[ErrorMappingInterceptor(spec.translate_error)],
+            interceptors=[ErrorMappingInterceptor(spec.translate_error, gate=self._gate)],
             options=server_options(settings),
         )
         self.health = health.aio.HealthServicer()
@@ -80,9 +90,29 @@ class RunningService:
         self.port = self.server.add_insecure_port(self.spec.address)
         await self._set_health(False)
         await self.health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
+        try:
+            await asyncio.wait_for(self._prepare_once(), PREPARE_AT_START_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - the health loop keeps trying
+            log.warning("service_not_prepared", service=self.spec.name, error=repr(exc))
         await self.server.start()
         self._health_task = asyncio.create_task(self._watch_backends())
         log.info("service_started", service=self.spec.name, address=self.spec.address, port=self.port)
+
+    def _gate(self, method: str) -> FramevaultError | None:
+        if self.prepared.is_set() or not method.startswith(self._guarded_prefixes):
+            return None
+        return Unavailable(f"{self.spec.name} service is starting; retry", retry_after_ms=500)
+
+    @property
+    def _guarded_prefixes(self) -> tuple[str, ...]:
+        return tuple(f"/{name}/" for name in self.spec.service_names)
+
+    async def _prepare_once(self) -> None:
+        if self.prepared.is_set() or self.spec.prepare is None:
+            return
+        await self.spec.prepare()
+        self.prepared.set()
+        log.info("service_prepared", service=self.spec.name)
 
     async def _set_health(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -93,6 +123,7 @@ class RunningService:
         serving: bool | None = None
         while True:
             try:
+                await self._prepare_once()
                 ok = await self.spec.ready()
             except Exception:  # noqa: BLE001 - any backend failure means not ready
                 ok = False

@@ -33,18 +33,12 @@ def build_service(settings: Settings, *, db: Database | None = None) -> ServiceS
     database = db or Database(settings)
     blobs = GrpcBlobGateway(settings.blob_target, settings)
     servicer = MetadataServicer(MetadataDeps(settings=settings, db=database, blobs=blobs))
-    prepared = False
 
     def register(server: aio.Server) -> None:
         metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server(servicer, server)
 
     async def ready() -> bool:
-        nonlocal prepared
-        await database.ping()
-        if not prepared:
-            await database.prepare()
-            prepared = True
-        return True
+        return await database.ping()
 
     async def close() -> None:
         await blobs.close()
@@ -58,4 +52,5 @@ def build_service(settings: Settings, *, db: Database | None = None) -> ServiceS
         ready=ready,
         translate_error=translate_mongo_error,
         close=close,
+        prepare=database.prepare,
     )
