@@ -15,7 +15,6 @@ import hashlib
 import os
 import re
 import tempfile
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 import grpc
 from tqdm import tqdm
 
+from framevault.blob.client import BlobClient
 from framevault.common.digests import BlobDigest
 from framevault.sdk.client import FramevaultClient, backoff_delay
 from framevault.sdk.errors import FramevaultError
@@ -284,33 +284,26 @@ class BlobTransfer:
         chunk = int(caps.preferred_chunk_size_bytes or DEFAULT_CHUNK_BYTES)
         if caps.max_chunk_size_bytes:
             chunk = min(chunk, int(caps.max_chunk_size_bytes))
-        resource = f"uploads/{uuid.uuid4()}/blobs/{digest.hash}/{digest.size}"
-        attempts = max(1, self.client.settings.stream_reconnect_attempts)
-        offset = 0
-        for attempt in range(1, attempts + 1):
-            sent = [offset]
-            try:
-                await self.client.blob.WriteBlob(_file_chunks(path, resource, offset, digest.size, chunk, sent, self._bar))
-                if self._bar is not None:
-                    # The server may end early when it already has the blob.
-                    self._bar.update(digest.size - sent[0])
-                return
-            except grpc.RpcError as rpc_error:
-                error = FramevaultError.from_rpc_error(rpc_error)
-                if error.code not in _RETRYABLE_STREAM_CODES or attempt == attempts:
-                    raise error from None
-                await asyncio.sleep(backoff_delay(attempt, self.client.settings, error.retry_delay))
-            status = await self.client.unary(
-                self.client.blob.QueryWriteStatus,
-                blob_pb2.QueryWriteStatusRequest(resource_name=resource),
-                idempotent=True,
-            )
-            if self._bar is not None:
-                # Bytes sent but not committed will be sent again; a complete blob needs no more.
-                self._bar.update((digest.size if status.complete else status.committed_size) - sent[0])
-            if status.complete:
-                return
-            offset = status.committed_size
+        writer = BlobClient(self.client.blob, chunk_size=chunk, timeout=None,
+                            max_attempts=max(1, self.client.settings.stream_reconnect_attempts))
+        bar = self._bar
+        high_water = [0]
+
+        async def read_at(offset: int, size: int) -> bytes:
+            data = await asyncio.to_thread(_read_file_at, path, offset, size)
+            if bar is not None and offset + len(data) > high_water[0]:
+                # Bytes resent after a resume are counted once.
+                bar.update(offset + len(data) - max(offset, high_water[0]))
+                high_water[0] = offset + len(data)
+            return data
+
+        try:
+            await writer.upload(digest, read_at)
+        except grpc.RpcError as rpc_error:
+            raise FramevaultError.from_rpc_error(rpc_error) from None
+        if bar is not None:
+            # Nothing is read when the store already had the blob.
+            bar.update(digest.size - high_water[0])
 
     # -- download --
 
@@ -383,30 +376,10 @@ def _check_content(digest: BlobDigest, actual_hash: str, actual_size: int) -> No
         )
 
 
-async def _file_chunks(
-    path: str, resource: str, offset: int, size: int, chunk: int, sent: list[int], bar: tqdm | None,
-) -> AsyncIterator[blob_pb2.WriteBlobRequest]:
-    """WriteBlob messages for ``path`` from ``offset``; ``sent[0]`` tracks the bytes handed to gRPC."""
+def _read_file_at(path: str, offset: int, size: int) -> bytes:
     with open(path, "rb") as handle:
-        await asyncio.to_thread(handle.seek, offset)
-        position = offset
-        first = True
-        while True:
-            data = await asyncio.to_thread(handle.read, chunk)
-            last = position + len(data) >= size or not data
-            yield blob_pb2.WriteBlobRequest(
-                resource_name=resource if first else "",
-                write_offset=position,
-                data=data,
-                finish_write=last,
-            )
-            first = False
-            position += len(data)
-            if bar is not None:
-                bar.update(len(data))
-            sent[0] = position
-            if last:
-                return
+        handle.seek(offset)
+        return handle.read(size)
 
 
 def _batches(digests: list[BlobDigest], budget: int, max_count: int) -> list[list[BlobDigest]]:
