@@ -13,7 +13,7 @@ import enum
 import itertools
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -35,7 +35,7 @@ MaskValue = tuple[int, int, int] | Sequence[int] | int
 
 
 def _time(stamp: timestamp_pb2.Timestamp) -> datetime | None:
-    return stamp.ToDatetime() if stamp.seconds or stamp.nanos else None
+    return stamp.ToDatetime(tzinfo=UTC) if stamp.seconds or stamp.nanos else None
 
 
 async def _pages(method: Any, request: Any, items_field: str) -> AsyncIterator[Any]:
