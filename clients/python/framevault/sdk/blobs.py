@@ -11,6 +11,7 @@ digest of what they wrote before the file appears under its final name.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
@@ -27,7 +28,7 @@ from framevault.blob.client import BlobClient
 from framevault.common.digests import BlobDigest
 from framevault.sdk.client import FramevaultClient, backoff_delay
 from framevault.sdk.errors import FramevaultError
-from framevault.sdk.progress import progress_bar
+from framevault.sdk.progress import LazyBar, progress_bar
 from framevault.v1 import blob_pb2
 
 HASH_READ_BYTES = 4 * 1024 * 1024
@@ -120,9 +121,11 @@ class BlobTransfer:
 
     _known_present_limit = 200_000
 
-    def __init__(self, client: FramevaultClient, *, progress: bool | None = None) -> None:
+    def __init__(self, client: FramevaultClient, *, progress: bool | None = None, bar: LazyBar | None = None) -> None:
+        """``progress`` shows a bar per upload; or pass one long-lived ``bar`` (bytes) to share."""
         self.client = client
         self.progress = progress
+        self._shared_bar = bar
         self._known_present: set[BlobDigest] = set()
         self._bar: tqdm | None = None
 
@@ -219,8 +222,14 @@ class BlobTransfer:
         large = [d for d in path_by_digest if d.size > threshold]
         failures: dict[BlobDigest, FramevaultError] = {}
         total = sum(d.size for d in path_by_digest)
-        with progress_bar(self.progress, desc="uploading blobs", unit="B", total=total,
-                          unit_scale=True, unit_divisor=1024) as bar:
+        with contextlib.ExitStack() as stack:
+            if self._shared_bar is not None:
+                bar = self._shared_bar.get()
+                bar.total = (bar.total or 0) + total
+                bar.refresh()
+            else:
+                bar = stack.enter_context(progress_bar(self.progress, desc="uploading blobs", unit="B", total=total,
+                                                       unit_scale=True, unit_divisor=1024))
             self._bar = bar
             try:
                 for batch in _batches(small, budget, max(1, caps.max_batch_blobs or 1000)):

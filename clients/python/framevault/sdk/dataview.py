@@ -139,6 +139,7 @@ class DataView:
         *,
         dataset_id: str | None = None,
         version_id: str | None = None,
+        query: str | None = None,
     ) -> ViewQuery:
         """Adds the frames of a dataset version that match all given queries.
 
@@ -151,6 +152,7 @@ class DataView:
             source_query: Lucene-style query over ``source.width``, ``source.height``,
                 ``source.content_type``, ``source.uri`` (the ``source.`` prefix may be left out).
             weight: relative weight when several queries are mixed.
+            query: a query over any of the fields above, used as is and ANDed with the others.
 
         Raises:
             ValueError: no version named, or a weight <= 0.
@@ -165,7 +167,8 @@ class DataView:
             dataset_id=dataset_id,
             version_id=version_id,
             query=combine_queries(
-                normalize_roi_query(roi_query), normalize_frame_query(frame_query), normalize_source_query(source_query)
+                normalize_roi_query(roi_query), normalize_frame_query(frame_query),
+                normalize_source_query(source_query), (query or "").strip(),
             ),
             weight=float(weight),
         )
@@ -248,7 +251,7 @@ class DataView:
     get_count = sync_twin(aget_count)
 
     def aget_iterator(
-        self, shard_index: int = 0, shard_count: int = 1, *, resume_cursor: str | None = None,
+        self, shard_index: int = 0, shard_count: int = 1, *, resume_cursor: str | None = None, as_proto: bool = False,
     ) -> ViewIterator:
         """An async iterator over the view's frames (``async for frame in view.aget_iterator()``).
 
@@ -257,16 +260,19 @@ class DataView:
                 ``shard_count`` workers are disjoint and together the whole view.
             resume_cursor: continue after the frame where an earlier iterator's
                 ``cursor`` was taken.
+            as_proto: yield ``framevault.v1.Frame`` messages (with every
+                output-only field) instead of SDK frames.
         """
         if not 0 <= shard_index < max(1, shard_count):
             raise ValueError("need 0 <= shard_index < shard_count")
-        return ViewIterator(self.to_proto(), shard_index, shard_count, resume_cursor or "")
+        return ViewIterator(self.to_proto(), shard_index, shard_count, resume_cursor or "", as_proto=as_proto)
 
     def get_iterator(
-        self, shard_index: int = 0, shard_count: int = 1, *, resume_cursor: str | None = None,
+        self, shard_index: int = 0, shard_count: int = 1, *, resume_cursor: str | None = None, as_proto: bool = False,
     ) -> SyncViewIterator:
         """A synchronous iterator over the view's frames; see :meth:`aget_iterator`."""
-        return SyncViewIterator(self.aget_iterator(shard_index, shard_count, resume_cursor=resume_cursor))
+        return SyncViewIterator(self.aget_iterator(shard_index, shard_count, resume_cursor=resume_cursor,
+                                                   as_proto=as_proto))
 
     async def ato_list(self) -> list[Frame]:
         """All frames of the view, in order.
@@ -289,8 +295,11 @@ class ViewIterator(AsyncIterator[Frame]):
     the previous message, and resuming repeats the frames after it).
     """
 
-    def __init__(self, view: view_pb2.View, shard_index: int, shard_count: int, resume_cursor: str) -> None:
+    def __init__(
+        self, view: view_pb2.View, shard_index: int, shard_count: int, resume_cursor: str, *, as_proto: bool = False,
+    ) -> None:
         self.view = view
+        self.as_proto = as_proto
         self.shard_index = shard_index
         self.shard_count = shard_count
         self.cursor = resume_cursor
@@ -314,7 +323,7 @@ class ViewIterator(AsyncIterator[Frame]):
         if message_cursor is not None:
             self.cursor = message_cursor
         self.frames_returned += 1
-        return frame_from_proto(proto)
+        return proto if self.as_proto else frame_from_proto(proto)  # type: ignore[return-value]
 
     async def _fill(self) -> None:
         client = current_client()

@@ -26,3 +26,27 @@ def progress_bar(enabled: bool | None, *, desc: str, unit: str, total: float | N
         leave=True,
         **kwargs,
     )
+
+
+class LazyBar:
+    """A bar created on first use, so nothing is drawn for work that never happens."""
+
+    def __init__(self, enabled: bool | None, **kwargs: Any) -> None:
+        self._enabled = enabled
+        self._kwargs = kwargs
+        self._bar: tqdm | None = None
+
+    def get(self) -> tqdm:
+        if self._bar is None:
+            self._bar = progress_bar(self._enabled, **self._kwargs)
+        return self._bar
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def __enter__(self) -> LazyBar:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

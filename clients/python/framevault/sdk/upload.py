@@ -35,7 +35,7 @@ from framevault.sdk.blobs import BlobTransfer
 from framevault.sdk.client import FramevaultClient, backoff_delay
 from framevault.sdk.errors import FieldViolation, FramevaultError
 from framevault.sdk.frames import FrameLike, frame_to_proto, is_local_uri, local_path
-from framevault.sdk.progress import progress_bar
+from framevault.sdk.progress import LazyBar, progress_bar
 from framevault.sdk.settings import ClientSettings
 from framevault.v1 import dataset_pb2, frame_pb2, metadata_service_pb2
 
@@ -416,9 +416,10 @@ async def upload_frames(
     """
     settings = client.settings
     totals = UploadTotals()
-    blobs = BlobTransfer(client, progress=False) if auto_upload else None
-    preparer = FramePreparer(blobs, totals.failed)
     bar = progress_bar(progress, desc="uploading frames", unit="frame")
+    bytes_bar = LazyBar(progress, desc="uploading blobs", unit="B", total=0, unit_scale=True, unit_divisor=1024)
+    blobs = BlobTransfer(client, bar=bytes_bar) if auto_upload else None
+    preparer = FramePreparer(blobs, totals.failed)
 
     async def prepared_batches() -> AsyncIterator[list[PreparedFrame]]:
         async for batch in _aiter_batches(frames, max(1, settings.upload_prepare_batch_frames)):
@@ -444,7 +445,7 @@ async def upload_frames(
     uploader = FrameStreamUploader(lambda: client.metadata.UploadFrames(), options, settings, on_result)
     source = _prefetch(prepared_batches())
     try:
-        with bar:
+        with bar, bytes_bar:
             await uploader.run(source)
     finally:
         await source.aclose()
