@@ -1,0 +1,50 @@
+"""``framevault export``: a view of a version as JSON Lines."""
+
+from __future__ import annotations
+
+from typing import IO
+
+import click
+
+from framevault.cli.output import dumps
+from framevault.sdk import DataView, IterationOrder
+from framevault.sdk.frames import frame_to_json_dict
+
+
+@click.command()
+@click.option("--dataset", "dataset_name", required=True, help="Dataset to read.")
+@click.option("--version", "version_name", default="Current", show_default=True, help="Version to read.")
+@click.option("--query", "-q", default=None,
+              help='Lucene-style filter, e.g. \'label:car AND meta.city:"bremen" AND source.width:>=640\'.')
+@click.option("--order", type=click.Choice([o.value for o in IterationOrder]), default="sequential",
+              show_default=True, help="sequential: by context, then timestamp; random: seeded shuffle.")
+@click.option("--seed", type=click.IntRange(min=0), default=1337, show_default=True, help="Seed of the random order.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many frames.")
+@click.option("--shard", default=None, metavar="I/N", help="Only worker I's share of N (e.g. 0/4).")
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-", show_default=True,
+              help="Where to write (default stdout).")
+def export(dataset_name: str, version_name: str, query: str | None, order: str, seed: int, limit: int | None,
+           shard: str | None, output: IO[str]) -> None:
+    """Stream the frames of a version (optionally filtered) as JSON Lines, one frame per line."""
+    shard_index, shard_count = _parse_shard(shard)
+    view = DataView(iteration_order=order, maximum_number_of_frames=limit, random_seed=seed)
+    view.add_query(dataset_name=dataset_name, version_name=version_name, query=query)
+    count = 0
+    with view.get_iterator(shard_index, shard_count, as_proto=True) as frames:
+        for frame in frames:
+            output.write(dumps(frame_to_json_dict(frame)) + "\n")  # type: ignore[arg-type]
+            count += 1
+    output.flush()
+    click.echo(f"exported {count} frames", err=True)
+
+
+def _parse_shard(text: str | None) -> tuple[int, int]:
+    if not text:
+        return 0, 1
+    try:
+        index, count = (int(part) for part in text.split("/", 1))
+    except ValueError:
+        raise click.BadParameter("expected I/N, e.g. 0/4", param_hint="--shard") from None
+    if not 0 <= index < count:
+        raise click.BadParameter("need 0 <= I < N", param_hint="--shard")
+    return index, count
