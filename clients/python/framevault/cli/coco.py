@@ -56,7 +56,7 @@ class CocoIndex:
         for ann in image.annotations:
             label = self.categories.get(ann.get("category_id"), str(ann.get("category_id", "unknown")))
             roi_id = f"coco-{ann['id']}" if "id" in ann else None
-            meta = {key: ann[key] for key in ("iscrowd", "area") if key in ann}
+            meta: dict[str, Any] = {key: ann[key] for key in ("iscrowd", "area") if key in ann}
             if "id" in ann:
                 meta["coco_id"] = ann["id"]
             confidence = ann.get("score")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, cast
 
 import grpc
 from grpc import aio
@@ -29,14 +29,7 @@ from framevault.sdk.errors import FramevaultError
 from framevault.sdk.settings import ClientSettings
 from framevault.v1 import blob_pb2, blob_pb2_grpc, metadata_service_pb2_grpc
 
-ResponseT = TypeVar("ResponseT")
-RequestT = TypeVar("RequestT")
-
-
-class UnaryMethod(Protocol[RequestT, ResponseT]):
-    """An aio unary-unary stub method."""
-
-    def __call__(self, request: RequestT, *, timeout: float | None = ...) -> Awaitable[ResponseT]: ...
+UnaryMethod = Callable[..., Awaitable[Any]]
 
 
 def channel_options(settings: ClientSettings) -> list[tuple[str, int]]:
@@ -104,7 +97,7 @@ class FramevaultClient:
         deadline = timeout if timeout is not None else self.settings.call_timeout_seconds
         for attempt in range(1, attempts + 1):
             try:
-                return await cast(UnaryMethod[Any, Any], method)(request, timeout=deadline)
+                return await cast(UnaryMethod, method)(request, timeout=deadline)
             except grpc.RpcError as rpc_error:
                 error = FramevaultError.from_rpc_error(rpc_error)
                 if error.code != grpc.StatusCode.UNAVAILABLE or attempt == attempts:

@@ -295,19 +295,17 @@ class DatasetVersion:
 
     @property
     def version_id(self) -> str:
+        """The version's id (unique across datasets)."""
         return self._proto.id
 
-    @property
-    def id(self) -> str:
-        return self._proto.id
+    id = version_id
 
     @property
     def version_name(self) -> str:
+        """The version's name, unique within its dataset."""
         return self._proto.name
 
-    @property
-    def name(self) -> str:
-        return self._proto.name
+    name = version_name
 
     @property
     def dataset_id(self) -> str:

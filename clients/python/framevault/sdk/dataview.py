@@ -42,7 +42,7 @@ class IterationOrder(enum.Enum):
     random = "random"
     """A permutation derived from the view's random seed (same seed, same order)."""
 
-    def to_proto(self) -> view_pb2.IterationOrder.ValueType:
+    def to_proto(self) -> view_pb2.IterationOrder:
         if self is IterationOrder.random:
             return view_pb2.ITERATION_ORDER_RANDOM
         return view_pb2.ITERATION_ORDER_SEQUENTIAL
@@ -161,7 +161,7 @@ class DataView:
             raise ValueError("weight must be > 0")
         if not (version_id or dataset_id or dataset_name):
             raise ValueError("name the version: dataset_name (+ version_name), dataset_id or version_id")
-        query = ViewQuery(
+        selection = ViewQuery(
             dataset_name=dataset_name,
             version_name=version_name,
             dataset_id=dataset_id,
@@ -172,8 +172,8 @@ class DataView:
             ),
             weight=float(weight),
         )
-        self.queries.append(query)
-        return query
+        self.queries.append(selection)
+        return selection
 
     def add_mapping_rule(
         self,

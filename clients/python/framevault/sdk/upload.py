@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import itertools
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -301,7 +301,7 @@ async def _aiter_batches(frames: Iterable[T] | AsyncIterable[T], size: int) -> A
         yield chunk
 
 
-async def _prefetch(source: AsyncIterator[T], depth: int = 1) -> AsyncIterator[T]:
+async def _prefetch(source: AsyncIterator[T], depth: int = 1) -> AsyncGenerator[T, None]:
     """Runs ``source`` ahead of its consumer by at most ``depth`` items."""
     queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=depth)
 
