@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import itertools
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -416,7 +416,8 @@ async def upload_frames(
     """
     settings = client.settings
     totals = UploadTotals()
-    bar = progress_bar(progress, desc="uploading frames", unit="frame")
+    bar = progress_bar(progress, desc="uploading frames", unit="frame",
+                       total=len(frames) if isinstance(frames, Sized) else None)
     bytes_bar = LazyBar(progress, desc="uploading blobs", unit="B", total=0, unit_scale=True, unit_divisor=1024)
     blobs = BlobTransfer(client, bar=bytes_bar) if auto_upload else None
     preparer = FramePreparer(blobs, totals.failed)
