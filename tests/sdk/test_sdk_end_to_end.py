@@ -194,11 +194,16 @@ async def test_add_frames_uploads_local_files_once_and_reports_failures(sdk: Cli
     assert stored.content_type == "image/jpeg"
     assert stored.annotations[0].labels == ["car"] and stored.annotations[0].metadata == {"track": 1}
     assert (await draft.aget_single_frame("a-again")).source == stored.source
+    cached = await stored.aget_local_source(cache_dir=tmp_path / "cache")
+    assert cached.read_bytes() == jpeg.read_bytes()
+    assert await stored.aget_local_source(cache_dir=tmp_path / "cache") == cached
     b = await draft.aget_single_frame("b")
     assert b.annotations[0].poly2d_xy == [[0, 0, 5, 0, 5, 5], [6, 6, 9, 6, 9, 9]]
     assert b.mask_source is not None and not is_local_uri(b.mask_source)
     blobs = BlobTransfer(current_client())
     assert await blobs.read_bytes(parse_digest(b.mask_source)) == mask.read_bytes()
+    local_mask = await b.aget_local_mask_source(cache_dir=tmp_path / "cache")
+    assert local_mask is not None and local_mask.read_bytes() == mask.read_bytes()
     # Everything is in the store now: nothing is missing.
     assert await BlobTransfer(current_client()).find_missing([digest]) == set()
 
@@ -399,7 +404,8 @@ async def test_synchronous_api_in_a_plain_thread(sdk: ClientSettings, tmp_path: 
         view = DataView()
         view.add_query(dataset_name=name, roi_query="dog")
         with view.get_iterator() as iterator:
-            ids = [f.id or "" for f in iterator]
-        return len(failed), ids, view.get_count()
+            frames = list(iterator)
+        assert frames[0].get_local_source(cache_dir=tmp_path / "cache").read_bytes() == image.read_bytes()
+        return len(failed), [f.id or "" for f in frames], view.get_count()
 
     assert await asyncio.to_thread(script) == (0, ["s"], 1)

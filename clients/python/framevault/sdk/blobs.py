@@ -377,6 +377,36 @@ class BlobTransfer:
                 await asyncio.sleep(backoff_delay(failures, self.client.settings, error.retry_delay))
 
 
+def default_cache_dir() -> Path:
+    """Where downloaded blobs are kept: ``$XDG_CACHE_HOME/framevault/blobs`` (``~/.cache`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "framevault" / "blobs"
+
+
+async def local_copy(uri: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """A local file holding the content of ``uri``.
+
+    Local files are returned as they are; ``blob:`` URIs are downloaded once
+    into the cache (content-addressed, so a cached file is never stale).
+
+    Raises:
+        ValueError: a URI scheme other than ``blob:`` or a local file.
+        FramevaultError: the blob could not be read (e.g. NOT_FOUND).
+    """
+    from framevault.sdk.frames import is_local_uri, local_path
+    from framevault.sdk.runtime import current_client
+
+    if is_local_uri(uri):
+        return Path(local_path(uri))
+    if not uri.startswith("blob:"):
+        raise ValueError(f"only blob: URIs and local files can be fetched, not {uri!r}")
+    digest = parse_digest(uri)
+    target = Path(cache_dir or default_cache_dir()) / "sha256" / digest.hash[:2] / digest.hash
+    if target.is_file() and target.stat().st_size == digest.size:
+        return target
+    return await BlobTransfer(current_client()).read_to_file(digest, target)
+
+
 def _check_content(digest: BlobDigest, actual_hash: str, actual_size: int) -> None:
     if (actual_hash, actual_size) != (digest.hash, digest.size):
         raise FramevaultError.client_side(

@@ -24,12 +24,14 @@ import os
 import re
 from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeAlias
 from urllib.parse import unquote, urlparse
 
 from google.protobuf import json_format
 
 from framevault.common.metadata_values import dict_to_metadata, metadata_to_dict
+from framevault.sdk.runtime import sync_twin
 from framevault.v1 import frame_pb2, metadata_pb2
 
 DEFAULT_SOURCE_ID = "default"
@@ -464,6 +466,30 @@ class SingleFrame(_Annotated):
         if DEFAULT_MASK_ID in self.masks:
             return self.masks[DEFAULT_MASK_ID]
         return next(iter(self.masks.values()), None)
+
+    async def aget_local_source(self, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+        """A local file with the source's content: a ``blob:`` source is downloaded
+        once into the cache (``~/.cache/framevault/blobs``), a local source is returned as is.
+
+        Raises:
+            ValueError: the source is neither a ``blob:`` URI nor a local file.
+        """
+        from framevault.sdk.blobs import local_copy
+
+        return await local_copy(self.source, cache_dir)
+
+    get_local_source = sync_twin(aget_local_source)
+
+    async def aget_local_mask_source(
+        self, mask_id: str | None = None, cache_dir: str | os.PathLike[str] | None = None,
+    ) -> Path | None:
+        """Like :meth:`aget_local_source` for a mask (default: the default or only mask); None without masks."""
+        from framevault.sdk.blobs import local_copy
+
+        uri = self.masks.get(mask_id) if mask_id else self.mask_source
+        return await local_copy(uri, cache_dir) if uri else None
+
+    get_local_mask_source = sync_twin(aget_local_mask_source)
 
     def __repr__(self) -> str:
         return (f"SingleFrame(id={self.id!r}, source={self.source!r}, context_id={self.context_id!r}, "
