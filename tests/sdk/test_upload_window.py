@@ -251,3 +251,29 @@ async def test_a_generator_is_read_lazily() -> None:
     assert answered == 2000
     # window + the batch being sent + the prefetched batch + the batch being prepared
     assert max_ahead <= 20 + 3 * 16
+
+
+async def test_a_break_while_waiting_for_the_source_loses_nothing() -> None:
+    """The stream breaks while the sender waits for the caller's next batch."""
+    server = FakeUploadServer(window=1000, break_after=30)
+    frames = prepared(200)
+    results: list[tuple[Result, PreparedFrame]] = []
+
+    async def slow_batches() -> AsyncIterator[list[PreparedFrame]]:
+        for start in range(0, len(frames), 10):
+            await asyncio.sleep(0.01)
+            yield frames[start:start + 10]
+
+    uploader = FrameStreamUploader(server.open, pb.UploadOptions(), ClientSettings(retry_initial_backoff_seconds=0.001),
+                                   lambda result, item: results.append((result, item)))
+    await asyncio.wait_for(uploader.run(_prefetch(slow_batches())), timeout=60)
+    assert uploader.reconnects == 1
+    assert sorted(item.proto.id for _, item in results) == sorted(f.proto.id for f in frames)
+
+
+async def test_without_auto_upload_local_paths_become_file_uris(tmp_path) -> None:
+    frame = SingleFrame(source=str(tmp_path / "a.jpg"), mask_source="masks/m.png", id="x")
+    (ready,) = await FramePreparer(None, []).prepare([frame])
+    assert ready.proto.sources[0].uri == (tmp_path / "a.jpg").as_uri()
+    assert ready.proto.sources[0].masks[0].uri.startswith("file:///") and ready.proto.sources[0].masks[0].uri.endswith(
+        "/masks/m.png")

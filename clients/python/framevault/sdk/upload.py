@@ -152,6 +152,9 @@ class FrameStreamUploader:
         self.window: CreditWindow | None = None
         self._outbox: deque[PreparedFrame] = deque()
         self._source_done = False
+        # The pull of the caller's next batch outlives a broken stream: cancelling
+        # it would close the caller's generator and silently drop the rest.
+        self._next_batch: asyncio.Future[list[PreparedFrame] | None] | None = None
 
     async def run(self, batches: AsyncIterator[list[PreparedFrame]]) -> None:
         """Sends every frame of ``batches``; returns once each has a result.
@@ -160,6 +163,15 @@ class FrameStreamUploader:
             FramevaultError: the stream failed for good (e.g. NOT_FOUND version,
                 FAILED_PRECONDITION published version, or too many reconnects).
         """
+        try:
+            await self._run_streams(batches)
+        finally:
+            if self._next_batch is not None and not self._next_batch.done():
+                self._next_batch.cancel()
+                with contextlib.suppress(BaseException):
+                    await self._next_batch
+
+    async def _run_streams(self, batches: AsyncIterator[list[PreparedFrame]]) -> None:
         failures_in_a_row = 0
         while True:
             in_flight: dict[int, PreparedFrame] = {}
@@ -232,7 +244,10 @@ class FrameStreamUploader:
         next_index = 0
         while True:
             if not self._outbox and not self._source_done:
-                batch = await anext(batches, None)
+                if self._next_batch is None:
+                    self._next_batch = asyncio.ensure_future(anext(batches, None))
+                batch = await asyncio.shield(self._next_batch)
+                self._next_batch = None
                 if batch is None:
                     self._source_done = True
                 else:
