@@ -173,6 +173,12 @@ async def test_dataset_and_version_commands(sdk: ClientSettings, image_folder: t
     assert described.exit_code == 0
     assert "from the CLI" in described.stdout and "v2" in described.stdout and "published" in described.stdout
 
+    refused = await run(sdk, "dataset", "delete", dataset, "--yes")
+    assert refused.exit_code == 1 and "FAILED_PRECONDITION" in refused.stderr
+    deleted = await run(sdk, "dataset", "delete", dataset, "--force", "--yes")
+    assert deleted.exit_code == 0, deleted.output
+    assert (await run(sdk, "dataset", "describe", dataset)).exit_code == 1
+
 
 async def test_errors_are_clear_with_exit_codes(sdk: ClientSettings, image_folder: tuple[Path, Path]) -> None:
     folder, _ = image_folder

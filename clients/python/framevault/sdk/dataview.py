@@ -309,6 +309,7 @@ class ViewIterator(AsyncIterator[Frame]):
         self._buffer: deque[tuple[frame_pb2.Frame, str | None]] = deque()
         self._stream: AsyncIterator[metadata_service_pb2.IterateFramesResponse] | None = None
         self._call: object | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._finished = False
 
     def __aiter__(self) -> ViewIterator:
@@ -339,6 +340,7 @@ class ViewIterator(AsyncIterator[Frame]):
                 )
                 call = client.metadata.IterateFrames(request)
                 self._call = call
+                self._loop = asyncio.get_running_loop()
                 self._stream = call.__aiter__()
             try:
                 message = await anext(self._stream)
@@ -372,6 +374,17 @@ class ViewIterator(AsyncIterator[Frame]):
         cancel = getattr(call, "cancel", None)
         if cancel is not None:
             cancel()
+
+    def __del__(self) -> None:
+        # An iterator dropped mid-view (a `break` out of a for loop) must not
+        # leave its server stream open; the call belongs to its loop's thread.
+        call, loop = self._call, self._loop
+        cancel = getattr(call, "cancel", None)
+        if cancel is not None and loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(cancel)
+            except RuntimeError:
+                pass
 
 
 class SyncViewIterator(SyncIterator[Frame]):
