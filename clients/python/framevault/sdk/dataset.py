@@ -378,19 +378,9 @@ class DatasetVersion:
 
     # -- datasets --
 
-    @classmethod
-    async def acreate_new_dataset(
-        cls,
-        dataset_name: str,
-        description: str | None = None,
-        tags: Sequence[str] | None = None,
-        metadata: dict[str, Any] | None = None,
-        raise_if_exists: bool = False,
-    ) -> Dataset:
-        """Creates a dataset with its empty draft version ``Current``; see :meth:`Dataset.create`."""
-        return await Dataset.acreate(dataset_name, description, tags, metadata, raise_if_exists)
-
-    create_new_dataset = sync_classmethod(acreate_new_dataset)
+    # The reference product's name for Dataset.create: a dataset with its empty draft "Current".
+    acreate_new_dataset = staticmethod(Dataset.acreate)
+    create_new_dataset = staticmethod(Dataset.create)
 
     # -- versions --
 
