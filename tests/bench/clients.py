@@ -81,11 +81,13 @@ class _FrameCredit:
             self._changed.notify_all()
 
 
-def _upload_payloads(prefix: str, start: int, count: int, per_message: int) -> Iterator[tuple[bytes, int]]:
+def _upload_payloads(prefix: str, start: int, count: int, per_message: int,
+                     revision: int) -> Iterator[tuple[bytes, int]]:
     """Serialized UploadFramesRequest messages of ``per_message`` frames each."""
     for first in range(start, start + count, per_message):
         size = min(per_message, start + count - first)
-        request = ms.UploadFramesRequest(items=[ms.UploadItem(frame=f) for f in workload.frames(prefix, size, first)])
+        request = ms.UploadFramesRequest(
+            items=[ms.UploadItem(frame=f) for f in workload.frames(prefix, size, first, revision)])
         yield request.SerializeToString(), size
 
 
@@ -143,14 +145,15 @@ async def _upload(target: str, version_id: str, payloads: Iterator[tuple[bytes, 
 
 
 def upload(target: str, version_id: str, prefix: str, count: int, start: int = 0,
-           frames_per_message: int = 500, prebuild: bool = True, retries: int = 3) -> dict[str, Any]:
+           frames_per_message: int = 500, prebuild: bool = True, retries: int = 3,
+           revision: int = 0) -> dict[str, Any]:
     """Streams ``count`` frames into a draft through UploadFrames.
 
     With ``prebuild`` every request is encoded before the clock starts;
     without it (the memory row, whose frame counts do not fit in memory)
     frames are built as they are sent.
     """
-    payloads = _upload_payloads(prefix, start, count, frames_per_message)
+    payloads = _upload_payloads(prefix, start, count, frames_per_message, revision)
     prepared = list(payloads) if prebuild else payloads
     result = asyncio.run(_upload(target, version_id, prepared, retries))
     result["frames_per_message"] = frames_per_message

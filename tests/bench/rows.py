@@ -114,11 +114,11 @@ class Bench:
             dataset=dataset_pb2.DatasetRef(id=dataset.id), name="Current")), timeout=30)
         return dataset.id, draft.id
 
-    def upload(self, version_id: str, prefix: str, count: int, *, start: int = 0,
-               prebuild: bool = True) -> dict[str, Any]:
+    def upload(self, version_id: str, prefix: str, count: int, *, start: int = 0, prebuild: bool = True,
+               revision: int = 0) -> dict[str, Any]:
         result = processes.run_client("upload", target=self.metadata_target, version_id=version_id, prefix=prefix,
                                       count=count, start=start, frames_per_message=self.plan.frames_per_message,
-                                      prebuild=prebuild)
+                                      prebuild=prebuild, revision=revision)
         if result["failed"] or result["frames"] != count:
             raise RuntimeError(f"upload registered {result['frames'] - result['failed']} of {count} frames: "
                                f"{result['errors']}")
@@ -325,10 +325,14 @@ def p4_rows(bench: Bench) -> list[Row]:
             create_ms.append((time.perf_counter() - began) * 1000)
             children.append(child.id)
         written = frames.count_documents({"dataset_id": parent.id}) - before
-        changed = max(1, min(CHILD_CHANGED_MAX, int(size * CHILD_CHANGED_SHARE)))
-        # Overwrite a spread of the child's frames (same ids, new content) before reading it.
-        bench.upload(children[0], parent.prefix, changed, start=size // 2)
         read_cap = min(size, plan.child_read_frames)
+        changed = max(1, min(CHILD_CHANGED_MAX, int(read_cap * CHILD_CHANGED_SHARE)))
+        # Overwrite a run of the child's frames (same ids) in the middle of what is read, so the
+        # child read meets its own revisions and the parent revisions they hide.
+        overwritten = bench.upload(children[0], parent.prefix, changed, start=(read_cap - changed) // 2,
+                                   revision=1)
+        if overwritten["updated"] != changed:
+            raise RuntimeError(f"overwrote {overwritten['updated']} of {changed} child frames")
         max_frames = read_cap if read_cap < size else 0
 
         def read(version_id: str, max_frames: int = max_frames) -> Callable[[], dict[str, Any]]:

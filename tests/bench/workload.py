@@ -40,8 +40,12 @@ def _value(**kind: Any) -> metadata_pb2.MetadataValue:
     return metadata_pb2.MetadataValue(**kind)
 
 
-def make_frame(prefix: str, index: int) -> frame_pb2.Frame:
-    """Frame number ``index`` of a dataset whose ids start with ``prefix``."""
+def make_frame(prefix: str, index: int, revision: int = 0) -> frame_pb2.Frame:
+    """Frame number ``index`` of a dataset whose ids start with ``prefix``.
+
+    A later ``revision`` of the same frame has the same id and shape and a
+    different speed in its metadata.
+    """
     clip, position = divmod(index, FRAMES_PER_CONTEXT)
     stem = f"s3://drives/{prefix}/c{clip:05d}/{position:04d}"
     timestamp = position * FRAME_INTERVAL_MS
@@ -71,7 +75,7 @@ def make_frame(prefix: str, index: int) -> frame_pb2.Frame:
         "city": _value(string_value=_CITIES[clip % len(_CITIES)]),
         "weather": _value(string_value=_WEATHER[clip % len(_WEATHER)]),
         "frame_index": _value(int_value=index),
-        "speed_kmh": _value(double_value=30.0 + index % 70 / 3),
+        "speed_kmh": _value(double_value=30.0 + index % 70 / 3 + revision),
         "daytime": _value(bool_value=clip % 3 != 0),
     })
     return frame_pb2.Frame(
@@ -84,9 +88,9 @@ def make_frame(prefix: str, index: int) -> frame_pb2.Frame:
     )
 
 
-def frames(prefix: str, count: int, start: int = 0) -> Iterator[frame_pb2.Frame]:
+def frames(prefix: str, count: int, start: int = 0, revision: int = 0) -> Iterator[frame_pb2.Frame]:
     for index in range(start, start + count):
-        yield make_frame(prefix, index)
+        yield make_frame(prefix, index, revision)
 
 
 def frame_document(frame: frame_pb2.Frame, *, dataset_id: str, version_id: str) -> dict[str, Any]:
