@@ -65,7 +65,7 @@ lint: install
 	$(VENV)/bin/ruff check services clients/python tests deploy
 
 typecheck: install
-	$(VENV)/bin/mypy services/framevault/common
+	$(VENV)/bin/mypy services/framevault clients/python/framevault
 
 # --- local stack and services ----------------------------------------------
 

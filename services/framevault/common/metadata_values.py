@@ -97,7 +97,8 @@ def dict_to_metadata(values: dict[str, Any] | None) -> metadata_pb2.Metadata:
 def python_to_value(value: Any) -> metadata_pb2.MetadataValue:
     out = metadata_pb2.MetadataValue()
     if value is None:
-        out.null_value = struct_pb2.NULL_VALUE
+        # The protobuf stubs type enum fields by their wrapper class.
+        out.null_value = struct_pb2.NullValue.NULL_VALUE  # type: ignore[assignment]
     elif isinstance(value, bool):
         out.bool_value = value
     elif isinstance(value, int):
