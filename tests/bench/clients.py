@@ -224,71 +224,111 @@ def _minio(endpoint: str, access_key: str, secret_key: str, region: str) -> Any:
     return Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=False, region=region)
 
 
-def blob_round_trip(target: str, endpoint: str, access_key: str, secret_key: str, region: str, bucket: str,
-                    size: int, chunk_size: int, part_size: int, service_first: bool) -> dict[str, Any]:
-    """Writes and reads the same fresh random bytes through the blob service and directly with ``minio``."""
-    data = os.urandom(size)
-    digest = blob_pb2.Digest(hash=hashlib.sha256(data).hexdigest(), size_bytes=size)
-    view = memoryview(data)
-    timings: dict[str, float] = {}
+WARMUP_BLOB_BYTES = 64 * 1024
 
-    async def service_write_read() -> None:
+
+def _fresh_blob(size: int) -> tuple[bytes, blob_pb2.Digest]:
+    data = os.urandom(size)
+    return data, blob_pb2.Digest(hash=hashlib.sha256(data).hexdigest(), size_bytes=size)
+
+
+async def _service_write(stub: blob_pb2_grpc.BlobServiceStub, data: bytes, digest: blob_pb2.Digest,
+                         chunk_size: int) -> float:
+    view = memoryview(data)
+    size = len(data)
+    resource = f"uploads/{uuid.uuid4()}/blobs/{digest.hash}/{size}"
+
+    async def chunks() -> AsyncIterator[blob_pb2.WriteBlobRequest]:
+        offset = 0
+        while True:
+            piece = bytes(view[offset:offset + chunk_size])
+            last = offset + len(piece) >= size
+            yield blob_pb2.WriteBlobRequest(resource_name=resource if offset == 0 else "", write_offset=offset,
+                                            data=piece, finish_write=last)
+            offset += len(piece)
+            if last:
+                return
+
+    started = time.perf_counter()
+    reply = await stub.WriteBlob(chunks(), timeout=CALL_TIMEOUT_S)
+    seconds = time.perf_counter() - started
+    if reply.committed_size != size or reply.already_existed:
+        raise RuntimeError(f"unexpected WriteBlob reply {reply}")
+    return seconds
+
+
+async def _service_read(stub: blob_pb2_grpc.BlobServiceStub, digest: blob_pb2.Digest) -> float:
+    received = 0
+    started = time.perf_counter()
+    async for response in stub.ReadBlob(blob_pb2.ReadBlobRequest(digest=digest), timeout=CALL_TIMEOUT_S):
+        received += len(response.data)
+    seconds = time.perf_counter() - started
+    if received != digest.size_bytes:
+        raise RuntimeError(f"ReadBlob returned {received} of {digest.size_bytes} bytes")
+    return seconds
+
+
+def _raw_put_get(client: Any, bucket: str, data: bytes, chunk_size: int, part_size: int) -> tuple[float, float]:
+    key = f"bench-raw/{uuid.uuid4()}"
+    started = time.perf_counter()
+    client.put_object(bucket, key, io.BytesIO(data), len(data), part_size=part_size)
+    write_s = time.perf_counter() - started
+    received = 0
+    started = time.perf_counter()
+    response = client.get_object(bucket, key)
+    try:
+        for piece in response.stream(chunk_size):
+            received += len(piece)
+    finally:
+        response.close()
+        response.release_conn()
+    read_s = time.perf_counter() - started
+    if received != len(data):
+        raise RuntimeError(f"get_object returned {received} of {len(data)} bytes")
+    client.remove_object(bucket, key)
+    return write_s, read_s
+
+
+def blob_round_trip(target: str, endpoint: str, access_key: str, secret_key: str, region: str, bucket: str,
+                    size: int, rounds: int, chunk_size: int, part_size: int, service_first: bool) -> dict[str, Any]:
+    """Writes and reads fresh random bytes through the blob service and directly with ``minio``.
+
+    Both sides first move one small blob (connections, pools and threads
+    warm), then ``rounds`` blobs of ``size`` each; times are summed per side
+    and direction. Every round's bytes are new, so content addressing never
+    skips a write.
+    """
+    blobs = [_fresh_blob(size) for _ in range(rounds)]
+    timings = {"service_write_s": 0.0, "service_read_s": 0.0, "raw_write_s": 0.0, "raw_read_s": 0.0}
+
+    async def service_side() -> None:
         async with aio.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
             stub = blob_pb2_grpc.BlobServiceStub(channel)
-            resource = f"uploads/{uuid.uuid4()}/blobs/{digest.hash}/{size}"
+            warm, warm_digest = _fresh_blob(WARMUP_BLOB_BYTES)
+            await _service_write(stub, warm, warm_digest, chunk_size)
+            await _service_read(stub, warm_digest)
+            written = [warm_digest]
+            for data, digest in blobs:
+                timings["service_write_s"] += await _service_write(stub, data, digest, chunk_size)
+                timings["service_read_s"] += await _service_read(stub, digest)
+                written.append(digest)
+            await stub.DeleteBlobs(blob_pb2.DeleteBlobsRequest(digests=written), timeout=60)
 
-            async def chunks() -> AsyncIterator[blob_pb2.WriteBlobRequest]:
-                offset = 0
-                while True:
-                    piece = bytes(view[offset:offset + chunk_size])
-                    last = offset + len(piece) >= size
-                    yield blob_pb2.WriteBlobRequest(resource_name=resource if offset == 0 else "",
-                                                    write_offset=offset, data=piece, finish_write=last)
-                    offset += len(piece)
-                    if last:
-                        return
-
-            started = time.perf_counter()
-            reply = await stub.WriteBlob(chunks(), timeout=CALL_TIMEOUT_S)
-            timings["service_write_s"] = time.perf_counter() - started
-            if reply.committed_size != size or reply.already_existed:
-                raise RuntimeError(f"unexpected WriteBlob reply {reply}")
-            received = 0
-            started = time.perf_counter()
-            async for response in stub.ReadBlob(blob_pb2.ReadBlobRequest(digest=digest), timeout=CALL_TIMEOUT_S):
-                received += len(response.data)
-            timings["service_read_s"] = time.perf_counter() - started
-            if received != size:
-                raise RuntimeError(f"ReadBlob returned {received} of {size} bytes")
-            await stub.DeleteBlobs(blob_pb2.DeleteBlobsRequest(digests=[digest]), timeout=60)
-
-    def raw_put_get() -> None:
+    def raw_side() -> None:
         client = _minio(endpoint, access_key, secret_key, region)
-        key = f"bench-raw/{uuid.uuid4()}"
-        started = time.perf_counter()
-        client.put_object(bucket, key, io.BytesIO(data), size, part_size=part_size)
-        timings["raw_write_s"] = time.perf_counter() - started
-        received = 0
-        started = time.perf_counter()
-        response = client.get_object(bucket, key)
-        try:
-            for piece in response.stream(chunk_size):
-                received += len(piece)
-        finally:
-            response.close()
-            response.release_conn()
-        timings["raw_read_s"] = time.perf_counter() - started
-        if received != size:
-            raise RuntimeError(f"get_object returned {received} of {size} bytes")
-        client.remove_object(bucket, key)
+        _raw_put_get(client, bucket, os.urandom(WARMUP_BLOB_BYTES), chunk_size, part_size)
+        for data, _ in blobs:
+            write_s, read_s = _raw_put_get(client, bucket, data, chunk_size, part_size)
+            timings["raw_write_s"] += write_s
+            timings["raw_read_s"] += read_s
 
     if service_first:
-        asyncio.run(service_write_read())
-        raw_put_get()
+        asyncio.run(service_side())
+        raw_side()
     else:
-        raw_put_get()
-        asyncio.run(service_write_read())
-    return {"size": size, **timings}
+        raw_side()
+        asyncio.run(service_side())
+    return {"size": size, "rounds": rounds, **timings}
 
 
 # --- P6: get-one latency --------------------------------------------------------

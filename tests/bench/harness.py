@@ -68,6 +68,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                                     f"(default {DEFAULTS['child_read_frames']})")
     parser.add_argument("--memory-frames", help=f"P5 frames streamed in and out (default {DEFAULTS['memory_frames']})")
     parser.add_argument("--latency-seconds", type=float, help="P6 measuring time per side (default 10)")
+    parser.add_argument("--driver", choices=("motor", "pymongo"), default="motor",
+                        help="MongoDB driver of the metadata service outside P7 (default motor, the product's)")
     parser.add_argument("--profile", choices=("py-spy", "cprofile"),
                         help="profile the service processes; output in .bench/profile-*")
     parser.add_argument("--keep-data", action="store_true", help="keep the fvbench database and bucket afterwards")
@@ -187,18 +189,18 @@ class Run:
 
     def run(self) -> None:
         if self.wants("P1", "P2", "P3", "P6", "P7"):
-            self.phase("motor", "motor", self._motor_rows)
+            self.phase(self.args.driver, self.args.driver, self._main_rows)
         if self.wants("P7"):
             self.phase("pymongo", "pymongo", lambda bench: self.measure(
                 "P7", "P1 and P2 with pymongo.AsyncMongoClient", lambda: bench_rows.p7_rows(bench, self.motor)))
         if self.wants("P5"):
-            self.phase("memory", "motor", lambda bench: self.measure(
+            self.phase("memory", self.args.driver, lambda bench: self.measure(
                 "P5", "service memory while streaming in and out", lambda: bench_rows.p5_rows(bench)))
         if self.wants("P4"):
-            self.phase("children", "motor", lambda bench: self.measure(
+            self.phase("children", self.args.driver, lambda bench: self.measure(
                 "P4", "copy-free children", lambda: bench_rows.p4_rows(bench)))
 
-    def _motor_rows(self, bench: bench_rows.Bench) -> None:
+    def _main_rows(self, bench: bench_rows.Bench) -> None:
         if self.wants("P3"):
             self.measure("P3", "blob throughput", lambda: bench_rows.p3_rows(bench))
         if self.wants("P1", "P7"):

@@ -18,6 +18,13 @@ TOP = 20
 _FRAME = re.compile(r"^(?P<fn>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 _SITE_PACKAGES = re.compile(r".*/site-packages/")
 _OWN_CODE = re.compile(r".*/services/")
+_OWN_PACKAGES = ("metadata/", "blob/", "common/", "framevault/")
+
+
+def _is_own(frame: str) -> bool:
+    """A frame of framevault code (py-spy names files relative to their sys.path entry)."""
+    match = _FRAME.match(frame.strip())
+    return bool(match) and ("/framevault/" in match["file"] or match["file"].startswith(_OWN_PACKAGES))
 
 
 def _short(frame: str) -> str:
@@ -38,11 +45,10 @@ def summarise_collapsed(path: Path) -> str:
             continue
         count = int(count_text)
         samples += count
-        frames = [_short(f) for f in stack.split(";")]
-        own[frames[-1]] += count
-        for name in set(frames):
-            if "framevault/" in name:
-                total[name] += count
+        raw_frames = stack.split(";")
+        own[_short(raw_frames[-1])] += count
+        for name in {_short(f) for f in raw_frames if _is_own(f)}:
+            total[name] += count
     if not samples:
         return f"{path.name}: no samples"
     lines = [f"{path.name}: {samples} busy samples",
