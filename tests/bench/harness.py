@@ -17,6 +17,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import processes
@@ -72,6 +73,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="MongoDB driver of the metadata service outside P7 (default motor, the product's)")
     parser.add_argument("--profile", choices=("py-spy", "cprofile"),
                         help="profile the service processes; output in .bench/profile-*")
+    parser.add_argument("--services-dir", type=Path,
+                        help="run the services from this directory (holding framevault/) instead of the "
+                             "installed tree, e.g. a copy with a candidate change")
     parser.add_argument("--keep-data", action="store_true", help="keep the fvbench database and bucket afterwards")
     args = parser.parse_args(argv)
     chosen = {**DEFAULTS, **(QUICK if args.quick else {})}
@@ -179,7 +183,8 @@ class Run:
         """Fresh bench data and fresh service processes for ``body``."""
         reset_bench_data(self.env, self.settings)
         profiler = processes.Profiler(self.args.profile, f"{self.stamp}-{label}")
-        with processes.running_services(self.env, driver=driver, profiler=profiler) as services:
+        with processes.running_services(self.env, driver=driver, profiler=profiler,
+                                        services_dir=self.args.services_dir) as services:
             bench = bench_rows.Bench(self.plan, self.env, services, self.settings.s3_part_size_bytes)
             try:
                 body(bench)
@@ -234,6 +239,7 @@ def main(argv: list[str]) -> int:
         "commit": _git("rev-parse", "HEAD"),
         "dirty": bool(_git("status", "--porcelain", "--untracked-files=no", "--", "services")),
         "argv": argv,
+        "services_dir": str(args.services_dir) if args.services_dir else "",
         "plan": vars(run.plan),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_before": load_before, "load_after": os.getloadavg()},
@@ -242,8 +248,9 @@ def main(argv: list[str]) -> int:
     path = processes.OUTPUT_DIR / f"results-{run.stamp}.json"
     write_json(path, run_info, run.rows)
     print()
-    print(f"framevault bench {run.stamp}, commit {run_info['commit'][:10]}"
-          f"{' + uncommitted service changes' if run_info['dirty'] else ''}, {elapsed / 60:.1f} min, "
+    source = f"services from {args.services_dir}" if args.services_dir else (
+        f"commit {run_info['commit'][:10]}{' + uncommitted service changes' if run_info['dirty'] else ''}")
+    print(f"framevault bench {run.stamp}, {source}, {elapsed / 60:.1f} min, "
           f"load {load_before[0]:.1f} -> {run_info['machine']['load_after'][0]:.1f} on {os.cpu_count()} cpus")
     print(format_table(run.rows))
     print()

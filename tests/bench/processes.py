@@ -122,7 +122,15 @@ class Profiler:
     outputs: list[Path] = field(default_factory=list)
     _samplers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def command(self, module: str, service: str) -> list[str]:
+    def command(self, module: str, service: str, services_dir: Path | None = None) -> list[str]:
+        if services_dir is not None:
+            # Another checkout's services (a candidate change): its package must win over the editable install.
+            bootstrap = (f"import sys, runpy; sys.meta_path[:] = [f for f in sys.meta_path "
+                         f"if 'editable' not in repr(f)]; sys.path.insert(0, {str(services_dir)!r}); "
+                         f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)")
+            if self.kind == "cprofile":
+                raise SystemExit("--profile cprofile cannot be combined with --services-dir")
+            return [sys.executable, "-c", bootstrap]
         if self.kind == "cprofile":
             path = OUTPUT_DIR / f"profile-{self.label}-{service}.pstats"
             self.outputs.append(path)
@@ -168,7 +176,8 @@ class Services:
 
 
 @contextlib.contextmanager
-def running_services(base_env: Mapping[str, str], *, driver: str, profiler: Profiler) -> Iterator[Services]:
+def running_services(base_env: Mapping[str, str], *, driver: str, profiler: Profiler,
+                     services_dir: Path | None = None) -> Iterator[Services]:
     """Starts both services, waits until they serve, stops them on exit."""
     metadata_address = f"127.0.0.1:{free_port()}"
     blob_address = f"127.0.0.1:{free_port()}"
@@ -190,7 +199,7 @@ def running_services(base_env: Mapping[str, str], *, driver: str, profiler: Prof
         for name, module, address in (("blob", "framevault.blob", blob_address),
                                       ("metadata", "framevault.metadata", metadata_address)):
             log_path = OUTPUT_DIR / f"{name}-{profiler.label}.log"
-            process = subprocess.Popen(profiler.command(module, name), env=env, cwd=REPO,
+            process = subprocess.Popen(profiler.command(module, name, services_dir), env=env, cwd=REPO,
                                        stdout=subprocess.DEVNULL, stderr=log_path.open("wb"))
             started.append(ServiceProcess(name, process, address, log_path))
         for service in started:
