@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from framevault.common.config import Settings
 from framevault.common.errors import FramevaultError, Unavailable
 from framevault.common.interceptors import ErrorMappingInterceptor, ErrorTranslator
+from framevault.common.logs import configure_logging
 
 log = structlog.get_logger("framevault.server")
 
@@ -155,3 +156,11 @@ async def run_service(spec: ServiceSpec, settings: Settings) -> None:
     await stop.wait()
     log.info("service_stopping", service=spec.name)
     await running.stop()
+
+
+def main(build_service: Callable[[Settings], ServiceSpec]) -> None:
+    """Entry point of ``python -m framevault.<service>``: settings from the
+    environment, structured logs, serve until SIGTERM or Ctrl-C."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(run_service(build_service(settings), settings))
