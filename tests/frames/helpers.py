@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,16 +97,17 @@ class UploadRun:
         return [r.outcome for r in self.results]
 
 
-async def upload(stub: Any, version_id: str, upload_items: Sequence[ms.UploadItem], *, retries: int = 3,
+async def upload(stub: Any, version_id: str, upload_items: Iterable[ms.UploadItem], *, retries: int = 3,
                  per_message: int = 64, cancel_after: int | None = None,
-                 between_messages: Any = None) -> UploadRun:
-    """Streams ``upload_items`` honouring the server's credit window.
+                 between_messages: Any = None, run: UploadRun | None = None) -> UploadRun:
+    """Streams ``upload_items`` (taken lazily) honouring the server's credit window.
 
     ``cancel_after``: cancel the call once that many results arrived (a
     broken stream). ``between_messages(sent_count)`` is awaited before each
-    message after the first, for tests that act mid-stream.
+    message after the first, for tests that act mid-stream; they may also
+    pass ``run`` to watch results arrive.
     """
-    run = UploadRun()
+    run = run if run is not None else UploadRun()
     call = stub.UploadFrames()
     await call.write(ms.UploadFramesRequest(options=ms.UploadOptions(version=by_id(version_id),
                                                                      upload_retries=retries)))
@@ -116,9 +118,9 @@ async def upload(stub: Any, version_id: str, upload_items: Sequence[ms.UploadIte
     credit = asyncio.Condition()
 
     async def writer() -> None:
-        for start in range(0, len(upload_items), per_message):
-            chunk = upload_items[start:start + per_message]
-            if start and between_messages is not None:
+        pending = iter(upload_items)
+        while chunk := list(itertools.islice(pending, per_message)):
+            if state["sent"] and between_messages is not None:
                 await between_messages(state["sent"])
             size = len(chunk)
             async with credit:

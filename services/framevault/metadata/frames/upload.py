@@ -308,6 +308,8 @@ class _BatchWriter:
         except Exception as exc:  # noqa: BLE001 - classified below; the stream must move on
             retryable = transient_error(exc)
             if retryable is not None:
+                log.info("upload_write_retry", frames=len(ready), first_index=ready[0].item.index,
+                         attempts=max(p.attempts for p in ready), error=retryable.message)
                 for pending in ready:
                     pending.last_error = retryable
                 return transient + ready, []
