@@ -299,3 +299,18 @@ async def test_exceeding_the_window_fails_the_stream(metadata_stub, settings):
     error = await _stream_error(metadata_stub, [
         ms.UploadFramesRequest(options=ms.UploadOptions(version=by_id(version.id)), items=too_many)])
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_a_frame_too_large_to_store_fails_alone(metadata_stub, frames_db: Database):
+    version = await new_draft(metadata_stub)
+    huge = image_frame("huge")
+    # About 5 MB as protobuf but over MongoDB's 16 MiB as a document.
+    outline = frame_pb2.PolygonPart(xy=[float(i % 997) for i in range(1_200_000)])
+    huge.rois.append(frame_pb2.Roi(labels=["coastline"], polygon=frame_pb2.Polygon2D(parts=[outline])))
+    run = await upload(metadata_stub, version.id, items([image_frame("before"), huge, image_frame("after")]),
+                       per_message=3)
+    assert run.outcomes() == [CREATED, FAILED, CREATED]
+    assert code_of(run.results[1].error) == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_fields(run.results[1].error) == ["frames[1]"]
+    assert [r.attempts for r in run.results] == [1, 1, 1]
+    assert await count_frames(metadata_stub, version.id) == 2 == await revision_count(frames_db, version.id)

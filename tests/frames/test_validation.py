@@ -115,6 +115,8 @@ def test_valid_geometries_pass():
     (frame_pb2.Source(), "frames[3].sources[1].uri"),
     (frame_pb2.Source(uri="ftp://host/x"), "frames[3].sources[1].uri"),
     (frame_pb2.Source(uri="https:///nohost"), "frames[3].sources[1].uri"),
+    (frame_pb2.Source(uri="s3:bucket/key"), "frames[3].sources[1].uri"),
+    (frame_pb2.Source(uri="file://"), "frames[3].sources[1].uri"),
     (frame_pb2.Source(uri="blob:sha256/xyz/1"), "frames[3].sources[1].uri"),
     (frame_pb2.Source(uri="s3://b/k with space"), "frames[3].sources[1].uri"),
     (frame_pb2.Source(uri="s3://b/k", inline_content=b"x"), "frames[3].sources[1].uri"),

@@ -23,7 +23,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from framevault.common.digests import BlobDigest, digest_of, is_blob_uri, parse_blob_uri
 from framevault.common.errors import FieldErrors, FieldViolation, InvalidArgument
@@ -47,6 +46,7 @@ DEFAULT_SOURCE_ID = "default"
 EXTERNAL_URI_SCHEMES = frozenset({"s3", "https", "http", "file"})
 DERIVED_ID_HEX_CHARS = 32
 
+_NUL_OR_SPACE = re.compile(r"[\s\x00]")
 _CONTENT_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[\w.+-]+(\s*;.*)?")
 
 
@@ -214,7 +214,7 @@ def uri_problem(uri: str) -> str | None:
         return "required (a blob: URI or an s3, https, http or file URI), unless inline_content is set"
     if len(uri.encode()) > MAX_URI_BYTES:
         return f"must be at most {MAX_URI_BYTES} bytes"
-    if "\x00" in uri or any(ch.isspace() for ch in uri):
+    if _NUL_OR_SPACE.search(uri):
         return "must not contain NUL or whitespace"
     if is_blob_uri(uri):
         try:
@@ -222,16 +222,16 @@ def uri_problem(uri: str) -> str | None:
         except InvalidArgument as exc:
             return exc.violations[0].description
         return None
-    try:
-        parts = urlsplit(uri)
-    except ValueError as exc:
-        return f"not a valid URI ({exc})"
-    scheme = parts.scheme.lower()
+    scheme, _, rest = uri.partition(":")
+    scheme = scheme.lower()
     if scheme not in EXTERNAL_URI_SCHEMES:
         return "scheme must be blob, s3, https, http or file"
-    if scheme in ("s3", "https", "http") and not parts.netloc:
+    if not rest.startswith("//"):
+        return f"must have the form {scheme}://..."
+    authority, _, path = rest[2:].partition("/")
+    if scheme in ("s3", "https", "http") and not authority:
         return f"{scheme} URIs need a host or bucket ({scheme}://<host>/<path>)"
-    if scheme == "file" and not parts.path:
+    if scheme == "file" and not path:
         return "file URIs need a path (file:///<path>)"
     return None
 
