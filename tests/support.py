@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from google.rpc import error_details_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc import aio
 from grpc_status import rpc_status
 
@@ -20,6 +20,11 @@ def error_details(exc: aio.AioRpcError) -> list[object]:
     status = rpc_status.from_call(exc)  # type: ignore[arg-type]
     if status is None:
         return []
+    return status_details(status)
+
+
+def status_details(status: status_pb2.Status) -> list[object]:
+    """Unpacks the details of a google.rpc.Status (e.g. one of a per-item result)."""
     out: list[object] = []
     for detail in status.details:
         for kind in _DETAIL_KINDS:

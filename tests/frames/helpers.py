@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc import aio
+from support import status_details
 
 from framevault.common.digests import BlobDigest, digest_of
 from framevault.common.errors import ok_status
@@ -152,18 +153,6 @@ async def upload(stub: Any, version_id: str, upload_items: Iterable[ms.UploadIte
         with contextlib.suppress(asyncio.CancelledError, aio.AioRpcError, grpc.RpcError):
             await sending
     return run
-
-
-def status_details(status: status_pb2.Status) -> list[Any]:
-    out: list[Any] = []
-    for detail in status.details:
-        for kind in (error_details_pb2.BadRequest, error_details_pb2.PreconditionFailure,
-                     error_details_pb2.ErrorInfo, error_details_pb2.RetryInfo, error_details_pb2.ResourceInfo):
-            if detail.Is(kind.DESCRIPTOR):
-                message = kind()
-                detail.Unpack(message)
-                out.append(message)
-    return out
 
 
 def bad_fields(status: status_pb2.Status) -> list[str]:

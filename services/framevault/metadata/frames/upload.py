@@ -176,7 +176,7 @@ class _Pending:
     blobs_ready: bool = False
     document: dict[str, Any] | None = None
     last_error: FramevaultError | None = None
-    outcome: int = metadata_service_pb2.FrameResult.OUTCOME_UNSPECIFIED
+    outcome: Outcome = metadata_service_pb2.FrameResult.OUTCOME_UNSPECIFIED
     error: FramevaultError | None = None
 
     @property

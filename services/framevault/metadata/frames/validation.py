@@ -249,12 +249,8 @@ def _check_sources(sources: Sequence[frame_pb2.Source], path: str, errors: Field
         at = f"{path}[{i}]"
         if not source.id:
             source.id = DEFAULT_SOURCE_ID
-        problem = text_problem(source.id, MAX_SOURCE_ID_BYTES)
-        if problem:
-            errors.add(f"{at}.id", problem)
-        elif source.id in seen:
-            errors.add(f"{at}.id", f"duplicate source id {source.id!r} (an empty id means {DEFAULT_SOURCE_ID!r})")
-        seen.add(source.id)
+        _check_unique_id(source.id, seen, f"{at}.id", errors,
+                         f"duplicate source id {source.id!r} (an empty id means {DEFAULT_SOURCE_ID!r})")
         uris.check(source, at)
         _check_content_type(source.content_type, f"{at}.content_type", errors)
         if source.width < 0:
@@ -280,16 +276,22 @@ def _check_masks(masks: Sequence[frame_pb2.Mask], path: str, errors: FieldErrors
     seen: set[str] = set()
     for i, mask in enumerate(masks):
         at = f"{path}[{i}]"
-        problem = text_problem(mask.id, MAX_SOURCE_ID_BYTES, required=False)
-        if problem:
-            errors.add(f"{at}.id", problem)
-        elif mask.id in seen:
-            errors.add(f"{at}.id", f"duplicate mask id {mask.id!r} within the source")
-        seen.add(mask.id)
+        _check_unique_id(mask.id, seen, f"{at}.id", errors, f"duplicate mask id {mask.id!r} within the source",
+                         required=False)
         uris.check(mask, at)
         _check_content_type(mask.content_type, f"{at}.content_type", errors)
         if mask.timestamp < 0:
             errors.add(f"{at}.timestamp", "must be >= 0")
+
+
+def _check_unique_id(value: str, seen: set[str], path: str, errors: FieldErrors, duplicate: str, *,
+                     required: bool = True) -> None:
+    problem = text_problem(value, MAX_SOURCE_ID_BYTES, required=required)
+    if problem:
+        errors.add(path, problem)
+    elif value in seen:
+        errors.add(path, duplicate)
+    seen.add(value)
 
 
 def _check_content_type(value: str, path: str, errors: FieldErrors) -> None:
