@@ -269,7 +269,6 @@ def _referenced_uris_pipeline() -> list[dict[str, Any]]:
     """Every distinct ``blob:`` URI of any revision (sources, previews, masks),
     with its number of references. Grouping spills to disk when large."""
     return [
-        {"$match": {"sources.0": {"$exists": True}}},
         {"$project": {"_id": 0, "sources.uri": 1, "sources.preview.uri": 1, "sources.masks.uri": 1}},
         {"$unwind": "$sources"},
         {"$project": {"uris": {"$concatArrays": [

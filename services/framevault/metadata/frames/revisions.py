@@ -49,9 +49,10 @@ async def find_visible_revisions(
 async def write_revisions(
     db: Database, session: Any, version: VersionHandle, documents: Sequence[dict[str, Any]]
 ) -> list[bool]:
-    """Upserts revision documents (``frame_documents.frame_to_document`` of
-    ``version``) into draft ``version``; for each document, True when its frame
-    was new in the version.
+    """Upserts revision documents (``frame_documents.frame_to_document``, or
+    revisions read from another version: their ``_id``, ``hidden_in``,
+    ``dataset_id`` and ``version_id`` are replaced) into draft ``version``;
+    for each document, True when its frame was new in the version.
 
     Several documents of one frame id are applied in order: the last one is
     stored, the first reports created or updated by the prior state and the
@@ -72,6 +73,7 @@ async def write_revisions(
         if last_position[frame_id] != i:
             continue
         content = {k: v for k, v in doc.items() if k not in ("_id", "hidden_in")}
+        content["dataset_id"], content["version_id"] = version.dataset_id, version.id
         current = visible.get(frame_id)
         if current is None:
             operations.append(InsertOne(content))

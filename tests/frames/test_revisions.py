@@ -1,0 +1,73 @@
+"""The revision write path used directly, as merges do: documents read from
+one version written into another draft, in the caller's transaction."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from grpc import aio
+
+from framevault.common.errors import FailedPrecondition
+from framevault.metadata.db import Database
+from framevault.metadata.frames.revisions import delete_revisions, find_visible_revisions, write_revisions
+from framevault.metadata.frames.transactions import frame_transaction
+from framevault.v1 import metadata_service_pb2 as ms
+
+from .helpers import (
+    CREATED,
+    by_id,
+    child_of,
+    count_frames,
+    get_frame,
+    handle,
+    image_frame,
+    items,
+    new_draft,
+    publish,
+    upload,
+    visible_count,
+)
+
+pytestmark = pytest.mark.usefixtures("frames_db")
+
+
+async def test_documents_of_one_version_written_into_another(metadata_stub, frames_db: Database):
+    source = await new_draft(metadata_stub)
+    run = await upload(metadata_stub, source.id, items([image_frame("a", labels=["theirs"]),
+                                                        image_frame("b", labels=["theirs"])]))
+    assert run.outcomes() == [CREATED, CREATED]
+    target = await new_draft(metadata_stub)
+    await upload(metadata_stub, target.id, items([image_frame("a", labels=["ours"])]))
+
+    theirs = await handle(frames_db, source.id)
+    docs = list((await find_visible_revisions(frames_db, theirs, ["a", "b"], fields=None)).values())
+    ours = await handle(frames_db, target.id)
+    async with frame_transaction(frames_db) as session:
+        created = await write_revisions(frames_db, session, ours, docs)
+    assert dict(zip((d["frame_id"] for d in docs), created, strict=True)) == {"a": False, "b": True}
+    written = await get_frame(metadata_stub, target.id, "a")
+    assert list(written.rois[0].labels) == ["theirs"] and written.saved_in_version == target.id
+    assert await count_frames(metadata_stub, target.id) == 2 == await visible_count(frames_db, target.id)
+    assert await count_frames(metadata_stub, source.id) == 2  # the source is untouched
+
+    async with frame_transaction(frames_db) as session:
+        gone = await delete_revisions(frames_db, session, ours, ["a", "zzz"])
+    assert gone == {"a"}
+    assert await count_frames(metadata_stub, target.id) == 1 == await visible_count(frames_db, target.id)
+
+
+async def test_a_published_version_refuses_the_whole_transaction(metadata_stub, frames_db: Database):
+    version = await new_draft(metadata_stub)
+    await upload(metadata_stub, version.id, items([image_frame("kept")]))
+    draft_handle = await handle(frames_db, version.id)
+    await publish(metadata_stub, version.id)
+    docs = list((await find_visible_revisions(frames_db, draft_handle, ["kept"], fields=None)).values())
+    with pytest.raises(FailedPrecondition):
+        async with frame_transaction(frames_db) as session:
+            await write_revisions(frames_db, session, draft_handle, docs + [{**docs[0], "frame_id": "new"}])
+    assert await frames_db.frames.count_documents({"version_id": version.id}) == 1
+    published = await metadata_stub.GetVersion(ms.GetVersionRequest(version=by_id(version.id)))
+    child = await child_of(metadata_stub, published)
+    with pytest.raises(aio.AioRpcError) as caught:
+        await get_frame(metadata_stub, child.id, "new")
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
