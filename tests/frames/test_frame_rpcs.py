@@ -6,12 +6,14 @@ from __future__ import annotations
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
+from google.rpc import error_details_pb2
 from grpc import aio
-from support import resource_info, violated_fields
+from support import error_details, resource_info, violated_fields
 
+from framevault.common.digests import digest_of
 from framevault.common.metadata_values import dict_to_metadata, metadata_to_dict
 from framevault.metadata.db import Database
-from framevault.v1 import dataset_pb2, frame_pb2
+from framevault.v1 import blob_pb2, dataset_pb2, frame_pb2
 from framevault.v1 import metadata_service_pb2 as ms
 
 from .helpers import (
@@ -124,8 +126,9 @@ async def test_update_errors(metadata_stub):
     assert violated_fields(error) == ["frame.rois[0].sources[0]"]
     await expect(metadata_stub.UpdateFrame(update(version.id, frame_pb2.Frame(id="absent"), "meta")),
                  grpc.StatusCode.NOT_FOUND)
-    await expect(metadata_stub.UpdateFrame(update(version.id, frame_pb2.Frame(id="e"), "meta", etag="stale")),
-                 grpc.StatusCode.ABORTED)
+    stale = await expect(metadata_stub.UpdateFrame(update(version.id, frame_pb2.Frame(id="e"), "meta", etag="stale")),
+                         grpc.StatusCode.ABORTED)
+    assert [d.reason for d in error_details(stale) if isinstance(d, error_details_pb2.ErrorInfo)] == ["ETAG_MISMATCH"]
     ok = await metadata_stub.UpdateFrame(update(version.id, with_meta(frame_pb2.Frame(id="e"), {"v": 1}), "meta",
                                                 etag=current.etag))
     assert ok.etag != current.etag
@@ -248,3 +251,14 @@ async def test_referenced_blobs_cover_sources_previews_and_masks(metadata_stub, 
 async def _drain(call) -> None:
     async for _ in call:
         pass
+
+
+async def test_update_of_sources_stores_inline_bytes(metadata_stub, blob_stub):
+    version = await draft_with(metadata_stub, image_frame("s"))
+    data = b"new pixels " + unique("p").encode()
+    given = frame_pb2.Frame(id="s", sources=[frame_pb2.Source(inline_content=data)])
+    updated = await metadata_stub.UpdateFrame(update(version.id, given, "sources"))
+    assert updated.sources[0].uri == digest_of(data).uri and updated.context_id == "ctx"
+    found = await blob_stub.FindMissingBlobs(blob_pb2.FindMissingBlobsRequest(
+        digests=[blob_pb2.Digest(hash=digest_of(data).hash, size_bytes=len(data))]))
+    assert list(found.missing_digests) == []

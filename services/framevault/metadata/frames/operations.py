@@ -147,6 +147,10 @@ class _ChangedMeanwhile(Exception):
     """The frame changed between the read the update is based on and its write."""
 
 
+class _EtagMismatch(Exception):
+    """The caller's etag is not the frame's current one."""
+
+
 async def update_frame(db: Database, blobs: BlobGateway, settings: Settings,
                        request: metadata_service_pb2.UpdateFrameRequest) -> frame_pb2.Frame:
     frame_id = request.frame.id
@@ -156,14 +160,15 @@ async def update_frame(db: Database, blobs: BlobGateway, settings: Settings,
     mask = checked_mask(request.update_mask.paths)
     version = await _draft(db, request.version)
     limits = FrameLimits(max_inline_bytes=settings.upload_max_inline_bytes)
+    # Stored sources were checked when written; only new ones need the blob service.
+    touches_sources = not mask or any(path.head == "sources" for path in mask)
 
     async def attempt() -> frame_pb2.Frame:
         base = (await find_visible_revisions(db, version, [frame_id], fields=None)).get(frame_id)
         if base is None:
             raise NotFound("frame", frame_id, field="frame.id")
         if request.etag and request.etag != base["etag"]:
-            raise Aborted(f"frame {frame_id!r} changed: etag {request.etag!r} is not the current one",
-                          reason="ETAG_MISMATCH")
+            raise _EtagMismatch()
         given = frame_pb2.Frame()
         given.CopyFrom(request.frame)
         if mask:
@@ -171,7 +176,8 @@ async def update_frame(db: Database, blobs: BlobGateway, settings: Settings,
         else:
             merged = given
         prepared = prepare_frame(merged, "frame", limits)
-        await settle_blobs(blobs, prepared)
+        if touches_sources:
+            await settle_blobs(blobs, prepared)
         doc = frame_to_document(prepared.frame, dataset_id=version.dataset_id, version_id=version.id,
                                 saved_ms=now_ms())
         async with frame_transaction(db) as session:
@@ -188,7 +194,12 @@ async def update_frame(db: Database, blobs: BlobGateway, settings: Settings,
             # Reported as a conflict so the retry below re-reads and re-merges.
             raise Aborted(f"frame {frame_id!r} changed during the update", retry_after_ms=50) from None
 
-    return await with_retries(settled, settings.upload_retry_base_delay_ms)
+    try:
+        return await with_retries(settled, settings.upload_retry_base_delay_ms)
+    except _EtagMismatch:
+        # Final, unlike a conflict: the caller must re-read the frame.
+        raise Aborted(f"frame {frame_id!r} changed: etag {request.etag!r} is not the current one",
+                      reason="ETAG_MISMATCH") from None
 
 
 # -- delete, count, list --------------------------------------------------------
