@@ -399,16 +399,18 @@ class FrameResult(_message.Message):
     def __init__(self, index: _Optional[int] = ..., client_key: _Optional[str] = ..., frame_id: _Optional[str] = ..., outcome: _Optional[_Union[FrameResult.Outcome, str]] = ..., attempts: _Optional[int] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class UploadSummary(_message.Message):
-    __slots__ = ("created", "updated", "failed", "failed_frame_ids")
+    __slots__ = ("created", "updated", "failed", "failed_frame_ids", "failed_frame_ids_truncated")
     CREATED_FIELD_NUMBER: _ClassVar[int]
     UPDATED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FRAME_IDS_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FRAME_IDS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     created: int
     updated: int
     failed: int
     failed_frame_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, created: _Optional[int] = ..., updated: _Optional[int] = ..., failed: _Optional[int] = ..., failed_frame_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    failed_frame_ids_truncated: bool
+    def __init__(self, created: _Optional[int] = ..., updated: _Optional[int] = ..., failed: _Optional[int] = ..., failed_frame_ids: _Optional[_Iterable[str]] = ..., failed_frame_ids_truncated: _Optional[bool] = ...) -> None: ...
 
 class IterateFramesRequest(_message.Message):
     __slots__ = ("view", "shard_index", "shard_count", "resume_cursor", "frames_per_message")

@@ -220,7 +220,8 @@ class _Totals:
 
     def summary(self) -> metadata_service_pb2.UploadSummary:
         return metadata_service_pb2.UploadSummary(
-            created=self.created, updated=self.updated, failed=self.failed, failed_frame_ids=self.failed_ids
+            created=self.created, updated=self.updated, failed=self.failed, failed_frame_ids=self.failed_ids,
+            failed_frame_ids_truncated=self.failed > len(self.failed_ids),
         )
 
 

@@ -244,8 +244,8 @@ func (x *MetadataList) GetValues() []*MetadataValue {
 
 // A JSON-like object of caller metadata (nested objects and lists allowed).
 //
-// Keys must be non-empty, at most 256 bytes, must not start with `$` and must
-// not contain `.` or NUL: such keys are rejected with INVALID_ARGUMENT naming
+// Keys must be non-empty, at most 256 bytes and must not contain `$`, `.` or
+// NUL: such keys are rejected with INVALID_ARGUMENT naming
 // the field path (e.g. `frames[2].meta.weather`). A nesting depth above 32 is
 // rejected the same way.
 type Metadata struct {

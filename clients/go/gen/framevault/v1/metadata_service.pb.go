@@ -2604,10 +2604,13 @@ type UploadSummary struct {
 	// Frames failed.
 	Failed int64 `protobuf:"varint,3,opt,name=failed,proto3" json:"failed,omitempty"`
 	// Ids of the frames that were not registered (for frames without a
-	// derivable id, the client key or `#<index>`).
+	// derivable id, the client key or `#<index>`), at most 100000; every failed
+	// frame also had its own FrameResult.
 	FailedFrameIds []string `protobuf:"bytes,4,rep,name=failed_frame_ids,json=failedFrameIds,proto3" json:"failed_frame_ids,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// True when more frames failed than failed_frame_ids lists.
+	FailedFrameIdsTruncated bool `protobuf:"varint,5,opt,name=failed_frame_ids_truncated,json=failedFrameIdsTruncated,proto3" json:"failed_frame_ids_truncated,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *UploadSummary) Reset() {
@@ -2666,6 +2669,13 @@ func (x *UploadSummary) GetFailedFrameIds() []string {
 		return x.FailedFrameIds
 	}
 	return nil
+}
+
+func (x *UploadSummary) GetFailedFrameIdsTruncated() bool {
+	if x != nil {
+		return x.FailedFrameIdsTruncated
+	}
+	return false
 }
 
 // Request of IterateFrames.
@@ -3292,12 +3302,13 @@ const file_framevault_v1_metadata_service_proto_rawDesc = "" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOUTCOME_CREATED\x10\x01\x12\x13\n" +
 	"\x0fOUTCOME_UPDATED\x10\x02\x12\x12\n" +
-	"\x0eOUTCOME_FAILED\x10\x03\"\x85\x01\n" +
+	"\x0eOUTCOME_FAILED\x10\x03\"\xc2\x01\n" +
 	"\rUploadSummary\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\x03R\acreated\x12\x18\n" +
 	"\aupdated\x18\x02 \x01(\x03R\aupdated\x12\x16\n" +
 	"\x06failed\x18\x03 \x01(\x03R\x06failed\x12(\n" +
-	"\x10failed_frame_ids\x18\x04 \x03(\tR\x0efailedFrameIds\"\xd4\x01\n" +
+	"\x10failed_frame_ids\x18\x04 \x03(\tR\x0efailedFrameIds\x12;\n" +
+	"\x1afailed_frame_ids_truncated\x18\x05 \x01(\bR\x17failedFrameIdsTruncated\"\xd4\x01\n" +
 	"\x14IterateFramesRequest\x12'\n" +
 	"\x04view\x18\x01 \x01(\v2\x13.framevault.v1.ViewR\x04view\x12\x1f\n" +
 	"\vshard_index\x18\x02 \x01(\x05R\n" +

@@ -626,9 +626,12 @@ export interface UploadSummary {
   failed: number;
   /**
    * Ids of the frames that were not registered (for frames without a
-   * derivable id, the client key or `#<index>`).
+   * derivable id, the client key or `#<index>`), at most 100000; every failed
+   * frame also had its own FrameResult.
    */
   failedFrameIds: string[];
+  /** True when more frames failed than failed_frame_ids lists. */
+  failedFrameIdsTruncated: boolean;
 }
 
 /** Request of IterateFrames. */
@@ -4591,7 +4594,7 @@ export const FrameResult: MessageFns<FrameResult> = {
 };
 
 function createBaseUploadSummary(): UploadSummary {
-  return { created: 0, updated: 0, failed: 0, failedFrameIds: [] };
+  return { created: 0, updated: 0, failed: 0, failedFrameIds: [], failedFrameIdsTruncated: false };
 }
 
 export const UploadSummary: MessageFns<UploadSummary> = {
@@ -4607,6 +4610,9 @@ export const UploadSummary: MessageFns<UploadSummary> = {
     }
     for (const v of message.failedFrameIds) {
       writer.uint32(34).string(v!);
+    }
+    if (message.failedFrameIdsTruncated !== false) {
+      writer.uint32(40).bool(message.failedFrameIdsTruncated);
     }
     return writer;
   },
@@ -4656,6 +4662,14 @@ export const UploadSummary: MessageFns<UploadSummary> = {
             message.failedFrameIds.push(reader.string());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.failedFrameIdsTruncated = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4678,6 +4692,11 @@ export const UploadSummary: MessageFns<UploadSummary> = {
         : globalThis.Array.isArray(object?.failed_frame_ids)
         ? object.failed_frame_ids.map((e: any) => globalThis.String(e))
         : [],
+      failedFrameIdsTruncated: isSet(object.failedFrameIdsTruncated)
+        ? globalThis.Boolean(object.failedFrameIdsTruncated)
+        : isSet(object.failed_frame_ids_truncated)
+        ? globalThis.Boolean(object.failed_frame_ids_truncated)
+        : false,
     };
   },
 
@@ -4695,6 +4714,9 @@ export const UploadSummary: MessageFns<UploadSummary> = {
     if (message.failedFrameIds?.length) {
       obj.failedFrameIds = message.failedFrameIds;
     }
+    if (message.failedFrameIdsTruncated !== false) {
+      obj.failedFrameIdsTruncated = message.failedFrameIdsTruncated;
+    }
     return obj;
   },
 
@@ -4707,6 +4729,7 @@ export const UploadSummary: MessageFns<UploadSummary> = {
     message.updated = object.updated ?? 0;
     message.failed = object.failed ?? 0;
     message.failedFrameIds = object.failedFrameIds?.map((e) => e) || [];
+    message.failedFrameIdsTruncated = object.failedFrameIdsTruncated ?? false;
     return message;
   },
 };
