@@ -14,14 +14,14 @@ GENERATED_PY := services/framevault/v1
 PROTOS := $(wildcard proto/framevault/v1/*.proto)
 PYTEST_ARGS ?=
 
-.PHONY: help install generate check-generated lint typecheck stack-up stack-down stack-status run test bench clean
+.PHONY: help install generate check-generated lint stack-up stack-down stack-status run test bench clean
 
 help:
 	@echo "make run              install, start the local stack and both services (Ctrl-C stops them)"
 	@echo "make test             install, start the local stack, run every test"
 	@echo "make generate         regenerate code from proto/ (never edit generated files)"
 	@echo "make check-generated  fail if regeneration would change committed code"
-	@echo "make lint             buf lint + buf breaking + ruff"
+	@echo "make lint             buf lint + buf breaking + ruff + mypy"
 	@echo "make bench            benchmark harness (ratios against raw baselines)"
 	@echo "make stack-up|stack-down|stack-status   the local mongod + S3 server"
 
@@ -63,8 +63,6 @@ lint: install
 	@if git rev-parse --verify --quiet HEAD~1 >/dev/null; then \
 	  cd proto && node_modules/.bin/buf breaking --against '../.git#ref=HEAD~1,subdir=proto'; fi
 	$(VENV)/bin/ruff check services clients/python tests deploy
-
-typecheck: install
 	$(VENV)/bin/mypy services/framevault clients/python/framevault
 
 # --- local stack and services ----------------------------------------------

@@ -194,7 +194,7 @@ class _Pending:
     def result(self) -> metadata_service_pb2.FrameResult:
         out = metadata_service_pb2.FrameResult(
             index=self.item.index, client_key=self.item.client_key, frame_id=self.frame_id,
-            outcome=self.outcome, attempts=self.attempts,
+            outcome=self.outcome, attempts=self.attempts,  # type: ignore[arg-type]  # enum stubs type values as int
         )
         if self.error is not None:
             out.error.CopyFrom(self.error.to_status())
