@@ -10,7 +10,7 @@ from grpc import aio
 from framevault.common.errors import FailedPrecondition
 from framevault.metadata.db import Database
 from framevault.metadata.frames.revisions import delete_revisions, find_visible_revisions, write_revisions
-from framevault.metadata.frames.transactions import frame_transaction
+from framevault.metadata.transactions import transaction
 from framevault.v1 import metadata_service_pb2 as ms
 
 from .helpers import (
@@ -42,7 +42,7 @@ async def test_documents_of_one_version_written_into_another(metadata_stub, fram
     theirs = await handle(frames_db, source.id)
     docs = list((await find_visible_revisions(frames_db, theirs, ["a", "b"], fields=None)).values())
     ours = await handle(frames_db, target.id)
-    async with frame_transaction(frames_db) as session:
+    async with transaction(frames_db) as session:
         created = await write_revisions(frames_db, session, ours, docs)
     assert dict(zip((d["frame_id"] for d in docs), created, strict=True)) == {"a": False, "b": True}
     written = await get_frame(metadata_stub, target.id, "a")
@@ -50,7 +50,7 @@ async def test_documents_of_one_version_written_into_another(metadata_stub, fram
     assert await count_frames(metadata_stub, target.id) == 2 == await visible_count(frames_db, target.id)
     assert await count_frames(metadata_stub, source.id) == 2  # the source is untouched
 
-    async with frame_transaction(frames_db) as session:
+    async with transaction(frames_db) as session:
         gone = await delete_revisions(frames_db, session, ours, ["a", "zzz"])
     assert gone == {"a"}
     assert await count_frames(metadata_stub, target.id) == 1 == await visible_count(frames_db, target.id)
@@ -63,7 +63,7 @@ async def test_a_published_version_refuses_the_whole_transaction(metadata_stub, 
     await publish(metadata_stub, version.id)
     docs = list((await find_visible_revisions(frames_db, draft_handle, ["kept"], fields=None)).values())
     with pytest.raises(FailedPrecondition):
-        async with frame_transaction(frames_db) as session:
+        async with transaction(frames_db) as session:
             await write_revisions(frames_db, session, draft_handle, docs + [{**docs[0], "frame_id": "new"}])
     assert await frames_db.frames.count_documents({"version_id": version.id}) == 1
     published = await metadata_stub.GetVersion(ms.GetVersionRequest(version=by_id(version.id)))

@@ -17,9 +17,9 @@ from pymongo import ASCENDING, ReturnDocument
 
 from framevault.common.errors import FailedPrecondition, NotFound, PreconditionViolation
 from framevault.metadata.catalog.documents import new_etag, now
-from framevault.metadata.catalog.transactions import in_transaction
 from framevault.metadata.db import Database
 from framevault.metadata.lineage import DRAFT, PUBLISHED
+from framevault.metadata.transactions import in_transaction
 
 # Frame revisions removed per delete_many when purging a dataset or version.
 PURGE_BATCH = 5000

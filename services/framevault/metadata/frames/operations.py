@@ -21,7 +21,6 @@ from framevault.metadata.db import Database
 from framevault.metadata.frame_documents import document_to_frame, frame_to_document, now_ms
 from framevault.metadata.frames.blob_refs import settle_blobs
 from framevault.metadata.frames.revisions import delete_revisions, find_visible_revisions, write_revisions
-from framevault.metadata.frames.transactions import frame_transaction, with_retries
 from framevault.metadata.frames.validation import FrameLimits, frame_id_problem, prepare_frame
 from framevault.metadata.lineage import (
     VersionHandle,
@@ -30,6 +29,7 @@ from framevault.metadata.lineage import (
     resolve_version_document,
     visible_filter,
 )
+from framevault.metadata.transactions import transaction, with_retries
 from framevault.v1 import blob_pb2, dataset_pb2, frame_pb2, metadata_pb2, metadata_service_pb2
 
 MAX_DELETE_IDS = 10_000
@@ -180,7 +180,7 @@ async def update_frame(db: Database, blobs: BlobGateway, settings: Settings,
             await settle_blobs(blobs, prepared)
         doc = frame_to_document(prepared.frame, dataset_id=version.dataset_id, version_id=version.id,
                                 saved_ms=now_ms())
-        async with frame_transaction(db) as session:
+        async with transaction(db) as session:
             now = (await find_visible_revisions(db, version, [frame_id], session=session)).get(frame_id)
             if now is None or now["etag"] != base["etag"]:
                 raise _ChangedMeanwhile()
@@ -219,7 +219,7 @@ async def delete_frames(db: Database, settings: Settings, request: metadata_serv
     version = await _draft(db, request.version)
 
     async def attempt() -> set[str]:
-        async with frame_transaction(db) as session:
+        async with transaction(db) as session:
             return await delete_revisions(db, session, version, ids)
 
     deleted = await with_retries(attempt, settings.upload_retry_base_delay_ms)

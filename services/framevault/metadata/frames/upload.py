@@ -47,9 +47,9 @@ from framevault.metadata.db import Database
 from framevault.metadata.frame_documents import frame_to_document, now_ms
 from framevault.metadata.frames.blob_refs import missing_blobs_error, store_inline_blobs
 from framevault.metadata.frames.revisions import write_revisions
-from framevault.metadata.frames.transactions import backoff_seconds, frame_transaction, transient_error
 from framevault.metadata.frames.validation import MAX_CLIENT_KEY_BYTES, FrameLimits, check_frame, text_problem
 from framevault.metadata.lineage import VersionHandle, require_draft, resolve_version_document
+from framevault.metadata.transactions import backoff_seconds, transaction, transient_error
 from framevault.v1 import frame_pb2, metadata_service_pb2
 
 log = structlog.get_logger("framevault.upload")
@@ -403,7 +403,7 @@ class _BatchWriter:
             else:
                 pending.document["saved"] = bson.Int64(saved_ms)
             documents.append(pending.document)
-        async with frame_transaction(self._db) as session:
+        async with transaction(self._db) as session:
             return await write_revisions(self._db, session, self._version, documents)
 
     def _write_error(self, exc: Exception, pending: _Pending) -> FramevaultError:

@@ -1,9 +1,11 @@
-"""One MongoDB transaction per unit of frame writes, and which failures are
-worth another attempt.
+"""MongoDB transactions for either driver, and which failures are worth
+another attempt.
 
-Unlike ``with_transaction``, ``frame_transaction`` makes exactly one attempt:
-the upload stream counts attempts per frame and backs off itself, so the
-retry policy lives in one place and the attempts it reports are real.
+``transaction`` makes exactly one attempt: the upload stream counts attempts
+per frame and backs off itself, so the attempts it reports are real.
+``in_transaction`` retries a whole unit after transient conflicts (at commit
+too, which motor's ``with_transaction`` does not retry); catalog operations
+use it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import contextlib
 import inspect
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -76,7 +79,7 @@ async def _resolved(value: Any) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def frame_transaction(db: Database) -> AsyncIterator[Any]:
+async def transaction(db: Database) -> AsyncIterator[Any]:
     """A session in a snapshot transaction, committed with majority when the
     block ends without an exception and aborted otherwise (cancellation
     included), so a failed or interrupted unit leaves nothing behind."""
@@ -108,6 +111,31 @@ async def _commit(session: Any) -> None:
         except pymongo.errors.PyMongoError as exc:
             if attempt == _COMMIT_ATTEMPTS or not exc.has_error_label("UnknownTransactionCommitResult"):
                 raise
+
+
+# A catalog unit that keeps conflicting stops being retried after this long;
+# the last transient error then reaches the caller as ABORTED.
+IN_TRANSACTION_RETRY_SECONDS = 30.0
+
+
+async def in_transaction(db: Database, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Runs ``work(session)`` in one transaction, again from the start after a
+    transient conflict. A domain error raised by ``work`` aborts the attempt,
+    so nothing of it is kept."""
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            async with transaction(db) as session:
+                return await work(session)
+        except pymongo.errors.PyMongoError as exc:
+            if not exc.has_error_label("TransientTransactionError") or (
+                time.monotonic() - started > IN_TRANSACTION_RETRY_SECONDS
+            ):
+                raise
+        # Jittered backoff, so contenders do not collide again in step.
+        await asyncio.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
 
 
 def backoff_seconds(retry_no: int, base_delay_ms: int) -> float:
