@@ -62,6 +62,8 @@ def settings(stack_env: dict[str, str]) -> Settings:
         s3_bucket=bucket,
         metadata_address="127.0.0.1:0",
         blob_address="127.0.0.1:0",
+        metadata_metrics_address="127.0.0.1:0",
+        blob_metrics_address="127.0.0.1:0",
         log_format="console",
         log_level=os.environ.get("FRAMEVAULT_TEST_LOG_LEVEL", "WARNING"),
     )

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -22,7 +23,9 @@ def _free_port() -> int:
 
 def test_launcher_serves_both_services_and_stops_gracefully(stack_env):
     metadata, blob = f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"
+    metrics = [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]
     env = {**os.environ, "FRAMEVAULT_METADATA_ADDRESS": metadata, "FRAMEVAULT_BLOB_ADDRESS": blob,
+           "FRAMEVAULT_METADATA_METRICS_ADDRESS": metrics[0], "FRAMEVAULT_BLOB_METRICS_ADDRESS": metrics[1],
            "FRAMEVAULT_MONGODB_DATABASE": "fvtest_launcher"}
     proc = subprocess.Popen([sys.executable, str(REPO / "deploy/local/run_services.py")], env=env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -33,6 +36,9 @@ def test_launcher_serves_both_services_and_stops_gracefully(stack_env):
             with grpc.insecure_channel(address) as channel:
                 reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
                 assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        for address in metrics:
+            with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as page:
+                assert b"framevault_rpc_duration_seconds" in page.read()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
     finally:

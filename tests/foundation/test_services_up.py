@@ -77,3 +77,20 @@ async def test_liveness_name_serves_while_the_process_runs(metadata_channel, blo
     for channel in (metadata_channel, blob_channel):
         reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="liveness"))
         assert reply.status == SERVING
+
+
+async def test_rpcs_are_counted_on_the_metrics_endpoint(metadata_service, metadata_channel):
+    import urllib.request
+
+    from grpc import aio
+
+    from framevault.v1 import metadata_service_pb2, metadata_service_pb2_grpc
+
+    stub = metadata_service_pb2_grpc.MetadataServiceStub(metadata_channel)
+    with pytest.raises(aio.AioRpcError):
+        await stub.GetDataset(metadata_service_pb2.GetDatasetRequest())
+    assert metadata_service.metrics is not None
+    url = f"http://127.0.0.1:{metadata_service.metrics.port}/metrics"
+    page = urllib.request.urlopen(url, timeout=5).read().decode()
+    assert ('framevault_rpcs_handled_total{grpc_code="INVALID_ARGUMENT",grpc_method="GetDataset",'
+            'grpc_service="framevault.v1.MetadataService"}') in page

@@ -66,4 +66,5 @@ def build_service(settings: Settings, *, storage: BlobStorage | None = None,
         ready=ready,
         translate_error=translate_storage_error,
         close=close,
+        metrics_address=settings.blob_metrics_address,
     )

@@ -19,6 +19,9 @@ class Settings:
     # Listening addresses.
     metadata_address: str = "127.0.0.1:50051"
     blob_address: str = "127.0.0.1:50052"
+    # Prometheus /metrics endpoints (host:port; empty = off).
+    metadata_metrics_address: str = "127.0.0.1:9451"
+    blob_metrics_address: str = "127.0.0.1:9452"
     # Where the metadata service reaches the blob service.
     blob_target: str = "127.0.0.1:50052"
     # Where the blob service reaches the metadata service (garbage collection).

@@ -18,6 +18,7 @@ import structlog
 from grpc import aio
 
 from framevault.common.errors import FramevaultError, Internal, Unimplemented
+from framevault.common.metrics import observe_rpc
 
 log = structlog.get_logger("framevault.rpc")
 
@@ -126,6 +127,7 @@ class ErrorMappingInterceptor(aio.ServerInterceptor):
         else:
             log.info("rpc_error", method=method, code=error.code.name, reason=error.reason, message=error.message,
                      elapsed_ms=elapsed_ms)
+        observe_rpc(method, error.code.name, elapsed_ms / 1000)
         status = error.to_status()
         await context.abort(
             error.code,
@@ -135,4 +137,6 @@ class ErrorMappingInterceptor(aio.ServerInterceptor):
 
 
 def _log_done(method: str, context: aio.ServicerContext, started: float) -> None:
-    log.debug("rpc_ok", method=method, elapsed_ms=round((time.perf_counter() - started) * 1000, 2))
+    elapsed = time.perf_counter() - started
+    observe_rpc(method, "OK", elapsed)
+    log.debug("rpc_ok", method=method, elapsed_ms=round(elapsed * 1000, 2))

@@ -21,6 +21,7 @@ from framevault.common.config import Settings
 from framevault.common.errors import FramevaultError, Unavailable
 from framevault.common.interceptors import ErrorMappingInterceptor, ErrorTranslator
 from framevault.common.logs import configure_logging
+from framevault.common.metrics import MetricsEndpoint
 
 log = structlog.get_logger("framevault.server")
 
@@ -60,6 +61,8 @@ class ServiceSpec:
     translate_error: ErrorTranslator
     # Releases backend resources after the server stopped.
     close: Callable[[], Awaitable[None]]
+    # host:port of the Prometheus endpoint; empty = off.
+    metrics_address: str = ""
     # One-time backend set-up (indexes ...). Until it has succeeded, calls to
     # the service answer UNAVAILABLE; it is retried with the health checks.
     prepare: Callable[[], Awaitable[None]] | None = None
@@ -80,6 +83,7 @@ class RunningService:
         )
         self.health = health.aio.HealthServicer()
         self.port = 0
+        self.metrics: MetricsEndpoint | None = None
         self._health_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -96,6 +100,7 @@ class RunningService:
         except Exception as exc:  # noqa: BLE001 - the health loop keeps trying
             log.warning("service_not_prepared", service=self.spec.name, error=repr(exc))
         await self.server.start()
+        self.metrics = MetricsEndpoint.start(self.spec.metrics_address)
         self._health_task = asyncio.create_task(self._watch_backends())
         log.info("service_started", service=self.spec.name, address=self.spec.address, port=self.port)
 
@@ -143,6 +148,8 @@ class RunningService:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.grpc_shutdown_grace_seconds if grace is None else grace)
         await self.spec.close()
+        if self.metrics is not None:
+            self.metrics.stop()
         log.info("service_stopped", service=self.spec.name)
 
 

@@ -52,5 +52,6 @@ def build_service(settings: Settings, *, db: Database | None = None) -> ServiceS
         ready=ready,
         translate_error=translate_mongo_error,
         close=close,
+        metrics_address=settings.metadata_metrics_address,
         prepare=database.prepare,
     )
