@@ -27,10 +27,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     FRAMEVAULT_BLOB_ADDRESS=0.0.0.0:50052 \
+    FRAMEVAULT_BLOB_METRICS_ADDRESS=0.0.0.0:9452 \
     FRAMEVAULT_LOG_FORMAT=json
 USER 10001:10001
 WORKDIR /tmp
-EXPOSE 50052
+EXPOSE 50052 9452
 # gRPC health check (grpc.health.v1, overall service ""), no grpc_health_probe binary needed.
 # Reports SERVING only once the S3 bucket is reachable.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \

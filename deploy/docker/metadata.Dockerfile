@@ -27,10 +27,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     FRAMEVAULT_METADATA_ADDRESS=0.0.0.0:50051 \
+    FRAMEVAULT_METADATA_METRICS_ADDRESS=0.0.0.0:9451 \
     FRAMEVAULT_LOG_FORMAT=json
 USER 10001:10001
 WORKDIR /tmp
-EXPOSE 50051
+EXPOSE 50051 9451
 # gRPC health check (grpc.health.v1, overall service ""), no grpc_health_probe binary needed.
 # Reports SERVING only once MongoDB is reachable and its indexes are prepared.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
