@@ -17,6 +17,7 @@ Normalisation happens on the message in place, on the same pass:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -101,7 +102,8 @@ def text_problem(value: str, max_bytes: int, *, required: bool = True) -> str | 
     """Why ``value`` is not an acceptable identifier-like string, or None."""
     if not value:
         return "must not be empty" if required else None
-    if len(value.encode()) > max_bytes:
+    # A character takes at most 4 bytes in UTF-8: short values need no encoding.
+    if len(value) * 4 > max_bytes and len(value.encode()) > max_bytes:
         return f"must be at most {max_bytes} bytes"
     if "\x00" in value:
         return "must not contain NUL"
@@ -120,37 +122,45 @@ def check_frame(frame: frame_pb2.Frame, prefix: str, limits: FrameLimits) -> Fra
     referenced: list[BlobDigest] = []
     uris = _UriCollector(errors, referenced, inline, limits)
 
-    if frame.id:
-        _check_text(frame.id, MAX_FRAME_ID_BYTES, f"{prefix}.id", errors)
-    if frame.context_id:
-        _check_text(frame.context_id, MAX_CONTEXT_ID_BYTES, f"{prefix}.context_id", errors)
+    # Field paths are built only for a violation: frames are checked in bulk
+    # and almost all of them are valid.
+    frame_id = frame.id
+    if frame_id:
+        _check_text(frame_id, MAX_FRAME_ID_BYTES, prefix, ".id", errors)
+    context_id = frame.context_id
+    if context_id:
+        _check_text(context_id, MAX_CONTEXT_ID_BYTES, prefix, ".context_id", errors)
     if frame.timestamp < 0:
         errors.add(f"{prefix}.timestamp", "must be >= 0")
 
-    source_ids = _check_sources(frame.sources, f"{prefix}.sources", errors, uris)
+    sources = frame.sources
+    source_ids = _check_sources(sources, f"{prefix}.sources", errors, uris)
     for i, roi in enumerate(frame.rois):
         _check_roi(roi, f"{prefix}.rois[{i}]", source_ids, errors)
-    validate_metadata(frame.meta, f"{prefix}.meta", errors)
+    if frame.HasField("meta"):
+        validate_metadata(frame.meta, f"{prefix}.meta", errors)
     if len(frame.blob) > MAX_FRAME_BLOB_BYTES:
         errors.add(f"{prefix}.blob", f"must be at most {MAX_FRAME_BLOB_BYTES} bytes")
 
-    first_uri = frame.sources[0].uri if frame.sources else ""
-    first_uri_ok = bool(first_uri) and not any(
-        v.field.startswith(f"{prefix}.sources[0].uri") or v.field.startswith(f"{prefix}.sources[0].inline_content")
-        for v in errors.violations
-    )
-    frame_id = frame.id
-    if not frame_id and first_uri_ok:
-        frame_id = derive_frame_id(first_uri)
-    id_ok = not any(v.field == f"{prefix}.id" for v in errors.violations)
+    first_uri = sources[0].uri if sources else ""
     if errors:
+        first_uri_ok = bool(first_uri) and not any(
+            v.field.startswith(f"{prefix}.sources[0].uri")
+            or v.field.startswith(f"{prefix}.sources[0].inline_content")
+            for v in errors.violations
+        )
+        if not frame_id and first_uri_ok:
+            frame_id = derive_frame_id(first_uri)
+        id_ok = not any(v.field == f"{prefix}.id" for v in errors.violations)
         return FrameCheck(frame_id if id_ok else "", None, errors.violations)
-    frame.id = frame_id
-    if not frame.context_id:
+    if not frame_id:
+        # Without violations the first source has a URI (given or computed).
+        frame_id = frame.id = derive_frame_id(first_uri)
+    if not context_id:
         # URIs are never longer than context ids may be.
         frame.context_id = first_uri
-    prepared = PreparedFrame(frame, tuple(dict.fromkeys(d for d in referenced if d not in inline)), inline)
-    return FrameCheck(frame_id, prepared, [])
+    blobs = tuple(dict.fromkeys(d for d in referenced if d not in inline)) if referenced else ()
+    return FrameCheck(frame_id, PreparedFrame(frame, blobs, inline), [])
 
 
 def prepare_frame(frame: frame_pb2.Frame, prefix: str, limits: FrameLimits) -> PreparedFrame:
@@ -162,16 +172,17 @@ def prepare_frame(frame: frame_pb2.Frame, prefix: str, limits: FrameLimits) -> P
 
 
 def _clear_output_only(frame: frame_pb2.Frame) -> None:
+    """Clears the frame's output-only fields (those of ROIs: ``_check_roi``)."""
     for name in OUTPUT_ONLY_FIELDS:
         frame.ClearField(name)  # type: ignore[arg-type]
-    for roi in frame.rois:
-        del roi.label_ids[:]
 
 
-def _check_text(value: str, max_bytes: int, path: str, errors: FieldErrors, *, required: bool = True) -> None:
+def _check_text(value: str, max_bytes: int, path: str, suffix: str, errors: FieldErrors, *,
+                required: bool = True) -> None:
+    """Adds the problem of ``value`` (if any) at ``path + suffix``."""
     problem = text_problem(value, max_bytes, required=required)
     if problem:
-        errors.add(path, problem)
+        errors.add(path + suffix, problem)
 
 
 class _UriCollector:
@@ -186,7 +197,7 @@ class _UriCollector:
 
     def check(self, message: Any, path: str) -> None:
         """``message`` has ``uri`` and ``inline_content`` (Source, Preview, Mask)."""
-        data = bytes(message.inline_content)
+        data = message.inline_content
         if data:
             if message.uri:
                 self.errors.add(f"{path}.uri", "set either uri or inline_content, not both")
@@ -212,7 +223,7 @@ def uri_problem(uri: str) -> str | None:
     """Why ``uri`` is not an acceptable location of raw data, or None."""
     if not uri:
         return "required (a blob: URI or an s3, https, http or file URI), unless inline_content is set"
-    if len(uri.encode()) > MAX_URI_BYTES:
+    if len(uri) * 4 > MAX_URI_BYTES and len(uri.encode()) > MAX_URI_BYTES:
         return f"must be at most {MAX_URI_BYTES} bytes"
     if _NUL_OR_SPACE.search(uri):
         return "must not contain NUL or whitespace"
@@ -247,25 +258,30 @@ def _check_sources(sources: Sequence[frame_pb2.Source], path: str, errors: Field
     seen: set[str] = set()
     for i, source in enumerate(sources):
         at = f"{path}[{i}]"
-        if not source.id:
-            source.id = DEFAULT_SOURCE_ID
-        _check_unique_id(source.id, seen, f"{at}.id", errors,
-                         f"duplicate source id {source.id!r} (an empty id means {DEFAULT_SOURCE_ID!r})")
+        source_id = source.id
+        if not source_id:
+            source_id = source.id = DEFAULT_SOURCE_ID
+        if _id_problem(source_id, seen, at, errors, required=True):
+            errors.add(f"{at}.id", f"duplicate source id {source_id!r} (an empty id means {DEFAULT_SOURCE_ID!r})")
         uris.check(source, at)
-        _check_content_type(source.content_type, f"{at}.content_type", errors)
+        _check_content_type(source.content_type, at, ".content_type", errors)
         if source.width < 0:
             errors.add(f"{at}.width", "must be >= 0")
         if source.height < 0:
             errors.add(f"{at}.height", "must be >= 0")
         if source.timestamp < 0:
             errors.add(f"{at}.timestamp", "must be >= 0")
-        validate_metadata(source.meta, f"{at}.meta", errors)
+        if source.HasField("meta"):
+            validate_metadata(source.meta, f"{at}.meta", errors)
         if source.HasField("preview"):
-            uris.check(source.preview, f"{at}.preview")
-            _check_content_type(source.preview.content_type, f"{at}.preview.content_type", errors)
-            if source.preview.timestamp < 0:
+            preview = source.preview
+            uris.check(preview, f"{at}.preview")
+            _check_content_type(preview.content_type, at, ".preview.content_type", errors)
+            if preview.timestamp < 0:
                 errors.add(f"{at}.preview.timestamp", "must be >= 0")
-        _check_masks(source.masks, f"{at}.masks", errors, uris)
+        masks = source.masks
+        if masks:
+            _check_masks(masks, f"{at}.masks", errors, uris)
     return seen
 
 
@@ -276,69 +292,107 @@ def _check_masks(masks: Sequence[frame_pb2.Mask], path: str, errors: FieldErrors
     seen: set[str] = set()
     for i, mask in enumerate(masks):
         at = f"{path}[{i}]"
-        _check_unique_id(mask.id, seen, f"{at}.id", errors, f"duplicate mask id {mask.id!r} within the source",
-                         required=False)
+        if _id_problem(mask.id, seen, at, errors, required=False):
+            errors.add(f"{at}.id", f"duplicate mask id {mask.id!r} within the source")
         uris.check(mask, at)
-        _check_content_type(mask.content_type, f"{at}.content_type", errors)
+        _check_content_type(mask.content_type, at, ".content_type", errors)
         if mask.timestamp < 0:
             errors.add(f"{at}.timestamp", "must be >= 0")
 
 
-def _check_unique_id(value: str, seen: set[str], path: str, errors: FieldErrors, duplicate: str, *,
-                     required: bool = True) -> None:
+def _id_problem(value: str, seen: set[str], path: str, errors: FieldErrors, *, required: bool) -> bool:
+    """Adds a malformed id's problem at ``path.id``; True when ``value`` was
+    already seen (the caller words that violation), and records ``value``."""
     problem = text_problem(value, MAX_SOURCE_ID_BYTES, required=required)
+    duplicate = False
     if problem:
-        errors.add(path, problem)
+        errors.add(f"{path}.id", problem)
     elif value in seen:
-        errors.add(path, duplicate)
+        duplicate = True
     seen.add(value)
+    return duplicate
 
 
-def _check_content_type(value: str, path: str, errors: FieldErrors) -> None:
+def content_type_problem(value: str) -> str | None:
+    """Why a non-empty ``value`` is not an acceptable MIME type, or None."""
+    # More characters than the byte limit: too long however it encodes (and
+    # never cached, so the cache below stays small).
+    if len(value) > MAX_CONTENT_TYPE_BYTES:
+        return f"must be at most {MAX_CONTENT_TYPE_BYTES} bytes"
+    return _short_content_type_problem(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _short_content_type_problem(value: str) -> str | None:
+    # Cached: a dataset uses a handful of content types.
+    if len(value.encode()) > MAX_CONTENT_TYPE_BYTES:
+        return f"must be at most {MAX_CONTENT_TYPE_BYTES} bytes"
+    if not _CONTENT_TYPE.fullmatch(value):
+        return "must be a MIME type such as image/jpeg"
+    return None
+
+
+def _check_content_type(value: str, path: str, suffix: str, errors: FieldErrors) -> None:
     if not value:
         return
-    if len(value.encode()) > MAX_CONTENT_TYPE_BYTES:
-        errors.add(path, f"must be at most {MAX_CONTENT_TYPE_BYTES} bytes")
-    elif not _CONTENT_TYPE.fullmatch(value):
-        errors.add(path, "must be a MIME type such as image/jpeg")
+    problem = content_type_problem(value)
+    if problem:
+        errors.add(path + suffix, problem)
 
 
 def _check_roi(roi: frame_pb2.Roi, path: str, source_ids: set[str], errors: FieldErrors) -> None:
-    _check_text(roi.id, MAX_ROI_ID_BYTES, f"{path}.id", errors, required=False)
-    if len(roi.labels) > MAX_LABELS_PER_ROI:
+    if roi.label_ids:
+        # Output only: label ids come from a view's label enumeration.
+        del roi.label_ids[:]
+    if roi.id:
+        _check_text(roi.id, MAX_ROI_ID_BYTES, path, ".id", errors)
+    labels = roi.labels
+    if len(labels) > MAX_LABELS_PER_ROI:
         errors.add(f"{path}.labels", f"at most {MAX_LABELS_PER_ROI} labels per ROI")
     else:
-        for i, label in enumerate(roi.labels):
-            _check_text(label, MAX_LABEL_BYTES, f"{path}.labels[{i}]", errors)
-    if roi.HasField("confidence") and not (math.isfinite(roi.confidence) and 0.0 <= roi.confidence <= 1.0):
-        errors.add(f"{path}.confidence", "must be a finite number in [0, 1]")
-    _check_geometry(roi, path, errors)
-    for i, source_id in enumerate(roi.sources):
-        if source_id not in source_ids:
-            errors.add(f"{path}.sources[{i}]", f"names no source of the frame ({source_id!r})")
-    validate_metadata(roi.meta, f"{path}.meta", errors)
+        for i, label in enumerate(labels):
+            problem = text_problem(label, MAX_LABEL_BYTES)
+            if problem:
+                errors.add(f"{path}.labels[{i}]", problem)
+    if roi.HasField("confidence"):
+        confidence = roi.confidence
+        if not (math.isfinite(confidence) and 0.0 <= confidence <= 1.0):
+            errors.add(f"{path}.confidence", "must be a finite number in [0, 1]")
+    kind = roi.WhichOneof("geometry")
+    if kind is not None:
+        _check_geometry(roi, kind, path, errors)
+    sources = roi.sources
+    if sources:
+        for i, source_id in enumerate(sources):
+            if source_id not in source_ids:
+                errors.add(f"{path}.sources[{i}]", f"names no source of the frame ({source_id!r})")
+    if roi.HasField("meta"):
+        validate_metadata(roi.meta, f"{path}.meta", errors)
     if roi.HasField("mask"):
-        _check_text(roi.mask.id, MAX_SOURCE_ID_BYTES, f"{path}.mask.id", errors, required=False)
-        value = roi.mask.value
+        mask = roi.mask
+        if mask.id:
+            _check_text(mask.id, MAX_SOURCE_ID_BYTES, path, ".mask.id", errors)
+        value = mask.value
         if len(value) != 3 or any(not 0 <= v <= 255 for v in value):
             errors.add(f"{path}.mask.value", "must be three integers in 0..255")
 
 
-def _check_geometry(roi: frame_pb2.Roi, path: str, errors: FieldErrors) -> None:
-    kind = roi.WhichOneof("geometry")
-    if kind is None:
+def _check_geometry(roi: frame_pb2.Roi, kind: str, path: str, errors: FieldErrors) -> None:
+    if kind == "polygon":
+        parts = roi.polygon.parts
+        if not parts:
+            errors.add(f"{path}.polygon.parts", "a polygon needs at least one part")
+        for i, part in enumerate(parts):
+            xy = part.xy
+            count = len(xy)
+            if count < 6 or count % 2:
+                errors.add(f"{path}.polygon.parts[{i}].xy",
+                           "needs an even count of at least 6 numbers (x1, y1, x2, y2, ...)")
+            elif not _all_finite(xy):
+                errors.add(f"{path}.polygon.parts[{i}].xy", "numbers must be finite")
         return
     at = f"{path}.{kind}"
-    if kind == "polygon":
-        if not roi.polygon.parts:
-            errors.add(f"{at}.parts", "a polygon needs at least one part")
-        for i, part in enumerate(roi.polygon.parts):
-            xy = part.xy
-            if len(xy) < 6 or len(xy) % 2:
-                errors.add(f"{at}.parts[{i}].xy", "needs an even count of at least 6 numbers (x1, y1, x2, y2, ...)")
-            elif not _all_finite(xy):
-                errors.add(f"{at}.parts[{i}].xy", "numbers must be finite")
-    elif kind == "box":
+    if kind == "box":
         b = roi.box
         _finite_fields(b, ("x", "y", "w", "h"), at, errors)
         _non_negative_fields(b, ("w", "h"), at, errors)
@@ -369,7 +423,10 @@ def _check_geometry(roi: frame_pb2.Roi, path: str, errors: FieldErrors) -> None:
 
 
 def _all_finite(values: Iterable[float]) -> bool:
-    return all(math.isfinite(v) for v in values)
+    # A NaN or an infinity anywhere makes the sum NaN or infinite, so a finite
+    # sum proves every value finite in one C-level pass. A non-finite sum of
+    # finite values (an overflow) is told apart by the exact test.
+    return math.isfinite(sum(values)) or all(math.isfinite(v) for v in values)
 
 
 def _finite_fields(message: Any, names: Sequence[str], path: str, errors: FieldErrors) -> None:
