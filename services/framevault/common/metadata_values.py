@@ -88,31 +88,38 @@ def value_to_python(value: metadata_pb2.MetadataValue) -> JsonValue:
 
 
 def dict_to_metadata(values: dict[str, Any] | None) -> metadata_pb2.Metadata:
-    meta = metadata_pb2.Metadata()
-    for key, value in (values or {}).items():
-        meta.fields[key].CopyFrom(python_to_value(value))
-    return meta
+    # The stubs do not know that message fields also accept their dict form.
+    return metadata_pb2.Metadata(fields=metadata_fields(values))  # type: ignore[arg-type]
+
+
+def metadata_fields(values: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """``values`` as the ``fields`` argument of a ``Metadata`` constructor.
+
+    A message built from nested dicts in one constructor call costs a fraction
+    of building it field by field, which matters for every frame read.
+    """
+    return {key: _value_fields(value) for key, value in (values or {}).items()}
 
 
 def python_to_value(value: Any) -> metadata_pb2.MetadataValue:
-    out = metadata_pb2.MetadataValue()
+    return metadata_pb2.MetadataValue(**_value_fields(value))
+
+
+def _value_fields(value: Any) -> dict[str, Any]:
     if value is None:
-        # The protobuf stubs type enum fields by their wrapper class.
-        out.null_value = struct_pb2.NullValue.NULL_VALUE  # type: ignore[assignment]
-    elif isinstance(value, bool):
-        out.bool_value = value
-    elif isinstance(value, int):
+        return {"null_value": struct_pb2.NullValue.NULL_VALUE}
+    if isinstance(value, bool):
+        return {"bool_value": value}
+    if isinstance(value, int):
         if not _INT64_MIN <= value <= _INT64_MAX:
             raise ValueError(f"integer {value} does not fit in int64")
-        out.int_value = value
-    elif isinstance(value, float):
-        out.double_value = value
-    elif isinstance(value, str):
-        out.string_value = value
-    elif isinstance(value, (list, tuple)):
-        out.list_value.values.extend(python_to_value(v) for v in value)
-    elif isinstance(value, dict):
-        out.map_value.CopyFrom(dict_to_metadata(value))
-    else:
-        raise TypeError(f"metadata values must be JSON-like, not {type(value).__name__}")
-    return out
+        return {"int_value": value}
+    if isinstance(value, float):
+        return {"double_value": value}
+    if isinstance(value, str):
+        return {"string_value": value}
+    if isinstance(value, (list, tuple)):
+        return {"list_value": {"values": [_value_fields(v) for v in value]}}
+    if isinstance(value, dict):
+        return {"map_value": {"fields": metadata_fields(value)}}
+    raise TypeError(f"metadata values must be JSON-like, not {type(value).__name__}")

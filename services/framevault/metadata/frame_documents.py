@@ -14,7 +14,7 @@ from typing import Any
 
 from bson import Int64
 
-from framevault.common.metadata_values import dict_to_metadata, metadata_to_dict
+from framevault.common.metadata_values import metadata_fields, metadata_to_dict
 from framevault.v1 import frame_pb2
 
 GEOMETRY_KINDS = ("polygon", "box", "ellipse", "keypoints", "keypoints_3d", "box_3d")
@@ -25,11 +25,20 @@ OUTPUT_ONLY_FIELDS = ("num_frames", "dataset_id", "version_id", "saved_in_versio
 
 def content_etag(frame: frame_pb2.Frame) -> str:
     """Hash of everything the caller wrote; equal etags mean equal content."""
-    content = frame_pb2.Frame()
-    content.CopyFrom(frame)
-    for name in OUTPUT_ONLY_FIELDS:
-        content.ClearField(name)  # type: ignore[arg-type]
+    content = frame
+    if _has_output_only_fields(frame):
+        content = frame_pb2.Frame()
+        content.CopyFrom(frame)
+        for name in OUTPUT_ONLY_FIELDS:
+            content.ClearField(name)  # type: ignore[arg-type]
     return hashlib.sha256(content.SerializeToString(deterministic=True)).hexdigest()[:32]
+
+
+def _has_output_only_fields(frame: frame_pb2.Frame) -> bool:
+    # Frames being stored were normalised (validation cleared these), so the
+    # copy without them is rarely needed.
+    return bool(frame.num_frames or frame.dataset_id or frame.version_id or frame.saved_in_version
+                or frame.saved or frame.etag)
 
 
 def now_ms() -> int:
@@ -49,98 +58,134 @@ def frame_to_document(
     frame: frame_pb2.Frame, *, dataset_id: str, version_id: str, saved_ms: int
 ) -> dict[str, Any]:
     """The revision document of a validated frame, written by ``version_id``."""
+    frame_id = frame.id
+    sources = frame.sources
     doc: dict[str, Any] = {
         "dataset_id": dataset_id,
         "version_id": version_id,
-        "frame_id": frame.id,
+        "frame_id": frame_id,
         "context_id": frame.context_id,
         "timestamp": Int64(frame.timestamp),
-        "sources": [_source_to_doc(s) for s in frame.sources],
-        "num_frames": len(frame.sources),
+        "sources": [_source_to_doc(s) for s in sources],
+        "num_frames": len(sources),
         "saved": Int64(saved_ms),
         "etag": content_etag(frame),
-        "shuffle_key": Int64(shuffle_key(frame.id)),
+        "shuffle_key": Int64(shuffle_key(frame_id)),
     }
-    if frame.rois:
-        doc["rois"] = [_roi_to_doc(r) for r in frame.rois]
-    if frame.meta.fields:
+    rois = frame.rois
+    if rois:
+        doc["rois"] = [_roi_to_doc(r) for r in rois]
+    if frame.HasField("meta") and frame.meta.fields:
         doc["meta"] = metadata_to_dict(frame.meta)
-    if frame.blob:
-        doc["blob"] = bytes(frame.blob)
+    blob = frame.blob
+    if blob:
+        doc["blob"] = blob
     return doc
 
 
 def document_to_frame(doc: dict[str, Any], *, version_id: str) -> frame_pb2.Frame:
     """The frame as read in ``version_id`` (which may have inherited it)."""
-    frame = frame_pb2.Frame(
-        id=doc.get("frame_id", ""),
-        context_id=doc.get("context_id", ""),
-        timestamp=int(doc.get("timestamp", 0)),
-        num_frames=int(doc.get("num_frames", 0)),
-        dataset_id=doc.get("dataset_id", ""),
-        version_id=version_id,
-        saved_in_version=doc.get("version_id", ""),
-        saved=int(doc.get("saved", 0)),
-        etag=doc.get("etag", ""),
-        blob=doc.get("blob", b""),
-    )
-    frame.sources.extend(_doc_to_source(s) for s in doc.get("sources", ()))
-    frame.rois.extend(_doc_to_roi(r) for r in doc.get("rois", ()))
-    if doc.get("meta"):
-        frame.meta.CopyFrom(dict_to_metadata(doc["meta"]))
-    return frame
+    return frame_pb2.Frame(**frame_fields(doc, version_id=version_id))
 
 
-def _uri_doc(message: Any, *names: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in names:
-        value = getattr(message, name)
-        if value:
-            out[name] = Int64(value) if name == "timestamp" else value
-    return out
+def frame_fields(doc: dict[str, Any], *, version_id: str) -> dict[str, Any]:
+    """``document_to_frame`` as keyword arguments of a ``Frame`` constructor,
+    for building the frame in place (``frames.add(**fields)``).
+
+    The frame is described by nested dicts and built by one constructor call:
+    much cheaper than filling messages field by field and copying them into
+    their parents.
+    """
+    fields: dict[str, Any] = {
+        "id": doc.get("frame_id", ""),
+        "context_id": doc.get("context_id", ""),
+        "timestamp": doc.get("timestamp", 0),
+        "num_frames": doc.get("num_frames", 0),
+        "dataset_id": doc.get("dataset_id", ""),
+        "version_id": version_id,
+        "saved_in_version": doc.get("version_id", ""),
+        "saved": doc.get("saved", 0),
+        "etag": doc.get("etag", ""),
+        "blob": doc.get("blob", b""),
+    }
+    sources = doc.get("sources")
+    if sources:
+        fields["sources"] = [_source_fields(s) for s in sources]
+    rois = doc.get("rois")
+    if rois:
+        fields["rois"] = [_roi_fields(r) for r in rois]
+    meta = doc.get("meta")
+    if meta:
+        fields["meta"] = {"fields": metadata_fields(meta)}
+    return fields
 
 
 def _source_to_doc(source: frame_pb2.Source) -> dict[str, Any]:
-    doc = _uri_doc(source, "id", "uri", "content_type", "width", "height", "timestamp")
-    if source.meta.fields:
+    doc: dict[str, Any] = {}
+    if value := source.id:
+        doc["id"] = value
+    if value := source.uri:
+        doc["uri"] = value
+    if value := source.content_type:
+        doc["content_type"] = value
+    if number := source.width:
+        doc["width"] = number
+    if number := source.height:
+        doc["height"] = number
+    if number := source.timestamp:
+        doc["timestamp"] = Int64(number)
+    if source.HasField("meta") and source.meta.fields:
         doc["meta"] = metadata_to_dict(source.meta)
     if source.HasField("preview"):
-        doc["preview"] = _uri_doc(source.preview, "uri", "content_type", "timestamp")
-    if source.masks:
-        doc["masks"] = [_uri_doc(m, "id", "uri", "content_type", "timestamp") for m in source.masks]
+        preview = source.preview
+        preview_doc: dict[str, Any] = {}
+        if value := preview.uri:
+            preview_doc["uri"] = value
+        if value := preview.content_type:
+            preview_doc["content_type"] = value
+        if number := preview.timestamp:
+            preview_doc["timestamp"] = Int64(number)
+        doc["preview"] = preview_doc
+    masks = source.masks
+    if masks:
+        doc["masks"] = [_mask_to_doc(m) for m in masks]
     return doc
 
 
-def _doc_to_source(doc: dict[str, Any]) -> frame_pb2.Source:
-    source = frame_pb2.Source(
-        id=doc.get("id", ""),
-        uri=doc.get("uri", ""),
-        content_type=doc.get("content_type", ""),
-        width=doc.get("width", 0),
-        height=doc.get("height", 0),
-        timestamp=int(doc.get("timestamp", 0)),
-    )
-    if doc.get("meta"):
-        source.meta.CopyFrom(dict_to_metadata(doc["meta"]))
-    if "preview" in doc:
-        source.preview.CopyFrom(frame_pb2.Preview(**_plain(doc["preview"])))
-    source.masks.extend(frame_pb2.Mask(**_plain(m)) for m in doc.get("masks", ()))
-    return source
+def _mask_to_doc(mask: frame_pb2.Mask) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    if value := mask.id:
+        doc["id"] = value
+    if value := mask.uri:
+        doc["uri"] = value
+    if value := mask.content_type:
+        doc["content_type"] = value
+    if number := mask.timestamp:
+        doc["timestamp"] = Int64(number)
+    return doc
 
 
-def _plain(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: int(v) if isinstance(v, Int64) else v for k, v in doc.items()}
+def _source_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    # Stored keys are the proto field names (``_source_to_doc``), but
+    # ``meta`` needs its message form.
+    if "meta" not in doc:
+        return doc
+    fields = dict(doc)
+    meta = fields.pop("meta")
+    if meta:
+        fields["meta"] = {"fields": metadata_fields(meta)}
+    return fields
 
 
 def _roi_to_doc(roi: frame_pb2.Roi) -> dict[str, Any]:
-    doc: dict[str, Any] = {"labels": list(roi.labels)}
-    if roi.id:
-        doc["id"] = roi.id
+    doc: dict[str, Any] = {"labels": roi.labels[:]}
+    if value := roi.id:
+        doc["id"] = value
     if roi.HasField("confidence"):
         doc["confidence"] = roi.confidence
     kind = roi.WhichOneof("geometry")
     if kind == "polygon":
-        doc["polygon"] = [list(part.xy) for part in roi.polygon.parts]
+        doc["polygon"] = [part.xy[:] for part in roi.polygon.parts]
     elif kind == "box":
         b = roi.box
         doc["box"] = [b.x, b.y, b.w, b.h]
@@ -148,46 +193,49 @@ def _roi_to_doc(roi: frame_pb2.Roi) -> dict[str, Any]:
         e = roi.ellipse
         doc["ellipse"] = [e.cx, e.cy, e.rx, e.ry, e.theta]
     elif kind == "keypoints":
-        doc["keypoints"] = list(roi.keypoints.xy)
-        if roi.keypoints.visibility:
-            doc["visibility"] = list(roi.keypoints.visibility)
+        keypoints = roi.keypoints
+        doc["keypoints"] = keypoints.xy[:]
+        if keypoints.visibility:
+            doc["visibility"] = keypoints.visibility[:]
     elif kind == "keypoints_3d":
-        doc["keypoints_3d"] = list(roi.keypoints_3d.xyz)
+        doc["keypoints_3d"] = roi.keypoints_3d.xyz[:]
     elif kind == "box_3d":
         b3 = roi.box_3d
         doc["box_3d"] = [b3.x, b3.y, b3.z, b3.size_x, b3.size_y, b3.size_z, b3.qw, b3.qx, b3.qy, b3.qz]
     if roi.sources:
-        doc["sources"] = list(roi.sources)
-    if roi.meta.fields:
+        doc["sources"] = roi.sources[:]
+    if roi.HasField("meta") and roi.meta.fields:
         doc["meta"] = metadata_to_dict(roi.meta)
     if roi.HasField("mask"):
-        doc["mask"] = {"id": roi.mask.id, "value": list(roi.mask.value)}
+        mask = roi.mask
+        doc["mask"] = {"id": mask.id, "value": mask.value[:]}
     return doc
 
 
-def _doc_to_roi(doc: dict[str, Any]) -> frame_pb2.Roi:
-    roi = frame_pb2.Roi(id=doc.get("id", ""), labels=doc.get("labels", ()), sources=doc.get("sources", ()))
+def _roi_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = {"id": doc.get("id", ""), "labels": doc.get("labels", ()),
+                              "sources": doc.get("sources", ())}
     if "confidence" in doc:
-        roi.confidence = doc["confidence"]
+        fields["confidence"] = doc["confidence"]
     if "polygon" in doc:
-        roi.polygon.parts.extend(frame_pb2.PolygonPart(xy=part) for part in doc["polygon"])
+        fields["polygon"] = {"parts": [{"xy": part} for part in doc["polygon"]]}
     elif "box" in doc:
         x, y, w, h = doc["box"]
-        roi.box.CopyFrom(frame_pb2.Box2D(x=x, y=y, w=w, h=h))
+        fields["box"] = {"x": x, "y": y, "w": w, "h": h}
     elif "ellipse" in doc:
         cx, cy, rx, ry, theta = doc["ellipse"]
-        roi.ellipse.CopyFrom(frame_pb2.Ellipse2D(cx=cx, cy=cy, rx=rx, ry=ry, theta=theta))
+        fields["ellipse"] = {"cx": cx, "cy": cy, "rx": rx, "ry": ry, "theta": theta}
     elif "keypoints" in doc:
-        roi.keypoints.CopyFrom(frame_pb2.Keypoints2D(xy=doc["keypoints"], visibility=doc.get("visibility", ())))
+        fields["keypoints"] = {"xy": doc["keypoints"], "visibility": doc.get("visibility", ())}
     elif "keypoints_3d" in doc:
-        roi.keypoints_3d.CopyFrom(frame_pb2.Keypoints3D(xyz=doc["keypoints_3d"]))
+        fields["keypoints_3d"] = {"xyz": doc["keypoints_3d"]}
     elif "box_3d" in doc:
         x, y, z, sx, sy, sz, qw, qx, qy, qz = doc["box_3d"]
-        roi.box_3d.CopyFrom(
-            frame_pb2.Box3D(x=x, y=y, z=z, size_x=sx, size_y=sy, size_z=sz, qw=qw, qx=qx, qy=qy, qz=qz)
-        )
-    if doc.get("meta"):
-        roi.meta.CopyFrom(dict_to_metadata(doc["meta"]))
+        fields["box_3d"] = {"x": x, "y": y, "z": z, "size_x": sx, "size_y": sy, "size_z": sz,
+                            "qw": qw, "qx": qx, "qy": qy, "qz": qz}
+    meta = doc.get("meta")
+    if meta:
+        fields["meta"] = {"fields": metadata_fields(meta)}
     if "mask" in doc:
-        roi.mask.CopyFrom(frame_pb2.RoiMaskLink(id=doc["mask"]["id"], value=doc["mask"]["value"]))
-    return roi
+        fields["mask"] = {"id": doc["mask"]["id"], "value": doc["mask"]["value"]}
+    return fields
