@@ -26,9 +26,11 @@ class ViewRpcs:
         self, request: pb.IterateFramesRequest, context: aio.ServicerContext
     ) -> AsyncIterator[pb.IterateFramesResponse]:
         async for batch in self._view_service().iterate(request):
-            yield pb.IterateFramesResponse(
-                frames=batch.frames, selection_indexes=batch.selection_indexes, cursor=batch.cursor
-            )
+            # The batch's frames were built in this response message.
+            response = batch.message
+            response.selection_indexes.extend(batch.selection_indexes)
+            response.cursor = batch.cursor
+            yield response
 
     async def CountViewFrames(  # noqa: N802
         self, request: pb.CountViewFramesRequest, context: aio.ServicerContext
@@ -39,4 +41,6 @@ class ViewRpcs:
         self, request: pb.ListViewFramesRequest, context: aio.ServicerContext
     ) -> pb.ListViewFramesResponse:
         page, next_token = await self._view_service().list_page(request)
-        return pb.ListViewFramesResponse(frames=page.frames, next_page_token=next_token)
+        response = page.message
+        response.next_page_token = next_token
+        return response

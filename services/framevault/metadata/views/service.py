@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from framevault.common.config import Settings
 from framevault.common.errors import FieldErrors, InvalidArgument
 from framevault.metadata.db import Database
-from framevault.metadata.frame_documents import document_to_frame
+from framevault.metadata.frame_documents import frame_fields
 from framevault.metadata.views.cursor import CursorCodec
 from framevault.metadata.views.engine import CorruptState, Document, Iteration
 from framevault.metadata.views.plan import UNSHARDED, Shard, ViewPlan, build_plan, validate_shard
@@ -30,12 +31,29 @@ _ITERATE = "iterate"
 _LIST = "list"
 
 
+# A response message with a repeated ``frames`` field.
+ResponseWithFrames = TypeVar(
+    "ResponseWithFrames", metadata_service_pb2.IterateFramesResponse, metadata_service_pb2.ListViewFramesResponse)
+
+
 @dataclass
-class FrameBatch:
-    frames: list[frame_pb2.Frame] = field(default_factory=list)
+class FrameBatch(Generic[ResponseWithFrames]):
+    """The frames of one streamed message or page.
+
+    They are built in place in the response message that carries them
+    (``message``): copying frames into a response afterwards would cost about
+    as much as building them. The rest of the response is the caller's.
+    """
+
+    message: ResponseWithFrames
     selection_indexes: list[int] = field(default_factory=list)
     # Resumes right after the last frame of the batch ("" when there is none).
     cursor: str = ""
+
+    @property
+    def frames(self) -> Any:
+        """The frames so far (a repeated field of ``message``)."""
+        return self.message.frames
 
 
 class ViewService:
@@ -45,7 +63,8 @@ class ViewService:
         self._store = store or MongoViewStore(db)
         self._codec = CursorCodec(settings.view_cursor_secret)
 
-    async def iterate(self, request: metadata_service_pb2.IterateFramesRequest) -> AsyncIterator[FrameBatch]:
+    async def iterate(self, request: metadata_service_pb2.IterateFramesRequest
+                      ) -> AsyncIterator[FrameBatch[metadata_service_pb2.IterateFramesResponse]]:
         errors = FieldErrors()
         if request.frames_per_message < 0:
             errors.add("frames_per_message", "must not be negative")
@@ -58,7 +77,8 @@ class ViewService:
         iteration = self._open(plan, shard, request.resume_cursor, "resume_cursor", _ITERATE)
         binding = _binding(plan, shard)
         while True:
-            batch, finished = await self._fill(plan, iteration, per_message)
+            batch = FrameBatch(metadata_service_pb2.IterateFramesResponse())
+            finished = await self._fill(plan, iteration, per_message, batch)
             if batch.frames:
                 batch.cursor = self._codec.encode(_ITERATE, binding, iteration.snapshot())
                 yield batch
@@ -72,7 +92,8 @@ class ViewService:
             total += await self._store.count(selection.scope(UNSHARDED))
         return total
 
-    async def list_page(self, request: metadata_service_pb2.ListViewFramesRequest) -> tuple[FrameBatch, str]:
+    async def list_page(self, request: metadata_service_pb2.ListViewFramesRequest
+                        ) -> tuple[FrameBatch[metadata_service_pb2.ListViewFramesResponse], str]:
         """One page and the token of the next one ("" on the last page).
 
         Pages follow the view's order and max_frames; ``infinite`` is ignored
@@ -85,7 +106,8 @@ class ViewService:
         plan = await build_plan(self._db, request.view, errors=errors)
         iteration = self._open(plan, UNSHARDED, request.page_token, "page_token", _LIST, infinite=False)
         # Like streamed messages, a page ends early at the size limit.
-        page, finished = await self._fill(plan, iteration, page_size)
+        page = FrameBatch(metadata_service_pb2.ListViewFramesResponse())
+        finished = await self._fill(plan, iteration, page_size, page)
         if finished:
             return page, ""
         token = self._codec.encode(_LIST, _binding(plan, UNSHARDED), iteration.snapshot())
@@ -99,27 +121,29 @@ class ViewService:
         except CorruptState:
             raise InvalidArgument.field(field, "malformed cursor") from None
 
-    async def _fill(self, plan: ViewPlan, iteration: Iteration, limit: int) -> tuple[FrameBatch, bool]:
-        """Up to ``limit`` frames (fewer past MAX_MESSAGE_BYTES); ``True`` when
-        the iteration has ended."""
-        batch = FrameBatch()
-        size = 0
-        while len(batch.frames) < limit and size < MAX_MESSAGE_BYTES:
+    async def _fill(self, plan: ViewPlan, iteration: Iteration, limit: int, batch: FrameBatch[Any]) -> bool:
+        """Adds up to ``limit`` frames to ``batch`` (fewer past
+        MAX_MESSAGE_BYTES); ``True`` when the iteration has ended."""
+        frames = batch.frames
+        count = size = 0
+        while count < limit and size < MAX_MESSAGE_BYTES:
             found = await iteration.next()
             if found is None:
-                return batch, True
+                return True
             document, selection = found
-            frame = shape_frame(plan, document, selection)
-            batch.frames.append(frame)
+            frame = add_shaped_frame(frames, plan, document, selection)
             batch.selection_indexes.append(selection)
+            count += 1
             size += frame.ByteSize()
-        return batch, False
+        return False
 
 
-def shape_frame(plan: ViewPlan, document: Document, selection: int) -> frame_pb2.Frame:
-    frame = document_to_frame(document, version_id=plan.selections[selection].version.id)
-    frame = plan.projection.apply(frame)
-    relabel(frame, plan.selections[selection].label_mapping, plan.label_enumeration)
+def add_shaped_frame(frames: Any, plan: ViewPlan, document: Document, selection: int) -> frame_pb2.Frame:
+    """Appends the frame of ``document`` as the view shapes it to the repeated
+    Frame field ``frames``; returns it."""
+    selected = plan.selections[selection]
+    frame: frame_pb2.Frame = plan.projection.add_to(frames, frame_fields(document, version_id=selected.version.id))
+    relabel(frame, selected.label_mapping, plan.label_enumeration)
     return frame
 
 

@@ -60,11 +60,15 @@ class Projection:
                 fields.add(stored)
         return sorted(fields)
 
-    def apply(self, frame: frame_pb2.Frame) -> frame_pb2.Frame:
+    def add_to(self, frames: Any, fields: dict[str, Any]) -> frame_pb2.Frame:
+        """Appends the projection of the frame described by ``fields``
+        (``frame_documents.frame_fields``) to the repeated Frame field
+        ``frames``; returns the appended frame."""
         if self.tree is None:
-            return frame
-        projected = frame_pb2.Frame()
-        _copy_paths(frame, projected, self.tree)
+            added: frame_pb2.Frame = frames.add(**fields)
+            return added
+        projected: frame_pb2.Frame = frames.add()
+        _copy_paths(frame_pb2.Frame(**fields), projected, self.tree)
         return projected
 
 
