@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,10 @@ PREPARE_AT_START_SECONDS = 15.0
 # backends do: liveness probes use it, so a database outage takes instances
 # out of rotation (readiness) without restarting them all.
 LIVENESS_SERVICE = "liveness"
+# Collection thresholds of the three generations (``tune_garbage_collection``).
+GC_YOUNG_THRESHOLD = 50_000
+GC_MIDDLE_THRESHOLD = 20
+GC_OLD_THRESHOLD = 100
 
 
 def server_options(settings: Settings) -> list[tuple[str, int]]:
@@ -165,9 +170,27 @@ async def run_service(spec: ServiceSpec, settings: Settings) -> None:
     await running.stop()
 
 
+def tune_garbage_collection() -> None:
+    """Cyclic garbage collection for a long-running server process.
+
+    What is alive once the service is built (modules, protobuf descriptors,
+    clients) lives as long as the process: frozen, it is left out of every
+    later collection. And the young generation is collected after
+    GC_YOUNG_THRESHOLD container allocations instead of 700: streaming
+    thousands of frames a second allocates that many dicts, lists and messages
+    in milliseconds, nearly all freed by reference counting anyway, so
+    frequent collections only rescan live data (measured: about a fifth more
+    frames per second iterated, a few percent more ingested).
+    """
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, GC_MIDDLE_THRESHOLD, GC_OLD_THRESHOLD)
+
+
 def main(build_service: Callable[[Settings], ServiceSpec]) -> None:
     """Entry point of ``python -m framevault.<service>``: settings from the
     environment, structured logs, serve until SIGTERM or Ctrl-C."""
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(run_service(build_service(settings), settings))
+    spec = build_service(settings)
+    tune_garbage_collection()
+    asyncio.run(run_service(spec, settings))
