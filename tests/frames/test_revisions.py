@@ -6,10 +6,16 @@ from __future__ import annotations
 import grpc
 import pytest
 from grpc import aio
+from support import error_details
 
 from framevault.common.errors import FailedPrecondition
 from framevault.metadata.db import Database
-from framevault.metadata.frames.revisions import delete_revisions, find_visible_revisions, write_revisions
+from framevault.metadata.frames.revisions import (
+    delete_revisions,
+    find_version_with_revision,
+    find_visible_revisions,
+    write_revisions,
+)
 from framevault.metadata.transactions import transaction
 from framevault.v1 import metadata_service_pb2 as ms
 
@@ -71,3 +77,30 @@ async def test_a_published_version_refuses_the_whole_transaction(metadata_stub, 
     with pytest.raises(aio.AioRpcError) as caught:
         await get_frame(metadata_stub, child.id, "new")
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_the_one_round_trip_lookup_sees_what_the_visibility_rules_see(metadata_stub, frames_db: Database):
+    parent = await new_draft(metadata_stub)
+    await upload(metadata_stub, parent.id, items([image_frame(f) for f in ("kept", "replaced", "removed")]))
+    parent = await publish(metadata_stub, parent.id)
+    child = await child_of(metadata_stub, parent)
+    await upload(metadata_stub, child.id, items([image_frame("replaced", labels=["new"]), image_frame("added")]))
+    await metadata_stub.DeleteFrames(ms.DeleteFramesRequest(version=by_id(child.id), frame_ids=["removed"]))
+
+    for version_id in (parent.id, child.id):
+        version = await handle(frames_db, version_id)
+        for frame_id in ("kept", "replaced", "removed", "added", "never"):
+            expected = (await find_visible_revisions(frames_db, version, [frame_id], fields=None)).get(frame_id)
+            found = await find_version_with_revision(frames_db, version_id, frame_id)
+            assert found == (version, expected), (version_id, frame_id)
+    assert await find_version_with_revision(frames_db, "0123456789abcdef01234567", "kept") is None
+    assert (await get_frame(metadata_stub, child.id, "replaced")).saved_in_version == child.id
+    assert (await get_frame(metadata_stub, child.id, "kept")).saved_in_version == parent.id
+    unknown = "0123456789abcdef01234567"
+    with pytest.raises(aio.AioRpcError) as by_id_error:
+        await get_frame(metadata_stub, unknown, "kept")
+    with pytest.raises(aio.AioRpcError) as counted_error:
+        await count_frames(metadata_stub, unknown)
+    assert by_id_error.value.code() == grpc.StatusCode.NOT_FOUND
+    assert error_details(by_id_error.value) == error_details(counted_error.value)
+    assert by_id_error.value.details() == counted_error.value.details()

@@ -51,6 +51,16 @@ def visible_filter(version: VersionHandle) -> dict[str, Any]:
     }
 
 
+def visible_expression(lineage: Any) -> dict[str, Any]:
+    """``visible_filter`` as an aggregation expression on a frame revision,
+    for a lineage given as an expression (``"$$lineage"`` inside a
+    ``$lookup``); the dataset is matched by the caller."""
+    return {"$and": [
+        {"$in": ["$version_id", lineage]},
+        {"$eq": [{"$size": {"$setIntersection": [{"$ifNull": ["$hidden_in", []]}, lineage]}}, 0]},
+    ]}
+
+
 def is_visible(revision: dict[str, Any], lineage: frozenset[str]) -> bool:
     """``visible_filter`` applied to a fetched revision document, for code
     that reads revisions of several versions at once and sorts them out."""
@@ -79,6 +89,15 @@ def _one_of(ref: Any, field: str, errors: FieldErrors) -> tuple[str, str] | None
         errors.add(f"{field}.id", "malformed id (24 lowercase hex characters)")
         return None
     return kind, value
+
+
+def plain_version_id(ref: dataset_pb2.VersionRef) -> str | None:
+    """The id of a reference naming a version by a well-formed id alone (no
+    dataset), which needs no other lookup; None for any other reference
+    (``resolve_version_document`` checks and resolves those)."""
+    if ref.WhichOneof("ref") != "id" or ref.HasField("dataset") or not _ID.fullmatch(ref.id):
+        return None
+    return ref.id
 
 
 async def resolve_dataset(db: Database, ref: dataset_pb2.DatasetRef, field: str) -> dict[str, Any]:

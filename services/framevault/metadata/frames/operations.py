@@ -20,10 +20,16 @@ from framevault.metadata.catalog import page_tokens
 from framevault.metadata.db import Database
 from framevault.metadata.frame_documents import document_to_frame, frame_to_document, now_ms
 from framevault.metadata.frames.blob_refs import settle_blobs
-from framevault.metadata.frames.revisions import delete_revisions, find_visible_revisions, write_revisions
+from framevault.metadata.frames.revisions import (
+    delete_revisions,
+    find_version_with_revision,
+    find_visible_revisions,
+    write_revisions,
+)
 from framevault.metadata.frames.validation import FrameLimits, frame_id_problem, prepare_frame
 from framevault.metadata.lineage import (
     VersionHandle,
+    plain_version_id,
     require_draft,
     resolve_version,
     resolve_version_document,
@@ -57,8 +63,16 @@ async def _draft(db: Database, ref: dataset_pb2.VersionRef) -> VersionHandle:
 
 async def get_frame(db: Database, ref: dataset_pb2.VersionRef, frame_id: str) -> frame_pb2.Frame:
     _checked_frame_id(frame_id, "frame_id")
-    version = await resolve_version(db, ref, "version")
-    doc = (await find_visible_revisions(db, version, [frame_id], fields=None)).get(frame_id)
+    version_id = plain_version_id(ref)
+    if version_id is not None:
+        # The common case, a version by id: version and frame in one round trip.
+        found = await find_version_with_revision(db, version_id, frame_id)
+        if found is None:
+            raise NotFound("version", version_id, field="version.id")
+        version, doc = found
+    else:
+        version = await resolve_version(db, ref, "version")
+        doc = (await find_visible_revisions(db, version, [frame_id], fields=None)).get(frame_id)
     if doc is None:
         raise NotFound("frame", frame_id, field="frame_id")
     return document_to_frame(doc, version_id=version.id)

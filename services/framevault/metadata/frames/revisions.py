@@ -14,14 +14,15 @@ through ``write_revisions`` / ``delete_revisions``.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pymongo import InsertOne, ReplaceOne
 
 from framevault.common.errors import NotFound
-from framevault.metadata.db import Database
-from framevault.metadata.lineage import VersionHandle, require_draft, visible_filter
+from framevault.metadata.db import FRAMES, Database
+from framevault.metadata.lineage import VersionHandle, require_draft, visible_expression, visible_filter
 
 # What the write rules need to know of the visible revision of a frame.
 RULE_FIELDS = {"_id": 1, "frame_id": 1, "version_id": 1, "etag": 1}
@@ -44,6 +45,43 @@ async def find_visible_revisions(
     query = {**visible_filter(version), "frame_id": {"$in": ids} if len(ids) > 1 else ids[0]}
     cursor = db.frames.find(query, fields, session=session)
     return {doc["frame_id"]: doc async for doc in cursor}
+
+
+async def find_version_with_revision(
+    db: Database, version_id: str, frame_id: str
+) -> tuple[VersionHandle, dict[str, Any] | None] | None:
+    """The version ``version_id`` and the whole revision of ``frame_id``
+    visible in it (None when it has none), in one round trip from one
+    snapshot; None when the version does not exist. Same answer as
+    resolving the version and then ``find_visible_revisions``."""
+    pipeline: list[dict[str, Any]] = [
+        {"$match": {"_id": version_id}},
+        {"$project": {"dataset_id": 1, "name": 1, "status": 1, "lineage": 1}},
+        # The equality on dataset_id and the frame id keep the lookup on the
+        # frame_lineage index (one key per revision of the frame).
+        {"$lookup": {
+            "from": FRAMES,
+            "localField": "dataset_id",
+            "foreignField": "dataset_id",
+            "let": {"lineage": "$lineage"},
+            "pipeline": [
+                {"$match": {"frame_id": frame_id, "$expr": visible_expression("$$lineage")}},
+                # At most one revision per frame is visible (STORAGE.md).
+                {"$limit": 1},
+            ],
+            "as": "visible",
+        }},
+    ]
+    cursor = db.versions.aggregate(pipeline)
+    # motor returns the cursor, PyMongo's async API a coroutine of it.
+    if inspect.isawaitable(cursor):
+        cursor = await cursor
+    found = await cursor.to_list(length=1)
+    if not found:
+        return None
+    version = found[0]
+    visible = version.pop("visible")
+    return VersionHandle.from_document(version), (visible[0] if visible else None)
 
 
 async def write_revisions(
