@@ -13,6 +13,7 @@ from grpc import aio
 from framevault.blob.client import BlobClient
 from framevault.blob.keys import cas_key
 from framevault.blob.storage import S3BlobStorage
+from framevault.blob.uploads import MIN_PART_SIZE, BlobWriter, WriteChunk
 from framevault.common.config import Settings
 from framevault.common.digests import BlobDigest
 from framevault.v1 import blob_pb2, blob_pb2_grpc
@@ -260,3 +261,34 @@ async def test_concurrent_streams_of_one_upload_both_succeed(small_parts_stub: b
     assert first.committed_size == second.committed_size == digest.size
     assert [first.already_existed, second.already_existed].count(True) == 1
     assert await s3.get(cas_key(digest)) == data
+
+
+class _KeysRead(S3BlobStorage):
+    """The session bucket, remembering which keys were read whole."""
+
+    def __init__(self, settings: Settings):
+        super().__init__(settings)
+        self.keys_read: list[str] = []
+
+    async def get(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
+        self.keys_read.append(key)
+        return await super().get(key, offset, length)
+
+
+@pytest.mark.parametrize("size", [MIN_PART_SIZE, MIN_PART_SIZE + 1])
+async def test_only_blobs_that_could_have_parts_look_for_a_saved_upload(settings: Settings, size: int) -> None:
+    storage = _KeysRead(settings)
+    try:
+        data, digest = random_blob(size)
+        name = upload_name(digest)
+
+        async def chunks() -> AsyncIterator[WriteChunk]:
+            for message in chunked(name, data):
+                yield WriteChunk(message.resource_name, message.write_offset, message.data, message.finish_write)
+
+        result = await BlobWriter(storage, settings).write(chunks())
+        assert result.committed_size == size and await storage.get(cas_key(digest)) == data
+        state_reads = [key for key in storage.keys_read if key.startswith("uploads/")]
+        assert len(state_reads) == (0 if size <= MIN_PART_SIZE else 1)
+    finally:
+        await storage.close()

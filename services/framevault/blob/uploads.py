@@ -153,8 +153,10 @@ class BlobWriter:
             if waited and await self._storage.stat(cas_key(name.digest)) is not None:
                 # Completed by the stream we waited for.
                 return WriteResult(committed_size=name.digest.size, already_existed=True)
-            session = _WriteSession(self._storage, self._settings, name, await self._resumable_state(name),
-                                    self._saving)
+            # Only parts are ever saved, and a blob of at most MIN_PART_SIZE
+            # bytes never had one, whatever the part size was: nothing to look up.
+            state = await self._resumable_state(name) if name.digest.size > MIN_PART_SIZE else None
+            session = _WriteSession(self._storage, self._settings, name, state, self._saving)
             return await session.run(first, chunks)
 
     async def drain(self, timeout: float) -> None:
