@@ -137,30 +137,21 @@ def _source_to_doc(source: frame_pb2.Source) -> dict[str, Any]:
     if source.HasField("meta") and source.meta.fields:
         doc["meta"] = metadata_to_dict(source.meta)
     if source.HasField("preview"):
-        preview = source.preview
-        preview_doc: dict[str, Any] = {}
-        if value := preview.uri:
-            preview_doc["uri"] = value
-        if value := preview.content_type:
-            preview_doc["content_type"] = value
-        if number := preview.timestamp:
-            preview_doc["timestamp"] = Int64(number)
-        doc["preview"] = preview_doc
+        doc["preview"] = _add_location({}, source.preview)
     masks = source.masks
     if masks:
-        doc["masks"] = [_mask_to_doc(m) for m in masks]
+        doc["masks"] = [_add_location({"id": m.id} if m.id else {}, m) for m in masks]
     return doc
 
 
-def _mask_to_doc(mask: frame_pb2.Mask) -> dict[str, Any]:
-    doc: dict[str, Any] = {}
-    if value := mask.id:
-        doc["id"] = value
-    if value := mask.uri:
+def _add_location(doc: dict[str, Any], message: frame_pb2.Preview | frame_pb2.Mask) -> dict[str, Any]:
+    """Adds the set ``uri``, ``content_type`` and ``timestamp`` of a preview
+    or mask to ``doc``; returns it."""
+    if value := message.uri:
         doc["uri"] = value
-    if value := mask.content_type:
+    if value := message.content_type:
         doc["content_type"] = value
-    if number := mask.timestamp:
+    if number := message.timestamp:
         doc["timestamp"] = Int64(number)
     return doc
 
