@@ -1,0 +1,78 @@
+"""Per-frame CPU cost of the metadata service's pure steps, without any server.
+
+    .venv/bin/python tests/bench/micro.py [--frames 5000] [--rounds 5]
+
+Each step runs over the same bench frames (``workload.py``) and the best of
+``--rounds`` is printed in microseconds per frame. The steps are what P1
+(upload) and P2 (iteration) pay per frame in the service process besides the
+transport and the database; use it to check a change to validation or to the
+document layout in seconds instead of a bench run. Garbage collection is
+frozen and tuned as in the services (``tune_garbage_collection``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import bson
+import workload
+
+from framevault.common.server import tune_garbage_collection
+from framevault.metadata.frame_documents import content_etag, document_to_frame, frame_to_document
+from framevault.metadata.frames.validation import FrameLimits, check_frame
+from framevault.v1 import metadata_service_pb2 as ms
+
+DATASET_ID = "0" * 24
+VERSION_ID = "1" * 24
+
+
+def best_us_per_frame(step: Callable[[], object], frames: int, rounds: int) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        step()
+        best = min(best, time.perf_counter() - started)
+    return best / frames * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    count = args.frames
+    request = ms.UploadFramesRequest(items=[ms.UploadItem(frame=f) for f in workload.frames("micro", count)])
+    payload = request.SerializeToString()
+    limits = FrameLimits(max_inline_bytes=4 * 1024 * 1024)
+    valid = list(ms.UploadFramesRequest.FromString(payload).items)
+    for index, item in enumerate(valid):
+        check_frame(item.frame, f"frames[{index}]", limits)
+    frames = [item.frame for item in valid]
+    documents = [frame_to_document(f, dataset_id=DATASET_ID, version_id=VERSION_ID, saved_ms=1) for f in frames]
+    encoded = [bson.encode(d) for d in documents]
+    decoded = [bson.decode(b) for b in encoded]
+    tune_garbage_collection()
+
+    def validate() -> None:
+        items = ms.UploadFramesRequest.FromString(payload).items
+        for index, item in enumerate(items):
+            check_frame(item.frame, f"frames[{index}]", limits)
+
+    steps: dict[str, Callable[[], object]] = {
+        "parse request + check_frame": validate,
+        "content_etag": lambda: [content_etag(f) for f in frames],
+        "frame_to_document (etag included)": lambda: [
+            frame_to_document(f, dataset_id=DATASET_ID, version_id=VERSION_ID, saved_ms=1) for f in frames],
+        "bson.encode (driver, upload)": lambda: [bson.encode(d) for d in documents],
+        "bson.decode (driver, iteration)": lambda: [bson.decode(b) for b in encoded],
+        "document_to_frame": lambda: [document_to_frame(d, version_id=VERSION_ID) for d in decoded],
+    }
+    print(f"{count} bench frames, best of {args.rounds} rounds")
+    for name, step in steps.items():
+        print(f"  {name:36s} {best_us_per_frame(step, count, args.rounds):6.1f} us/frame")
+
+
+if __name__ == "__main__":
+    main()
