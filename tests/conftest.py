@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from grpc import aio
+from support import channel_to, start_blob_service
 
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
@@ -69,14 +70,6 @@ def settings(stack_env: dict[str, str]) -> Settings:
     )
 
 
-async def start_blob_service(settings: Settings) -> RunningService:
-    from framevault.blob.app import build_service
-
-    running = RunningService(build_service(settings), settings)
-    await running.start()
-    return running
-
-
 async def start_metadata_service(settings: Settings) -> RunningService:
     from framevault.metadata.app import build_service
 
@@ -98,14 +91,6 @@ async def metadata_service(settings: Settings, blob_service: RunningService) -> 
     running = await start_metadata_service(metadata_settings)
     yield running
     await running.stop(grace=1)
-
-
-def channel_to(port: int) -> aio.Channel:
-    return aio.insecure_channel(
-        f"127.0.0.1:{port}",
-        options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                 ("grpc.max_send_message_length", 64 * 1024 * 1024)],
-    )
 
 
 @pytest.fixture(scope="session")

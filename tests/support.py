@@ -1,10 +1,15 @@
-"""Helpers for tests: reading rich error details of failed calls."""
+"""Helpers for tests: channels and services in-process, rich error details of failed calls."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from google.rpc import error_details_pb2, status_pb2
 from grpc import aio
 from grpc_status import rpc_status
+
+from framevault.common.config import Settings
+from framevault.common.server import RunningService
 
 _DETAIL_KINDS = (
     error_details_pb2.BadRequest,
@@ -47,3 +52,20 @@ def resource_info(exc: aio.AioRpcError) -> error_details_pb2.ResourceInfo | None
         if isinstance(d, error_details_pb2.ResourceInfo):
             return d
     return None
+
+
+def channel_to(port: int) -> aio.Channel:
+    """A channel to an in-process service, with the services' message limits."""
+    return aio.insecure_channel(
+        f"127.0.0.1:{port}",
+        options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                 ("grpc.max_send_message_length", 64 * 1024 * 1024)],
+    )
+
+
+async def start_blob_service(settings: Settings, **build_options: Any) -> RunningService:
+    from framevault.blob.app import build_service
+
+    running = RunningService(build_service(settings, **build_options), settings)
+    await running.start()
+    return running

@@ -12,7 +12,7 @@ from framevault.common.config import Settings
 from framevault.common.server import RunningService
 from framevault.v1 import blob_pb2_grpc
 
-from .helpers import SMALL_PART, open_channel, started_blob_service
+from .helpers import SMALL_PART, channel_to, start_blob_service
 
 
 @pytest.fixture
@@ -35,12 +35,12 @@ def small_parts_settings(settings: Settings) -> Settings:
 
 @pytest.fixture(scope="session")
 async def small_parts_service(small_parts_settings: Settings) -> AsyncIterator[RunningService]:
-    running = await started_blob_service(small_parts_settings)
+    running = await start_blob_service(small_parts_settings)
     yield running
     await running.stop(grace=1)
 
 
 @pytest.fixture(scope="session")
 async def small_parts_stub(small_parts_service: RunningService) -> AsyncIterator[blob_pb2_grpc.BlobServiceStub]:
-    async with open_channel(small_parts_service.port) as channel:
+    async with channel_to(small_parts_service.port) as channel:
         yield blob_pb2_grpc.BlobServiceStub(channel)

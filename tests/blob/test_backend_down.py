@@ -11,14 +11,14 @@ from framevault.common.config import Settings
 from framevault.common.digests import digest_of
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
-from .helpers import open_channel, proto_digest, rpc_error, started_blob_service, unused_port
+from .helpers import channel_to, proto_digest, rpc_error, start_blob_service, unused_port
 
 
 async def test_unreachable_s3_is_unavailable_and_not_serving(settings: Settings) -> None:
     nowhere = Settings(**{**settings.__dict__, "s3_endpoint": f"127.0.0.1:{unused_port()}"})
-    running = await started_blob_service(nowhere)
+    running = await start_blob_service(nowhere)
     try:
-        async with open_channel(running.port) as channel:
+        async with channel_to(running.port) as channel:
             stub = blob_pb2_grpc.BlobServiceStub(channel)
             error = await rpc_error(stub.FindMissingBlobs(blob_pb2.FindMissingBlobsRequest(
                 digests=[proto_digest(digest_of(b"anything"))])))

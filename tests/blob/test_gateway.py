@@ -17,7 +17,7 @@ from framevault.common.server import RunningService
 from framevault.metadata.blob_gateway import GrpcBlobGateway
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
-from .helpers import MIB, random_blob, started_blob_service, unused_port
+from .helpers import MIB, random_blob, start_blob_service, unused_port
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ async def test_bytes_over_the_batch_limit_are_streamed(gateway: GrpcBlobGateway,
 
 async def test_find_missing_in_batches_of_the_advertised_maximum(settings: Settings) -> None:
     small_batches = Settings(**{**settings.__dict__, "blob_max_batch_blobs": 3})
-    running = await started_blob_service(small_batches)
+    running = await start_blob_service(small_batches)
     gateway = GrpcBlobGateway(f"127.0.0.1:{running.port}", small_batches)
     try:
         blobs = [random_blob(100 + i) for i in range(8)]

@@ -25,11 +25,11 @@ from framevault.v1 import blob_pb2, blob_pb2_grpc, metadata_service_pb2, metadat
 from .helpers import (
     MIB,
     SMALL_PART,
-    open_channel,
+    channel_to,
     proto_digest,
     random_blob,
     rpc_error,
-    started_blob_service,
+    start_blob_service,
     unused_port,
     violated_fields,
 )
@@ -77,14 +77,14 @@ def gc_settings(settings: Settings, references: tuple[ReferenceStandIn, int]) ->
 
 @pytest.fixture(scope="module")
 async def gc_service(gc_settings: Settings) -> AsyncIterator[RunningService]:
-    running = await started_blob_service(gc_settings)
+    running = await start_blob_service(gc_settings)
     yield running
     await running.stop(grace=1)
 
 
 @pytest.fixture(scope="module")
 async def gc_stub(gc_service: RunningService) -> AsyncIterator[blob_pb2_grpc.BlobServiceStub]:
-    async with open_channel(gc_service.port) as channel:
+    async with channel_to(gc_service.port) as channel:
         yield blob_pb2_grpc.BlobServiceStub(channel)
 
 
@@ -156,9 +156,9 @@ async def test_bad_grace_period(gc_stub: blob_pb2_grpc.BlobServiceStub) -> None:
 async def test_unreachable_metadata_service_is_unavailable(gc_settings: Settings) -> None:
     unreachable = Settings(**{**gc_settings.__dict__, "metadata_target": f"127.0.0.1:{unused_port()}",
                               "service_call_timeout_seconds": 2.0})
-    running = await started_blob_service(unreachable)
+    running = await start_blob_service(unreachable)
     try:
-        async with open_channel(running.port) as channel:
+        async with channel_to(running.port) as channel:
             stub = blob_pb2_grpc.BlobServiceStub(channel)
             error = await rpc_error(stub.CollectGarbage(blob_pb2.CollectGarbageRequest(dry_run=True)))
             assert error.code() == grpc.StatusCode.UNAVAILABLE

@@ -22,7 +22,7 @@ from framevault.metadata.app import build_service as build_metadata_service
 from framevault.v1 import blob_pb2, blob_pb2_grpc, dataset_pb2, frame_pb2, metadata_service_pb2_grpc
 from framevault.v1 import metadata_service_pb2 as ms
 
-from .helpers import open_channel, random_blob, started_blob_service, unused_port
+from .helpers import channel_to, random_blob, start_blob_service, unused_port
 
 GRACE_SECONDS = 3
 
@@ -59,9 +59,9 @@ async def test_collection_keeps_what_frames_reference(settings: Settings) -> Non
     await metadata.start()
     blob: RunningService | None = None
     try:
-        blob = await started_blob_service(
+        blob = await start_blob_service(
             Settings(**{**blob_settings.__dict__, "metadata_target": f"127.0.0.1:{metadata.port}"}))
-        async with open_channel(metadata.port) as metadata_channel, open_channel(blob.port) as blob_channel:
+        async with channel_to(metadata.port) as metadata_channel, channel_to(blob.port) as blob_channel:
             meta = metadata_service_pb2_grpc.MetadataServiceStub(metadata_channel)
             blobs = blob_pb2_grpc.BlobServiceStub(blob_channel)
             await collect_what_nothing_references(meta, blobs)

@@ -18,7 +18,7 @@ from framevault.common.config import Settings
 from framevault.common.digests import BlobDigest
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
-from .helpers import MIB, SMALL_PART, open_channel, random_blob, rpc_error, started_blob_service, violated_fields
+from .helpers import MIB, SMALL_PART, channel_to, random_blob, rpc_error, start_blob_service, violated_fields
 
 
 def upload_name(digest: BlobDigest, upload_id: str | None = None) -> str:
@@ -147,8 +147,8 @@ async def test_resume_after_the_client_cut_the_stream(small_parts_stub: blob_pb2
 async def test_resume_after_the_blob_service_restarted(small_parts_settings: Settings, s3: S3BlobStorage) -> None:
     data, digest = random_blob(3 * SMALL_PART + 1)
     name = upload_name(digest)
-    first = await started_blob_service(small_parts_settings)
-    async with open_channel(first.port) as channel:
+    first = await start_blob_service(small_parts_settings)
+    async with channel_to(first.port) as channel:
         stub = blob_pb2_grpc.BlobServiceStub(channel)
         call = stub.WriteBlob()
         try:
@@ -161,9 +161,9 @@ async def test_resume_after_the_blob_service_restarted(small_parts_settings: Set
         with pytest.raises(aio.AioRpcError):
             await call
 
-    second = await started_blob_service(small_parts_settings)
+    second = await start_blob_service(small_parts_settings)
     try:
-        async with open_channel(second.port) as channel:
+        async with channel_to(second.port) as channel:
             stub = blob_pb2_grpc.BlobServiceStub(channel)
             status = await committed(stub, name)
             assert status.committed_size == SMALL_PART and not status.complete
