@@ -35,7 +35,7 @@ class GetCapabilitiesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetCapabilitiesResponse(_message.Message):
-    __slots__ = ("digest_function", "max_batch_total_size_bytes", "max_batch_blobs", "preferred_chunk_size_bytes", "max_chunk_size_bytes", "max_blob_size_bytes", "max_preview_edge", "max_download_url_seconds")
+    __slots__ = ("digest_function", "max_batch_total_size_bytes", "max_batch_blobs", "preferred_chunk_size_bytes", "max_chunk_size_bytes", "max_blob_size_bytes", "max_preview_edge", "max_download_url_seconds", "resumable_part_size_bytes")
     DIGEST_FUNCTION_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_TOTAL_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_BLOBS_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,7 @@ class GetCapabilitiesResponse(_message.Message):
     MAX_BLOB_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_PREVIEW_EDGE_FIELD_NUMBER: _ClassVar[int]
     MAX_DOWNLOAD_URL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RESUMABLE_PART_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     digest_function: str
     max_batch_total_size_bytes: int
     max_batch_blobs: int
@@ -52,7 +53,8 @@ class GetCapabilitiesResponse(_message.Message):
     max_blob_size_bytes: int
     max_preview_edge: int
     max_download_url_seconds: int
-    def __init__(self, digest_function: _Optional[str] = ..., max_batch_total_size_bytes: _Optional[int] = ..., max_batch_blobs: _Optional[int] = ..., preferred_chunk_size_bytes: _Optional[int] = ..., max_chunk_size_bytes: _Optional[int] = ..., max_blob_size_bytes: _Optional[int] = ..., max_preview_edge: _Optional[int] = ..., max_download_url_seconds: _Optional[int] = ...) -> None: ...
+    resumable_part_size_bytes: int
+    def __init__(self, digest_function: _Optional[str] = ..., max_batch_total_size_bytes: _Optional[int] = ..., max_batch_blobs: _Optional[int] = ..., preferred_chunk_size_bytes: _Optional[int] = ..., max_chunk_size_bytes: _Optional[int] = ..., max_blob_size_bytes: _Optional[int] = ..., max_preview_edge: _Optional[int] = ..., max_download_url_seconds: _Optional[int] = ..., resumable_part_size_bytes: _Optional[int] = ...) -> None: ...
 
 class FindMissingBlobsRequest(_message.Message):
     __slots__ = ("digests",)

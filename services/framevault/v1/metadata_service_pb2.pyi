@@ -380,10 +380,12 @@ class FrameResult(_message.Message):
         OUTCOME_CREATED: _ClassVar[FrameResult.Outcome]
         OUTCOME_UPDATED: _ClassVar[FrameResult.Outcome]
         OUTCOME_FAILED: _ClassVar[FrameResult.Outcome]
+        OUTCOME_UNCHANGED: _ClassVar[FrameResult.Outcome]
     OUTCOME_UNSPECIFIED: FrameResult.Outcome
     OUTCOME_CREATED: FrameResult.Outcome
     OUTCOME_UPDATED: FrameResult.Outcome
     OUTCOME_FAILED: FrameResult.Outcome
+    OUTCOME_UNCHANGED: FrameResult.Outcome
     INDEX_FIELD_NUMBER: _ClassVar[int]
     CLIENT_KEY_FIELD_NUMBER: _ClassVar[int]
     FRAME_ID_FIELD_NUMBER: _ClassVar[int]
@@ -399,42 +401,48 @@ class FrameResult(_message.Message):
     def __init__(self, index: _Optional[int] = ..., client_key: _Optional[str] = ..., frame_id: _Optional[str] = ..., outcome: _Optional[_Union[FrameResult.Outcome, str]] = ..., attempts: _Optional[int] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class UploadSummary(_message.Message):
-    __slots__ = ("created", "updated", "failed", "failed_frame_ids", "failed_frame_ids_truncated")
+    __slots__ = ("created", "updated", "failed", "failed_frame_ids", "failed_frame_ids_truncated", "unchanged")
     CREATED_FIELD_NUMBER: _ClassVar[int]
     UPDATED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FRAME_IDS_FIELD_NUMBER: _ClassVar[int]
     FAILED_FRAME_IDS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
     created: int
     updated: int
     failed: int
     failed_frame_ids: _containers.RepeatedScalarFieldContainer[str]
     failed_frame_ids_truncated: bool
-    def __init__(self, created: _Optional[int] = ..., updated: _Optional[int] = ..., failed: _Optional[int] = ..., failed_frame_ids: _Optional[_Iterable[str]] = ..., failed_frame_ids_truncated: _Optional[bool] = ...) -> None: ...
+    unchanged: int
+    def __init__(self, created: _Optional[int] = ..., updated: _Optional[int] = ..., failed: _Optional[int] = ..., failed_frame_ids: _Optional[_Iterable[str]] = ..., failed_frame_ids_truncated: _Optional[bool] = ..., unchanged: _Optional[int] = ...) -> None: ...
 
 class IterateFramesRequest(_message.Message):
-    __slots__ = ("view", "shard_index", "shard_count", "resume_cursor", "frames_per_message")
+    __slots__ = ("view", "shard_index", "shard_count", "resume_cursor", "frames_per_message", "frame_cursors")
     VIEW_FIELD_NUMBER: _ClassVar[int]
     SHARD_INDEX_FIELD_NUMBER: _ClassVar[int]
     SHARD_COUNT_FIELD_NUMBER: _ClassVar[int]
     RESUME_CURSOR_FIELD_NUMBER: _ClassVar[int]
     FRAMES_PER_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FRAME_CURSORS_FIELD_NUMBER: _ClassVar[int]
     view: _view_pb2.View
     shard_index: int
     shard_count: int
     resume_cursor: str
     frames_per_message: int
-    def __init__(self, view: _Optional[_Union[_view_pb2.View, _Mapping]] = ..., shard_index: _Optional[int] = ..., shard_count: _Optional[int] = ..., resume_cursor: _Optional[str] = ..., frames_per_message: _Optional[int] = ...) -> None: ...
+    frame_cursors: bool
+    def __init__(self, view: _Optional[_Union[_view_pb2.View, _Mapping]] = ..., shard_index: _Optional[int] = ..., shard_count: _Optional[int] = ..., resume_cursor: _Optional[str] = ..., frames_per_message: _Optional[int] = ..., frame_cursors: _Optional[bool] = ...) -> None: ...
 
 class IterateFramesResponse(_message.Message):
-    __slots__ = ("frames", "selection_indexes", "cursor")
+    __slots__ = ("frames", "selection_indexes", "cursor", "frame_cursors")
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     SELECTION_INDEXES_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
+    FRAME_CURSORS_FIELD_NUMBER: _ClassVar[int]
     frames: _containers.RepeatedCompositeFieldContainer[_frame_pb2.Frame]
     selection_indexes: _containers.RepeatedScalarFieldContainer[int]
     cursor: str
-    def __init__(self, frames: _Optional[_Iterable[_Union[_frame_pb2.Frame, _Mapping]]] = ..., selection_indexes: _Optional[_Iterable[int]] = ..., cursor: _Optional[str] = ...) -> None: ...
+    frame_cursors: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, frames: _Optional[_Iterable[_Union[_frame_pb2.Frame, _Mapping]]] = ..., selection_indexes: _Optional[_Iterable[int]] = ..., cursor: _Optional[str] = ..., frame_cursors: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CountViewFramesRequest(_message.Message):
     __slots__ = ("view",)

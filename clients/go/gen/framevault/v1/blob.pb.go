@@ -192,8 +192,14 @@ type GetCapabilitiesResponse struct {
 	MaxPreviewEdge int32 `protobuf:"varint,7,opt,name=max_preview_edge,json=maxPreviewEdge,proto3" json:"max_preview_edge,omitempty"`
 	// Maximum lifetime of download URLs in seconds.
 	MaxDownloadUrlSeconds int32 `protobuf:"varint,8,opt,name=max_download_url_seconds,json=maxDownloadUrlSeconds,proto3" json:"max_download_url_seconds,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// Resume granularity of WriteBlob: an interrupted write keeps what it
+	// committed in whole parts of this size, so QueryWriteStatus answers a
+	// multiple of it (or the full size once complete). A blob of at most this
+	// size is stored in one piece and keeps nothing after a cut: write it again
+	// from offset 0.
+	ResumablePartSizeBytes int64 `protobuf:"varint,9,opt,name=resumable_part_size_bytes,json=resumablePartSizeBytes,proto3" json:"resumable_part_size_bytes,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *GetCapabilitiesResponse) Reset() {
@@ -278,6 +284,13 @@ func (x *GetCapabilitiesResponse) GetMaxPreviewEdge() int32 {
 func (x *GetCapabilitiesResponse) GetMaxDownloadUrlSeconds() int32 {
 	if x != nil {
 		return x.MaxDownloadUrlSeconds
+	}
+	return 0
+}
+
+func (x *GetCapabilitiesResponse) GetResumablePartSizeBytes() int64 {
+	if x != nil {
+		return x.ResumablePartSizeBytes
 	}
 	return 0
 }
@@ -737,7 +750,10 @@ func (x *QueryWriteStatusRequest) GetResourceName() string {
 // Response of QueryWriteStatus.
 type QueryWriteStatusResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Bytes committed so far; continue writing at this offset.
+	// Bytes committed so far; continue writing at this offset. A write that
+	// continues at an offset this call answered is accepted even when a stream
+	// cut before the call committed more afterwards: the upload rewinds to
+	// that offset and the bytes after it are written again.
 	CommittedSize int64 `protobuf:"varint,1,opt,name=committed_size,json=committedSize,proto3" json:"committed_size,omitempty"`
 	// True when the blob is stored and visible.
 	Complete      bool `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"`
@@ -1705,7 +1721,7 @@ const file_framevault_v1_blob_proto_rawDesc = "" +
 	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x1d\n" +
 	"\n" +
 	"size_bytes\x18\x02 \x01(\x03R\tsizeBytes\"\x18\n" +
-	"\x16GetCapabilitiesRequest\"\xa6\x03\n" +
+	"\x16GetCapabilitiesRequest\"\xe1\x03\n" +
 	"\x17GetCapabilitiesResponse\x12'\n" +
 	"\x0fdigest_function\x18\x01 \x01(\tR\x0edigestFunction\x12:\n" +
 	"\x1amax_batch_total_size_bytes\x18\x02 \x01(\x03R\x16maxBatchTotalSizeBytes\x12&\n" +
@@ -1714,7 +1730,8 @@ const file_framevault_v1_blob_proto_rawDesc = "" +
 	"\x14max_chunk_size_bytes\x18\x05 \x01(\x05R\x11maxChunkSizeBytes\x12-\n" +
 	"\x13max_blob_size_bytes\x18\x06 \x01(\x03R\x10maxBlobSizeBytes\x12(\n" +
 	"\x10max_preview_edge\x18\a \x01(\x05R\x0emaxPreviewEdge\x127\n" +
-	"\x18max_download_url_seconds\x18\b \x01(\x05R\x15maxDownloadUrlSeconds\"J\n" +
+	"\x18max_download_url_seconds\x18\b \x01(\x05R\x15maxDownloadUrlSeconds\x129\n" +
+	"\x19resumable_part_size_bytes\x18\t \x01(\x03R\x16resumablePartSizeBytes\"J\n" +
 	"\x17FindMissingBlobsRequest\x12/\n" +
 	"\adigests\x18\x01 \x03(\v2\x15.framevault.v1.DigestR\adigests\"Z\n" +
 	"\x18FindMissingBlobsResponse\x12>\n" +

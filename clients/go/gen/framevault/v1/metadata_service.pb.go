@@ -149,6 +149,9 @@ const (
 	FrameResult_OUTCOME_UPDATED FrameResult_Outcome = 2
 	// The frame was not registered; see `error`.
 	FrameResult_OUTCOME_FAILED FrameResult_Outcome = 3
+	// The frame existed with the same content (equal etag); nothing was
+	// written. A resend of frames already stored reports this.
+	FrameResult_OUTCOME_UNCHANGED FrameResult_Outcome = 4
 )
 
 // Enum value maps for FrameResult_Outcome.
@@ -158,12 +161,14 @@ var (
 		1: "OUTCOME_CREATED",
 		2: "OUTCOME_UPDATED",
 		3: "OUTCOME_FAILED",
+		4: "OUTCOME_UNCHANGED",
 	}
 	FrameResult_Outcome_value = map[string]int32{
 		"OUTCOME_UNSPECIFIED": 0,
 		"OUTCOME_CREATED":     1,
 		"OUTCOME_UPDATED":     2,
 		"OUTCOME_FAILED":      3,
+		"OUTCOME_UNCHANGED":   4,
 	}
 )
 
@@ -2609,8 +2614,10 @@ type UploadSummary struct {
 	FailedFrameIds []string `protobuf:"bytes,4,rep,name=failed_frame_ids,json=failedFrameIds,proto3" json:"failed_frame_ids,omitempty"`
 	// True when more frames failed than failed_frame_ids lists.
 	FailedFrameIdsTruncated bool `protobuf:"varint,5,opt,name=failed_frame_ids_truncated,json=failedFrameIdsTruncated,proto3" json:"failed_frame_ids_truncated,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// Frames that existed with the same content and were left as they were.
+	Unchanged     int64 `protobuf:"varint,6,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UploadSummary) Reset() {
@@ -2678,6 +2685,13 @@ func (x *UploadSummary) GetFailedFrameIdsTruncated() bool {
 	return false
 }
 
+func (x *UploadSummary) GetUnchanged() int64 {
+	if x != nil {
+		return x.Unchanged
+	}
+	return 0
+}
+
 // Request of IterateFrames.
 type IterateFramesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2692,8 +2706,12 @@ type IterateFramesRequest struct {
 	ResumeCursor string `protobuf:"bytes,4,opt,name=resume_cursor,json=resumeCursor,proto3" json:"resume_cursor,omitempty"`
 	// Frames per streamed message (0 = server default, at most 1000).
 	FramesPerMessage int32 `protobuf:"varint,5,opt,name=frames_per_message,json=framesPerMessage,proto3" json:"frames_per_message,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// When true, every response also carries a cursor per frame
+	// (IterateFramesResponse.frame_cursors), so a consumer that processed part
+	// of a message can resume exactly after any frame of it.
+	FrameCursors  bool `protobuf:"varint,6,opt,name=frame_cursors,json=frameCursors,proto3" json:"frame_cursors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *IterateFramesRequest) Reset() {
@@ -2761,6 +2779,13 @@ func (x *IterateFramesRequest) GetFramesPerMessage() int32 {
 	return 0
 }
 
+func (x *IterateFramesRequest) GetFrameCursors() bool {
+	if x != nil {
+		return x.FrameCursors
+	}
+	return false
+}
+
 // Response of IterateFrames.
 type IterateFramesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2769,7 +2794,10 @@ type IterateFramesResponse struct {
 	// For each frame, the index of the view selection it came from.
 	SelectionIndexes []int32 `protobuf:"varint,2,rep,packed,name=selection_indexes,json=selectionIndexes,proto3" json:"selection_indexes,omitempty"`
 	// Resumes right after the last frame of this message.
-	Cursor        string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Cursor string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Only when IterateFramesRequest.frame_cursors is set: frame_cursors[i]
+	// resumes right after frames[i] (the last one equals `cursor`).
+	FrameCursors  []string `protobuf:"bytes,4,rep,name=frame_cursors,json=frameCursors,proto3" json:"frame_cursors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2823,6 +2851,13 @@ func (x *IterateFramesResponse) GetCursor() string {
 		return x.Cursor
 	}
 	return ""
+}
+
+func (x *IterateFramesResponse) GetFrameCursors() []string {
+	if x != nil {
+		return x.FrameCursors
+	}
+	return nil
 }
 
 // Request of CountViewFrames.
@@ -3289,7 +3324,7 @@ const file_framevault_v1_metadata_service_proto_rawDesc = "" +
 	"\aversion\x18\x01 \x01(\v2\x16.framevault.v1.VersionR\aversion\x12:\n" +
 	"\x19max_unacknowledged_frames\x18\x02 \x01(\x05R\x17maxUnacknowledgedFrames\"E\n" +
 	"\rUploadResults\x124\n" +
-	"\aresults\x18\x01 \x03(\v2\x1a.framevault.v1.FrameResultR\aresults\"\xc3\x02\n" +
+	"\aresults\x18\x01 \x03(\v2\x1a.framevault.v1.FrameResultR\aresults\"\xda\x02\n" +
 	"\vFrameResult\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x03R\x05index\x12\x1d\n" +
 	"\n" +
@@ -3297,18 +3332,20 @@ const file_framevault_v1_metadata_service_proto_rawDesc = "" +
 	"\bframe_id\x18\x03 \x01(\tR\aframeId\x12<\n" +
 	"\aoutcome\x18\x04 \x01(\x0e2\".framevault.v1.FrameResult.OutcomeR\aoutcome\x12\x1a\n" +
 	"\battempts\x18\x05 \x01(\x05R\battempts\x12(\n" +
-	"\x05error\x18\x06 \x01(\v2\x12.google.rpc.StatusR\x05error\"`\n" +
+	"\x05error\x18\x06 \x01(\v2\x12.google.rpc.StatusR\x05error\"w\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOUTCOME_CREATED\x10\x01\x12\x13\n" +
 	"\x0fOUTCOME_UPDATED\x10\x02\x12\x12\n" +
-	"\x0eOUTCOME_FAILED\x10\x03\"\xc2\x01\n" +
+	"\x0eOUTCOME_FAILED\x10\x03\x12\x15\n" +
+	"\x11OUTCOME_UNCHANGED\x10\x04\"\xe0\x01\n" +
 	"\rUploadSummary\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\x03R\acreated\x12\x18\n" +
 	"\aupdated\x18\x02 \x01(\x03R\aupdated\x12\x16\n" +
 	"\x06failed\x18\x03 \x01(\x03R\x06failed\x12(\n" +
 	"\x10failed_frame_ids\x18\x04 \x03(\tR\x0efailedFrameIds\x12;\n" +
-	"\x1afailed_frame_ids_truncated\x18\x05 \x01(\bR\x17failedFrameIdsTruncated\"\xd4\x01\n" +
+	"\x1afailed_frame_ids_truncated\x18\x05 \x01(\bR\x17failedFrameIdsTruncated\x12\x1c\n" +
+	"\tunchanged\x18\x06 \x01(\x03R\tunchanged\"\xf9\x01\n" +
 	"\x14IterateFramesRequest\x12'\n" +
 	"\x04view\x18\x01 \x01(\v2\x13.framevault.v1.ViewR\x04view\x12\x1f\n" +
 	"\vshard_index\x18\x02 \x01(\x05R\n" +
@@ -3316,11 +3353,13 @@ const file_framevault_v1_metadata_service_proto_rawDesc = "" +
 	"\vshard_count\x18\x03 \x01(\x05R\n" +
 	"shardCount\x12#\n" +
 	"\rresume_cursor\x18\x04 \x01(\tR\fresumeCursor\x12,\n" +
-	"\x12frames_per_message\x18\x05 \x01(\x05R\x10framesPerMessage\"\x8a\x01\n" +
+	"\x12frames_per_message\x18\x05 \x01(\x05R\x10framesPerMessage\x12#\n" +
+	"\rframe_cursors\x18\x06 \x01(\bR\fframeCursors\"\xaf\x01\n" +
 	"\x15IterateFramesResponse\x12,\n" +
 	"\x06frames\x18\x01 \x03(\v2\x14.framevault.v1.FrameR\x06frames\x12+\n" +
 	"\x11selection_indexes\x18\x02 \x03(\x05R\x10selectionIndexes\x12\x16\n" +
-	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"A\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\x12#\n" +
+	"\rframe_cursors\x18\x04 \x03(\tR\fframeCursors\"A\n" +
 	"\x16CountViewFramesRequest\x12'\n" +
 	"\x04view\x18\x01 \x01(\v2\x13.framevault.v1.ViewR\x04view\"/\n" +
 	"\x17CountViewFramesResponse\x12\x14\n" +

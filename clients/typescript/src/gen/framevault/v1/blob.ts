@@ -112,6 +112,14 @@ export interface GetCapabilitiesResponse {
   maxPreviewEdge: number;
   /** Maximum lifetime of download URLs in seconds. */
   maxDownloadUrlSeconds: number;
+  /**
+   * Resume granularity of WriteBlob: an interrupted write keeps what it
+   * committed in whole parts of this size, so QueryWriteStatus answers a
+   * multiple of it (or the full size once complete). A blob of at most this
+   * size is stored in one piece and keeps nothing after a cut: write it again
+   * from offset 0.
+   */
+  resumablePartSizeBytes: number;
 }
 
 /** Request of FindMissingBlobs. */
@@ -214,7 +222,12 @@ export interface QueryWriteStatusRequest {
 
 /** Response of QueryWriteStatus. */
 export interface QueryWriteStatusResponse {
-  /** Bytes committed so far; continue writing at this offset. */
+  /**
+   * Bytes committed so far; continue writing at this offset. A write that
+   * continues at an offset this call answered is accepted even when a stream
+   * cut before the call committed more afterwards: the upload rewinds to
+   * that offset and the bytes after it are written again.
+   */
   committedSize: number;
   /** True when the blob is stored and visible. */
   complete: boolean;
@@ -496,6 +509,7 @@ function createBaseGetCapabilitiesResponse(): GetCapabilitiesResponse {
     maxBlobSizeBytes: 0,
     maxPreviewEdge: 0,
     maxDownloadUrlSeconds: 0,
+    resumablePartSizeBytes: 0,
   };
 }
 
@@ -524,6 +538,9 @@ export const GetCapabilitiesResponse: MessageFns<GetCapabilitiesResponse> = {
     }
     if (message.maxDownloadUrlSeconds !== 0) {
       writer.uint32(64).int32(message.maxDownloadUrlSeconds);
+    }
+    if (message.resumablePartSizeBytes !== 0) {
+      writer.uint32(72).int64(message.resumablePartSizeBytes);
     }
     return writer;
   },
@@ -605,6 +622,14 @@ export const GetCapabilitiesResponse: MessageFns<GetCapabilitiesResponse> = {
             message.maxDownloadUrlSeconds = reader.int32();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.resumablePartSizeBytes = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -659,6 +684,11 @@ export const GetCapabilitiesResponse: MessageFns<GetCapabilitiesResponse> = {
         : isSet(object.max_download_url_seconds)
         ? globalThis.Number(object.max_download_url_seconds)
         : 0,
+      resumablePartSizeBytes: isSet(object.resumablePartSizeBytes)
+        ? globalThis.Number(object.resumablePartSizeBytes)
+        : isSet(object.resumable_part_size_bytes)
+        ? globalThis.Number(object.resumable_part_size_bytes)
+        : 0,
     };
   },
 
@@ -688,6 +718,9 @@ export const GetCapabilitiesResponse: MessageFns<GetCapabilitiesResponse> = {
     if (message.maxDownloadUrlSeconds !== 0) {
       obj.maxDownloadUrlSeconds = Math.round(message.maxDownloadUrlSeconds);
     }
+    if (message.resumablePartSizeBytes !== 0) {
+      obj.resumablePartSizeBytes = Math.round(message.resumablePartSizeBytes);
+    }
     return obj;
   },
 
@@ -704,6 +737,7 @@ export const GetCapabilitiesResponse: MessageFns<GetCapabilitiesResponse> = {
     message.maxBlobSizeBytes = object.maxBlobSizeBytes ?? 0;
     message.maxPreviewEdge = object.maxPreviewEdge ?? 0;
     message.maxDownloadUrlSeconds = object.maxDownloadUrlSeconds ?? 0;
+    message.resumablePartSizeBytes = object.resumablePartSizeBytes ?? 0;
     return message;
   },
 };

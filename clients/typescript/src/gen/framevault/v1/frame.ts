@@ -22,9 +22,13 @@ export const protobufFileName = "framevault/v1/frame.proto";
 export interface Frame {
   /**
    * Unique within a version; at most 512 bytes of UTF-8, no NUL. When empty on
-   * upload, the server derives it from the first source URI (see
-   * `derived id` in the metadata service docs), so re-adding the same URI
-   * updates the frame instead of duplicating it.
+   * upload, the server derives it from the first source URI, so re-adding the
+   * same URI updates the frame instead of duplicating it. The derived id is
+   * the first 32 characters of the lowercase hex SHA-256 of the URI's UTF-8
+   * bytes, taken after normalisation: inline bytes (`Source.data`) are
+   * replaced by their `blob:sha256/{hash}/{size_bytes}` URI first, so the same
+   * bytes give the same id. Example: `s3://bucket/a.jpg` derives
+   * `sha256("s3://bucket/a.jpg")[:32]`.
    */
   id: string;
   /**

@@ -57,8 +57,11 @@ export interface MetadataList {
  *
  * Keys must be non-empty, at most 256 bytes and must not contain `$`, `.` or
  * NUL: such keys are rejected with INVALID_ARGUMENT naming
- * the field path (e.g. `frames[2].meta.weather`). A nesting depth above 32 is
- * rejected the same way.
+ * the field path (e.g. `frames[2].meta.weather`). A nesting depth above 20
+ * (objects and lists both count; a value at the top level is depth 1) is
+ * rejected the same way. Each object level costs three protobuf message
+ * levels on the wire, so this limit keeps every request well inside the
+ * 100-level decode limit of the protobuf runtimes of every language.
  */
 export interface Metadata {
   /** The object's members. */

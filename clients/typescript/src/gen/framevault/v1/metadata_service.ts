@@ -576,6 +576,11 @@ export enum FrameResult_Outcome {
   OUTCOME_UPDATED = 2,
   /** OUTCOME_FAILED - The frame was not registered; see `error`. */
   OUTCOME_FAILED = 3,
+  /**
+   * OUTCOME_UNCHANGED - The frame existed with the same content (equal etag); nothing was
+   * written. A resend of frames already stored reports this.
+   */
+  OUTCOME_UNCHANGED = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -593,6 +598,9 @@ export function frameResult_OutcomeFromJSON(object: any): FrameResult_Outcome {
     case 3:
     case "OUTCOME_FAILED":
       return FrameResult_Outcome.OUTCOME_FAILED;
+    case 4:
+    case "OUTCOME_UNCHANGED":
+      return FrameResult_Outcome.OUTCOME_UNCHANGED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -610,6 +618,8 @@ export function frameResult_OutcomeToJSON(object: FrameResult_Outcome): string {
       return "OUTCOME_UPDATED";
     case FrameResult_Outcome.OUTCOME_FAILED:
       return "OUTCOME_FAILED";
+    case FrameResult_Outcome.OUTCOME_UNCHANGED:
+      return "OUTCOME_UNCHANGED";
     case FrameResult_Outcome.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -632,6 +642,8 @@ export interface UploadSummary {
   failedFrameIds: string[];
   /** True when more frames failed than failed_frame_ids lists. */
   failedFrameIdsTruncated: boolean;
+  /** Frames that existed with the same content and were left as they were. */
+  unchanged: number;
 }
 
 /** Request of IterateFrames. */
@@ -651,6 +663,12 @@ export interface IterateFramesRequest {
   resumeCursor: string;
   /** Frames per streamed message (0 = server default, at most 1000). */
   framesPerMessage: number;
+  /**
+   * When true, every response also carries a cursor per frame
+   * (IterateFramesResponse.frame_cursors), so a consumer that processed part
+   * of a message can resume exactly after any frame of it.
+   */
+  frameCursors: boolean;
 }
 
 /** Response of IterateFrames. */
@@ -661,6 +679,11 @@ export interface IterateFramesResponse {
   selectionIndexes: number[];
   /** Resumes right after the last frame of this message. */
   cursor: string;
+  /**
+   * Only when IterateFramesRequest.frame_cursors is set: frame_cursors[i]
+   * resumes right after frames[i] (the last one equals `cursor`).
+   */
+  frameCursors: string[];
 }
 
 /** Request of CountViewFrames. */
@@ -4594,7 +4617,7 @@ export const FrameResult: MessageFns<FrameResult> = {
 };
 
 function createBaseUploadSummary(): UploadSummary {
-  return { created: 0, updated: 0, failed: 0, failedFrameIds: [], failedFrameIdsTruncated: false };
+  return { created: 0, updated: 0, failed: 0, failedFrameIds: [], failedFrameIdsTruncated: false, unchanged: 0 };
 }
 
 export const UploadSummary: MessageFns<UploadSummary> = {
@@ -4613,6 +4636,9 @@ export const UploadSummary: MessageFns<UploadSummary> = {
     }
     if (message.failedFrameIdsTruncated !== false) {
       writer.uint32(40).bool(message.failedFrameIdsTruncated);
+    }
+    if (message.unchanged !== 0) {
+      writer.uint32(48).int64(message.unchanged);
     }
     return writer;
   },
@@ -4670,6 +4696,14 @@ export const UploadSummary: MessageFns<UploadSummary> = {
             message.failedFrameIdsTruncated = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.unchanged = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4697,6 +4731,7 @@ export const UploadSummary: MessageFns<UploadSummary> = {
         : isSet(object.failed_frame_ids_truncated)
         ? globalThis.Boolean(object.failed_frame_ids_truncated)
         : false,
+      unchanged: isSet(object.unchanged) ? globalThis.Number(object.unchanged) : 0,
     };
   },
 
@@ -4717,6 +4752,9 @@ export const UploadSummary: MessageFns<UploadSummary> = {
     if (message.failedFrameIdsTruncated !== false) {
       obj.failedFrameIdsTruncated = message.failedFrameIdsTruncated;
     }
+    if (message.unchanged !== 0) {
+      obj.unchanged = Math.round(message.unchanged);
+    }
     return obj;
   },
 
@@ -4730,12 +4768,13 @@ export const UploadSummary: MessageFns<UploadSummary> = {
     message.failed = object.failed ?? 0;
     message.failedFrameIds = object.failedFrameIds?.map((e) => e) || [];
     message.failedFrameIdsTruncated = object.failedFrameIdsTruncated ?? false;
+    message.unchanged = object.unchanged ?? 0;
     return message;
   },
 };
 
 function createBaseIterateFramesRequest(): IterateFramesRequest {
-  return { view: undefined, shardIndex: 0, shardCount: 0, resumeCursor: "", framesPerMessage: 0 };
+  return { view: undefined, shardIndex: 0, shardCount: 0, resumeCursor: "", framesPerMessage: 0, frameCursors: false };
 }
 
 export const IterateFramesRequest: MessageFns<IterateFramesRequest> = {
@@ -4754,6 +4793,9 @@ export const IterateFramesRequest: MessageFns<IterateFramesRequest> = {
     }
     if (message.framesPerMessage !== 0) {
       writer.uint32(40).int32(message.framesPerMessage);
+    }
+    if (message.frameCursors !== false) {
+      writer.uint32(48).bool(message.frameCursors);
     }
     return writer;
   },
@@ -4811,6 +4853,14 @@ export const IterateFramesRequest: MessageFns<IterateFramesRequest> = {
             message.framesPerMessage = reader.int32();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.frameCursors = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4846,6 +4896,11 @@ export const IterateFramesRequest: MessageFns<IterateFramesRequest> = {
         : isSet(object.frames_per_message)
         ? globalThis.Number(object.frames_per_message)
         : 0,
+      frameCursors: isSet(object.frameCursors)
+        ? globalThis.Boolean(object.frameCursors)
+        : isSet(object.frame_cursors)
+        ? globalThis.Boolean(object.frame_cursors)
+        : false,
     };
   },
 
@@ -4866,6 +4921,9 @@ export const IterateFramesRequest: MessageFns<IterateFramesRequest> = {
     if (message.framesPerMessage !== 0) {
       obj.framesPerMessage = Math.round(message.framesPerMessage);
     }
+    if (message.frameCursors !== false) {
+      obj.frameCursors = message.frameCursors;
+    }
     return obj;
   },
 
@@ -4879,12 +4937,13 @@ export const IterateFramesRequest: MessageFns<IterateFramesRequest> = {
     message.shardCount = object.shardCount ?? 0;
     message.resumeCursor = object.resumeCursor ?? "";
     message.framesPerMessage = object.framesPerMessage ?? 0;
+    message.frameCursors = object.frameCursors ?? false;
     return message;
   },
 };
 
 function createBaseIterateFramesResponse(): IterateFramesResponse {
-  return { frames: [], selectionIndexes: [], cursor: "" };
+  return { frames: [], selectionIndexes: [], cursor: "", frameCursors: [] };
 }
 
 export const IterateFramesResponse: MessageFns<IterateFramesResponse> = {
@@ -4901,6 +4960,9 @@ export const IterateFramesResponse: MessageFns<IterateFramesResponse> = {
     }
     if (message.cursor !== "") {
       writer.uint32(26).string(message.cursor);
+    }
+    for (const v of message.frameCursors) {
+      writer.uint32(34).string(v!);
     }
     return writer;
   },
@@ -4952,6 +5014,14 @@ export const IterateFramesResponse: MessageFns<IterateFramesResponse> = {
             message.cursor = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.frameCursors.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4973,6 +5043,11 @@ export const IterateFramesResponse: MessageFns<IterateFramesResponse> = {
         ? object.selection_indexes.map((e: any) => globalThis.Number(e))
         : [],
       cursor: isSet(object.cursor) ? globalThis.String(object.cursor) : "",
+      frameCursors: globalThis.Array.isArray(object?.frameCursors)
+        ? object.frameCursors.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.frame_cursors)
+        ? object.frame_cursors.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -4987,6 +5062,9 @@ export const IterateFramesResponse: MessageFns<IterateFramesResponse> = {
     if (message.cursor !== "") {
       obj.cursor = message.cursor;
     }
+    if (message.frameCursors?.length) {
+      obj.frameCursors = message.frameCursors;
+    }
     return obj;
   },
 
@@ -4998,6 +5076,7 @@ export const IterateFramesResponse: MessageFns<IterateFramesResponse> = {
     message.frames = object.frames?.map((e) => Frame.fromPartial(e)) || [];
     message.selectionIndexes = object.selectionIndexes?.map((e) => e) || [];
     message.cursor = object.cursor ?? "";
+    message.frameCursors = object.frameCursors?.map((e) => e) || [];
     return message;
   },
 };
