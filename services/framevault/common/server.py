@@ -191,6 +191,13 @@ def main(build_service: Callable[[Settings], ServiceSpec]) -> None:
     environment, structured logs, serve until SIGTERM or Ctrl-C."""
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(_build_and_run(build_service, settings))
+
+
+async def _build_and_run(build_service: Callable[[Settings], ServiceSpec], settings: Settings) -> None:
+    # The service is built inside the loop that serves it: gRPC aio channels
+    # (to the other service) and database clients bind to the event loop that
+    # is running when they are created, and fail on any other loop.
     spec = build_service(settings)
     tune_garbage_collection()
-    asyncio.run(run_service(spec, settings))
+    await run_service(spec, settings)
