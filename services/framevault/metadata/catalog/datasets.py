@@ -150,7 +150,8 @@ class Datasets:
         except NotFound:
             # A delete interrupted after its transaction left invisible
             # revisions behind: the same call by id finishes the purge.
-            if request.dataset.WhichOneof("ref") == "id" and await self.store.has_frames_of_dataset(request.dataset.id):
+            if request.dataset.WhichOneof("ref") == "id" and await self.store.deleted_dataset_has_leftovers(
+                    request.dataset.id):
                 return DeletedDataset(0, await self.store.purge_frames({"dataset_id": request.dataset.id}))
             raise
         versions = await self.store.delete_dataset(dataset, request.force)

@@ -90,8 +90,23 @@ class CatalogStore:
 
         return await in_transaction(self.db, work)
 
-    async def has_frames_of_dataset(self, dataset_id: str) -> bool:
+    async def deleted_dataset_has_leftovers(self, dataset_id: str) -> bool:
+        """Whether revisions of ``dataset_id`` remain while no version of it
+        does: only then are they invisible left-overs of a deleted dataset."""
+        if await self.db.versions.find_one({"dataset_id": dataset_id}, {"_id": 1}) is not None:
+            return False
         return await self.db.frames.find_one({"dataset_id": dataset_id}, {"_id": 1}) is not None
+
+    async def dataset_of_deleted_version_leftovers(self, version_id: str) -> str | None:
+        """The dataset of revisions ``version_id`` wrote, if they are invisible
+        left-overs of a deleted version; None when there are none or when a
+        version document is, or descends from, ``version_id`` (a version's
+        descendants see what it wrote)."""
+        if await self.db.versions.find_one({"$or": [{"_id": version_id}, {"parent_ids": version_id}]},
+                                           {"_id": 1}) is not None:
+            return None
+        leftover = await self.db.frames.find_one({"version_id": version_id}, {"dataset_id": 1})
+        return None if leftover is None else str(leftover["dataset_id"])
 
     async def purge_frames(self, query: Query) -> int:
         """Deletes the revisions matching ``query`` in batches; how many."""

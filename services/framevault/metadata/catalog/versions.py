@@ -248,12 +248,10 @@ class Versions:
         try:
             current = await resolve_version_document(self.db, request.version, "version")
         except NotFound:
-            # A delete interrupted after removing the version document left
-            # invisible revisions behind: the same call by id finishes it.
-            version_id = request.version.id if request.version.WhichOneof("ref") == "id" else ""
-            if version_id and await self.db.frames.find_one({"version_id": version_id}, {"_id": 1}):
-                return await self._purge_revisions(version_id)
-            raise
+            finished = await self._finish_interrupted_delete(request.version)
+            if finished is None:
+                raise
+            return finished
         if current["status"] == PUBLISHED:
             raise version_published_error(current, "only drafts can be deleted")
         refusal = await self.store.delete_draft(current["_id"])
@@ -268,6 +266,21 @@ class Versions:
         if refusal == "NOT_FOUND":
             raise NotFound("version", current["_id"], field="version")
         return await self._purge_revisions(current["_id"])
+
+    async def _finish_interrupted_delete(self, ref: dataset_pb2.VersionRef) -> int | None:
+        """A delete interrupted after removing the version document left
+        invisible revisions behind: the same call by id purges them. None when
+        ``ref`` names no such left-overs — in particular whenever a version
+        document with that id exists (in whichever dataset), or descends from
+        it, since its revisions are then still seen."""
+        if ref.WhichOneof("ref") != "id":
+            return None
+        dataset_id = await self.store.dataset_of_deleted_version_leftovers(ref.id)
+        if dataset_id is None:
+            return None
+        if ref.HasField("dataset") and (await resolve_dataset(self.db, ref.dataset, "version.dataset"))["_id"] != dataset_id:
+            return None
+        return await self._purge_revisions(ref.id)
 
     async def _purge_revisions(self, version_id: str) -> int:
         # No lineage names the version any more, so what remains is invisible
