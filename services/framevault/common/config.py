@@ -42,8 +42,12 @@ class Settings:
     s3_bucket: str = "framevault"
     s3_region: str = "us-east-1"
     s3_secure: bool = False
-    # Parts of multipart uploads; S3 allows 5 MiB..5 GiB.
+    # Parts of multipart uploads (S3 allows 5 MiB..5 GiB and 10,000 parts): the resume granularity of
+    # WriteBlob. Grown up to s3_max_part_size_bytes when blob_max_size_bytes needs more than 10,000 parts.
     s3_part_size_bytes: int = 32 * 1024 * 1024
+    # Memory per write stream is about two parts, so parts never grow past this; a blob_max_size_bytes
+    # that would need larger parts is lowered to 10,000 of these.
+    s3_max_part_size_bytes: int = 128 * 1024 * 1024
     # Threads running the synchronous S3 SDK; its HTTP pool is sized to match.
     s3_max_concurrency: int = 32
 
@@ -52,9 +56,11 @@ class Settings:
     blob_max_batch_blobs: int = 1000
     blob_chunk_size_bytes: int = 1024 * 1024
     blob_max_chunk_size_bytes: int = 4 * 1024 * 1024
-    blob_max_size_bytes: int = 5 * 1024 * 1024 * 1024 * 1024
+    # 312.5 GiB: S3's 10,000 parts of 32 MiB.
+    blob_max_size_bytes: int = 10_000 * 32 * 1024 * 1024
     blob_max_preview_edge: int = 2048
-    blob_max_download_url_seconds: int = 7 * 24 * 3600
+    # Longest lifetime of a download URL; a leaked URL works until it expires (SigV4 allows 7 days at most).
+    blob_max_download_url_seconds: int = 3600
     blob_gc_default_grace_seconds: int = 24 * 3600
 
     # Upload stream.
