@@ -25,6 +25,7 @@ from framevault.v1 import metadata_service_pb2 as ms
 Outcome = ms.FrameResult.Outcome
 CREATED = ms.FrameResult.OUTCOME_CREATED
 UPDATED = ms.FrameResult.OUTCOME_UPDATED
+UNCHANGED = ms.FrameResult.OUTCOME_UNCHANGED
 FAILED = ms.FrameResult.OUTCOME_FAILED
 
 

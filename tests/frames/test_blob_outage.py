@@ -27,6 +27,7 @@ from .helpers import (
     count_frames,
     image_frame,
     items,
+    missing_digest,
     new_draft,
     revision_count,
     unique,
@@ -88,6 +89,16 @@ async def test_frames_needing_the_blob_service_fail_unavailable_after_their_retr
     assert code_of(run.results[0].error) == grpc.StatusCode.UNAVAILABLE
     assert [r.attempts for r in run.results] == [2, 1]
     assert list(run.summary.failed_frame_ids) == ["inline"]
+    assert await count_frames(outage_stub, version.id) == 1 == await revision_count(frames_db, version.id)
+
+
+async def test_frames_without_blobs_are_written_while_the_blob_service_is_down(outage_stub, frames_db: Database):
+    version = await new_draft(outage_stub)
+    referencing = frame_pb2.Frame(id="referencing", sources=[frame_pb2.Source(uri=missing_digest().uri)])
+    run = await upload(outage_stub, version.id, items([referencing, image_frame("plain")]), retries=1)
+    assert run.outcomes() == [FAILED, CREATED]
+    assert code_of(run.results[0].error) == grpc.StatusCode.UNAVAILABLE
+    assert [r.attempts for r in run.results] == [2, 1]
     assert await count_frames(outage_stub, version.id) == 1 == await revision_count(frames_db, version.id)
 
 

@@ -11,6 +11,7 @@ from support import error_details
 from framevault.common.errors import FailedPrecondition
 from framevault.metadata.db import Database
 from framevault.metadata.frames.revisions import (
+    Written,
     delete_revisions,
     find_version_with_revision,
     find_visible_revisions,
@@ -50,7 +51,8 @@ async def test_documents_of_one_version_written_into_another(metadata_stub, fram
     ours = await handle(frames_db, target.id)
     async with transaction(frames_db) as session:
         created = await write_revisions(frames_db, session, ours, docs)
-    assert dict(zip((d["frame_id"] for d in docs), created, strict=True)) == {"a": False, "b": True}
+    assert dict(zip((d["frame_id"] for d in docs), created, strict=True)) == {
+        "a": Written.UPDATED, "b": Written.CREATED}
     written = await get_frame(metadata_stub, target.id, "a")
     assert list(written.rois[0].labels) == ["theirs"] and written.saved_in_version == target.id
     assert await count_frames(metadata_stub, target.id) == 2 == await visible_count(frames_db, target.id)

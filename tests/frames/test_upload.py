@@ -20,6 +20,7 @@ from framevault.v1 import metadata_service_pb2 as ms
 from .helpers import (
     CREATED,
     FAILED,
+    UNCHANGED,
     UPDATED,
     bad_fields,
     by_id,
@@ -140,8 +141,8 @@ async def test_resending_after_a_broken_stream_gives_the_same_end_state(metadata
 
     resent = await upload(metadata_stub, version.id, items(frames), per_message=50)
     assert resent.summary is not None and resent.summary.failed == 0
-    assert resent.summary.created + resent.summary.updated == 1200
-    assert resent.summary.updated == partial
+    assert resent.summary.created + resent.summary.unchanged == 1200
+    assert resent.summary.unchanged == partial and resent.summary.updated == 0
     assert await count_frames(metadata_stub, version.id) == 1200
     assert await visible_count(frames_db, version.id) == 1200
     assert await revision_count(frames_db, version.id) == 1200
@@ -314,3 +315,40 @@ async def test_a_frame_too_large_to_store_fails_alone(metadata_stub, frames_db: 
     assert bad_fields(run.results[1].error) == ["frames[1]"]
     assert [r.attempts for r in run.results] == [1, 1, 1]
     assert await count_frames(metadata_stub, version.id) == 2 == await revision_count(frames_db, version.id)
+
+
+async def test_resending_identical_frames_reports_unchanged_and_writes_nothing(metadata_stub, frames_db: Database):
+    version = await new_draft(metadata_stub)
+    frames = [image_frame("same", labels=["x"]), image_frame("edited", labels=["x"])]
+    await upload(metadata_stub, version.id, items(frames))
+    before = {d["frame_id"]: d async for d in frames_db.frames.find({"version_id": version.id})}
+
+    again = await upload(metadata_stub, version.id, items([image_frame("same", labels=["x"]),
+                                                           image_frame("edited", labels=["y"])]))
+    assert again.outcomes() == [UNCHANGED, UPDATED]
+    assert again.summary is not None
+    assert (again.summary.created, again.summary.updated, again.summary.unchanged) == (0, 1, 1)
+    after = {d["frame_id"]: d async for d in frames_db.frames.find({"version_id": version.id})}
+    assert after["same"] == before["same"]  # not rewritten: same document, same saved time
+    assert after["edited"]["etag"] != before["edited"]["etag"]
+    assert await count_frames(metadata_stub, version.id) == 2
+
+
+async def test_identical_frame_in_a_child_is_unchanged_and_adds_no_revision(metadata_stub, frames_db: Database):
+    parent = await new_draft(metadata_stub)
+    await upload(metadata_stub, parent.id, items([image_frame("inherited", labels=["x"])]))
+    child = await child_of(metadata_stub, await publish(metadata_stub, parent.id))
+    run = await upload(metadata_stub, child.id, items([image_frame("inherited", labels=["x"])]))
+    assert run.outcomes() == [UNCHANGED]
+    assert await revision_count(frames_db, child.id) == 0
+    assert await count_frames(metadata_stub, child.id) == 1
+
+
+async def test_repeated_frame_in_one_stream_reports_against_the_one_before(metadata_stub, frames_db: Database):
+    version = await new_draft(metadata_stub)
+    frame = image_frame("twice", labels=["x"])
+    run = await upload(metadata_stub, version.id, items([frame, image_frame("twice", labels=["x"]),
+                                                         image_frame("twice", labels=["y"])]))
+    assert run.outcomes() == [CREATED, UNCHANGED, UPDATED]
+    assert list((await get_frame(metadata_stub, version.id, "twice")).rois[0].labels) == ["y"]
+    assert await revision_count(frames_db, version.id) == 1

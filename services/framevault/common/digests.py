@@ -10,6 +10,12 @@ from framevault.common.errors import InvalidArgument
 
 BLOB_URI_PREFIX = "blob:sha256/"
 _HASH = re.compile(r"[0-9a-f]{64}")
+# The one spelling of a size: ASCII decimal without leading zeros, so one blob
+# has exactly one URI (and frames derived from it one id). ``str.isdigit``
+# would also let through other scripts' digits and superscripts.
+_SIZE = re.compile(r"0|[1-9][0-9]*", re.ASCII)
+# Sizes travel as protobuf int64.
+MAX_BLOB_SIZE = 2**63 - 1
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
@@ -47,10 +53,17 @@ def is_blob_uri(uri: str) -> bool:
     return uri.startswith("blob:")
 
 
-def parse_blob_uri(uri: str, field: str) -> BlobDigest:
-    """Parses ``blob:sha256/{hash}/{size}``; raises InvalidArgument naming ``field``."""
+def parse_blob_uri(uri: str, field: str, max_size: int = MAX_BLOB_SIZE) -> BlobDigest:
+    """Parses ``blob:sha256/{hash}/{size}`` in its canonical spelling (size in
+    ASCII decimal without leading zeros, at most ``max_size``); raises
+    InvalidArgument naming ``field``."""
     rest = uri[len(BLOB_URI_PREFIX):] if uri.startswith(BLOB_URI_PREFIX) else None
     parts = rest.split("/") if rest is not None else []
-    if len(parts) != 2 or not _HASH.fullmatch(parts[0]) or not parts[1].isdigit():
-        raise InvalidArgument.field(field, f"blob URI must be {BLOB_URI_PREFIX}<sha256 hex>/<size>")
+    if len(parts) != 2 or not _HASH.fullmatch(parts[0]) or not _SIZE.fullmatch(parts[1]):
+        raise InvalidArgument.field(
+            field, f"blob URI must be {BLOB_URI_PREFIX}<sha256 hex>/<size in decimal, no leading zeros>")
+    limit = min(max_size, MAX_BLOB_SIZE)
+    # Compared as text first, so a size of any length is never turned into a huge int.
+    if len(parts[1]) > len(str(limit)) or int(parts[1]) > limit:
+        raise InvalidArgument.field(field, f"blob size must be at most {limit} bytes")
     return BlobDigest(parts[0], int(parts[1]))

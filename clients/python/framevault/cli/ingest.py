@@ -125,8 +125,8 @@ def ingest(
         click.echo(f"failed: {frame_id}: {failure.error.describe()}", err=True)
         for line in failure.error.detail_lines():
             click.echo(f"  {line}", err=True)
-    click.echo(f"ingested {totals.created + totals.updated} of {len(files)} images into "
+    click.echo(f"ingested {totals.created + totals.updated + totals.unchanged} of {len(files)} images into "
                f"{dataset_name}/{version_name}: {totals.created} created, {totals.updated} updated, "
-               f"{len(totals.failed)} failed")
+               f"{totals.unchanged} unchanged, {len(totals.failed)} failed")
     if totals.failed:
         raise click.exceptions.Exit(1)

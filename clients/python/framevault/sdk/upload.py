@@ -68,6 +68,8 @@ class UploadTotals:
 
     created: int = 0
     updated: int = 0
+    # Frames the service already held with this content; nothing was written.
+    unchanged: int = 0
     failed: list[FailedFrame] = field(default_factory=list)
     reconnects: int = 0
 
@@ -451,6 +453,8 @@ async def upload_frames(
             totals.created += 1
         elif result.outcome == metadata_service_pb2.FrameResult.OUTCOME_UPDATED:
             totals.updated += 1
+        elif result.outcome == metadata_service_pb2.FrameResult.OUTCOME_UNCHANGED:
+            totals.unchanged += 1
         else:
             error = FramevaultError.from_status(result.error) if result.HasField("error") else \
                 FramevaultError.client_side(grpc.StatusCode.UNKNOWN, "the service reported no outcome")

@@ -21,6 +21,7 @@ from framevault.metadata.db import Database
 from framevault.metadata.frame_documents import document_to_frame, frame_to_document, now_ms
 from framevault.metadata.frames.blob_refs import settle_blobs
 from framevault.metadata.frames.revisions import (
+    Written,
     delete_revisions,
     find_version_with_revision,
     find_visible_revisions,
@@ -173,7 +174,7 @@ async def update_frame(db: Database, blobs: BlobGateway, settings: Settings,
     _checked_frame_id(frame_id, "frame.id")
     mask = checked_mask(request.update_mask.paths)
     version = await _draft(db, request.version)
-    limits = FrameLimits(max_inline_bytes=settings.upload_max_inline_bytes)
+    limits = FrameLimits.from_settings(settings)
     # Stored sources were checked when written; only new ones need the blob service.
     touches_sources = not mask or any(path.head == "sources" for path in mask)
 
@@ -198,8 +199,9 @@ async def update_frame(db: Database, blobs: BlobGateway, settings: Settings,
             now = (await find_visible_revisions(db, version, [frame_id], session=session)).get(frame_id)
             if now is None or now["etag"] != base["etag"]:
                 raise _ChangedMeanwhile()
-            await write_revisions(db, session, version, [doc])
-        return document_to_frame(doc, version_id=version.id)
+            written = await write_revisions(db, session, version, [doc])
+        # Unchanged content is not written again: the stored revision answers.
+        return document_to_frame(base if written == [Written.UNCHANGED] else doc, version_id=version.id)
 
     async def settled() -> frame_pb2.Frame:
         try:

@@ -14,6 +14,7 @@ through ``write_revisions`` / ``delete_revisions``.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import inspect
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -84,35 +85,47 @@ async def find_version_with_revision(
     return VersionHandle.from_document(version), (visible[0] if visible else None)
 
 
+class Written(enum.Enum):
+    """What writing one frame did to its draft."""
+
+    CREATED = "created"      # the frame was new in the version
+    UPDATED = "updated"      # it replaced other content
+    UNCHANGED = "unchanged"  # it had this content (equal etag); nothing written
+
+
 async def write_revisions(
     db: Database, session: Any, version: VersionHandle, documents: Sequence[dict[str, Any]]
-) -> list[bool]:
+) -> list[Written]:
     """Upserts revision documents (``frame_documents.frame_to_document``, or
     revisions read from another version: their ``_id``, ``hidden_in``,
     ``dataset_id`` and ``version_id`` are replaced) into draft ``version``;
-    for each document, True when its frame was new in the version.
+    for each document, what writing it did.
 
-    Several documents of one frame id are applied in order: the last one is
-    stored, the first reports created or updated by the prior state and the
-    others report updated. ``documents`` are not modified. Raises
+    Several documents of one frame id are applied in order: each reports
+    against the content before it (the visible revision or the previous
+    document of the id); only the last one is stored, and only when its
+    content differs from the visible revision's, so a resend of what is
+    stored writes nothing. ``documents`` are not modified. Raises
     FailedPrecondition (published) or NotFound (deleted) through the fence.
     """
     visible = await find_visible_revisions(db, version, (d["frame_id"] for d in documents), session=session)
     last_position = {doc["frame_id"]: i for i, doc in enumerate(documents)}
-    created: list[bool] = []
-    seen: set[str] = set()
+    outcomes: list[Written] = []
+    etag_before: dict[str, str] = {frame_id: revision["etag"] for frame_id, revision in visible.items()}
     operations: list[InsertOne[Any] | ReplaceOne[Any]] = []
     to_hide: list[Any] = []
     appeared = 0
     for i, doc in enumerate(documents):
         frame_id = doc["frame_id"]
-        created.append(frame_id not in visible and frame_id not in seen)
-        seen.add(frame_id)
-        if last_position[frame_id] != i:
+        before = etag_before.get(frame_id)
+        outcomes.append(Written.CREATED if before is None
+                        else Written.UNCHANGED if before == doc["etag"] else Written.UPDATED)
+        etag_before[frame_id] = doc["etag"]
+        current = visible.get(frame_id)
+        if last_position[frame_id] != i or (current is not None and current["etag"] == doc["etag"]):
             continue
         content = {k: v for k, v in doc.items() if k not in ("_id", "hidden_in")}
         content["dataset_id"], content["version_id"] = version.dataset_id, version.id
-        current = visible.get(frame_id)
         if current is None:
             operations.append(InsertOne(content))
             appeared += 1
@@ -130,7 +143,7 @@ async def write_revisions(
         await db.frames.update_many(
             {"_id": {"$in": to_hide}}, {"$addToSet": {"hidden_in": version.id}}, session=session
         )
-    return created
+    return outcomes
 
 
 async def delete_revisions(

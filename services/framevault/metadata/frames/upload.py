@@ -44,9 +44,9 @@ from framevault.common.errors import (
 from framevault.metadata.blobs import BlobGateway
 from framevault.metadata.catalog.documents import version_to_proto
 from framevault.metadata.db import Database
-from framevault.metadata.frame_documents import frame_to_document, now_ms
+from framevault.metadata.frame_documents import content_etag, frame_to_document, now_ms
 from framevault.metadata.frames.blob_refs import missing_blobs_error, store_inline_blobs
-from framevault.metadata.frames.revisions import write_revisions
+from framevault.metadata.frames.revisions import Written, write_revisions
 from framevault.metadata.frames.validation import MAX_CLIENT_KEY_BYTES, FrameLimits, check_frame, text_problem
 from framevault.metadata.lineage import VersionHandle, require_draft, resolve_version_document
 from framevault.metadata.transactions import backoff_seconds, transaction, transient_error
@@ -57,7 +57,9 @@ log = structlog.get_logger("framevault.upload")
 Outcome = metadata_service_pb2.FrameResult.Outcome
 CREATED = metadata_service_pb2.FrameResult.OUTCOME_CREATED
 UPDATED = metadata_service_pb2.FrameResult.OUTCOME_UPDATED
+UNCHANGED = metadata_service_pb2.FrameResult.OUTCOME_UNCHANGED
 FAILED = metadata_service_pb2.FrameResult.OUTCOME_FAILED
+_OUTCOME_OF = {Written.CREATED: CREATED, Written.UPDATED: UPDATED, Written.UNCHANGED: UNCHANGED}
 
 MAX_UPLOAD_RETRIES = 10
 # Inline blobs stored at once per batch.
@@ -183,8 +185,8 @@ class _Pending:
     def resolved(self) -> bool:
         return self.outcome != metadata_service_pb2.FrameResult.OUTCOME_UNSPECIFIED
 
-    def succeed(self, created: bool) -> None:
-        self.outcome = CREATED if created else UPDATED
+    def succeed(self, written: Written) -> None:
+        self.outcome = _OUTCOME_OF[written]
 
     def fail(self, error: FramevaultError) -> None:
         self.outcome = FAILED
@@ -205,6 +207,7 @@ class _Pending:
 class _Totals:
     created: int = 0
     updated: int = 0
+    unchanged: int = 0
     failed: int = 0
     failed_ids: list[str] = field(default_factory=list)
 
@@ -213,6 +216,8 @@ class _Totals:
             self.created += 1
         elif pending.outcome == UPDATED:
             self.updated += 1
+        elif pending.outcome == UNCHANGED:
+            self.unchanged += 1
         else:
             self.failed += 1
             if len(self.failed_ids) < MAX_SUMMARY_FAILED_IDS:
@@ -220,7 +225,7 @@ class _Totals:
 
     def summary(self) -> metadata_service_pb2.UploadSummary:
         return metadata_service_pb2.UploadSummary(
-            created=self.created, updated=self.updated, failed=self.failed, failed_frame_ids=self.failed_ids,
+            created=self.created, updated=self.updated, unchanged=self.unchanged, failed=self.failed, failed_frame_ids=self.failed_ids,
             failed_frame_ids_truncated=self.failed > len(self.failed_ids),
         )
 
@@ -235,7 +240,7 @@ class _BatchWriter:
         self._settings = settings
         self._version = version
         self._retries = retries
-        self._limits = FrameLimits(max_inline_bytes=settings.upload_max_inline_bytes)
+        self._limits = FrameLimits.from_settings(settings)
         # Set once the version stopped accepting writes (published or deleted
         # mid-stream): every later frame fails with it without a round trip.
         self._closed: FramevaultError | None = None
@@ -300,7 +305,7 @@ class _BatchWriter:
         if not ready:
             return transient, []
         try:
-            created = await self._write(ready)
+            written = await self._write(ready)
         except (FailedPrecondition, NotFound) as exc:
             self._closed = exc
             for pending in ready:
@@ -320,22 +325,28 @@ class _BatchWriter:
                 return transient, ready
             ready[0].fail(self._write_error(exc, ready[0]))
             return transient, []
-        for pending, was_created in zip(ready, created, strict=True):
-            pending.succeed(was_created)
+        for pending, what in zip(ready, written, strict=True):
+            pending.succeed(what)
         return transient, []
 
     @staticmethod
     def _superseded(pending: _Pending, by_id: dict[str, list[_Pending]]) -> bool:
         """A frame retried after a later frame of the same id was written is
         not written over it: in stream order it came first. It gets the
-        outcome it would have had, and the later one becomes an update."""
+        outcome it would have had, and the later one's outcome is taken
+        against it."""
         later = [q for q in by_id[pending.frame_id]
-                 if q.item.index > pending.item.index and q.outcome in (CREATED, UPDATED)]
+                 if q.item.index > pending.item.index and q.outcome in (CREATED, UPDATED, UNCHANGED)]
         if not later:
             return False
         first_written = later[0]
-        pending.outcome = first_written.outcome
-        first_written.outcome = UPDATED
+        assert first_written.document is not None
+        same = content_etag(pending.prepared.frame) == first_written.document["etag"]
+        # The later frame was UNCHANGED: the stored content equals it, so equal to it is unchanged too.
+        # After UPDATED the stored content before is unknown here: an update is the safe word.
+        pending.outcome = CREATED if first_written.outcome == CREATED else (
+            UNCHANGED if first_written.outcome == UNCHANGED and same else UPDATED)
+        first_written.outcome = UNCHANGED if same else UPDATED
         return True
 
     async def _prepare_blobs(self, unit: list[_Pending]) -> tuple[list[_Pending], list[_Pending]]:
@@ -360,24 +371,40 @@ class _BatchWriter:
                 self._blob_failure(pending, outcome, transient)
 
         checking = [p for p in todo if id(p) not in failed]
-        wanted = list(dict.fromkeys(d for p in checking for d in p.prepared.referenced_blobs))
-        if wanted:
-            try:
-                missing = await self._blobs.find_missing(wanted)
-            except Exception as exc:  # noqa: BLE001 - classified per frame
-                for pending in checking:
-                    failed.add(id(pending))
-                    self._blob_failure(pending, exc, transient)
-                missing = set()
-            for pending in checking:
-                absent = [d for d in pending.prepared.referenced_blobs if d in missing]
-                if absent and id(pending) not in failed:
-                    failed.add(id(pending))
-                    pending.fail(missing_blobs_error(absent))
+        # Only frames that reference blobs wait for the blob service; the
+        # others are ready whatever it answers.
+        referencing = [p for p in checking if p.prepared.referenced_blobs]
+        if referencing:
+            failed.update(await self._check_references(referencing, transient))
         for pending in checking:
             if id(pending) not in failed:
                 pending.blobs_ready = True
         return [p for p in unit if p.blobs_ready], transient
+
+    async def _check_references(self, referencing: list[_Pending], transient: list[_Pending]) -> set[int]:
+        """Asks the blob service which referenced blobs are missing, for many
+        frames in one call; the ids of the frames that failed. A call that
+        fails for a non-transient reason is repeated per frame, so only the
+        frame at fault fails."""
+        failed: set[int] = set()
+        wanted = list(dict.fromkeys(d for p in referencing for d in p.prepared.referenced_blobs))
+        try:
+            missing = await self._blobs.find_missing(wanted)
+        except Exception as exc:  # noqa: BLE001 - classified per frame
+            if len(referencing) > 1 and transient_error(exc) is None:
+                for pending in referencing:
+                    failed.update(await self._check_references([pending], transient))
+                return failed
+            for pending in referencing:
+                failed.add(id(pending))
+                self._blob_failure(pending, exc, transient)
+            return failed
+        for pending in referencing:
+            absent = [d for d in pending.prepared.referenced_blobs if d in missing]
+            if absent:
+                failed.add(id(pending))
+                pending.fail(missing_blobs_error(absent))
+        return failed
 
     def _blob_failure(self, pending: _Pending, exc: BaseException, transient: list[_Pending]) -> None:
         if isinstance(exc, asyncio.CancelledError):
@@ -392,7 +419,7 @@ class _BatchWriter:
             log.error("upload_blob_call_failed", frame_index=pending.item.index, exc_info=exc)
             pending.fail(Internal("could not reach the blob service; see server logs"))
 
-    async def _write(self, ready: list[_Pending]) -> list[bool]:
+    async def _write(self, ready: list[_Pending]) -> list[Written]:
         saved_ms = now_ms()
         documents = []
         for pending in ready:

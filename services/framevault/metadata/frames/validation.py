@@ -25,7 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from framevault.common.digests import BlobDigest, digest_of, is_blob_uri, parse_blob_uri
+from framevault.common.config import Settings
+from framevault.common.digests import MAX_BLOB_SIZE, BlobDigest, digest_of, is_blob_uri, parse_blob_uri
 from framevault.common.errors import FieldErrors, FieldViolation, InvalidArgument
 from framevault.common.metadata_values import validate_metadata
 from framevault.metadata.frame_documents import OUTPUT_ONLY_FIELDS
@@ -68,6 +69,12 @@ class FrameLimits:
     """Limits that come from settings rather than from the contract."""
 
     max_inline_bytes: int
+    # The largest blob a ``blob:`` URI may name (the blob service's limit).
+    max_blob_bytes: int = MAX_BLOB_SIZE
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FrameLimits:
+        return cls(max_inline_bytes=settings.upload_max_inline_bytes, max_blob_bytes=settings.blob_max_size_bytes)
 
 
 @dataclass
@@ -211,15 +218,15 @@ class _UriCollector:
             message.ClearField("inline_content")
             return
         uri = message.uri
-        problem = uri_problem(uri)
+        problem = uri_problem(uri, self.limits.max_blob_bytes)
         if problem:
             self.errors.add(f"{path}.uri", problem)
             return
         if is_blob_uri(uri):
-            self.referenced.append(parse_blob_uri(uri, f"{path}.uri"))
+            self.referenced.append(parse_blob_uri(uri, f"{path}.uri", self.limits.max_blob_bytes))
 
 
-def uri_problem(uri: str) -> str | None:
+def uri_problem(uri: str, max_blob_bytes: int) -> str | None:
     """Why ``uri`` is not an acceptable location of raw data, or None."""
     if not uri:
         return "required (a blob: URI or an s3, https, http or file URI), unless inline_content is set"
@@ -229,7 +236,7 @@ def uri_problem(uri: str) -> str | None:
         return "must not contain NUL or whitespace"
     if is_blob_uri(uri):
         try:
-            parse_blob_uri(uri, "uri")
+            parse_blob_uri(uri, "uri", max_blob_bytes)
         except InvalidArgument as exc:
             return exc.violations[0].description
         return None
