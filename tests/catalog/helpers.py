@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
+import json
 import uuid
 from collections.abc import Awaitable, Iterable
 from typing import Any
@@ -12,6 +15,7 @@ import pytest
 from grpc import aio
 from support import error_details, resource_info, violated_fields
 
+from framevault.common.tokens import PAGE_TOKEN, derived_key
 from framevault.metadata.db import Database
 from framevault.metadata.lineage import VersionHandle, visible_filter
 from framevault.v1 import dataset_pb2, frame_pb2, metadata_pb2
@@ -54,6 +58,14 @@ def make_frame(frame_id: str, *, labels: Iterable[str] = (), meta: dict[str, Any
         elif isinstance(value, int):
             frame.meta.fields[key].CopyFrom(metadata_pb2.MetadataValue(int_value=value))
     return frame
+
+
+def mint_page_token(secret: str, after: list[Any], query: str) -> str:
+    """A page token signed with ``secret`` holding whatever ``after`` is, as
+    anyone who knows the secret (a deployment left at the default) can make."""
+    body = json.dumps({"v": 1, "k": "page", "b": query, "s": {"after": after}}).encode()
+    mac = hmac.new(derived_key(secret, PAGE_TOKEN), body, hashlib.sha256).digest()[:16]
+    return ".".join(base64.urlsafe_b64encode(part).decode().rstrip("=") for part in (body, mac))
 
 
 async def version_handle(db: Database, version_id: str) -> VersionHandle:

@@ -16,6 +16,8 @@ from framevault.metadata.catalog.merge import OURS, THEIRS, decide
 from framevault.metadata.catalog.validation import check_meta_key_path, name_problem
 from framevault.metadata.catalog.versions import default_snapshot_name
 
+from .helpers import mint_page_token
+
 
 @pytest.mark.parametrize("name", ["Current", "a", "x" * 128, "snapshot 2026-11-25T10:00:00Z", "Ünïcödé 名前 (v2)/a:b_c-d.e"])
 def test_valid_names(name):
@@ -34,23 +36,70 @@ def test_default_snapshot_names_are_valid_names():
     assert name_problem(default_snapshot_name(moment, precise=True)) is None
 
 
+TOKENS = page_tokens.PageTokens("secret")
+VERSION_KEY = [page_tokens.as_time, page_tokens.as_id]
+
+
 def test_page_tokens_round_trip_and_refuse_edits():
     query = page_tokens.query_digest("versions", "abc")
-    token = page_tokens.encode([1234, "id"], query)
-    assert page_tokens.decode(token, query, [int, str]) == [1234, "id"]
+    created = dt.datetime(2026, 11, 25, 10, 0, 0, 123000, tzinfo=dt.UTC)
+    token = TOKENS.encode([created, "0123456789abcdef01234567"], query)
+    assert TOKENS.decode(token, query, VERSION_KEY) == [created, "0123456789abcdef01234567"]
     with pytest.raises(InvalidArgument):
-        page_tokens.decode(token, page_tokens.query_digest("versions", "other"), [int, str])
+        TOKENS.decode(token, page_tokens.query_digest("versions", "other"), VERSION_KEY)
     with pytest.raises(InvalidArgument):
-        page_tokens.decode(token, query, [str, str])
-    body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    body["a"] = [1, "id"]
-    forged = base64.urlsafe_b64encode(json.dumps(body).encode()).decode()
+        TOKENS.decode(token, query, [page_tokens.as_text, page_tokens.as_text])
     with pytest.raises(InvalidArgument):
-        page_tokens.decode(forged, query, [int, str])
-    for garbage in ("", "%%%", "eyJ2IjoxfQ", "a" * 5000):
+        page_tokens.PageTokens("another secret").decode(token, query, VERSION_KEY)
+    body, mac = token.split(".")
+    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    payload["s"]["after"][0] -= 1
+    edited = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=") + "." + mac
+    for garbage in ("", "%%%", "eyJ2IjoxfQ", "a" * 20000, edited):
         with pytest.raises(InvalidArgument) as caught:
-            page_tokens.decode(garbage, query, [int, str])
+            TOKENS.decode(garbage, query, VERSION_KEY)
         assert caught.value.violations[0].field == "page_token"
+
+
+def test_page_tokens_are_not_view_cursors():
+    from framevault.common.tokens import VIEW_CURSOR, TokenCodec
+
+    cursor = TokenCodec("secret", VIEW_CURSOR).encode("page", "q", {"after": ["a"]})
+    with pytest.raises(InvalidArgument):
+        TOKENS.decode(cursor, "q", [page_tokens.as_text])
+
+
+def test_minted_page_tokens_with_possible_keys_are_accepted():
+    assert TOKENS.decode(mint_page_token("secret", ["a", 2**63 - 1], "q"), "q",
+                         [page_tokens.as_text, page_tokens.as_int64]) == ["a", 2**63 - 1]
+
+
+@pytest.mark.parametrize(("shape", "value"), [
+    ([page_tokens.as_int64], 2**63),
+    ([page_tokens.as_int64], -(2**63) - 1),
+    ([page_tokens.as_int64], 1e3),
+    ([page_tokens.as_int64], True),
+    ([page_tokens.as_time], 10**20),
+    ([page_tokens.as_time], -(10**15)),
+    ([page_tokens.as_id], "0123456789ABCDEF01234567"),
+    ([page_tokens.as_id], {"$gt": ""}),
+    ([page_tokens.as_text], "\ud800"),
+    ([page_tokens.as_text], "x" * 5000),
+    ([page_tokens.as_text], ["a"]),
+    ([page_tokens.as_text, page_tokens.as_text], "a"),
+])
+def test_signed_page_tokens_with_impossible_keys_are_refused(shape, value):
+    # Minted with the right secret (a default one is public): still refused.
+    token = mint_page_token("secret", [value], "q")
+    with pytest.raises(InvalidArgument) as caught:
+        TOKENS.decode(token, "q", shape)
+    assert caught.value.violations[0].field == "page_token"
+
+
+def test_page_token_times_span_every_stored_time():
+    for moment in (dt.datetime(1, 1, 1, tzinfo=dt.UTC), dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=dt.UTC),
+                   dt.datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=dt.UTC)):
+        assert TOKENS.decode(TOKENS.encode([moment], "q"), "q", [page_tokens.as_time]) == [moment]
 
 
 def test_meta_key_paths_are_checked_per_segment():

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from framevault.common.errors import FieldErrors, InvalidArgument
+from framevault.common.tokens import VIEW_CURSOR, TokenCodec
 from framevault.metadata.views import filters
-from framevault.metadata.views.cursor import CursorCodec
 from framevault.metadata.views.filters import Bound, MetaEquals, MetaExists, MetaRange, RoiCount, SourceMatch
 from framevault.metadata.views.query import QueryError, parse_query
 from framevault.metadata.views.rules import rules_to_filter
@@ -122,7 +122,7 @@ def test_boolean_nodes() -> None:
 
 
 def test_cursor_round_trip_and_binding() -> None:
-    codec = CursorCodec("secret")
+    codec = TokenCodec("secret", VIEW_CURSOR)
     token = codec.encode("iterate", "view:0/1", {"n": 3, "p": [["c", 1, "f"]]})
     assert codec.decode(token, kind="iterate", binding="view:0/1", field="resume_cursor") == {
         "n": 3, "p": [["c", 1, "f"]]}
@@ -138,10 +138,10 @@ def test_cursor_round_trip_and_binding() -> None:
     lambda t: t.replace(".", ""),
     lambda t: t + ".x",
     lambda t: "!!!." + t.split(".")[1],
-    lambda t: CursorCodec("another key").encode("iterate", "view:0/1", {"n": 3}),
+    lambda t: TokenCodec("another key", VIEW_CURSOR).encode("iterate", "view:0/1", {"n": 3}),
 ])
 def test_altered_cursors_are_rejected(mangle: object) -> None:
-    codec = CursorCodec("secret")
+    codec = TokenCodec("secret", VIEW_CURSOR)
     token = codec.encode("iterate", "view:0/1", {"n": 3})
     with pytest.raises(InvalidArgument):
         codec.decode(mangle(token), kind="iterate", binding="view:0/1", field="resume_cursor")  # type: ignore[operator]

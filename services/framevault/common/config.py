@@ -73,7 +73,8 @@ class Settings:
     # Iteration.
     iterate_frames_per_message: int = 256
     iterate_max_frames_per_message: int = 1000
-    # Signs iteration cursors and page tokens of views; set a private value in production.
+    # Signs every token handed to clients (view cursors, page tokens), each kind
+    # with its own key derived from it; set a private value in production.
     view_cursor_secret: str = "framevault-view-cursor-default-secret"
 
     # gRPC transport.

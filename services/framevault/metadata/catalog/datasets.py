@@ -10,7 +10,7 @@ import pymongo.errors
 from framevault.common.errors import Aborted, AlreadyExists, FieldErrors, NotFound
 from framevault.common.metadata_values import metadata_to_dict
 from framevault.metadata.catalog import page_tokens
-from framevault.metadata.catalog.documents import new_etag, new_id, new_version_document, now
+from framevault.metadata.catalog.documents import dataset_to_proto, new_etag, new_id, new_version_document, now
 from framevault.metadata.catalog.store import CatalogStore
 from framevault.metadata.catalog.validation import (
     check_description,
@@ -31,7 +31,7 @@ UPDATABLE_FIELDS = ("name", "description", "tags", "meta")
 
 @dataclass
 class DatasetPage:
-    datasets: list[dict[str, Any]]
+    datasets: list[dataset_pb2.Dataset]
     next_page_token: str
 
 
@@ -65,9 +65,10 @@ def _field_values(dataset: dataset_pb2.Dataset, fields: tuple[str, ...] | list[s
 
 
 class Datasets:
-    def __init__(self, store: CatalogStore):
+    def __init__(self, store: CatalogStore, tokens: page_tokens.PageTokens):
         self.store = store
         self.db = store.db
+        self.tokens = tokens
 
     async def create(self, request: ms.CreateDatasetRequest) -> dict[str, Any]:
         errors = FieldErrors()
@@ -111,7 +112,7 @@ class Datasets:
         query_key = page_tokens.query_digest("datasets", request.name_prefix, sorted(request.tags))
         after = None
         if request.page_token:
-            after = page_tokens.decode(request.page_token, query_key, [str])[0]
+            after = self.tokens.decode(request.page_token, query_key, [page_tokens.as_text])[0]
         query: dict[str, Any] = {}
         if request.name_prefix:
             # A key range rather than a regex: caller text is only ever a value.
@@ -119,12 +120,11 @@ class Datasets:
             query["name"] = {"$gte": prefix, "$lt": prefix[:-1] + chr(ord(prefix[-1]) + 1)}
         if request.tags:
             query["tags"] = {"$all": list(request.tags)}
-        found = await self.store.list_datasets(query, after, page_size + 1)
-        token = ""
-        if len(found) > page_size:
-            found = found[:page_size]
-            token = page_tokens.encode([found[-1]["name"]], query_key)
-        return DatasetPage(found, token)
+        datasets, token = await page_tokens.collect_page(
+            self.store.list_datasets(query, after, page_size + 1), page_size, dataset_to_proto,
+            lambda last: self.tokens.encode([last["name"]], query_key),
+        )
+        return DatasetPage(datasets, token)
 
     async def update(self, request: ms.UpdateDatasetRequest) -> dict[str, Any]:
         errors = FieldErrors()

@@ -8,10 +8,12 @@ from typing import Any
 
 from grpc import aio
 
+from framevault.common.config import Settings
 from framevault.metadata.catalog.datasets import Datasets
 from framevault.metadata.catalog.diff import FrameDifference, VersionDiffer
 from framevault.metadata.catalog.documents import dataset_to_proto, version_to_proto
 from framevault.metadata.catalog.merge import Merger
+from framevault.metadata.catalog.page_tokens import PageTokens
 from framevault.metadata.catalog.statistics import VersionStatisticsService, statistics_to_proto
 from framevault.metadata.catalog.store import CatalogStore
 from framevault.metadata.catalog.versions import Versions
@@ -27,9 +29,10 @@ DIFF_MESSAGE_BYTES = 1024 * 1024
 class Catalog:
     """The catalog's domain services over one database."""
 
-    def __init__(self, store: CatalogStore):
-        self.datasets = Datasets(store)
-        self.versions = Versions(store)
+    def __init__(self, store: CatalogStore, settings: Settings):
+        tokens = PageTokens.from_settings(settings)
+        self.datasets = Datasets(store, tokens)
+        self.versions = Versions(store, tokens)
         self.differ = VersionDiffer(store.db)
         self.merger = Merger(store)
         self.statistics = VersionStatisticsService(store)
@@ -51,7 +54,7 @@ class CatalogRpcs:
 
     @functools.cached_property
     def catalog(self) -> Catalog:
-        return Catalog(CatalogStore(self.deps.db))
+        return Catalog(CatalogStore(self.deps.db), self.deps.settings)
 
     async def CreateDataset(self, request: ms.CreateDatasetRequest, context: aio.ServicerContext) -> dataset_pb2.Dataset:
         return dataset_to_proto(await self.catalog.datasets.create(request))
@@ -64,7 +67,7 @@ class CatalogRpcs:
     ) -> ms.ListDatasetsResponse:
         page = await self.catalog.datasets.list(request)
         return ms.ListDatasetsResponse(
-            datasets=[dataset_to_proto(d) for d in page.datasets], next_page_token=page.next_page_token
+            datasets=page.datasets, next_page_token=page.next_page_token
         )
 
     async def UpdateDataset(self, request: ms.UpdateDatasetRequest, context: aio.ServicerContext) -> dataset_pb2.Dataset:
@@ -87,7 +90,7 @@ class CatalogRpcs:
     ) -> ms.ListVersionsResponse:
         page = await self.catalog.versions.list(request)
         return ms.ListVersionsResponse(
-            versions=[version_to_proto(v) for v in page.versions], next_page_token=page.next_page_token
+            versions=page.versions, next_page_token=page.next_page_token
         )
 
     async def UpdateVersion(self, request: ms.UpdateVersionRequest, context: aio.ServicerContext) -> dataset_pb2.Version:

@@ -45,11 +45,11 @@ class CatalogStore:
     async def find_dataset_by_name(self, name: str) -> dict[str, Any] | None:
         return await self.db.datasets.find_one({"name": name})
 
-    async def list_datasets(self, query: Query, after_name: str | None, limit: int) -> list[dict[str, Any]]:
+    def list_datasets(self, query: Query, after_name: str | None, limit: int) -> Any:
+        """A cursor over the datasets matching ``query`` after ``after_name``, by name."""
         if after_name is not None:
             query = {"$and": [query, {"name": {"$gt": after_name}}]}
-        cursor = self.db.datasets.find(query).sort("name", ASCENDING).limit(limit)
-        return await cursor.to_list(length=limit)
+        return self.db.datasets.find(query).sort("name", ASCENDING).limit(limit).batch_size(limit)
 
     async def update_dataset(self, dataset_id: str, etag: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         """The updated document, or None when the id or the etag did not match."""
@@ -144,9 +144,8 @@ class CatalogStore:
     async def versions_of_dataset(self, dataset_id: str, projection: dict[str, int]) -> list[dict[str, Any]]:
         return await self.db.versions.find({"dataset_id": dataset_id}, projection).to_list(length=None)
 
-    async def list_versions(
-        self, dataset_id: str, after: tuple[Any, str] | None, limit: int
-    ) -> list[dict[str, Any]]:
+    def list_versions(self, dataset_id: str, after: tuple[Any, str] | None, limit: int) -> Any:
+        """A cursor over the dataset's versions after ``after`` (creation time, id), oldest first."""
         query: Query = {"dataset_id": dataset_id}
         if after is not None:
             created, version_id = after
@@ -154,10 +153,10 @@ class CatalogStore:
                 {"create_time": {"$gt": created}},
                 {"create_time": created, "_id": {"$gt": version_id}},
             ]
-        cursor = (
-            self.db.versions.find(query).sort([("create_time", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+        return (
+            self.db.versions.find(query).sort([("create_time", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit).batch_size(limit)
         )
-        return await cursor.to_list(length=limit)
 
     async def update_version(self, query: Query, changes: dict[str, Any]) -> dict[str, Any] | None:
         return await self.db.versions.find_one_and_update(

@@ -20,6 +20,11 @@ MAX_TAG_BYTES = 64
 MAX_TAGS = 64
 MAX_MASK_LABELS = 4096
 MAX_MASK_LABEL_BYTES = 256
+# Encoded sizes of a dataset's or version's metadata and of a version's mask
+# labels: with the other bounded fields they keep one dataset or version far
+# below a list page's byte budget (page_tokens.MAX_PAGE_BYTES).
+MAX_META_BYTES = 64 * 1024
+MAX_MASK_LABELS_BYTES = 256 * 1024
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 MAX_STATISTICS_KEYS = 16
@@ -83,12 +88,19 @@ def check_tags(tags: Sequence[str], field: str, errors: FieldErrors) -> None:
 
 
 def check_meta(meta: metadata_pb2.Metadata, field: str, errors: FieldErrors) -> None:
+    """Dataset and version metadata: bounded in size, then checked entry by entry."""
+    if meta.ByteSize() > MAX_META_BYTES:
+        errors.add(field, f"must be at most {MAX_META_BYTES} bytes encoded")
+        return
     validate_metadata(meta, field, errors)
 
 
 def check_mask_labels(mask_labels: Sequence[dataset_pb2.MaskLabel], field: str, errors: FieldErrors) -> None:
     if len(mask_labels) > MAX_MASK_LABELS:
         errors.add(field, f"at most {MAX_MASK_LABELS} entries")
+        return
+    if sum(entry.ByteSize() for entry in mask_labels) > MAX_MASK_LABELS_BYTES:
+        errors.add(field, f"must be at most {MAX_MASK_LABELS_BYTES} bytes encoded")
         return
     seen: set[tuple[int, ...]] = set()
     for i, entry in enumerate(mask_labels):

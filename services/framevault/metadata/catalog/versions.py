@@ -21,7 +21,13 @@ from framevault.common.errors import (
 from framevault.common.metadata_values import metadata_to_dict
 from framevault.metadata.catalog import page_tokens
 from framevault.metadata.catalog.datasets import DEFAULT_DRAFT_NAME
-from framevault.metadata.catalog.documents import mask_labels_to_docs, new_id, new_version_document, now
+from framevault.metadata.catalog.documents import (
+    mask_labels_to_docs,
+    new_id,
+    new_version_document,
+    now,
+    version_to_proto,
+)
 from framevault.metadata.catalog.store import CatalogStore
 from framevault.metadata.catalog.validation import (
     check_description,
@@ -48,7 +54,7 @@ DESCRIPTIVE_FIELDS = ("name", "description")
 
 @dataclass
 class VersionPage:
-    versions: list[dict[str, Any]]
+    versions: list[dataset_pb2.Version]
     next_page_token: str
 
 
@@ -79,9 +85,10 @@ def default_snapshot_name(moment: dt.datetime, *, precise: bool = False) -> str:
 
 
 class Versions:
-    def __init__(self, store: CatalogStore):
+    def __init__(self, store: CatalogStore, tokens: page_tokens.PageTokens):
         self.store = store
         self.db = store.db
+        self.tokens = tokens
 
     async def create(self, request: ms.CreateVersionRequest) -> dict[str, Any]:
         errors = FieldErrors()
@@ -133,16 +140,14 @@ class Versions:
         query_key = page_tokens.query_digest("versions", dataset["_id"])
         after = None
         if request.page_token:
-            created_ms, version_id = page_tokens.decode(request.page_token, query_key, [int, str])
-            after = (dt.datetime.fromtimestamp(created_ms / 1000, dt.UTC), version_id)
-        found = await self.store.list_versions(dataset["_id"], after, page_size + 1)
-        token = ""
-        if len(found) > page_size:
-            found = found[:page_size]
-            last = found[-1]
-            created_ms = int(last["create_time"].timestamp() * 1000)
-            token = page_tokens.encode([created_ms, last["_id"]], query_key)
-        return VersionPage(found, token)
+            created, version_id = self.tokens.decode(
+                request.page_token, query_key, [page_tokens.as_time, page_tokens.as_id])
+            after = (created, version_id)
+        versions, token = await page_tokens.collect_page(
+            self.store.list_versions(dataset["_id"], after, page_size + 1), page_size, version_to_proto,
+            lambda last: self.tokens.encode([last["create_time"], last["_id"]], query_key),
+        )
+        return VersionPage(versions, token)
 
     async def update(self, request: ms.UpdateVersionRequest) -> dict[str, Any]:
         errors = FieldErrors()

@@ -263,30 +263,30 @@ def _checked_page_size(page_size: int) -> int:
     return page_size
 
 
-async def list_frames(db: Database, request: metadata_service_pb2.ListFramesRequest
+async def list_frames(db: Database, settings: Settings, request: metadata_service_pb2.ListFramesRequest
                       ) -> metadata_service_pb2.ListFramesResponse:
-    """One page in sequential order (context id, timestamp, frame id); the
-    token is the last key of the page, bound to the version."""
+    """One page in sequential order (context id, timestamp, frame id), cut
+    short at the page byte budget; the token is the last key of the page,
+    bound to the version."""
     page_size = _checked_page_size(request.page_size)
     version = await resolve_version(db, request.version, "version")
+    tokens = page_tokens.PageTokens.from_settings(settings)
     token_scope = page_tokens.query_digest("frames", version.id)
     query: dict[str, Any] = visible_filter(version)
     if request.page_token:
-        context_id, timestamp, frame_id = page_tokens.decode(request.page_token, token_scope, (str, int, str))
+        context_id, timestamp, frame_id = tokens.decode(
+            request.page_token, token_scope, (page_tokens.as_text, page_tokens.as_int64, page_tokens.as_text))
         query = {"$and": [query, {"$or": [
             {"context_id": {"$gt": context_id}},
             {"context_id": context_id, "timestamp": {"$gt": timestamp}},
             {"context_id": context_id, "timestamp": timestamp, "frame_id": {"$gt": frame_id}},
         ]}]}
-    cursor = db.frames.find(query).sort(SEQUENTIAL_ORDER).hint("sequential_order").limit(page_size + 1)
-    docs = await cursor.to_list(length=page_size + 1)
-    response = metadata_service_pb2.ListFramesResponse(
-        frames=[document_to_frame(doc, version_id=version.id) for doc in docs[:page_size]])
-    if len(docs) > page_size:
-        last = docs[page_size - 1]
-        response.next_page_token = page_tokens.encode(
-            [last["context_id"], int(last["timestamp"]), last["frame_id"]], token_scope)
-    return response
+    cursor = (db.frames.find(query).sort(SEQUENTIAL_ORDER).hint("sequential_order")
+              .limit(page_size + 1).batch_size(page_size + 1))
+    frames, token = await page_tokens.collect_page(
+        cursor, page_size, lambda doc: document_to_frame(doc, version_id=version.id),
+        lambda last: tokens.encode([last["context_id"], int(last["timestamp"]), last["frame_id"]], token_scope))
+    return metadata_service_pb2.ListFramesResponse(frames=frames, next_page_token=token)
 
 
 # -- referenced blobs -------------------------------------------------------------

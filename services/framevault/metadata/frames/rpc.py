@@ -33,7 +33,7 @@ class FrameRpcs:
         return pb.CountFramesResponse(count=await operations.count_frames(self.deps.db, request.version))
 
     async def ListFrames(self, request: pb.ListFramesRequest, context: aio.ServicerContext) -> pb.ListFramesResponse:
-        return await operations.list_frames(self.deps.db, request)
+        return await operations.list_frames(self.deps.db, self.deps.settings, request)
 
     async def UploadFrames(self, request_iterator: AsyncIterator[pb.UploadFramesRequest],
                            context: aio.ServicerContext) -> AsyncIterator[pb.UploadFramesResponse]:

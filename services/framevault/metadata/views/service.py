@@ -12,9 +12,9 @@ from typing import Any, Generic, TypeVar
 
 from framevault.common.config import Settings
 from framevault.common.errors import FieldErrors, InvalidArgument
+from framevault.common.tokens import VIEW_CURSOR, TokenCodec
 from framevault.metadata.db import Database
 from framevault.metadata.frame_documents import frame_fields
-from framevault.metadata.views.cursor import CursorCodec
 from framevault.metadata.views.engine import CorruptState, Document, Iteration
 from framevault.metadata.views.plan import UNSHARDED, Shard, ViewPlan, build_plan, validate_shard
 from framevault.metadata.views.shaping import relabel
@@ -61,7 +61,7 @@ class ViewService:
         self._db = db
         self._settings = settings
         self._store = store or MongoViewStore(db)
-        self._codec = CursorCodec(settings.view_cursor_secret)
+        self._codec = TokenCodec(settings.view_cursor_secret, VIEW_CURSOR)
 
     async def iterate(self, request: metadata_service_pb2.IterateFramesRequest
                       ) -> AsyncIterator[FrameBatch[metadata_service_pb2.IterateFramesResponse]]:
