@@ -12,7 +12,7 @@ from framevault.common.config import Settings
 from framevault.common.server import RunningService
 from framevault.v1 import blob_pb2_grpc
 
-from .helpers import SMALL_PART, channel_to, start_blob_service
+from .helpers import channel_to, start_blob_service, with_small_parts
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ async def s3(settings: Settings) -> AsyncIterator[S3BlobStorage]:
 
 @pytest.fixture(scope="session")
 def small_parts_settings(settings: Settings) -> Settings:
-    return Settings(**{**settings.__dict__, "s3_part_size_bytes": SMALL_PART})
+    return with_small_parts(settings)
 
 
 @pytest.fixture(scope="session")

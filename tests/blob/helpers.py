@@ -7,6 +7,7 @@ import socket
 
 from grpc import aio
 
+from framevault.common.config import Settings
 from framevault.common.digests import BlobDigest, digest_of
 from framevault.v1 import blob_pb2
 
@@ -24,8 +25,14 @@ except ModuleNotFoundError:  # tests/ itself is on sys.path when it is not a pac
 __all__ = ["channel_to", "error_details", "resource_info", "start_blob_service", "violated_fields"]
 
 MIB = 1024 * 1024
-# Small parts keep multipart tests to tens of MiB; 8 MiB leaves room for a 5 MiB+ tail to be flushed.
+# Small parts keep multipart tests to tens of MiB.
 SMALL_PART = 8 * MIB
+
+
+def with_small_parts(settings: Settings, **overrides: object) -> Settings:
+    """The settings with parts of SMALL_PART (capped there, so the maximum blob size cannot grow them)."""
+    return Settings(**{**settings.__dict__, "s3_part_size_bytes": SMALL_PART, "s3_max_part_size_bytes": SMALL_PART,
+                       **overrides})
 
 
 def random_blob(size: int) -> tuple[bytes, BlobDigest]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import urllib.parse
 import urllib.request
 
 import grpc
@@ -31,6 +32,17 @@ async def test_capabilities_come_from_settings(blob_stub: blob_pb2_grpc.BlobServ
     assert caps.max_blob_size_bytes == settings.blob_max_size_bytes
     assert caps.max_preview_edge == settings.blob_max_preview_edge
     assert caps.max_download_url_seconds == settings.blob_max_download_url_seconds
+    assert caps.resumable_part_size_bytes == settings.s3_part_size_bytes
+
+
+async def test_capabilities_advertise_bounded_parts_and_url_lifetimes(
+        blob_stub: blob_pb2_grpc.BlobServiceStub) -> None:
+    caps = await blob_stub.GetCapabilities(blob_pb2.GetCapabilitiesRequest())
+    # The largest blob fits S3's 10,000 parts of the advertised resume granularity.
+    assert 5 * MIB <= caps.resumable_part_size_bytes <= 128 * MIB
+    assert caps.max_blob_size_bytes <= 10_000 * caps.resumable_part_size_bytes
+    # A leaked download URL stops working within the hour.
+    assert 900 <= caps.max_download_url_seconds <= 3600
 
 
 async def test_find_missing_reports_unknown_once_in_order(blob_stub: blob_pb2_grpc.BlobServiceStub,
@@ -189,6 +201,54 @@ async def test_download_url_serves_the_blob_over_http(blob_stub: blob_pb2_grpc.B
         body = http.read()
         assert http.headers["Content-Type"] == "image/jpeg"
     assert hashlib.sha256(body).hexdigest() == digest.hash and len(body) == digest.size
+
+
+def _lifetime(url: str) -> int:
+    return int(urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["X-Amz-Expires"][0])
+
+
+def _fetch(url: str) -> tuple[bytes, dict[str, str]]:
+    with urllib.request.urlopen(url, timeout=10) as http:  # noqa: S310 - local test server
+        return http.read(), dict(http.headers)
+
+
+@pytest.mark.parametrize(("requested", "served", "disposition"), [
+    ("image/png", "image/png", "inline"),
+    ("IMAGE/WEBP; q=1", "image/webp", "inline"),
+    ("video/mp4", "video/mp4", "inline"),
+    ("text/html", "application/octet-stream", "attachment"),
+    ("text/html; charset=utf-8", "application/octet-stream", "attachment"),
+    ("image/svg+xml", "application/octet-stream", "attachment"),
+    ("application/javascript", "application/octet-stream", "attachment"),
+    ("application/xhtml+xml", "application/octet-stream", "attachment"),
+    ("", "application/octet-stream", "attachment"),
+])
+async def test_download_urls_never_serve_a_page(blob_stub: blob_pb2_grpc.BlobServiceStub, blob_client: BlobClient,
+                                                requested: str, served: str, disposition: str) -> None:
+    page = b"<html><script>document.title = 'run from the bucket origin'</script></html>" + random_blob(16)[0]
+    result = await blob_client.upload_bytes(page)
+    response = await blob_stub.GetDownloadUrl(blob_pb2.GetDownloadUrlRequest(
+        digest=proto_digest(result.digest), content_type=requested))
+    body, headers = _fetch(response.url)
+    assert body == page
+    assert (headers["Content-Type"], headers["Content-Disposition"]) == (served, disposition)
+
+
+async def test_download_urls_live_at_most_the_advertised_lifetime(blob_stub: blob_pb2_grpc.BlobServiceStub,
+                                                                  blob_client: BlobClient) -> None:
+    data, digest = random_blob(10)
+    await blob_client.upload_bytes(data)
+    caps = await blob_stub.GetCapabilities(blob_pb2.GetCapabilitiesRequest())
+    for seconds in (caps.max_download_url_seconds + 1, 7 * 24 * 3600, 2**31 - 1, -1):
+        error = await rpc_error(blob_stub.GetDownloadUrl(blob_pb2.GetDownloadUrlRequest(
+            digest=proto_digest(digest), expires_in_seconds=seconds)))
+        assert (error.code(), violated_fields(error)) == (grpc.StatusCode.INVALID_ARGUMENT, ["expires_in_seconds"])
+    longest = await blob_stub.GetDownloadUrl(blob_pb2.GetDownloadUrlRequest(
+        digest=proto_digest(digest), expires_in_seconds=caps.max_download_url_seconds))
+    assert _lifetime(longest.url) == caps.max_download_url_seconds
+    default = await blob_stub.GetDownloadUrl(blob_pb2.GetDownloadUrlRequest(digest=proto_digest(digest)))
+    assert _lifetime(default.url) == 900
+    assert _fetch(default.url)[0] == data
 
 
 async def test_download_url_errors(blob_stub: blob_pb2_grpc.BlobServiceStub, settings: Settings,

@@ -32,9 +32,12 @@ from .helpers import (
     start_blob_service,
     unused_port,
     violated_fields,
+    with_small_parts,
 )
 
 GRACE_SECONDS = 3
+# The documented longest grace period: a hundred years.
+MAX_GRACE_PERIOD_SECONDS = 100 * 365 * 24 * 3600
 
 
 class ReferenceStandIn(metadata_service_pb2_grpc.MetadataServiceServicer):
@@ -71,8 +74,7 @@ def gc_settings(settings: Settings, references: tuple[ReferenceStandIn, int]) ->
     bucket = f"{settings.s3_bucket}-gc-{uuid.uuid4().hex[:6]}"
     Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
           secure=settings.s3_secure, region=settings.s3_region).make_bucket(bucket)
-    return Settings(**{**settings.__dict__, "s3_bucket": bucket, "s3_part_size_bytes": SMALL_PART,
-                       "metadata_target": f"127.0.0.1:{references[1]}"})
+    return with_small_parts(settings, s3_bucket=bucket, metadata_target=f"127.0.0.1:{references[1]}")
 
 
 @pytest.fixture(scope="module")
@@ -147,10 +149,19 @@ async def test_dry_run_then_real_collection(gc_stub: blob_pb2_grpc.BlobServiceSt
         await storage.close()
 
 
-async def test_bad_grace_period(gc_stub: blob_pb2_grpc.BlobServiceStub) -> None:
-    error = await rpc_error(gc_stub.CollectGarbage(blob_pb2.CollectGarbageRequest(grace_period_seconds=-1)))
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert violated_fields(error) == ["grace_period_seconds"]
+@pytest.mark.parametrize("grace", [-1, MAX_GRACE_PERIOD_SECONDS + 1, 10**11, 2**63 - 1, -(2**63)])
+async def test_bad_grace_period(gc_stub: blob_pb2_grpc.BlobServiceStub, grace: int) -> None:
+    for dry_run in (True, False):
+        error = await rpc_error(gc_stub.CollectGarbage(
+            blob_pb2.CollectGarbageRequest(grace_period_seconds=grace, dry_run=dry_run)))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert violated_fields(error) == ["grace_period_seconds"]
+
+
+async def test_longest_grace_period_collects_nothing(gc_stub: blob_pb2_grpc.BlobServiceStub) -> None:
+    replies = [r async for r in gc_stub.CollectGarbage(
+        blob_pb2.CollectGarbageRequest(grace_period_seconds=MAX_GRACE_PERIOD_SECONDS, dry_run=True))]
+    assert replies[-1].totals.dry_run and replies[-1].totals.collected_blobs == 0
 
 
 async def test_unreachable_metadata_service_is_unavailable(gc_settings: Settings) -> None:

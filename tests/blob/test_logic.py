@@ -10,7 +10,8 @@ import pytest
 from framevault.blob.hashing import CHECKPOINTS_SUPPORTED, Sha256
 from framevault.blob.keys import cas_key, digest_of_cas_key, parse_upload_name, upload_name_of_state_key
 from framevault.blob.storage import PartInfo
-from framevault.blob.uploads import MAX_PARTS, MIN_PART_SIZE, UploadState, part_size_for
+from framevault.blob.uploads import MAX_PARTS, MIN_PART_SIZE, CommittedPart, UploadState, upload_limits
+from framevault.common.config import Settings
 from framevault.common.digests import BlobDigest, digest_of
 from framevault.common.errors import InvalidArgument
 
@@ -40,12 +41,23 @@ def test_upload_names_parse_strictly() -> None:
         parse_upload_name(f"uploads/{UUID}/blobs/{digest.hash}/3\n", max_size=10)
 
 
-def test_part_size_grows_only_when_parts_would_run_out() -> None:
-    assert part_size_for(100 * MIB, 32 * MIB) == 32 * MIB
-    assert part_size_for(100 * MIB, 1 * MIB) == MIN_PART_SIZE
-    huge = 5 * 1024 * 1024 * MIB
-    size = part_size_for(huge, 32 * MIB)
-    assert size % MIB == 0 and -(-huge // size) <= MAX_PARTS
+def _limits(part: int, max_part: int, max_blob: int) -> tuple[int, int]:
+    limits = upload_limits(Settings(s3_part_size_bytes=part, s3_max_part_size_bytes=max_part,
+                                    blob_max_size_bytes=max_blob))
+    return limits.part_size, limits.max_blob_size
+
+
+def test_one_part_size_per_service_grows_with_the_maximum_blob_only_up_to_the_cap() -> None:
+    assert upload_limits(Settings()).part_size == Settings().s3_part_size_bytes
+    assert upload_limits(Settings()).max_blob_size == Settings().blob_max_size_bytes
+    assert _limits(32 * MIB, 128 * MIB, 100 * MIB) == (32 * MIB, 100 * MIB)
+    assert _limits(1 * MIB, 128 * MIB, 100 * MIB) == (MIN_PART_SIZE, 100 * MIB)
+    # A maximum blob that needs more than 10,000 parts grows the part (in whole MiB)...
+    part, max_blob = _limits(32 * MIB, 128 * MIB, 1024 * 1024 * MIB)
+    assert part % MIB == 0 and 32 * MIB < part <= 128 * MIB and -(-max_blob // part) <= MAX_PARTS
+    assert max_blob == 1024 * 1024 * MIB
+    # ...but never past the cap: the largest blob shrinks to what 10,000 capped parts hold.
+    assert _limits(32 * MIB, 128 * MIB, 5 * 1024 * 1024 * MIB) == (128 * MIB, 128 * MIB * MAX_PARTS)
 
 
 @pytest.mark.skipif(not CHECKPOINTS_SUPPORTED, reason="libcrypto not loadable here")
@@ -66,11 +78,18 @@ def test_sha256_checkpoint_restores_exactly() -> None:
 def test_upload_state_round_trips_and_rejects_foreign_state() -> None:
     digest = BlobDigest("a" * 64, 100 * MIB)
     name = parse_upload_name(f"uploads/{UUID}/blobs/{digest.hash}/{digest.size}", max_size=digest.size)
+    running = Sha256()
+    checkpoints = []
+    for _ in range(2):
+        running.update(b"\x01" * MIB)
+        checkpoints.append(running.checkpoint())
     state = UploadState(name=name, multipart_id="mp-1", part_size=32 * MIB,
-                        parts=[PartInfo(1, "etag1", 32 * MIB), PartInfo(2, "etag2", 32 * MIB)],
-                        sha256_checkpoint=b"\x01" * 112)
+                        parts=[CommittedPart(PartInfo(1, "etag1", 32 * MIB), checkpoints[0]),
+                               CommittedPart(PartInfo(2, "etag2", 32 * MIB), checkpoints[1])])
     loaded = UploadState.from_json(name, state.to_json())
     assert loaded == state and loaded.committed_size == 64 * MIB
+    assert [loaded.parts_ending_at(offset) for offset in (0, 32 * MIB, 64 * MIB, 16 * MIB, 96 * MIB)] == [
+        0, 1, 2, None, None]
     other = parse_upload_name(f"uploads/{UUID}/blobs/{'b' * 64}/{digest.size}", max_size=digest.size)
     assert UploadState.from_json(other, state.to_json()) is None
     assert UploadState.from_json(name, b"{not json") is None

@@ -14,7 +14,15 @@ from datetime import timedelta
 
 import pytest
 
-from framevault.blob.storage import BlobStorage, ObjectMissing, S3BlobStorage, UploadMissing
+from framevault.blob.storage import (
+    BlobStorage,
+    ObjectMissing,
+    PartsChanged,
+    S3BlobStorage,
+    TaggedBytes,
+    UploadMissing,
+    WriteConflict,
+)
 from framevault.common.config import Settings
 
 MIB = 1024 * 1024
@@ -129,7 +137,49 @@ async def test_multipart_upload_listed_and_aborted(storage: BlobStorage, prefix:
 
 async def test_presigned_get_serves_bytes_over_http(storage: BlobStorage, prefix: str) -> None:
     await storage.put(prefix + "pic", b"\x89PNG not really")
-    url = await storage.presign_get(prefix + "pic", timedelta(minutes=5), "image/png")
+    await storage.put(prefix + "page", b"<script>alert(1)</script>", content_type="text/html")
+    url = await storage.presign_get(prefix + "pic", timedelta(minutes=5), content_type="image/png",
+                                    content_disposition="inline")
     with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - local test server
         assert response.read() == b"\x89PNG not really"
         assert response.headers["Content-Type"] == "image/png"
+        assert response.headers["Content-Disposition"] == "inline"
+    # The signed headers win over what the object was stored with.
+    url = await storage.presign_get(prefix + "page", timedelta(minutes=5), content_type="application/octet-stream",
+                                    content_disposition="attachment")
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - local test server
+        assert response.headers["Content-Type"] == "application/octet-stream"
+        assert response.headers["Content-Disposition"] == "attachment"
+
+
+async def test_conditional_put_writes_only_over_the_expected_version(storage: BlobStorage, prefix: str) -> None:
+    key = prefix + "state.json"
+    first = await storage.put_conditional(key, b"one", expected_etag=None)
+    with pytest.raises(WriteConflict):
+        await storage.put_conditional(key, b"again", expected_etag=None)  # exists already
+    second = await storage.put_conditional(key, b"two", expected_etag=first)
+    with pytest.raises(WriteConflict):
+        await storage.put_conditional(key, b"stale", expected_etag=first)  # a newer version is there
+    assert await storage.get_tagged(key, 100) == TaggedBytes(b"two", second)
+    await storage.delete(key)
+    with pytest.raises(WriteConflict):
+        await storage.put_conditional(key, b"gone", expected_etag=second)
+    with pytest.raises(ObjectMissing):
+        await storage.get_tagged(key, 100)
+
+
+async def test_completion_assembles_only_the_named_version_of_a_part(storage: BlobStorage, prefix: str) -> None:
+    key = prefix + "assembled"
+    upload_id = await storage.create_multipart(key)
+    named = os.urandom(5 * MIB)
+    first = await storage.upload_part(key, upload_id, 1, named)
+    await storage.upload_part(key, upload_id, 1, os.urandom(5 * MIB))  # another writer replaces part 1
+    # S3 refuses the completion (the named ETag is gone); some servers keep and assemble the named version.
+    try:
+        await storage.complete_multipart(key, upload_id, [first])
+    except PartsChanged:
+        assert await storage.stat(key) is None
+    else:
+        assert await storage.get(key) == named
+    await storage.abort_multipart(key, upload_id)
+    await storage.delete(key)

@@ -27,7 +27,7 @@ from grpc import aio
 
 from framevault.blob.keys import CAS_PREFIX, UPLOADS_PREFIX, cas_key, digest_of_cas_key, upload_name_of_state_key
 from framevault.blob.storage import BlobStorage, ObjectMissing
-from framevault.blob.uploads import UploadState
+from framevault.blob.uploads import MAX_STATE_BYTES, UploadState
 from framevault.common.channels import service_channel
 from framevault.common.config import Settings
 from framevault.common.digests import BlobDigest
@@ -40,6 +40,9 @@ METADATA_SERVICE = metadata_service_pb2.DESCRIPTOR.services_by_name["MetadataSer
 # Digests per streamed CollectGarbage message and per delete request.
 GC_BATCH = 1000
 REFERENCE_BATCH = 10_000
+# Longest grace period a collection accepts: a hundred years keeps everything any store holds, and the
+# cutoff it gives stays a valid time.
+MAX_GRACE_PERIOD_SECONDS = 100 * 365 * 24 * 3600
 
 
 class ReferenceSource(Protocol):
@@ -75,9 +78,12 @@ class GarbageCollector:
         self._running = asyncio.Lock()
 
     async def collect(self, *, dry_run: bool, grace_period_seconds: int) -> AsyncIterator[GarbageBatch]:
-        if grace_period_seconds < 0:
-            raise InvalidArgument.field("grace_period_seconds", "must be >= 0 (0 means the default of one day)")
-        grace = timedelta(seconds=grace_period_seconds or self._settings.blob_gc_default_grace_seconds)
+        if not 0 <= grace_period_seconds <= MAX_GRACE_PERIOD_SECONDS:
+            raise InvalidArgument.field(
+                "grace_period_seconds",
+                f"must be 0..{MAX_GRACE_PERIOD_SECONDS} (100 years; 0 means the default of one day)")
+        grace = timedelta(seconds=min(grace_period_seconds or self._settings.blob_gc_default_grace_seconds,
+                                      MAX_GRACE_PERIOD_SECONDS))
         async with self._running:
             cutoff = datetime.now(UTC) - grace
             totals = GarbageTotals(dry_run=dry_run)
@@ -118,7 +124,8 @@ class GarbageCollector:
                 continue
             if info.last_modified is not None and info.last_modified >= cutoff:
                 try:
-                    state = UploadState.from_json(name, await self._storage.get(info.key))
+                    stored = await self._storage.get_tagged(info.key, MAX_STATE_BYTES)
+                    state = UploadState.from_json(name, stored.data)
                 except ObjectMissing:
                     continue
                 if state is not None:

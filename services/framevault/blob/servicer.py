@@ -92,6 +92,7 @@ class BlobServicer(blob_pb2_grpc.BlobServiceServicer):
             max_blob_size_bytes=caps.max_blob_size_bytes,
             max_preview_edge=caps.max_preview_edge,
             max_download_url_seconds=caps.max_download_url_seconds,
+            resumable_part_size_bytes=caps.resumable_part_size_bytes,
         )
 
     async def FindMissingBlobs(self, request: blob_pb2.FindMissingBlobsRequest,

@@ -33,6 +33,10 @@ T = TypeVar("T")
 # S3 answers these codes for a key or upload that does not exist.
 _MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NotFound", "ResourceNotFound"})
 _MISSING_UPLOAD_CODES = frozenset({"NoSuchUpload"})
+# S3 answers these when a completion names a part it does not hold (with that ETag).
+_CHANGED_PART_CODES = frozenset({"InvalidPart", "InvalidPartOrder"})
+# A conditional PUT whose condition no longer holds: the object changed (412) or is gone (If-Match, 404).
+_CONDITION_FAILED_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"}) | _MISSING_OBJECT_CODES
 # Objects pulled from a listing per trip to the thread pool.
 _LIST_BATCH = 1000
 # S3 deletes at most this many keys per DeleteObjects request.
@@ -56,6 +60,23 @@ class UploadMissing(Exception):
         self.upload_id = upload_id
 
 
+class PartsChanged(Exception):
+    """A completion named a part that S3 no longer holds as named (another writer replaced it)."""
+
+    def __init__(self, key: str, upload_id: str):
+        super().__init__(f"{key} ({upload_id})")
+        self.key = key
+        self.upload_id = upload_id
+
+
+class WriteConflict(Exception):
+    """A conditional write found the object changed or gone since the version it expected."""
+
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
 class DeleteFailed(Exception):
     """S3 refused to delete a key of a batch."""
 
@@ -72,6 +93,14 @@ class ObjectInfo:
     last_modified: datetime | None
     etag: str = ""
     metadata: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class TaggedBytes:
+    """An object's content and the ETag of exactly that version."""
+
+    data: bytes
+    etag: str
 
 
 @dataclass(frozen=True)
@@ -105,6 +134,18 @@ class BlobStorage(Protocol):
         """Bytes ``[offset, offset+length)`` (to the end when length is None); raises ObjectMissing."""
         ...
 
+    async def get_tagged(self, key: str, max_bytes: int) -> TaggedBytes:
+        """Content (at most ``max_bytes + 1`` bytes of it) and ETag of the current version; raises ObjectMissing."""
+        ...
+
+    async def put_conditional(self, key: str, data: bytes, *, expected_etag: str | None,
+                              content_type: str = "application/octet-stream") -> str:
+        """Writes ``key`` only if it is still at ``expected_etag`` (None: only if it does not exist).
+
+        Returns the new ETag; raises WriteConflict when the condition does not hold.
+        """
+        ...
+
     def read_range(self, key: str, offset: int, length: int, chunk_size: int) -> AsyncIterator[bytes]:
         """Streams ``length`` bytes from ``offset`` in chunks of at most ``chunk_size`` (one request).
 
@@ -133,7 +174,7 @@ class BlobStorage(Protocol):
         ...
 
     async def complete_multipart(self, key: str, upload_id: str, parts: Sequence[PartInfo]) -> None:
-        """Makes the object visible from exactly these parts; raises UploadMissing."""
+        """Makes the object visible from exactly these parts; raises UploadMissing or PartsChanged."""
         ...
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
@@ -142,7 +183,9 @@ class BlobStorage(Protocol):
 
     def list_multipart_uploads(self, prefix: str) -> AsyncIterator[MultipartUploadInfo]: ...
 
-    async def presign_get(self, key: str, expires: timedelta, content_type: str | None = None) -> str: ...
+    async def presign_get(self, key: str, expires: timedelta, *, content_type: str, content_disposition: str) -> str:
+        """A GET URL whose response carries exactly this Content-Type and Content-Disposition."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -210,15 +253,33 @@ class S3BlobStorage:
         await self._run(self._client._put_object, self.bucket, key, data, {"Content-Type": content_type})
 
     async def get(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
-        def get() -> bytes:
-            response = self._open(key, offset, length)
-            try:
-                return response.read()
-            finally:
-                response.close()
-                response.release_conn()
+        return (await self._run(self._read, key, offset, length)).data
 
-        return await self._run(get)
+    async def get_tagged(self, key: str, max_bytes: int) -> TaggedBytes:
+        return await self._run(self._read, key, 0, max_bytes + 1)
+
+    def _read(self, key: str, offset: int, length: int | None) -> TaggedBytes:
+        response = self._open(key, offset, length)
+        try:
+            return TaggedBytes(data=response.read(), etag=(response.headers.get("ETag") or "").strip('"'))
+        finally:
+            response.close()
+            response.release_conn()
+
+    async def put_conditional(self, key: str, data: bytes, *, expected_etag: str | None,
+                              content_type: str = "application/octet-stream") -> str:
+        condition = {"If-Match": f'"{expected_etag}"'} if expected_etag is not None else {"If-None-Match": "*"}
+
+        def put() -> str:
+            try:
+                written = self._client._put_object(self.bucket, key, data, {"Content-Type": content_type, **condition})
+            except S3Error as exc:
+                if exc.code in _CONDITION_FAILED_CODES:
+                    raise WriteConflict(key) from exc
+                raise
+            return (written.etag or "").strip('"')
+
+        return await self._run(put)
 
     def _open(self, key: str, offset: int, length: int | None) -> urllib3.BaseHTTPResponse:
         try:
@@ -313,6 +374,8 @@ class S3BlobStorage:
             except S3Error as exc:
                 if exc.code in _MISSING_UPLOAD_CODES:
                     raise UploadMissing(key, upload_id) from exc
+                if exc.code in _CHANGED_PART_CODES:
+                    raise PartsChanged(key, upload_id) from exc
                 raise
 
         await self._run(complete)
@@ -343,9 +406,10 @@ class S3BlobStorage:
         return self._client._list_multipart_uploads(self.bucket, prefix=prefix, key_marker=key_marker,
                                                     upload_id_marker=upload_id_marker)
 
-    async def presign_get(self, key: str, expires: timedelta, content_type: str | None = None) -> str:
-        headers: dict[str, str | list[str] | tuple[str]] | None = (
-            {"response-content-type": content_type} if content_type else None)
+    async def presign_get(self, key: str, expires: timedelta, *, content_type: str, content_disposition: str) -> str:
+        # Signed response overrides: whatever the object's metadata, the URL serves these headers.
+        headers: dict[str, str | list[str] | tuple[str]] = {
+            "response-content-type": content_type, "response-content-disposition": content_disposition}
         return await self._run(lambda: self._client.presigned_get_object(
             self.bucket, key, expires=expires, response_headers=headers))
 

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from framevault.blob.keys import cas_key
 from framevault.blob.storage import BlobStorage, ObjectMissing
+from framevault.blob.uploads import upload_limits
 from framevault.common.config import Settings
 from framevault.common.digests import BlobDigest, checked_digest
 from framevault.common.errors import FieldErrors, FramevaultError, InvalidArgument, NotFound, OutOfRange
@@ -27,7 +28,16 @@ R = TypeVar("R")
 RawDigest = tuple[str, int]
 
 DEFAULT_DOWNLOAD_URL_SECONDS = 900
+# SigV4 presigned URLs cannot live longer than seven days.
+PRESIGN_MAX_SECONDS = 7 * 24 * 3600
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+# What a download URL may be served as for a browser to show it in place: raster images and video
+# carry no script. Anything else is served as DEFAULT_CONTENT_TYPE and as an attachment, so no
+# stored bytes ever run as a page (HTML, SVG, XML, JavaScript) on the S3 origin.
+INLINE_CONTENT_TYPES = frozenset({
+    "image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/bmp", "image/tiff",
+    "video/mp4", "video/webm",
+})
 BLOB_RESOURCE = "blob"
 # Read chunks stay within what the API promises: 256 KiB to 1 MiB.
 MIN_READ_CHUNK = 256 * 1024
@@ -45,6 +55,7 @@ class Capabilities:
     max_blob_size_bytes: int
     max_preview_edge: int
     max_download_url_seconds: int
+    resumable_part_size_bytes: int
 
 
 @dataclass(frozen=True)
@@ -85,15 +96,21 @@ class BlobStore:
 
     def capabilities(self) -> Capabilities:
         s = self._settings
+        uploads = upload_limits(s)
         return Capabilities(
             max_batch_total_size_bytes=s.blob_max_batch_total_size_bytes,
             max_batch_blobs=s.blob_max_batch_blobs,
             preferred_chunk_size_bytes=self.read_chunk_size,
             max_chunk_size_bytes=s.blob_max_chunk_size_bytes,
-            max_blob_size_bytes=s.blob_max_size_bytes,
+            max_blob_size_bytes=uploads.max_blob_size,
             max_preview_edge=s.blob_max_preview_edge,
-            max_download_url_seconds=s.blob_max_download_url_seconds,
+            max_download_url_seconds=self.max_download_url_seconds,
+            resumable_part_size_bytes=uploads.part_size,
         )
+
+    @property
+    def max_download_url_seconds(self) -> int:
+        return max(1, min(self._settings.blob_max_download_url_seconds, PRESIGN_MAX_SECONDS))
 
     @property
     def read_chunk_size(self) -> int:
@@ -192,9 +209,10 @@ class BlobStore:
     async def download_url(self, raw: RawDigest, expires_in_seconds: int, content_type: str) -> DownloadUrl:
         errors = FieldErrors()
         digest = checked_into(errors, raw, "digest")
-        limit = self._settings.blob_max_download_url_seconds
+        limit = self.max_download_url_seconds
+        default = min(DEFAULT_DOWNLOAD_URL_SECONDS, limit)
         if expires_in_seconds < 0 or expires_in_seconds > limit:
-            errors.add("expires_in_seconds", f"must be 1..{limit} (0 means {DEFAULT_DOWNLOAD_URL_SECONDS})")
+            errors.add("expires_in_seconds", f"must be 1..{limit} (0 means {default})")
         if content_type and (len(content_type) > 255 or not _CONTENT_TYPE.fullmatch(content_type)):
             errors.add("content_type", "must be a MIME type like image/jpeg")
         errors.raise_if_any()
@@ -204,9 +222,11 @@ class BlobStore:
             await self._storage.put(cas_key(digest), b"")
         elif await self._storage.stat(cas_key(digest)) is None:
             raise not_found(digest, "digest")
-        lifetime = timedelta(seconds=expires_in_seconds or DEFAULT_DOWNLOAD_URL_SECONDS)
+        lifetime = timedelta(seconds=expires_in_seconds or default)
         issued = datetime.now(UTC)
-        url = await self._storage.presign_get(cas_key(digest), lifetime, content_type or DEFAULT_CONTENT_TYPE)
+        served_type, disposition = served_headers(content_type)
+        url = await self._storage.presign_get(cas_key(digest), lifetime, content_type=served_type,
+                                              content_disposition=disposition)
         return DownloadUrl(url=url, expire_time=issued + lifetime)
 
     # ---- delete --------------------------------------------------------------------------------
@@ -240,6 +260,14 @@ class BlobStore:
         digests = [checked_into(errors, pair, f"{field}[{i}]") for i, pair in enumerate(raw)]
         errors.raise_if_any()
         return [d for d in digests if d is not None]
+
+
+def served_headers(requested_type: str) -> tuple[str, str]:
+    """Content-Type and Content-Disposition a download URL serves for the type a caller asked for."""
+    media_type = requested_type.split(";", 1)[0].strip().lower()
+    if media_type in INLINE_CONTENT_TYPES:
+        return media_type, "inline"
+    return DEFAULT_CONTENT_TYPE, "attachment"
 
 
 def checked_into(errors: FieldErrors, raw: RawDigest, field: str) -> BlobDigest | None:

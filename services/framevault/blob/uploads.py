@@ -2,6 +2,9 @@
 
 How a write works (README.md has the full design):
 
+* Every upload of the service uses one part size (``upload_limits``), fixed
+  by the settings and never by the size a caller declares, so memory per
+  stream is bounded: the part being filled plus at most one part in flight.
 * A blob no larger than one part is buffered and, once its sha256 and size
   check out, stored with one PUT. Nothing is written before that.
 * A larger blob goes to an S3 multipart upload whose target is its CAS key.
@@ -9,10 +12,14 @@ How a write works (README.md has the full design):
   after the sha256 of everything received matched the digest; on a mismatch
   it is aborted. So the CAS key never shows partial or wrong content.
 * After each committed part an upload-state object records the multipart
-  upload id, the parts (number, etag, size) and a checkpoint of the running
-  sha256 (``hashing.Sha256``). A new stream, in this process or after a
-  restart, continues from that state without reading anything back.
-* Memory per stream: the part being filled plus at most one part in flight.
+  upload id and, per part, its number, ETag, size and a checkpoint of the
+  running sha256 after it (``hashing.Sha256``). A new stream, in this process
+  or after a restart, continues from any part boundary of that state without
+  reading anything back: at the end, or earlier when the client continues at
+  an offset QueryWriteStatus answered before a cut stream committed more.
+* The state object is only ever written conditionally (If-Match on the ETag
+  this stream last saw), so a stream another one took over cannot undo what
+  the newer one recorded.
 """
 
 from __future__ import annotations
@@ -22,23 +29,53 @@ import base64
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import structlog
 
 from framevault.blob.hashing import Sha256
 from framevault.blob.keys import UploadName, cas_key, parse_upload_name
-from framevault.blob.storage import BlobStorage, ObjectMissing, PartInfo, UploadMissing
+from framevault.blob.storage import (
+    BlobStorage,
+    ObjectMissing,
+    PartInfo,
+    PartsChanged,
+    TaggedBytes,
+    UploadMissing,
+    WriteConflict,
+)
 from framevault.common.config import Settings
-from framevault.common.errors import InvalidArgument, OutOfRange
+from framevault.common.errors import Aborted, InvalidArgument, OutOfRange
 
 log = structlog.get_logger("framevault.blob.uploads")
 
-# S3 rejects non-final parts below 5 MiB and uploads of more than 10,000 parts.
+# S3 rejects non-final parts below 5 MiB or above 5 GiB, and uploads of more than 10,000 parts.
 MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
 MAX_PARTS = 10_000
-_STATE_VERSION = 1
+_MIB = 1024 * 1024
+_STATE_VERSION = 2
+# A state entry per part (number, ETag, size, base64 checkpoint) takes about 250 bytes: 10,000 fit.
+MAX_STATE_BYTES = 4 * _MIB
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    # The size of every part but the last: the resume granularity of WriteBlob.
+    part_size: int
+    # The largest blob MAX_PARTS parts hold, or blob_max_size_bytes when that is smaller.
+    max_blob_size: int
+
+
+def upload_limits(settings: Settings) -> UploadLimits:
+    """One part size for every upload: s3_part_size_bytes, grown (up to s3_max_part_size_bytes) so that
+    blob_max_size_bytes fits in S3's 10,000 parts; the largest blob is lowered to what those parts hold."""
+    smallest = min(max(settings.s3_part_size_bytes, MIN_PART_SIZE), MAX_PART_SIZE)
+    largest = min(max(settings.s3_max_part_size_bytes, smallest), MAX_PART_SIZE)
+    needed = -(-settings.blob_max_size_bytes // MAX_PARTS)
+    part_size = min(max(smallest, -(-needed // _MIB) * _MIB), largest)
+    return UploadLimits(part_size=part_size, max_blob_size=min(settings.blob_max_size_bytes, part_size * MAX_PARTS))
 
 
 @dataclass(frozen=True)
@@ -63,6 +100,14 @@ class WriteStatus:
     complete: bool
 
 
+@dataclass(frozen=True)
+class CommittedPart:
+    info: PartInfo
+    # The running sha256 after this part, so a write can continue (or rewind to) the end of it;
+    # None where checkpoints are not supported.
+    checkpoint: bytes | None
+
+
 @dataclass
 class UploadState:
     """What survives a broken stream or a restart: persisted after each part."""
@@ -70,13 +115,27 @@ class UploadState:
     name: UploadName
     multipart_id: str
     part_size: int
-    parts: list[PartInfo] = field(default_factory=list)
-    sha256_checkpoint: bytes | None = None
+    parts: list[CommittedPart] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
+    # ETag of the stored state object this copy was read from or last written as (None: not stored yet).
+    etag: str | None = field(default=None, compare=False)
 
     @property
     def committed_size(self) -> int:
-        return sum(p.size for p in self.parts)
+        return sum(p.info.size for p in self.parts)
+
+    def parts_ending_at(self, offset: int) -> int | None:
+        """How many parts end exactly at ``offset`` when the hash can continue from there, else None."""
+        if offset == 0:
+            return 0
+        end = 0
+        for count, part in enumerate(self.parts, start=1):
+            end += part.info.size
+            if end == offset:
+                return count if part.checkpoint is not None else None
+            if end > offset:
+                return None
+        return None
 
     def to_json(self) -> bytes:
         return json.dumps({
@@ -84,41 +143,49 @@ class UploadState:
             "resource_name": self.name.resource_name,
             "multipart_id": self.multipart_id,
             "part_size": self.part_size,
-            "parts": [{"number": p.number, "etag": p.etag, "size": p.size} for p in self.parts],
-            "sha256_checkpoint": base64.b64encode(self.sha256_checkpoint).decode()
-            if self.sha256_checkpoint is not None else None,
+            "parts": [{"number": p.info.number, "etag": p.info.etag, "size": p.info.size,
+                       "sha256": base64.b64encode(p.checkpoint).decode() if p.checkpoint is not None else None}
+                      for p in self.parts],
             "started_at": self.started_at,
         }, separators=(",", ":")).encode()
 
     @classmethod
-    def from_json(cls, name: UploadName, raw: bytes) -> UploadState | None:
-        """The state, or None when it is unreadable or belongs to another name."""
+    def from_json(cls, name: UploadName, raw: bytes, etag: str | None = None) -> UploadState | None:
+        """The state, or None when it is unreadable, too large or belongs to another name."""
+        if len(raw) > MAX_STATE_BYTES:
+            return None
         try:
             doc = json.loads(raw)
             if doc.get("version") != _STATE_VERSION or doc.get("resource_name") != name.resource_name:
                 return None
-            checkpoint = doc.get("sha256_checkpoint")
-            return cls(
-                name=name,
-                multipart_id=str(doc["multipart_id"]),
-                part_size=int(doc["part_size"]),
-                parts=[PartInfo(number=int(p["number"]), etag=str(p["etag"]), size=int(p["size"]))
-                       for p in doc["parts"]],
-                sha256_checkpoint=base64.b64decode(checkpoint) if checkpoint is not None else None,
-                started_at=float(doc.get("started_at", 0.0)),
-            )
+            parts = [CommittedPart(PartInfo(number=int(p["number"]), etag=str(p["etag"]), size=int(p["size"])),
+                                   _checkpoint(p["sha256"]))
+                     for p in doc["parts"]]
+            return cls(name=name, multipart_id=str(doc["multipart_id"]), part_size=int(doc["part_size"]),
+                       parts=parts, started_at=float(doc.get("started_at", 0.0)), etag=etag)
         except (ValueError, KeyError, TypeError):
             return None
 
 
-def part_size_for(blob_size: int, configured: int) -> int:
-    """The configured part size, grown for blobs that would need more than 10,000 parts."""
-    size = max(configured, MIN_PART_SIZE)
-    needed = -(-blob_size // MAX_PARTS)
-    if needed > size:
-        mib = 1024 * 1024
-        size = -(-needed // mib) * mib
-    return size
+def _checkpoint(encoded: str | None) -> bytes | None:
+    if encoded is None:
+        return None
+    checkpoint = base64.b64decode(encoded, validate=True)
+    Sha256.restore(checkpoint)  # ValueError when it cannot be continued here
+    return checkpoint
+
+
+def _superseded(name: UploadName) -> Aborted:
+    return Aborted(f"another stream changed upload {name.resource_name}; ask QueryWriteStatus and continue there")
+
+
+async def _save_state(storage: BlobStorage, state: UploadState) -> None:
+    """Writes the state only over the version this stream last saw, so a newer stream's record stays."""
+    try:
+        state.etag = await storage.put_conditional(state.name.state_key, state.to_json(), expected_etag=state.etag,
+                                                   content_type="application/json")
+    except WriteConflict:
+        raise _superseded(state.name) from None
 
 
 class BlobWriter:
@@ -127,20 +194,27 @@ class BlobWriter:
     def __init__(self, storage: BlobStorage, settings: Settings):
         self._storage = storage
         self._settings = settings
+        self.limits = upload_limits(settings)
+        if self.limits.max_blob_size < settings.blob_max_size_bytes:
+            log.warning("blob_max_size_lowered", configured=settings.blob_max_size_bytes,
+                        effective=self.limits.max_blob_size, part_size=self.limits.part_size,
+                        hint="raise s3_max_part_size_bytes to allow larger blobs")
         # One stream at a time per upload name in this process; a second one waits its turn.
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-        # Saves of interrupted streams still running, so a stopping service can wait for them.
-        self._saving: set[asyncio.Task[None]] = set()
+        # Per upload name, a cut stream still recording its part in flight: the next stream waits for it,
+        # and a stopping service too.
+        self._saving: dict[str, asyncio.Task[None]] = {}
 
     def parse_name(self, name: str, field_path: str = "resource_name") -> UploadName:
-        return parse_upload_name(name, self._settings.blob_max_size_bytes, field_path)
+        return parse_upload_name(name, self.limits.max_blob_size, field_path)
 
     async def query(self, resource_name: str) -> WriteStatus:
         name = self.parse_name(resource_name)
         if name.digest.is_empty or await self._storage.stat(cas_key(name.digest)) is not None:
             return WriteStatus(committed_size=name.digest.size, complete=True)
         state = await self._load_state(name)
-        return WriteStatus(committed_size=state.committed_size if state else 0, complete=False)
+        resumable = state is not None and state.part_size == self.limits.part_size
+        return WriteStatus(committed_size=state.committed_size if state and resumable else 0, complete=False)
 
     async def write(self, chunks: AsyncIterator[WriteChunk]) -> WriteResult:
         first = await anext(chunks, None)
@@ -150,19 +224,23 @@ class BlobWriter:
         if name.digest.is_empty or await self._storage.stat(cas_key(name.digest)) is not None:
             return WriteResult(committed_size=name.digest.size, already_existed=True)
         async with self._exclusive(name.resource_name) as waited:
+            waited = await self._wait_for_cut_stream(name.resource_name) or waited
             if waited and await self._storage.stat(cas_key(name.digest)) is not None:
                 # Completed by the stream we waited for.
                 return WriteResult(committed_size=name.digest.size, already_existed=True)
             # Only parts are ever saved, and a blob of at most MIN_PART_SIZE
             # bytes never had one, whatever the part size was: nothing to look up.
             state = await self._resumable_state(name) if name.digest.size > MIN_PART_SIZE else None
-            session = _WriteSession(self._storage, self._settings, name, state, self._saving)
+            if state is not None and first.write_offset != state.committed_size:
+                await self._rewind(state, first.write_offset)
+            session = _WriteSession(self._storage, self._settings, self.limits.part_size, name, state,
+                                    lambda save: self._track_cut_stream(name.resource_name, save))
             return await session.run(first, chunks)
 
     async def drain(self, timeout: float) -> None:
         """Waits (up to ``timeout``) for interrupted streams to record what they committed."""
         if self._saving:
-            await asyncio.wait(set(self._saving), timeout=timeout)
+            await asyncio.wait(set(self._saving.values()), timeout=timeout)
 
     @contextlib.asynccontextmanager
     async def _exclusive(self, key: str) -> AsyncIterator[bool]:
@@ -180,51 +258,91 @@ class BlobWriter:
             else:
                 self._locks[key] = (lock, users - 1)
 
-    async def _load_state(self, name: UploadName) -> UploadState | None:
+    def _track_cut_stream(self, key: str, save: asyncio.Task[None]) -> None:
+        self._saving[key] = save
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._saving.get(key) is done:
+                del self._saving[key]
+
+        save.add_done_callback(forget)
+
+    async def _wait_for_cut_stream(self, key: str) -> bool:
+        """Waits until a cut stream of this upload recorded its last part; says whether there was one.
+
+        Its handler may have let go of the lock while the recording still runs (cancelled twice).
+        """
+        save = self._saving.get(key)
+        if save is None:
+            return False
+        await asyncio.wait({save})  # never cancels the save, even when this stream is cancelled
+        return True
+
+    async def _stored_state(self, name: UploadName) -> TaggedBytes | None:
         try:
-            raw = await self._storage.get(name.state_key)
+            return await self._storage.get_tagged(name.state_key, MAX_STATE_BYTES)
         except ObjectMissing:
             return None
-        return UploadState.from_json(name, raw)
+
+    async def _load_state(self, name: UploadName) -> UploadState | None:
+        stored = await self._stored_state(name)
+        return UploadState.from_json(name, stored.data, stored.etag) if stored is not None else None
 
     async def _resumable_state(self, name: UploadName) -> UploadState | None:
         """The persisted state if S3 still holds exactly its parts; otherwise starts over cleanly."""
-        state = await self._load_state(name)
-        if state is None:
+        stored = await self._stored_state(name)
+        if stored is None:
             return None
-        usable = state.sha256_checkpoint is not None or not state.parts
-        if usable and state.sha256_checkpoint is not None:
-            try:
-                Sha256.restore(state.sha256_checkpoint)
-            except ValueError:
-                usable = False
+        state = UploadState.from_json(name, stored.data, stored.etag)
+        usable = (state is not None and state.part_size == self.limits.part_size
+                  and (not state.parts or state.parts[-1].checkpoint is not None))
         if usable:
+            assert state is not None
             try:
-                stored = {p.number: p for p in await self._storage.list_parts(cas_key(name.digest), state.multipart_id)}
-                usable = all(stored.get(p.number) == p for p in state.parts)
+                in_s3 = {p.number: p for p in await self._storage.list_parts(cas_key(name.digest), state.multipart_id)}
+                usable = all(in_s3.get(p.info.number) == p.info for p in state.parts)
             except UploadMissing:
                 usable = False
         if usable:
             return state
-        log.info("upload_restarted", resource_name=name.resource_name, committed=state.committed_size)
-        await self._storage.abort_multipart(cas_key(name.digest), state.multipart_id)
+        log.info("upload_restarted", resource_name=name.resource_name,
+                 committed=state.committed_size if state is not None else None)
+        if state is not None:
+            await self._storage.abort_multipart(cas_key(name.digest), state.multipart_id)
         await self._storage.delete(name.state_key)
         return None
+
+    async def _rewind(self, state: UploadState, offset: int) -> None:
+        """Moves the upload back to ``offset`` when it is a part boundary QueryWriteStatus could have answered.
+
+        A cut stream may commit its part in flight after QueryWriteStatus answered, so a client
+        continuing at that answer is behind the state; the parts after the offset are dropped from the
+        state (S3 replaces them as they are written again, and completion names only the new ones).
+        Any other offset is left for the stream to refuse with the committed size.
+        """
+        kept = state.parts_ending_at(offset)
+        if kept is None:
+            return
+        dropped = state.committed_size - offset
+        state.parts = state.parts[:kept]
+        await _save_state(self._storage, state)
+        log.info("upload_rewound", resource_name=state.name.resource_name, offset=offset, dropped_bytes=dropped)
 
 
 class _WriteSession:
     """One WriteBlob stream over an upload that may already have committed parts."""
 
-    def __init__(self, storage: BlobStorage, settings: Settings, name: UploadName, state: UploadState | None,
-                 saving: set[asyncio.Task[None]]):
-        self._saving = saving
+    def __init__(self, storage: BlobStorage, settings: Settings, part_size: int, name: UploadName,
+                 state: UploadState | None, on_cut: Callable[[asyncio.Task[None]], None]):
         self._storage = storage
-        self._settings = settings
+        self._max_chunk = settings.blob_max_chunk_size_bytes
+        self._part_size = part_size
         self._name = name
         self._key = cas_key(name.digest)
         self._state = state
-        self._part_size = state.part_size if state else part_size_for(name.digest.size, settings.s3_part_size_bytes)
-        self._hash = Sha256.restore(state.sha256_checkpoint) if state and state.sha256_checkpoint else Sha256()
+        self._on_cut = on_cut
+        last = state.parts[-1].checkpoint if state and state.parts else None
+        self._hash = Sha256.restore(last) if last is not None else Sha256()
         self._committed = state.committed_size if state else 0
         self._received = self._committed
         self._buffer: list[bytes] = []
@@ -241,19 +359,20 @@ class _WriteSession:
                 if self._buffered >= self._part_size and self._name.digest.size > self._part_size:
                     await self._start_part(self._part_size)
                 chunk = await anext(rest, None)
-            # The client closed without finish_write: keep what can be kept and say how much that is.
-            await self._save_interrupted()
+            # The client closed without finish_write: the part in flight still counts.
+            await self._settle_in_flight()
             return WriteResult(committed_size=self._committed)
         except asyncio.CancelledError:
-            # The stream broke: what arrived still counts where S3 allows it, so the client resends less.
-            save = asyncio.create_task(self._save_interrupted())
-            self._saving.add(save)
-            save.add_done_callback(self._saving.discard)
+            # The stream broke: the part in flight is still recorded, so the client resends less.
+            save = asyncio.create_task(self._settle_quietly())
+            self._on_cut(save)
             await asyncio.shield(save)
             raise
+        except (UploadMissing, PartsChanged):
+            await self._settle_quietly()
+            return await self._upload_lost()
         except BaseException:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._settle_in_flight())
+            await self._settle_quietly()
             raise
 
     def _accept(self, chunk: WriteChunk) -> None:
@@ -265,9 +384,8 @@ class _WriteSession:
             raise InvalidArgument.field(
                 "write_offset",
                 f"{chunk.write_offset} {relation} the committed size {expected}; ask QueryWriteStatus and continue there")
-        limit = self._settings.blob_max_chunk_size_bytes
-        if len(chunk.data) > limit:
-            raise InvalidArgument.field("data", f"{len(chunk.data)} bytes exceed the maximum chunk size {limit}")
+        if len(chunk.data) > self._max_chunk:
+            raise InvalidArgument.field("data", f"{len(chunk.data)} bytes exceed the maximum chunk size {self._max_chunk}")
         if expected + len(chunk.data) > self._name.digest.size:
             raise OutOfRange("data", f"bytes past the declared size {self._name.digest.size}")
         if chunk.data:
@@ -301,7 +419,12 @@ class _WriteSession:
         if task is not None:
             await asyncio.shield(task)
 
+    async def _settle_quietly(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._settle_in_flight()
+
     async def _commit_part(self, data: bytes) -> None:
+        created = self._state is None
         if self._state is None:
             multipart_id = await self._storage.create_multipart(self._key)
             self._state = UploadState(name=self._name, multipart_id=multipart_id, part_size=self._part_size)
@@ -312,18 +435,15 @@ class _WriteSession:
             asyncio.to_thread(self._hash.update, data),
             self._storage.upload_part(self._key, state.multipart_id, number, data),
         )
-        state.parts.append(part)
-        state.sha256_checkpoint = self._hash.checkpoint()
-        await self._storage.put(self._name.state_key, state.to_json(), content_type="application/json")
+        state.parts.append(CommittedPart(part, self._hash.checkpoint()))
+        try:
+            await _save_state(self._storage, state)
+        except Aborted:
+            if created:
+                # Another stream recorded its own multipart upload first; nobody knows of this one.
+                await self._storage.abort_multipart(self._key, state.multipart_id)
+            raise
         self._committed += len(data)
-
-    async def _save_interrupted(self) -> None:
-        """Waits for the part in flight; commits the buffered tail too when S3 accepts it as a part."""
-        with contextlib.suppress(Exception):
-            await self._settle_in_flight()
-            if self._buffered >= MIN_PART_SIZE and self._name.digest.size > self._part_size:
-                await self._start_part(self._buffered)
-                await self._settle_in_flight()
 
     async def _finish(self) -> WriteResult:
         size = self._name.digest.size
@@ -341,13 +461,22 @@ class _WriteSession:
         if self._state is None:
             await self._storage.put(self._key, tail)
         else:
-            parts = list(self._state.parts)
+            # Parts numbered past these (left by a stream before a rewind) are not named, so S3 drops them.
+            parts = [p.info for p in self._state.parts]
             if tail:
                 parts.append(await self._storage.upload_part(self._key, self._state.multipart_id, len(parts) + 1, tail))
             await self._storage.complete_multipart(self._key, self._state.multipart_id, parts)
             await self._storage.delete(self._name.state_key)
         self._committed = size
         return WriteResult(committed_size=size)
+
+    async def _upload_lost(self) -> WriteResult:
+        """The multipart upload was completed, aborted or had parts replaced by a stream elsewhere."""
+        if await self._storage.stat(self._key) is not None:
+            return WriteResult(committed_size=self._name.digest.size, already_existed=True)
+        await self._discard()
+        raise Aborted(f"upload {self._name.resource_name} lost its parts to another stream and starts over; "
+                      "ask QueryWriteStatus and continue there")
 
     async def _discard(self) -> None:
         if self._state is not None:
