@@ -17,6 +17,7 @@ from framevault.metadata.frames.revisions import (
     find_visible_revisions,
     write_revisions,
 )
+from framevault.metadata.frames.write_leases import write_lease
 from framevault.metadata.transactions import transaction
 from framevault.v1 import metadata_service_pb2 as ms
 
@@ -49,8 +50,8 @@ async def test_documents_of_one_version_written_into_another(metadata_stub, fram
     theirs = await handle(frames_db, source.id)
     docs = list((await find_visible_revisions(frames_db, theirs, ["a", "b"], fields=None)).values())
     ours = await handle(frames_db, target.id)
-    async with transaction(frames_db) as session:
-        created = await write_revisions(frames_db, session, ours, docs)
+    async with write_lease(frames_db, ours) as lease, transaction(frames_db) as session:
+        created = await write_revisions(frames_db, session, lease, docs)
     assert dict(zip((d["frame_id"] for d in docs), created, strict=True)) == {
         "a": Written.UPDATED, "b": Written.CREATED}
     written = await get_frame(metadata_stub, target.id, "a")
@@ -58,8 +59,8 @@ async def test_documents_of_one_version_written_into_another(metadata_stub, fram
     assert await count_frames(metadata_stub, target.id) == 2 == await visible_count(frames_db, target.id)
     assert await count_frames(metadata_stub, source.id) == 2  # the source is untouched
 
-    async with transaction(frames_db) as session:
-        gone = await delete_revisions(frames_db, session, ours, ["a", "zzz"])
+    async with write_lease(frames_db, ours) as lease, transaction(frames_db) as session:
+        gone = await delete_revisions(frames_db, session, lease, ["a", "zzz"])
     assert gone == {"a"}
     assert await count_frames(metadata_stub, target.id) == 1 == await visible_count(frames_db, target.id)
 
@@ -68,11 +69,15 @@ async def test_a_published_version_refuses_the_whole_transaction(metadata_stub, 
     version = await new_draft(metadata_stub)
     await upload(metadata_stub, version.id, items([image_frame("kept")]))
     draft_handle = await handle(frames_db, version.id)
-    await publish(metadata_stub, version.id)
     docs = list((await find_visible_revisions(frames_db, draft_handle, ["kept"], fields=None)).values())
-    with pytest.raises(FailedPrecondition):
-        async with transaction(frames_db) as session:
-            await write_revisions(frames_db, session, draft_handle, docs + [{**docs[0], "frame_id": "new"}])
+    async with write_lease(frames_db, draft_handle) as lease:  # taken while it was a draft
+        await publish(metadata_stub, version.id)
+        with pytest.raises(FailedPrecondition):
+            async with transaction(frames_db) as session:
+                await write_revisions(frames_db, session, lease, docs + [{**docs[0], "frame_id": "new"}])
+    with pytest.raises(FailedPrecondition):  # the same lease again, from the process's idle leases
+        async with write_lease(frames_db, draft_handle) as lease, transaction(frames_db) as session:
+            await write_revisions(frames_db, session, lease, docs)
     assert await frames_db.frames.count_documents({"version_id": version.id}) == 1
     published = await metadata_stub.GetVersion(ms.GetVersionRequest(version=by_id(version.id)))
     child = await child_of(metadata_stub, published)

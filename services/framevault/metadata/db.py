@@ -23,6 +23,7 @@ DATASETS = "datasets"
 VERSIONS = "versions"
 FRAMES = "frames"
 SCHEMA = "schema"
+WRITE_LEASES = "write_leases"
 
 # Indexes per collection; created idempotently at start. See
 # services/framevault/metadata/STORAGE.md for why each exists.
@@ -35,6 +36,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("dataset_id", ASCENDING), ("name", ASCENDING)], name="dataset_name_unique", unique=True),
         IndexModel([("dataset_id", ASCENDING), ("create_time", ASCENDING), ("_id", ASCENDING)], name="dataset_created"),
         IndexModel([("parent_ids", ASCENDING)], name="parents"),
+    ],
+    # frames/write_leases.py: counted and settled per version, dropped per dataset.
+    WRITE_LEASES: [
+        IndexModel([("version_id", ASCENDING)], name="lease_version"),
+        IndexModel([("dataset_id", ASCENDING)], name="lease_dataset"),
     ],
     FRAMES: [
         # One revision of a frame per version that wrote it.
@@ -91,6 +97,7 @@ class Database:
         self.versions = self.db[VERSIONS]
         self.frames = self.db[FRAMES]
         self.schema = self.db[SCHEMA]
+        self.write_leases = self.db[WRITE_LEASES]
 
     async def ping(self) -> bool:
         await self.client.admin.command("ping")

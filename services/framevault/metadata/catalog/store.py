@@ -18,6 +18,7 @@ from pymongo import ASCENDING, ReturnDocument
 from framevault.common.errors import FailedPrecondition, NotFound, PreconditionViolation
 from framevault.metadata.catalog.documents import new_etag, now
 from framevault.metadata.db import Database
+from framevault.metadata.frames.write_leases import settle_leases
 from framevault.metadata.lineage import DRAFT, PUBLISHED
 from framevault.metadata.transactions import in_transaction
 
@@ -86,6 +87,7 @@ class CatalogStore:
             if removed.deleted_count == 0:
                 raise NotFound("dataset", dataset["_id"], field="dataset.id")
             versions = await self.db.versions.delete_many({"dataset_id": dataset["_id"]}, session=session)
+            await settle_leases(self.db, session, {"dataset_id": dataset["_id"]})
             return int(versions.deleted_count)
 
         return await in_transaction(self.db, work)
@@ -166,17 +168,34 @@ class CatalogStore:
         )
 
     async def publish(self, version_id: str, changes: dict[str, Any] | None = None) -> dict[str, Any] | None:
-        """Draft → published in one conditional update; None if it was no draft.
+        """Draft → published in one transaction with a conditional update;
+        None if it was no draft. The draft's write leases are settled in it,
+        so a publish is ordered strictly before or after each frame write."""
 
-        Frame writes update the same document in their transaction, so a
-        publish is ordered strictly before or after each of them."""
-        moment = now()
-        return await self.db.versions.find_one_and_update(
-            {"_id": version_id, "status": DRAFT},
-            {"$set": {**(changes or {}), "status": PUBLISHED, "publish_time": moment, "update_time": moment,
-                      "etag": new_etag()}},
-            return_document=ReturnDocument.AFTER,
-        )
+        async def work(session: Any) -> dict[str, Any] | None:
+            moment = now()
+            published = await self.db.versions.find_one_and_update(
+                {"_id": version_id, "status": DRAFT},
+                {"$set": {**(changes or {}), "status": PUBLISHED, "publish_time": moment, "update_time": moment,
+                          "etag": new_etag()}},
+                return_document=ReturnDocument.AFTER,
+                session=session,
+            )
+            return None if published is None else await self._settle_frame_count(published, session)
+
+        return await in_transaction(self.db, work)
+
+    async def _settle_frame_count(self, published: dict[str, Any], session: Any) -> dict[str, Any]:
+        """Folds the write leases of a version just published into its
+        ``frame_count`` (frames/write_leases.py); the updated document."""
+        held = await settle_leases(self.db, session, {"version_id": published["_id"]})
+        if not held:
+            return published
+        settled = await self.db.versions.find_one_and_update(
+            {"_id": published["_id"]}, {"$inc": {"frame_count": held}},
+            return_document=ReturnDocument.AFTER, session=session)
+        assert settled is not None
+        return dict(settled)
 
     async def snapshot(
         self, version_id: str, snapshot_changes: dict[str, Any], make_draft: Callable[[dict[str, Any]], dict[str, Any]]
@@ -196,6 +215,7 @@ class CatalogStore:
             )
             if published is None:
                 return None
+            published = await self._settle_frame_count(published, session)
             draft = make_draft(published)
             await self._touch_dataset(published["dataset_id"], session)
             await self.db.versions.insert_one(draft, session=session)
@@ -218,6 +238,7 @@ class CatalogStore:
             # Conditional, so a publish committed after our snapshot read
             # makes this a write conflict and the transaction is retried.
             await self.db.versions.delete_one({"_id": version_id, "status": DRAFT}, session=session)
+            await settle_leases(self.db, session, {"version_id": version_id})
             return None
 
         return await in_transaction(self.db, work)

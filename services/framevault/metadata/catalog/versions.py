@@ -37,6 +37,7 @@ from framevault.metadata.catalog.validation import (
     check_page_size,
     fields_to_update,
 )
+from framevault.metadata.frames.write_leases import exact_frame_counts, live_frame_counts
 from framevault.metadata.lineage import (
     PUBLISHED,
     VersionHandle,
@@ -130,7 +131,9 @@ class Versions:
         return doc
 
     async def get(self, ref: dataset_pb2.VersionRef, field: str = "version") -> dict[str, Any]:
-        return await resolve_version_document(self.db, ref, field)
+        doc = await resolve_version_document(self.db, ref, field)
+        await live_frame_counts(self.db, [doc])
+        return doc
 
     async def list(self, request: ms.ListVersionsRequest) -> VersionPage:
         errors = FieldErrors()
@@ -147,6 +150,9 @@ class Versions:
             self.store.list_versions(dataset["_id"], after, page_size + 1), page_size, version_to_proto,
             lambda last: self.tokens.encode([last["create_time"], last["_id"]], query_key),
         )
+        counts = await exact_frame_counts(self.db, (v.id for v in versions if v.status == dataset_pb2.VERSION_STATUS_DRAFT))
+        for version in versions:
+            version.frame_count = counts.get(version.id, version.frame_count)
         return VersionPage(versions, token)
 
     async def update(self, request: ms.UpdateVersionRequest) -> dict[str, Any]:
@@ -184,6 +190,7 @@ class Versions:
             if content_fields and latest["status"] == PUBLISHED:
                 raise version_published_error(latest, f"{', '.join(content_fields)} can only change on drafts")
             raise Aborted("version was modified since the etag was read", reason="ETAG_MISMATCH")
+        await live_frame_counts(self.db, [updated])
         return updated
 
     async def publish(self, request: ms.PublishVersionRequest) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from framevault.metadata.frames.revisions import (
     write_revisions,
 )
 from framevault.metadata.frames.validation import FrameLimits, frame_id_problem, prepare_frame
+from framevault.metadata.frames.write_leases import live_frame_counts, write_lease
 from framevault.metadata.lineage import (
     VersionHandle,
     plain_version_id,
@@ -195,11 +196,11 @@ async def update_frame(db: Database, blobs: BlobGateway, settings: Settings,
             await settle_blobs(blobs, prepared)
         doc = frame_to_document(prepared.frame, dataset_id=version.dataset_id, version_id=version.id,
                                 saved_ms=now_ms())
-        async with transaction(db) as session:
+        async with write_lease(db, version) as lease, transaction(db) as session:
             now = (await find_visible_revisions(db, version, [frame_id], session=session)).get(frame_id)
             if now is None or now["etag"] != base["etag"]:
                 raise _ChangedMeanwhile()
-            written = await write_revisions(db, session, version, [doc])
+            written = await write_revisions(db, session, lease, [doc])
         # Unchanged content is not written again: the stored revision answers.
         return document_to_frame(base if written == [Written.UNCHANGED] else doc, version_id=version.id)
 
@@ -235,8 +236,8 @@ async def delete_frames(db: Database, settings: Settings, request: metadata_serv
     version = await _draft(db, request.version)
 
     async def attempt() -> set[str]:
-        async with transaction(db) as session:
-            return await delete_revisions(db, session, version, ids)
+        async with write_lease(db, version) as lease, transaction(db) as session:
+            return await delete_revisions(db, session, lease, ids)
 
     deleted = await with_retries(attempt, settings.upload_retry_base_delay_ms)
     statuses = [
@@ -250,8 +251,9 @@ async def delete_frames(db: Database, settings: Settings, request: metadata_serv
 
 
 async def count_frames(db: Database, ref: dataset_pb2.VersionRef) -> int:
-    """The version's frame count, kept exact by every frame write's fence."""
+    """The version's exact frame count (a draft's includes its write leases)."""
     doc = await resolve_version_document(db, ref, "version")
+    await live_frame_counts(db, [doc])
     return int(doc.get("frame_count", 0))
 
 

@@ -1,19 +1,19 @@
 """The write rules of frame revisions (STORAGE.md "Writing frame f into draft
 V" and "Deleting f in V"), for many frames at once.
 
-Every function here runs inside the caller's transaction (``session``) and
-ends with the version-document fence: ``frame_count`` moves by exactly the
-number of frames that appeared or disappeared, and a version published (or
-deleted) meanwhile makes the whole transaction fail, so a frame never lands in
-a published version and the count never drifts.
+Every function here runs inside the caller's transaction (``session``) with a
+write lease of the draft (``write_leases``) and ends by claiming it: the
+lease's frame count moves by exactly the number of frames that appeared or
+disappeared, and a version published (or deleted) meanwhile makes the whole
+transaction fail, so a frame never lands in a published version and the
+count never drifts.
 
-The upload stream, UpdateFrame, DeleteFrames and version merges all write
-through ``write_revisions`` / ``delete_revisions``.
+The upload stream, UpdateFrame and DeleteFrames write through
+``write_revisions`` / ``delete_revisions``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import inspect
 from collections.abc import Iterable, Sequence
@@ -21,9 +21,9 @@ from typing import Any
 
 from pymongo import InsertOne, ReplaceOne
 
-from framevault.common.errors import NotFound
 from framevault.metadata.db import FRAMES, Database
-from framevault.metadata.lineage import VersionHandle, require_draft, visible_expression, visible_filter
+from framevault.metadata.frames.write_leases import WriteLease, claim
+from framevault.metadata.lineage import VersionHandle, visible_expression, visible_filter
 
 # What the write rules need to know of the visible revision of a frame.
 RULE_FIELDS = {"_id": 1, "frame_id": 1, "version_id": 1, "etag": 1}
@@ -94,7 +94,7 @@ class Written(enum.Enum):
 
 
 async def write_revisions(
-    db: Database, session: Any, version: VersionHandle, documents: Sequence[dict[str, Any]]
+    db: Database, session: Any, lease: WriteLease, documents: Sequence[dict[str, Any]]
 ) -> list[Written]:
     """Upserts revision documents (``frame_documents.frame_to_document``, or
     revisions read from another version: their ``_id``, ``hidden_in``,
@@ -106,8 +106,9 @@ async def write_revisions(
     document of the id); only the last one is stored, and only when its
     content differs from the visible revision's, so a resend of what is
     stored writes nothing. ``documents`` are not modified. Raises
-    FailedPrecondition (published) or NotFound (deleted) through the fence.
+    FailedPrecondition (published) or NotFound (deleted) through the lease.
     """
+    version = lease.version
     visible = await find_visible_revisions(db, version, (d["frame_id"] for d in documents), session=session)
     last_position = {doc["frame_id"]: i for i, doc in enumerate(documents)}
     outcomes: list[Written] = []
@@ -136,7 +137,7 @@ async def write_revisions(
             # ancestor; only V stops seeing it.
             operations.append(InsertOne(content))
             to_hide.append(current["_id"])
-    await fence_version(db, session, version, appeared)
+    await claim(db, session, lease, appeared)
     if operations:
         await db.frames.bulk_write(operations, ordered=True, session=session)
     if to_hide:
@@ -147,15 +148,16 @@ async def write_revisions(
 
 
 async def delete_revisions(
-    db: Database, session: Any, version: VersionHandle, frame_ids: Iterable[str]
+    db: Database, session: Any, lease: WriteLease, frame_ids: Iterable[str]
 ) -> set[str]:
-    """Removes frames from draft ``version``; the ids that were visible (and
-    are now gone). Revisions ``version`` wrote are deleted; inherited ones are
-    hidden in it. Raises like ``write_revisions``."""
+    """Removes frames from the draft ``lease`` is of; the ids that were
+    visible (and are now gone). Revisions the draft wrote are deleted;
+    inherited ones are hidden in it. Raises like ``write_revisions``."""
+    version = lease.version
     visible = await find_visible_revisions(db, version, frame_ids, session=session)
     own = [r["_id"] for r in visible.values() if r["version_id"] == version.id]
     inherited = [r["_id"] for r in visible.values() if r["version_id"] != version.id]
-    await fence_version(db, session, version, -len(visible))
+    await claim(db, session, lease, -len(visible))
     if own:
         await db.frames.delete_many({"_id": {"$in": own}}, session=session)
     if inherited:
@@ -163,28 +165,3 @@ async def delete_revisions(
             {"_id": {"$in": inherited}}, {"$addToSet": {"hidden_in": version.id}}, session=session
         )
     return set(visible)
-
-
-async def fence_version(db: Database, session: Any, version: VersionHandle, frame_count_delta: int) -> None:
-    """Claims the version document for this transaction (STORAGE.md): moves
-    ``frame_count`` and ``write_seq``, and fails unless the version is still a
-    draft. A concurrent publish or frame write touching the same document
-    makes one of the two transactions fail with a write conflict."""
-    result = await db.versions.update_one(
-        {"_id": version.id, "status": "draft"},
-        {"$inc": {"frame_count": frame_count_delta, "write_seq": 1}, "$set": {"update_time": _now()}},
-        session=session,
-    )
-    if result.matched_count:
-        return
-    current = await db.versions.find_one({"_id": version.id}, {"_id": 1, "dataset_id": 1, "name": 1,
-                                                                "status": 1, "lineage": 1}, session=session)
-    if current is not None:
-        require_draft(VersionHandle.from_document(current))
-    raise NotFound("version", version.id)
-
-
-def _now() -> dt.datetime:
-    # Millisecond precision, as MongoDB stores it.
-    moment = dt.datetime.now(dt.UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

@@ -48,6 +48,7 @@ from framevault.metadata.frame_documents import content_etag, frame_to_document,
 from framevault.metadata.frames.blob_refs import missing_blobs_error, store_inline_blobs
 from framevault.metadata.frames.revisions import Written, write_revisions
 from framevault.metadata.frames.validation import MAX_CLIENT_KEY_BYTES, FrameLimits, check_frame, text_problem
+from framevault.metadata.frames.write_leases import live_frame_counts, write_lease
 from framevault.metadata.lineage import VersionHandle, require_draft, resolve_version_document
 from framevault.metadata.transactions import backoff_seconds, transaction, transient_error
 from framevault.v1 import frame_pb2, metadata_service_pb2
@@ -430,8 +431,8 @@ class _BatchWriter:
             else:
                 pending.document["saved"] = bson.Int64(saved_ms)
             documents.append(pending.document)
-        async with transaction(self._db) as session:
-            return await write_revisions(self._db, session, self._version, documents)
+        async with write_lease(self._db, self._version) as lease, transaction(self._db) as session:
+            return await write_revisions(self._db, session, lease, documents)
 
     def _write_error(self, exc: Exception, pending: _Pending) -> FramevaultError:
         if isinstance(exc, FramevaultError):
@@ -475,6 +476,7 @@ async def upload_frames(
     version = VersionHandle.from_document(version_doc)
     require_draft(version)
     window = max(1, settings.upload_window_frames)
+    await live_frame_counts(db, [version_doc])
     yield metadata_service_pb2.UploadFramesResponse(started=metadata_service_pb2.UploadStarted(
         version=version_to_proto(version_doc), max_unacknowledged_frames=window))
 

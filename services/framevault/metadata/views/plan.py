@@ -15,6 +15,7 @@ from typing import Any
 
 from framevault.common.errors import FieldErrors
 from framevault.metadata.db import Database
+from framevault.metadata.frames.write_leases import live_frame_counts
 from framevault.metadata.lineage import VersionHandle, resolve_version_document, visible_filter
 from framevault.metadata.views import filters
 from framevault.metadata.views.query import QueryError, parse_query
@@ -128,6 +129,7 @@ async def build_plan(db: Database, view: view_pb2.View, field: str = "view",
     selections: list[SelectionPlan] = []
     for i, (selection, check) in enumerate(zip(view.selections, checked, strict=True)):
         document = await resolve_version_document(db, selection.version, f"{field}.selections[{i}].version")
+        await live_frame_counts(db, [document])
         selections.append(
             SelectionPlan(
                 index=i,
