@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 
 from grpc import aio
 
+from framevault.blob.storage import PartInfo, S3BlobStorage
 from framevault.common.config import Settings
 from framevault.common.digests import BlobDigest, digest_of
 from framevault.v1 import blob_pb2
@@ -62,3 +64,22 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class HeldParts(S3BlobStorage):
+    """The real bucket, with uploads of the chosen part numbers held until ``release`` is set.
+
+    Lets a test cut a stream while its part is in flight, and decide when that part lands.
+    """
+
+    def __init__(self, settings: Settings, hold: set[int]):
+        super().__init__(settings)
+        self.hold = hold
+        self.held = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartInfo:
+        if number in self.hold:
+            self.held.set()
+            await self.release.wait()
+        return await super().upload_part(key, upload_id, number, data)

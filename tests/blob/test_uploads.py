@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
@@ -12,13 +13,25 @@ from grpc import aio
 
 from framevault.blob.client import BlobClient
 from framevault.blob.keys import cas_key
-from framevault.blob.storage import S3BlobStorage, TaggedBytes
+from framevault.blob.storage import S3BlobStorage
 from framevault.blob.uploads import MIN_PART_SIZE, BlobWriter, WriteChunk
 from framevault.common.config import Settings
 from framevault.common.digests import BlobDigest
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
-from .helpers import MIB, SMALL_PART, channel_to, random_blob, rpc_error, start_blob_service, violated_fields
+if TYPE_CHECKING:
+    from framevault.blob.storage import TaggedBytes
+
+from .helpers import (
+    MIB,
+    SMALL_PART,
+    HeldParts,
+    channel_to,
+    random_blob,
+    rpc_error,
+    start_blob_service,
+    violated_fields,
+)
 
 
 def upload_name(digest: BlobDigest, upload_id: str | None = None) -> str:
@@ -59,11 +72,37 @@ async def wait_for_committed(stub: blob_pb2_grpc.BlobServiceStub, name: str, at_
             await asyncio.sleep(0.05)
 
 
-async def nothing_stored(s3: S3BlobStorage, digest: BlobDigest) -> bool:
-    key = cas_key(digest)
-    pending = [u async for u in s3.list_multipart_uploads(key)]
+async def nothing_pending(s3: S3BlobStorage, digest: BlobDigest) -> bool:
+    """No multipart upload and no upload state of the blob is left."""
+    pending = [u async for u in s3.list_multipart_uploads(cas_key(digest))]
     states = [o async for o in s3.list_objects("uploads/") if digest.hash in o.key]
-    return await s3.stat(key) is None and not pending and not states
+    return not pending and not states
+
+
+async def nothing_stored(s3: S3BlobStorage, digest: BlobDigest) -> bool:
+    return await s3.stat(cas_key(digest)) is None and await nothing_pending(s3, digest)
+
+
+def as_chunks(messages: Sequence[blob_pb2.WriteBlobRequest]) -> list[WriteChunk]:
+    return [WriteChunk(m.resource_name, m.write_offset, m.data, m.finish_write) for m in messages]
+
+
+class Feed:
+    """A WriteBlob stream a test feeds message by message; it stays open until ``close``."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[WriteChunk | None] = asyncio.Queue()
+
+    def send(self, messages: Sequence[blob_pb2.WriteBlobRequest]) -> None:
+        for chunk in as_chunks(messages):
+            self._queue.put_nowait(chunk)
+
+    def close(self) -> None:
+        self._queue.put_nowait(None)
+
+    async def chunks(self) -> AsyncIterator[WriteChunk]:
+        while (chunk := await self._queue.get()) is not None:
+            yield chunk
 
 
 async def test_large_blob_is_written_in_parts_and_reads_back(small_parts_stub: blob_pb2_grpc.BlobServiceStub,
@@ -143,6 +182,119 @@ async def test_resume_after_the_client_cut_the_stream(small_parts_stub: blob_pb2
     assert await s3.get(cas_key(digest)) == data
     assert (await committed(small_parts_stub, name)).complete
     assert [o async for o in s3.list_objects(f"uploads/{upload_id}/")] == []
+
+
+async def test_resume_at_an_answer_the_cut_stream_overtook(small_parts_settings: Settings,
+                                                            s3: S3BlobStorage) -> None:
+    """Cut with a part in flight, QueryWriteStatus answers before that part lands; the client continues there."""
+    data, digest = random_blob(3 * SMALL_PART + 2 * MIB)
+    name = upload_name(digest)
+    storage = HeldParts(small_parts_settings, hold={1})
+    running = await start_blob_service(small_parts_settings, storage=storage)
+    try:
+        async with channel_to(running.port) as channel:
+            stub = blob_pb2_grpc.BlobServiceStub(channel)
+            call = stub.WriteBlob()
+            for message in chunked(name, data[:SMALL_PART + 2 * MIB], finish=False):
+                await call.write(message)
+            await storage.held.wait()
+            call.cancel()
+            first = await committed(stub, name)
+            assert (first.committed_size, first.complete) == (0, False)
+            storage.release.set()
+            # The cut stream's part lands after the answer...
+            assert await wait_for_committed(stub, name, SMALL_PART) == SMALL_PART
+            # ...and the client, following the protocol, continues at the answer it got.
+            response = await write(stub, chunked(name, data, start=first.committed_size))
+            assert response.committed_size == digest.size and not response.already_existed
+    finally:
+        await running.stop(grace=1)
+    assert await s3.get(cas_key(digest)) == data
+    assert await nothing_pending(s3, digest)
+
+
+async def test_resume_while_the_cut_stream_is_still_committing(small_parts_settings: Settings,
+                                                               s3: S3BlobStorage) -> None:
+    data, digest = random_blob(2 * SMALL_PART + 3 * MIB)
+    name = upload_name(digest)
+    storage = HeldParts(small_parts_settings, hold={2})
+    running = await start_blob_service(small_parts_settings, storage=storage)
+    try:
+        async with channel_to(running.port) as channel:
+            stub = blob_pb2_grpc.BlobServiceStub(channel)
+            call = stub.WriteBlob()
+            for message in chunked(name, data[:2 * SMALL_PART + MIB], finish=False):
+                await call.write(message)
+            await storage.held.wait()
+            call.cancel()
+            first = await committed(stub, name)
+            assert first.committed_size == SMALL_PART
+            resumed = asyncio.create_task(write(stub, chunked(name, data, start=first.committed_size)))
+            storage.release.set()
+            response = await resumed
+            assert response.committed_size == digest.size and not response.already_existed
+    finally:
+        await running.stop(grace=1)
+    assert await s3.get(cas_key(digest)) == data
+    assert await nothing_pending(s3, digest)
+
+
+async def test_cut_after_62_of_64_mib_resumes_at_the_first_answer(blob_stub: blob_pb2_grpc.BlobServiceStub,
+                                                                  settings: Settings, s3: S3BlobStorage) -> None:
+    data, digest = random_blob(64 * MIB)
+    name = upload_name(digest)
+    call = blob_stub.WriteBlob()
+    for message in chunked(name, data[:62 * MIB], finish=False):
+        await call.write(message)
+    call.cancel()
+    first = await committed(blob_stub, name)
+    # Whole parts only: nothing, or the first part.
+    assert first.committed_size in (0, settings.s3_part_size_bytes) and not first.complete
+    response = await write(blob_stub, chunked(name, data, start=first.committed_size))
+    assert response.committed_size == digest.size
+    assert await s3.get(cas_key(digest)) == data
+    assert await nothing_pending(s3, digest)
+
+
+async def test_a_superseded_stream_cannot_undo_a_rewind(small_parts_settings: Settings, s3: S3BlobStorage) -> None:
+    """Two replicas: the client resumes on the second while the cut stream on the first still commits a part."""
+    data, digest = random_blob(3 * SMALL_PART + MIB)
+    name = upload_name(digest)
+    held = HeldParts(small_parts_settings, hold={2})
+    other = S3BlobStorage(small_parts_settings)
+    first_replica, second_replica = BlobWriter(held, small_parts_settings), BlobWriter(other, small_parts_settings)
+    try:
+        answer = await second_replica.query(name)
+        assert answer.committed_size == 0
+        cut = Feed()
+        cut.send(chunked(name, data[:2 * SMALL_PART + MIB], finish=False))
+        cut_stream = asyncio.create_task(first_replica.write(cut.chunks()))
+        await held.held.wait()  # part 1 recorded, part 2 in flight
+        assert (await second_replica.query(name)).committed_size == SMALL_PART
+
+        resumed = Feed()
+        resumed.send(chunked(name, data[:MIB], start=answer.committed_size, finish=False))
+        resumed_stream = asyncio.create_task(second_replica.write(resumed.chunks()))
+        async with asyncio.timeout(30):
+            while (await second_replica.query(name)).committed_size != 0:  # the rewind is recorded
+                await asyncio.sleep(0.05)
+
+        cut_stream.cancel()
+        held.release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await cut_stream
+        await first_replica.drain(timeout=30)
+        # The cut stream's part landed after the rewind, but its record did not replace the newer one.
+        assert (await second_replica.query(name)).committed_size == 0
+
+        resumed.send(chunked(name, data, start=MIB))
+        result = await resumed_stream
+        assert result.committed_size == digest.size and not result.already_existed
+    finally:
+        await held.close()
+        await other.close()
+    assert await s3.get(cas_key(digest)) == data
+    assert await nothing_pending(s3, digest)
 
 
 async def test_resume_after_the_blob_service_restarted(small_parts_settings: Settings, s3: S3BlobStorage) -> None:
@@ -288,8 +440,8 @@ async def test_only_blobs_that_could_have_parts_look_for_a_saved_upload(settings
         name = upload_name(digest)
 
         async def chunks() -> AsyncIterator[WriteChunk]:
-            for message in chunked(name, data):
-                yield WriteChunk(message.resource_name, message.write_offset, message.data, message.finish_write)
+            for chunk in as_chunks(chunked(name, data)):
+                yield chunk
 
         result = await BlobWriter(storage, settings).write(chunks())
         assert result.committed_size == size and await storage.get(cas_key(digest)) == data
