@@ -138,7 +138,7 @@ async def test_ingest_with_coco_then_export_jsonl(sdk: ClientSettings, image_fol
 
     again = await run(sdk, "ingest", str(folder), "--dataset", dataset, "--coco", str(coco_file))
     assert again.exit_code == 0, again.output
-    assert "0 created, 3 updated, 0 failed" in again.stdout
+    assert "0 created, 0 updated, 3 unchanged, 0 failed" in again.stdout
 
 
 async def test_dataset_and_version_commands(sdk: ClientSettings, image_folder: tuple[Path, Path]) -> None:

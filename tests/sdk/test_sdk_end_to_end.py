@@ -263,7 +263,7 @@ async def test_a_generator_of_many_frames_streams_through(sdk: ClientSettings) -
     assert await draft.aget_count() == 3000
     # Re-adding the same frames updates them: no duplicates.
     again = await draft.aadd_frames_with_totals(frames(), progress=False)
-    assert (again.created, again.updated) == (0, 3000)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 3000)
     assert await draft.aget_count() == 3000
 
 
