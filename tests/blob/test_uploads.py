@@ -297,6 +297,27 @@ async def test_a_superseded_stream_cannot_undo_a_rewind(small_parts_settings: Se
     assert await nothing_pending(s3, digest)
 
 
+async def test_an_upload_whose_parts_are_gone_starts_over(small_parts_stub: blob_pb2_grpc.BlobServiceStub,
+                                                          s3: S3BlobStorage) -> None:
+    data, digest = random_blob(2 * SMALL_PART + MIB)
+    name = upload_name(digest)
+    response = await write(small_parts_stub, chunked(name, data[:SMALL_PART], finish=False))
+    assert response.committed_size == SMALL_PART
+    # The parts go away behind the service's back (a lifecycle rule, an operator).
+    for upload in [u async for u in s3.list_multipart_uploads(cas_key(digest))]:
+        await s3.abort_multipart(upload.key, upload.upload_id)
+    assert (await committed(small_parts_stub, name)).committed_size == SMALL_PART
+
+    # The client did nothing wrong by continuing at the answer: it is told to ask again, not refused.
+    error = await rpc_error(write(small_parts_stub, chunked(name, data, start=SMALL_PART)))
+    assert error.code() == grpc.StatusCode.ABORTED
+    assert (await committed(small_parts_stub, name)).committed_size == 0
+    result = await BlobClient(small_parts_stub).upload_bytes(data, upload_id=name.split("/")[1])
+    assert result.bytes_sent == digest.size
+    assert await s3.get(cas_key(digest)) == data
+    assert await nothing_pending(s3, digest)
+
+
 async def test_resume_after_the_blob_service_restarted(small_parts_settings: Settings, s3: S3BlobStorage) -> None:
     data, digest = random_blob(3 * SMALL_PART + 1)
     name = upload_name(digest)

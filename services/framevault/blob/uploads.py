@@ -230,7 +230,7 @@ class BlobWriter:
                 return WriteResult(committed_size=name.digest.size, already_existed=True)
             # Only parts are ever saved, and a blob of at most MIN_PART_SIZE
             # bytes never had one, whatever the part size was: nothing to look up.
-            state = await self._resumable_state(name) if name.digest.size > MIN_PART_SIZE else None
+            state = await self._resumable_state(name, first.write_offset) if name.digest.size > MIN_PART_SIZE else None
             if state is not None and first.write_offset != state.committed_size:
                 await self._rewind(state, first.write_offset)
             session = _WriteSession(self._storage, self._settings, self.limits.part_size, name, state,
@@ -288,8 +288,12 @@ class BlobWriter:
         stored = await self._stored_state(name)
         return UploadState.from_json(name, stored.data, stored.etag) if stored is not None else None
 
-    async def _resumable_state(self, name: UploadName) -> UploadState | None:
-        """The persisted state if S3 still holds exactly its parts; otherwise starts over cleanly."""
+    async def _resumable_state(self, name: UploadName, offset: int) -> UploadState | None:
+        """The persisted state if S3 still holds exactly its parts; otherwise starts over cleanly.
+
+        A client continuing past 0 of an upload that has to start over did nothing wrong (the parts
+        expired, or a stream elsewhere replaced them): ABORTED tells it to ask QueryWriteStatus again.
+        """
         stored = await self._stored_state(name)
         if stored is None:
             return None
@@ -310,6 +314,9 @@ class BlobWriter:
         if state is not None:
             await self._storage.abort_multipart(cas_key(name.digest), state.multipart_id)
         await self._storage.delete(name.state_key)
+        if offset != 0:
+            raise Aborted(f"upload {name.resource_name} lost its parts and starts over; "
+                          "ask QueryWriteStatus and continue there")
         return None
 
     async def _rewind(self, state: UploadState, offset: int) -> None:
@@ -362,18 +369,25 @@ class _WriteSession:
             # The client closed without finish_write: the part in flight still counts.
             await self._settle_in_flight()
             return WriteResult(committed_size=self._committed)
-        except asyncio.CancelledError:
-            # The stream broke: the part in flight is still recorded, so the client resends less.
-            save = asyncio.create_task(self._settle_quietly())
-            self._on_cut(save)
-            await asyncio.shield(save)
-            raise
         except (UploadMissing, PartsChanged):
-            await self._settle_quietly()
+            await self._record_in_flight()
             return await self._upload_lost()
         except BaseException:
-            await self._settle_quietly()
+            # The stream broke or failed: the part in flight is still recorded, so the client resends less.
+            await self._record_in_flight()
             raise
+
+    async def _record_in_flight(self) -> None:
+        """Lets the part in flight land and be recorded, even if this handler is cancelled meanwhile.
+
+        The next stream of the upload waits for it (``on_cut``), so it never loads a state this
+        stream is about to replace.
+        """
+        if self._in_flight is None:
+            return
+        save = asyncio.create_task(self._settle_quietly())
+        self._on_cut(save)
+        await asyncio.shield(save)
 
     def _accept(self, chunk: WriteChunk) -> None:
         if chunk.resource_name and chunk.resource_name != self._name.resource_name:
@@ -415,9 +429,10 @@ class _WriteSession:
         self._in_flight = asyncio.create_task(self._commit_part(self._take(size)))
 
     async def _settle_in_flight(self) -> None:
-        task, self._in_flight = self._in_flight, None
-        if task is not None:
-            await asyncio.shield(task)
+        # Forgotten only once done: a cancelled wait leaves it for _record_in_flight.
+        if self._in_flight is not None:
+            await asyncio.shield(self._in_flight)
+            self._in_flight = None
 
     async def _settle_quietly(self) -> None:
         with contextlib.suppress(Exception):
