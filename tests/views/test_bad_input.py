@@ -9,6 +9,8 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
+from framevault.metadata.views.filters import MetaEquals
+from framevault.metadata.views.query import QueryError, parse_query
 from framevault.v1 import dataset_pb2, metadata_pb2, view_pb2
 from framevault.v1 import metadata_service_pb2 as ms
 
@@ -82,6 +84,54 @@ async def test_malformed_query_names_the_query_and_the_position(
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert violated_fields(error) == ["view.selections[1].query"]
     assert f"position {position}" in error.details()
+
+
+@pytest.mark.parametrize(("query", "position", "fragment"), [
+    ("meta.x:" + "9" * 400, 7, "out of range"),
+    ("meta.x:[-1e400 TO 0]", 8, "out of range"),
+    ("meta.x:1e400", 7, "out of range"),
+    ("confidence:>1e300", 11, "[0, 1]"),
+    ("confidence:[1e39 TO 2]", 11, "[0, 1]"),
+    ("label:a AND confidence:>50", 23, "[0, 1]"),
+    ("source.width:>9223372036854775807", 13, "out of range"),
+    ("source.height:<=" + "9" * 30, 14, "out of range"),
+    ("roi:(label:a AND count:>9223372036854775807)", 23, "out of range"),
+    ('label:"a"~0.5', 9, "modifier"),
+    ("label:a^1.2.3", 7, "modifier"),
+])
+async def test_out_of_range_numbers_in_queries_name_the_query_and_the_position(
+    version: view_pb2.VersionRef, metadata_stub: Stub, query: str, position: int, fragment: str
+) -> None:
+    view = view_of(_selection(version, query=query))
+    for call in (
+        metadata_stub.IterateFrames(ms.IterateFramesRequest(view=view)),
+        metadata_stub.CountViewFrames(ms.CountViewFramesRequest(view=view)),
+        metadata_stub.ListViewFrames(ms.ListViewFramesRequest(view=view)),
+    ):
+        error = await _fails(call)
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+        assert violated_fields(error) == ["view.selections[0].query"]
+        assert f"at position {position}:" in error.details() and fragment in error.details()
+
+
+@pytest.mark.parametrize(("rule", "field"), [
+    (view_pb2.RoiRule(min_confidence=2), "min_confidence"),
+    (view_pb2.RoiRule(max_confidence=-0.5), "max_confidence"),
+    (view_pb2.RoiRule(min_confidence=float("inf")), "min_confidence"),
+])
+async def test_confidence_bounds_of_rules_lie_in_the_unit_interval(
+    version: view_pb2.VersionRef, metadata_stub: Stub, rule: view_pb2.RoiRule, field: str
+) -> None:
+    error = await _iterate_fails(metadata_stub, view=_with_rule(version, roi=rule))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(error) == [f"view.selections[0].rules[0].roi.{field}"]
+
+
+async def test_numbers_beyond_int64_still_filter_as_doubles(version: view_pb2.VersionRef, metadata_stub: Stub) -> None:
+    # Every frame of the fixture has a string city: no number is below 1e30.
+    assert (await iterate(metadata_stub, view_of(_selection(version, query="meta.n:<" + "9" * 30)))).ids == []
+    assert len((await iterate(metadata_stub, view_of(_selection(version, query="source.width:<=9223372036854775807"))
+                )).ids) == 30
 
 
 @pytest.mark.parametrize(("request_fields", "field"), [
@@ -199,3 +249,10 @@ async def test_request_and_view_problems_are_reported_together(version: view_pb2
                                  shard_index=5, shard_count=2, frames_per_message=-1)
     assert sorted(violated_fields(error)) == ["frames_per_message", "shard_index", "view.selections[0].query",
                                               "view.selections[0].weight"]
+
+
+def test_only_ascii_digits_make_numbers() -> None:
+    # int() reads digits of every script; a query's numbers are ASCII.
+    assert parse_query("meta.n:\u0663") == MetaEquals(("n",), "\u0663")
+    with pytest.raises(QueryError):
+        parse_query("source.width:\u0663")

@@ -17,8 +17,12 @@ from framevault.common.errors import FieldErrors
 from framevault.v1 import metadata_pb2
 
 MAX_KEY_BYTES = 256
-MAX_DEPTH = 32
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# Nesting depth of a value: a value at the top level is depth 1, every object
+# or list around it adds one. Each object level costs three protobuf message
+# levels on the wire, so 20 stays well inside the 100-level decode limit of
+# the protobuf runtimes, whatever message carries the metadata.
+MAX_DEPTH = 20
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 JsonValue = None | bool | int | float | str | list[Any] | dict[str, Any]
 
@@ -38,30 +42,34 @@ def key_problem(key: str) -> str | None:
     return None
 
 
-def validate_metadata(meta: metadata_pb2.Metadata, field: str, errors: FieldErrors, depth: int = 0) -> None:
-    if depth > MAX_DEPTH:
-        errors.add(field, f"nesting deeper than {MAX_DEPTH}")
-        return
+def validate_metadata(meta: metadata_pb2.Metadata, field: str, errors: FieldErrors) -> None:
+    """Adds the problems of ``meta`` (the metadata at ``field``) to ``errors``:
+    keys, value kinds, finite numbers, nesting depth (MAX_DEPTH)."""
+    _validate_members(meta, field, errors, 1)
+
+
+def _validate_members(meta: metadata_pb2.Metadata, field: str, errors: FieldErrors, depth: int) -> None:
     for key, value in meta.fields.items():
         problem = key_problem(key)
         if problem:
             errors.add(f"{field}.{key}" if key else field, problem)
             continue
-        _validate_value(value, f"{field}.{key}", errors, depth + 1)
+        _validate_value(value, f"{field}.{key}", errors, depth)
 
 
 def _validate_value(value: metadata_pb2.MetadataValue, field: str, errors: FieldErrors, depth: int) -> None:
+    """``value`` lies at nesting ``depth`` (1 = a top-level member)."""
+    if depth > MAX_DEPTH:
+        errors.add(field, f"nested deeper than {MAX_DEPTH} levels (objects and lists count)")
+        return
     kind = value.WhichOneof("kind")
     if kind is None:
         errors.add(field, "value has no kind set")
     elif kind == "double_value" and not math.isfinite(value.double_value):
         errors.add(field, "numbers must be finite")
     elif kind == "map_value":
-        validate_metadata(value.map_value, field, errors, depth)
+        _validate_members(value.map_value, field, errors, depth + 1)
     elif kind == "list_value":
-        if depth > MAX_DEPTH:
-            errors.add(field, f"nesting deeper than {MAX_DEPTH}")
-            return
         for i, item in enumerate(value.list_value.values):
             _validate_value(item, f"{field}[{i}]", errors, depth + 1)
 
@@ -111,7 +119,7 @@ def _value_fields(value: Any) -> dict[str, Any]:
     if isinstance(value, bool):
         return {"bool_value": value}
     if isinstance(value, int):
-        if not _INT64_MIN <= value <= _INT64_MAX:
+        if not INT64_MIN <= value <= INT64_MAX:
             raise ValueError(f"integer {value} does not fit in int64")
         return {"int_value": value}
     if isinstance(value, float):

@@ -18,6 +18,7 @@ from luqum import tree
 from luqum.exceptions import ParseError
 from luqum.thread import parse as luqum_parse
 
+from framevault.common.metadata_values import INT64_MAX, INT64_MIN
 from framevault.metadata.views.filters import (
     AnyOf,
     Bound,
@@ -33,6 +34,7 @@ from framevault.metadata.views.filters import (
 )
 from framevault.metadata.views.rules import (
     as_float32,
+    confidence_problem,
     count_range_problem,
     key_path,
     label_problem,
@@ -42,10 +44,12 @@ from framevault.metadata.views.rules import (
 MAX_QUERY_CHARS = 8192
 MAX_DEPTH = 32
 
-_INT = re.compile(r"[+-]?\d+")
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# ASCII digits only: ``int()`` would also read other scripts' digits.
+_INT = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _POSITION = re.compile(r"position (\d+)")
 _ESCAPED = re.compile(r"\\(.)", re.DOTALL)
+_MODIFIER = re.compile(r"(?<!\\)[~^]")
 
 
 class QueryError(ValueError):
@@ -69,6 +73,11 @@ def parse_query(text: str) -> Filter:
         found = _POSITION.search(str(exc))
         position = int(found.group(1)) if found else len(text)
         raise QueryError(position, _describe_parse_error(str(exc))) from None
+    except (ValueError, ArithmeticError):
+        # luqum converts the number after ``~`` and ``^`` while parsing.
+        found = _MODIFIER.search(text)
+        position = found.start() if found else 0
+        raise QueryError(position, "syntax error: malformed ~ or ^ modifier") from None
     node = _Translator(text).expression(parsed, 0)
     if depth(node) > MAX_DEPTH:
         raise QueryError(0, f"nesting deeper than {MAX_DEPTH} levels")
@@ -305,9 +314,9 @@ class _Translator:
     def scalar(self, value: tree.Item) -> Any:
         """A quoted value is a string; a bare word is a number, true, false,
         null, or else a string."""
-        negative = _negative_number(value)
-        if negative is not None:
-            return negative
+        number = _literal_number(value)
+        if number is not None:
+            return self.stored_number(value, number)
         if isinstance(value, tree.Phrase):
             return self.checked_string(value, _unescape(value.value[1:-1]))
         if not isinstance(value, tree.Word):
@@ -315,9 +324,6 @@ class _Translator:
         if value.has_wildcard():
             raise QueryError(_position(value), "wildcards are only supported as field:* (exists) and in source.uri")
         text = _unescape(value.value)
-        number = _number(text)
-        if number is not None:
-            return number
         keywords: dict[str, Any] = {"true": True, "false": False, "null": None}
         if text in keywords:
             return keywords[text]
@@ -330,14 +336,25 @@ class _Translator:
         return text
 
     def number(self, value: tree.Item) -> int | float:
-        negative = _negative_number(value)
-        if negative is not None:
-            return negative
-        if isinstance(value, tree.Word):
-            number = _number(_unescape(value.value))
-            if number is not None:
-                return number
-        raise QueryError(_position(value), f"expected a number, not {str(value).strip()!r}")
+        """A number as written: integers of any size, decimals possibly infinite
+        (``1e400``); the caller checks the range its field allows."""
+        number = _literal_number(value)
+        if number is None:
+            raise QueryError(_position(value), f"expected a number, not {str(value).strip()!r}")
+        return number
+
+    def stored_number(self, value: tree.Item, number: int | float) -> int | float:
+        """``number`` as metadata can hold it: a 64-bit integer or a finite
+        double (larger integers compare as doubles)."""
+        if isinstance(number, int) and INT64_MIN <= number <= INT64_MAX:
+            return number
+        try:
+            as_double = float(number)
+        except OverflowError:
+            as_double = math.inf
+        if not math.isfinite(as_double):
+            raise QueryError(_position(value), "number out of range: numbers must fit a double (about ±1.8e308)")
+        return as_double
 
     def bounds(self, value: tree.Item, convert: Any) -> tuple[Bound | None, Bound | None]:
         """The bounds of ``[a TO b]``, ``{a TO b}``, ``>a``, ``<=b``, or of a
@@ -360,15 +377,22 @@ class _Translator:
     def number_bounds(self, value: tree.Item, *, confidence: bool = False) -> tuple[Bound | None, Bound | None]:
         low, high = self.bounds(value, self.number)
         if confidence:
+            for bound in (low, high):
+                problem = confidence_problem(bound.value) if bound else None
+                if problem:
+                    raise QueryError(_position(value), f"confidence {problem}")
             low = Bound(as_float32(low.value), low.inclusive) if low else None
             high = Bound(as_float32(high.value), high.inclusive) if high else None
         return low, high
 
     def int_bounds(self, value: tree.Item) -> tuple[int | None, int | None]:
-        """Integer bounds as an inclusive range."""
+        """Integer bounds as an inclusive range of 64-bit integers."""
         low, high = self.bounds(value, self.integer)
         low_value = None if low is None else low.value + (0 if low.inclusive else 1)
         high_value = None if high is None else high.value - (0 if high.inclusive else 1)
+        for bound in (low_value, high_value):
+            if bound is not None and not INT64_MIN <= bound <= INT64_MAX:
+                raise QueryError(_position(value), f"bound out of range: must lie in {INT64_MIN}..{INT64_MAX}")
         return low_value, high_value
 
     def integer(self, value: tree.Item) -> int:
@@ -411,27 +435,25 @@ class _Translator:
         return {"uri_prefix": text} if prefix else {"uri": text}
 
 
-def _negative_number(value: tree.Item) -> int | float | None:
-    """``-3`` inside a range bound, which the grammar reads as a negation."""
+def _literal_number(value: tree.Item) -> int | float | None:
+    """The number a bare word spells, or None; ``-3`` inside a range bound,
+    which the grammar reads as a negation, is a number too."""
     if isinstance(value, tree.Prohibit) and isinstance(value.a, tree.Word):
         number = _number(_unescape(value.a.value))
-        if number is not None:
-            return -number
+        return None if number is None else -number
+    if isinstance(value, tree.Word):
+        return _number(_unescape(value.value))
     return None
 
 
 def _number(text: str) -> int | float | None:
+    """Integers exactly (any size), decimals as doubles (``inf`` when too
+    large); words such as "nan" or "inf" are not numbers."""
     if _INT.fullmatch(text):
-        number = int(text)
-        return number if _INT64_MIN <= number <= _INT64_MAX else float(number)
-    try:
-        number_f = float(text)
-    except ValueError:
-        return None
-    # "nan", "inf" and the like stay strings; only finite decimals are numbers.
-    if not math.isfinite(number_f) or not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
-        return None
-    return number_f
+        return int(text)
+    if _DECIMAL.fullmatch(text):
+        return float(text)
+    return None
 
 
 def _kind(value: Any) -> str | None:

@@ -11,7 +11,7 @@ import struct
 from typing import Any
 
 from framevault.common.errors import FieldErrors
-from framevault.common.metadata_values import key_problem, validate_metadata, value_to_python
+from framevault.common.metadata_values import MAX_DEPTH, key_problem, validate_metadata, value_to_python
 from framevault.metadata.views.filters import (
     MATCH_ALL,
     Bound,
@@ -29,7 +29,8 @@ MAX_RULES = 256
 MAX_LABELS_PER_RULE = 64
 MAX_LABEL_BYTES = 256
 MAX_STRING_BYTES = 4096
-MAX_KEY_DEPTH = 32
+# Stored metadata nests at most MAX_DEPTH levels: a longer key matches nothing.
+MAX_KEY_DEPTH = MAX_DEPTH
 
 
 def rules_to_filter(rules: Any, field: str, errors: FieldErrors) -> Filter:
@@ -98,6 +99,14 @@ def as_float32(value: float) -> float:
     return float(struct.unpack("<f", struct.pack("<f", value))[0])
 
 
+def confidence_problem(value: float) -> str | None:
+    """Confidences are stored in [0, 1]; a bound outside it (a percentage, an
+    overflow) is a mistake, not a filter."""
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        return "must be a finite number in [0, 1]"
+    return None
+
+
 def count_range_problem(low: int, high: int | None) -> str | None:
     if low < 0 or (high is not None and high < 0):
         return "counts must not be negative"
@@ -121,8 +130,9 @@ def roi_rule(rule: view_pb2.RoiRule, field: str, errors: FieldErrors) -> Filter 
     for name in ("min_confidence", "max_confidence"):
         if rule.HasField(name):
             value = getattr(rule, name)
-            if not math.isfinite(value):
-                errors.add(f"{field}.{name}", "must be a finite number")
+            problem = confidence_problem(value)
+            if problem:
+                errors.add(f"{field}.{name}", problem)
             else:
                 bounds[name] = as_float32(value)
     if len(bounds) == 2 and bounds["min_confidence"] > bounds["max_confidence"]:
