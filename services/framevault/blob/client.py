@@ -1,9 +1,12 @@
 """A BlobService client that uploads only what is missing and resumes broken writes.
 
 Used by tests, benchmarks and the SDK. ``upload`` checks FindMissingBlobs first
-(no bytes move for a blob the store has), then writes from the committed size
-QueryWriteStatus reports, so a broken stream or a restarted service costs
-at most the uncommitted tail.
+(no bytes move for a blob the store has), then follows the resume protocol of
+``QueryWriteStatusResponse``: ask QueryWriteStatus, write from the committed
+size it answers, and after a broken stream (or ABORTED: the upload changed or
+started over) ask again. The service keeps whole parts of
+``resumable_part_size_bytes``, so a broken stream or a restarted service costs
+at most the part being filled; a blob of at most one part is sent again whole.
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ Uploads follow the content-addressed protocol: hash locally (sha256 + size),
 ask ``FindMissingBlobs`` first so nothing the store has is sent again, then
 send what is missing — small blobs many per ``BatchUpdateBlobs`` call, large
 ones through the chunked ``WriteBlob`` stream, which resumes after a broken
-connection from the offset ``QueryWriteStatus`` reports. Downloads verify the
-digest of what they wrote before the file appears under its final name.
+connection from the offset ``QueryWriteStatus`` reports (whole parts of the
+advertised ``resumable_part_size_bytes``; a blob of one part is sent again
+from the start). Downloads verify the digest of what they wrote before the
+file appears under its final name.
 """
 
 from __future__ import annotations
