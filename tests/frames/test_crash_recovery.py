@@ -31,6 +31,8 @@ ROUNDS = 8
 # Frames per doomed stream: far more than are written before the kill.
 DOOMED_FRAMES = 50_000
 FRESH_FRAMES = 600
+# The service's credit window (upload_window_frames): frames sent but unanswered at most.
+WINDOW = Settings().upload_window_frames
 
 
 @dataclass
@@ -113,17 +115,22 @@ async def test_a_restarted_service_writes_into_the_draft_at_once(
     with pymongo.MongoClient(settings.mongodb_uri) as mongo:
         for round_no in range(ROUNDS):
             doomed = UploadRun()
-            frames = (image_frame(f"r{round_no}-doomed-{i:06d}") for i in range(DOOMED_FRAMES))
-            streaming = asyncio.create_task(upload(process_stub, version.id, items(frames), run=doomed))
+            doomed_frames = [image_frame(f"r{round_no}-doomed-{i:06d}") for i in range(DOOMED_FRAMES)]
+            streaming = asyncio.create_task(upload(process_stub, version.id, items(doomed_frames), run=doomed))
             # Well into the stream, so its writes are in full flow.
             while len(doomed.results) < 500 and not streaming.done():
                 await asyncio.sleep(0.005)
             dead_transactions += await kill_inside_a_transaction(metadata_process, mongo)
             with pytest.raises(Exception):  # noqa: B017 - the stream is cut, however the client reports it
                 await streaming
-            created += sum(r.outcome == CREATED for r in doomed.results)
 
             await asyncio.to_thread(metadata_process.start)
+            # The resend: every frame the dead stream had sent (at most a window beyond its results),
+            # including those its dead transaction was writing.
+            resent = await upload(process_stub, version.id, items(doomed_frames[:len(doomed.results) + WINDOW]))
+            assert resent.summary is not None and resent.summary.failed == 0, \
+                {r.frame_id: r.error.message for r in resent.results if r.error.code}
+            created += len(resent.results)
             fresh = await upload(process_stub, version.id, items(
                 image_frame(f"r{round_no}-fresh-{i:04d}") for i in range(FRESH_FRAMES)))  # default retries
             assert fresh.summary is not None
@@ -137,8 +144,7 @@ async def test_a_restarted_service_writes_into_the_draft_at_once(
             assert list(updated.rois[0].labels) == ["after the crash"]
     # The crash really left transactions behind (kills just after a commit leave none).
     assert dead_transactions >= ROUNDS // 2
-    # Batches committed just before a kill are there without a result, the dead ones are not.
-    count = await count_frames(process_stub, version.id)
-    assert count == await visible_count(frames_db, version.id)
-    assert count >= created
+    assert await count_frames(process_stub, version.id) == created == await visible_count(frames_db, version.id)
+    published = await process_stub.PublishVersion(ms.PublishVersionRequest(version=by_id(version.id)))
+    assert published.frame_count == created
 

@@ -7,14 +7,21 @@ PyMongo's native async client share the interface we use.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import socket
+import uuid
 from typing import Any
 
 import pymongo
+import structlog
 from pymongo import ASCENDING, IndexModel
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from framevault.common.config import Settings
+
+log = structlog.get_logger("framevault.db")
 
 # Bumped when stored documents change shape; checked at start.
 SCHEMA_VERSION = 1
@@ -64,8 +71,26 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
+def service_slot(settings: Settings) -> str | None:
+    """What a restarted service has in common with the process it replaces:
+    host, listening address and database (hashed, to fit MongoDB's appName).
+    None when the address has no fixed port: then there is no successor."""
+    if settings.metadata_address.rsplit(":", 1)[-1] in ("", "0"):
+        return None
+    where = f"{socket.gethostname()}|{settings.metadata_address}|{settings.mongodb_database}"
+    return hashlib.sha256(where.encode()).hexdigest()[:16]
+
+
+# This process: distinguishes it from earlier processes of the same slot.
+INCARNATION = uuid.uuid4().hex[:16]
+_APP_NAME = "framevault-metadata"
+
+
 def make_client(settings: Settings) -> Any:
+    slot = service_slot(settings)
     common: dict[str, Any] = dict(
+        # Names this process's sessions in $currentOp (end_predecessor_transactions).
+        appname=f"{_APP_NAME} {slot or '-'} {INCARNATION}",
         serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
         connectTimeoutMS=settings.mongodb_timeout_ms,
         maxPoolSize=settings.mongodb_max_pool_size,
@@ -104,7 +129,9 @@ class Database:
         return True
 
     async def prepare(self) -> None:
-        """Creates indexes (idempotent) and records or checks the schema version."""
+        """Ends transactions a killed predecessor left open, creates indexes
+        (idempotent) and records or checks the schema version."""
+        await self.end_predecessor_transactions()
         for name, indexes in INDEXES.items():
             await self.db[name].create_indexes(indexes)
         current = await self.schema.find_one({"_id": "schema"})
@@ -118,6 +145,34 @@ class Database:
                 f"database {self.settings.mongodb_database!r} has schema version {current['version']}, "
                 f"newer than this service's {SCHEMA_VERSION}"
             )
+
+    async def end_predecessor_transactions(self) -> None:
+        """Kills the sessions of earlier processes of this service slot.
+
+        A process killed inside a transaction leaves it open in MongoDB,
+        holding what it wrote, until ``transactionLifetimeLimitSeconds``
+        (60 s by default) ends it; whoever writes the same documents till
+        then conflicts. A restart in the same slot (host, address, database)
+        can only follow a process that is gone, so its sessions are ended at
+        once. Users may kill their own sessions; without the right to list
+        them this is skipped and the transactions simply time out."""
+        slot = service_slot(self.settings)
+        if slot is None:
+            return
+        mine = f"{_APP_NAME} {slot} "
+        try:
+            cursor = self.client.admin.aggregate([
+                {"$currentOp": {"idleSessions": True}},
+                {"$match": {"appName": {"$regex": f"^{mine}"}, "lsid": {"$exists": True}}},
+            ])
+            if inspect.isawaitable(cursor):  # motor returns the cursor, PyMongo's async API a coroutine
+                cursor = await cursor
+            stale = [{"id": op["lsid"]["id"]} async for op in cursor if op["appName"] != mine + INCARNATION]
+            if stale:
+                await self.client.admin.command("killSessions", stale)
+                log.info("predecessor_sessions_ended", sessions=len(stale))
+        except pymongo.errors.PyMongoError as exc:
+            log.warning("predecessor_sessions_not_ended", error=str(exc))
 
     def start_session(self) -> Any:
         return self.client.start_session()
