@@ -14,7 +14,7 @@ from grpc import aio
 from framevault.blob.client import BlobClient
 from framevault.blob.keys import cas_key
 from framevault.blob.storage import S3BlobStorage
-from framevault.blob.uploads import MIN_PART_SIZE, BlobWriter, WriteChunk
+from framevault.blob.uploads import BlobWriter, WriteChunk
 from framevault.common.config import Settings
 from framevault.common.digests import BlobDigest
 from framevault.v1 import blob_pb2, blob_pb2_grpc
@@ -453,8 +453,10 @@ class _KeysRead(S3BlobStorage):
         return await super().get_tagged(key, max_bytes)
 
 
-@pytest.mark.parametrize("size", [MIN_PART_SIZE, MIN_PART_SIZE + 1])
-async def test_only_blobs_that_could_have_parts_look_for_a_saved_upload(settings: Settings, size: int) -> None:
+@pytest.mark.parametrize("size", [SMALL_PART, SMALL_PART + 1])
+async def test_only_blobs_that_could_have_parts_look_for_a_saved_upload(small_parts_settings: Settings,
+                                                                        size: int) -> None:
+    settings = small_parts_settings
     storage = _KeysRead(settings)
     try:
         data, digest = random_blob(size)
@@ -467,6 +469,6 @@ async def test_only_blobs_that_could_have_parts_look_for_a_saved_upload(settings
         result = await BlobWriter(storage, settings).write(chunks())
         assert result.committed_size == size and await storage.get(cas_key(digest)) == data
         state_reads = [key for key in storage.keys_read if key.startswith("uploads/")]
-        assert len(state_reads) == (0 if size <= MIN_PART_SIZE else 1)
+        assert len(state_reads) == (0 if size <= SMALL_PART else 1)
     finally:
         await storage.close()

@@ -228,9 +228,10 @@ class BlobWriter:
             if waited and await self._storage.stat(cas_key(name.digest)) is not None:
                 # Completed by the stream we waited for.
                 return WriteResult(committed_size=name.digest.size, already_existed=True)
-            # Only parts are ever saved, and a blob of at most MIN_PART_SIZE
-            # bytes never had one, whatever the part size was: nothing to look up.
-            state = await self._resumable_state(name, first.write_offset) if name.digest.size > MIN_PART_SIZE else None
+            # Only parts are ever saved, and a blob of at most one part never has one
+            # (a state of another part size could not be resumed anyway): nothing to look up.
+            has_parts = name.digest.size > self.limits.part_size
+            state = await self._resumable_state(name, first.write_offset) if has_parts else None
             if state is not None and first.write_offset != state.committed_size:
                 await self._rewind(state, first.write_offset)
             session = _WriteSession(self._storage, self._settings, self.limits.part_size, name, state,
