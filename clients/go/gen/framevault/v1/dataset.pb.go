@@ -87,7 +87,7 @@ type Dataset struct {
 	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
 	// Tags for filtering (each 1..64 bytes, at most 64 tags).
 	Tags []string `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
-	// Free-form metadata.
+	// Free-form metadata, at most 65536 bytes encoded.
 	Meta *Metadata `protobuf:"bytes,5,opt,name=meta,proto3" json:"meta,omitempty"`
 	// Output only. Creation time.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
@@ -202,10 +202,11 @@ type Version struct {
 	// Output only. Parent versions: the first is the one whose frames the
 	// version inherits; a merge result has the merged version second.
 	ParentIds []string `protobuf:"bytes,6,rep,name=parent_ids,json=parentIds,proto3" json:"parent_ids,omitempty"`
-	// Free-form version metadata.
+	// Free-form version metadata, at most 65536 bytes encoded.
 	Meta *Metadata `protobuf:"bytes,7,opt,name=meta,proto3" json:"meta,omitempty"`
 	// Mapping from mask pixel values to labels, one for every mask of the
-	// version.
+	// version. At most 4096 entries and 262144 bytes encoded in total; labels
+	// 1..256 bytes.
 	MaskLabels []*MaskLabel `protobuf:"bytes,8,rep,name=mask_labels,json=maskLabels,proto3" json:"mask_labels,omitempty"`
 	// Output only. Creation time.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`

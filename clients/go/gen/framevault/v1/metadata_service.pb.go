@@ -303,9 +303,13 @@ func (x *GetDatasetRequest) GetDataset() *DatasetRef {
 // Request of ListDatasets.
 type ListDatasetsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum results (1..1000; 0 means 100).
+	// Maximum results (1..1000; 0 means 100). A page may hold fewer: it
+	// ends before its encoded size passes 2 MiB, so it fits clients' default
+	// 4 MiB message limit. Only an empty next_page_token marks the last page.
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// Token from a previous response.
+	// Token from a previous response. INVALID_ARGUMENT when it was altered,
+	// not issued by this service, belongs to another request or holds an
+	// impossible position.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Only datasets whose name starts with this prefix.
 	NamePrefix string `protobuf:"bytes,3,opt,name=name_prefix,json=namePrefix,proto3" json:"name_prefix,omitempty"`
@@ -726,9 +730,13 @@ type ListVersionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The dataset.
 	Dataset *DatasetRef `protobuf:"bytes,1,opt,name=dataset,proto3" json:"dataset,omitempty"`
-	// Maximum results (1..1000; 0 means 100).
+	// Maximum results (1..1000; 0 means 100). A page may hold fewer: it
+	// ends before its encoded size passes 2 MiB, so it fits clients' default
+	// 4 MiB message limit. Only an empty next_page_token marks the last page.
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// Token from a previous response.
+	// Token from a previous response. INVALID_ARGUMENT when it was altered,
+	// not issued by this service, belongs to another request or holds an
+	// impossible position.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2019,9 +2027,13 @@ type ListFramesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The version.
 	Version *VersionRef `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
-	// Maximum results (1..1000; 0 means 100).
+	// Maximum results (1..1000; 0 means 100). A page may hold fewer: it
+	// ends before its encoded size passes 2 MiB, so it fits clients' default
+	// 4 MiB message limit. Only an empty next_page_token marks the last page.
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// Token from a previous response.
+	// Token from a previous response. INVALID_ARGUMENT when it was altered,
+	// not issued by this service, belongs to another request or holds an
+	// impossible position.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

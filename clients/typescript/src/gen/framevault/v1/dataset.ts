@@ -69,7 +69,7 @@ export interface Dataset {
   description: string;
   /** Tags for filtering (each 1..64 bytes, at most 64 tags). */
   tags: string[];
-  /** Free-form metadata. */
+  /** Free-form metadata, at most 65536 bytes encoded. */
   meta:
     | Metadata
     | undefined;
@@ -105,13 +105,14 @@ export interface Version {
    * version inherits; a merge result has the merged version second.
    */
   parentIds: string[];
-  /** Free-form version metadata. */
+  /** Free-form version metadata, at most 65536 bytes encoded. */
   meta:
     | Metadata
     | undefined;
   /**
    * Mapping from mask pixel values to labels, one for every mask of the
-   * version.
+   * version. At most 4096 entries and 262144 bytes encoded in total; labels
+   * 1..256 bytes.
    */
   maskLabels: MaskLabel[];
   /** Output only. Creation time. */

@@ -101,9 +101,17 @@ export interface GetDatasetRequest {
 
 /** Request of ListDatasets. */
 export interface ListDatasetsRequest {
-  /** Maximum results (1..1000; 0 means 100). */
+  /**
+   * Maximum results (1..1000; 0 means 100). A page may hold fewer: it
+   * ends before its encoded size passes 2 MiB, so it fits clients' default
+   * 4 MiB message limit. Only an empty next_page_token marks the last page.
+   */
   pageSize: number;
-  /** Token from a previous response. */
+  /**
+   * Token from a previous response. INVALID_ARGUMENT when it was altered,
+   * not issued by this service, belongs to another request or holds an
+   * impossible position.
+   */
   pageToken: string;
   /** Only datasets whose name starts with this prefix. */
   namePrefix: string;
@@ -181,9 +189,17 @@ export interface ListVersionsRequest {
   dataset:
     | DatasetRef
     | undefined;
-  /** Maximum results (1..1000; 0 means 100). */
+  /**
+   * Maximum results (1..1000; 0 means 100). A page may hold fewer: it
+   * ends before its encoded size passes 2 MiB, so it fits clients' default
+   * 4 MiB message limit. Only an empty next_page_token marks the last page.
+   */
   pageSize: number;
-  /** Token from a previous response. */
+  /**
+   * Token from a previous response. INVALID_ARGUMENT when it was altered,
+   * not issued by this service, belongs to another request or holds an
+   * impossible position.
+   */
   pageToken: string;
 }
 
@@ -467,9 +483,17 @@ export interface ListFramesRequest {
   version:
     | VersionRef
     | undefined;
-  /** Maximum results (1..1000; 0 means 100). */
+  /**
+   * Maximum results (1..1000; 0 means 100). A page may hold fewer: it
+   * ends before its encoded size passes 2 MiB, so it fits clients' default
+   * 4 MiB message limit. Only an empty next_page_token marks the last page.
+   */
   pageSize: number;
-  /** Token from a previous response. */
+  /**
+   * Token from a previous response. INVALID_ARGUMENT when it was altered,
+   * not issued by this service, belongs to another request or holds an
+   * impossible position.
+   */
   pageToken: string;
 }
 
