@@ -11,6 +11,13 @@ Memory is bounded by one fetched batch (sequential) or one bucket's ids plus
 one batch (random) per selection. The engine's whole state is a small dict
 (``snapshot``), from which ``Iteration`` continues exactly after the last
 frame it returned. README.md describes the semantics.
+
+A restored state is checked against what this server could have issued for
+the view (cursors are signed, but the key may be shared with other replicas
+and releases, or left at its default): that bounds the work of every call.
+In random order a call walks at most two cycles of a selection's buckets
+without finding a frame (the rest of one, then a whole next one in infinite
+mode), and the bucket count is tied to the selection's frame count.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ from typing import Any
 
 from bson import ObjectId
 
-from framevault.metadata.views.plan import Order, Shard, ViewPlan
+from framevault.common.metadata_values import INT64_MAX
+from framevault.metadata.frames.validation import MAX_CONTEXT_ID_BYTES, MAX_FRAME_ID_BYTES
+from framevault.metadata.views.plan import Order, SelectionPlan, Shard, ViewPlan
 from framevault.metadata.views.shuffle import MAX_BUCKET_BITS, CycleOrder, bucket_bits_for, uniform
 from framevault.metadata.views.store import SequentialKey, ViewStore, sequential_key
 
@@ -31,6 +40,11 @@ Document = dict[str, Any]
 FETCH_BUDGET = 2000
 MIN_FETCH = 16
 MAX_FETCH = 500
+# A cursor may carry this many more bucket bits than a selection's current
+# frame count gives: a draft may have lost up to half its frames since the
+# cursor was issued. A random cycle then walks at most twice the buckets the
+# frames call for.
+STALE_BUCKET_BITS = 1
 
 
 class CorruptState(ValueError):
@@ -102,9 +116,25 @@ class RandomPosition:
             raise CorruptState("random position")
         cycle, bits, ordinal, after, emitted, dropped = value
         if not (_is_count(cycle) and _is_count(bits) and bits <= MAX_BUCKET_BITS and _is_count(ordinal)
-                and (after is None or isinstance(after, str)) and emitted in (0, 1) and dropped in (0, 1)):
+                and (after is None or _is_frame_id(after)) and emitted in (0, 1) and dropped in (0, 1)):
             raise CorruptState("random position")
         return cls(cycle, bits, ordinal, after, bool(emitted), bool(dropped))
+
+    def check(self, selection: SelectionPlan, *, infinite: bool, emitted: int) -> None:
+        """Raises CorruptState unless an iteration of ``selection`` could have
+        reached this position after ``emitted`` frames."""
+        if self.bucket_bits > min(MAX_BUCKET_BITS, bucket_bits_for(selection.frame_count) + STALE_BUCKET_BITS):
+            raise CorruptState("more shuffle buckets than the selection's frames call for; restart the iteration")
+        if self.ordinal >= 1 << self.bucket_bits:
+            raise CorruptState("bucket ordinal out of range")
+        # Every cycle but the current one sent a frame (an empty one ends the
+        # selection), and only infinite iterations have more than one.
+        if self.cycle > (emitted if infinite else 0):
+            raise CorruptState("cycle out of range")
+        # A frame taken sets the bucket and the frame together; a new cycle
+        # clears both.
+        if (self.after is not None) != self.emitted_in_cycle or (self.after is None and self.ordinal):
+            raise CorruptState("inconsistent random position")
 
 
 class RandomStream:
@@ -169,7 +199,15 @@ class RandomStream:
 
 
 def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= INT64_MAX
+
+
+def _is_text(value: Any, max_bytes: int) -> bool:
+    return isinstance(value, str) and len(value.encode()) <= max_bytes
+
+
+def _is_frame_id(value: Any) -> bool:
+    return _is_text(value, MAX_FRAME_ID_BYTES) and bool(value)
 
 
 class Iteration:
@@ -267,28 +305,41 @@ class Iteration:
         return state
 
     def _restore(self, state: dict[str, Any]) -> list[Any]:
-        selections = len(self._plan.selections)
+        """The per-selection positions of ``state``, each checked against what
+        an iteration of this plan could have reached."""
+        plan = self._plan
+        selections = len(plan.selections)
         emitted = state["n"]
-        if not _is_count(emitted):
+        if not _is_count(emitted) or (plan.max_frames and emitted > plan.max_frames):
             raise CorruptState("frame count")
         self.emitted = emitted
-        if self._plan.order is Order.SEQUENTIAL:
+        if plan.order is Order.SEQUENTIAL:
             cycle_emitted, afters = state["ce"], state["p"]
             if not (cycle_emitted in (0, 1) and isinstance(afters, list) and len(afters) == selections):
                 raise CorruptState("sequential state")
+            keys = [_sequential_after(after) for after in afters]
+            # A cycle has sent a frame exactly when some selection has a last key.
+            if bool(cycle_emitted) != any(key is not None for key in keys):
+                raise CorruptState("sequential state")
             self._cycle_emitted = bool(cycle_emitted)
-            return [_sequential_after(after) for after in afters]
-        draws, positions = state["d"], state["r"]
-        if not (_is_count(draws) and isinstance(positions, list) and len(positions) == selections):
+            return keys
+        draws, encoded = state["d"], state["r"]
+        if not (_is_count(draws) and isinstance(encoded, list) and len(encoded) == selections):
+            raise CorruptState("random state")
+        positions = [RandomPosition.from_json(position) for position in encoded]
+        for selection, position in zip(plan.selections, positions, strict=True):
+            position.check(selection, infinite=self._infinite, emitted=emitted)
+        # Every draw sent a frame or ended a selection.
+        if draws != emitted + sum(position.dropped for position in positions):
             raise CorruptState("random state")
         self._draws = draws
-        return [RandomPosition.from_json(position) for position in positions]
+        return positions
 
 
 def _sequential_after(value: Any) -> SequentialKey | None:
     if value is None:
         return None
-    if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)
-            and isinstance(value[1], int) and not isinstance(value[1], bool) and isinstance(value[2], str)):
+    if not (isinstance(value, list) and len(value) == 3 and _is_text(value[0], MAX_CONTEXT_ID_BYTES)
+            and _is_count(value[1]) and _is_frame_id(value[2])):
         raise CorruptState("sequential position")
     return value[0], value[1], value[2]

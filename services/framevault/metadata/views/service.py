@@ -118,8 +118,8 @@ class ViewService:
         state = self._codec.decode(token, kind=kind, binding=_binding(plan, shard), field=field) if token else None
         try:
             return Iteration(plan, self._store, shard, state, infinite=infinite)
-        except CorruptState:
-            raise InvalidArgument.field(field, "malformed cursor") from None
+        except CorruptState as exc:
+            raise InvalidArgument.field(field, f"malformed cursor ({exc})") from None
 
     async def _fill(self, plan: ViewPlan, iteration: Iteration, limit: int, batch: FrameBatch[Any]) -> bool:
         """Adds up to ``limit`` frames to ``batch`` (fewer past
