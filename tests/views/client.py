@@ -24,13 +24,15 @@ class Stream:
     # (frames received so far, cursor) after each message.
     cursors: list[tuple[int, str]] = field(default_factory=list)
     frames: list = field(default_factory=list)
+    # The cursor after each frame (when asked for with ``frame_cursors``).
+    frame_cursors: list[str] = field(default_factory=list)
 
 
 async def iterate(stub: Stub, view: view_pb2.View, *, cursor: str = "", per_message: int = 0,
-                  shard: tuple[int, int] = (0, 0), limit: int | None = None) -> Stream:
+                  shard: tuple[int, int] = (0, 0), limit: int | None = None, frame_cursors: bool = False) -> Stream:
     """Streams the view; stops after ``limit`` messages when given."""
     request = ms.IterateFramesRequest(view=view, resume_cursor=cursor, frames_per_message=per_message,
-                                      shard_index=shard[0], shard_count=shard[1])
+                                      shard_index=shard[0], shard_count=shard[1], frame_cursors=frame_cursors)
     out = Stream()
     call = stub.IterateFrames(request, timeout=60)
     async for message in call:
@@ -40,6 +42,12 @@ async def iterate(stub: Stub, view: view_pb2.View, *, cursor: str = "", per_mess
         out.ids.extend(f.id for f in message.frames)
         out.selections.extend(message.selection_indexes)
         out.cursors.append((len(out.ids), message.cursor))
+        if frame_cursors:
+            assert len(message.frame_cursors) == len(message.frames)
+            assert message.frame_cursors[-1] == message.cursor
+        else:
+            assert not message.frame_cursors
+        out.frame_cursors.extend(message.frame_cursors)
         if limit is not None and len(out.cursors) >= limit:
             call.cancel()
             break

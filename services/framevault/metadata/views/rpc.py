@@ -30,6 +30,7 @@ class ViewRpcs:
             response = batch.message
             response.selection_indexes.extend(batch.selection_indexes)
             response.cursor = batch.cursor
+            response.frame_cursors.extend(batch.frame_cursors)
             yield response
 
     async def CountViewFrames(  # noqa: N802

@@ -6,7 +6,7 @@ domain results; ``rpc.py`` only moves them into response messages.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -49,6 +49,8 @@ class FrameBatch(Generic[ResponseWithFrames]):
     selection_indexes: list[int] = field(default_factory=list)
     # Resumes right after the last frame of the batch ("" when there is none).
     cursor: str = ""
+    # When asked for: frame_cursors[i] resumes right after frames[i].
+    frame_cursors: list[str] = field(default_factory=list)
 
     @property
     def frames(self) -> Any:
@@ -76,11 +78,18 @@ class ViewService:
         plan = await build_plan(self._db, request.view, errors=errors)
         iteration = self._open(plan, shard, request.resume_cursor, "resume_cursor", _ITERATE)
         binding = _binding(plan, shard)
+
+        def cursor() -> str:
+            return self._codec.encode(_ITERATE, binding, iteration.snapshot())
+
         while True:
             batch = FrameBatch(metadata_service_pb2.IterateFramesResponse())
-            finished = await self._fill(plan, iteration, per_message, batch)
+            finished = await self._fill(plan, iteration, per_message, batch,
+                                        cursor if request.frame_cursors else None)
             if batch.frames:
-                batch.cursor = self._codec.encode(_ITERATE, binding, iteration.snapshot())
+                batch.cursor = cursor()
+                if request.frame_cursors:
+                    batch.frame_cursors.append(batch.cursor)
                 yield batch
             if finished:
                 return
@@ -121,15 +130,24 @@ class ViewService:
         except CorruptState as exc:
             raise InvalidArgument.field(field, f"malformed cursor ({exc})") from None
 
-    async def _fill(self, plan: ViewPlan, iteration: Iteration, limit: int, batch: FrameBatch[Any]) -> bool:
+    async def _fill(self, plan: ViewPlan, iteration: Iteration, limit: int, batch: FrameBatch[Any],
+                    frame_cursor: Callable[[], str] | None = None) -> bool:
         """Adds up to ``limit`` frames to ``batch`` (fewer past
-        MAX_MESSAGE_BYTES); ``True`` when the iteration has ended."""
+        MAX_MESSAGE_BYTES); ``True`` when the iteration has ended.
+
+        With ``frame_cursor``, the cursor after every frame but the last goes
+        to ``batch.frame_cursors``; the caller adds the batch's own cursor
+        last (taken after the end was found, it resumes to nothing at once).
+        """
         frames = batch.frames
         count = size = 0
         while count < limit and size < MAX_MESSAGE_BYTES:
+            after_previous = frame_cursor() if frame_cursor is not None and count else None
             found = await iteration.next()
             if found is None:
                 return True
+            if after_previous is not None:
+                batch.frame_cursors.append(after_previous)
             document, selection = found
             frame = add_shaped_frame(frames, plan, document, selection)
             batch.selection_indexes.append(selection)
