@@ -6,9 +6,9 @@ inside; or a seeded random order), label mapping rules, an optional label
 enumeration and a mode (once, at most N frames, infinite). Views are not
 stored: every call sends the view.
 
-Iteration streams ``IterateFrames``. Every message carries a cursor; when
-the stream breaks (UNAVAILABLE) the iterator reopens it from the last cursor,
-so the caller sees each frame exactly once. ``get_iterator(shard_index,
+Iteration streams ``IterateFrames``. Every message carries a cursor, and a
+cursor per frame; when the stream breaks (UNAVAILABLE) the iterator reopens
+it from the last cursor, so the caller sees each frame exactly once. ``get_iterator(shard_index,
 shard_count)`` gives a worker its disjoint share of the view.
 """
 
@@ -290,9 +290,7 @@ class DataView:
 class ViewIterator(AsyncIterator[Frame]):
     """Frames of a view, resuming transparently after a broken stream.
 
-    ``cursor`` resumes right after the last frame this iterator returned,
-    once that frame ended a streamed message (otherwise it is the cursor of
-    the previous message, and resuming repeats the frames after it).
+    ``cursor`` resumes right after the last frame this iterator returned.
     """
 
     def __init__(
@@ -320,9 +318,9 @@ class ViewIterator(AsyncIterator[Frame]):
             if self._finished:
                 raise StopAsyncIteration
             await self._fill()
-        proto, message_cursor = self._buffer.popleft()
-        if message_cursor is not None:
-            self.cursor = message_cursor
+        proto, frame_cursor = self._buffer.popleft()
+        if frame_cursor is not None:
+            self.cursor = frame_cursor
         self.frames_returned += 1
         return proto if self.as_proto else frame_from_proto(proto)  # type: ignore[return-value]
 
@@ -337,6 +335,7 @@ class ViewIterator(AsyncIterator[Frame]):
                     shard_count=self.shard_count,
                     resume_cursor=self._received_cursor,
                     frames_per_message=client.settings.iterate_frames_per_message,
+                    frame_cursors=True,
                 )
                 call = client.metadata.IterateFrames(request)
                 self._call = call
@@ -363,8 +362,9 @@ class ViewIterator(AsyncIterator[Frame]):
                 if not self._buffer:
                     self.cursor = self._received_cursor
                 continue
-            for i, proto in enumerate(frames):
-                self._buffer.append((proto, message.cursor if i == len(frames) - 1 else None))
+            # A server without per-frame cursors sends only the message's.
+            cursors = list(message.frame_cursors) or [None] * (len(frames) - 1) + [message.cursor]
+            self._buffer.extend(zip(frames, cursors, strict=True))
             return
 
     async def aclose(self) -> None:
