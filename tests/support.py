@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from google.rpc import error_details_pb2, status_pb2
@@ -69,3 +70,10 @@ async def start_blob_service(settings: Settings, **build_options: Any) -> Runnin
     running = RunningService(build_service(settings, **build_options), settings)
     await running.start()
     return running
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (it was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,51 +22,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import grpc
 import psutil
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH_DIR = Path(__file__).resolve().parent
-STACK_SCRIPT = REPO / "deploy" / "local" / "stack.py"
+sys.path[:0] = [str(REPO / "deploy" / "local"), str(REPO / "tests")]
+import run_services  # noqa: E402 - the launcher of make run, beside stack.py
+from support import free_port  # noqa: E402 - the test helpers, shared with the test suite
+
+stack_env = run_services.stack_env
 CLIENTS_SCRIPT = BENCH_DIR / "clients.py"
 OUTPUT_DIR = REPO / ".bench"
 
 BENCH_DATABASE = "fvbench"
 BENCH_BUCKET = "fvbench"
-SERVICE_START_TIMEOUT_S = 60.0
-SERVICE_STOP_TIMEOUT_S = 20.0
 
 
-def stack_env() -> dict[str, str]:
-    """``FRAMEVAULT_*`` variables of the running local stack (``stack.py env``)."""
-    out = subprocess.run([sys.executable, str(STACK_SCRIPT), "env"], check=True, cwd=REPO,
-                         capture_output=True, text=True).stdout
-    env: dict[str, str] = {}
-    for line in out.splitlines():
-        line = line.strip()
-        if line.startswith("export ") and "=" in line:
-            key, value = line.removeprefix("export ").split("=", 1)
-            env[key] = value.strip("'\"")
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class ServiceProcess:
-    name: str
-    process: subprocess.Popen[bytes]
-    address: str
-    log_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
+class ServiceProcess(run_services.ServiceProcess):
+    """A service process as ``make run`` starts it, with the resources it uses."""
 
     def rss_bytes(self) -> int:
         return int(psutil.Process(self.pid).memory_info().rss)
@@ -75,42 +47,6 @@ class ServiceProcess:
     def cpu_seconds(self) -> float:
         times = psutil.Process(self.pid).cpu_times()
         return float(times.user + times.system)
-
-    def wait_serving(self, timeout: float = SERVICE_START_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout
-        last_error = "no answer yet"
-        with grpc.insecure_channel(self.address) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"{self.name} service exited with {self.process.returncode}; "
-                                       f"see {self.log_path}:\n{_tail(self.log_path)}")
-                try:
-                    reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                    last_error = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-                except grpc.RpcError as exc:
-                    last_error = exc.code().name
-                time.sleep(0.2)
-        raise RuntimeError(f"{self.name} service not serving after {timeout:.0f}s ({last_error}); "
-                           f"see {self.log_path}:\n{_tail(self.log_path)}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(SERVICE_STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 @dataclass
@@ -196,12 +132,12 @@ def running_services(base_env: Mapping[str, str], *, driver: str, profiler: Prof
     OUTPUT_DIR.mkdir(exist_ok=True)
     started: list[ServiceProcess] = []
     try:
-        for name, module, address in (("blob", "framevault.blob", blob_address),
-                                      ("metadata", "framevault.metadata", metadata_address)):
+        for name in run_services.SERVICE_NAMES:
             log_path = OUTPUT_DIR / f"{name}-{profiler.label}.log"
-            process = subprocess.Popen(profiler.command(module, name, services_dir), env=env, cwd=REPO,
-                                       stdout=subprocess.DEVNULL, stderr=log_path.open("wb"))
-            started.append(ServiceProcess(name, process, address, log_path))
+            log_path.unlink(missing_ok=True)
+            started.append(ServiceProcess.start(
+                name, env, command=profiler.command(run_services.MODULES[name], name, services_dir),
+                stdout=subprocess.DEVNULL, log_path=log_path))
         for service in started:
             service.wait_serving()
         for service in started:

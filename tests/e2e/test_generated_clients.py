@@ -1,24 +1,22 @@
 """End-to-end tests of the generated Go, TypeScript and Java clients.
 
 Each test builds one client with its own toolchain and runs its end-to-end
-test (clients/<language>/) against the in-process services of this session.
-The toolchains run as child processes awaited on the event loop, so the
-services, which share that loop, keep answering them.
+test (clients/<language>/) against the services as ``make run`` starts them:
+FRAMEVAULT_METADATA_TARGET and FRAMEVAULT_BLOB_TARGET name them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import os
 import shutil
+import subprocess
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from framevault.common.server import RunningService
+from .conftest import Endpoints
 
 CLIENTS = Path(__file__).resolve().parents[2] / "clients"
 GO_CLIENT = CLIENTS / "go"
@@ -29,38 +27,25 @@ JAVA_CLIENT = CLIENTS / "java"
 BUILD_TIMEOUT_SECONDS = 900
 
 
-def client_env(metadata_service: RunningService, blob_service: RunningService) -> dict[str, str]:
-    return {
-        **os.environ,
-        "FRAMEVAULT_METADATA_TARGET": f"127.0.0.1:{metadata_service.port}",
-        "FRAMEVAULT_BLOB_TARGET": f"127.0.0.1:{blob_service.port}",
-    }
-
-
-async def run_tool(command: Sequence[str], cwd: Path, env: dict[str, str]) -> str:
+def run_tool(command: Sequence[str], cwd: Path, env: dict[str, str]) -> str:
     """Runs a command to completion and returns its output; fails the test on a non-zero exit."""
     if shutil.which(command[0]) is None:
         pytest.fail(f"{command[0]} is not installed: the {cwd.name} client cannot be built")
-    process = await asyncio.create_subprocess_exec(
-        *command, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
     try:
-        raw_output, _ = await asyncio.wait_for(process.communicate(), BUILD_TIMEOUT_SECONDS)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
+        done = subprocess.run(list(command), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
         pytest.fail(f"{' '.join(command)} in {cwd} ran longer than {BUILD_TIMEOUT_SECONDS} s")
-    output = raw_output.decode(errors="replace")
-    if process.returncode != 0:
-        pytest.fail(f"{' '.join(command)} in {cwd} exited with {process.returncode}:\n{output}")
+    output = done.stdout.decode(errors="replace")
+    if done.returncode != 0:
+        pytest.fail(f"{' '.join(command)} in {cwd} exited with {done.returncode}:\n{output}")
     return output
 
 
 @pytest.mark.timeout(BUILD_TIMEOUT_SECONDS)
-async def test_go_client_end_to_end(metadata_service: RunningService, blob_service: RunningService) -> None:
-    env = client_env(metadata_service, blob_service)
-    output = await run_tool(["go", "test", "-count=1", "-v", "./..."], GO_CLIENT, env)
+def test_go_client_end_to_end(make_run: Endpoints) -> None:
+    env = make_run.client_env()
+    output = run_tool(["go", "test", "-count=1", "-v", "./..."], GO_CLIENT, env)
     assert "--- PASS: TestEndToEnd" in output, output
 
 
@@ -72,12 +57,12 @@ def node_modules_current() -> bool:
 
 
 @pytest.mark.timeout(BUILD_TIMEOUT_SECONDS)
-async def test_typescript_client_end_to_end(metadata_service: RunningService, blob_service: RunningService) -> None:
-    env = client_env(metadata_service, blob_service)
+def test_typescript_client_end_to_end(make_run: Endpoints) -> None:
+    env = make_run.client_env()
     if not node_modules_current():
-        await run_tool(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], TYPESCRIPT_CLIENT, env)
-    await run_tool(["npm", "run", "build"], TYPESCRIPT_CLIENT, env)
-    output = await run_tool(["npm", "test"], TYPESCRIPT_CLIENT, env)
+        run_tool(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], TYPESCRIPT_CLIENT, env)
+    run_tool(["npm", "run", "build"], TYPESCRIPT_CLIENT, env)
+    output = run_tool(["npm", "test"], TYPESCRIPT_CLIENT, env)
     assert "# pass 1" in output and "# skipped 0" in output, output
 
 
@@ -88,11 +73,11 @@ def maven_resolved_stamp() -> Path:
 
 
 @pytest.mark.timeout(BUILD_TIMEOUT_SECONDS)
-async def test_java_client_end_to_end(metadata_service: RunningService, blob_service: RunningService) -> None:
-    env = client_env(metadata_service, blob_service)
+def test_java_client_end_to_end(make_run: Endpoints) -> None:
+    env = make_run.client_env()
     stamp = maven_resolved_stamp()
     offline = ["-o"] if stamp.exists() else []
-    await run_tool(["mvn", "-q", "-B", *offline, "test"], JAVA_CLIENT, env)
+    run_tool(["mvn", "-q", "-B", *offline, "test"], JAVA_CLIENT, env)
     stamp.touch()
 
     report = JAVA_CLIENT / "target" / "surefire-reports" / "TEST-dev.framevault.e2e.EndToEndTest.xml"
