@@ -1,0 +1,75 @@
+"""Fixtures of the fuzzing tier: its own pair of services, database and bucket.
+
+The fuzzer deletes blobs, runs garbage collection and creates datasets by the
+hundred, so it gets services of its own (wired to each other, garbage
+collection included) rather than sharing the session's with other tests.
+
+Hypothesis profiles: ``ci`` (default) runs a fixed number of examples per RPC
+with a derandomized seed, so a CI run is reproducible and bounded; ``deep``
+(``FRAMEVAULT_FUZZ_PROFILE=deep``) runs many more with fresh randomness and
+keeps failing examples in ``.hypothesis/`` for replay.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+from support import channel_to, start_blob_service
+
+from framevault.common.config import Settings
+from framevault.common.server import RunningService
+
+from .runner import FuzzEnv
+from .world import World
+
+_SLOW_DATA = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
+              HealthCheck.large_base_example, HealthCheck.differing_executors]
+settings.register_profile("ci", max_examples=int(os.environ.get("FRAMEVAULT_FUZZ_EXAMPLES", "25")),
+                          derandomize=True, database=None, deadline=None, print_blob=False,
+                          suppress_health_check=_SLOW_DATA, phases=[Phase.explicit, Phase.generate, Phase.shrink])
+settings.register_profile("deep", max_examples=int(os.environ.get("FRAMEVAULT_FUZZ_EXAMPLES", "500")),
+                          derandomize=False, deadline=None, print_blob=True, suppress_health_check=_SLOW_DATA)
+settings.load_profile(os.environ.get("FRAMEVAULT_FUZZ_PROFILE", "ci"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def fuzz_settings(settings: Settings) -> Settings:
+    run_id = uuid.uuid4().hex[:10]
+    bucket = f"fvfuzz-{run_id}"
+    from minio import Minio
+
+    Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
+          secure=settings.s3_secure, region=settings.s3_region).make_bucket(bucket)
+    metadata_port = _free_port()
+    return Settings(**{**settings.__dict__, "mongodb_database": f"fvfuzz_{run_id}", "s3_bucket": bucket,
+                       "metadata_address": f"127.0.0.1:{metadata_port}",
+                       "metadata_target": f"127.0.0.1:{metadata_port}"})
+
+
+@pytest.fixture(scope="session")
+async def fuzz_env(fuzz_settings: Settings) -> AsyncIterator[FuzzEnv]:
+    from framevault.metadata.app import build_service
+
+    blob = await start_blob_service(fuzz_settings)
+    metadata_settings = Settings(**{**fuzz_settings.__dict__, "blob_target": f"127.0.0.1:{blob.port}"})
+    metadata = RunningService(build_service(metadata_settings), metadata_settings)
+    try:
+        await metadata.start()
+        async with channel_to(metadata.port) as metadata_channel, channel_to(blob.port) as blob_channel:
+            world = World(metadata_channel, blob_channel, fuzz_settings.view_cursor_secret)
+            await world.build()
+            yield FuzzEnv(world, metadata_channel, blob_channel)
+    finally:
+        await metadata.stop(grace=1)
+        await blob.stop(grace=1)
