@@ -8,6 +8,8 @@ from support import error_details, violated_fields
 
 from framevault.common.errors import FieldViolation, InvalidArgument, NotFound
 from framevault.common.interceptors import ErrorMappingInterceptor
+from framevault.common.request_decoding import UndecodableRequest, accepts_undecodable
+from framevault.v1 import metadata_service_pb2 as ms
 
 FAILURES = {
     "/test.Svc/Invalid": InvalidArgument([FieldViolation("frames[3].rois[0].confidence", "must be in [0, 1]")]),
@@ -16,8 +18,24 @@ FAILURES = {
 }
 
 
+async def _echo_frame_id(request, context):
+    return request.frame_id.encode()
+
+
+@accepts_undecodable
+async def _count_undecodable(requests, context):
+    kinds = [type(r).__name__ async for r in requests]
+    yield ",".join(kinds).encode()
+
+
 class _Handlers(grpc.GenericRpcHandler):
     def service(self, handler_call_details):
+        if handler_call_details.method == "/test.Svc/Typed":
+            return grpc.unary_unary_rpc_method_handler(
+                _echo_frame_id, request_deserializer=ms.GetFrameRequest.FromString)
+        if handler_call_details.method == "/test.Svc/TypedStream":
+            return grpc.stream_stream_rpc_method_handler(
+                _count_undecodable, request_deserializer=ms.GetFrameRequest.FromString)
         error = FAILURES.get(handler_call_details.method)
         if error is None:
             return None
@@ -68,3 +86,17 @@ async def test_unexpected_exception_is_internal_without_details_leaking(channel)
         await channel.unary_unary("/test.Svc/Bug")(b"")
     assert caught.value.code() == grpc.StatusCode.INTERNAL
     assert "secret" not in (caught.value.details() or "")
+
+
+async def test_undecodable_request_is_invalid_argument_before_the_handler(channel):
+    assert await channel.unary_unary("/test.Svc/Typed")(ms.GetFrameRequest(frame_id="f").SerializeToString()) == b"f"
+    with pytest.raises(aio.AioRpcError) as caught:
+        await channel.unary_unary("/test.Svc/Typed")(b"\x12\x02\xc3\x28")
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(caught.value) == ["frame_id"]
+
+
+async def test_handlers_that_accept_undecodable_items_receive_them(channel):
+    call = channel.stream_stream("/test.Svc/TypedStream")(iter([b"", b"\x80", b""]))
+    assert [answer async for answer in call] == [
+        f"GetFrameRequest,{UndecodableRequest.__name__},GetFrameRequest".encode()]

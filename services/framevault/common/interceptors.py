@@ -4,13 +4,18 @@ Handlers raise domain errors (``framevault.common.errors``); this interceptor
 turns them into a status with AIP-193 details in the
 ``grpc-status-details-bin`` trailer. Anything else is a bug on our side:
 INTERNAL, with the traceback logged and not sent.
+
+Request bytes that do not decode reach handlers as ``UndecodableRequest``
+(``request_decoding``): here they become INVALID_ARGUMENT, for a unary request
+before the handler runs, in a request stream where the handler reads it,
+unless the handler answers such items itself (``accepts_undecodable``).
 """
 
 from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -19,6 +24,7 @@ from grpc import aio
 
 from framevault.common.errors import FramevaultError, Internal, Unimplemented
 from framevault.common.metrics import observe_rpc
+from framevault.common.request_decoding import UndecodableRequest, handler_accepts_undecodable, tolerant
 
 log = structlog.get_logger("framevault.rpc")
 
@@ -49,36 +55,40 @@ class ErrorMappingInterceptor(aio.ServerInterceptor):
         if handler is None:
             return handler
         method = handler_call_details.method
+        deserializer = tolerant(handler.request_deserializer) if handler.request_deserializer else None
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 self._wrap_stream(method, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                self._wrap_unary(method, handler.stream_unary),
-                request_deserializer=handler.request_deserializer,
+                self._wrap_unary(method, handler.stream_unary, request_stream=True),
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         return grpc.stream_stream_rpc_method_handler(
-            self._wrap_stream(method, handler.stream_stream),
-            request_deserializer=handler.request_deserializer,
+            self._wrap_stream(method, handler.stream_stream, request_stream=True),
+            request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
         )
 
-    def _wrap_unary(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    def _wrap_unary(self, method: str, behavior: Callable[..., Any], *, request_stream: bool = False
+                    ) -> Callable[..., Any]:
+        decoded = _request_decoder(behavior, request_stream)
+
         async def wrapped(request: Any, context: aio.ServicerContext) -> Any:
             started = time.perf_counter()
             try:
                 self._check_gate(method)
-                response = await behavior(request, context)
+                response = await behavior(decoded(request), context)
             except Exception as exc:  # noqa: BLE001 - the mapping point
                 await self._abort(method, exc, context, started)
                 raise  # unreachable: abort raises
@@ -87,17 +97,19 @@ class ErrorMappingInterceptor(aio.ServerInterceptor):
 
         return wrapped
 
-    def _wrap_stream(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    def _wrap_stream(self, method: str, behavior: Callable[..., Any], *, request_stream: bool = False
+                     ) -> Callable[..., Any]:
         if not inspect.isasyncgenfunction(behavior):
             # Streaming handlers that write with context.write() (health Watch)
             # are plain coroutines.
-            return self._wrap_unary(method, behavior)
+            return self._wrap_unary(method, behavior, request_stream=request_stream)
+        decoded = _request_decoder(behavior, request_stream)
 
         async def wrapped(request: Any, context: aio.ServicerContext) -> Any:
             started = time.perf_counter()
             try:
                 self._check_gate(method)
-                async for response in behavior(request, context):
+                async for response in behavior(decoded(request), context):
                     yield response
             except Exception as exc:  # noqa: BLE001 - the mapping point
                 await self._abort(method, exc, context, started)
@@ -134,6 +146,32 @@ class ErrorMappingInterceptor(aio.ServerInterceptor):
             error.message,
             trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
         )
+
+
+def _request_decoder(behavior: Callable[..., Any], request_stream: bool) -> Callable[[Any], Any]:
+    """What the handler gets for the request (or request stream) received:
+    undecodable messages raise INVALID_ARGUMENT where the handler takes them,
+    unless it answers them itself."""
+    if not request_stream:
+        return _decoded_request
+    if handler_accepts_undecodable(behavior):
+        return _unchanged
+    return _decoded_requests
+
+
+def _unchanged(requests: Any) -> Any:
+    return requests
+
+
+def _decoded_request(request: Any) -> Any:
+    if isinstance(request, UndecodableRequest):
+        raise request.error()
+    return request
+
+
+async def _decoded_requests(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        yield _decoded_request(request)
 
 
 def _log_done(method: str, context: aio.ServicerContext, started: float) -> None:

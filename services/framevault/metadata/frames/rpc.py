@@ -7,6 +7,7 @@ from typing import Any
 
 from grpc import aio
 
+from framevault.common.request_decoding import accepts_undecodable
 from framevault.metadata.frames import operations
 from framevault.metadata.frames.upload import upload_frames
 from framevault.v1 import frame_pb2
@@ -35,6 +36,7 @@ class FrameRpcs:
     async def ListFrames(self, request: pb.ListFramesRequest, context: aio.ServicerContext) -> pb.ListFramesResponse:
         return await operations.list_frames(self.deps.db, self.deps.settings, request)
 
+    @accepts_undecodable
     async def UploadFrames(self, request_iterator: AsyncIterator[pb.UploadFramesRequest],
                            context: aio.ServicerContext) -> AsyncIterator[pb.UploadFramesResponse]:
         async for response in upload_frames(self.deps.db, self.deps.blobs, self.deps.settings, request_iterator):

@@ -41,6 +41,7 @@ from framevault.common.errors import (
     NotFound,
     ResourceExhausted,
 )
+from framevault.common.request_decoding import UndecodableRequest, split_repeated
 from framevault.metadata.blobs import BlobGateway
 from framevault.metadata.catalog.documents import version_to_proto
 from framevault.metadata.db import Database
@@ -77,6 +78,8 @@ class _Item:
     frame: frame_pb2.Frame
     # Share of its request message's size, for the read-ahead byte budget.
     size: int
+    # Set when the item's bytes did not decode (``frame`` is then empty).
+    undecodable: UndecodableRequest | None = None
 
 
 _END = object()
@@ -105,13 +108,11 @@ class _Intake:
         self._ended = False
         self._stashed_error: BaseException | None = None
 
-    async def read(self, first: metadata_service_pb2.UploadFramesRequest) -> None:
+    async def read(self, first: metadata_service_pb2.UploadFramesRequest | UndecodableRequest) -> None:
         try:
             self._accept(first)
             async for request in self._requests:
-                if request.HasField("options"):
-                    raise InvalidArgument.field("options", "only the first request of the stream carries options")
-                self._accept(request)
+                self._accept(request, later=True)
                 while self._buffered_bytes >= self._byte_budget:
                     self._room.clear()
                     await self._room.wait()
@@ -121,8 +122,12 @@ class _Intake:
         except Exception as exc:  # noqa: BLE001 - handed to the processing side, which fails the stream
             self._queue.put_nowait(exc)
 
-    def _accept(self, request: metadata_service_pb2.UploadFramesRequest) -> None:
-        items = request.items
+    def _accept(self, request: metadata_service_pb2.UploadFramesRequest | UndecodableRequest,
+                later: bool = False) -> None:
+        # A message that does not decode fails only its items that do not.
+        message, items, size = split_repeated(request, "items")
+        if later and message.HasField("options"):
+            raise InvalidArgument.field("options", "only the first request of the stream carries options")
         if not items:
             return
         if self._unanswered + len(items) > self._window:
@@ -131,9 +136,12 @@ class _Intake:
                 "wait for results before sending more",
                 reason="UPLOAD_WINDOW_EXCEEDED",
             )
-        share = max(1, request.ByteSize() // len(items))
+        share = max(1, size // len(items))
         for item in items:
-            self._queue.put_nowait(_Item(self._next_index, item.client_key, item.frame, share))
+            if isinstance(item, UndecodableRequest):
+                self._queue.put_nowait(_Item(self._next_index, "", frame_pb2.Frame(), share, item))
+            else:
+                self._queue.put_nowait(_Item(self._next_index, item.client_key, item.frame, share))
             self._next_index += 1
         self._unanswered += len(items)
         self._buffered_bytes += share * len(items)
@@ -257,6 +265,10 @@ class _BatchWriter:
         return [p.result() for p in pendings]
 
     def _check(self, item: _Item) -> _Pending:
+        if item.undecodable is not None:
+            pending = _Pending(item, "")
+            pending.fail(item.undecodable.error(f"items[{item.index}]"))
+            return pending
         check = check_frame(item.frame, f"frames[{item.index}]", self._limits)
         pending = _Pending(item, check.frame_id, check.prepared)
         violations = list(check.violations)
@@ -471,8 +483,9 @@ async def upload_frames(
     first = await anext(aiter(requests), None)
     if first is None:
         raise InvalidArgument.field("options", "the stream ended before its first request")
-    retries = _checked_options(first, settings)
-    version_doc = await resolve_version_document(db, first.options.version, "options.version")
+    first_message, _, _ = split_repeated(first, "items")
+    retries = _checked_options(first_message, settings)
+    version_doc = await resolve_version_document(db, first_message.options.version, "options.version")
     version = VersionHandle.from_document(version_doc)
     require_draft(version)
     window = max(1, settings.upload_window_frames)
