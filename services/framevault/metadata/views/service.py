@@ -21,9 +21,10 @@ from framevault.metadata.views.shaping import relabel
 from framevault.metadata.views.store import MongoViewStore, ViewStore
 from framevault.v1 import frame_pb2, metadata_service_pb2
 
-# A streamed message is flushed early once its frames reach this size, so
-# large frames cannot push a message past the transport limit.
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# A streamed message or page ends early once its frames reach this size: with
+# frames below it too, a message stays under the 4 MiB receive limit clients
+# have by default (the frame that reaches it is still sent with the message).
+MAX_MESSAGE_BYTES = 2 * 1024 * 1024
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 
