@@ -17,6 +17,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 
+import grpc
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 from support import channel_to, start_blob_service
@@ -41,6 +42,12 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _sync_channel(port: int) -> grpc.Channel:
+    limit = 64 * 1024 * 1024
+    return grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", limit),
+                                                              ("grpc.max_send_message_length", limit)])
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +76,13 @@ async def fuzz_env(fuzz_settings: Settings) -> AsyncIterator[FuzzEnv]:
         async with channel_to(metadata.port) as metadata_channel, channel_to(blob.port) as blob_channel:
             world = World(metadata_channel, blob_channel, fuzz_settings.view_cursor_secret)
             await world.build()
-            yield FuzzEnv(world, metadata_channel, blob_channel)
+            sync_channels = {"framevault.v1.MetadataService": _sync_channel(metadata.port),
+                             "framevault.v1.BlobService": _sync_channel(blob.port)}
+            try:
+                yield FuzzEnv(world, metadata_channel, blob_channel, sync_channels)
+            finally:
+                for channel in sync_channels.values():
+                    channel.close()
     finally:
         await metadata.stop(grace=1)
         await blob.stop(grace=1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,7 +72,8 @@ ALL_RPCS = {r.name: r for r in METADATA_RPCS + BLOB_RPCS}
 class Outcome:
     code: grpc.StatusCode
     message: str = ""
-    error: aio.AioRpcError | None = None
+    # The failed call (aio or synchronous), for its status details.
+    error: Any = None
     responses: list[Message] = field(default_factory=list)
 
 
@@ -80,21 +81,25 @@ def _identity(data: bytes) -> bytes:
     return data
 
 
-async def call(channel: aio.Channel, rpc: Rpc, requests: Sequence[Message | bytes]) -> Outcome:
-    """Sends ``requests`` (one for unary requests) and collects the answer."""
+async def call(channel: aio.Channel, rpc: Rpc, requests: Sequence[Message | bytes],
+               sync_channel: grpc.Channel | None = None) -> Outcome:
+    """Sends ``requests`` (one for unary requests) and collects the answer.
+
+    Client streams go through the synchronous client in a thread: when the
+    server ends a stream early (a rejected first message), the aio client
+    fails the next write with an INTERNAL of its own that replaces the
+    server's status; the synchronous client reports the server's status.
+    """
     raw = bool(requests) and isinstance(requests[0], bytes)
     serializer = _identity if raw else rpc.request.SerializeToString
+    if rpc.client_streaming:
+        assert sync_channel is not None, "client streams need the synchronous channel"
+        return await asyncio.to_thread(_call_sync, sync_channel, rpc, requests, serializer)
     factory = getattr(channel, rpc.kind)
     method = factory(rpc.path, request_serializer=serializer, response_deserializer=rpc.response.FromString)
     responses: list[Message] = []
-
-    async def request_stream() -> AsyncIterator[Any]:
-        for request in requests:
-            yield request
-
-    argument = request_stream() if rpc.client_streaming else requests[0]
     try:
-        invocation = method(argument, timeout=HANG_GUARD_SECONDS)
+        invocation = method(requests[0], timeout=HANG_GUARD_SECONDS)
         if rpc.server_streaming:
             async for response in invocation:
                 responses.append(response)
@@ -108,6 +113,27 @@ async def call(channel: aio.Channel, rpc: Rpc, requests: Sequence[Message | byte
     except asyncio.CancelledError:
         if len(responses) < MAX_RESPONSES:
             raise
+    return Outcome(grpc.StatusCode.OK, responses=responses)
+
+
+def _call_sync(channel: grpc.Channel, rpc: Rpc, requests: Sequence[Message | bytes], serializer: Any) -> Outcome:
+    factory = getattr(channel, rpc.kind)
+    method = factory(rpc.path, request_serializer=serializer, response_deserializer=rpc.response.FromString)
+    responses: list[Message] = []
+    try:
+        if rpc.server_streaming:
+            invocation = method(iter(requests), timeout=HANG_GUARD_SECONDS)
+            for response in invocation:
+                responses.append(response)
+                if len(responses) >= MAX_RESPONSES:
+                    invocation.cancel()
+                    break
+        else:
+            responses.append(method(iter(requests), timeout=HANG_GUARD_SECONDS))
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.CANCELLED and len(responses) >= MAX_RESPONSES:  # type: ignore[attr-defined]
+            return Outcome(grpc.StatusCode.OK, responses=responses)
+        return Outcome(exc.code(), exc.details() or "", exc, responses)  # type: ignore[attr-defined]
     return Outcome(grpc.StatusCode.OK, responses=responses)
 
 
@@ -220,7 +246,10 @@ def describe(requests: Sequence[Message | bytes], limit: int = 1500) -> str:
         if isinstance(request, bytes):
             text = request[:200].hex()
         else:
-            text = text_format.MessageToString(request, as_one_line=True)
+            try:
+                text = text_format.MessageToString(request, as_one_line=True)
+            except DecodeError:
+                text = f"<{type(request).__name__} of {request.ByteSize()} bytes, nested too deep to print>"
         parts.append(text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)")
     return " | ".join(parts)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from google.protobuf.message import Message
+import grpc
 from grpc import aio
 from hypothesis import strategies as st
 
@@ -19,11 +19,14 @@ from .world import World
 TRACE_FILE = os.environ.get("FRAMEVAULT_FUZZ_TRACE", "")
 
 
-@dataclass(repr=False)
 class FuzzEnv:
-    world: World
-    metadata: aio.Channel
-    blob: aio.Channel
+    """The seeded world and the channels to the fuzz tier's services."""
+
+    def __init__(self, world: World, metadata: aio.Channel, blob: aio.Channel,
+                 sync_channels: dict[str, grpc.Channel]):
+        self.world, self.metadata, self.blob = world, metadata, blob
+        # Synchronous channels by service name, for client streams (see harness.call).
+        self.sync_channels = sync_channels
 
     @property
     def channels(self) -> dict[str, aio.Channel]:
@@ -57,7 +60,7 @@ async def run_raw_example(env: FuzzEnv, rpc: Rpc, recipe: RawRecipe) -> None:
 
 async def _check(env: FuzzEnv, rpc: Rpc, requests: Sequence[Message | bytes], *, decodable: bool) -> None:
     world = env.world
-    outcome = await call(env.channel_for(rpc.service), rpc, requests)
+    outcome = await call(env.channel_for(rpc.service), rpc, requests, env.sync_channels[rpc.service])
     if TRACE_FILE:
         with open(TRACE_FILE, "a", encoding="utf-8") as trace:
             trace.write(f"{rpc.name}\t{outcome.code.name}\t{outcome.message[:200]!r}\t{describe(requests, 300)}\n")
