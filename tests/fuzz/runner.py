@@ -6,8 +6,8 @@ import os
 import uuid
 from collections.abc import Sequence
 
-from google.protobuf.message import Message
 import grpc
+from google.protobuf.message import Message
 from grpc import aio
 from hypothesis import strategies as st
 
