@@ -64,6 +64,16 @@ def _set_sequential(field: int, value: Any) -> Callable[[State], None]:
     return change
 
 
+async def _refused(stub: Stub, view: view_pb2.View, cursor: str) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        # The deadline only keeps a server that walks forged buckets from
+        # hanging the test; the refusal comes at once.
+        async for _ in stub.IterateFrames(ms.IterateFramesRequest(view=view, resume_cursor=cursor), timeout=30):
+            pass
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+    assert violated_fields(caught.value) == ["resume_cursor"]
+
+
 RANDOM_FORGERIES = {
     # 2^24 empty buckets to walk: the finding.
     "bucket-bits": _set_random(1, 24),
@@ -84,15 +94,7 @@ async def test_forged_random_positions_are_refused(selection: view_pb2.ViewSelec
                                                     settings: Settings, forgery: str) -> None:
     view = view_of(selection, order=RANDOM, random_seed=5, max_frames=30)
     cursor = (await iterate(metadata_stub, view, per_message=10, limit=1)).cursors[0][1]
-    forged = resigned(settings, cursor, RANDOM_FORGERIES[forgery])
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        # The deadline only keeps a server that walks the forged buckets from
-        # hanging the test; the refusal comes at once.
-        async for _ in metadata_stub.IterateFrames(ms.IterateFramesRequest(view=view, resume_cursor=forged),
-                                                   timeout=30):
-            pass
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
-    assert violated_fields(caught.value) == ["resume_cursor"]
+    await _refused(metadata_stub, view, resigned(settings, cursor, RANDOM_FORGERIES[forgery]))
 
 
 SEQUENTIAL_FORGERIES = {
@@ -109,13 +111,7 @@ async def test_forged_sequential_positions_are_refused(selection: view_pb2.ViewS
                                                         settings: Settings, forgery: str) -> None:
     view = view_of(selection, order=SEQUENTIAL)
     cursor = (await iterate(metadata_stub, view, per_message=10, limit=1)).cursors[0][1]
-    forged = resigned(settings, cursor, SEQUENTIAL_FORGERIES[forgery])
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        async for _ in metadata_stub.IterateFrames(ms.IterateFramesRequest(view=view, resume_cursor=forged),
-                                                   timeout=30):
-            pass
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
-    assert violated_fields(caught.value) == ["resume_cursor"]
+    await _refused(metadata_stub, view, resigned(settings, cursor, SEQUENTIAL_FORGERIES[forgery]))
 
 
 async def test_a_draft_that_lost_frames_still_resumes(corpus: Corpus, metadata_stub: Stub) -> None:

@@ -83,3 +83,32 @@ async def test_the_last_cursor_of_a_finished_stream_resumes_to_nothing(versions:
         whole = await iterate(metadata_stub, view, per_message=1000, shard=shard)
         rest = await iterate(metadata_stub, view, cursor=whole.cursors[-1][1], shard=shard)
         assert rest.ids == []
+
+
+@pytest.mark.parametrize("name", ["sequential", "sequential-merged", "sequential-infinite", "random",
+                                  "random-weighted", "random-infinite", "random-sharded"])
+async def test_resuming_after_any_frame_of_a_message_equals_the_uninterrupted_stream(
+    versions: Versions, metadata_stub: Stub, name: str
+) -> None:
+    """Per-frame cursors (IterateFramesRequest.frame_cursors) resume exactly
+    after their frame, also in the middle of a message."""
+    view, shard = _views(versions)[name]
+    per_message = 25
+    whole = await iterate(metadata_stub, view, per_message=per_message, shard=shard, frame_cursors=True)
+    plain = await iterate(metadata_stub, view, per_message=per_message, shard=shard)
+    assert whole.ids == plain.ids and len(whole.frame_cursors) == len(whole.ids)
+
+    # Every position of the second message (and the stream's last frame),
+    # each followed for two messages.
+    for position in [*range(per_message, 2 * per_message), len(whole.ids) - 1]:
+        rest = await iterate(metadata_stub, view, cursor=whole.frame_cursors[position], per_message=per_message,
+                             shard=shard, limit=2)
+        expected = slice(position + 1, position + 1 + min(2 * per_message, len(whole.ids) - position - 1))
+        assert rest.ids == whole.ids[expected], position
+        assert rest.selections == whole.selections[expected], position
+
+
+async def test_frame_cursors_only_when_asked_for(versions: Versions, metadata_stub: Stub) -> None:
+    # iterate() also asserts that messages carry none without frame_cursors.
+    stream = await iterate(metadata_stub, view_of(versions.small), per_message=25)
+    assert stream.ids and not stream.frame_cursors
