@@ -12,6 +12,8 @@ STACK := $(PY) deploy/local/stack.py
 BUF := proto/node_modules/.bin/buf
 GENERATED_PY := services/framevault/v1
 PROTOS := $(wildcard proto/framevault/v1/*.proto)
+# Protos of other projects, vendored unchanged (their messages only; no stubs).
+VENDORED_PROTOS := third_party/grpc/reflection/v1/reflection.proto
 PYTEST_ARGS ?=
 
 .PHONY: help install generate check-generated lint stack-up stack-down stack-status run test bench clean
@@ -47,6 +49,8 @@ generate: install
 	  --python_out=services --pyi_out=services \
 	  --grpc_python_out=services --mypy_grpc_out=services \
 	  $(PROTOS) >/dev/null
+	$(PY) -m grpc_tools.protoc -Ithird_party --python_out=$(GENERATED_PY) --pyi_out=$(GENERATED_PY) \
+	  $(VENDORED_PROTOS)
 	@if [ -x clients/generate.sh ]; then clients/generate.sh; fi
 
 check-generated: generate

@@ -13,16 +13,18 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+import grpc
 import structlog
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
 from framevault.common.config import Settings
 from framevault.common.errors import FramevaultError, Unavailable
 from framevault.common.interceptors import ErrorMappingInterceptor, ErrorTranslator
 from framevault.common.logs import configure_logging
 from framevault.common.metrics import MetricsEndpoint
+from framevault.v1.grpc.reflection.v1 import reflection_pb2 as reflection_v1_pb2
 
 log = structlog.get_logger("framevault.server")
 
@@ -38,6 +40,30 @@ LIVENESS_SERVICE = "liveness"
 GC_YOUNG_THRESHOLD = 50_000
 GC_MIDDLE_THRESHOLD = 20
 GC_OLD_THRESHOLD = 100
+REFLECTION_V1_SERVICE = reflection_v1_pb2.DESCRIPTOR.services_by_name["ServerReflection"].full_name
+
+
+def enable_reflection(server: aio.Server, service_names: Sequence[str]) -> None:
+    """Server reflection as ``grpc.reflection.v1`` (what current clients such as
+    grpcurl ask first) and as ``grpc.reflection.v1alpha`` (older clients).
+
+    grpcio-reflection implements v1alpha only. The v1 proto declares the same
+    messages with the same field numbers under another package, so the one
+    servicer answers both names: the v1 method reads and writes the v1alpha
+    messages, which are the same bytes on the wire. The v1 descriptors
+    (generated from the vendored upstream proto) are in the default pool, so
+    clients can describe the v1 service too.
+    """
+    names = [*service_names, reflection.SERVICE_NAME, REFLECTION_V1_SERVICE]
+    servicer = reflection.aio.ReflectionServicer(names)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(REFLECTION_V1_SERVICE, {
+        "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+            servicer.ServerReflectionInfo,
+            request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+            response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+        ),
+    }),))
 
 
 def server_options(settings: Settings) -> list[tuple[str, int]]:
@@ -94,9 +120,8 @@ class RunningService:
     async def start(self) -> None:
         self.spec.register(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        names = [*self.spec.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                 reflection.SERVICE_NAME]
-        reflection.enable_server_reflection(names, self.server)
+        enable_reflection(self.server, [*self.spec.service_names,
+                                        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name])
         self.port = self.server.add_insecure_port(self.spec.address)
         await self._set_health(False)
         await self.health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
