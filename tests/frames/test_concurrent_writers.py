@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import asyncio
 
+import grpc
 import pytest
 
 from framevault.metadata.db import Database
+from framevault.metadata.frame_documents import frame_to_document
+from framevault.metadata.transactions import transaction
 from framevault.v1 import dataset_pb2
 from framevault.v1 import metadata_service_pb2 as ms
 
 from .helpers import (
     CREATED,
+    FAILED,
     UNCHANGED,
     UPDATED,
     by_id,
+    code_of,
     count_frames,
     image_frame,
     items,
@@ -30,6 +35,10 @@ pytestmark = pytest.mark.usefixtures("frames_db")
 
 STREAMS = 8
 FRAMES_PER_STREAM = 1500
+
+
+class RollBack(Exception):
+    """Ends a transaction of the test without committing it."""
 
 
 async def exact_counts(stub, frames_db: Database, version_id: str) -> set[int]:
@@ -85,3 +94,24 @@ async def test_streams_writing_the_same_frames_resolve_their_conflicts(metadata_
     assert outcomes.count(CREATED) == shared  # each frame appeared exactly once
     assert await exact_counts(metadata_stub, frames_db, version.id) == {shared}
     assert await revision_count(frames_db, version.id) == shared
+
+
+async def test_a_frame_held_by_another_transaction_costs_only_itself(metadata_stub, frames_db: Database):
+    version = await new_draft(metadata_stub)
+    frames = [image_frame(f"f{i:03d}") for i in range(200)]
+    held = frames[137]
+    # Another writer's transaction has written this frame and stays open (then rolls back).
+    with pytest.raises(RollBack):
+        async with transaction(frames_db) as session:
+            await frames_db.frames.insert_one(frame_to_document(
+                held, dataset_id=version.dataset_id, version_id=version.id, saved_ms=0), session=session)
+            run = await upload(metadata_stub, version.id, items(frames), per_message=200, retries=2)
+            raise RollBack
+    by_outcome = {r.frame_id: r.outcome for r in run.results}
+    assert by_outcome.pop(held.id) == FAILED
+    assert code_of(run.results[137].error) == grpc.StatusCode.ABORTED
+    assert run.results[137].attempts == 3
+    assert set(by_outcome.values()) == {CREATED}
+    again = await upload(metadata_stub, version.id, items([held]))
+    assert again.outcomes() == [CREATED]
+    assert await exact_counts(metadata_stub, frames_db, version.id) == {200}

@@ -97,11 +97,13 @@ def open_transactions(client: pymongo.MongoClient[Any], client_ports: set[int]) 
     return sum(1 for op in ops if int(str(op.get("client", ":0")).rsplit(":", 1)[1]) in client_ports)
 
 
-async def kill_inside_a_transaction(service: MetadataProcess, mongo: pymongo.MongoClient[Any]) -> bool:
-    """SIGKILLs the service once it holds an open transaction; whether one
-    outlived it (the transaction may commit in the last instant)."""
+async def kill_inside_a_transaction(service: MetadataProcess, mongo: pymongo.MongoClient[Any],
+                                    streaming: asyncio.Task[Any]) -> bool:
+    """SIGKILLs the service once it holds an open transaction (or once the
+    stream feeding it ended); whether a transaction outlived it (one may
+    commit in the last instant)."""
     ports = service.mongodb_client_ports()
-    while not await asyncio.to_thread(open_transactions, mongo, ports):
+    while not streaming.done() and not await asyncio.to_thread(open_transactions, mongo, ports):
         await asyncio.sleep(0.001)
     service.kill()
     return await asyncio.to_thread(open_transactions, mongo, ports) > 0
@@ -120,7 +122,8 @@ async def test_a_restarted_service_writes_into_the_draft_at_once(
             # Well into the stream, so its writes are in full flow.
             while len(doomed.results) < 500 and not streaming.done():
                 await asyncio.sleep(0.005)
-            dead_transactions += await kill_inside_a_transaction(metadata_process, mongo)
+            assert not streaming.done(), "the stream ended before the kill"
+            dead_transactions += await kill_inside_a_transaction(metadata_process, mongo, streaming)
             with pytest.raises(Exception):  # noqa: B017 - the stream is cut, however the client reports it
                 await streaming
 

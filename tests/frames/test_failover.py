@@ -23,7 +23,7 @@ from framevault.metadata.db import Database
 from framevault.v1 import metadata_service_pb2 as ms
 from framevault.v1 import metadata_service_pb2_grpc
 
-from .helpers import CREATED, UPDATED, UploadRun, count_frames, image_frame, new_draft, upload, visible_count
+from .helpers import CREATED, UNCHANGED, UploadRun, count_frames, image_frame, new_draft, upload, visible_count
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy" / "local"))
 import stack  # noqa: E402
@@ -135,11 +135,11 @@ async def test_frames_survive_a_primary_crash(settings: Settings, blob_service: 
             sent = len(run.results)
             assert crashes >= 1 and sent < MAX_FRAMES
             assert run.summary is not None and run.summary.failed == 0, list(run.summary.failed_frame_ids)[:5]
-            assert {r.outcome for r in run.results} <= {CREATED, UPDATED}
+            assert {r.outcome for r in run.results} <= {CREATED, UNCHANGED}
             assert [r.index for r in run.results] == list(range(sent))
             assert any(r.attempts > 1 for r in run.results), "the crashes never hit a write in flight"
-            # A retried unit whose commit did land reports its frames updated; either way each frame is there once.
-            assert run.summary.created + run.summary.updated == sent
+            # A retried unit whose commit did land finds its frames stored: unchanged; either way each is there once.
+            assert run.summary.created + run.summary.unchanged == sent
             assert await count_frames(stub, version.id) == sent
             assert await visible_count(database, version.id) == sent
             assert await database.frames.count_documents({"version_id": version.id}) == sent

@@ -43,7 +43,8 @@ _UNAVAILABLE_CODES = frozenset({
     64,     # WriteConcernFailed
 })
 _TIMEOUT_CODES = frozenset({50, 262})  # MaxTimeMSExpired, ExceededTimeLimit
-_CONFLICT_CODES = frozenset({112, 251})  # WriteConflict, NoSuchTransaction
+_WRITE_CONFLICT = 112
+_CONFLICT_CODES = frozenset({_WRITE_CONFLICT, 251})  # WriteConflict, NoSuchTransaction
 T = TypeVar("T")
 # Backoff between attempts never exceeds this.
 MAX_BACKOFF_MS = 5_000
@@ -70,6 +71,12 @@ def transient_error(exc: BaseException) -> FramevaultError | None:
     if exc.has_error_label("UnknownTransactionCommitResult") or exc.has_error_label("RetryableWriteError"):
         return Unavailable(f"database write outcome unknown: {exc}", retry_after_ms=200)
     return None
+
+
+def is_write_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write conflict: another transaction holds a
+    document this one wrote (not a failover or a lost transaction)."""
+    return isinstance(exc, pymongo.errors.PyMongoError) and getattr(exc, "code", None) == _WRITE_CONFLICT
 
 
 async def _resolved(value: Any) -> Any:

@@ -10,8 +10,11 @@ Shape of the work:
   in the blob service, then writes the batch in ONE MongoDB transaction with
   the STORAGE.md write rules. A transient failure retries the frames it hit
   with exponential backoff and jitter, counting attempts per frame, up to the
-  caller's ``upload_retries``; a non-transient failure of a batch falls back
-  to one transaction per frame so only the frame at fault fails.
+  caller's ``upload_retries``. A write conflict of several frames (another
+  writer has one of them) is retried at once in halves, uncharged, so only
+  the contended frames wait and spend retries; a non-transient failure of a
+  batch falls back to one transaction per frame so only the frame at fault
+  fails. Frames that reference no blob never wait on the blob service.
 - Results go out per batch in arrival order, then a summary.
 
 A duplicate frame id within the stream is an upsert: applied in stream order,
@@ -51,7 +54,7 @@ from framevault.metadata.frames.revisions import Written, write_revisions
 from framevault.metadata.frames.validation import MAX_CLIENT_KEY_BYTES, FrameLimits, check_frame, text_problem
 from framevault.metadata.frames.write_leases import live_frame_counts, write_lease
 from framevault.metadata.lineage import VersionHandle, require_draft, resolve_version_document
-from framevault.metadata.transactions import backoff_seconds, transaction, transient_error
+from framevault.metadata.transactions import backoff_seconds, is_write_conflict, transaction, transient_error
 from framevault.v1 import frame_pb2, metadata_service_pb2
 
 log = structlog.get_logger("framevault.upload")
@@ -284,29 +287,29 @@ class _BatchWriter:
         for pending in pendings:
             by_id[pending.frame_id].append(pending)
         units: deque[list[_Pending]] = deque([pendings])
-        waiting: list[_Pending] = []
+        waiting: list[list[_Pending]] = []
         round_no = 0
         while units or waiting:
             if not units:
                 round_no += 1
                 await asyncio.sleep(backoff_seconds(round_no, self._settings.upload_retry_base_delay_ms))
-                units.append(sorted(waiting, key=lambda p: p.item.index))
+                units.extend(sorted(waiting, key=lambda u: u[0].item.index))
                 waiting = []
             unit = units.popleft()
-            transient, split = await self._attempt(unit, by_id)
-            for pending in transient:
-                if pending.attempts > self._retries:
-                    assert pending.last_error is not None
-                    pending.fail(pending.last_error)
-                else:
-                    waiting.append(pending)
-            # The frames of a unit that failed for a non-transient reason go
-            # on alone, in order, so only the frame at fault fails.
-            units.extendleft([p] for p in reversed(split))
+            retry_units, again_now = await self._attempt(unit, by_id)
+            for retry in retry_units:
+                for pending in retry:
+                    if pending.attempts > self._retries:
+                        assert pending.last_error is not None
+                        pending.fail(pending.last_error)
+                if left := [p for p in retry if not p.resolved]:
+                    waiting.append(left)
+            units.extendleft(reversed(again_now))
 
     async def _attempt(self, unit: list[_Pending], by_id: dict[str, list[_Pending]]
-                       ) -> tuple[list[_Pending], list[_Pending]]:
-        """One attempt for ``unit``; returns (failed transiently, to retry alone)."""
+                       ) -> tuple[list[list[_Pending]], list[list[_Pending]]]:
+        """One attempt for ``unit``; returns (units to retry after a
+        transient failure and a backoff, smaller units to try at once)."""
         if self._closed is not None:
             for pending in unit:
                 pending.fail(self._closed)
@@ -314,16 +317,17 @@ class _BatchWriter:
         for pending in unit:
             pending.attempts += 1
         ready, transient = await self._prepare_blobs(unit)
+        retry_units = [transient] if transient else []
         ready = [p for p in ready if not self._superseded(p, by_id)]
         if not ready:
-            return transient, []
+            return retry_units, []
         try:
             written = await self._write(ready)
         except (FailedPrecondition, NotFound) as exc:
             self._closed = exc
             for pending in ready:
                 pending.fail(exc)
-            return transient, []
+            return retry_units, []
         except Exception as exc:  # noqa: BLE001 - classified below; the stream must move on
             retryable = transient_error(exc)
             if retryable is not None:
@@ -331,16 +335,26 @@ class _BatchWriter:
                          attempts=max(p.attempts for p in ready), error=retryable.message)
                 for pending in ready:
                     pending.last_error = retryable
-                return transient + ready, []
+                if is_write_conflict(exc) and len(ready) > 1:
+                    # A write conflict: another writer holds one of these
+                    # frames. Halves are tried at once and uncharged, so the
+                    # frames nobody else writes go through and only the
+                    # contended ones end up alone, retried with backoff.
+                    for pending in ready:
+                        pending.attempts -= 1
+                    middle = len(ready) // 2
+                    return retry_units, [ready[:middle], ready[middle:]]
+                return [*retry_units, ready], []
             if len(ready) > 1:
+                # Not transient: each frame on its own, so only the one at fault fails.
                 for pending in ready:
                     pending.attempts -= 1  # the fault was not necessarily theirs
-                return transient, ready
+                return retry_units, [[p] for p in ready]
             ready[0].fail(self._write_error(exc, ready[0]))
-            return transient, []
+            return retry_units, []
         for pending, what in zip(ready, written, strict=True):
             pending.succeed(what)
-        return transient, []
+        return retry_units, []
 
     @staticmethod
     def _superseded(pending: _Pending, by_id: dict[str, list[_Pending]]) -> bool:
