@@ -91,5 +91,13 @@ test: stack-up
 bench: stack-up
 	$(PY) tests/bench/harness.py $(BENCH_ARGS)
 
+# Everything the targets above create inside the repository. Caches outside it
+# stay (README, "What make clean leaves"): the S3 server binary and protoc
+# plugins in ~/.cache/framevault, and the Go, npm and Maven caches.
+LOCAL_BUILD_DIRS := $(VENV) proto/node_modules .stack .bench \
+  clients/typescript/node_modules clients/typescript/dist clients/java/target \
+  .pytest_cache .mypy_cache .ruff_cache
+
 clean: stack-down
-	rm -rf $(VENV) proto/node_modules .stack
+	rm -rf $(LOCAL_BUILD_DIRS)
+	find . -path ./.git -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d -print0 | xargs -0 rm -rf
