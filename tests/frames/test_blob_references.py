@@ -9,6 +9,7 @@ import pytest
 from framevault.common.digests import parse_blob_uri
 from framevault.common.errors import InvalidArgument
 from framevault.metadata.db import Database
+from framevault.sdk.blobs import parse_digest
 from framevault.v1 import frame_pb2
 
 from .helpers import CREATED, FAILED, bad_fields, code_of, count_frames, image_frame, items, new_draft, upload
@@ -59,3 +60,11 @@ async def test_a_bad_blob_size_fails_only_its_frame(metadata_stub, frames_db: Da
     assert code_of(run.results[1].error) == grpc.StatusCode.INVALID_ARGUMENT
     assert bad_fields(run.results[1].error) == ["frames[1].sources[0].uri"]
     assert await count_frames(metadata_stub, version.id) == 2
+
+
+@pytest.mark.parametrize("size", NON_CANONICAL_SIZES)
+def test_the_sdk_reads_digests_with_the_same_parser(size: str):
+    for form in (f"blob:sha256/{HASH}/3", f"sha256/{HASH}/3", f"{HASH}/3", f"{HASH}:3"):
+        assert parse_digest(form).size == 3
+    with pytest.raises(ValueError):
+        parse_digest(f"blob:sha256/{HASH}/{size}")

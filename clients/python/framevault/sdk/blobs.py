@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import hashlib
 import os
-import re
 import tempfile
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
@@ -27,7 +26,8 @@ import grpc
 from tqdm import tqdm
 
 from framevault.blob.client import BlobClient
-from framevault.common.digests import BlobDigest
+from framevault.common.digests import BLOB_URI_PREFIX, BlobDigest, parse_blob_uri
+from framevault.common.errors import InvalidArgument
 from framevault.sdk.client import FramevaultClient, backoff_delay
 from framevault.sdk.errors import FramevaultError
 from framevault.sdk.progress import LazyBar, progress_bar
@@ -38,7 +38,6 @@ DEFAULT_CHUNK_BYTES = 1024 * 1024
 # Protobuf framing per blob in a batch (digest + field tags), kept out of the data budget.
 BATCH_OVERHEAD_BYTES = 256
 _RETRYABLE_STREAM_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED)
-_DIGEST_TEXT = re.compile(r"^(?:blob:)?(?:sha256/)?([0-9a-f]{64})[/:](\d+)$")
 
 
 def parse_digest(text: str) -> BlobDigest:
@@ -47,10 +46,13 @@ def parse_digest(text: str) -> BlobDigest:
     Raises:
         ValueError: not one of these forms.
     """
-    match = _DIGEST_TEXT.match(text.strip().lower())
-    if not match:
-        raise ValueError(f"not a blob digest: {text!r} (expected blob:sha256/<64 hex>/<size>)")
-    return BlobDigest(match.group(1), int(match.group(2)))
+    rest = text.strip().lower().removeprefix("blob:").removeprefix("sha256/")
+    hash_hex, _, size = rest.partition("/") if "/" in rest else rest.partition(":")
+    try:
+        # The services' parser: the same canonical sizes are accepted everywhere.
+        return parse_blob_uri(f"{BLOB_URI_PREFIX}{hash_hex}/{size}", "digest")
+    except InvalidArgument:
+        raise ValueError(f"not a blob digest: {text!r} (expected blob:sha256/<64 hex>/<size>)") from None
 
 
 def digest_proto(digest: BlobDigest) -> blob_pb2.Digest:
