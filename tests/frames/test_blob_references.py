@@ -3,14 +3,18 @@ frame with a bad reference fails alone, with the field named."""
 
 from __future__ import annotations
 
+import uuid
+
 import grpc
 import pytest
 
 from framevault.common.digests import parse_blob_uri
 from framevault.common.errors import InvalidArgument
 from framevault.metadata.db import Database
+from framevault.metadata.frame_documents import frame_to_document
 from framevault.sdk.blobs import parse_digest
 from framevault.v1 import frame_pb2
+from framevault.v1 import metadata_service_pb2 as ms
 
 from .helpers import CREATED, FAILED, bad_fields, code_of, count_frames, image_frame, items, new_draft, upload
 
@@ -68,3 +72,17 @@ def test_the_sdk_reads_digests_with_the_same_parser(size: str):
         assert parse_digest(form).size == 3
     with pytest.raises(ValueError):
         parse_digest(f"blob:sha256/{HASH}/{size}")
+
+
+async def test_blobs_named_by_sizes_stored_before_they_were_canonical_stay_referenced(
+        metadata_stub, frames_db: Database):
+    version = await new_draft(metadata_stub)
+    legacy_hash = uuid.uuid4().hex * 2
+    document = frame_to_document(image_frame("legacy"), dataset_id=version.dataset_id, version_id=version.id,
+                                 saved_ms=0)
+    document["sources"][0]["uri"] = f"blob:sha256/{legacy_hash}/٣"  # accepted by earlier releases
+    await frames_db.frames.insert_one(document)
+    referenced = {(d.hash, d.size_bytes)
+                  async for response in metadata_stub.ListReferencedBlobs(ms.ListReferencedBlobsRequest())
+                  for d in response.digests}
+    assert (legacy_hash, 3) in referenced

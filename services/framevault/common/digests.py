@@ -67,3 +67,20 @@ def parse_blob_uri(uri: str, field: str, max_size: int = MAX_BLOB_SIZE) -> BlobD
     if len(parts[1]) > len(str(limit)) or int(parts[1]) > limit:
         raise InvalidArgument.field(field, f"blob size must be at most {limit} bytes")
     return BlobDigest(parts[0], int(parts[1]))
+
+
+def stored_blob_digest(uri: str) -> BlobDigest | None:
+    """The blob a stored ``blob:`` URI names, or None. Frames written before
+    sizes had to be canonical may spell a size with leading zeros or with
+    decimal digits of another script (``int`` reads both); the blob they
+    name is still referenced, so a garbage collector must see it."""
+    try:
+        return parse_blob_uri(uri, "uri")
+    except InvalidArgument:
+        pass
+    rest = uri[len(BLOB_URI_PREFIX):] if uri.startswith(BLOB_URI_PREFIX) else ""
+    hash_hex, _, size = rest.partition("/")
+    if not _HASH.fullmatch(hash_hex) or not size.isdecimal() or len(size) > 32:
+        return None
+    value = int(size)
+    return BlobDigest(hash_hex, value) if value <= MAX_BLOB_SIZE else None

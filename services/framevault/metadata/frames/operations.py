@@ -12,7 +12,7 @@ from typing import Any
 from pymongo import ASCENDING
 
 from framevault.common.config import Settings
-from framevault.common.digests import parse_blob_uri
+from framevault.common.digests import stored_blob_digest
 from framevault.common.errors import Aborted, FieldErrors, InvalidArgument, NotFound, ok_status
 from framevault.common.metadata_values import dict_to_metadata, key_problem, metadata_to_dict, value_to_python
 from framevault.metadata.blobs import BlobGateway
@@ -322,10 +322,9 @@ async def referenced_blobs(db: Database, batch_size: int
     digests: list[blob_pb2.Digest] = []
     async for group in cursor:
         seen += int(group["references"])
-        try:
-            digest = parse_blob_uri(group["_id"], "uri")
-        except InvalidArgument:
-            continue  # never written by this service (URIs are validated); nothing a collector could keep
+        digest = stored_blob_digest(group["_id"])
+        if digest is None:
+            continue  # names no blob a collector could keep
         digests.append(blob_pb2.Digest(hash=digest.hash, size_bytes=digest.size))
         if len(digests) >= batch_size:
             yield metadata_service_pb2.ListReferencedBlobsResponse(digests=digests, references_seen=seen)
