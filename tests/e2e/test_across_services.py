@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -10,11 +11,17 @@ import pytest
 from google.protobuf import field_mask_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from minio import Minio
+from pymongo import MongoClient
 
+from framevault.blob.keys import cas_key
+from framevault.common.config import Settings
+from framevault.common.digests import BlobDigest
+from framevault.metadata.db import DATASETS
 from framevault.v1 import blob_pb2, frame_pb2
 from framevault.v1 import metadata_service_pb2 as ms
 
-from .conftest import Endpoints
+from .conftest import Endpoints, World
 from .flows import blob_uri, create_dataset, digest_of_uri, read_blob, store_blob, unique, upload_frames, write_image
 
 # Blobs younger than this survive a collection; the test waits it out for its orphan.
@@ -97,3 +104,21 @@ def test_collect_garbage_asks_the_metadata_service(make_run: Endpoints, tmp_path
         digests=[digest_of_uri(uri) for uri in (source, orphan, blob_uri(inline))]), timeout=30).missing_digests
     assert [f"blob:sha256/{d.hash}/{d.size_bytes}" for d in missing] == [orphan]
     assert read_blob(blobs, source) == (tmp_path / "kept.png").read_bytes()
+
+
+def test_launcher_serves_the_callers_database_and_bucket(make_run: Endpoints, world: World, stack_env: dict[str, str],
+                                                         tmp_path: Path) -> None:
+    """``make run`` honours FRAMEVAULT_MONGODB_DATABASE and FRAMEVAULT_S3_BUCKET over the stack's defaults."""
+    name = unique("where")
+    create_dataset(make_run.metadata_stub(), name)
+    data = b"stored in the caller's bucket " + tmp_path.name.encode()
+    digest = digest_of_uri(store_blob(make_run.blob_stub(), data))
+
+    settings = Settings.from_env({**os.environ, **stack_env})
+    with MongoClient(settings.mongodb_uri, serverSelectionTimeoutMS=settings.mongodb_timeout_ms) as mongo:
+        assert mongo[world.database][DATASETS].count_documents({"name": name}) == 1
+        assert mongo[settings.mongodb_database][DATASETS].count_documents({"name": name}) == 0
+    storage = Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
+                    secure=settings.s3_secure, region=settings.s3_region)
+    key = cas_key(BlobDigest(digest.hash, digest.size_bytes))
+    assert storage.stat_object(world.bucket, key).size == len(data)
