@@ -96,7 +96,7 @@ bench: stack-up
 # plugins in ~/.cache/framevault, and the Go, npm and Maven caches.
 LOCAL_BUILD_DIRS := $(VENV) proto/node_modules .stack .bench \
   clients/typescript/node_modules clients/typescript/dist clients/java/target \
-  .pytest_cache .mypy_cache .ruff_cache
+  .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 clean: stack-down
 	rm -rf $(LOCAL_BUILD_DIRS)
