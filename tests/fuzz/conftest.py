@@ -7,7 +7,8 @@ collection included) rather than sharing the session's with other tests.
 Hypothesis profiles: ``ci`` (default) runs a fixed number of examples per RPC
 with a derandomized seed, so a CI run is reproducible and bounded; ``deep``
 (``FRAMEVAULT_FUZZ_PROFILE=deep``) runs many more with fresh randomness and
-keeps failing examples in ``.hypothesis/`` for replay.
+prints a ``@reproduce_failure`` blob for each failure. ``FRAMEVAULT_FUZZ_EXAMPLES``
+overrides the number of examples per test of either profile.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ settings.register_profile("ci", max_examples=int(os.environ.get("FRAMEVAULT_FUZZ
                           derandomize=True, database=None, deadline=None, print_blob=False,
                           suppress_health_check=_SLOW_DATA, phases=[Phase.explicit, Phase.generate, Phase.shrink])
 settings.register_profile("deep", max_examples=int(os.environ.get("FRAMEVAULT_FUZZ_EXAMPLES", "500")),
-                          derandomize=False, deadline=None, print_blob=True, suppress_health_check=_SLOW_DATA)
+                          derandomize=False, database=None, deadline=None, print_blob=True,
+                          suppress_health_check=_SLOW_DATA)
 settings.load_profile(os.environ.get("FRAMEVAULT_FUZZ_PROFILE", "ci"))
 
 

@@ -28,7 +28,7 @@ from framevault.v1 import blob_pb2, metadata_service_pb2
 
 # A call that has not answered by then is reported as hanging: a guard that
 # keeps a run finite, not a performance assertion.
-HANG_GUARD_SECONDS = 120.0
+HANG_GUARD_SECONDS = 30.0
 # Server-streaming calls are read this far, then cancelled (views may be
 # infinite).
 MAX_RESPONSES = 40

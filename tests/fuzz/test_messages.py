@@ -17,6 +17,9 @@ from .harness import ALL_RPCS
 from .runner import FuzzEnv, run_example
 from .seeds import requests_for
 
+pytestmark = pytest.mark.fuzz
+
+
 
 @pytest.mark.parametrize("rpc_name", sorted(ALL_RPCS))
 @given(data=st.data())

@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 from .harness import ALL_RPCS
 from .runner import FuzzEnv, raw_recipes, run_raw_example
 
+pytestmark = pytest.mark.fuzz
+
+
 
 @pytest.mark.parametrize("rpc_name", sorted(ALL_RPCS))
 @given(data=st.data())

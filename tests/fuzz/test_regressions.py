@@ -21,6 +21,9 @@ from .runner import UNDECODABLE, FuzzEnv, RawRecipe, run_example, run_raw_exampl
 from .strategies import TOKEN_JSON_EDGES, nested_value, placeholder
 from .world import BLOBS, digest_of, seed_frame
 
+pytestmark = pytest.mark.fuzz
+
+
 
 def _ref(name: str) -> dataset_pb2.VersionRef:
     return dataset_pb2.VersionRef(id="{{" + name + "}}")
@@ -31,9 +34,19 @@ def _forged(token: str, leaf: int, value: object) -> str:
     return placeholder(f"forge:{token}:{leaf}:{edge}")
 
 
+def _set(msg: Message, field: str, value: Message) -> Message:
+    """``msg`` with ``field`` set by copying: constructors and MergeFrom of the
+    Python runtime go through its decoder, which refuses deep messages."""
+    getattr(msg, field).CopyFrom(value)
+    return msg
+
+
 def _upload(*frames: frame_pb2.Frame, version: str = "draft.id") -> list[Message]:
-    return [ms.UploadFramesRequest(options=ms.UploadOptions(version=_ref(version), upload_retries=1)),
-            ms.UploadFramesRequest(items=[ms.UploadItem(client_key=f"k{i}", frame=f) for i, f in enumerate(frames)])]
+    items = ms.UploadFramesRequest()
+    for i, frame in enumerate(frames):
+        item = items.items.add(client_key=f"k{i}")
+        item.frame.CopyFrom(frame)
+    return [ms.UploadFramesRequest(options=ms.UploadOptions(version=_ref(version), upload_retries=1)), items]
 
 
 def _frame_with_uri(uri: str, frame_id: str = "r000") -> frame_pb2.Frame:
@@ -49,9 +62,16 @@ def _deep_meta(depth: int, lists: bool = False) -> metadata_pb2.Metadata:
 
 
 def _frame_with_meta(meta: metadata_pb2.Metadata, frame_id: str = "r001") -> frame_pb2.Frame:
-    frame = seed_frame(frame_id, 2)
-    frame.meta.CopyFrom(meta)
-    return frame
+    return _set(seed_frame(frame_id, 2), "meta", meta)
+
+
+def _deep_rule_view(depth: int) -> ms.IterateFramesRequest:
+    request = ms.IterateFramesRequest(view=view_pb2.View(selections=[view_pb2.ViewSelection(
+        version=_ref("published.id"))]))
+    rule = request.view.selections[0].rules.add().meta
+    rule.key = "deep"
+    rule.equals.CopyFrom(nested_value(depth, ["k"], [False], metadata_pb2.MetadataValue(int_value=1)))
+    return request
 
 
 def _iterate(query: str, version: str = "published.id") -> list[Message]:
@@ -83,14 +103,12 @@ CASES: list[tuple[str, str, list[Message]]] = [
     ("frame-meta-depth-40", "UploadFrames", _upload(_frame_with_meta(_deep_meta(40)), seed_frame("r006", 4))),
     ("frame-meta-list-depth-20", "UploadFrames", _upload(_frame_with_meta(_deep_meta(20, lists=True)))),
     ("frame-meta-list-depth-60", "UploadFrames", _upload(_frame_with_meta(_deep_meta(60, lists=True)))),
-    ("dataset-meta-depth-40", "CreateDataset", [ms.CreateDatasetRequest(dataset=dataset_pb2.Dataset(
-        name="fz-deep-meta", meta=_deep_meta(40)))]),
-    ("version-meta-depth-34", "UpdateVersion", [ms.UpdateVersionRequest(
-        version_ref=_ref("draft.id"), version=dataset_pb2.Version(meta=_deep_meta(34)),
-        update_mask={"paths": ["meta"]})]),
-    ("view-rule-value-depth-31", "IterateFrames", [ms.IterateFramesRequest(view=view_pb2.View(selections=[
-        view_pb2.ViewSelection(version=_ref("published.id"), rules=[view_pb2.FilterRule(meta=view_pb2.MetadataRule(
-            key="deep", equals=nested_value(31, ["k"], [False], metadata_pb2.MetadataValue(int_value=1))))])]))]),
+    ("dataset-meta-depth-40", "CreateDataset", [_set(ms.CreateDatasetRequest(), "dataset", _set(
+        dataset_pb2.Dataset(name="fz-deep-meta"), "meta", _deep_meta(40)))]),
+    ("version-meta-depth-34", "UpdateVersion", [_set(ms.UpdateVersionRequest(
+        version_ref=_ref("draft.id"), update_mask={"paths": ["meta"]}), "version",
+        _set(dataset_pb2.Version(), "meta", _deep_meta(34)))]),
+    ("view-rule-value-depth-31", "IterateFrames", [_deep_rule_view(31)]),
     # Queries with numbers out of range.
     ("query-meta-400-digits", "IterateFrames", _iterate("meta.x:" + "9" * 400)),
     ("query-confidence-1e300", "IterateFrames", _iterate("confidence:>1e300")),
