@@ -14,54 +14,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import grpc
 import pytest
 import run_services
 from minio import Minio
 from pymongo import MongoClient
-from support import free_port
 
 from framevault.common.config import Settings
-from framevault.v1 import blob_pb2_grpc, metadata_service_pb2_grpc
 
-LAUNCHER = Path(run_services.__file__).resolve()
-# What the launcher prints once both services answer SERVING.
-BANNER = "framevault is up"
-# Both services wait for their backends first; on a busy machine that takes a while.
-START_TIMEOUT_SECONDS = 120.0
-# The SDK and the services read these; the session's own values must not be shadowed.
-CLIENT_TARGET_VARIABLES = ("FRAMEVAULT_METADATA_TARGET", "FRAMEVAULT_BLOB_TARGET")
-
-
-@dataclass(frozen=True)
-class World:
-    """The database and bucket this session's processes share, nothing else uses."""
-
-    database: str
-    bucket: str
-
-    def service_overrides(self) -> dict[str, str]:
-        """Settings of a service process: this world, free ports, no metrics endpoint."""
-        return {
-            "FRAMEVAULT_MONGODB_DATABASE": self.database,
-            "FRAMEVAULT_S3_BUCKET": self.bucket,
-            "FRAMEVAULT_METADATA_ADDRESS": f"127.0.0.1:{free_port()}",
-            "FRAMEVAULT_BLOB_ADDRESS": f"127.0.0.1:{free_port()}",
-            "FRAMEVAULT_METADATA_METRICS_ADDRESS": "",
-            "FRAMEVAULT_BLOB_METRICS_ADDRESS": "",
-            "FRAMEVAULT_LOG_LEVEL": os.environ.get("FRAMEVAULT_TEST_LOG_LEVEL", "WARNING"),
-        }
-
-
-def caller_environment() -> dict[str, str]:
-    """This process's environment without service targets someone exported for their own use."""
-    return {key: value for key, value in os.environ.items() if key not in CLIENT_TARGET_VARIABLES}
+from .launch import LAUNCHER, Endpoints, SeparateServices, World, caller_environment, wait_for_banner
 
 
 @pytest.fixture(scope="session")
@@ -74,37 +37,6 @@ def world(stack_env: dict[str, str]) -> Iterator[World]:
     yield created
     with MongoClient(settings.mongodb_uri, serverSelectionTimeoutMS=settings.mongodb_timeout_ms) as mongo:
         mongo.drop_database(created.database)
-
-
-@dataclass
-class Endpoints:
-    """Where running services listen, and how other processes reach them."""
-
-    metadata_address: str
-    blob_address: str
-
-    def client_env(self) -> dict[str, str]:
-        """The environment of a user's process (CLI, SDK script, generated client)."""
-        return {**caller_environment(), "FRAMEVAULT_METADATA_TARGET": self.metadata_address,
-                "FRAMEVAULT_BLOB_TARGET": self.blob_address}
-
-    def metadata_stub(self) -> metadata_service_pb2_grpc.MetadataServiceStub:
-        return metadata_service_pb2_grpc.MetadataServiceStub(channel(self.metadata_address))
-
-    def blob_stub(self) -> blob_pb2_grpc.BlobServiceStub:
-        return blob_pb2_grpc.BlobServiceStub(channel(self.blob_address))
-
-
-_channels: dict[str, grpc.Channel] = {}
-
-
-def channel(address: str) -> grpc.Channel:
-    """One channel per address for the whole session, with the services' message limits."""
-    if address not in _channels:
-        _channels[address] = grpc.insecure_channel(address, options=[
-            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-            ("grpc.max_send_message_length", 64 * 1024 * 1024)])
-    return _channels[address]
 
 
 @pytest.fixture(scope="session")
@@ -126,41 +58,6 @@ def make_run(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         except subprocess.TimeoutExpired:
             launcher.kill()
             launcher.wait()
-
-
-def wait_for_banner(launcher: subprocess.Popen[bytes], banner_path: Path, log_path: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while BANNER not in banner_path.read_text(errors="replace"):
-        if launcher.poll() is not None or time.monotonic() > deadline:
-            state = f"exited with {launcher.returncode}" if launcher.poll() is not None else "is still starting"
-            pytest.fail(f"run_services.py {state}; its output:\n{banner_path.read_text(errors='replace')}\n"
-                        f"service logs:\n{log_path.read_text(errors='replace')[-6000:]}")
-        time.sleep(0.2)
-
-
-class SeparateServices(Endpoints):
-    """Each service as its own process, started like ``make run`` starts it; either can be killed and restarted."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        super().__init__(env["FRAMEVAULT_METADATA_ADDRESS"], env["FRAMEVAULT_BLOB_ADDRESS"])
-        self.env = env
-        self.log_dir = log_dir
-        self.processes: dict[str, run_services.ServiceProcess] = {}
-
-    def start(self, name: str) -> run_services.ServiceProcess:
-        """Starts ``name`` (again, on the same address) and waits until it serves."""
-        service = run_services.ServiceProcess.start(name, self.env, log_path=self.log_dir / f"{name}.log")
-        self.processes[name] = service
-        try:
-            service.wait_serving(START_TIMEOUT_SECONDS)
-        except run_services.ServiceNotServing as exc:
-            pytest.fail(str(exc))
-        return service
-
-    def stop_all(self) -> None:
-        for name in reversed(run_services.SERVICE_NAMES):
-            if name in self.processes:
-                self.processes[name].stop()
 
 
 @pytest.fixture()

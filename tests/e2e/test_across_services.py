@@ -21,8 +21,8 @@ from framevault.metadata.db import DATASETS
 from framevault.v1 import blob_pb2, frame_pb2
 from framevault.v1 import metadata_service_pb2 as ms
 
-from .conftest import Endpoints, World
 from .flows import blob_uri, create_dataset, digest_of_uri, read_blob, store_blob, unique, upload_frames, write_image
+from .launch import Endpoints, World
 
 # Blobs younger than this survive a collection; the test waits it out for its orphan.
 GRACE_SECONDS = 2

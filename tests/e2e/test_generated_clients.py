@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Endpoints
+from .launch import Endpoints
 
 CLIENTS = Path(__file__).resolve().parents[2] / "clients"
 GO_CLIENT = CLIENTS / "go"

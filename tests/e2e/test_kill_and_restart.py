@@ -20,8 +20,8 @@ import pytest
 
 from framevault.v1 import metadata_service_pb2 as ms
 
-from .conftest import SeparateServices
 from .flows import count_frames, list_frames, read_blob, unique, version_ref, write_image
+from .launch import SeparateServices
 
 INGEST_JOB = Path(__file__).with_name("ingest_job.py")
 FRAME_COUNT = 240

@@ -15,7 +15,6 @@ from pathlib import Path
 from framevault.v1 import frame_pb2
 from framevault.v1 import metadata_service_pb2 as ms
 
-from .conftest import Endpoints
 from .flows import (
     create_dataset,
     list_frames,
@@ -29,6 +28,7 @@ from .flows import (
     version_ref,
     write_image,
 )
+from .launch import Endpoints
 
 # The README's CLI quickstart filters with this; half of the images pass it.
 WIDE, NARROW = (640, 360), (320, 180)

@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection_pb2 as reflection_v1alpha_pb2
 
 from framevault.v1.grpc.reflection.v1 import reflection_pb2 as reflection_v1_pb2
 
-from .conftest import Endpoints, channel
+from .launch import Endpoints, channel
 
 VERSIONS = {"v1": reflection_v1_pb2, "v1alpha": reflection_v1alpha_pb2}
 COMMON = {"grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"}
