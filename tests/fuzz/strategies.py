@@ -384,7 +384,7 @@ def mutated(draw: st.DrawFn, seed: Message, strategies: MessageStrategies) -> Me
         while True:
             fields = list(target.DESCRIPTOR.fields)
             present = [f for f in _set_fields(target) if f.type == F.TYPE_MESSAGE and not is_map(f)]
-            if present and draw(st.integers(0, 2)):
+            if present and draw(st.integers(0, 3)):  # mostly deeper: the leaves are the interesting part
                 field = draw(st.sampled_from(present))
                 if field.is_repeated:
                     items = getattr(target, field.name)
