@@ -65,6 +65,12 @@ def _frame_with_meta(meta: metadata_pb2.Metadata, frame_id: str = "r001") -> fra
     return _set(seed_frame(frame_id, 2), "meta", meta)
 
 
+def _deep_source_frame(depth: int) -> frame_pb2.Frame:
+    frame = seed_frame("d001", 5)
+    frame.sources[0].meta.CopyFrom(_deep_meta(depth))
+    return frame
+
+
 def _deep_rule_view(depth: int) -> ms.IterateFramesRequest:
     request = ms.IterateFramesRequest(view=view_pb2.View(selections=[view_pb2.ViewSelection(
         version=_ref("published.id"))]))
@@ -109,6 +115,12 @@ CASES: list[tuple[str, str, list[Message]]] = [
         version_ref=_ref("draft.id"), update_mask={"paths": ["meta"]}), "version",
         _set(dataset_pb2.Version(), "meta", _deep_meta(34)))]),
     ("view-rule-value-depth-31", "IterateFrames", [_deep_rule_view(31)]),
+    ("dataset-update-meta-depth-40", "UpdateDataset", [_set(ms.UpdateDatasetRequest(
+        dataset_ref=dataset_pb2.DatasetRef(id="{{playground.id}}"), update_mask={"paths": ["meta"]}), "dataset",
+        _set(dataset_pb2.Dataset(), "meta", _deep_meta(40)))]),
+    ("frame-update-source-meta-depth-40", "UpdateFrame", [_set(ms.UpdateFrameRequest(
+        version=_ref("draft.id"), update_mask={"paths": ["sources"]}), "frame",
+        _deep_source_frame(40))]),
     # Queries with numbers out of range.
     ("query-meta-400-digits", "IterateFrames", _iterate("meta.x:" + "9" * 400)),
     ("query-confidence-1e300", "IterateFrames", _iterate("confidence:>1e300")),
@@ -141,12 +153,14 @@ async def test_known_failing_request(fuzz_env: FuzzEnv, rpc_name: str, requests:
     await run_example(fuzz_env, ALL_RPCS[rpc_name], requests)
 
 
-# Undecodable bytes of unary and streaming RPCs of both services.
-RAW_RPCS = ["GetDataset", "CreateDataset", "IterateFrames", "UploadFrames", "FindMissingBlobs", "WriteBlob",
-            "ReadBlob"]
-
-
-@pytest.mark.parametrize("rpc_name", RAW_RPCS)
+@pytest.mark.parametrize("rpc_name", sorted(ALL_RPCS))
 @pytest.mark.parametrize("junk", range(len(UNDECODABLE)))
 async def test_undecodable_request_bytes(fuzz_env: FuzzEnv, rpc_name: str, junk: int) -> None:
+    """Bytes no decoder accepts, as the only (or first) message of every RPC."""
     await run_raw_example(fuzz_env, ALL_RPCS[rpc_name], RawRecipe([None], [(3, 0.0, UNDECODABLE[junk])]))
+
+
+async def test_upload_options_cut_in_half(fuzz_env: FuzzEnv) -> None:
+    """Found by the fuzzer: the options message of UploadFrames cut inside the version id."""
+    options = ms.UploadFramesRequest(options=ms.UploadOptions(version=_ref("draft.id")))
+    await run_raw_example(fuzz_env, ALL_RPCS["UploadFrames"], RawRecipe([options], [(0, 0.5, b"")]))

@@ -13,6 +13,7 @@ judged on intact data) after the failure has been reported.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -164,7 +165,16 @@ class World:
         requests = [blob_pb2.BatchUpdateBlobsRequest.Request(digest=digest_of(b), data=b) for b in BLOBS
                     if (digest_of(b).hash, len(b)) in wanted]
         if requests:
-            response = await self.blob_stub.BatchUpdateBlobs(blob_pb2.BatchUpdateBlobsRequest(requests=requests))
+            # The S3 server shared with other test runs may briefly answer busy.
+            for attempt in range(5):
+                try:
+                    response = await self.blob_stub.BatchUpdateBlobs(
+                        blob_pb2.BatchUpdateBlobsRequest(requests=requests))
+                    break
+                except aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt == 4:
+                        raise
+                    await asyncio.sleep(1)
             assert all(r.status.code == 0 for r in response.responses), response
 
     async def version(self, dataset_id: str, name: str) -> dataset_pb2.Version:
