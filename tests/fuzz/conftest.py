@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import pytest
@@ -53,17 +53,29 @@ def _sync_channel(port: int) -> grpc.Channel:
 
 
 @pytest.fixture(scope="session")
-def fuzz_settings(settings: Settings) -> Settings:
+def fuzz_settings(settings: Settings) -> Iterator[Settings]:
+    """Settings of the tier's services: a bucket and database of their own,
+    removed afterwards (each bucket holds volumes of the local S3 server)."""
     run_id = uuid.uuid4().hex[:10]
     bucket = f"fvfuzz-{run_id}"
     from minio import Minio
+    from minio.deleteobjects import DeleteObject
+    from pymongo import MongoClient
 
-    Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
-          secure=settings.s3_secure, region=settings.s3_region).make_bucket(bucket)
+    s3 = Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
+               secure=settings.s3_secure, region=settings.s3_region)
+    s3.make_bucket(bucket)
     metadata_port = _free_port()
-    return Settings(**{**settings.__dict__, "mongodb_database": f"fvfuzz_{run_id}", "s3_bucket": bucket,
+    fuzz = Settings(**{**settings.__dict__, "mongodb_database": f"fvfuzz_{run_id}", "s3_bucket": bucket,
                        "metadata_address": f"127.0.0.1:{metadata_port}",
                        "metadata_target": f"127.0.0.1:{metadata_port}"})
+    yield fuzz
+    leftovers = [DeleteObject(o.object_name) for o in s3.list_objects(bucket, recursive=True)]
+    errors = list(s3.remove_objects(bucket, leftovers)) if leftovers else []
+    assert not errors, errors
+    s3.remove_bucket(bucket)
+    with MongoClient(fuzz.mongodb_uri) as client:
+        client.drop_database(fuzz.mongodb_database)
 
 
 @pytest.fixture(scope="session")
