@@ -180,6 +180,12 @@ def judge(rpc: Rpc, outcome: Outcome, *, decodable: bool = True) -> list[Problem
     code = outcome.code
     if code in FORBIDDEN:
         problems.append(Problem(f"{code.name.title()}Status", f"{rpc.name} answered {code.name}: {outcome.message}"))
+    elif code == grpc.StatusCode.RESOURCE_EXHAUSTED and "metadata size exceeds" in outcome.message:
+        # The answer's status trailer (message + details) outgrew what gRPC
+        # clients accept (8 KiB soft, 16 KiB hard by default): the caller
+        # gets a transport error instead of the service's status.
+        problems.append(Problem("OversizedErrorTrailer", f"{rpc.name}: the client could not read the error: "
+                                                         f"{outcome.message}"))
     elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
         problems.append(Problem("NoAnswer", f"{rpc.name} did not answer within {HANG_GUARD_SECONDS:.0f} s"))
     elif code == grpc.StatusCode.INVALID_ARGUMENT:

@@ -141,6 +141,14 @@ CASES: list[tuple[str, str, list[Message]]] = [
         view=view_pb2.View(selections=[view_pb2.ViewSelection(version=_ref("published.id"))],
                            order=view_pb2.ITERATION_ORDER_RANDOM, random_seed=7),
         frames_per_message=3, resume_cursor=_forged("cursor.random", 3, 40))]),
+    # Long caller values echoed into the error: the status trailer outgrows
+    # what clients accept and they see RESOURCE_EXHAUSTED instead.
+    ("echo-long-dataset-name", "ListVersions", [ms.ListVersionsRequest(
+        dataset=dataset_pb2.DatasetRef(name="x" * 4097))]),
+    ("echo-long-mask-paths", "UpdateDataset", [ms.UpdateDatasetRequest(
+        dataset_ref=dataset_pb2.DatasetRef(id="{{playground.id}}"), dataset=dataset_pb2.Dataset(description="d"),
+        update_mask={"paths": ["é" * 3000, "x" * 3000, "ü" * 3000]})]),
+    ("echo-long-frame-id", "GetFrame", [ms.GetFrameRequest(version=_ref("published.id"), frame_id="y" * 70_000)]),
     # Durations past what datetime can hold.
     ("gc-grace-1e11", "CollectGarbage", [blob_pb2.CollectGarbageRequest(dry_run=True, grace_period_seconds=10**11)]),
     ("gc-grace-int64-max", "CollectGarbage", [blob_pb2.CollectGarbageRequest(
