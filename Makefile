@@ -13,7 +13,7 @@ BUF := proto/node_modules/.bin/buf
 GENERATED_PY := services/framevault/v1
 PROTOS := $(wildcard proto/framevault/v1/*.proto)
 # Protos of other projects, vendored unchanged (their messages only; no stubs).
-VENDORED_PROTOS := third_party/grpc/reflection/v1/reflection.proto
+VENDORED_PROTOS := proto/grpc/reflection/v1/reflection.proto
 PYTEST_ARGS ?=
 
 .PHONY: help install generate check-generated lint stack-up stack-down stack-status run test bench clean
@@ -49,7 +49,7 @@ generate: install
 	  --python_out=services --pyi_out=services \
 	  --grpc_python_out=services --mypy_grpc_out=services \
 	  $(PROTOS) >/dev/null
-	$(PY) -m grpc_tools.protoc -Ithird_party --python_out=$(GENERATED_PY) --pyi_out=$(GENERATED_PY) \
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=$(GENERATED_PY) --pyi_out=$(GENERATED_PY) \
 	  $(VENDORED_PROTOS)
 	@if [ -x clients/generate.sh ]; then clients/generate.sh; fi
 
