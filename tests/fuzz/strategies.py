@@ -47,7 +47,9 @@ _INT_EDGES = [0, 1, -1, 2, 3, 7, 100, 255, 256, 999, 1000, 1001, 10_000, 10_001,
 def integers_of(kind: int) -> st.SearchStrategy[int]:
     low, high = _INT_RANGES[kind]
     edges = sorted({v for v in _INT_EDGES + [low, high, low + 1, high - 1] if low <= v <= high}, key=abs)
-    return st.one_of(st.sampled_from(edges), st.integers(max(low, -5), min(high, 1100)), st.integers(low, high))
+    small = st.integers(max(low, 0), min(high, 100))
+    return st.one_of(small, st.sampled_from(edges), small, st.integers(max(low, -5), min(high, 1100)),
+                     st.integers(low, high))
 
 
 _FLOAT_EDGES = [0.0, -0.0, 0.5, 1.0, -1.0, 1.5, 2.0, float("nan"), float("inf"), float("-inf"), 1e39, -1e39, 1e300,
@@ -158,7 +160,8 @@ class Pools:
             pool = ["ctx", "ctx-2", ""]
         choices: list[st.SearchStrategy[str]] = []
         if pool:
-            choices.append(st.sampled_from(pool))
+            # World values twice as often as edges: most lookups should succeed.
+            choices += [st.sampled_from(pool)] * 2
         if extra is not None:
             choices.append(extra)
         choices.append(edge_text())
