@@ -271,6 +271,24 @@ async def test_a_break_while_waiting_for_the_source_loses_nothing() -> None:
     assert sorted(item.proto.id for _, item in results) == sorted(f.proto.id for f in frames)
 
 
+async def test_closing_the_prefetch_early_ends_it() -> None:
+    """An upload that fails for good closes its source while the prefetch
+    holds a full queue: closing must not wait for a consumer that is gone."""
+
+    async def endless() -> AsyncIterator[int]:
+        n = 0
+        while True:
+            yield n
+            n += 1
+
+    batches = _prefetch(endless())
+    assert await anext(batches) == 0
+    await asyncio.sleep(0)  # the pump fills the queue and waits on it
+    closing = asyncio.ensure_future(batches.aclose())
+    done, _ = await asyncio.wait({closing}, timeout=60)  # guards against a hang, not a speed check
+    assert closing in done, "closing the prefetch never ended"
+
+
 async def test_without_auto_upload_local_paths_become_file_uris(tmp_path) -> None:
     frame = SingleFrame(source=str(tmp_path / "a.jpg"), mask_source="masks/m.png", id="x")
     (ready,) = await FramePreparer(None, []).prepare([frame])

@@ -327,6 +327,10 @@ async def _prefetch(source: AsyncIterator[T], depth: int = 1) -> AsyncGenerator[
             async for item in source:
                 await queue.put((False, item))
             await queue.put((True, None))
+        except asyncio.CancelledError:
+            # The consumer is gone (it cancels us when it closes): nobody
+            # would take an item from the full queue, so just end.
+            raise
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             await queue.put((True, exc))
 
