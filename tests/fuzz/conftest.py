@@ -20,8 +20,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import pytest
+from grpc import aio
 from hypothesis import HealthCheck, Phase, settings
-from support import channel_to, start_blob_service
+from support import start_blob_service
 
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
@@ -46,10 +47,22 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# The services' message limits; metadata limits far above the clients'
+# defaults, so that an oversized error trailer arrives and is judged by its
+# size (deterministically) instead of being dropped by the client's soft
+# limit at random.
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                   ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                   ("grpc.max_metadata_size", 4 * 1024 * 1024),
+                   ("grpc.absolute_max_metadata_size", 4 * 1024 * 1024)]
+
+
 def _sync_channel(port: int) -> grpc.Channel:
-    limit = 64 * 1024 * 1024
-    return grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", limit),
-                                                              ("grpc.max_send_message_length", limit)])
+    return grpc.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
+
+
+def _channel(port: int) -> aio.Channel:
+    return aio.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +100,7 @@ async def fuzz_env(fuzz_settings: Settings) -> AsyncIterator[FuzzEnv]:
     metadata = RunningService(build_service(metadata_settings), metadata_settings)
     try:
         await metadata.start()
-        async with channel_to(metadata.port) as metadata_channel, channel_to(blob.port) as blob_channel:
+        async with _channel(metadata.port) as metadata_channel, _channel(blob.port) as blob_channel:
             world = World(metadata_channel, blob_channel, fuzz_settings.view_cursor_secret)
             await world.build()
             sync_channels = {"framevault.v1.MetadataService": _sync_channel(metadata.port),

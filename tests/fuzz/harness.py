@@ -9,6 +9,7 @@ as messages or as raw bytes with an identity serializer.
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -180,12 +181,6 @@ def judge(rpc: Rpc, outcome: Outcome, *, decodable: bool = True) -> list[Problem
     code = outcome.code
     if code in FORBIDDEN:
         problems.append(Problem(f"{code.name.title()}Status", f"{rpc.name} answered {code.name}: {outcome.message}"))
-    elif code == grpc.StatusCode.RESOURCE_EXHAUSTED and "metadata size exceeds" in outcome.message:
-        # The answer's status trailer (message + details) outgrew what gRPC
-        # clients accept (8 KiB soft, 16 KiB hard by default): the caller
-        # gets a transport error instead of the service's status.
-        problems.append(Problem("OversizedErrorTrailer", f"{rpc.name}: the client could not read the error: "
-                                                         f"{outcome.message}"))
     elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
         problems.append(Problem("NoAnswer", f"{rpc.name} did not answer within {HANG_GUARD_SECONDS:.0f} s"))
     elif code == grpc.StatusCode.INVALID_ARGUMENT:
@@ -197,10 +192,34 @@ def judge(rpc: Rpc, outcome: Outcome, *, decodable: bool = True) -> list[Problem
             problems.append(Problem("UnnamedInvalidArgument",
                                     f"{rpc.name} INVALID_ARGUMENT without a BadRequest violation naming a request "
                                     f"field (violations {fields!r}): {outcome.message}"))
+    if outcome.error is not None and (size := trailer_size(outcome.error)) > CLIENT_METADATA_LIMIT:
+        problems.append(Problem("OversizedErrorTrailer",
+                                f"{rpc.name} {code.name}: status trailer of {size} bytes; gRPC clients drop "
+                                f"trailers over {CLIENT_METADATA_LIMIT} (at random up to twice that) and "
+                                f"report RESOURCE_EXHAUSTED instead: {outcome.message[:300]}"))
     for response in outcome.responses:
         for where, status in embedded_statuses(response):
             problems += judge_embedded(rpc, where, status)
     return problems
+
+
+# Default soft limit of received metadata in gRPC clients (grpc.max_metadata_size).
+CLIENT_METADATA_LIMIT = 8 * 1024
+_HPACK_ENTRY_OVERHEAD = 32
+
+
+def trailer_size(error: Any) -> int:
+    """Wire size of an error's trailers as gRPC's metadata limit counts it:
+    each entry's name and value plus 32 bytes, binary values in base64, the
+    status message percent-encoded."""
+    size = 0
+    for key, value in error.trailing_metadata() or ():
+        raw = value if isinstance(value, bytes) else value.encode()
+        length = len(base64.b64encode(raw)) if key.endswith("-bin") else len(raw)
+        size += len(key) + length + _HPACK_ENTRY_OVERHEAD
+    message = (error.details() or "").encode()
+    encoded = sum(1 if 0x20 <= b < 0x7F and b != 0x25 else 3 for b in message)
+    return size + len("grpc-message") + encoded + len("grpc-status") + 2 + 2 * _HPACK_ENTRY_OVERHEAD
 
 
 def judge_embedded(rpc: Rpc, where: str, status: status_pb2.Status) -> list[Problem]:
