@@ -19,6 +19,7 @@ from .helpers import (
     FAILED,
     UNCHANGED,
     UPDATED,
+    UploadRun,
     by_id,
     code_of,
     count_frames,
@@ -115,3 +116,26 @@ async def test_a_frame_held_by_another_transaction_costs_only_itself(metadata_st
     again = await upload(metadata_stub, version.id, items([held]))
     assert again.outcomes() == [CREATED]
     assert await exact_counts(metadata_stub, frames_db, version.id) == {200}
+
+
+async def test_a_publish_amid_eight_streams_splits_them_cleanly(metadata_stub, frames_db: Database):
+    version = await new_draft(metadata_stub)
+    runs = [UploadRun() for _ in range(STREAMS)]
+    streams = [asyncio.create_task(upload(
+        metadata_stub, version.id, items(image_frame(f"s{s}-f{i:05d}") for i in range(20_000)),
+        per_message=100, run=run)) for s, run in enumerate(runs)]
+    while sum(len(run.results) for run in runs) < 2000:
+        await asyncio.sleep(0.01)
+    published = await publish(metadata_stub, version.id)
+    await asyncio.gather(*streams)
+
+    written = 0
+    for run in runs:
+        outcomes = [r.outcome for r in run.results]
+        # Every frame landed before the publish or was refused after it, in stream order.
+        landed = outcomes.count(CREATED)
+        assert outcomes == [CREATED] * landed + [FAILED] * (len(outcomes) - landed)
+        assert all(code_of(r.error) == grpc.StatusCode.FAILED_PRECONDITION for r in run.results[landed:])
+        written += landed
+    assert published.frame_count == written
+    assert await exact_counts(metadata_stub, frames_db, version.id) == {written}

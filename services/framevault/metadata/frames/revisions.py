@@ -2,7 +2,8 @@
 V" and "Deleting f in V"), for many frames at once.
 
 Every function here runs inside the caller's transaction (``session``) with a
-write lease of the draft (``write_leases``) and ends by claiming it: the
+write lease of the draft (``write_leases``) and ends by claiming it (last, so
+a publish waits on the lease only for the moment before the commit): the
 lease's frame count moves by exactly the number of frames that appeared or
 disappeared, and a version published (or deleted) meanwhile makes the whole
 transaction fail, so a frame never lands in a published version and the
@@ -137,13 +138,13 @@ async def write_revisions(
             # ancestor; only V stops seeing it.
             operations.append(InsertOne(content))
             to_hide.append(current["_id"])
-    await claim(db, session, lease, appeared)
     if operations:
         await db.frames.bulk_write(operations, ordered=True, session=session)
     if to_hide:
         await db.frames.update_many(
             {"_id": {"$in": to_hide}}, {"$addToSet": {"hidden_in": version.id}}, session=session
         )
+    await claim(db, session, lease, appeared)
     return outcomes
 
 
@@ -157,11 +158,11 @@ async def delete_revisions(
     visible = await find_visible_revisions(db, version, frame_ids, session=session)
     own = [r["_id"] for r in visible.values() if r["version_id"] == version.id]
     inherited = [r["_id"] for r in visible.values() if r["version_id"] != version.id]
-    await claim(db, session, lease, -len(visible))
     if own:
         await db.frames.delete_many({"_id": {"$in": own}}, session=session)
     if inherited:
         await db.frames.update_many(
             {"_id": {"$in": inherited}}, {"$addToSet": {"hidden_in": version.id}}, session=session
         )
+    await claim(db, session, lease, -len(visible))
     return set(visible)
