@@ -931,7 +931,11 @@ type GetDownloadUrlRequest struct {
 	Digest *Digest `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
 	// Lifetime in seconds (1..max_download_url_seconds; 0 = 900).
 	ExpiresInSeconds int32 `protobuf:"varint,2,opt,name=expires_in_seconds,json=expiresInSeconds,proto3" json:"expires_in_seconds,omitempty"`
-	// Content-Type the URL serves (defaults to application/octet-stream).
+	// Content-Type the URL should serve. Raster image and video types are
+	// served inline with that type; any other type (HTML, SVG, scripts ...) is
+	// served as `application/octet-stream` with `Content-Disposition:
+	// attachment`, so stored bytes can never act as a page of the S3 origin.
+	// Empty = application/octet-stream, as an attachment.
 	ContentType   string `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1296,7 +1300,8 @@ type CollectGarbageRequest struct {
 	// Only list what would be deleted.
 	DryRun bool `protobuf:"varint,1,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	// Blobs younger than this are kept (0 = 86400 = one day), so a blob
-	// uploaded just before its frame is registered survives.
+	// uploaded just before its frame is registered survives. At most
+	// 3153600000 (100 years); larger or negative is INVALID_ARGUMENT.
 	GracePeriodSeconds int64 `protobuf:"varint,2,opt,name=grace_period_seconds,json=gracePeriodSeconds,proto3" json:"grace_period_seconds,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache

@@ -261,7 +261,13 @@ export interface GetDownloadUrlRequest {
     | undefined;
   /** Lifetime in seconds (1..max_download_url_seconds; 0 = 900). */
   expiresInSeconds: number;
-  /** Content-Type the URL serves (defaults to application/octet-stream). */
+  /**
+   * Content-Type the URL should serve. Raster image and video types are
+   * served inline with that type; any other type (HTML, SVG, scripts ...) is
+   * served as `application/octet-stream` with `Content-Disposition:
+   * attachment`, so stored bytes can never act as a page of the S3 origin.
+   * Empty = application/octet-stream, as an attachment.
+   */
   contentType: string;
 }
 
@@ -331,7 +337,8 @@ export interface CollectGarbageRequest {
   dryRun: boolean;
   /**
    * Blobs younger than this are kept (0 = 86400 = one day), so a blob
-   * uploaded just before its frame is registered survives.
+   * uploaded just before its frame is registered survives. At most
+   * 3153600000 (100 years); larger or negative is INVALID_ARGUMENT.
    */
   gracePeriodSeconds: number;
 }
