@@ -94,3 +94,15 @@ async def test_rpcs_are_counted_on_the_metrics_endpoint(metadata_service, metada
     page = urllib.request.urlopen(url, timeout=5).read().decode()
     assert ('framevault_rpcs_handled_total{grpc_code="INVALID_ARGUMENT",grpc_method="GetDataset",'
             'grpc_service="framevault.v1.MetadataService"}') in page
+
+
+async def test_a_second_service_on_a_taken_address_fails_to_start(settings, blob_service):
+    """gRPC would share the port between processes by default; a second
+    service on the same address must refuse to start instead."""
+    from dataclasses import replace
+
+    from support import start_blob_service
+
+    taken = replace(settings, blob_address=f"127.0.0.1:{blob_service.port}")
+    with pytest.raises(RuntimeError):
+        await start_blob_service(taken)

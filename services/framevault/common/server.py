@@ -74,6 +74,13 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.keepalive_timeout_ms", settings.grpc_keepalive_timeout_ms),
         ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
         ("grpc.keepalive_permit_without_calls", 1),
+        # gRPC shares a port between processes by default. A second process on
+        # a taken address must fail instead: a forgotten process would
+        # silently answer half the calls, and the metadata service ends the
+        # transactions of the process it replaces on its address
+        # (``Database.end_predecessor_transactions``), which is only right
+        # when that process is gone.
+        ("grpc.so_reuseport", 0),
     ]
 
 
