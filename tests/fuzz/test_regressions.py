@@ -148,6 +148,10 @@ CASES: list[tuple[str, str, list[Message]]] = [
     ("echo-long-mask-paths", "UpdateDataset", [ms.UpdateDatasetRequest(
         dataset_ref=dataset_pb2.DatasetRef(id="{{playground.id}}"), dataset=dataset_pb2.Dataset(description="d"),
         update_mask={"paths": ["é" * 3000, "x" * 3000, "ü" * 3000]})]),
+    ("echo-long-meta-key", "CreateDataset", [ms.CreateDatasetRequest(dataset=dataset_pb2.Dataset(
+        name="fz-long-key", meta=metadata_pb2.Metadata(fields={"x" * 4097: metadata_pb2.MetadataValue(int_value=1)})))]),
+    ("echo-long-dataset-name-get", "GetDataset", [ms.GetDatasetRequest(
+        dataset=dataset_pb2.DatasetRef(name="y" * 70_000))]),
     ("echo-long-frame-id", "GetFrame", [ms.GetFrameRequest(version=_ref("published.id"), frame_id="y" * 70_000)]),
     # Durations past what datetime can hold.
     ("gc-grace-1e11", "CollectGarbage", [blob_pb2.CollectGarbageRequest(dry_run=True, grace_period_seconds=10**11)]),
