@@ -152,6 +152,13 @@ CASES: list[tuple[str, str, list[Message]]] = [
         name="fz-long-key", meta=metadata_pb2.Metadata(fields={"x" * 4097: metadata_pb2.MetadataValue(int_value=1)})))]),
     ("echo-long-dataset-name-get", "GetDataset", [ms.GetDatasetRequest(
         dataset=dataset_pb2.DatasetRef(name="y" * 70_000))]),
+    ("echo-long-statistics-key", "GetVersionStatistics", [ms.GetVersionStatisticsRequest(
+        version=_ref("published.id"), meta_keys=["x" * 4097])]),
+    ("echo-long-projection-path", "ListViewFrames", [ms.ListViewFramesRequest(view=view_pb2.View(
+        selections=[view_pb2.ViewSelection(version=_ref("published.id"))], projection={"paths": ["x" * 4097]}))]),
+    ("echo-long-version-mask-path", "UpdateVersion", [ms.UpdateVersionRequest(
+        version_ref=_ref("draft.id"), version=dataset_pb2.Version(description="x"),
+        update_mask={"paths": ["x" * 4097]})]),
     ("echo-long-frame-id", "GetFrame", [ms.GetFrameRequest(version=_ref("published.id"), frame_id="y" * 70_000)]),
     # Durations past what datetime can hold.
     ("gc-grace-1e11", "CollectGarbage", [blob_pb2.CollectGarbageRequest(dry_run=True, grace_period_seconds=10**11)]),
