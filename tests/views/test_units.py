@@ -48,7 +48,7 @@ def test_confidence_bounds_are_float32_like_stored_confidences() -> None:
 @pytest.mark.parametrize(("query", "position", "fragment"), [
     ("", 0, "empty"),
     ("label:a label:b", 8, "missing operator"),
-    ("bare", 0, "needs a field"),
+    ("roi:(bare)", 5, "only field:value terms joined by AND"),
     ("label:a AND meta.$x:1", 12, "'$'"),
     ("roi:(label:a OR label:b)", 5, "only field:value terms joined by AND"),
     ("roi:label:a", 0, "group"),
@@ -67,6 +67,38 @@ def test_bad_queries_report_a_position(query: str, position: int, fragment: str 
     assert caught.value.position == position, caught.value
     if fragment:
         assert fragment in caught.value.message
+
+
+@pytest.mark.parametrize(("reference", "query"), [
+    ("Car", "label:Car"),
+    ('label.keyword:"Car" AND NOT label.keyword:"occluded"', 'label:"Car" AND NOT label:"occluded"'),
+    ("Car OR (Bus AND confidence:[0.5 TO 1])", "label:Car OR (label:Bus AND confidence:[0.5 TO 1])"),
+    ("rois.label:truck", "label:truck"),
+    ("labels.keyword:(car OR bus) AND rois.confidence:>=0.5", "label:(car OR bus) AND confidence:>=0.5"),
+    ("roi:(label.keyword:car AND rois.confidence:>0.5)", "roi:(label:car AND confidence:>0.5)"),
+    ('width:[640 TO *] AND sources.content_type:"image/png"', 'source.width:[640 TO *] AND source.content_type:"image/png"'),
+    ("src.id:front OR height:720 OR uri:s3\\://x/*", "source.id:front OR source.height:720 OR source.uri:s3\\://x/*"),
+    ('metadata.city:"bremen" AND meta_data.weather.rain:true AND _exists_:metadata.speed',
+     'meta.city:"bremen" AND meta.weather.rain:true AND _exists_:meta.speed'),
+    ('(car) AND (meta.city:"bremen") AND (width:640)', '(label:car) AND (meta.city:"bremen") AND (source.width:640)'),
+])
+def test_reference_product_spellings_mean_the_same(reference: str, query: str) -> None:
+    assert parse_query(reference) == parse_query(query)
+
+
+@pytest.mark.parametrize(("query", "position", "fragment"), [
+    ("label.keyword:a label.keyword:b", 16, "missing operator"),
+    ("metadata.$x:1", 0, "'metadata.$x'"),
+    ("rois.label:car AND sources.depth:3", 19, "unknown field 'sources.depth'"),
+    ("label.keyword:car*", 14, "wildcards"),
+    ("meta.a:1 AND car~", 13, "fuzzy"),
+])
+def test_reference_spellings_report_positions_in_the_query_as_written(query: str, position: int,
+                                                                      fragment: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        parse_query(query)
+    assert caught.value.position == position, caught.value
+    assert fragment in caught.value.message
 
 
 def test_long_queries_are_refused() -> None:

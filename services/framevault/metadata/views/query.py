@@ -5,6 +5,13 @@ Field names select the node type (never a MongoDB path, except the validated
 ``meta.<key>`` segments); terms only ever become values. Every error carries
 the position (0-based character offset) where it was found. The accepted
 language is described in ``views/README.md``.
+
+The field names of the reference product (``label.keyword``, ``rois.label``,
+``metadata.<key>``, ``sources.width``, bare ``width``, ...) are read as the
+names they stand for while translating, and a term without a field is a label
+(as in the reference product's ROI queries). The query is never rewritten, so
+every client language gets the same language and every position refers to the
+string the caller sent.
 """
 
 from __future__ import annotations
@@ -107,10 +114,42 @@ class _Scope:
 TOP = _Scope()
 _SOURCE_FIELDS = ("width", "height", "content_type", "uri", "id")
 _ROI_FIELDS = ("label", "confidence", "count")
+# The reference product's spellings: its ROI, frame and source queries each
+# had their own field names.
+_ROI_ALIASES = {
+    "label.keyword": "label",
+    "labels": "label",
+    "labels.keyword": "label",
+    "rois.label": "label",
+    "rois.labels": "label",
+    "rois.label.keyword": "label",
+    "rois.confidence": "confidence",
+}
+_META_PREFIXES = ("metadata.", "meta_data.")
+_SOURCE_PREFIXES = ("sources.", "src.")
 _FIELD_HELP = (
     "label, confidence, roi:(...), meta.<key>, _exists_, source.width, source.height, "
     "source.content_type, source.uri, source.id, source:(...)"
 )
+
+
+def canonical_field(name: str, kind: str = "top") -> str:
+    """The field ``name`` stands for in a scope (``kind`` as in ``_Scope``):
+    the reference product's spellings become this language's names; other
+    names are returned as they are."""
+    if kind == "source":
+        return name
+    if name in _ROI_ALIASES:
+        return _ROI_ALIASES[name]
+    if kind == "roi":
+        return name
+    for prefix in _META_PREFIXES:
+        if name.startswith(prefix):
+            return "meta." + name.removeprefix(prefix)
+    for prefix in _SOURCE_PREFIXES:
+        if name.startswith(prefix):
+            return "source." + name.removeprefix(prefix)
+    return "source." + name if name in _SOURCE_FIELDS else name
 
 
 def _unescape(text: str) -> str:
@@ -148,9 +187,10 @@ class _Translator:
         if isinstance(item, (tree.Fuzzy, tree.Proximity, tree.Boost, tree.Regex)):
             raise QueryError(_position(item), f"{type(item).__name__.lower()} queries are not supported")
         if isinstance(item, (tree.Term, tree.Range, tree.From, tree.To)):
-            if scope.field is not None:
-                return self.term(scope, item)
-            raise QueryError(_position(item), f"a term needs a field, e.g. label:car (fields: {_FIELD_HELP})")
+            if scope.field is None:
+                # A term without a field is a label.
+                scope = _Scope(scope.kind, "label", _position(item))
+            return self.term(scope, item)
         raise QueryError(_position(item), f"unsupported syntax {str(item)!r}")
 
     def search_field(self, item: tree.SearchField, level: int, scope: _Scope) -> Filter:
@@ -169,15 +209,17 @@ class _Translator:
             return self.expression(item.expr.expr, level + 1, field_scope)
         return self.term(field_scope, item.expr)
 
-    def qualified(self, name: str, scope: _Scope, position: int) -> str:
+    def qualified(self, written: str, scope: _Scope, position: int) -> str:
+        """The full name of the field ``written`` (as the caller spelled it)."""
+        name = canonical_field(written, scope.kind)
         if scope.kind == "roi":
             if name not in _ROI_FIELDS:
-                raise QueryError(position, f"unknown field {name!r} in roi:(...) (fields: {', '.join(_ROI_FIELDS)})")
+                raise QueryError(position, f"unknown field {written!r} in roi:(...) (fields: {', '.join(_ROI_FIELDS)})")
             return f"roi.{name}"
         if scope.kind == "source":
             if name not in _SOURCE_FIELDS:
                 raise QueryError(
-                    position, f"unknown field {name!r} in source:(...) (fields: {', '.join(_SOURCE_FIELDS)})"
+                    position, f"unknown field {written!r} in source:(...) (fields: {', '.join(_SOURCE_FIELDS)})"
                 )
             return f"source.{name}"
         if name in ("label", "confidence"):
@@ -185,14 +227,14 @@ class _Translator:
         if name.startswith("source.") and name.removeprefix("source.") in _SOURCE_FIELDS:
             return name
         if name.startswith("meta."):
-            self.meta_path(name, position)
+            self.meta_path(name, position, written)
             return name
-        raise QueryError(position, f"unknown field {name!r} (fields: {_FIELD_HELP})")
+        raise QueryError(position, f"unknown field {written!r} (fields: {_FIELD_HELP})")
 
-    def meta_path(self, name: str, position: int) -> tuple[str, ...]:
+    def meta_path(self, name: str, position: int, written: str | None = None) -> tuple[str, ...]:
         path, problem = key_path(name.removeprefix("meta."))
         if problem:
-            raise QueryError(position, f"field {name!r}: {problem}")
+            raise QueryError(position, f"field {written or name!r}: {problem}")
         return path
 
     # -- roi:(...) and source:(...) --
@@ -216,10 +258,8 @@ class _Translator:
         elif isinstance(item, tree.Group):
             self._collect_conjunction(kind, item.expr, out, level + 1)
         elif isinstance(item, tree.SearchField) and not isinstance(item.expr, tree.FieldGroup):
-            name = _unescape(item.name)
-            scope = _Scope(kind)
-            self.qualified(name, scope, _position(item))
-            out.append((name, item.expr, _position(item)))
+            qualified = self.qualified(_unescape(item.name), _Scope(kind), _position(item))
+            out.append((qualified.partition(".")[2], item.expr, _position(item)))
         else:
             raise QueryError(
                 _position(item), f"inside {kind}:(...) only field:value terms joined by AND are allowed"
@@ -306,10 +346,11 @@ class _Translator:
     def exists(self, value: tree.Item) -> Filter:
         if not isinstance(value, tree.Word) or value.has_wildcard():
             raise QueryError(_position(value), "_exists_ takes a field name, e.g. _exists_:meta.city")
-        name = _unescape(value.value)
+        written = _unescape(value.value)
+        name = canonical_field(written)
         if not name.startswith("meta."):
             raise QueryError(_position(value), "_exists_ applies to meta.<key> fields")
-        return MetaExists(self.meta_path(name, _position(value)), True)
+        return MetaExists(self.meta_path(name, _position(value), written), True)
 
     def scalar(self, value: tree.Item) -> Any:
         """A quoted value is a string; a bare word is a number, true, false,
