@@ -10,7 +10,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK := $(PY) deploy/local/stack.py
 BUF := proto/node_modules/.bin/buf
-GENERATED_PY := services/framevault/v1
+GENERATED_PY := clients/python-api/framevault/v1
+# protoc writes framevault/v1/... under this root.
+GENERATED_PY_ROOT := clients/python-api
 PROTOS := $(wildcard proto/framevault/v1/*.proto)
 # Protos of other projects, vendored unchanged (their messages only; no stubs).
 VENDORED_PROTOS := proto/grpc/reflection/v1/reflection.proto
@@ -46,8 +48,8 @@ install: $(VENV)/.installed $(BUF)
 generate: install
 	rm -rf $(GENERATED_PY) && mkdir -p $(GENERATED_PY)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m grpc_tools.protoc -Iproto \
-	  --python_out=services --pyi_out=services \
-	  --grpc_python_out=services --mypy_grpc_out=services \
+	  --python_out=$(GENERATED_PY_ROOT) --pyi_out=$(GENERATED_PY_ROOT) \
+	  --grpc_python_out=$(GENERATED_PY_ROOT) --mypy_grpc_out=$(GENERATED_PY_ROOT) \
 	  $(PROTOS) >/dev/null
 	$(PY) -m grpc_tools.protoc -Iproto --python_out=$(GENERATED_PY) --pyi_out=$(GENERATED_PY) \
 	  $(VENDORED_PROTOS)
@@ -66,8 +68,8 @@ lint: install
 	@# Each commit must stay wire-compatible with the one before it.
 	@if git rev-parse --verify --quiet HEAD~1 >/dev/null; then \
 	  cd proto && node_modules/.bin/buf breaking --against '../.git#ref=HEAD~1,subdir=proto'; fi
-	$(VENV)/bin/ruff check services clients/python tests deploy
-	$(VENV)/bin/mypy services/framevault clients/python/framevault
+	$(VENV)/bin/ruff check services clients/python clients/python-api tests deploy
+	$(VENV)/bin/mypy services/framevault clients/python/framevault clients/python-api/framevault
 
 # --- local stack and services ----------------------------------------------
 
