@@ -22,7 +22,7 @@ from framevault.sdk.errors import (
     NotFoundError,
     UnavailableError,
 )
-from framevault.sdk.queries import combine_queries, normalize_roi_query, normalize_source_query
+from framevault.sdk.queries import combine_queries, roi_query_text
 
 
 class FakeRpcError(grpc.RpcError):
@@ -93,21 +93,26 @@ def test_error_without_details_and_garbled_trailer() -> None:
     assert garbled.code is grpc.StatusCode.INTERNAL and garbled.message == "boom"
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("Car", "label:Car"),
-    ('label.keyword:"Car" AND NOT label.keyword:"occluded"', 'label:"Car" AND NOT label:"occluded"'),
-    ("Car OR (Bus AND confidence:[0.5 TO 1])", "label:Car OR (label:Bus AND confidence:[0.5 TO 1])"),
+# The service reads these reference-product queries as the ones of its own
+# language beside them (tests/views/test_units.py checks the same pairs).
+@pytest.mark.parametrize("query, sent", [
+    ("Car", "Car"),
+    ('label.keyword:"Car" AND NOT label.keyword:"occluded"', 'label.keyword:"Car" AND NOT label.keyword:"occluded"'),
+    (" Car OR (Bus AND confidence:[0.5 TO 1]) ", "Car OR (Bus AND confidence:[0.5 TO 1])"),
     (["car", "bus"], 'label:"car" OR label:"bus"'),
-    ("rois.label:truck", "label:truck"),
+    (['say "hi"', ""], 'label:"say \\"hi\\""'),
+    ("rois.label:truck", "rois.label:truck"),
 ])
-def test_roi_queries_are_normalised(query, expected: str) -> None:
-    assert normalize_roi_query(query) == expected
+def test_roi_queries_are_sent_as_written(query, sent: str) -> None:
+    assert roi_query_text(query) == sent
 
 
-def test_source_query_gets_the_source_prefix_and_bad_syntax_passes_through() -> None:
-    assert normalize_source_query("width:[640 TO *] AND sources.content_type:\"image/png\"") == \
-        'source.width:[640 TO *] AND source.content_type:"image/png"'
-    assert normalize_roi_query("AND ((") == "AND (("
+def test_source_query_and_bad_syntax_are_sent_as_written() -> None:
+    view = DataView()
+    view.add_query(dataset_name="cars", source_query='width:[640 TO *] AND sources.content_type:"image/png"')
+    view.add_query(dataset_name="cars", roi_query="AND ((")
+    assert [s.query for s in view.to_proto().selections] == [
+        'width:[640 TO *] AND sources.content_type:"image/png"', "AND (("]
     assert combine_queries("label:a", "", "meta.x:1") == "(label:a) AND (meta.x:1)"
 
 
@@ -128,7 +133,7 @@ def test_view_proto_combines_queries_mapping_and_labels() -> None:
     assert list(proto.projection.paths) == ["rois"]
     assert dict(proto.label_enumeration) == {"vehicle": 1}
     first, second = proto.selections
-    assert first.query == '(label:car) AND (meta.city:"bremen") AND (source.width:640)'
+    assert first.query == '(car) AND (meta.city:"bremen") AND (width:640)'
     assert first.weight == 2
     assert (first.version.dataset.name, first.version.name) == ("cars", "v1")
     assert [(list(r.from_labels), r.to_label) for r in first.label_mapping] == [(["car", "van"], "vehicle")]

@@ -26,7 +26,7 @@ from google.protobuf import field_mask_pb2
 from framevault.sdk.client import backoff_delay
 from framevault.sdk.errors import FramevaultError
 from framevault.sdk.frames import Frame, frame_from_proto
-from framevault.sdk.queries import combine_queries, normalize_frame_query, normalize_roi_query, normalize_source_query
+from framevault.sdk.queries import combine_queries, roi_query_text
 from framevault.sdk.refs import version_ref
 from framevault.sdk.runtime import SyncIterator, current_client, sync_twin
 from framevault.v1 import frame_pb2, metadata_service_pb2, view_pb2
@@ -152,7 +152,13 @@ class DataView:
             source_query: Lucene-style query over ``source.width``, ``source.height``,
                 ``source.content_type``, ``source.uri`` (the ``source.`` prefix may be left out).
             weight: relative weight when several queries are mixed.
-            query: a query over any of the fields above, used as is and ANDed with the others.
+            query: a query over any of the fields above, ANDed with the others.
+
+        The queries are sent as written, each in parentheses and ANDed when
+        there are several (``view.to_proto()`` shows the result; a query
+        error's position refers to it). The service also reads the reference
+        product's field names (``label.keyword``, ``metadata.<key>``,
+        ``sources.width``, ...).
 
         Raises:
             ValueError: no version named, or a weight <= 0.
@@ -166,10 +172,7 @@ class DataView:
             version_name=version_name,
             dataset_id=dataset_id,
             version_id=version_id,
-            query=combine_queries(
-                normalize_roi_query(roi_query), normalize_frame_query(frame_query),
-                normalize_source_query(source_query), (query or "").strip(),
-            ),
+            query=combine_queries(roi_query_text(roi_query), frame_query, source_query, query),
             weight=float(weight),
         )
         self.queries.append(selection)
