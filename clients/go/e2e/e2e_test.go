@@ -72,6 +72,7 @@ func TestEndToEnd(t *testing.T) {
 
 	uploadFrames(ctx, t, metadata, draftRef, sourceURI)
 	iterateInSequentialOrder(ctx, t, metadata, draftRef)
+	countWithReferenceQuery(ctx, t, metadata, draftRef)
 }
 
 func dial(t *testing.T, target string) *grpc.ClientConn {
@@ -359,5 +360,24 @@ func iterateInSequentialOrder(ctx context.Context, t *testing.T, metadata fv.Met
 	}
 	if !slices.Equal(ids, sequentialOrder) {
 		t.Errorf("IterateFrames ids = %v, want %v", ids, sequentialOrder)
+	}
+}
+
+// countWithReferenceQuery counts the frames of a query in the reference
+// product's spellings, which the service reads as its own names.
+func countWithReferenceQuery(ctx context.Context, t *testing.T, metadata fv.MetadataServiceClient, draft *fv.VersionRef) {
+	t.Helper()
+	callCtx, cancel := withDeadline(ctx)
+	defer cancel()
+	query := `label.keyword:"car" AND rois.confidence:[0.7 TO 1] AND metadata.client:"go" AND width:640`
+	reply, err := metadata.CountViewFrames(callCtx, &fv.CountViewFramesRequest{
+		View: &fv.View{Selections: []*fv.ViewSelection{{Version: draft, Query: query}}},
+	})
+	if err != nil {
+		t.Fatalf("CountViewFrames(%s): %v", query, err)
+	}
+	// b-0066, a-0100 and b-0000 have a car with a confidence of at least 0.7.
+	if reply.Count != 3 {
+		t.Errorf("CountViewFrames(%s) = %d, want 3", query, reply.Count)
 	}
 }
