@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from framevault.blob.client import BlobClient
+from framevault.api.blob_client import BlobClient
 from framevault.blob.storage import S3BlobStorage
 from framevault.common.config import Settings
 from framevault.common.server import RunningService

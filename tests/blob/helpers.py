@@ -8,9 +8,9 @@ import socket
 
 from grpc import aio
 
+from framevault.api.digests import BlobDigest, digest_of
 from framevault.blob.storage import PartInfo, S3BlobStorage
 from framevault.common.config import Settings
-from framevault.common.digests import BlobDigest, digest_of
 from framevault.v1 import blob_pb2
 
 try:

@@ -7,8 +7,8 @@ import asyncio
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from framevault.api.digests import digest_of
 from framevault.common.config import Settings
-from framevault.common.digests import digest_of
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
 from .helpers import channel_to, proto_digest, rpc_error, start_blob_service, unused_port

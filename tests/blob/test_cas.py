@@ -10,11 +10,11 @@ import grpc
 import pytest
 from google.rpc import code_pb2
 
-from framevault.blob.client import BlobClient
+from framevault.api.blob_client import BlobClient
+from framevault.api.digests import EMPTY_SHA256, BlobDigest, digest_of
 from framevault.blob.keys import cas_key
 from framevault.blob.storage import S3BlobStorage
 from framevault.common.config import Settings
-from framevault.common.digests import EMPTY_SHA256, BlobDigest, digest_of
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
 from .helpers import MIB, proto_digest, random_blob, resource_info, rpc_error, violated_fields

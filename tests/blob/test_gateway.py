@@ -8,10 +8,10 @@ import grpc
 import pytest
 from grpc import aio
 
+from framevault.api.digests import EMPTY_SHA256, BlobDigest, digest_of
 from framevault.blob.keys import cas_key
 from framevault.blob.storage import S3BlobStorage
 from framevault.common.config import Settings
-from framevault.common.digests import EMPTY_SHA256, BlobDigest, digest_of
 from framevault.common.errors import Internal, Unavailable
 from framevault.common.server import RunningService
 from framevault.metadata.blob_gateway import GrpcBlobGateway

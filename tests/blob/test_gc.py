@@ -15,10 +15,10 @@ import pytest
 from grpc import aio
 from minio import Minio
 
-from framevault.blob.client import BlobClient
+from framevault.api.blob_client import BlobClient
+from framevault.api.digests import BlobDigest
 from framevault.blob.storage import S3BlobStorage
 from framevault.common.config import Settings
-from framevault.common.digests import BlobDigest
 from framevault.common.server import RunningService
 from framevault.v1 import blob_pb2, blob_pb2_grpc, metadata_service_pb2, metadata_service_pb2_grpc
 

@@ -14,9 +14,9 @@ from grpc import aio
 from minio import Minio
 from pymongo import MongoClient
 
-from framevault.blob.client import BlobClient
+from framevault.api.blob_client import BlobClient
+from framevault.api.digests import BlobDigest, digest_of
 from framevault.common.config import Settings
-from framevault.common.digests import BlobDigest, digest_of
 from framevault.common.server import RunningService
 from framevault.metadata.app import build_service as build_metadata_service
 from framevault.v1 import blob_pb2, blob_pb2_grpc, dataset_pb2, frame_pb2, metadata_service_pb2_grpc

@@ -7,12 +7,12 @@ import os
 
 import pytest
 
+from framevault.api.digests import BlobDigest, digest_of
 from framevault.blob.hashing import CHECKPOINTS_SUPPORTED, Sha256
 from framevault.blob.keys import cas_key, digest_of_cas_key, parse_upload_name, upload_name_of_state_key
 from framevault.blob.storage import PartInfo
 from framevault.blob.uploads import MAX_PARTS, MIN_PART_SIZE, CommittedPart, UploadState, upload_limits
 from framevault.common.config import Settings
-from framevault.common.digests import BlobDigest, digest_of
 from framevault.common.errors import InvalidArgument
 
 MIB = 1024 * 1024

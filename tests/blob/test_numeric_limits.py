@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 import pytest
 
-from framevault.blob.client import BlobClient
+from framevault.api.blob_client import BlobClient
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
 from .helpers import random_blob, rpc_error, violated_fields

@@ -8,9 +8,9 @@ import grpc
 import pytest
 from PIL import Image
 
-from framevault.blob.client import BlobClient
+from framevault.api.blob_client import BlobClient
+from framevault.api.digests import BlobDigest
 from framevault.common.config import Settings
-from framevault.common.digests import BlobDigest
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
 from .helpers import proto_digest, random_blob, rpc_error, violated_fields

@@ -11,12 +11,12 @@ import grpc
 import pytest
 from grpc import aio
 
-from framevault.blob.client import BlobClient
+from framevault.api.blob_client import BlobClient
+from framevault.api.digests import BlobDigest
 from framevault.blob.keys import cas_key
 from framevault.blob.storage import S3BlobStorage
 from framevault.blob.uploads import BlobWriter, WriteChunk
 from framevault.common.config import Settings
-from framevault.common.digests import BlobDigest
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
 if TYPE_CHECKING:

@@ -14,9 +14,9 @@ from grpc_status import rpc_status
 from minio import Minio
 from pymongo import MongoClient
 
+from framevault.api.digests import BlobDigest
 from framevault.blob.keys import cas_key
 from framevault.common.config import Settings
-from framevault.common.digests import BlobDigest
 from framevault.metadata.db import DATASETS
 from framevault.v1 import blob_pb2, frame_pb2
 from framevault.v1 import metadata_service_pb2 as ms

@@ -15,7 +15,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc import aio
 from support import status_details
 
-from framevault.common.digests import BlobDigest, digest_of
+from framevault.api.digests import BlobDigest, digest_of
 from framevault.common.errors import ok_status
 from framevault.metadata.db import Database
 from framevault.metadata.lineage import VersionHandle, visible_filter

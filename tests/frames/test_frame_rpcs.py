@@ -10,8 +10,8 @@ from google.rpc import error_details_pb2
 from grpc import aio
 from support import error_details, resource_info, violated_fields
 
-from framevault.common.digests import digest_of
-from framevault.common.metadata_values import dict_to_metadata, metadata_to_dict
+from framevault.api.digests import digest_of
+from framevault.api.metadata_values import dict_to_metadata, metadata_to_dict
 from framevault.metadata.db import Database
 from framevault.v1 import blob_pb2, dataset_pb2, frame_pb2
 from framevault.v1 import metadata_service_pb2 as ms

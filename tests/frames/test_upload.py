@@ -10,8 +10,8 @@ import pytest
 from grpc import aio
 from support import error_details, violated_fields
 
-from framevault.common.digests import digest_of
-from framevault.common.metadata_values import dict_to_metadata, metadata_to_dict
+from framevault.api.digests import digest_of
+from framevault.api.metadata_values import dict_to_metadata, metadata_to_dict
 from framevault.metadata.db import Database
 from framevault.metadata.frames.validation import derive_frame_id
 from framevault.v1 import blob_pb2, frame_pb2

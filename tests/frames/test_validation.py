@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from framevault.common.digests import digest_of
+from framevault.api.digests import digest_of
 from framevault.metadata.frames.validation import (
     DERIVED_ID_HEX_CHARS,
     MAX_FRAME_BLOB_BYTES,

@@ -33,7 +33,7 @@ from framevault.sdk import (
     current_client,
     parse_digest,
 )
-from framevault.sdk.frames import is_local_uri
+from framevault.sdk.sources import is_local_uri
 from framevault.v1 import frame_pb2
 
 from .helpers import make_image

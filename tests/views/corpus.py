@@ -14,7 +14,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from framevault.common.metadata_values import dict_to_metadata
+from framevault.api.metadata_values import dict_to_metadata
 from framevault.metadata.db import Database
 from framevault.metadata.frame_documents import frame_to_document
 from framevault.metadata.lineage import VersionHandle, visible_filter

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from framevault.common.metadata_values import metadata_to_dict
+from framevault.api.metadata_values import metadata_to_dict
 from framevault.v1 import frame_pb2, metadata_pb2, view_pb2
 
 from .client import Stub, frame_ids, view_of

@@ -25,12 +25,12 @@ import grpc
 import structlog
 from grpc import aio
 
+from framevault.api.digests import BlobDigest, digest_from_proto
 from framevault.blob.keys import CAS_PREFIX, UPLOADS_PREFIX, cas_key, digest_of_cas_key, upload_name_of_state_key
 from framevault.blob.storage import BlobStorage, ObjectMissing
 from framevault.blob.uploads import MAX_STATE_BYTES, UploadState
 from framevault.common.channels import service_channel
 from framevault.common.config import Settings
-from framevault.common.digests import BlobDigest
 from framevault.common.errors import FailedPrecondition, FramevaultError, Internal, InvalidArgument, Unavailable
 from framevault.v1 import metadata_service_pb2, metadata_service_pb2_grpc
 
@@ -164,7 +164,7 @@ class MetadataReferences:
                 message = await asyncio.wait_for(call.read(), timeout=self._timeout)
                 if message is aio.EOF:
                     return found
-                found.update(BlobDigest(d.hash, d.size_bytes) for d in message.digests)
+                found.update(digest_from_proto(d) for d in message.digests)
         except TimeoutError:
             call.cancel()
             raise Unavailable("the metadata service stopped sending references; retry") from None

@@ -15,7 +15,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from framevault.common.digests import BlobDigest
+from framevault.api.digests import BlobDigest
 from framevault.common.errors import InvalidArgument
 
 CAS_PREFIX = "cas/sha256/"

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from framevault.api.digests import BlobDigest, digest_of
 from framevault.blob.keys import cas_key, preview_index_key
 from framevault.blob.storage import BlobStorage, ObjectMissing
 from framevault.blob.store import BlobStore, RawDigest, checked_into, not_found
 from framevault.common.config import Settings
-from framevault.common.digests import BlobDigest, digest_of
 from framevault.common.errors import FieldErrors, InvalidArgument
 
 # Sources larger than this are not decoded for a preview (memory bound per request).

@@ -11,11 +11,11 @@ from google.protobuf import timestamp_pb2
 from google.rpc import status_pb2
 from grpc import aio
 
+from framevault.api.digests import digest_to_proto
 from framevault.blob.gc import GarbageCollector
 from framevault.blob.previews import PreviewMaker
 from framevault.blob.store import BlobOutcome, BlobStore
 from framevault.blob.uploads import BlobWriter, WriteChunk
-from framevault.common.digests import BlobDigest
 from framevault.common.errors import ok_status
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
@@ -30,10 +30,6 @@ class BlobDeps:
 
 def _raw(digest: blob_pb2.Digest) -> tuple[str, int]:
     return digest.hash, digest.size_bytes
-
-
-def _digest(digest: BlobDigest) -> blob_pb2.Digest:
-    return blob_pb2.Digest(hash=digest.hash, size_bytes=digest.size)
 
 
 def _status(outcome: BlobOutcome) -> status_pb2.Status:
@@ -98,7 +94,7 @@ class BlobServicer(blob_pb2_grpc.BlobServiceServicer):
     async def FindMissingBlobs(self, request: blob_pb2.FindMissingBlobsRequest,
                                context: aio.ServicerContext) -> blob_pb2.FindMissingBlobsResponse:
         missing = await self.deps.blobs.find_missing([_raw(d) for d in request.digests])
-        return blob_pb2.FindMissingBlobsResponse(missing_digests=[_digest(d) for d in missing])
+        return blob_pb2.FindMissingBlobsResponse(missing_digests=[digest_to_proto(d) for d in missing])
 
     async def BatchUpdateBlobs(self, request: blob_pb2.BatchUpdateBlobsRequest,
                                context: aio.ServicerContext) -> blob_pb2.BatchUpdateBlobsResponse:
@@ -155,7 +151,7 @@ class BlobServicer(blob_pb2_grpc.BlobServiceServicer):
         preview = await self.deps.previews.create(_raw(request.digest), request.max_edge,
                                                   _format_name(request.format))
         return blob_pb2.CreatePreviewResponse(
-            digest=_digest(preview.digest), content_type=preview.content_type, width=preview.width,
+            digest=digest_to_proto(preview.digest), content_type=preview.content_type, width=preview.width,
             height=preview.height, source_width=preview.source_width, source_height=preview.source_height)
 
     async def DeleteBlobs(self, request: blob_pb2.DeleteBlobsRequest,
@@ -170,7 +166,7 @@ class BlobServicer(blob_pb2_grpc.BlobServiceServicer):
                              context: aio.ServicerContext) -> AsyncIterator[blob_pb2.CollectGarbageResponse]:
         async for batch in self.deps.garbage.collect(dry_run=request.dry_run,
                                                      grace_period_seconds=request.grace_period_seconds):
-            response = blob_pb2.CollectGarbageResponse(digests=[_digest(d) for d in batch.digests])
+            response = blob_pb2.CollectGarbageResponse(digests=[digest_to_proto(d) for d in batch.digests])
             if batch.totals is not None:
                 t = batch.totals
                 response.totals.CopyFrom(blob_pb2.GarbageTotals(

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+from framevault.api.digests import BlobDigest
 from framevault.blob.keys import cas_key
 from framevault.blob.storage import BlobStorage, ObjectMissing
 from framevault.blob.uploads import upload_limits
 from framevault.common.config import Settings
-from framevault.common.digests import BlobDigest, checked_digest
+from framevault.common.digests import checked_digest
 from framevault.common.errors import FieldErrors, FramevaultError, InvalidArgument, NotFound, OutOfRange
 
 T = TypeVar("T")

@@ -16,9 +16,10 @@ from typing import TypeVar, cast
 import grpc
 from grpc import aio
 
+from framevault.api.blob_client import find_missing
+from framevault.api.digests import BlobDigest, digest_of, digest_to_proto
 from framevault.common.channels import service_channel
 from framevault.common.config import Settings
-from framevault.common.digests import BlobDigest, digest_of
 from framevault.common.errors import FramevaultError, Internal, Unavailable
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
@@ -54,17 +55,16 @@ class GrpcBlobGateway:
             return asked
 
     async def find_missing(self, digests: Sequence[BlobDigest]) -> set[BlobDigest]:
-        wanted = [d for d in dict.fromkeys(digests) if not d.is_empty]
+        wanted = [d for d in digests if not d.is_empty]
         if not wanted:
             return set()
-        batch_size = max(1, (await self.capabilities()).max_batch_blobs)
-        missing: set[BlobDigest] = set()
-        for start in range(0, len(wanted), batch_size):
-            batch = wanted[start:start + batch_size]
-            request = blob_pb2.FindMissingBlobsRequest(digests=[_to_proto(d) for d in batch])
-            response = await self._call(self._stub.FindMissingBlobs(request, timeout=self._timeout))
-            missing.update(BlobDigest(d.hash, d.size_bytes) for d in response.missing_digests)
-        return missing
+        batch_size = (await self.capabilities()).max_batch_blobs
+
+        async def call(request: blob_pb2.FindMissingBlobsRequest,
+                       timeout: float | None) -> blob_pb2.FindMissingBlobsResponse:
+            return await self._call(self._stub.FindMissingBlobs(request, timeout=timeout))
+
+        return await find_missing(call, wanted, batch_size, self._timeout)
 
     async def store(self, data: bytes) -> BlobDigest:
         digest = digest_of(data)
@@ -79,7 +79,7 @@ class GrpcBlobGateway:
 
     async def _store_batched(self, digest: BlobDigest, data: bytes) -> None:
         request = blob_pb2.BatchUpdateBlobsRequest(
-            requests=[blob_pb2.BatchUpdateBlobsRequest.Request(digest=_to_proto(digest), data=data)])
+            requests=[blob_pb2.BatchUpdateBlobsRequest.Request(digest=digest_to_proto(digest), data=data)])
         response = await self._call(self._stub.BatchUpdateBlobs(request, timeout=self._timeout))
         status = response.responses[0].status
         if status.code != grpc.StatusCode.OK.value[0]:
@@ -112,10 +112,6 @@ class GrpcBlobGateway:
 
     async def close(self) -> None:
         await self._channel.close()
-
-
-def _to_proto(digest: BlobDigest) -> blob_pb2.Digest:
-    return blob_pb2.Digest(hash=digest.hash, size_bytes=digest.size)
 
 
 def _code_named(value: int) -> grpc.StatusCode | None:

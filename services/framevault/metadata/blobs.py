@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from framevault.common.digests import BlobDigest
+from framevault.api.digests import BlobDigest
 
 
 class BlobGateway(Protocol):

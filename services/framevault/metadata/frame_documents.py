@@ -14,7 +14,7 @@ from typing import Any
 
 from bson import Int64
 
-from framevault.common.metadata_values import metadata_fields, metadata_to_dict
+from framevault.api.metadata_values import metadata_fields, metadata_to_dict
 from framevault.v1 import frame_pb2
 
 GEOMETRY_KINDS = ("polygon", "box", "ellipse", "keypoints", "keypoints_3d", "box_3d")

@@ -25,9 +25,8 @@ from pathlib import Path
 import grpc
 from tqdm import tqdm
 
-from framevault.blob.client import BlobClient
-from framevault.common.digests import BLOB_URI_PREFIX, BlobDigest, parse_blob_uri
-from framevault.common.errors import InvalidArgument
+from framevault.api.blob_client import BlobClient, find_missing
+from framevault.api.digests import BLOB_URI_PREFIX, BlobDigest, BlobUriError, digest_to_proto, parse_blob_uri
 from framevault.sdk.client import FramevaultClient, backoff_delay
 from framevault.sdk.errors import FramevaultError
 from framevault.sdk.progress import LazyBar, progress_bar
@@ -50,13 +49,9 @@ def parse_digest(text: str) -> BlobDigest:
     hash_hex, _, size = rest.partition("/") if "/" in rest else rest.partition(":")
     try:
         # The services' parser: the same canonical sizes are accepted everywhere.
-        return parse_blob_uri(f"{BLOB_URI_PREFIX}{hash_hex}/{size}", "digest")
-    except InvalidArgument:
+        return parse_blob_uri(f"{BLOB_URI_PREFIX}{hash_hex}/{size}")
+    except BlobUriError:
         raise ValueError(f"not a blob digest: {text!r} (expected blob:sha256/<64 hex>/<size>)") from None
-
-
-def digest_proto(digest: BlobDigest) -> blob_pb2.Digest:
-    return blob_pb2.Digest(hash=digest.hash, size_bytes=digest.size)
 
 
 class _DigestCache:
@@ -197,18 +192,14 @@ class BlobTransfer:
         wanted = [d for d in dict.fromkeys(digests) if d not in self._known_present and d.size > 0]
         if not wanted:
             return set()
-        limit = max(1, (await self.client.capabilities()).max_batch_blobs or 1000)
-        missing: set[BlobDigest] = set()
-        for start in range(0, len(wanted), limit):
-            batch = wanted[start:start + limit]
-            response = await self.client.unary(
-                self.client.blob.FindMissingBlobs,
-                blob_pb2.FindMissingBlobsRequest(digests=[digest_proto(d) for d in batch]),
-                idempotent=True,
-            )
-            found_missing = {BlobDigest(d.hash, d.size_bytes) for d in response.missing_digests}
-            missing |= found_missing
-            self._remember_present(d for d in batch if d not in found_missing)
+        limit = (await self.client.capabilities()).max_batch_blobs or 1000
+
+        async def call(request: blob_pb2.FindMissingBlobsRequest,
+                       timeout: float | None) -> blob_pb2.FindMissingBlobsResponse:
+            return await self.client.unary(self.client.blob.FindMissingBlobs, request, idempotent=True)
+
+        missing = await find_missing(call, wanted, limit, None)
+        self._remember_present(d for d in wanted if d not in missing)
         return missing
 
     def _remember_present(self, digests: Iterable[BlobDigest]) -> None:
@@ -273,7 +264,7 @@ class BlobTransfer:
         if not payload:
             return {}
         request = blob_pb2.BatchUpdateBlobsRequest(requests=[
-            blob_pb2.BatchUpdateBlobsRequest.Request(digest=digest_proto(d), data=data) for d, data in payload
+            blob_pb2.BatchUpdateBlobsRequest.Request(digest=digest_to_proto(d), data=data) for d, data in payload
         ])
         # Content-addressed writes are idempotent: resending the same bytes is harmless.
         response = await self.client.unary(self.client.blob.BatchUpdateBlobs, request, idempotent=True)
@@ -366,7 +357,7 @@ class BlobTransfer:
         while True:
             try:
                 async for response in self.client.blob.ReadBlob(
-                    blob_pb2.ReadBlobRequest(digest=digest_proto(digest), offset=offset)
+                    blob_pb2.ReadBlobRequest(digest=digest_to_proto(digest), offset=offset)
                 ):
                     if response.data:
                         failures = 0
@@ -379,36 +370,6 @@ class BlobTransfer:
                 if error.code not in _RETRYABLE_STREAM_CODES or failures >= self.client.settings.stream_reconnect_attempts:
                     raise error from None
                 await asyncio.sleep(backoff_delay(failures, self.client.settings, error.retry_delay))
-
-
-def default_cache_dir() -> Path:
-    """Where downloaded blobs are kept: ``$XDG_CACHE_HOME/framevault/blobs`` (``~/.cache`` by default)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "framevault" / "blobs"
-
-
-async def local_copy(uri: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """A local file holding the content of ``uri``.
-
-    Local files are returned as they are; ``blob:`` URIs are downloaded once
-    into the cache (content-addressed, so a cached file is never stale).
-
-    Raises:
-        ValueError: a URI scheme other than ``blob:`` or a local file.
-        FramevaultError: the blob could not be read (e.g. NOT_FOUND).
-    """
-    from framevault.sdk.frames import is_local_uri, local_path
-    from framevault.sdk.runtime import current_client
-
-    if is_local_uri(uri):
-        return Path(local_path(uri))
-    if not uri.startswith("blob:"):
-        raise ValueError(f"only blob: URIs and local files can be fetched, not {uri!r}")
-    digest = parse_digest(uri)
-    target = Path(cache_dir or default_cache_dir()) / "sha256" / digest.hash[:2] / digest.hash
-    if target.is_file() and target.stat().st_size == digest.size:
-        return target
-    return await BlobTransfer(current_client()).read_to_file(digest, target)
 
 
 def _check_content(digest: BlobDigest, actual_hash: str, actual_size: int) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 from google.protobuf import field_mask_pb2, timestamp_pb2
 
-from framevault.common.metadata_values import dict_to_metadata, metadata_to_dict, value_to_python
+from framevault.api.metadata_values import dict_to_metadata, metadata_to_dict, value_to_python
 from framevault.sdk.blobs import BlobTransfer
 from framevault.sdk.errors import AlreadyExistsError, FramevaultError
 from framevault.sdk.frames import Frame, FrameGroup, FrameLike, SingleFrame, frame_from_proto

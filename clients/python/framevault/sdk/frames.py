@@ -19,19 +19,17 @@ files to the blob service and sends ``blob:`` URIs instead.
 from __future__ import annotations
 
 import math
-import mimetypes
 import os
-import re
 from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
-from urllib.parse import unquote, urlparse
 
 from google.protobuf import json_format
 
-from framevault.common.metadata_values import dict_to_metadata, metadata_to_dict
+from framevault.api.metadata_values import dict_to_metadata, metadata_to_dict
 from framevault.sdk.runtime import sync_twin
+from framevault.sdk.sources import guess_content_type, local_copy
 from framevault.v1 import frame_pb2, metadata_pb2
 
 DEFAULT_SOURCE_ID = "default"
@@ -41,34 +39,6 @@ Number: TypeAlias = float | int
 PathOrUri: TypeAlias = "str | os.PathLike[str]"
 Keypoint: TypeAlias = tuple[float, float] | tuple[float, float, int]
 
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
-
-
-# --- URIs -----------------------------------------------------------------
-
-
-def is_local_uri(uri: str) -> bool:
-    """True for a local file reference: a plain path or a ``file://`` URI."""
-    if not uri:
-        return False
-    if uri.startswith("file://"):
-        return True
-    return not _SCHEME.match(uri) or bool(_WINDOWS_DRIVE.match(uri))
-
-
-def local_path(uri: str) -> str:
-    """The filesystem path of a local file reference (see :func:`is_local_uri`)."""
-    if uri.startswith("file://"):
-        parsed = urlparse(uri)
-        return unquote(parsed.path) if not parsed.netloc else f"//{parsed.netloc}{unquote(parsed.path)}"
-    return os.path.expanduser(uri)
-
-
-def guess_content_type(uri: str) -> str:
-    """The MIME type implied by a URI's extension, or ``""``."""
-    path = urlparse(uri).path if _SCHEME.match(uri) and not _WINDOWS_DRIVE.match(uri) else uri
-    return mimetypes.guess_type(path)[0] or ""
 
 
 def _uri(value: PathOrUri | None) -> str:
@@ -474,8 +444,6 @@ class SingleFrame(_Annotated):
         Raises:
             ValueError: the source is neither a ``blob:`` URI nor a local file.
         """
-        from framevault.sdk.blobs import local_copy
-
         return await local_copy(self.source, cache_dir)
 
     get_local_source = sync_twin(aget_local_source)
@@ -484,8 +452,6 @@ class SingleFrame(_Annotated):
         self, mask_id: str | None = None, cache_dir: str | os.PathLike[str] | None = None,
     ) -> Path | None:
         """Like :meth:`aget_local_source` for a mask (default: the default or only mask); None without masks."""
-        from framevault.sdk.blobs import local_copy
-
         uri = self.masks.get(mask_id) if mask_id else self.mask_source
         return await local_copy(uri, cache_dir) if uri else None
 

@@ -34,9 +34,10 @@ from grpc import aio
 from framevault.sdk.blobs import BlobTransfer
 from framevault.sdk.client import FramevaultClient, backoff_delay
 from framevault.sdk.errors import FieldViolation, FramevaultError
-from framevault.sdk.frames import FrameLike, frame_to_proto, is_local_uri, local_path
+from framevault.sdk.frames import FrameLike, frame_to_proto
 from framevault.sdk.progress import LazyBar, progress_bar
 from framevault.sdk.settings import ClientSettings
+from framevault.sdk.sources import is_local_uri, local_path
 from framevault.v1 import dataset_pb2, frame_pb2, metadata_service_pb2
 
 T = TypeVar("T")

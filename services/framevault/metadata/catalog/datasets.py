@@ -7,8 +7,8 @@ from typing import Any
 
 import pymongo.errors
 
+from framevault.api.metadata_values import metadata_to_dict
 from framevault.common.errors import Aborted, AlreadyExists, FieldErrors, NotFound
-from framevault.common.metadata_values import metadata_to_dict
 from framevault.metadata.catalog import page_tokens
 from framevault.metadata.catalog.documents import dataset_to_proto, new_etag, new_id, new_version_document, now
 from framevault.metadata.catalog.store import CatalogStore

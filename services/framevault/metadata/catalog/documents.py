@@ -8,7 +8,7 @@ from typing import Any
 import bson
 from google.protobuf import timestamp_pb2
 
-from framevault.common.metadata_values import dict_to_metadata
+from framevault.api.metadata_values import dict_to_metadata
 from framevault.metadata.lineage import DRAFT, PUBLISHED
 from framevault.v1 import dataset_pb2
 

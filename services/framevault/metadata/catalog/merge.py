@@ -18,6 +18,7 @@ from typing import Any
 import bson
 import pymongo.errors
 
+from framevault.api.metadata_values import metadata_to_dict
 from framevault.common.errors import (
     Aborted,
     AlreadyExists,
@@ -25,7 +26,6 @@ from framevault.common.errors import (
     FieldErrors,
     PreconditionViolation,
 )
-from framevault.common.metadata_values import metadata_to_dict
 from framevault.metadata.catalog.ancestry import merge_base
 from framevault.metadata.catalog.diff import REMOVED, FrameDifference, differences
 from framevault.metadata.catalog.documents import mask_labels_to_docs, new_id, new_version_document

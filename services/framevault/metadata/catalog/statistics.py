@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from framevault.api.metadata_values import python_to_value
 from framevault.common.errors import FieldErrors
-from framevault.common.metadata_values import python_to_value
 from framevault.metadata.catalog.store import CatalogStore
 from framevault.metadata.catalog.validation import MAX_STATISTICS_KEYS, check_meta_key_path
 from framevault.metadata.lineage import PUBLISHED, VersionHandle, resolve_version_document, visible_filter

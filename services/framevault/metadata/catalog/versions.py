@@ -9,6 +9,7 @@ from typing import Any
 
 import pymongo.errors
 
+from framevault.api.metadata_values import metadata_to_dict
 from framevault.common.errors import (
     Aborted,
     AlreadyExists,
@@ -18,7 +19,6 @@ from framevault.common.errors import (
     NotFound,
     PreconditionViolation,
 )
-from framevault.common.metadata_values import metadata_to_dict
 from framevault.metadata.catalog import page_tokens
 from framevault.metadata.catalog.datasets import DEFAULT_DRAFT_NAME
 from framevault.metadata.catalog.documents import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from framevault.common.digests import BlobDigest
+from framevault.api.digests import BlobDigest
 from framevault.common.errors import FailedPrecondition, Internal, PreconditionViolation
 from framevault.metadata.blobs import BlobGateway
 from framevault.metadata.frames.validation import PreparedFrame

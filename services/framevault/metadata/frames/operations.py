@@ -11,10 +11,12 @@ from typing import Any
 
 from pymongo import ASCENDING
 
+from framevault.api.digests import digest_to_proto
+from framevault.api.metadata_values import dict_to_metadata, metadata_to_dict, value_to_python
 from framevault.common.config import Settings
 from framevault.common.digests import stored_blob_digest
 from framevault.common.errors import Aborted, FieldErrors, InvalidArgument, NotFound, ok_status
-from framevault.common.metadata_values import dict_to_metadata, key_problem, metadata_to_dict, value_to_python
+from framevault.common.metadata_values import key_problem
 from framevault.metadata.blobs import BlobGateway
 from framevault.metadata.catalog import page_tokens
 from framevault.metadata.db import Database
@@ -325,7 +327,7 @@ async def referenced_blobs(db: Database, batch_size: int
         digest = stored_blob_digest(group["_id"])
         if digest is None:
             continue  # names no blob a collector could keep
-        digests.append(blob_pb2.Digest(hash=digest.hash, size_bytes=digest.size))
+        digests.append(digest_to_proto(digest))
         if len(digests) >= batch_size:
             yield metadata_service_pb2.ListReferencedBlobsResponse(digests=digests, references_seen=seen)
             digests = []

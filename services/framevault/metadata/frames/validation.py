@@ -25,8 +25,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from framevault.api.digests import MAX_BLOB_SIZE, BlobDigest, digest_of, is_blob_uri
 from framevault.common.config import Settings
-from framevault.common.digests import MAX_BLOB_SIZE, BlobDigest, digest_of, is_blob_uri, parse_blob_uri
+from framevault.common.digests import parse_blob_uri
 from framevault.common.errors import FieldErrors, FieldViolation, InvalidArgument
 from framevault.common.metadata_values import validate_metadata
 from framevault.metadata.frame_documents import OUTPUT_ONLY_FIELDS

@@ -28,7 +28,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from framevault.common.metadata_values import INT64_MAX
+from framevault.api.metadata_values import INT64_MAX
 from framevault.metadata.frames.validation import MAX_CONTEXT_ID_BYTES, MAX_FRAME_ID_BYTES
 from framevault.metadata.views.plan import Order, SelectionPlan, Shard, ViewPlan
 from framevault.metadata.views.shuffle import MAX_BUCKET_BITS, CycleOrder, bucket_bits_for, uniform

@@ -25,7 +25,7 @@ from luqum import tree
 from luqum.exceptions import ParseError
 from luqum.thread import parse as luqum_parse
 
-from framevault.common.metadata_values import INT64_MAX, INT64_MIN
+from framevault.api.metadata_values import INT64_MAX, INT64_MIN
 from framevault.metadata.views.filters import (
     AnyOf,
     Bound,

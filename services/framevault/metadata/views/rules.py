@@ -10,8 +10,9 @@ import math
 import struct
 from typing import Any
 
+from framevault.api.metadata_values import MAX_DEPTH, value_to_python
 from framevault.common.errors import FieldErrors
-from framevault.common.metadata_values import MAX_DEPTH, key_problem, validate_metadata, value_to_python
+from framevault.common.metadata_values import key_problem, validate_metadata
 from framevault.metadata.views.filters import (
     MATCH_ALL,
     Bound,

@@ -1,6 +1,6 @@
 """A BlobService client that uploads only what is missing and resumes broken writes.
 
-Used by tests, benchmarks and the SDK. ``upload`` checks FindMissingBlobs first
+Used by the SDK, tests and benchmarks. ``upload`` checks FindMissingBlobs first
 (no bytes move for a blob the store has), then follows the resume protocol of
 ``QueryWriteStatusResponse``: ask QueryWriteStatus, write from the committed
 size it answers, and after a broken stream (or ABORTED: the upload changed or
@@ -12,18 +12,17 @@ at most the part being filled; a blob of at most one part is sent again whole.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 from grpc import aio
 
-from framevault.common.digests import BlobDigest, digest_of
+from framevault.api.digests import BlobDigest, digest_from_proto, digest_of, digest_to_proto, file_digest
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
@@ -56,10 +55,10 @@ class BlobClient:
     def upload_name(digest: BlobDigest, upload_id: str | None = None) -> str:
         return f"uploads/{upload_id or uuid.uuid4()}/blobs/{digest.hash}/{digest.size}"
 
-    async def missing(self, digests: list[BlobDigest]) -> set[BlobDigest]:
-        response = await self._stub.FindMissingBlobs(
-            blob_pb2.FindMissingBlobsRequest(digests=[_to_proto(d) for d in digests]), timeout=self._timeout)
-        return {BlobDigest(d.hash, d.size_bytes) for d in response.missing_digests}
+    async def missing(self, digests: Sequence[BlobDigest], batch_size: int | None = None) -> set[BlobDigest]:
+        """The ``digests`` the store lacks, asked ``batch_size`` at a time (the
+        service's ``max_batch_blobs``; None sends them in one request)."""
+        return await find_missing(self._stub.FindMissingBlobs, digests, batch_size, self._timeout)
 
     async def upload_bytes(self, data: bytes, *, upload_id: str | None = None) -> UploadResult:
         view = memoryview(data)
@@ -119,15 +118,32 @@ class BlobClient:
 
     async def read(self, digest: BlobDigest, offset: int = 0, limit: int = 0) -> bytes:
         pieces = [message.data async for message in self._stub.ReadBlob(
-            blob_pb2.ReadBlobRequest(digest=_to_proto(digest), offset=offset, limit=limit), timeout=self._timeout)]
+            blob_pb2.ReadBlobRequest(digest=digest_to_proto(digest), offset=offset, limit=limit), timeout=self._timeout)]
         return b"".join(pieces)
 
     async def download_file(self, digest: BlobDigest, path: str | os.PathLike[str]) -> None:
         target = Path(path)
         with target.open("wb") as out:
-            async for message in self._stub.ReadBlob(blob_pb2.ReadBlobRequest(digest=_to_proto(digest)),
+            async for message in self._stub.ReadBlob(blob_pb2.ReadBlobRequest(digest=digest_to_proto(digest)),
                                                      timeout=self._timeout):
                 await asyncio.to_thread(out.write, message.data)
+
+
+FindMissing = Callable[..., Awaitable[blob_pb2.FindMissingBlobsResponse]]
+
+
+async def find_missing(call: FindMissing, digests: Sequence[BlobDigest], batch_size: int | None,
+                       timeout: float | None) -> set[BlobDigest]:
+    """FindMissingBlobs over ``digests`` (duplicates asked once), ``batch_size``
+    digests per request; ``call`` is the stub method, or a wrapper of it."""
+    wanted = list(dict.fromkeys(digests))
+    step = max(1, batch_size) if batch_size is not None else max(1, len(wanted))
+    missing: set[BlobDigest] = set()
+    for start in range(0, len(wanted), step):
+        request = blob_pb2.FindMissingBlobsRequest(digests=[digest_to_proto(d) for d in wanted[start:start + step]])
+        response = await call(request, timeout=timeout)
+        missing.update(digest_from_proto(d) for d in response.missing_digests)
+    return missing
 
 
 def _retryable(exc: aio.AioRpcError) -> bool:
@@ -143,17 +159,7 @@ class _Counter:
     bytes: int = 0
 
 
-def file_digest(path: Path) -> BlobDigest:
-    with path.open("rb") as f:
-        sha = hashlib.file_digest(f, "sha256")
-    return BlobDigest(sha.hexdigest(), path.stat().st_size)
-
-
 def _read_file_at(path: Path, offset: int, size: int) -> bytes:
     with path.open("rb") as f:
         f.seek(offset)
         return f.read(size)
-
-
-def _to_proto(digest: BlobDigest) -> blob_pb2.Digest:
-    return blob_pb2.Digest(hash=digest.hash, size_bytes=digest.size)
