@@ -31,10 +31,14 @@ help:
 
 # --- environment -----------------------------------------------------------
 
-$(VENV)/.installed: requirements.lock requirements-dev.txt pyproject.toml
+# The three distributions (README, Layout), editable, on the exact pins of the lock file.
+DISTRIBUTIONS := clients/python-api clients/python services
+
+$(VENV)/.installed: requirements.lock requirements-dev.txt pyproject.toml $(addsuffix /pyproject.toml,$(DISTRIBUTIONS))
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+	  $(addprefix -e ,$(DISTRIBUTIONS))
 	touch $@
 
 $(BUF): proto/package.json proto/package-lock.json

@@ -14,7 +14,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 WORKDIR /src
 COPY . .
-RUN /opt/venv/bin/pip install . \
+RUN /opt/venv/bin/pip install ./clients/python-api ./services \
  && /opt/venv/bin/python -c "import framevault.metadata, grpc_health.v1.health_pb2"
 
 # --- runtime: venv only, non-root ---------------------------------------------

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import click
-from PIL import Image, UnidentifiedImageError
 
 from framevault.cli.coco import CocoError, CocoIndex, load_coco
 from framevault.sdk import Dataset, DatasetVersion, NotFoundError, SingleFrame
@@ -21,12 +21,24 @@ def image_files(folder: Path, recursive: bool) -> list[Path]:
     return sorted(p for p in pattern if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def pillow_image() -> ModuleType:
+    """``PIL.Image``; Pillow is an optional dependency of the SDK (the ``images`` extra)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise click.ClickException(
+            "framevault ingest reads image sizes with Pillow, which is not installed: "
+            "pip install 'framevault[images]'") from None
+    return Image
+
+
 def image_size(path: Path) -> tuple[int | None, int | None]:
     """Width and height from the file header (None when Pillow cannot tell)."""
+    image_module = pillow_image()
     try:
-        with Image.open(path) as image:
+        with image_module.open(path) as image:
             return image.size
-    except (OSError, UnidentifiedImageError):
+    except (OSError, image_module.UnidentifiedImageError):
         return None, None
 
 
@@ -100,6 +112,7 @@ def ingest(
     Image bytes go to the blob service (only those it lacks); each image
     becomes a frame whose id is its path relative to FOLDER.
     """
+    pillow_image()
     try:
         coco = load_coco(coco_file) if coco_file else None
     except CocoError as exc:
