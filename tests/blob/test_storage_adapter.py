@@ -1,15 +1,19 @@
-"""Conformance suite of ``BlobStorage`` adapters, run against the real S3 server.
+"""Conformance suite of ``BlobStorage``: every adapter, against every S3 server here.
 
-Parametrized over adapters so a new backend proves itself with the same
-tests; today there is one.
+Each case runs once per (adapter, server) pair: SeaweedFS (the local stack)
+and versitygw (a second S3 implementation, started by this module from the
+project's stack script, built on first use). A new adapter or server joins by
+adding one entry to ``ADAPTERS`` or ``SERVERS``; the cases stay the same.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import urllib.error
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -25,16 +29,35 @@ from framevault.blob.storage import (
 )
 from framevault.common.config import Settings
 
+from .helpers import unused_port
+
 MIB = 1024 * 1024
 
 ADAPTERS: dict[str, Callable[[Settings], BlobStorage]] = {
     "s3": S3BlobStorage,
 }
+# Fixture giving the settings of each S3 server, bucket included.
+SERVERS = {
+    "seaweedfs": "settings",
+    "versitygw": "versitygw_settings",
+}
 
 
-@pytest.fixture(params=sorted(ADAPTERS))
-async def storage(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[BlobStorage]:
-    adapter = ADAPTERS[request.param](settings)
+@pytest.fixture(scope="module")
+def versitygw_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The session settings pointed at a versitygw server of this module's own (same credentials and bucket)."""
+    import stack  # deploy/local, on sys.path through tests/conftest.py
+
+    server = stack.VersityS3(tmp_path_factory.mktemp("versitygw"), unused_port(), access_key=settings.s3_access_key,
+                             secret_key=settings.s3_secret_key, bucket=settings.s3_bucket).start()
+    yield Settings(**{**settings.__dict__, "s3_endpoint": server.endpoint, "s3_secure": False})
+    server.stop()
+
+
+@pytest.fixture(params=[f"{a}-{s}" for a, s in itertools.product(sorted(ADAPTERS), SERVERS)])
+async def storage(request: pytest.FixtureRequest) -> AsyncIterator[BlobStorage]:
+    adapter_name, server = request.param.split("-", 1)
+    adapter = ADAPTERS[adapter_name](request.getfixturevalue(SERVERS[server]))
     yield adapter
     await adapter.close()
 
@@ -183,3 +206,31 @@ async def test_completion_assembles_only_the_named_version_of_a_part(storage: Bl
         assert await storage.get(key) == named
     await storage.abort_multipart(key, upload_id)
     await storage.delete(key)
+
+
+async def test_get_tagged_reads_at_most_one_byte_past_the_limit(storage: BlobStorage, prefix: str) -> None:
+    key = prefix + "big-state"
+    etag = await storage.put_conditional(key, b"x" * 100, expected_etag=None)
+    tagged = await storage.get_tagged(key, 10)
+    assert tagged == TaggedBytes(b"x" * 11, etag)
+    info = await storage.stat(key)
+    assert info is not None and info.etag == etag
+
+
+async def test_missing_upload_is_reported_on_every_multipart_call(storage: BlobStorage, prefix: str) -> None:
+    key = prefix + "gone"
+    upload_id = await storage.create_multipart(key)
+    part = await storage.upload_part(key, upload_id, 1, b"z" * 10)
+    await storage.abort_multipart(key, upload_id)
+    with pytest.raises(UploadMissing):
+        await storage.complete_multipart(key, upload_id, [part])
+    assert [u async for u in storage.list_multipart_uploads(prefix)] == []
+    assert await storage.stat(key) is None
+
+
+async def test_presigned_get_of_a_missing_object_is_not_found(storage: BlobStorage, prefix: str) -> None:
+    url = await storage.presign_get(prefix + "absent", timedelta(minutes=5), content_type="image/png",
+                                    content_disposition="inline")
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(url, timeout=10)  # noqa: S310 - local test server
+    assert raised.value.code == 404

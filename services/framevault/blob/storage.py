@@ -7,12 +7,16 @@ classes) out of the domain.
 
 The ``minio`` SDK is synchronous: every call runs in a thread pool sized to
 ``s3_max_concurrency``, and the SDK's urllib3 pool gets the same size so no
-thread ever waits for a connection.
+thread ever waits for a connection. Calls go through the SDK's public API
+where it has one; the few operations it offers only as private methods
+(part-level multipart control, a PUT with conditional headers) go through
+``minio_internals``, the one module allowed to touch them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,10 +26,12 @@ from typing import Any, Protocol, TypeVar
 
 import urllib3
 from minio import Minio
-from minio.datatypes import Part
+from minio.datatypes import ListMultipartUploadsResult
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
+from minio.helpers import MIN_PART_SIZE
 
+from framevault.blob import minio_internals
 from framevault.common.config import Settings
 
 T = TypeVar("T")
@@ -249,8 +255,10 @@ class S3BlobStorage:
         return await self._run(stat)
 
     async def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None:
-        # One PUT whatever the size: the SDK's put_object would split anything over 5 MiB into parts.
-        await self._run(self._client._put_object, self.bucket, key, data, {"Content-Type": content_type})
+        # One PUT whatever the size: a part size of at least the whole object keeps the SDK from splitting it.
+        await self._run(lambda: self._client.put_object(self.bucket, key, io.BytesIO(data), len(data),
+                                                        content_type=content_type,
+                                                        part_size=max(len(data), MIN_PART_SIZE)))
 
     async def get(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
         return (await self._run(self._read, key, offset, length)).data
@@ -272,12 +280,12 @@ class S3BlobStorage:
 
         def put() -> str:
             try:
-                written = self._client._put_object(self.bucket, key, data, {"Content-Type": content_type, **condition})
+                return minio_internals.put_with_headers(self._client, self.bucket, key, data,
+                                                        {"Content-Type": content_type, **condition})
             except S3Error as exc:
                 if exc.code in _CONDITION_FAILED_CODES:
                     raise WriteConflict(key) from exc
                 raise
-            return (written.etag or "").strip('"')
 
         return await self._run(put)
 
@@ -332,20 +340,20 @@ class S3BlobStorage:
                 yield info
 
     async def create_multipart(self, key: str) -> str:
-        return await self._run(self._client._create_multipart_upload, self.bucket, key,
-                               {"Content-Type": "application/octet-stream"})
+        return await self._run(minio_internals.create_multipart_upload, self._client, self.bucket, key,
+                               "application/octet-stream")
 
     async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartInfo:
         def upload() -> str:
             try:
-                return self._client._upload_part(self.bucket, key, data, None, upload_id, number)
+                return minio_internals.upload_part(self._client, self.bucket, key, upload_id, number, data)
             except S3Error as exc:
                 if exc.code in _MISSING_UPLOAD_CODES:
                     raise UploadMissing(key, upload_id) from exc
                 raise
 
         etag = await self._run(upload)
-        return PartInfo(number=number, etag=etag.strip('"'), size=len(data))
+        return PartInfo(number=number, etag=etag, size=len(data))
 
     async def list_parts(self, key: str, upload_id: str) -> list[PartInfo]:
         def list_all() -> list[PartInfo]:
@@ -353,7 +361,7 @@ class S3BlobStorage:
             marker: str | None = None
             while True:
                 try:
-                    page = self._client._list_parts(self.bucket, key, upload_id, part_number_marker=marker)
+                    page = minio_internals.list_parts_page(self._client, self.bucket, key, upload_id, marker)
                 except S3Error as exc:
                     if exc.code in _MISSING_UPLOAD_CODES:
                         raise UploadMissing(key, upload_id) from exc
@@ -369,8 +377,8 @@ class S3BlobStorage:
     async def complete_multipart(self, key: str, upload_id: str, parts: Sequence[PartInfo]) -> None:
         def complete() -> None:
             try:
-                self._client._complete_multipart_upload(
-                    self.bucket, key, upload_id, [Part(p.number, p.etag) for p in parts])
+                minio_internals.complete_multipart_upload(self._client, self.bucket, key, upload_id,
+                                                          [(p.number, p.etag) for p in parts])
             except S3Error as exc:
                 if exc.code in _MISSING_UPLOAD_CODES:
                     raise UploadMissing(key, upload_id) from exc
@@ -383,7 +391,7 @@ class S3BlobStorage:
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         def abort() -> None:
             try:
-                self._client._abort_multipart_upload(self.bucket, key, upload_id)
+                minio_internals.abort_multipart_upload(self._client, self.bucket, key, upload_id)
             except S3Error as exc:
                 if exc.code not in _MISSING_UPLOAD_CODES:
                     raise
@@ -402,9 +410,10 @@ class S3BlobStorage:
                 return
             key_marker, upload_id_marker = page.next_key_marker, page.next_upload_id_marker
 
-    def _list_uploads_page(self, prefix: str, key_marker: str | None, upload_id_marker: str | None) -> Any:
-        return self._client._list_multipart_uploads(self.bucket, prefix=prefix, key_marker=key_marker,
-                                                    upload_id_marker=upload_id_marker)
+    def _list_uploads_page(self, prefix: str, key_marker: str | None,
+                           upload_id_marker: str | None) -> ListMultipartUploadsResult:
+        return minio_internals.list_multipart_uploads_page(self._client, self.bucket, prefix, key_marker,
+                                                           upload_id_marker)
 
     async def presign_get(self, key: str, expires: timedelta, *, content_type: str, content_disposition: str) -> str:
         # Signed response overrides: whatever the object's metadata, the URL serves these headers.
