@@ -65,28 +65,30 @@ def _channel(port: int) -> aio.Channel:
     return aio.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
 
 
+# One bucket for every fuzzing session, emptied after each: a bucket holds
+# volumes of the local S3 server, which has a fixed number of them.
+FUZZ_BUCKET = "fvfuzz"
+
+
 @pytest.fixture(scope="session")
 def fuzz_settings(settings: Settings) -> Iterator[Settings]:
-    """Settings of the tier's services: a bucket and database of their own,
-    removed afterwards (each bucket holds volumes of the local S3 server)."""
-    run_id = uuid.uuid4().hex[:10]
-    bucket = f"fvfuzz-{run_id}"
+    """Settings of the tier's services: a bucket and database of their own."""
     from minio import Minio
     from minio.deleteobjects import DeleteObject
     from pymongo import MongoClient
 
     s3 = Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
                secure=settings.s3_secure, region=settings.s3_region)
-    s3.make_bucket(bucket)
+    if not s3.bucket_exists(FUZZ_BUCKET):
+        s3.make_bucket(FUZZ_BUCKET)
     metadata_port = _free_port()
-    fuzz = Settings(**{**settings.__dict__, "mongodb_database": f"fvfuzz_{run_id}", "s3_bucket": bucket,
-                       "metadata_address": f"127.0.0.1:{metadata_port}",
+    fuzz = Settings(**{**settings.__dict__, "mongodb_database": f"fvfuzz_{uuid.uuid4().hex[:10]}",
+                       "s3_bucket": FUZZ_BUCKET, "metadata_address": f"127.0.0.1:{metadata_port}",
                        "metadata_target": f"127.0.0.1:{metadata_port}"})
     yield fuzz
-    leftovers = [DeleteObject(o.object_name) for o in s3.list_objects(bucket, recursive=True)]
-    errors = list(s3.remove_objects(bucket, leftovers)) if leftovers else []
+    leftovers = [DeleteObject(o.object_name) for o in s3.list_objects(FUZZ_BUCKET, recursive=True)]
+    errors = list(s3.remove_objects(FUZZ_BUCKET, leftovers)) if leftovers else []
     assert not errors, errors
-    s3.remove_bucket(bucket)
     with MongoClient(fuzz.mongodb_uri) as client:
         client.drop_database(fuzz.mongodb_database)
 
