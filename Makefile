@@ -25,7 +25,7 @@ help:
 	@echo "make test             install, start the local stack, run every test"
 	@echo "make generate         regenerate code from proto/ (never edit generated files)"
 	@echo "make check-generated  fail if regeneration would change committed code"
-	@echo "make lint             buf lint + buf breaking + ruff + mypy"
+	@echo "make lint             buf lint + buf breaking + ruff + mypy + import contract"
 	@echo "make bench            benchmark harness (ratios against raw baselines)"
 	@echo "make stack-up|stack-down|stack-status   the local mongod + S3 server"
 
@@ -74,6 +74,8 @@ lint: install
 	  cd proto && node_modules/.bin/buf breaking --against '../.git#ref=HEAD~1,subdir=proto'; fi
 	$(VENV)/bin/ruff check services clients/python clients/python-api tests deploy
 	$(VENV)/bin/mypy services/framevault clients/python/framevault clients/python-api/framevault
+	@# The import contract of the distributions (.importlinter; README, Layout).
+	$(VENV)/bin/lint-imports
 
 # --- local stack and services ----------------------------------------------
 
