@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -12,7 +12,7 @@ from framevault.common.config import Settings
 from framevault.common.server import RunningService
 from framevault.v1 import blob_pb2_grpc
 
-from .helpers import channel_to, start_blob_service, with_small_parts
+from .helpers import channel_to, start_blob_service, unused_port, with_small_parts
 
 
 @pytest.fixture
@@ -44,3 +44,14 @@ async def small_parts_service(small_parts_settings: Settings) -> AsyncIterator[R
 async def small_parts_stub(small_parts_service: RunningService) -> AsyncIterator[blob_pb2_grpc.BlobServiceStub]:
     async with channel_to(small_parts_service.port) as channel:
         yield blob_pb2_grpc.BlobServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def versitygw_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The session settings pointed at a versitygw server of its own (same credentials and bucket)."""
+    import stack  # deploy/local, on sys.path through tests/conftest.py
+
+    server = stack.VersityS3(tmp_path_factory.mktemp("versitygw"), unused_port(), access_key=settings.s3_access_key,
+                             secret_key=settings.s3_secret_key, bucket=settings.s3_bucket).start()
+    yield Settings(**{**settings.__dict__, "s3_endpoint": server.endpoint, "s3_secure": False})
+    server.stop()

@@ -1,9 +1,10 @@
 """Conformance suite of ``BlobStorage``: every adapter, against every S3 server here.
 
 Each case runs once per (adapter, server) pair: SeaweedFS (the local stack)
-and versitygw (a second S3 implementation, started by this module from the
-project's stack script, built on first use). A new adapter or server joins by
-adding one entry to ``ADAPTERS`` or ``SERVERS``; the cases stay the same.
+and versitygw (a second S3 implementation, started from the project's stack
+script by the ``versitygw_settings`` fixture, built on first use). A new
+adapter or server joins by adding one entry to ``ADAPTERS`` or ``SERVERS``;
+the cases stay the same.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import pytest
@@ -29,8 +30,6 @@ from framevault.blob.storage import (
 )
 from framevault.common.config import Settings
 
-from .helpers import unused_port
-
 MIB = 1024 * 1024
 
 ADAPTERS: dict[str, Callable[[Settings], BlobStorage]] = {
@@ -41,17 +40,6 @@ SERVERS = {
     "seaweedfs": "settings",
     "versitygw": "versitygw_settings",
 }
-
-
-@pytest.fixture(scope="module")
-def versitygw_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """The session settings pointed at a versitygw server of this module's own (same credentials and bucket)."""
-    import stack  # deploy/local, on sys.path through tests/conftest.py
-
-    server = stack.VersityS3(tmp_path_factory.mktemp("versitygw"), unused_port(), access_key=settings.s3_access_key,
-                             secret_key=settings.s3_secret_key, bucket=settings.s3_bucket).start()
-    yield Settings(**{**settings.__dict__, "s3_endpoint": server.endpoint, "s3_secure": False})
-    server.stop()
 
 
 @pytest.fixture(params=[f"{a}-{s}" for a, s in itertools.product(sorted(ADAPTERS), SERVERS)])
