@@ -9,7 +9,7 @@ from minio.error import S3Error, ServerError
 from framevault.blob.gc import GarbageCollector, MetadataReferences, ReferenceSource
 from framevault.blob.previews import PreviewMaker
 from framevault.blob.servicer import BlobDeps, BlobServicer
-from framevault.blob.storage import BlobStorage, DeleteFailed, S3BlobStorage
+from framevault.blob.storage import BlobStorage, DeleteFailed, S3BlobStorage, verify_conditional_writes
 from framevault.blob.store import BlobStore
 from framevault.blob.uploads import BlobWriter
 from framevault.common.config import Settings
@@ -52,6 +52,10 @@ def build_service(settings: Settings, *, storage: BlobStorage | None = None,
     async def ready() -> bool:
         return await backend.bucket_exists()
 
+    async def prepare() -> None:
+        # A store without conditional writes is refused: the service stays UNAVAILABLE and logs why.
+        await verify_conditional_writes(backend)
+
     async def close() -> None:
         # Streams cut by the stop still record their committed parts before storage goes away.
         await writer.drain(timeout=settings.grpc_shutdown_grace_seconds)
@@ -67,4 +71,5 @@ def build_service(settings: Settings, *, storage: BlobStorage | None = None,
         translate_error=translate_storage_error,
         close=close,
         metrics_address=settings.blob_metrics_address,
+        prepare=prepare,
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,6 +44,10 @@ _MISSING_UPLOAD_CODES = frozenset({"NoSuchUpload"})
 _CHANGED_PART_CODES = frozenset({"InvalidPart", "InvalidPartOrder"})
 # A conditional PUT whose condition no longer holds: the object changed (412) or is gone (If-Match, 404).
 _CONDITION_FAILED_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"}) | _MISSING_OBJECT_CODES
+# Where the start-up probe of conditional writes puts (and removes) its object.
+CONDITIONAL_WRITE_PROBE_PREFIX = "probes/conditional-writes/"
+# An ETag no object has: the probe's If-Match must fail with it.
+_NO_SUCH_ETAG = "0" * 32
 # Objects pulled from a listing per trip to the thread pool.
 _LIST_BATCH = 1000
 # S3 deletes at most this many keys per DeleteObjects request.
@@ -81,6 +86,10 @@ class WriteConflict(Exception):
     def __init__(self, key: str):
         super().__init__(key)
         self.key = key
+
+
+class ConditionalWritesUnsupported(Exception):
+    """The object store writes a PUT whose If-None-Match / If-Match condition does not hold."""
 
 
 class DeleteFailed(Exception):
@@ -194,6 +203,29 @@ class BlobStorage(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+async def verify_conditional_writes(storage: BlobStorage) -> None:
+    """Refuses a store that ignores PUT conditions: upload state across replicas depends on them.
+
+    Writes one probe object under ``CONDITIONAL_WRITE_PROBE_PREFIX`` and removes it again.
+    """
+    key = f"{CONDITIONAL_WRITE_PROBE_PREFIX}{uuid.uuid4().hex}"
+    ignored: list[str] = []
+    try:
+        await storage.put_conditional(key, b"first", expected_etag=None)
+        for header, expected_etag in (("If-None-Match: *", None), ("If-Match", _NO_SUCH_ETAG)):
+            try:
+                await storage.put_conditional(key, b"must not be written", expected_etag=expected_etag)
+                ignored.append(header)
+            except WriteConflict:
+                pass
+    finally:
+        await storage.delete(key)
+    if ignored:
+        raise ConditionalWritesUnsupported(
+            f"the object store ignores {' and '.join(ignored)} on PUT; the blob service needs conditional "
+            "writes to keep resumable uploads consistent across replicas (AWS S3, SeaweedFS and versitygw have them)")
 
 
 def http_pool(settings: Settings) -> urllib3.PoolManager:
