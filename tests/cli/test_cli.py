@@ -18,13 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from framevault.cli.coco import load_coco
 from framevault.sdk import ClientSettings
 
 try:
-    from tests.sdk.helpers import make_image
+    from tests.sdk.helpers import make_image, write_coco_folder
 except ModuleNotFoundError:  # tests/ itself is on sys.path when it is not a package
-    from sdk.helpers import make_image  # type: ignore[no-redef]
+    from sdk.helpers import make_image, write_coco_folder  # type: ignore[no-redef]
 
 
 def unique(prefix: str) -> str:
@@ -60,49 +59,7 @@ async def run(sdk: ClientSettings | None, *args: str, env: dict[str, str] | None
 @pytest.fixture()
 def image_folder(tmp_path: Path) -> tuple[Path, Path]:
     """Three real images (JPEG and PNG) and a COCO file with boxes, polygons, RLE and keypoints."""
-    folder = tmp_path / "images"
-    make_image(folder / "cats" / "cat1.jpg", (40, 30), (200, 10, 10))
-    make_image(folder / "cats" / "cat2.png", (20, 10), (10, 200, 10))
-    make_image(folder / "dog.jpg", (16, 16), (10, 10, 200))
-    (folder / "notes.txt").write_text("not an image")
-    coco = {
-        "images": [
-            {"id": 1, "file_name": "cat1.jpg", "width": 40, "height": 30},
-            {"id": 2, "file_name": "cats/cat2.png", "width": 20, "height": 10},
-            {"id": 3, "file_name": "dog.jpg"},
-        ],
-        "categories": [{"id": 7, "name": "cat"}, {"id": 8, "name": "dog"}],
-        "annotations": [
-            {"id": 100, "image_id": 1, "category_id": 7, "bbox": [1, 2, 10, 8], "area": 80, "iscrowd": 0,
-             "segmentation": [[1, 2, 11, 2, 11, 10, 1, 10]]},
-            {"id": 101, "image_id": 2, "category_id": 7, "bbox": [0, 0, 5, 5], "iscrowd": 1,
-             "segmentation": {"counts": [0, 25, 175], "size": [10, 20]}},
-            {"id": 102, "image_id": 3, "category_id": 8, "bbox": [2, 2, 8, 8], "num_keypoints": 2,
-             "keypoints": [5, 5, 2, 6, 6, 1, 0, 0, 0]},
-            {"id": 103, "image_id": 99, "category_id": 8, "bbox": [0, 0, 1, 1]},
-        ],
-    }
-    coco_file = tmp_path / "instances.json"
-    coco_file.write_text(json.dumps(coco))
-    return folder, coco_file
-
-
-def test_coco_file_maps_to_annotations(image_folder: tuple[Path, Path]) -> None:
-    _, coco_file = image_folder
-    index = load_coco(coco_file)
-    assert index.orphan_annotations == 1
-    cat1 = index.find("cats/cat1.jpg")
-    assert cat1 is not None and (cat1.width, cat1.height) == (40, 30)
-    box, polygon = index.annotations_of(cat1)
-    assert box.box2d_xywh == (1, 2, 10, 8) and polygon.poly2d_xy == [[1, 2, 11, 2, 11, 10, 1, 10]]
-    assert box.id == polygon.id == "coco-100" and box.labels == ["cat"]
-    assert box.metadata == {"iscrowd": 0, "area": 80, "coco_id": 100}
-    cat2 = index.find("cats/cat2.png")
-    assert cat2 is not None and len(index.annotations_of(cat2)) == 1 and index.skipped_rle == 1
-    dog = index.find("dog.jpg")
-    assert dog is not None
-    _, keypoints = index.annotations_of(dog)
-    assert keypoints.keypoints == [(5, 5, 2), (6, 6, 1), (0, 0, 0)]
+    return write_coco_folder(tmp_path)
 
 
 async def test_ingest_with_coco_then_export_jsonl(sdk: ClientSettings, image_folder: tuple[Path, Path],
@@ -210,6 +167,22 @@ async def test_errors_are_clear_with_exit_codes(sdk: ClientSettings, image_folde
 
     unknown_blob = await run(sdk, "blob", "get", "blob:sha256/" + "0" * 64 + "/5", "-o", str(folder / "x"))
     assert unknown_blob.exit_code == 1 and "NOT_FOUND" in unknown_blob.stderr
+
+
+async def test_unusable_coco_input_is_a_bad_coco_option(sdk: ClientSettings, image_folder: tuple[Path, Path],
+                                                        tmp_path: Path) -> None:
+    folder, coco_file = image_folder
+    not_coco = tmp_path / "not-coco.json"
+    not_coco.write_text("[]")
+    refused = await run(sdk, "ingest", str(folder), "--dataset", unique("cli-coco"), "--coco", str(not_coco))
+    assert refused.exit_code == 2 and "--coco" in refused.stderr and "no 'images' list" in refused.stderr
+
+    data = json.loads(coco_file.read_text())
+    data["annotations"][2]["bbox"] = [1, 2, 3]
+    coco_file.write_text(json.dumps(data))
+    bad_box = await run(sdk, "ingest", str(folder), "--dataset", unique("cli-coco"), "--coco", str(coco_file),
+                        "--no-progress")
+    assert bad_box.exit_code == 2 and "--coco" in bad_box.stderr and "annotation 102 of dog.jpg" in bad_box.stderr
 
 
 async def test_blob_put_and_get(sdk: ClientSettings, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -52,3 +53,33 @@ def make_image(path: Path, size: tuple[int, int] = (32, 24), color: tuple[int, i
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", size, color).save(path)
     return path
+
+
+def write_coco_folder(root: Path) -> tuple[Path, Path]:
+    """Three real images (JPEG and PNG), a text file, and a COCO file with boxes,
+    polygons, RLE and keypoints (and an annotation of an unknown image)."""
+    folder = root / "images"
+    make_image(folder / "cats" / "cat1.jpg", (40, 30), (200, 10, 10))
+    make_image(folder / "cats" / "cat2.png", (20, 10), (10, 200, 10))
+    make_image(folder / "dog.jpg", (16, 16), (10, 10, 200))
+    (folder / "notes.txt").write_text("not an image")
+    coco = {
+        "images": [
+            {"id": 1, "file_name": "cat1.jpg", "width": 40, "height": 30},
+            {"id": 2, "file_name": "cats/cat2.png", "width": 20, "height": 10},
+            {"id": 3, "file_name": "dog.jpg"},
+        ],
+        "categories": [{"id": 7, "name": "cat"}, {"id": 8, "name": "dog"}],
+        "annotations": [
+            {"id": 100, "image_id": 1, "category_id": 7, "bbox": [1, 2, 10, 8], "area": 80, "iscrowd": 0,
+             "segmentation": [[1, 2, 11, 2, 11, 10, 1, 10]]},
+            {"id": 101, "image_id": 2, "category_id": 7, "bbox": [0, 0, 5, 5], "iscrowd": 1,
+             "segmentation": {"counts": [0, 25, 175], "size": [10, 20]}},
+            {"id": 102, "image_id": 3, "category_id": 8, "bbox": [2, 2, 8, 8], "num_keypoints": 2,
+             "keypoints": [5, 5, 2, 6, 6, 1, 0, 0, 0]},
+            {"id": 103, "image_id": 99, "category_id": 8, "bbox": [0, 0, 1, 1]},
+        ],
+    }
+    coco_file = root / "instances.json"
+    coco_file.write_text(json.dumps(coco))
+    return folder, coco_file

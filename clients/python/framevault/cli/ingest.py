@@ -2,76 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import click
 
-from framevault.cli.coco import CocoError, CocoIndex, load_coco
-from framevault.sdk import Dataset, DatasetVersion, NotFoundError, SingleFrame
+from framevault.sdk import Dataset, DatasetVersion, NotFoundError
+from framevault.sdk.formats import IMAGE_SUFFIXES, CocoError, read_image_folder
 from framevault.sdk.progress import progress_enabled
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
-
-
-def image_files(folder: Path, recursive: bool) -> list[Path]:
-    """Image files under ``folder``, sorted by relative path."""
-    pattern = folder.rglob("*") if recursive else folder.glob("*")
-    return sorted(p for p in pattern if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def pillow_image() -> ModuleType:
-    """``PIL.Image``; Pillow is an optional dependency of the SDK (the ``images`` extra)."""
-    try:
-        from PIL import Image
-    except ImportError:
-        raise click.ClickException(
-            "framevault ingest reads image sizes with Pillow, which is not installed: "
-            "pip install 'framevault[images]'") from None
-    return Image
-
-
-def image_size(path: Path) -> tuple[int | None, int | None]:
-    """Width and height from the file header (None when Pillow cannot tell)."""
-    image_module = pillow_image()
-    try:
-        with image_module.open(path) as image:
-            return image.size
-    except (OSError, image_module.UnidentifiedImageError):
-        return None, None
-
-
-def folder_frames(
-    folder: Path, files: list[Path], coco: CocoIndex | None, sequence: bool, fps: float,
-) -> Iterator[SingleFrame]:
-    """One frame per image; ids are relative paths, so ingesting again updates instead of duplicating.
-
-    Stills are each their own context at timestamp 0; with ``sequence`` every
-    folder is one context (a video as frames) and timestamps follow ``fps``.
-    """
-    position_in_folder: dict[Path, int] = {}
-    for path in files:
-        relative = path.relative_to(folder).as_posix()
-        coco_image = coco.find(relative) if coco else None
-        width, height = (coco_image.width, coco_image.height) if coco_image and coco_image.width else (None, None)
-        if width is None:
-            width, height = image_size(path)
-        metadata: dict[str, object] = {"file_name": relative}
-        if coco_image is not None:
-            metadata["coco_image_id"] = coco_image.id
-        if sequence:
-            index = position_in_folder.get(path.parent, 0)
-            position_in_folder[path.parent] = index + 1
-            context = path.parent.relative_to(folder).as_posix() or "."
-            timestamp = round(index * 1000 / fps)
-        else:
-            context, timestamp = relative, 0
-        frame = SingleFrame(source=str(path), width=width, height=height, timestamp=timestamp, context_id=context,
-                            metadata=metadata, id=relative)
-        if coco_image is not None and coco is not None:
-            frame.annotations.extend(coco.annotations_of(coco_image))
-        yield frame
 
 
 def target_version(dataset_name: str, version_name: str, create_dataset: bool) -> DatasetVersion:
@@ -112,26 +49,25 @@ def ingest(
     Image bytes go to the blob service (only those it lacks); each image
     becomes a frame whose id is its path relative to FOLDER.
     """
-    pillow_image()
     try:
-        coco = load_coco(coco_file) if coco_file else None
+        images = read_image_folder(folder, coco_file=coco_file, recursive=recursive, sequence=sequence, fps=fps)
+    except ImportError as exc:  # Pillow, the SDK's images extra
+        raise click.ClickException(str(exc)) from None
     except CocoError as exc:
         raise click.BadParameter(str(exc), param_hint="--coco") from None
-    files = image_files(folder, recursive)
+    files = images.files
     if not files:
         raise click.UsageError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
     draft = target_version(dataset_name, version_name, create_dataset=not no_create)
-    if coco is not None:
-        unmatched = sum(1 for f in files if coco.find(f.relative_to(folder).as_posix()) is None)
-        if unmatched:
-            click.echo(f"warning: {unmatched} of {len(files)} images have no entry in {coco_file}", err=True)
+    if images.unmatched:
+        click.echo(f"warning: {len(images.unmatched)} of {len(files)} images have no entry in {coco_file}", err=True)
     try:
-        totals = draft.add_frames_with_totals(folder_frames(folder, files, coco, sequence, fps),
-                                              upload_retries=retries, progress=progress_enabled(progress))
+        totals = draft.add_frames_with_totals(images.frames(strict=True), upload_retries=retries,
+                                              progress=progress_enabled(progress))
     except CocoError as exc:
         raise click.BadParameter(str(exc), param_hint="--coco") from None
-    if coco is not None and coco.skipped_rle:
-        click.echo(f"warning: skipped {coco.skipped_rle} run-length-encoded segmentations (no polygon form)",
+    if images.coco is not None and images.coco.skipped_rle:
+        click.echo(f"warning: skipped {images.coco.skipped_rle} run-length-encoded segmentations (no polygon form)",
                    err=True)
     for failure in totals.failed:
         frame_id = failure.frame_id or getattr(failure.frame, "id", "") or "?"

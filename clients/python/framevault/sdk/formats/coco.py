@@ -19,7 +19,20 @@ from framevault.sdk.frames import make_annotation
 
 
 class CocoError(ValueError):
-    """The file is not a usable COCO annotation file."""
+    """The file is not a usable COCO annotation file, or (``annotations_of``)
+    an annotation of it cannot be read."""
+
+
+@dataclass(frozen=True)
+class CocoRecordError:
+    """A COCO annotation that could not be imported; the frame of its image was left out."""
+
+    frame_id: str
+    # Names the annotation, e.g. "annotation 7 of cat.jpg: a box needs 4 numbers".
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.frame_id}: {self.message}"
 
 
 @dataclass
