@@ -125,6 +125,23 @@ class AlreadyExists(_ResourceError):
     reason_suffix = "EXISTS"
 
 
+class DuplicateKey(FramevaultError):
+    """A write met a unique index: a document with that key exists. Storage
+    raises it; domain code that expects the race says which resource it is
+    (``AlreadyExists``) or reads the winner."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS
+    default_reason = "ALREADY_EXISTS"
+
+
+class TooLargeToStore(FramevaultError):
+    """The backend refused a document as too large (or unencodable); domain
+    code names the request field it came from."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    default_reason = "TOO_LARGE_TO_STORE"
+
+
 class FailedPrecondition(FramevaultError):
     code = grpc.StatusCode.FAILED_PRECONDITION
     default_reason = "FAILED_PRECONDITION"
@@ -163,6 +180,11 @@ class _Retryable(FramevaultError):
 class Aborted(_Retryable):
     code = grpc.StatusCode.ABORTED
     default_reason = "ABORTED"
+
+
+class WriteConflict(Aborted):
+    """Another transaction wrote a document this one wrote; retrying the
+    write alone, or in smaller parts, may succeed."""
 
 
 class Unavailable(_Retryable):

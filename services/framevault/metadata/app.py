@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import pymongo.errors
 from grpc import aio
 
 from framevault.common.config import Settings
-from framevault.common.errors import Aborted, DeadlineExceeded, FramevaultError, Unavailable
 from framevault.common.server import ServiceSpec
 from framevault.metadata.blob_gateway import GrpcBlobGateway
 from framevault.metadata.db import Database
+from framevault.metadata.mongo_errors import translate_mongo_error
 from framevault.metadata.servicer import MetadataDeps, MetadataServicer
 from framevault.v1 import metadata_service_pb2, metadata_service_pb2_grpc
 
 SERVICE_NAME = metadata_service_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name
-
-
-def translate_mongo_error(exc: BaseException) -> FramevaultError | None:
-    """Driver errors a caller should retry, as domain errors."""
-    if isinstance(exc, pymongo.errors.ExecutionTimeout):
-        return DeadlineExceeded("database operation timed out")
-    if isinstance(exc, pymongo.errors.PyMongoError) and exc.has_error_label("TransientTransactionError"):
-        return Aborted("concurrent modification; retry", retry_after_ms=50)
-    if isinstance(exc, (pymongo.errors.ConnectionFailure, pymongo.errors.NotPrimaryError)):
-        return Unavailable("database unavailable; retry", retry_after_ms=500)
-    if isinstance(exc, pymongo.errors.OperationFailure) and exc.code == 112:  # WriteConflict
-        return Aborted("concurrent modification; retry", retry_after_ms=50)
-    return None
 
 
 def build_service(settings: Settings, *, db: Database | None = None) -> ServiceSpec:
@@ -50,6 +36,9 @@ def build_service(settings: Settings, *, db: Database | None = None) -> ServiceS
         service_names=[SERVICE_NAME],
         register=register,
         ready=ready,
+        # The collection handles translate at the storage boundary; the same
+        # table here covers a driver error raised past them (session set-up),
+        # so every path answers alike.
         translate_error=translate_mongo_error,
         close=close,
         metrics_address=settings.metadata_metrics_address,

@@ -2,7 +2,9 @@
 
 Everything else receives a ``Database`` and uses its collection handles. The
 driver is chosen here only (``FRAMEVAULT_MONGODB_DRIVER``), since motor and
-PyMongo's native async client share the interface we use.
+PyMongo's native async client share the interface we use. The handles are the
+storage boundary: their driver errors come out as domain errors
+(mongo_errors.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from framevault.common.config import Settings
+from framevault.common.errors import DuplicateKey
+from framevault.metadata.mongo_errors import translated, translating
 
 log = structlog.get_logger("framevault.db")
 
@@ -118,14 +122,15 @@ class Database:
             write_concern=WriteConcern(w="majority"),
             read_concern=ReadConcern("majority"),
         )
-        self.datasets = self.db[DATASETS]
-        self.versions = self.db[VERSIONS]
-        self.frames = self.db[FRAMES]
-        self.schema = self.db[SCHEMA]
-        self.write_leases = self.db[WRITE_LEASES]
+        self.datasets = translating(self.db[DATASETS])
+        self.versions = translating(self.db[VERSIONS])
+        self.frames = translating(self.db[FRAMES])
+        self.schema = translating(self.db[SCHEMA])
+        self.write_leases = translating(self.db[WRITE_LEASES])
 
     async def ping(self) -> bool:
-        await self.client.admin.command("ping")
+        with translated():
+            await self.client.admin.command("ping")
         return True
 
     async def prepare(self) -> None:
@@ -133,12 +138,13 @@ class Database:
         (idempotent) and records or checks the schema version."""
         await self.end_predecessor_transactions()
         for name, indexes in INDEXES.items():
-            await self.db[name].create_indexes(indexes)
+            with translated():
+                await self.db[name].create_indexes(indexes)
         current = await self.schema.find_one({"_id": "schema"})
         if current is None:
             try:
                 await self.schema.insert_one({"_id": "schema", "version": SCHEMA_VERSION})
-            except pymongo.errors.DuplicateKeyError:
+            except DuplicateKey:
                 current = await self.schema.find_one({"_id": "schema"})
         if current is not None and current["version"] > SCHEMA_VERSION:
             raise SystemExit(
@@ -175,7 +181,8 @@ class Database:
             log.warning("predecessor_sessions_not_ended", error=str(exc))
 
     def start_session(self) -> Any:
-        return self.client.start_session()
+        with translated():
+            return translating(self.client.start_session())
 
     async def close(self) -> None:
         result = self.client.close()

@@ -25,26 +25,8 @@ from pymongo.write_concern import WriteConcern
 
 from framevault.common.errors import Aborted, DeadlineExceeded, FramevaultError, Unavailable
 from framevault.metadata.db import Database
+from framevault.metadata.mongo_errors import transaction_is_retryable, translated
 
-# Server error codes after which the same write may succeed on another attempt:
-# elections and shutdowns, network trouble, time limits, write conflicts.
-_UNAVAILABLE_CODES = frozenset({
-    6,      # HostUnreachable
-    7,      # HostNotFound
-    89,     # NetworkTimeout
-    91,     # ShutdownInProgress
-    189,    # PrimarySteppedDown
-    9001,   # SocketException
-    10107,  # NotWritablePrimary
-    11600,  # InterruptedAtShutdown
-    11602,  # InterruptedDueToReplStateChange
-    13435,  # NotPrimaryNoSecondaryOk
-    13436,  # NotPrimaryOrSecondary
-    64,     # WriteConcernFailed
-})
-_TIMEOUT_CODES = frozenset({50, 262})  # MaxTimeMSExpired, ExceededTimeLimit
-_WRITE_CONFLICT = 112
-_CONFLICT_CODES = frozenset({_WRITE_CONFLICT, 251})  # WriteConflict, NoSuchTransaction
 T = TypeVar("T")
 # Backoff between attempts never exceeds this.
 MAX_BACKOFF_MS = 5_000
@@ -56,27 +38,10 @@ _COMMIT_ATTEMPTS = 3
 
 
 def transient_error(exc: BaseException) -> FramevaultError | None:
-    """The retryable domain error ``exc`` amounts to, or None when retrying is pointless."""
-    if isinstance(exc, (Unavailable, Aborted, DeadlineExceeded)):
-        return exc
-    if not isinstance(exc, pymongo.errors.PyMongoError):
-        return None
-    code = getattr(exc, "code", None)
-    if isinstance(exc, pymongo.errors.ExecutionTimeout) or code in _TIMEOUT_CODES:
-        return Unavailable(f"database operation timed out: {exc}", retry_after_ms=200)
-    if isinstance(exc, (pymongo.errors.ConnectionFailure, pymongo.errors.NotPrimaryError)) or code in _UNAVAILABLE_CODES:
-        return Unavailable(f"database unavailable: {exc}", retry_after_ms=500)
-    if code in _CONFLICT_CODES or exc.has_error_label("TransientTransactionError"):
-        return Aborted(f"concurrent modification: {exc}", retry_after_ms=50)
-    if exc.has_error_label("UnknownTransactionCommitResult") or exc.has_error_label("RetryableWriteError"):
-        return Unavailable(f"database write outcome unknown: {exc}", retry_after_ms=200)
-    return None
-
-
-def is_write_conflict(exc: BaseException) -> bool:
-    """Whether ``exc`` is a write conflict: another transaction holds a
-    document this one wrote (not a failover or a lost transaction)."""
-    return isinstance(exc, pymongo.errors.PyMongoError) and getattr(exc, "code", None) == _WRITE_CONFLICT
+    """``exc`` when it is worth another attempt (UNAVAILABLE, ABORTED or
+    DEADLINE_EXCEEDED: the storage boundary has translated driver errors
+    into these, mongo_errors.py), else None."""
+    return exc if isinstance(exc, (Unavailable, Aborted, DeadlineExceeded)) else None
 
 
 async def _resolved(value: Any) -> Any:
@@ -89,7 +54,8 @@ async def _resolved(value: Any) -> Any:
 async def transaction(db: Database) -> AsyncIterator[Any]:
     """A session in a snapshot transaction, committed with majority when the
     block ends without an exception and aborted otherwise (cancellation
-    included), so a failed or interrupted unit leaves nothing behind."""
+    included), so a failed or interrupted unit leaves nothing behind. A
+    failed commit is raised as its domain error (mongo_errors.py)."""
     session = await _resolved(db.start_session())
     try:
         await _resolved(session.start_transaction(
@@ -104,7 +70,8 @@ async def transaction(db: Database) -> AsyncIterator[Any]:
                 with contextlib.suppress(pymongo.errors.PyMongoError):
                     await session.abort_transaction()
             raise
-        await _commit(session)
+        with translated():
+            await _commit(session)
     finally:
         with contextlib.suppress(pymongo.errors.PyMongoError):
             await _resolved(session.end_session())
@@ -136,10 +103,8 @@ async def in_transaction(db: Database, work: Callable[[Any], Awaitable[T]]) -> T
         try:
             async with transaction(db) as session:
                 return await work(session)
-        except pymongo.errors.PyMongoError as exc:
-            if not exc.has_error_label("TransientTransactionError") or (
-                time.monotonic() - started > IN_TRANSACTION_RETRY_SECONDS
-            ):
+        except FramevaultError as exc:
+            if not transaction_is_retryable(exc) or time.monotonic() - started > IN_TRANSACTION_RETRY_SECONDS:
                 raise
         # Jittered backoff, so contenders do not collide again in step.
         await asyncio.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))

@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import pymongo.errors
-
 from framevault.api.metadata_values import metadata_to_dict
-from framevault.common.errors import Aborted, AlreadyExists, FieldErrors, NotFound
+from framevault.common.errors import Aborted, AlreadyExists, DuplicateKey, FieldErrors, NotFound
 from framevault.metadata.catalog import page_tokens
 from framevault.metadata.catalog.documents import dataset_to_proto, new_etag, new_id, new_version_document, now
 from framevault.metadata.catalog.store import CatalogStore
@@ -91,7 +89,7 @@ class Datasets:
             try:
                 await self.store.insert_dataset_with_draft(dataset, draft)
                 return dataset
-            except pymongo.errors.DuplicateKeyError:
+            except DuplicateKey:
                 # Created concurrently under the same name: that one is the dataset.
                 existing = await self.store.find_dataset_by_name(request.dataset.name)
                 if existing is None:
@@ -136,7 +134,7 @@ class Datasets:
             raise Aborted("dataset was modified since the etag was read", reason="ETAG_MISMATCH")
         try:
             updated = await self.store.update_dataset(current["_id"], request.etag, _field_values(request.dataset, fields))
-        except pymongo.errors.DuplicateKeyError as exc:
+        except DuplicateKey as exc:
             raise AlreadyExists("dataset", request.dataset.name, field="dataset.name") from exc
         if updated is None:
             if request.etag:

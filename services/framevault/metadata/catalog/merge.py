@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import bson
-import pymongo.errors
 
 from framevault.api.metadata_values import metadata_to_dict
 from framevault.common.errors import (
     Aborted,
     AlreadyExists,
+    DuplicateKey,
     FailedPrecondition,
     FieldErrors,
     PreconditionViolation,
@@ -160,7 +160,7 @@ class Merger:
                 frame_count=int(ours["frame_count"]) + delta,
             )
             await self.store.insert_version(doc)
-        except pymongo.errors.DuplicateKeyError as exc:
+        except DuplicateKey as exc:
             await self._discard(merged_id)
             raise Aborted(
                 f"version {request.version.name!r} was created concurrently; nothing was merged", reason="NAME_RACE"

@@ -35,7 +35,7 @@ class CatalogStore:
     # -- datasets ---------------------------------------------------------
 
     async def insert_dataset_with_draft(self, dataset: dict[str, Any], draft: dict[str, Any]) -> None:
-        """Raises DuplicateKeyError when the name is taken; then nothing is written."""
+        """Raises DuplicateKey when the name is taken; then nothing is written."""
 
         async def work(session: Any) -> None:
             await self.db.datasets.insert_one(dataset, session=session)
@@ -132,7 +132,7 @@ class CatalogStore:
             raise NotFound("dataset", dataset_id, field="dataset.id")
 
     async def insert_version(self, version: dict[str, Any]) -> None:
-        """Raises DuplicateKeyError when the name is taken in the dataset."""
+        """Raises DuplicateKey when the name is taken in the dataset."""
 
         async def work(session: Any) -> None:
             await self._touch_dataset(version["dataset_id"], session)
@@ -202,7 +202,7 @@ class CatalogStore:
     ) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """Publishes the draft with ``snapshot_changes`` and inserts
         ``make_draft(published)`` in one transaction; None if it was no draft.
-        Raises DuplicateKeyError when the snapshot name is taken."""
+        Raises DuplicateKey when the snapshot name is taken."""
 
         async def work(session: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
             moment = now()

@@ -7,12 +7,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-import pymongo.errors
-
 from framevault.api.metadata_values import metadata_to_dict
 from framevault.common.errors import (
     Aborted,
     AlreadyExists,
+    DuplicateKey,
     FailedPrecondition,
     FieldErrors,
     InvalidArgument,
@@ -126,7 +125,7 @@ class Versions:
         )
         try:
             await self.store.insert_version(doc)
-        except pymongo.errors.DuplicateKeyError as exc:
+        except DuplicateKey as exc:
             raise AlreadyExists("version", request.version.name, field="version.name") from exc
         return doc
 
@@ -181,7 +180,7 @@ class Versions:
             query["status"] = current["status"]
         try:
             updated = await self.store.update_version(query, changes)
-        except pymongo.errors.DuplicateKeyError as exc:
+        except DuplicateKey as exc:
             raise AlreadyExists("version", request.version.name, field="version.name") from exc
         if updated is None:
             latest = await self.store.get_version(current["_id"])
@@ -249,7 +248,7 @@ class Versions:
 
         try:
             result = await self.store.snapshot(current["_id"], snapshot_changes, make_draft)
-        except pymongo.errors.DuplicateKeyError as exc:
+        except DuplicateKey as exc:
             raise AlreadyExists("version", snapshot_name, field="snapshot_name") from exc
         if result is None:
             await self._raise_not_draft(current["_id"])

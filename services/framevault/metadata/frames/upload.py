@@ -29,8 +29,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import bson.errors
-import pymongo.errors
+import bson
 import structlog
 
 from framevault.common.config import Settings
@@ -43,6 +42,8 @@ from framevault.common.errors import (
     InvalidArgument,
     NotFound,
     ResourceExhausted,
+    TooLargeToStore,
+    WriteConflict,
 )
 from framevault.common.request_decoding import UndecodableRequest, split_repeated
 from framevault.metadata.blobs import BlobGateway
@@ -54,7 +55,7 @@ from framevault.metadata.frames.revisions import Written, write_revisions
 from framevault.metadata.frames.validation import MAX_CLIENT_KEY_BYTES, FrameLimits, check_frame, text_problem
 from framevault.metadata.frames.write_leases import live_frame_counts, write_lease
 from framevault.metadata.lineage import VersionHandle, require_draft, resolve_version_document
-from framevault.metadata.transactions import backoff_seconds, is_write_conflict, transaction, transient_error
+from framevault.metadata.transactions import backoff_seconds, transaction, transient_error
 from framevault.v1 import frame_pb2, metadata_service_pb2
 
 log = structlog.get_logger("framevault.upload")
@@ -335,7 +336,7 @@ class _BatchWriter:
                          attempts=max(p.attempts for p in ready), error=retryable.message)
                 for pending in ready:
                     pending.last_error = retryable
-                if is_write_conflict(exc) and len(ready) > 1:
+                if isinstance(exc, WriteConflict) and len(ready) > 1:
                     # A write conflict: another writer holds one of these
                     # frames. Halves are tried at once and uncharged, so the
                     # frames nobody else writes go through and only the
@@ -461,13 +462,11 @@ class _BatchWriter:
             return await write_revisions(self._db, session, lease, documents)
 
     def _write_error(self, exc: Exception, pending: _Pending) -> FramevaultError:
+        if isinstance(exc, TooLargeToStore):
+            return InvalidArgument.field(
+                f"frames[{pending.item.index}]", f"the frame is too large to store as one document: {exc.message}")
         if isinstance(exc, FramevaultError):
             return exc
-        too_large = isinstance(exc, (pymongo.errors.DocumentTooLarge, bson.errors.InvalidDocument)) or (
-            isinstance(exc, pymongo.errors.OperationFailure) and exc.code in (10334, 17419, 17420))
-        if too_large:
-            return InvalidArgument.field(
-                f"frames[{pending.item.index}]", f"the frame is too large to store as one document ({exc})")
         log.error("upload_frame_write_failed", frame_index=pending.item.index, frame_id=pending.frame_id,
                   exc_info=exc)
         return Internal("the frame could not be written; see server logs")

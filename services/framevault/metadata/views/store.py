@@ -3,18 +3,17 @@
 Every read is bounded (a limit, or one shuffle bucket) and pinned to the index
 its order needs (see STORAGE.md, "Iteration order and indexes"). No server
 cursor outlives one call, so a slow consumer never holds database resources.
+A hinted index that does not exist yet (the service answers before its
+start-up index creation finished) is UNAVAILABLE, like every driver error
+translated by the collection handles (mongo_errors.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Protocol
 
-import pymongo.errors
 from bson import Int64, MaxKey, MinKey, ObjectId
 
-from framevault.common.errors import Unavailable
 from framevault.metadata.db import Database
 from framevault.metadata.views.plan import FrameScope
 
@@ -48,18 +47,6 @@ class ViewStore(Protocol):
     async def count(self, scope: FrameScope) -> int: ...
 
 
-@contextmanager
-def _indexes_required() -> Iterator[None]:
-    """A hinted index that does not exist yet (the service answers before its
-    start-up index creation finished) is a transient condition, not a bug."""
-    try:
-        yield
-    except pymongo.errors.OperationFailure as exc:
-        if "hint provided does not correspond to an existing index" in str(exc):
-            raise Unavailable("frame indexes are being created; retry", retry_after_ms=1000) from exc
-        raise
-
-
 def _projection(fields: list[str] | None) -> dict[str, int] | None:
     return None if fields is None else {name: 1 for name in fields}
 
@@ -90,8 +77,7 @@ class MongoViewStore:
     async def sequential_batch(
         self, scope: FrameScope, after: SequentialKey | None, limit: int, fields: list[str] | None
     ) -> list[dict[str, Any]]:
-        with _indexes_required():
-            return await self._sequential_find(scope, after, limit, fields).to_list(length=limit)
+        return await self._sequential_find(scope, after, limit, fields).to_list(length=limit)
 
     async def explain_sequential(self, scope: FrameScope, after: SequentialKey | None, limit: int) -> dict[str, Any]:
         """The query plan of a sequential batch (for tests and operators)."""
@@ -109,8 +95,7 @@ class MongoViewStore:
         )
 
     async def bucket_members(self, scope: FrameScope, low: int, high: int | None) -> list[tuple[str, ObjectId]]:
-        with _indexes_required():
-            return [(doc["frame_id"], doc["_id"]) async for doc in self._bucket_find(scope, low, high)]
+        return [(doc["frame_id"], doc["_id"]) async for doc in self._bucket_find(scope, low, high)]
 
     async def explain_bucket(self, scope: FrameScope, low: int, high: int | None) -> dict[str, Any]:
         """The query plan of a shuffle-bucket listing."""
