@@ -1,0 +1,153 @@
+"""The SDK as a user installs it: the framevault-api and framevault wheels in a
+fresh virtual environment without the server code, their dependencies resolved
+from the package index, at the lowest versions their ranges allow and at the
+highest. From there the README's quickstarts run against the services ``make
+run`` starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from .flows import README, list_frames, read_blob, readme_block, unique, version_ref, write_image
+from .launch import Endpoints
+from .test_quickstarts import assert_sources_round_trip, coco_folder, ingest_summary
+
+REPOSITORY = README.parent
+API_DISTRIBUTION = REPOSITORY / "clients" / "python-api"
+SDK_DISTRIBUTION = REPOSITORY / "clients" / "python"
+# The extra the CLI's ingest needs (Pillow).
+SDK_EXTRA = "images"
+# Building wheels and resolving dependencies from the index takes a while on a busy machine.
+INSTALL_TIMEOUT_SECONDS = 900
+COMMAND_TIMEOUT_SECONDS = 300
+# Variables that would let the fresh environment see this checkout's packages.
+LEAKING_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
+
+
+def declared_requirements() -> list[Requirement]:
+    """What the two client distributions require (the SDK's extra included), without each other."""
+    requirements: list[Requirement] = []
+    for distribution in (API_DISTRIBUTION, SDK_DISTRIBUTION):
+        project = tomllib.loads((distribution / "pyproject.toml").read_text())["project"]
+        declared = [*project["dependencies"], *project.get("optional-dependencies", {}).get(SDK_EXTRA, [])]
+        requirements += [r for r in map(Requirement, declared) if not r.name.startswith("framevault")]
+    return requirements
+
+
+def floor(requirement: Requirement) -> str:
+    """The lowest version ``requirement`` allows (its ``>=`` bound; every client requirement has one)."""
+    (lowest,) = [spec.version for spec in requirement.specifier if spec.operator == ">="]
+    return lowest
+
+
+def lowest_pins() -> list[str]:
+    """``name==floor`` for every requirement; one name may appear in both distributions with the same floor."""
+    floors: dict[str, set[str]] = {}
+    for requirement in declared_requirements():
+        floors.setdefault(requirement.name, set()).add(floor(requirement))
+    assert all(len(v) == 1 for v in floors.values()), f"the distributions disagree on floors: {floors}"
+    return [f"{name}=={version}" for name, (version,) in sorted(floors.items())]
+
+
+def clean_environment(venv: Path, env: dict[str, str]) -> dict[str, str]:
+    """``env`` with ``venv``'s scripts first on PATH and nothing pointing into this checkout."""
+    kept = {key: value for key, value in env.items() if key not in LEAKING_VARIABLES}
+    return {**kept, "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}"}
+
+
+def run_in(venv: Path, argv: Sequence[str], env: dict[str, str], cwd: Path, *, check: bool = True,
+           timeout: float = COMMAND_TIMEOUT_SECONDS) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(list(argv), env=clean_environment(venv, env), cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+    if check:
+        assert done.returncode == 0, (f"{' '.join(argv)} exited with {done.returncode}\n"
+                                      f"stdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-8000:]}")
+    return done
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The framevault-api and framevault wheels, built from this checkout."""
+    out = tmp_path_factory.mktemp("wheels")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps",
+                    "--wheel-dir", str(out), str(API_DISTRIBUTION), str(SDK_DISTRIBUTION)],
+                   check=True, capture_output=True, timeout=INSTALL_TIMEOUT_SECONDS)
+    built = sorted(out.glob("*.whl"))
+    assert [w.name.split("-")[0] for w in built] == ["framevault", "framevault_api"], built
+    return built
+
+
+@pytest.fixture(scope="module", params=["lowest", "highest"])
+def sdk_venv(request: pytest.FixtureRequest, wheels: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtual environment with only the two wheels and what they require (one per version set)."""
+    venv = tmp_path_factory.mktemp(f"sdk-venv-{request.param}")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=INSTALL_TIMEOUT_SECONDS)
+    sdk_wheel, api_wheel = wheels
+    pins = lowest_pins() if request.param == "lowest" else []
+    run_in(venv, [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                  str(api_wheel), f"{sdk_wheel}[{SDK_EXTRA}]", *pins],
+           dict(os.environ), venv, timeout=INSTALL_TIMEOUT_SECONDS)
+    return venv
+
+
+def installed_versions(venv: Path) -> dict[str, str]:
+    code = ("import json, importlib.metadata as m; "
+            "print(json.dumps({d.metadata['Name'].lower(): d.version for d in m.distributions()}))")
+    done = run_in(venv, [str(venv / "bin" / "python"), "-c", code], dict(os.environ), venv)
+    return dict(json.loads(done.stdout))
+
+
+def test_installs_within_the_declared_ranges(request: pytest.FixtureRequest, sdk_venv: Path) -> None:
+    versions = installed_versions(sdk_venv)
+    for requirement in declared_requirements():
+        name = requirement.name.lower()
+        assert name in versions, f"{name} is not installed"
+        assert requirement.specifier.contains(versions[name]), (name, versions[name], str(requirement.specifier))
+        if "lowest" in request.node.callspec.id:
+            assert versions[name] == floor(requirement), (name, versions[name])
+    # What only the services need stays out.
+    assert not {"framevault-server", "motor", "pymongo", "minio", "structlog", "prometheus-client"} & set(versions)
+
+
+def test_server_packages_are_not_importable(sdk_venv: Path, tmp_path: Path) -> None:
+    python = str(sdk_venv / "bin" / "python")
+    run_in(sdk_venv, [python, "-c", "import framevault.sdk, framevault.cli.main, framevault.api.blob_client"],
+           dict(os.environ), tmp_path)
+    for module in ("framevault.metadata", "framevault.blob", "framevault.common"):
+        done = run_in(sdk_venv, [python, "-c", f"import {module}"], dict(os.environ), tmp_path, check=False)
+        assert done.returncode != 0 and "ModuleNotFoundError" in done.stderr, (module, done.stderr)
+
+
+def test_readme_python_quickstart_from_the_wheels(make_run: Endpoints, sdk_venv: Path, tmp_path: Path) -> None:
+    image = write_image(tmp_path / "images" / "0001.jpg", (1280, 720), 1)
+    dataset = unique("wheel-py-quickstart")
+    code = readme_block("## Quickstart", "python").replace('"drives"', f'"{dataset}"')
+    done = run_in(sdk_venv, [str(sdk_venv / "bin" / "python"), "-c", code], make_run.client_env(), tmp_path)
+    assert "(['car'], [1])" in done.stdout, done.stdout
+
+    frames = list_frames(make_run.metadata_stub(), version_ref(dataset, "v1"))
+    assert len(frames) == 1
+    assert [(list(r.labels), r.HasField("box")) for r in frames[0].rois] == [(["car"], True), (["daytime"], False)]
+    assert read_blob(make_run.blob_stub(), frames[0].sources[0].uri) == image.read_bytes()
+
+
+def test_cli_ingest_from_the_wheels(make_run: Endpoints, sdk_venv: Path, tmp_path: Path) -> None:
+    files, _ = coco_folder(tmp_path, 6)
+    dataset = unique("wheel-cli")
+    framevault = str(sdk_venv / "bin" / "framevault")
+    done = run_in(sdk_venv, [framevault, "ingest", "./images", "--dataset", dataset,
+                             "--coco", "./annotations/instances.json"], make_run.client_env(), tmp_path)
+    assert ingest_summary(done.stdout) == {"images": len(files), "created": len(files), "failed": 0}, done.stdout
+
+    frames = list_frames(make_run.metadata_stub(), version_ref(dataset))
+    assert_sources_round_trip(make_run, frames, files)
