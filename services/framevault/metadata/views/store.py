@@ -95,7 +95,9 @@ class MongoViewStore:
         )
 
     async def bucket_members(self, scope: FrameScope, low: int, high: int | None) -> list[tuple[str, ObjectId]]:
-        return [(doc["frame_id"], doc["_id"]) async for doc in self._bucket_find(scope, low, high)]
+        # One awaited list, not a loop per document: a bucket can hold thousands.
+        members = await self._bucket_find(scope, low, high).to_list(length=None)
+        return [(doc["frame_id"], doc["_id"]) for doc in members]
 
     async def explain_bucket(self, scope: FrameScope, low: int, high: int | None) -> dict[str, Any]:
         """The query plan of a shuffle-bucket listing."""
