@@ -15,6 +15,10 @@ FAILURES = {
     "/test.Svc/Invalid": InvalidArgument([FieldViolation("frames[3].rois[0].confidence", "must be in [0, 1]")]),
     "/test.Svc/Missing": NotFound("dataset", "cars", field="dataset.name"),
     "/test.Svc/Bug": ValueError("secret internal detail"),
+    # Errors that echo huge caller input: names, keys, many violations.
+    "/test.Svc/HugeInvalid": InvalidArgument(
+        [FieldViolation(f"dataset.meta.{'é' * 20_000}", f"bad key {'x' * 20_000}")] * 500),
+    "/test.Svc/HugeMissing": NotFound("dataset", "y" * 400_000, field="dataset.name"),
 }
 
 
@@ -100,3 +104,17 @@ async def test_handlers_that_accept_undecodable_items_receive_them(channel):
     call = channel.stream_stream("/test.Svc/TypedStream")(iter([b"", b"\x80", b""]))
     assert [answer async for answer in call] == [
         f"GetFrameRequest,{UndecodableRequest.__name__},GetFrameRequest".encode()]
+
+
+@pytest.mark.parametrize("method", ["/test.Svc/HugeInvalid", "/test.Svc/HugeMissing"])
+async def test_errors_echoing_huge_input_still_reach_the_client(channel, method):
+    """The status trailer stays under the 8 KiB clients accept, so the caller
+    sees our code and the field, not RESOURCE_EXHAUSTED."""
+    with pytest.raises(aio.AioRpcError) as caught:
+        await channel.unary_unary(method)(b"")
+    expected = grpc.StatusCode.INVALID_ARGUMENT if "Invalid" in method else grpc.StatusCode.NOT_FOUND
+    assert caught.value.code() == expected
+    fields = violated_fields(caught.value)
+    assert fields and all(f.startswith("dataset.") for f in fields)
+    trailer = dict(caught.value.trailing_metadata() or ())
+    assert len(trailer["grpc-status-details-bin"]) < 4096

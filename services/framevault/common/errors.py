@@ -7,12 +7,24 @@ with AIP-193 details exactly once (see ``framevault.common.grpc_errors``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 ERROR_DOMAIN = "framevault.dev"
+
+# What one error may carry, so that its status (message + details) always fits
+# the 8 KiB trailer gRPC clients accept: the message is sent percent-encoded
+# (up to 3 bytes per byte), the details base64-encoded (4 per 3).
+MAX_MESSAGE_BYTES = 512
+MAX_DETAIL_STRING_BYTES = 256
+MAX_REPEATED_DETAIL_ITEMS = 100
+MAX_DETAILS_BYTES = 3072
+_CLIPPED = "…".encode()
 
 
 @dataclass
@@ -35,6 +47,7 @@ class FramevaultError(Exception):
     default_reason = "UNKNOWN"
 
     def __init__(self, message: str, *, reason: str | None = None, metadata: dict[str, str] | None = None):
+        message = clip_text(message, MAX_MESSAGE_BYTES)
         super().__init__(message)
         self.message = message
         self.reason = reason or self.default_reason
@@ -46,12 +59,77 @@ class FramevaultError(Exception):
 
     def to_status(self) -> status_pb2.Status:
         info = error_details_pb2.ErrorInfo(reason=self.reason, domain=ERROR_DOMAIN, metadata=self.metadata)
+        details: list[Message] = [info, *self.details()]  # type: ignore[list-item]
+        for detail in details:
+            _bound_strings(detail)
+        while sum(detail.ByteSize() for detail in details) > MAX_DETAILS_BYTES and _drop_last_item(details):
+            pass
         packed = []
-        for detail in [info, *self.details()]:
+        for detail in details:
             any_msg = any_pb2.Any()
-            any_msg.Pack(detail)  # type: ignore[arg-type]
+            any_msg.Pack(detail)
             packed.append(any_msg)
         return status_pb2.Status(code=self.code.value[0], message=self.message, details=packed)
+
+
+def clip_text(text: str, max_bytes: int) -> str:
+    """``text`` cut to at most ``max_bytes`` of UTF-8 (on a character boundary),
+    marked with an ellipsis when cut."""
+    encoded = text.encode()
+    if len(encoded) <= max_bytes:
+        return text
+    return encoded[: max_bytes - len(_CLIPPED)].decode(errors="ignore") + _CLIPPED.decode()
+
+
+def _is_map(field: FieldDescriptor) -> bool:
+    entry = field.message_type
+    return entry is not None and entry.GetOptions().map_entry
+
+
+def _drop_last_item(details: list[Message]) -> bool:
+    """Removes the last item of the longest repeated field among ``details``
+    (e.g. the last field violation); False when there is none left to drop."""
+    longest: tuple[int, Any] | None = None
+    for detail in details:
+        for field, value in detail.ListFields():
+            if field.is_repeated and field.type == FieldDescriptor.TYPE_MESSAGE and not _is_map(field) \
+                    and len(value) > 1:
+                if longest is None or len(value) > longest[0]:
+                    longest = (len(value), value)
+    if longest is None:
+        return False
+    del longest[1][-1]
+    return True
+
+
+def _bound_strings(message: Message) -> None:
+    """Clips every string of an error detail and keeps at most
+    MAX_REPEATED_DETAIL_ITEMS of each repeated field, in place.
+
+    Errors echo what the caller sent (names, keys, field paths), and the whole
+    status travels in one trailer, which gRPC clients refuse beyond 8 KiB
+    (reporting RESOURCE_EXHAUSTED instead of our answer). So what an error
+    can carry is bounded here, once, whatever raised it."""
+    for field, value in message.ListFields():
+        if field.type == FieldDescriptor.TYPE_STRING:
+            if field.is_repeated:
+                kept = [clip_text(item, MAX_DETAIL_STRING_BYTES) for item in value[:MAX_REPEATED_DETAIL_ITEMS]]
+                del value[:]
+                value.extend(kept)
+            else:
+                setattr(message, field.name, clip_text(value, MAX_DETAIL_STRING_BYTES))
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            if _is_map(field):  # string to string (ErrorInfo.metadata)
+                entries = dict(list(value.items())[:MAX_REPEATED_DETAIL_ITEMS])
+                value.clear()
+                for key, item in entries.items():
+                    value[clip_text(key, MAX_DETAIL_STRING_BYTES)] = clip_text(item, MAX_DETAIL_STRING_BYTES)
+            elif field.is_repeated:
+                del value[MAX_REPEATED_DETAIL_ITEMS:]
+                for item in value:
+                    _bound_strings(item)
+            else:
+                _bound_strings(value)
 
 
 class InvalidArgument(FramevaultError):
