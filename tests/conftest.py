@@ -12,12 +12,12 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from grpc import aio
-from support import channel_to, start_blob_service
+from support import channel_to, remove_test_data, start_blob_service
 
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
@@ -47,7 +47,7 @@ def stack_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def settings(stack_env: dict[str, str]) -> Settings:
+def settings(stack_env: dict[str, str]) -> Iterator[Settings]:
     run_id = uuid.uuid4().hex[:10]
     environ = {**os.environ, **stack_env}
     base = Settings.from_env(environ)
@@ -57,7 +57,7 @@ def settings(stack_env: dict[str, str]) -> Settings:
     client = Minio(base.s3_endpoint, access_key=base.s3_access_key, secret_key=base.s3_secret_key,
                    secure=base.s3_secure, region=base.s3_region)
     client.make_bucket(bucket)
-    return Settings.from_env(
+    session_settings = Settings.from_env(
         environ,
         mongodb_database=f"fvtest_{run_id}",
         s3_bucket=bucket,
@@ -68,6 +68,8 @@ def settings(stack_env: dict[str, str]) -> Settings:
         log_format="console",
         log_level=os.environ.get("FRAMEVAULT_TEST_LOG_LEVEL", "WARNING"),
     )
+    yield session_settings
+    remove_test_data(session_settings, database=session_settings.mongodb_database, bucket=bucket)
 
 
 async def start_metadata_service(settings: Settings) -> RunningService:

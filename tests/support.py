@@ -77,3 +77,27 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def remove_test_data(settings: Settings, *, database: str, bucket: str) -> None:
+    """Drops a test session's database and removes its bucket with everything
+    in it (objects and unfinished multipart uploads). Every session makes its
+    own bucket, and each bucket holds volumes of the local S3 server: left
+    behind, they exhaust it after a few hundred sessions."""
+    from minio import Minio
+    from minio.deleteobjects import DeleteObject
+    from pymongo import MongoClient
+
+    with MongoClient(settings.mongodb_uri, serverSelectionTimeoutMS=settings.mongodb_timeout_ms) as mongo:
+        mongo.drop_database(database)
+    s3 = Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
+               secure=settings.s3_secure, region=settings.s3_region)
+    if not s3.bucket_exists(bucket):
+        return
+    names = [DeleteObject(o.object_name) for o in s3.list_objects(bucket, recursive=True) if o.object_name]
+    errors = list(s3.remove_objects(bucket, names)) if names else []
+    assert not errors, errors
+    # minio-py has no public call for unfinished multipart uploads.
+    for upload in s3._list_multipart_uploads(bucket).uploads:
+        s3._abort_multipart_upload(bucket, upload.object_name, upload.upload_id)
+    s3.remove_bucket(bucket)

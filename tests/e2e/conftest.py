@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import pytest
 import run_services
 from minio import Minio
-from pymongo import MongoClient
+from support import remove_test_data
 
 from framevault.common.config import Settings
 
@@ -35,8 +35,7 @@ def world(stack_env: dict[str, str]) -> Iterator[World]:
     Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
           secure=settings.s3_secure, region=settings.s3_region).make_bucket(created.bucket)
     yield created
-    with MongoClient(settings.mongodb_uri, serverSelectionTimeoutMS=settings.mongodb_timeout_ms) as mongo:
-        mongo.drop_database(created.database)
+    remove_test_data(settings, database=created.database, bucket=created.bucket)
 
 
 @pytest.fixture(scope="session")
