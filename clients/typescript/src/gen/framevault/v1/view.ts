@@ -115,6 +115,12 @@ export interface ViewSelection {
    * `label:"Car" AND NOT label:"occluded" AND meta.city:"bremen"`.
    * Fields: `label`, `confidence`, `meta.<path>`, `source.width`,
    * `source.height`, `source.content_type`, `source.uri` (prefix with `*`).
+   * The reference product's spellings mean the same: `label.keyword`,
+   * `labels`, `rois.label`, `rois.confidence`, `metadata.<path>`,
+   * `meta_data.<path>`, `sources.<field>`, `src.<field>`, and bare `width`,
+   * `height`, `content_type`, `uri`, `id`. A term without a field is a label
+   * (`Car` = `label:Car`). Errors name `query` and the position in the
+   * string as sent.
    */
   query: string;
   /** Relative weight when selections are mixed (> 0; 0 means 1). */
