@@ -1,8 +1,8 @@
 """The SDK as a user installs it: the framevault-api and framevault wheels in a
 fresh virtual environment without the server code, their dependencies resolved
 from the package index, at the lowest versions their ranges allow and at the
-highest. From there the README's quickstarts run against the services ``make
-run`` starts.
+highest. From there the README's Python quickstart and ``framevault ingest``
+run against the services ``make run`` starts.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ import os
 import subprocess
 import sys
 import tomllib
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 
-from .flows import README, list_frames, read_blob, readme_block, unique, version_ref, write_image
+from .flows import README, list_frames, read_blob, readme_block, run, unique, version_ref, write_image
 from .launch import Endpoints
 from .test_quickstarts import assert_sources_round_trip, coco_folder, ingest_summary
 
@@ -29,7 +28,6 @@ SDK_DISTRIBUTION = REPOSITORY / "clients" / "python"
 SDK_EXTRA = "images"
 # Building wheels and resolving dependencies from the index takes a while on a busy machine.
 INSTALL_TIMEOUT_SECONDS = 900
-COMMAND_TIMEOUT_SECONDS = 300
 # Variables that would let the fresh environment see this checkout's packages.
 LEAKING_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
 
@@ -59,20 +57,9 @@ def lowest_pins() -> list[str]:
     return [f"{name}=={version}" for name, (version,) in sorted(floors.items())]
 
 
-def clean_environment(venv: Path, env: dict[str, str]) -> dict[str, str]:
-    """``env`` with ``venv``'s scripts first on PATH and nothing pointing into this checkout."""
-    kept = {key: value for key, value in env.items() if key not in LEAKING_VARIABLES}
-    return {**kept, "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}"}
-
-
-def run_in(venv: Path, argv: Sequence[str], env: dict[str, str], cwd: Path, *, check: bool = True,
-           timeout: float = COMMAND_TIMEOUT_SECONDS) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(list(argv), env=clean_environment(venv, env), cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
-    if check:
-        assert done.returncode == 0, (f"{' '.join(argv)} exited with {done.returncode}\n"
-                                      f"stdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-8000:]}")
-    return done
+def clean_environment(env: dict[str, str]) -> dict[str, str]:
+    """``env`` without what would let a fresh environment see this checkout's packages."""
+    return {key: value for key, value in env.items() if key not in LEAKING_VARIABLES}
 
 
 @pytest.fixture(scope="module")
@@ -94,16 +81,16 @@ def sdk_venv(request: pytest.FixtureRequest, wheels: list[Path], tmp_path_factor
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=INSTALL_TIMEOUT_SECONDS)
     sdk_wheel, api_wheel = wheels
     pins = lowest_pins() if request.param == "lowest" else []
-    run_in(venv, [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                  str(api_wheel), f"{sdk_wheel}[{SDK_EXTRA}]", *pins],
-           dict(os.environ), venv, timeout=INSTALL_TIMEOUT_SECONDS)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    str(api_wheel), f"{sdk_wheel}[{SDK_EXTRA}]", *pins],
+                   env=clean_environment(dict(os.environ)), check=True, timeout=INSTALL_TIMEOUT_SECONDS)
     return venv
 
 
 def installed_versions(venv: Path) -> dict[str, str]:
     code = ("import json, importlib.metadata as m; "
             "print(json.dumps({d.metadata['Name'].lower(): d.version for d in m.distributions()}))")
-    done = run_in(venv, [str(venv / "bin" / "python"), "-c", code], dict(os.environ), venv)
+    done = run([str(venv / "bin" / "python"), "-c", code], clean_environment(dict(os.environ)), venv)
     return dict(json.loads(done.stdout))
 
 
@@ -121,10 +108,10 @@ def test_installs_within_the_declared_ranges(request: pytest.FixtureRequest, sdk
 
 def test_server_packages_are_not_importable(sdk_venv: Path, tmp_path: Path) -> None:
     python = str(sdk_venv / "bin" / "python")
-    run_in(sdk_venv, [python, "-c", "import framevault.sdk, framevault.cli.main, framevault.api.blob_client"],
-           dict(os.environ), tmp_path)
+    env = clean_environment(dict(os.environ))
+    run([python, "-c", "import framevault.sdk, framevault.cli.main, framevault.api.blob_client"], env, tmp_path)
     for module in ("framevault.metadata", "framevault.blob", "framevault.common"):
-        done = run_in(sdk_venv, [python, "-c", f"import {module}"], dict(os.environ), tmp_path, check=False)
+        done = run([python, "-c", f"import {module}"], env, tmp_path, check=False)
         assert done.returncode != 0 and "ModuleNotFoundError" in done.stderr, (module, done.stderr)
 
 
@@ -132,7 +119,7 @@ def test_readme_python_quickstart_from_the_wheels(make_run: Endpoints, sdk_venv:
     image = write_image(tmp_path / "images" / "0001.jpg", (1280, 720), 1)
     dataset = unique("wheel-py-quickstart")
     code = readme_block("## Quickstart", "python").replace('"drives"', f'"{dataset}"')
-    done = run_in(sdk_venv, [str(sdk_venv / "bin" / "python"), "-c", code], make_run.client_env(), tmp_path)
+    done = run([str(sdk_venv / "bin" / "python"), "-c", code], clean_environment(make_run.client_env()), tmp_path)
     assert "(['car'], [1])" in done.stdout, done.stdout
 
     frames = list_frames(make_run.metadata_stub(), version_ref(dataset, "v1"))
@@ -145,8 +132,8 @@ def test_cli_ingest_from_the_wheels(make_run: Endpoints, sdk_venv: Path, tmp_pat
     files, _ = coco_folder(tmp_path, 6)
     dataset = unique("wheel-cli")
     framevault = str(sdk_venv / "bin" / "framevault")
-    done = run_in(sdk_venv, [framevault, "ingest", "./images", "--dataset", dataset,
-                             "--coco", "./annotations/instances.json"], make_run.client_env(), tmp_path)
+    done = run([framevault, "ingest", "./images", "--dataset", dataset, "--coco", "./annotations/instances.json"],
+               clean_environment(make_run.client_env()), tmp_path)
     assert ingest_summary(done.stdout) == {"images": len(files), "created": len(files), "failed": 0}, done.stdout
 
     frames = list_frames(make_run.metadata_stub(), version_ref(dataset))

@@ -9,14 +9,13 @@ becomes ``Unavailable``, so the upload stream's per-frame retry covers it.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import TypeVar, cast
 
 import grpc
 from grpc import aio
 
-from framevault.api.blob_client import find_missing
+from framevault.api.blob_client import BlobClient, find_missing
 from framevault.api.digests import BlobDigest, digest_of, digest_to_proto
 from framevault.common.channels import service_channel
 from framevault.common.config import Settings
@@ -90,7 +89,7 @@ class GrpcBlobGateway:
 
     async def _store_streamed(self, digest: BlobDigest, data: bytes, chunk_size: int) -> None:
         # A fresh upload name per attempt: inline bytes are small enough that resuming is not worth it.
-        name = f"uploads/{uuid.uuid4()}/blobs/{digest.hash}/{digest.size}"
+        name = BlobClient.upload_name(digest)
 
         async def chunks() -> AsyncIterator[blob_pb2.WriteBlobRequest]:
             view = memoryview(data)
