@@ -54,7 +54,7 @@ def settings(stack_env: dict[str, str]) -> Iterator[Settings]:
     bucket = f"fvtest-{run_id}"
     from minio import Minio
 
-    client = Minio(base.s3_endpoint, access_key=base.s3_access_key, secret_key=base.s3_secret_key,
+    client = Minio(base.s3_endpoint, access_key=base.s3_access_key, secret_key=base.s3_secret_key.get_secret_value(),
                    secure=base.s3_secure, region=base.s3_region)
     client.make_bucket(bucket)
     session_settings = Settings.from_env(

@@ -90,7 +90,7 @@ def remove_test_data(settings: Settings, *, database: str, bucket: str) -> None:
 
     with MongoClient(settings.mongodb_uri, serverSelectionTimeoutMS=settings.mongodb_timeout_ms) as mongo:
         mongo.drop_database(database)
-    s3 = Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
+    s3 = Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key.get_secret_value(),
                secure=settings.s3_secure, region=settings.s3_region)
     if not s3.bucket_exists(bucket):
         return

@@ -146,7 +146,7 @@ def remove_bench_data(env: dict[str, str], settings: Settings) -> None:
 def _minio(settings: Settings) -> Any:
     from minio import Minio
 
-    return Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
+    return Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key.get_secret_value(),
                  secure=settings.s3_secure, region=settings.s3_region)
 
 

@@ -52,6 +52,6 @@ def versitygw_settings(settings: Settings, tmp_path_factory: pytest.TempPathFact
     import stack  # deploy/local, on sys.path through tests/conftest.py
 
     server = stack.VersityS3(tmp_path_factory.mktemp("versitygw"), unused_port(), access_key=settings.s3_access_key,
-                             secret_key=settings.s3_secret_key, bucket=settings.s3_bucket).start()
+                             secret_key=settings.s3_secret_key.get_secret_value(), bucket=settings.s3_bucket).start()
     yield Settings(**{**settings.__dict__, "s3_endpoint": server.endpoint, "s3_secure": False})
     server.stop()

@@ -72,7 +72,7 @@ async def references() -> AsyncIterator[tuple[ReferenceStandIn, int]]:
 @pytest.fixture(scope="module")
 def gc_settings(settings: Settings, references: tuple[ReferenceStandIn, int]) -> Settings:
     bucket = f"{settings.s3_bucket}-gc-{uuid.uuid4().hex[:6]}"
-    Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
+    Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key.get_secret_value(),
           secure=settings.s3_secure, region=settings.s3_region).make_bucket(bucket)
     return with_small_parts(settings, s3_bucket=bucket, metadata_target=f"127.0.0.1:{references[1]}")
 

@@ -45,7 +45,7 @@ async def own_world(settings: Settings) -> tuple[Settings, Settings]:
     run_id = uuid.uuid4().hex[:8]
     bucket = f"{settings.s3_bucket}-e2e-{run_id}"
     await asyncio.to_thread(Minio(settings.s3_endpoint, access_key=settings.s3_access_key,
-                                  secret_key=settings.s3_secret_key, secure=settings.s3_secure,
+                                  secret_key=settings.s3_secret_key.get_secret_value(), secure=settings.s3_secure,
                                   region=settings.s3_region).make_bucket, bucket)
     blob_address = f"127.0.0.1:{unused_port()}"
     metadata_settings = Settings(**{**settings.__dict__, "s3_bucket": bucket, "blob_target": blob_address,

@@ -36,7 +36,7 @@ def test_every_private_call_is_pinned() -> None:
 @pytest.mark.parametrize("server_settings", ["settings", "versitygw_settings"])
 def test_round_trip_through_every_private_call(server_settings: str, request: pytest.FixtureRequest) -> None:
     settings: Settings = request.getfixturevalue(server_settings)
-    client = Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
+    client = Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key.get_secret_value(),
                    secure=settings.s3_secure, region=settings.s3_region)
     bucket, prefix = settings.s3_bucket, f"internals/{uuid.uuid4().hex}/"
 

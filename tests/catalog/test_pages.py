@@ -75,7 +75,7 @@ async def test_made_up_page_tokens_are_invalid_arguments(metadata_stub, db, sett
     ]
     for call, query, positions in cases:
         for after in positions:
-            for token in (unkeyed_token(after, query), mint_page_token(settings.view_cursor_secret, after, query)):
+            for token in (unkeyed_token(after, query), mint_page_token(settings.view_cursor_secret.get_secret_value(), after, query)):
                 await expect_invalid(db, call(token), "page_token")
 
 

@@ -32,7 +32,7 @@ def world(stack_env: dict[str, str]) -> Iterator[World]:
     run_id = uuid.uuid4().hex[:10]
     created = World(database=f"fve2e_{run_id}", bucket=f"fve2e-{run_id}")
     settings = Settings.from_env({**os.environ, **stack_env})
-    Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
+    Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key.get_secret_value(),
           secure=settings.s3_secure, region=settings.s3_region).make_bucket(created.bucket)
     yield created
     remove_test_data(settings, database=created.database, bucket=created.bucket)

@@ -118,7 +118,7 @@ def test_launcher_serves_the_callers_database_and_bucket(make_run: Endpoints, wo
     with MongoClient(settings.mongodb_uri, serverSelectionTimeoutMS=settings.mongodb_timeout_ms) as mongo:
         assert mongo[world.database][DATASETS].count_documents({"name": name}) == 1
         assert mongo[settings.mongodb_database][DATASETS].count_documents({"name": name}) == 0
-    storage = Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
+    storage = Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key.get_secret_value(),
                     secure=settings.s3_secure, region=settings.s3_region)
     key = cas_key(BlobDigest(digest.hash, digest.size_bytes))
     assert storage.stat_object(world.bucket, key).size == len(data)

@@ -1,8 +1,18 @@
 """Settings: typed defaults and FRAMEVAULT_* overrides."""
 
-import pytest
+import copy
+import dataclasses
+import json
+import os
+import subprocess
+import sys
 
-from framevault.common.config import Settings
+import pytest
+import run_services
+from support import free_port
+
+from framevault.common.config import Secret, Settings, flag_name
+from framevault.common.server import RunningService
 
 
 def test_defaults_without_environment():
@@ -31,3 +41,79 @@ def test_every_setting_has_an_env_override():
 def test_malformed_override_names_the_variable():
     with pytest.raises(SystemExit, match="FRAMEVAULT_S3_PART_SIZE_BYTES"):
         Settings.from_env({"FRAMEVAULT_S3_PART_SIZE_BYTES": "lots"})
+
+
+def test_flag_wins_over_env_and_env_over_default():
+    environ = {"FRAMEVAULT_MONGODB_TIMEOUT_MS": "7000", "FRAMEVAULT_LOG_LEVEL": "DEBUG"}
+    settings = Settings.from_args(["--mongodb-timeout-ms", "5000", "--s3-secure", "--grpc-shutdown-grace-seconds=1.5"],
+                                  environ)
+    assert settings.mongodb_timeout_ms == 5000
+    assert settings.s3_secure is True
+    assert settings.grpc_shutdown_grace_seconds == 1.5
+    assert settings.log_level == "DEBUG"
+    assert settings.mongodb_database == Settings().mongodb_database
+    assert Settings.from_args(["--s3-secure", "false"], {"FRAMEVAULT_S3_SECURE": "true"}).s3_secure is False
+
+
+def test_malformed_flag_is_a_usage_error_naming_the_flag(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        Settings.from_args(["--s3-part-size-bytes", "lots"], {})
+    assert exit_info.value.code == 2
+    assert "--s3-part-size-bytes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("service", ["metadata", "blob"])
+def test_help_lists_every_setting_as_a_flag(service):
+    out = subprocess.run([sys.executable, "-m", f"framevault.{service}", "--help"],
+                         check=True, capture_output=True, text=True, timeout=120).stdout
+    assert out.startswith(f"usage: python -m framevault.{service}")
+    for field in dataclasses.fields(Settings):
+        assert flag_name(field.name) in out, field.name
+        assert f"FRAMEVAULT_{field.name.upper()}" in out, field.name
+    assert "hunter" not in out and Settings().s3_secret_key.get_secret_value() not in out
+
+
+def test_secrets_never_show_in_repr_or_str():
+    settings = Settings.from_env({"FRAMEVAULT_S3_SECRET_KEY": "s3-hunter2", "FRAMEVAULT_VIEW_CURSOR_SECRET": "cur-hunter2"})
+    assert settings.s3_secret_key.get_secret_value() == "s3-hunter2"
+    assert settings.view_cursor_secret.get_secret_value() == "cur-hunter2"
+    shown = [repr(settings), str(settings), f"{settings}", f"{settings.s3_secret_key}", str(settings.displayed()),
+             repr(settings.view_cursor_secret)]
+    for text in shown:
+        assert "hunter2" not in text
+    # A plain string given in code becomes a Secret too.
+    replaced = dataclasses.replace(settings, s3_secret_key="code-hunter2")
+    assert isinstance(replaced.s3_secret_key, Secret)
+    assert "hunter2" not in repr(replaced)
+    assert copy.deepcopy(replaced).s3_secret_key.get_secret_value() == "code-hunter2"
+
+
+def test_started_service_takes_its_address_from_the_flag_and_logs_no_secret(
+        settings: Settings, stack_env: dict[str, str], blob_service: RunningService, tmp_path):
+    env_port, flag_port = free_port(), free_port()
+    env = {
+        **os.environ, **stack_env,
+        "FRAMEVAULT_MONGODB_DATABASE": settings.mongodb_database,
+        "FRAMEVAULT_METADATA_ADDRESS": f"127.0.0.1:{env_port}",
+        "FRAMEVAULT_BLOB_TARGET": f"127.0.0.1:{blob_service.port}",
+        "FRAMEVAULT_METADATA_METRICS_ADDRESS": "",
+        "FRAMEVAULT_LOG_LEVEL": "INFO",
+        "FRAMEVAULT_LOG_FORMAT": "json",
+        "FRAMEVAULT_VIEW_CURSOR_SECRET": "cursor-hunter2",
+    }
+    command = [sys.executable, "-m", "framevault.metadata", "--metadata-address", f"127.0.0.1:{flag_port}",
+               "--s3-secret-key", "s3-hunter2"]
+    log_path = tmp_path / "metadata.log"
+    process = run_services.ServiceProcess.start("metadata", env, command=command, log_path=log_path)
+    process = dataclasses.replace(process, address=f"127.0.0.1:{flag_port}")
+    try:
+        process.wait_serving()
+    finally:
+        process.stop()
+    records = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    started = next(r for r in records if r["event"] == "service_started")
+    assert started["port"] == flag_port
+    loaded = next(r for r in records if r["event"] == "settings_loaded")
+    assert loaded["metadata_address"] == f"127.0.0.1:{flag_port}"
+    assert loaded["s3_secret_key"] == loaded["view_cursor_secret"] == str(Secret("x"))
+    assert "hunter2" not in log_path.read_text()

@@ -77,7 +77,7 @@ def fuzz_settings(settings: Settings) -> Iterator[Settings]:
     from minio.deleteobjects import DeleteObject
     from pymongo import MongoClient
 
-    s3 = Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
+    s3 = Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key.get_secret_value(),
                secure=settings.s3_secure, region=settings.s3_region)
     if not s3.bucket_exists(FUZZ_BUCKET):
         s3.make_bucket(FUZZ_BUCKET)
@@ -103,7 +103,7 @@ async def fuzz_env(fuzz_settings: Settings) -> AsyncIterator[FuzzEnv]:
     try:
         await metadata.start()
         async with _channel(metadata.port) as metadata_channel, _channel(blob.port) as blob_channel:
-            world = World(metadata_channel, blob_channel, fuzz_settings.view_cursor_secret)
+            world = World(metadata_channel, blob_channel, fuzz_settings.view_cursor_secret.get_secret_value())
             await world.build()
             sync_channels = {"framevault.v1.MetadataService": _sync_channel(metadata.port),
                              "framevault.v1.BlobService": _sync_channel(blob.port)}

@@ -43,7 +43,7 @@ def resigned(settings: Settings, cursor: str, change: Callable[[State], None]) -
     payload = _payload(cursor)
     state = payload["s"]
     change(state)
-    return TokenCodec(settings.view_cursor_secret, VIEW_CURSOR).encode(payload["k"], payload["b"], state)
+    return TokenCodec(settings.view_cursor_secret.get_secret_value(), VIEW_CURSOR).encode(payload["k"], payload["b"], state)
 
 
 def _set_random(field: int, value: Any) -> Callable[[State], None]:

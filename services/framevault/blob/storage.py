@@ -261,7 +261,7 @@ class S3BlobStorage:
         self._client = Minio(
             settings.s3_endpoint,
             access_key=settings.s3_access_key,
-            secret_key=settings.s3_secret_key,
+            secret_key=settings.s3_secret_key.get_secret_value(),
             secure=settings.s3_secure,
             region=settings.s3_region,
             http_client=self._pool,

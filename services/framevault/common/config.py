@@ -1,17 +1,52 @@
-"""Every setting of both services, with its typed default and env override.
+"""Every setting of both services, with its typed default, env override and flag.
 
 One place on purpose: a setting is added here or nowhere. Each field reads
-``FRAMEVAULT_<FIELD NAME IN UPPER CASE>`` from the environment.
+``FRAMEVAULT_<FIELD NAME IN UPPER CASE>`` from the environment and
+``--<field-name-with-dashes>`` from the command line; a flag wins over the
+environment, the environment over the default. Secrets are ``Secret`` values,
+which never show their text in ``repr``, ``str`` or logs.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
 ENV_PREFIX = "FRAMEVAULT_"
+_MASK = "**********"
+
+
+class Secret:
+    """A setting whose text must not be shown: ``repr`` and ``str`` print a mask,
+    and the value is read only through ``get_secret_value()``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({_MASK!r})"
+
+    def __str__(self) -> str:
+        return _MASK
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> Any:
+        # Copies and pickles across processes keep the value; only display masks it.
+        return (Secret, (self._value,))
 
 
 @dataclass(frozen=True)
@@ -38,7 +73,7 @@ class Settings:
     # S3 / MinIO (blob service).
     s3_endpoint: str = "127.0.0.1:8333"
     s3_access_key: str = "framevault"
-    s3_secret_key: str = "framevault-secret"
+    s3_secret_key: Secret = Secret("framevault-secret")
     s3_bucket: str = "framevault"
     s3_region: str = "us-east-1"
     s3_secure: bool = False
@@ -75,7 +110,7 @@ class Settings:
     iterate_max_frames_per_message: int = 1000
     # Signs every token handed to clients (view cursors, page tokens), each kind
     # with its own key derived from it; set a private value in production.
-    view_cursor_secret: str = "framevault-view-cursor-default-secret"
+    view_cursor_secret: Secret = Secret("framevault-view-cursor-default-secret")
 
     # gRPC transport.
     grpc_max_message_bytes: int = 64 * 1024 * 1024
@@ -89,32 +124,100 @@ class Settings:
     # "json" for machines, "console" for people.
     log_format: str = "json"
 
+    def __post_init__(self) -> None:
+        # A plain string given for a secret (a test, a caller's override) becomes a Secret.
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("Secret", Secret) and isinstance(value, str):
+                object.__setattr__(self, f.name, Secret(value))
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
         environ = dict(os.environ if environ is None else environ)
         hints = get_type_hints(cls)
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            raw = environ.get(ENV_PREFIX + f.name.upper())
+            raw = environ.get(env_name(f.name))
             if raw is not None:
-                values[f.name] = _parse(f.name, hints[f.name], raw)
+                try:
+                    values[f.name] = _parse(hints[f.name], raw)
+                except ValueError as exc:
+                    raise SystemExit(f"invalid value for {env_name(f.name)}: {raw!r}") from exc
         values.update(overrides)
         return cls(**values)
 
+    @classmethod
+    def from_args(cls, argv: Sequence[str] | None = None, environ: dict[str, str] | None = None,
+                  *, prog: str | None = None) -> Settings:
+        """Settings from command-line flags over the environment over the defaults.
+        ``--help`` lists every setting; a malformed flag exits with argparse's usage error."""
+        parsed = vars(argument_parser(prog).parse_args(argv))
+        flags = {name: value for name, value in parsed.items() if value is not None}
+        return cls.from_env(environ, **flags)
 
-def _parse(name: str, kind: Any, raw: str) -> Any:
-    try:
-        if kind is bool:
-            lowered = raw.strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off", ""):
-                return False
-            raise ValueError(raw)
-        if kind is int:
-            return int(raw)
-        if kind is float:
-            return float(raw)
-        return raw
-    except ValueError as exc:
-        raise SystemExit(f"invalid value for {ENV_PREFIX}{name.upper()}: {raw!r}") from exc
+    def displayed(self) -> dict[str, Any]:
+        """Every setting for the start-up log; secrets masked."""
+        return {f.name: _display(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+def env_name(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+def flag_name(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def argument_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """One flag per Settings field, generated from the dataclass so no setting is
+    missing from the command line. Unset flags stay None and fall back to the environment."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Every setting is also read from FRAMEVAULT_<NAME> in the environment; "
+                    "a flag wins over the environment, the environment over the default.",
+    )
+    hints = get_type_hints(Settings)
+    for f in dataclasses.fields(Settings):
+        kind = hints[f.name]
+        extra: dict[str, Any] = {"nargs": "?", "const": "true"} if kind is bool else {}
+        parser.add_argument(
+            flag_name(f.name), dest=f.name, default=None, type=_flag_parser(kind),
+            metavar=_metavar(kind), **extra,
+            help=f"default {_display(f.default)!s}; env {env_name(f.name)}"
+                 + ("; prefer the env var, a flag shows in the process list" if kind is Secret else ""),
+        )
+    return parser
+
+
+def _flag_parser(kind: Any) -> Any:
+    def parse(raw: str) -> Any:
+        try:
+            return _parse(kind, raw)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"invalid {_metavar(kind).lower()} value: {raw!r}") from exc
+    return parse
+
+
+def _metavar(kind: Any) -> str:
+    return {bool: "BOOL", int: "INT", float: "FLOAT", Secret: "SECRET"}.get(kind, "TEXT")
+
+
+def _display(value: Any) -> Any:
+    return str(value) if isinstance(value, Secret) else value
+
+
+def _parse(kind: Any, raw: str) -> Any:
+    if kind is bool:
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(raw)
+    if kind is int:
+        return int(raw)
+    if kind is float:
+        return float(raw)
+    if kind is Secret:
+        return Secret(raw)
+    return raw

@@ -218,11 +218,13 @@ def tune_garbage_collection() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, GC_MIDDLE_THRESHOLD, GC_OLD_THRESHOLD)
 
 
-def main(build_service: Callable[[Settings], ServiceSpec]) -> None:
-    """Entry point of ``python -m framevault.<service>``: settings from the
-    environment, structured logs, serve until SIGTERM or Ctrl-C."""
-    settings = Settings.from_env()
+def main(build_service: Callable[[Settings], ServiceSpec], argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``python -m framevault.<service>``: settings from flags over
+    the environment over the defaults, structured logs, serve until SIGTERM or Ctrl-C."""
+    package = build_service.__module__.rpartition(".")[0]
+    settings = Settings.from_args(argv, prog=f"python -m {package}")
     configure_logging(settings.log_level, settings.log_format)
+    log.info("settings_loaded", **settings.displayed())
     asyncio.run(_build_and_run(build_service, settings))
 
 

@@ -101,7 +101,7 @@ class PageTokens:
     @classmethod
     def from_settings(cls, settings: Settings) -> PageTokens:
         # One server secret signs every token; each purpose derives its key.
-        return cls(settings.view_cursor_secret)
+        return cls(settings.view_cursor_secret.get_secret_value())
 
     def encode(self, after: Sequence[str | int | dt.datetime], query: str) -> str:
         return self._codec.encode(_KIND, query, {"after": [_dump(value) for value in after]})

@@ -64,7 +64,7 @@ class ViewService:
         self._db = db
         self._settings = settings
         self._store = store or MongoViewStore(db)
-        self._codec = TokenCodec(settings.view_cursor_secret, VIEW_CURSOR)
+        self._codec = TokenCodec(settings.view_cursor_secret.get_secret_value(), VIEW_CURSOR)
 
     async def iterate(self, request: metadata_service_pb2.IterateFramesRequest
                       ) -> AsyncIterator[FrameBatch[metadata_service_pb2.IterateFramesResponse]]:
