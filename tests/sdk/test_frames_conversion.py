@@ -7,7 +7,8 @@ import math
 import pytest
 
 from framevault.sdk import Annotation, FrameGroup, SingleFrame, frame_from_proto, frame_to_proto
-from framevault.sdk.frames import frame_to_json_dict, normalize_polygon
+from framevault.sdk.frame_codec import frame_to_json_dict
+from framevault.sdk.geometry import normalize_polygon
 from framevault.sdk.sources import guess_content_type, is_local_uri, local_path
 from framevault.v1 import frame_pb2
 

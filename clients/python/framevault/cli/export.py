@@ -8,7 +8,7 @@ import click
 
 from framevault.cli.output import dumps
 from framevault.sdk import DataView, IterationOrder
-from framevault.sdk.frames import frame_to_json_dict
+from framevault.sdk.frame_codec import frame_to_json_dict
 
 
 @click.command()

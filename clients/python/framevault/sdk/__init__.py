@@ -48,7 +48,8 @@ from framevault.sdk.errors import (
     ResourceInfo,
     UnavailableError,
 )
-from framevault.sdk.frames import Annotation, Frame, FrameGroup, SingleFrame, frame_from_proto, frame_to_proto
+from framevault.sdk.frame_codec import frame_from_proto, frame_to_proto
+from framevault.sdk.frames import Annotation, Frame, FrameGroup, SingleFrame
 from framevault.sdk.runtime import aclose, configure, current_client, get_settings
 from framevault.sdk.settings import ClientSettings
 from framevault.sdk.upload import FailedFrame, UploadTotals

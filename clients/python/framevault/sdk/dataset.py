@@ -22,7 +22,8 @@ from google.protobuf import field_mask_pb2, timestamp_pb2
 from framevault.api.metadata_values import dict_to_metadata, metadata_to_dict, value_to_python
 from framevault.sdk.blobs import BlobTransfer
 from framevault.sdk.errors import AlreadyExistsError, FramevaultError
-from framevault.sdk.frames import Frame, FrameGroup, FrameLike, SingleFrame, frame_from_proto
+from framevault.sdk.frame_codec import frame_from_proto
+from framevault.sdk.frames import Frame, FrameGroup, FrameLike, SingleFrame
 from framevault.sdk.refs import DEFAULT_DRAFT_NAME, dataset_ref, version_ref
 from framevault.sdk.runtime import SyncIterator, current_client, sync_classmethod, sync_twin
 from framevault.sdk.upload import FailedFrame, FramePreparer, UploadTotals, upload_frames

@@ -25,7 +25,8 @@ from google.protobuf import field_mask_pb2
 
 from framevault.sdk.client import backoff_delay
 from framevault.sdk.errors import FramevaultError
-from framevault.sdk.frames import Frame, frame_from_proto
+from framevault.sdk.frame_codec import frame_from_proto
+from framevault.sdk.frames import Frame
 from framevault.sdk.queries import combine_queries, roi_query_text
 from framevault.sdk.refs import version_ref
 from framevault.sdk.runtime import SyncIterator, current_client, sync_twin

@@ -18,27 +18,33 @@ files to the blob service and sends ``blob:`` URIs instead.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from google.protobuf import json_format
-
 from framevault.api.metadata_values import dict_to_metadata, metadata_to_dict
+from framevault.sdk.geometry import (
+    GEOMETRY_FIELDS,
+    Keypoint,
+    Number,
+    finite_numbers,
+    normalize_box3d,
+    normalize_keypoints,
+    normalize_keypoints_3d,
+    normalize_polygon,
+    read_geometry,
+    write_geometry,
+)
 from framevault.sdk.runtime import sync_twin
 from framevault.sdk.sources import guess_content_type, local_copy
-from framevault.v1 import frame_pb2, metadata_pb2
+from framevault.v1 import frame_pb2
 
 DEFAULT_SOURCE_ID = "default"
 DEFAULT_MASK_ID = "default"
 
-Number: TypeAlias = float | int
 PathOrUri: TypeAlias = "str | os.PathLike[str]"
-Keypoint: TypeAlias = tuple[float, float] | tuple[float, float, int]
-
 
 
 def _uri(value: PathOrUri | None) -> str:
@@ -81,7 +87,7 @@ class Annotation:
     @property
     def geometry_kind(self) -> str | None:
         """Which geometry is set (``"box2d_xywh"``, ``"poly2d_xy"`` ...), or None for a frame label."""
-        for name in _GEOMETRY_FIELDS:
+        for name in GEOMETRY_FIELDS:
             if getattr(self, name) is not None:
                 return name
         return None
@@ -96,6 +102,7 @@ class Annotation:
         """The first label, or None."""
         return self.labels[0] if self.labels else None
 
+
     def to_proto(self) -> frame_pb2.Roi:
         """The ``framevault.v1.Roi`` of this annotation."""
         roi = frame_pb2.Roi(id=self.id or "", labels=list(self.labels), sources=list(self.sources))
@@ -103,23 +110,9 @@ class Annotation:
             roi.confidence = self.confidence
         if self.metadata:
             roi.meta.CopyFrom(dict_to_metadata(self.metadata))
-        if self.box2d_xywh is not None:
-            x, y, w, h = self.box2d_xywh
-            roi.box.CopyFrom(frame_pb2.Box2D(x=x, y=y, w=w, h=h))
-        elif self.poly2d_xy is not None:
-            roi.polygon.CopyFrom(frame_pb2.Polygon2D(parts=[frame_pb2.PolygonPart(xy=p) for p in self.poly2d_xy]))
-        elif self.ellipse2d_xyrrt is not None:
-            cx, cy, rx, ry, theta = self.ellipse2d_xyrrt
-            roi.ellipse.CopyFrom(frame_pb2.Ellipse2D(cx=cx, cy=cy, rx=rx, ry=ry, theta=theta))
-        elif self.keypoints is not None:
-            points = frame_pb2.Keypoints2D(xy=[c for point in self.keypoints for c in point[:2]])
-            if self.keypoints and len(self.keypoints[0]) == 3:
-                points.visibility.extend(int(point[2]) for point in self.keypoints)  # type: ignore[misc]
-            roi.keypoints.CopyFrom(points)
-        elif self.keypoints_3d is not None:
-            roi.keypoints_3d.CopyFrom(frame_pb2.Keypoints3D(xyz=[c for point in self.keypoints_3d for c in point]))
-        elif self.box3d is not None:
-            roi.box_3d.CopyFrom(frame_pb2.Box3D(**dict(zip(_BOX3D_FIELDS, self.box3d, strict=True))))
+        kind = self.geometry_kind
+        if kind is not None:
+            write_geometry(roi, kind, getattr(self, kind))
         return roi
 
     @classmethod
@@ -133,32 +126,13 @@ class Annotation:
             sources=list(roi.sources),
             label_ids=list(roi.label_ids),
         )
-        kind = roi.WhichOneof("geometry")
-        if kind == "box":
-            out.box2d_xywh = (roi.box.x, roi.box.y, roi.box.w, roi.box.h)
-        elif kind == "polygon":
-            out.poly2d_xy = [list(part.xy) for part in roi.polygon.parts]
-        elif kind == "ellipse":
-            e = roi.ellipse
-            out.ellipse2d_xyrrt = (e.cx, e.cy, e.rx, e.ry, e.theta)
-        elif kind == "keypoints":
-            xy = list(roi.keypoints.xy)
-            pairs = [(xy[i], xy[i + 1]) for i in range(0, len(xy) - 1, 2)]
-            visibility = list(roi.keypoints.visibility)
-            if visibility and len(visibility) == len(pairs):
-                out.keypoints = [(x, y, v) for (x, y), v in zip(pairs, visibility, strict=True)]
-            else:
-                out.keypoints = list(pairs)
-        elif kind == "keypoints_3d":
-            xyz = list(roi.keypoints_3d.xyz)
-            out.keypoints_3d = [(xyz[i], xyz[i + 1], xyz[i + 2]) for i in range(0, len(xyz) - 2, 3)]
-        elif kind == "box_3d":
-            out.box3d = tuple(getattr(roi.box_3d, name) for name in _BOX3D_FIELDS)
+        geometry = read_geometry(roi)
+        if geometry is not None:
+            kind, value = geometry
+            setattr(out, kind, value)
         return out
 
 
-_GEOMETRY_FIELDS = ("box2d_xywh", "poly2d_xy", "ellipse2d_xyrrt", "keypoints", "keypoints_3d", "box3d")
-_BOX3D_FIELDS = ("x", "y", "z", "size_x", "size_y", "size_z", "qw", "qx", "qy", "qz")
 
 
 def make_annotation(
@@ -200,98 +174,19 @@ def make_annotation(
         sources=list(sources),
     )
     if box2d_xywh is not None:
-        annotation.box2d_xywh = _numbers(box2d_xywh, 4, "box2d_xywh")  # type: ignore[assignment]
+        annotation.box2d_xywh = finite_numbers(box2d_xywh, 4, "box2d_xywh")  # type: ignore[assignment]
     elif poly2d_xy is not None:
         annotation.poly2d_xy = normalize_polygon(poly2d_xy)
     elif ellipse2d_xyrrt is not None:
-        annotation.ellipse2d_xyrrt = _numbers(ellipse2d_xyrrt, 5, "ellipse2d_xyrrt")  # type: ignore[assignment]
+        annotation.ellipse2d_xyrrt = finite_numbers(ellipse2d_xyrrt, 5, "ellipse2d_xyrrt")  # type: ignore[assignment]
     elif keypoints is not None:
         annotation.keypoints = normalize_keypoints(keypoints)
     elif keypoints_3d is not None:
-        flat = _flatten_points(keypoints_3d, 3, "keypoints_3d")
-        annotation.keypoints_3d = [(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)]
+        annotation.keypoints_3d = normalize_keypoints_3d(keypoints_3d)
     elif box3d is not None:
-        values = list(box3d)
-        if len(values) == 6:
-            values += [1.0, 0.0, 0.0, 0.0]
-        annotation.box3d = _numbers(values, 10, "box3d")
+        annotation.box3d = normalize_box3d(box3d)
     return annotation
 
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _numbers(values: Sequence[Any], count: int, name: str) -> tuple[float, ...]:
-    out = tuple(float(v) for v in values)
-    if len(out) != count or not all(math.isfinite(v) for v in out):
-        raise ValueError(f"{name} needs {count} finite numbers, got {list(values)!r}")
-    return out
-
-
-def _flatten_points(points: Sequence[Any], dims: int, name: str) -> list[float]:
-    flat: list[float] = []
-    for item in points:
-        if _is_number(item):
-            flat.append(float(item))
-        else:
-            coords = list(item)
-            if len(coords) != dims:
-                raise ValueError(f"{name}: every point needs {dims} coordinates, got {coords!r}")
-            flat.extend(float(c) for c in coords)
-    if len(flat) % dims:
-        raise ValueError(f"{name}: the number of coordinates must be a multiple of {dims}")
-    return flat
-
-
-def normalize_polygon(value: Sequence[Any]) -> list[list[float]]:
-    """Polygon parts as flat ``[x1, y1, x2, y2, ...]`` lists.
-
-    Accepts one flat list (one part), a list of ``(x, y)`` points (one part),
-    a list of flat lists (several parts) or a list of point lists (several
-    parts).
-
-    Raises:
-        ValueError: a part with fewer than 3 points or an odd coordinate count.
-    """
-    items = list(value)
-    if not items:
-        raise ValueError("poly2d_xy must not be empty")
-    if _is_number(items[0]):
-        parts = [items]
-    elif all(not _is_number(i) and len(i) == 2 and all(_is_number(c) for c in i) for i in items):
-        parts = [[c for point in items for c in point]]
-    else:
-        parts = [
-            [c for point in part for c in point] if part and not _is_number(list(part)[0]) else list(part)
-            for part in items
-        ]
-    out = []
-    for index, part in enumerate(parts):
-        coords = [float(c) for c in part]
-        if len(coords) < 6 or len(coords) % 2:
-            raise ValueError(f"poly2d_xy part {index} needs an even number (>= 6) of coordinates")
-        out.append(coords)
-    return out
-
-
-def normalize_keypoints(value: Sequence[Any]) -> list[Keypoint]:
-    """2D keypoints as ``(x, y)`` or ``(x, y, visibility)`` tuples (all of one form).
-
-    A flat ``[x1, y1, x2, y2, ...]`` list is accepted too.
-    """
-    items = list(value)
-    if items and _is_number(items[0]):
-        flat = _flatten_points(items, 2, "keypoints")
-        return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
-    points: list[Keypoint] = []
-    widths = {len(list(p)) for p in items}
-    if not widths <= {2} and not widths <= {3}:
-        raise ValueError("keypoints must all be (x, y) or all be (x, y, visibility)")
-    for p in items:
-        c = list(p)
-        points.append((float(c[0]), float(c[1]), int(c[2])) if len(c) == 3 else (float(c[0]), float(c[1])))
-    return points
 
 
 # --- frames -----------------------------------------------------------------
@@ -643,48 +538,3 @@ def _with_sources(annotation: Annotation, sources: list[str]) -> Annotation:
 
 Frame: TypeAlias = SingleFrame | FrameGroup
 FrameLike: TypeAlias = SingleFrame | FrameGroup | frame_pb2.Frame
-
-
-def frame_from_proto(proto: frame_pb2.Frame) -> Frame:
-    """A :class:`SingleFrame` for a frame with one source, else a :class:`FrameGroup`."""
-    if len(proto.sources) <= 1:
-        return SingleFrame.from_proto(proto)
-    return FrameGroup.from_proto(proto)
-
-
-def frame_to_proto(frame: FrameLike) -> frame_pb2.Frame:
-    """The ``framevault.v1.Frame`` of any frame the SDK accepts (a proto is copied)."""
-    if isinstance(frame, frame_pb2.Frame):
-        copy = frame_pb2.Frame()
-        copy.CopyFrom(frame)
-        return copy
-    if isinstance(frame, (SingleFrame, FrameGroup)):
-        return frame.to_proto()
-    raise TypeError(f"expected SingleFrame, FrameGroup or framevault.v1.Frame, not {type(frame).__name__}")
-
-
-# --- JSON -------------------------------------------------------------------
-
-_META_FIELD = "meta"
-
-
-def frame_to_json_dict(proto: frame_pb2.Frame) -> dict[str, Any]:
-    """A JSON-ready dict of a frame: proto field names, metadata as plain objects.
-
-    The proto's JSON mapping would spell metadata as typed wrappers
-    (``{"fields": {"city": {"stringValue": ...}}}``); exports are for people and
-    tools, so metadata is written as the plain values it stands for.
-    """
-    out = json_format.MessageToDict(proto, preserving_proto_field_name=True)
-    _plain_meta(out, proto)
-    for source_dict, source in zip(out.get("sources", []), proto.sources, strict=False):
-        _plain_meta(source_dict, source)
-    for roi_dict, roi in zip(out.get("rois", []), proto.rois, strict=False):
-        _plain_meta(roi_dict, roi)
-    return out
-
-
-def _plain_meta(out: dict[str, Any], message: Any) -> None:
-    meta: metadata_pb2.Metadata = getattr(message, _META_FIELD)
-    if _META_FIELD in out:
-        out[_META_FIELD] = metadata_to_dict(meta)

@@ -34,7 +34,8 @@ from grpc import aio
 from framevault.sdk.blobs import BlobTransfer
 from framevault.sdk.client import FramevaultClient, backoff_delay
 from framevault.sdk.errors import FieldViolation, FramevaultError
-from framevault.sdk.frames import FrameLike, frame_to_proto
+from framevault.sdk.frame_codec import frame_to_proto
+from framevault.sdk.frames import FrameLike
 from framevault.sdk.progress import LazyBar, progress_bar
 from framevault.sdk.settings import ClientSettings
 from framevault.sdk.sources import is_local_uri, local_path
