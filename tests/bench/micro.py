@@ -19,6 +19,7 @@ from collections.abc import Callable
 import bson
 import workload
 
+from framevault.common.config import Settings
 from framevault.common.server import tune_garbage_collection
 from framevault.metadata.frame_documents import content_etag, document_to_frame, frame_to_document
 from framevault.metadata.frames.validation import FrameLimits, check_frame
@@ -53,7 +54,7 @@ def main() -> None:
     documents = [frame_to_document(f, dataset_id=DATASET_ID, version_id=VERSION_ID, saved_ms=1) for f in frames]
     encoded = [bson.encode(d) for d in documents]
     decoded = [bson.decode(b) for b in encoded]
-    tune_garbage_collection()
+    tune_garbage_collection(Settings())
 
     def validate() -> None:
         items = ms.UploadFramesRequest.FromString(payload).items

@@ -2,17 +2,23 @@
 
 import copy
 import dataclasses
+import gc
+import io
 import json
 import os
 import subprocess
 import sys
 
+import grpc
 import pytest
 import run_services
-from support import free_port
+from PIL import Image
+from support import channel_to, free_port, start_blob_service
 
+from framevault.api.blob_client import BlobClient
 from framevault.common.config import Secret, Settings, flag_name
-from framevault.common.server import RunningService
+from framevault.common.server import RunningService, tune_garbage_collection
+from framevault.v1 import blob_pb2, blob_pb2_grpc
 
 
 def test_defaults_without_environment():
@@ -117,3 +123,31 @@ def test_started_service_takes_its_address_from_the_flag_and_logs_no_secret(
     assert loaded["metadata_address"] == f"127.0.0.1:{flag_port}"
     assert loaded["s3_secret_key"] == loaded["view_cursor_secret"] == str(Secret("x"))
     assert "hunter2" not in log_path.read_text()
+
+
+def test_garbage_collection_thresholds_come_from_settings():
+    before = gc.get_threshold()
+    try:
+        tune_garbage_collection(Settings(gc_young_threshold=12_345, gc_middle_threshold=7, gc_old_threshold=9))
+        assert gc.get_threshold() == (12_345, 7, 9)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+async def test_preview_source_limit_is_a_setting(settings: Settings):
+    limited = dataclasses.replace(settings, blob_max_preview_source_bytes=1000)
+    running = await start_blob_service(limited)
+    try:
+        async with channel_to(running.port) as channel:
+            stub = blob_pb2_grpc.BlobServiceStub(channel)
+            image = io.BytesIO()
+            Image.effect_noise((64, 64), 64).convert("RGB").save(image, "PNG")
+            assert len(image.getvalue()) > 1000
+            digest = (await BlobClient(stub).upload_bytes(image.getvalue())).digest
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.CreatePreview(blob_pb2.CreatePreviewRequest(digest=blob_pb2.Digest(hash=digest.hash, size_bytes=digest.size), max_edge=16))
+    finally:
+        await running.stop(grace=1)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "over 1000 bytes" in (refused.value.details() or "")

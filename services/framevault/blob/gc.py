@@ -37,9 +37,6 @@ from framevault.v1 import metadata_service_pb2, metadata_service_pb2_grpc
 log = structlog.get_logger("framevault.blob.gc")
 
 METADATA_SERVICE = metadata_service_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name
-# Digests per streamed CollectGarbage message and per delete request.
-GC_BATCH = 1000
-REFERENCE_BATCH = 10_000
 # Longest grace period a collection accepts: a hundred years keeps everything any store holds, and the
 # cutoff it gives stays a valid time.
 MAX_GRACE_PERIOD_SECONDS = 100 * 365 * 24 * 3600
@@ -102,8 +99,9 @@ class GarbageCollector:
             if candidates and not dry_run:
                 again = await self._references.referenced()
                 candidates = [(d, size) for d, size in candidates if d not in again]
-            for start in range(0, len(candidates), GC_BATCH):
-                batch = candidates[start:start + GC_BATCH]
+            batch_blobs = self._settings.blob_gc_batch_blobs
+            for start in range(0, len(candidates), batch_blobs):
+                batch = candidates[start:start + batch_blobs]
                 if not dry_run:
                     await self._storage.delete_many([cas_key(d) for d, _ in batch])
                 totals.collected_blobs += len(batch)
@@ -150,13 +148,14 @@ class MetadataReferences:
 
     def __init__(self, target: str, settings: Settings):
         self._timeout = settings.service_call_timeout_seconds
+        self._batch_size = settings.blob_gc_reference_batch
         self._channel = service_channel(target, settings, [METADATA_SERVICE])
         self._stub = cast("metadata_service_pb2_grpc.MetadataServiceAsyncStub",
                           metadata_service_pb2_grpc.MetadataServiceStub(self._channel))
 
     async def referenced(self) -> set[BlobDigest]:
         call = self._stub.ListReferencedBlobs(metadata_service_pb2.ListReferencedBlobsRequest(
-            batch_size=REFERENCE_BATCH))
+            batch_size=self._batch_size))
         found: set[BlobDigest] = set()
         try:
             while True:

@@ -22,8 +22,6 @@ from framevault.blob.store import BlobStore, RawDigest, checked_into, not_found
 from framevault.common.config import Settings
 from framevault.common.errors import FieldErrors, InvalidArgument
 
-# Sources larger than this are not decoded for a preview (memory bound per request).
-MAX_PREVIEW_SOURCE_BYTES = 256 * 1024 * 1024
 SOURCE_FORMATS = frozenset({"JPEG", "PNG", "TIFF"})
 _EXIF_ORIENTATION = 0x0112
 _ORIENTATIONS_SWAPPING_AXES = frozenset({5, 6, 7, 8})
@@ -86,8 +84,9 @@ class PreviewMaker:
             errors.add("format", f"must be one of {', '.join(sorted(ENCODINGS)).upper()}")
         errors.raise_if_any()
         assert source is not None and encoding is not None
-        if source.size > MAX_PREVIEW_SOURCE_BYTES:
-            raise InvalidArgument.field("digest", f"sources over {MAX_PREVIEW_SOURCE_BYTES} bytes get no preview")
+        if source.size > self._settings.blob_max_preview_source_bytes:
+            raise InvalidArgument.field(
+                "digest", f"sources over {self._settings.blob_max_preview_source_bytes} bytes get no preview")
 
         index_key = preview_index_key(source, max_edge, format_name)
         known = await self._known_preview(index_key)

@@ -97,6 +97,12 @@ class Settings:
     # Longest lifetime of a download URL; a leaked URL works until it expires (SigV4 allows 7 days at most).
     blob_max_download_url_seconds: int = 3600
     blob_gc_default_grace_seconds: int = 24 * 3600
+    # Unreferenced blobs deleted (and reported) per garbage collection batch.
+    blob_gc_batch_blobs: int = 1000
+    # Referenced digests asked of the metadata service per message while collecting (it allows up to 10,000).
+    blob_gc_reference_batch: int = 10_000
+    # Larger sources get no preview: decoding one holds the whole image in memory.
+    blob_max_preview_source_bytes: int = 256 * 1024 * 1024
 
     # Upload stream.
     upload_window_frames: int = 2000
@@ -104,6 +110,8 @@ class Settings:
     upload_max_retries: int = 10
     upload_retry_base_delay_ms: int = 50
     upload_max_inline_bytes: int = 4 * 1024 * 1024
+    # Inline blobs of one upload batch stored at once.
+    upload_inline_store_concurrency: int = 8
 
     # Iteration.
     iterate_frames_per_message: int = 256
@@ -119,6 +127,16 @@ class Settings:
     grpc_shutdown_grace_seconds: float = 10.0
     # Deadline of calls one service makes to the other.
     service_call_timeout_seconds: float = 30.0
+    # How often health checking asks the backends whether they answer.
+    health_poll_seconds: float = 2.0
+    # How long start-up waits for backend preparation (indexes ...) before
+    # serving anyway, answering UNAVAILABLE until it succeeds.
+    prepare_at_start_seconds: float = 15.0
+    # Cyclic garbage collection thresholds of the three generations (Python's are 700, 10, 10):
+    # streaming allocates many short-lived containers that reference counting frees anyway.
+    gc_young_threshold: int = 50_000
+    gc_middle_threshold: int = 20
+    gc_old_threshold: int = 100
 
     log_level: str = "INFO"
     # "json" for machines, "console" for people.

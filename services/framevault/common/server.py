@@ -28,18 +28,10 @@ from framevault.v1.grpc.reflection.v1 import reflection_pb2 as reflection_v1_pb2
 
 log = structlog.get_logger("framevault.server")
 
-HEALTH_POLL_SECONDS = 2.0
-# How long start-up waits for backend preparation before serving anyway
-# (answering UNAVAILABLE until it succeeds).
-PREPARE_AT_START_SECONDS = 15.0
 # A health name that is SERVING while the process runs, whatever its
 # backends do: liveness probes use it, so a database outage takes instances
 # out of rotation (readiness) without restarting them all.
 LIVENESS_SERVICE = "liveness"
-# Collection thresholds of the three generations (``tune_garbage_collection``).
-GC_YOUNG_THRESHOLD = 50_000
-GC_MIDDLE_THRESHOLD = 20
-GC_OLD_THRESHOLD = 100
 REFLECTION_V1_SERVICE = reflection_v1_pb2.DESCRIPTOR.services_by_name["ServerReflection"].full_name
 
 
@@ -133,7 +125,7 @@ class RunningService:
         await self._set_health(False)
         await self.health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         try:
-            await asyncio.wait_for(self._prepare_once(), PREPARE_AT_START_SECONDS)
+            await asyncio.wait_for(self._prepare_once(), self.settings.prepare_at_start_seconds)
         except Exception as exc:  # noqa: BLE001 - the health loop keeps trying
             log.warning("service_not_prepared", service=self.spec.name, error=repr(exc))
         await self.server.start()
@@ -174,7 +166,7 @@ class RunningService:
                 serving = ok
                 await self._set_health(ok)
                 log.info("health_changed", service=self.spec.name, serving=ok)
-            await asyncio.sleep(HEALTH_POLL_SECONDS)
+            await asyncio.sleep(self.settings.health_poll_seconds)
 
     async def stop(self, grace: float | None = None) -> None:
         # Health first, so load balancers stop sending before we refuse.
@@ -202,20 +194,20 @@ async def run_service(spec: ServiceSpec, settings: Settings) -> None:
     await running.stop()
 
 
-def tune_garbage_collection() -> None:
+def tune_garbage_collection(settings: Settings) -> None:
     """Cyclic garbage collection for a long-running server process.
 
     What is alive once the service is built (modules, protobuf descriptors,
     clients) lives as long as the process: frozen, it is left out of every
     later collection. And the young generation is collected after
-    GC_YOUNG_THRESHOLD container allocations instead of 700: streaming
+    ``gc_young_threshold`` container allocations instead of 700: streaming
     thousands of frames a second allocates that many dicts, lists and messages
     in milliseconds, nearly all freed by reference counting anyway, so
     frequent collections only rescan live data (measured: about a fifth more
     frames per second iterated, a few percent more ingested).
     """
     gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, GC_MIDDLE_THRESHOLD, GC_OLD_THRESHOLD)
+    gc.set_threshold(settings.gc_young_threshold, settings.gc_middle_threshold, settings.gc_old_threshold)
 
 
 def main(build_service: Callable[[Settings], ServiceSpec], argv: Sequence[str] | None = None) -> None:
@@ -233,5 +225,5 @@ async def _build_and_run(build_service: Callable[[Settings], ServiceSpec], setti
     # (to the other service) and database clients bind to the event loop that
     # is running when they are created, and fail on any other loop.
     spec = build_service(settings)
-    tune_garbage_collection()
+    tune_garbage_collection(settings)
     await run_service(spec, settings)

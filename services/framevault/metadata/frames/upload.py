@@ -68,8 +68,6 @@ FAILED = metadata_service_pb2.FrameResult.OUTCOME_FAILED
 _OUTCOME_OF = {Written.CREATED: CREATED, Written.UPDATED: UPDATED, Written.UNCHANGED: UNCHANGED}
 
 MAX_UPLOAD_RETRIES = 10
-# Inline blobs stored at once per batch.
-INLINE_STORE_CONCURRENCY = 8
 # The summary lists at most this many ids (the counts stay exact; every
 # failed frame also had its own result).
 MAX_SUMMARY_FAILED_IDS = 100_000
@@ -384,7 +382,7 @@ class _BatchWriter:
         transient: list[_Pending] = []
         if not todo:
             return unit, transient
-        limiter = asyncio.Semaphore(INLINE_STORE_CONCURRENCY)
+        limiter = asyncio.Semaphore(self._settings.upload_inline_store_concurrency)
 
         async def store_inline(pending: _Pending) -> None:
             async with limiter:
