@@ -23,17 +23,7 @@ version.aadd_frames(...)``). Service addresses come from
 
 from framevault.sdk.blobs import BlobTransfer, parse_digest
 from framevault.sdk.client import FramevaultClient
-from framevault.sdk.dataset import (
-    ChangeKind,
-    Dataset,
-    DatasetVersion,
-    FrameChange,
-    MergeConflict,
-    MergeResult,
-    MergeStrategy,
-    VersionStatistics,
-    VersionStatus,
-)
+from framevault.sdk.dataset import Dataset, DatasetVersion
 from framevault.sdk.dataview import DataView, IterationOrder, ViewIterator
 from framevault.sdk.errors import (
     AbortedError,
@@ -53,6 +43,9 @@ from framevault.sdk.frames import Annotation, Frame, FrameGroup, SingleFrame
 from framevault.sdk.runtime import aclose, configure, current_client, get_settings
 from framevault.sdk.settings import ClientSettings
 from framevault.sdk.upload import FailedFrame, UploadTotals
+from framevault.sdk.version_history import ChangeKind, FrameChange, MergeConflict, MergeResult, MergeStrategy
+from framevault.sdk.version_state import VersionStatus
+from framevault.sdk.version_statistics import VersionStatistics
 
 __all__ = [
     "AbortedError",

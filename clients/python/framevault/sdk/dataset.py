@@ -8,47 +8,24 @@ DatasetVersion.acreate_version(...)`` in asyncio code and
 
 from __future__ import annotations
 
-import asyncio
-import enum
-import itertools
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import grpc
-from google.protobuf import field_mask_pb2, timestamp_pb2
+from google.protobuf import field_mask_pb2
 
-from framevault.api.metadata_values import dict_to_metadata, metadata_to_dict, value_to_python
-from framevault.sdk.blobs import BlobTransfer
-from framevault.sdk.errors import AlreadyExistsError, FramevaultError
-from framevault.sdk.frame_codec import frame_from_proto
-from framevault.sdk.frames import Frame, FrameGroup, FrameLike, SingleFrame
+from framevault.api.metadata_values import dict_to_metadata, metadata_to_dict
+from framevault.sdk.errors import AlreadyExistsError
 from framevault.sdk.refs import DEFAULT_DRAFT_NAME, dataset_ref, version_ref
-from framevault.sdk.runtime import SyncIterator, current_client, sync_classmethod, sync_twin
-from framevault.sdk.upload import FailedFrame, FramePreparer, UploadTotals, upload_frames
-from framevault.v1 import dataset_pb2, frame_pb2, metadata_service_pb2
-
-MAX_DELETE_IDS = 10_000
-UPDATE_CONCURRENCY = 8
+from framevault.sdk.runtime import current_client, sync_classmethod, sync_twin
+from framevault.sdk.version_frames import VersionFrameOperations
+from framevault.sdk.version_history import VersionHistoryOperations
+from framevault.sdk.version_state import list_pages, proto_time
+from framevault.sdk.version_statistics import VersionStatisticsOperations
+from framevault.v1 import dataset_pb2, metadata_service_pb2
 
 MaskValue = tuple[int, int, int] | Sequence[int] | int
-
-
-def _time(stamp: timestamp_pb2.Timestamp) -> datetime | None:
-    return stamp.ToDatetime(tzinfo=UTC) if stamp.seconds or stamp.nanos else None
-
-
-async def _pages(method: Any, request: Any, items_field: str) -> AsyncIterator[Any]:
-    """Every item of a paginated List call."""
-    client = current_client()
-    while True:
-        response = await client.unary(method, request, idempotent=True)
-        for item in getattr(response, items_field):
-            yield item
-        if not response.next_page_token:
-            return
-        request.page_token = response.next_page_token
 
 
 # --- datasets -----------------------------------------------------------------
@@ -75,8 +52,8 @@ class Dataset:
             description=proto.description,
             tags=list(proto.tags),
             metadata=metadata_to_dict(proto.meta),
-            create_time=_time(proto.create_time),
-            update_time=_time(proto.update_time),
+            create_time=proto_time(proto.create_time),
+            update_time=proto_time(proto.update_time),
             etag=proto.etag,
         )
 
@@ -133,7 +110,7 @@ class Dataset:
         client = current_client()
         request = metadata_service_pb2.ListDatasetsRequest(page_size=1000, name_prefix=name_prefix or "",
                                                            tags=list(tags or []))
-        return [cls.from_proto(d) async for d in _pages(client.metadata.ListDatasets, request, "datasets")]
+        return [cls.from_proto(d) async for d in list_pages(client.metadata.ListDatasets, request, "datasets")]
 
     list_datasets = sync_classmethod(alist_datasets)
 
@@ -165,99 +142,6 @@ class Dataset:
     get_current_version = sync_twin(aget_current_version)
 
 
-# --- versions -------------------------------------------------------------------
-
-
-class VersionStatus(enum.Enum):
-    """Lifecycle state of a version."""
-
-    draft = "draft"
-    published = "published"
-    unknown = "unknown"
-
-    @classmethod
-    def from_proto(cls, status: int) -> VersionStatus:
-        return {dataset_pb2.VERSION_STATUS_DRAFT: cls.draft,
-                dataset_pb2.VERSION_STATUS_PUBLISHED: cls.published}.get(status, cls.unknown)  # type: ignore[call-overload]
-
-
-class ChangeKind(enum.Enum):
-    """What happened to a frame between two versions."""
-
-    added = "added"
-    changed = "changed"
-    removed = "removed"
-
-    @classmethod
-    def from_proto(cls, kind: int) -> ChangeKind:
-        return {
-            metadata_service_pb2.FrameChange.KIND_ADDED: cls.added,
-            metadata_service_pb2.FrameChange.KIND_CHANGED: cls.changed,
-            metadata_service_pb2.FrameChange.KIND_REMOVED: cls.removed,
-        }[kind]  # type: ignore[index]
-
-
-@dataclass
-class FrameChange:
-    """One frame that differs between two versions (frames only with ``include_frames``)."""
-
-    frame_id: str
-    kind: ChangeKind
-    base: Frame | None = None
-    target: Frame | None = None
-
-    @classmethod
-    def from_proto(cls, change: metadata_service_pb2.FrameChange) -> FrameChange:
-        return cls(
-            frame_id=change.frame_id,
-            kind=ChangeKind.from_proto(change.kind),
-            base=frame_from_proto(change.base) if change.HasField("base") else None,
-            target=frame_from_proto(change.target) if change.HasField("target") else None,
-        )
-
-
-class MergeStrategy(enum.Enum):
-    """How a merge resolves frames changed differently on both sides."""
-
-    fail = metadata_service_pb2.MERGE_STRATEGY_FAIL
-    ours = metadata_service_pb2.MERGE_STRATEGY_OURS
-    theirs = metadata_service_pb2.MERGE_STRATEGY_THEIRS
-
-
-@dataclass
-class MergeConflict:
-    """A frame changed differently on both sides of a merge."""
-
-    frame_id: str
-    ours: ChangeKind | None
-    theirs: ChangeKind | None
-
-
-@dataclass
-class MergeResult:
-    """Outcome of :meth:`DatasetVersion.merge_versions`; ``version`` is None when conflicts stopped it."""
-
-    version: DatasetVersion | None
-    conflicts: list[MergeConflict]
-    conflict_count: int
-    applied_changes: int
-    merge_base_id: str
-
-
-@dataclass
-class VersionStatistics:
-    """Statistics of a version's current frames."""
-
-    frame_count: int
-    annotated_frame_count: int
-    roi_count: int
-    roi_label_counts: dict[str, int]
-    # Per requested metadata key: (value, count) pairs, most frequent first.
-    meta_distributions: dict[str, list[tuple[Any, int]]]
-    # Per requested metadata key: frames without it.
-    meta_missing_counts: dict[str, int]
-
-
 def _mask_labels_proto(mapping: Mapping[Any, str | Sequence[str]]) -> list[dataset_pb2.MaskLabel]:
     out = []
     for value, labels in mapping.items():
@@ -268,114 +152,20 @@ def _mask_labels_proto(mapping: Mapping[Any, str | Sequence[str]]) -> list[datas
     return out
 
 
-def _frame_id(frame: FrameLike | str) -> str:
-    if isinstance(frame, str):
-        return frame
-    if isinstance(frame, frame_pb2.Frame):
-        return frame.id
-    return frame.id or ""
-
-
-class DatasetVersion:
+class DatasetVersion(VersionFrameOperations, VersionHistoryOperations, VersionStatisticsOperations):
     """One version of a dataset: a draft (writable) or published (read-only forever).
 
     Get one with :meth:`get_version`, :meth:`create_version` or
     :meth:`create_snapshot`; every method has an async twin named with a
     leading ``a`` (``add_frames`` / ``aadd_frames``).
+
+    Its parts: the version's state and attributes
+    (:class:`~framevault.sdk.version_state.VersionState`), frame operations
+    (:mod:`~framevault.sdk.version_frames`), diff and merge
+    (:mod:`~framevault.sdk.version_history`) and statistics
+    (:mod:`~framevault.sdk.version_statistics`); the catalog calls (create,
+    get, list, publish, delete, version settings) are here.
     """
-
-    def __init__(self, proto: dataset_pb2.Version, dataset_name: str | None = None) -> None:
-        self._proto = proto
-        self.dataset_name = dataset_name
-
-    def __repr__(self) -> str:
-        return (f"DatasetVersion(dataset={self.dataset_name or self.dataset_id!r}, name={self.version_name!r}, "
-                f"id={self.version_id!r}, status={self.status.value}, frames={self.frame_count})")
-
-    # -- attributes --
-
-    @property
-    def version_id(self) -> str:
-        """The version's id (unique across datasets)."""
-        return self._proto.id
-
-    id = version_id
-
-    @property
-    def version_name(self) -> str:
-        """The version's name, unique within its dataset."""
-        return self._proto.name
-
-    name = version_name
-
-    @property
-    def dataset_id(self) -> str:
-        return self._proto.dataset_id
-
-    @property
-    def description(self) -> str:
-        return self._proto.description
-
-    @property
-    def status(self) -> VersionStatus:
-        return VersionStatus.from_proto(self._proto.status)
-
-    @property
-    def is_draft(self) -> bool:
-        return self.status is VersionStatus.draft
-
-    @property
-    def is_published(self) -> bool:
-        return self.status is VersionStatus.published
-
-    @property
-    def parent_ids(self) -> list[str]:
-        """Parent versions: the one whose frames this version inherits first; a merge has two."""
-        return list(self._proto.parent_ids)
-
-    @property
-    def parent_id(self) -> str | None:
-        return self._proto.parent_ids[0] if self._proto.parent_ids else None
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        return metadata_to_dict(self._proto.meta)
-
-    @property
-    def mask_labels(self) -> dict[tuple[int, int, int], list[str]]:
-        """Mask pixel value (r, g, b) to labels."""
-        return {tuple(m.value): list(m.labels) for m in self._proto.mask_labels}  # type: ignore[misc]
-
-    @property
-    def frame_count(self) -> int:
-        """Frames in the version when it was last read from the service."""
-        return int(self._proto.frame_count)
-
-    @property
-    def create_time(self) -> datetime | None:
-        return _time(self._proto.create_time)
-
-    @property
-    def update_time(self) -> datetime | None:
-        return _time(self._proto.update_time)
-
-    @property
-    def publish_time(self) -> datetime | None:
-        return _time(self._proto.publish_time)
-
-    @property
-    def etag(self) -> str:
-        return self._proto.etag
-
-    def to_proto(self) -> dataset_pb2.Version:
-        """A copy of the version as last read from the service."""
-        copy = dataset_pb2.Version()
-        copy.CopyFrom(self._proto)
-        return copy
-
-    def ref(self) -> dataset_pb2.VersionRef:
-        """A reference to this version (by id)."""
-        return version_ref(version_id=self.version_id)
 
     # -- datasets --
 
@@ -513,53 +303,9 @@ class DatasetVersion:
         client = current_client()
         request = metadata_service_pb2.ListVersionsRequest(dataset=dataset_ref(dataset_name, dataset_id),
                                                            page_size=1000)
-        return [cls(v, dataset_name) async for v in _pages(client.metadata.ListVersions, request, "versions")]
+        return [cls(v, dataset_name) async for v in list_pages(client.metadata.ListVersions, request, "versions")]
 
     get_versions = sync_classmethod(aget_versions)
-
-    @classmethod
-    async def amerge_versions(
-        cls,
-        ours: DatasetVersion,
-        theirs: DatasetVersion,
-        version_name: str,
-        strategy: MergeStrategy | str = MergeStrategy.fail,
-        description: str | None = None,
-    ) -> MergeResult:
-        """Three-way merge of two published versions into a new draft ``version_name``.
-
-        With ``strategy="fail"`` and conflicts nothing is written; the result
-        lists the conflicts and has no version.
-
-        Raises:
-            FailedPreconditionError: a draft input, or versions of different datasets.
-        """
-        chosen = strategy if isinstance(strategy, MergeStrategy) else MergeStrategy[strategy]
-        client = current_client()
-        response = await client.unary(
-            client.metadata.MergeVersions,
-            metadata_service_pb2.MergeVersionsRequest(
-                ours=ours.ref(), theirs=theirs.ref(), strategy=chosen.value,
-                version=dataset_pb2.Version(name=version_name, description=description or ""),
-            ),
-            idempotent=False,
-        )
-        return MergeResult(
-            version=cls(response.version, ours.dataset_name) if response.HasField("version") else None,
-            conflicts=[
-                MergeConflict(
-                    c.frame_id,
-                    ChangeKind.from_proto(c.ours) if c.ours else None,
-                    ChangeKind.from_proto(c.theirs) if c.theirs else None,
-                )
-                for c in response.conflicts
-            ],
-            conflict_count=int(response.conflict_count),
-            applied_changes=int(response.applied_changes),
-            merge_base_id=response.merge_base_id,
-        )
-
-    merge_versions = sync_classmethod(amerge_versions)
 
     async def areload(self) -> DatasetVersion:
         """Reads the version again (status, frame count, metadata); returns self."""
@@ -647,198 +393,3 @@ class DatasetVersion:
         await self._update_version(dataset_pb2.Version(meta=dict_to_metadata(metadata)), ["meta"])
 
     set_metadata = sync_twin(aset_metadata)
-
-    async def aget_statistics(self, meta_keys: Sequence[str] = ()) -> VersionStatistics:
-        """Frame, annotated-frame and ROI counts, ROIs per label, and the value
-        distribution of the frame-metadata keys in ``meta_keys`` (dot paths)."""
-        client = current_client()
-        stats = await client.unary(
-            client.metadata.GetVersionStatistics,
-            metadata_service_pb2.GetVersionStatisticsRequest(version=self.ref(), meta_keys=list(meta_keys)),
-            idempotent=True,
-        )
-        return VersionStatistics(
-            frame_count=int(stats.frame_count),
-            annotated_frame_count=int(stats.annotated_frame_count),
-            roi_count=int(stats.roi_count),
-            roi_label_counts=dict(stats.roi_label_counts),
-            meta_distributions={
-                d.key: [(value_to_python(v.value), int(v.count)) for v in d.values] for d in stats.meta_distributions
-            },
-            meta_missing_counts={d.key: int(d.missing_count) for d in stats.meta_distributions},
-        )
-
-    get_statistics = sync_twin(aget_statistics)
-
-    # -- frames --
-
-    async def aget_count(self) -> int:
-        """Number of frames in the version now."""
-        client = current_client()
-        response = await client.unary(
-            client.metadata.CountFrames, metadata_service_pb2.CountFramesRequest(version=self.ref()), idempotent=True,
-        )
-        return int(response.count)
-
-    get_count = sync_twin(aget_count)
-
-    async def aget_single_frame(self, frame_id: str) -> Frame:
-        """One frame by id: a :class:`SingleFrame`, or a :class:`FrameGroup` for several sources.
-
-        Raises:
-            NotFoundError: no frame of that id in the version.
-        """
-        client = current_client()
-        proto = await client.unary(
-            client.metadata.GetFrame,
-            metadata_service_pb2.GetFrameRequest(version=self.ref(), frame_id=frame_id),
-            idempotent=True,
-        )
-        return frame_from_proto(proto)
-
-    get_single_frame = sync_twin(aget_single_frame)
-
-    async def aiterate_frames(self, page_size: int = 500) -> AsyncIterator[Frame]:
-        """Every frame of the version in sequential order (paged; use a DataView to filter or shuffle)."""
-        client = current_client()
-        request = metadata_service_pb2.ListFramesRequest(version=self.ref(), page_size=page_size)
-        async for proto in _pages(client.metadata.ListFrames, request, "frames"):
-            yield frame_from_proto(proto)
-
-    def iterate_frames(self, page_size: int = 500) -> SyncIterator[Frame]:
-        """Synchronous form of :meth:`aiterate_frames`."""
-        return SyncIterator(self.aiterate_frames(page_size))
-
-    async def aadd_frames(
-        self,
-        frames: Iterable[FrameLike] | AsyncIterable[FrameLike],
-        upload_retries: int = 3,
-        *,
-        auto_upload: bool = True,
-        progress: bool | None = None,
-    ) -> list[FailedFrame]:
-        """Adds (or updates, by frame id) frames in this draft through the upload stream.
-
-        ``frames`` may be any iterable or async iterable (a generator is read
-        as it goes, never whole). Local files among sources, previews and
-        masks are uploaded to the blob service first (only what it lacks) and
-        referenced as ``blob:`` URIs; with ``auto_upload=False`` they are sent
-        as ``file://`` URIs instead.
-
-        Args:
-            upload_retries: attempts after the first for a frame failing
-                transiently on the service side (0..10).
-            progress: show progress bars (default: when stderr is a terminal).
-
-        Returns:
-            The frames that were not registered, each with its error.
-
-        Raises:
-            FramevaultError: the upload as a whole failed (e.g. the version is
-                published: FAILED_PRECONDITION).
-        """
-        totals = await self.aadd_frames_with_totals(frames, upload_retries, auto_upload=auto_upload,
-                                                    progress=progress)
-        return totals.failed
-
-    add_frames = sync_twin(aadd_frames)
-
-    async def aadd_frames_with_totals(
-        self,
-        frames: Iterable[FrameLike] | AsyncIterable[FrameLike],
-        upload_retries: int = 3,
-        *,
-        auto_upload: bool = True,
-        progress: bool | None = None,
-    ) -> UploadTotals:
-        """Like :meth:`add_frames`, returning created/updated counts too."""
-        return await upload_frames(current_client(), self.ref(), frames, upload_retries=upload_retries,
-                                   auto_upload=auto_upload, progress=progress)
-
-    add_frames_with_totals = sync_twin(aadd_frames_with_totals)
-
-    async def aupdate_frames(
-        self, frames: Iterable[SingleFrame | FrameGroup | frame_pb2.Frame], *, auto_upload: bool = True,
-    ) -> list[FailedFrame]:
-        """Replaces existing frames (matched by id) of this draft; local files are uploaded first.
-
-        Unlike :meth:`add_frames`, a frame that does not exist fails (NOT_FOUND).
-
-        Returns:
-            The frames that were not updated, each with its error.
-        """
-        client = current_client()
-        failed: list[FailedFrame] = []
-        preparer = FramePreparer(BlobTransfer(client, progress=False) if auto_upload else None, failed)
-        limit = asyncio.Semaphore(UPDATE_CONCURRENCY)
-
-        async def update_one(original: FrameLike, proto: frame_pb2.Frame) -> None:
-            if not proto.id:
-                failed.append(FailedFrame(original, FramevaultError.client_side(
-                    grpc.StatusCode.INVALID_ARGUMENT, "updating a frame needs its id", field="id")))
-                return
-            async with limit:
-                try:
-                    await client.unary(
-                        client.metadata.UpdateFrame,
-                        metadata_service_pb2.UpdateFrameRequest(version=self.ref(), frame=proto),
-                        # A whole-frame replacement without etag ends in the same state when repeated.
-                        idempotent=True,
-                    )
-                except FramevaultError as error:
-                    failed.append(FailedFrame(original, error, proto.id))
-
-        iterator = iter(frames)
-        while batch := list(itertools.islice(iterator, client.settings.upload_prepare_batch_frames)):
-            prepared = await preparer.prepare(batch)
-            await asyncio.gather(*(update_one(p.original, p.proto) for p in prepared))
-        return failed
-
-    update_frames = sync_twin(aupdate_frames)
-
-    async def adelete_frames(self, frames: Iterable[FrameLike | str]) -> int:
-        """Deletes frames (objects or ids) from this draft; returns how many were deleted.
-
-        Ids that do not exist are skipped.
-
-        Raises:
-            FailedPreconditionError: the version is published.
-        """
-        client = current_client()
-        ids = [i for i in (_frame_id(f) for f in frames) if i]
-        deleted = 0
-        for start in range(0, len(ids), MAX_DELETE_IDS):
-            response = await client.unary(
-                client.metadata.DeleteFrames,
-                metadata_service_pb2.DeleteFramesRequest(version=self.ref(), frame_ids=ids[start:start + MAX_DELETE_IDS]),
-                # Deleting twice leaves the same state; the second answer says NOT_FOUND per id.
-                idempotent=True,
-            )
-            deleted += int(response.deleted_count)
-        return deleted
-
-    delete_frames = sync_twin(adelete_frames)
-
-    # -- diff --
-
-    async def aiter_diff(self, target: DatasetVersion, include_frames: bool = False) -> AsyncIterator[FrameChange]:
-        """Frames added, changed and removed from this version to ``target``, by frame id."""
-        client = current_client()
-        request = metadata_service_pb2.DiffVersionsRequest(base=self.ref(), target=target.ref(),
-                                                           include_frames=include_frames)
-        try:
-            async for message in client.metadata.DiffVersions(request):
-                for change in message.changes:
-                    yield FrameChange.from_proto(change)
-        except grpc.RpcError as rpc_error:
-            raise FramevaultError.from_rpc_error(rpc_error) from None
-
-    def iter_diff(self, target: DatasetVersion, include_frames: bool = False) -> SyncIterator[FrameChange]:
-        """Synchronous form of :meth:`aiter_diff`."""
-        return SyncIterator(self.aiter_diff(target, include_frames))
-
-    async def adiff(self, target: DatasetVersion, include_frames: bool = False) -> list[FrameChange]:
-        """All changes from this version to ``target`` (see :meth:`aiter_diff`)."""
-        return [change async for change in self.aiter_diff(target, include_frames)]
-
-    diff = sync_twin(adiff)
