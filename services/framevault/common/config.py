@@ -69,6 +69,16 @@ class Settings:
     mongodb_max_pool_size: int = 100
     # "motor" (the default) or "pymongo" (PyMongo's native async client).
     mongodb_driver: str = "motor"
+    # Documents per cursor round trip when diffing and merging versions.
+    mongodb_cursor_batch_size: int = 1000
+
+    # Catalog (metadata service).
+    # Frame revisions removed per delete_many when purging a dataset or version.
+    catalog_purge_batch_frames: int = 5000
+    # Candidate frame ids resolved per round trip when diffing versions.
+    catalog_diff_batch_frames: int = 500
+    # Changes a merge writes per transaction.
+    catalog_merge_batch_frames: int = 500
 
     # S3 / MinIO (blob service).
     s3_endpoint: str = "127.0.0.1:8333"

@@ -24,9 +24,6 @@ ADDED = ms.FrameChange.KIND_ADDED
 CHANGED = ms.FrameChange.KIND_CHANGED
 REMOVED = ms.FrameChange.KIND_REMOVED
 
-# Candidate frame ids resolved per round trip.
-RESOLVE_BATCH = 500
-
 
 @dataclass
 class FrameDifference:
@@ -87,7 +84,7 @@ async def differences(
 
     async for frame_id in changed_frame_ids(db, scope, counter):
         pending.append(frame_id)
-        if len(pending) >= RESOLVE_BATCH:
+        if len(pending) >= db.settings.catalog_diff_batch_frames:
             batch = await resolve(pending)
             pending = []
             if batch:

@@ -36,7 +36,6 @@ from framevault.metadata.lineage import PUBLISHED, resolve_version_document
 from framevault.v1 import metadata_service_pb2 as ms
 
 MAX_LISTED_CONFLICTS = 1000
-APPLY_BATCH = 500
 
 FAIL, OURS, THEIRS = ms.MERGE_STRATEGY_FAIL, ms.MERGE_STRATEGY_OURS, ms.MERGE_STRATEGY_THEIRS
 
@@ -198,7 +197,7 @@ class Merger:
                 self._record(outcome, conflict)
             if take:
                 batch.append(theirs_change)
-            if len(batch) >= APPLY_BATCH:
+            if len(batch) >= self.db.settings.catalog_merge_batch_frames:
                 delta += await self._apply(merged_id, ours, batch)
                 outcome.applied_changes += len(batch)
                 batch = []

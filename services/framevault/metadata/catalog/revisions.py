@@ -19,7 +19,6 @@ from framevault.metadata.lineage import is_visible
 
 # Fields enough to decide visibility and equality, without the content.
 IDENTITY_FIELDS = {"_id": 1, "frame_id": 1, "version_id": 1, "hidden_in": 1, "etag": 1}
-CURSOR_BATCH = 1000
 
 
 @dataclass
@@ -51,12 +50,12 @@ async def changed_frame_ids(
         return
     selector: Any = {"$in": list(versions)} if len(versions) > 1 else versions[0]
     written = (
-        db.frames.find({"version_id": selector}, {"_id": 0, "frame_id": 1}, batch_size=CURSOR_BATCH)
+        db.frames.find({"version_id": selector}, {"_id": 0, "frame_id": 1}, batch_size=db.settings.mongodb_cursor_batch_size)
         .sort("frame_id", ASCENDING)
         .hint("revision_unique")
     )
     hidden = (
-        db.frames.find({"hidden_in": selector}, {"_id": 0, "frame_id": 1}, batch_size=CURSOR_BATCH)
+        db.frames.find({"hidden_in": selector}, {"_id": 0, "frame_id": 1}, batch_size=db.settings.mongodb_cursor_batch_size)
         .sort("frame_id", ASCENDING)
         .hint("hidden_frames")
     )
@@ -97,7 +96,7 @@ async def revisions_of(
     cursor = db.frames.find(
         {"dataset_id": dataset_id, "frame_id": {"$in": list(frame_ids)}, "version_id": {"$in": list(version_ids)}},
         None if full else IDENTITY_FIELDS,
-        batch_size=CURSOR_BATCH,
+        batch_size=db.settings.mongodb_cursor_batch_size,
     ).hint("frame_lineage")
     docs = await cursor.to_list(length=None)
     counter.resolved += len(docs)

@@ -22,9 +22,6 @@ from framevault.metadata.frames.write_leases import settle_leases
 from framevault.metadata.lineage import DRAFT, PUBLISHED
 from framevault.metadata.transactions import in_transaction
 
-# Frame revisions removed per delete_many when purging a dataset or version.
-PURGE_BATCH = 5000
-
 Query = dict[str, Any]
 
 
@@ -113,8 +110,9 @@ class CatalogStore:
     async def purge_frames(self, query: Query) -> int:
         """Deletes the revisions matching ``query`` in batches; how many."""
         deleted = 0
+        size = self.db.settings.catalog_purge_batch_frames
         while True:
-            batch = await self.db.frames.find(query, {"_id": 1}).limit(PURGE_BATCH).to_list(length=PURGE_BATCH)
+            batch = await self.db.frames.find(query, {"_id": 1}).limit(size).to_list(length=size)
             if not batch:
                 return deleted
             result = await self.db.frames.delete_many({"_id": {"$in": [d["_id"] for d in batch]}})
