@@ -151,3 +151,21 @@ async def test_preview_source_limit_is_a_setting(settings: Settings):
         await running.stop(grace=1)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "over 1000 bytes" in (refused.value.details() or "")
+
+
+async def test_remembered_lease_drafts_is_a_setting(settings: Settings):
+    from bson import ObjectId
+
+    from framevault.metadata.db import Database
+    from framevault.metadata.frames.write_leases import _idle_leases
+
+    database = Database(dataclasses.replace(settings, upload_remembered_lease_drafts=1))
+    try:
+        idle = _idle_leases(database)
+        first, second = ObjectId(), ObjectId()
+        idle.give_back("draft-1", first)
+        idle.give_back("draft-2", second)
+        assert idle.take("draft-1") is None
+        assert idle.take("draft-2") == second
+    finally:
+        await database.close()

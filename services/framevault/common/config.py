@@ -122,6 +122,9 @@ class Settings:
     upload_max_inline_bytes: int = 4 * 1024 * 1024
     # Inline blobs of one upload batch stored at once.
     upload_inline_store_concurrency: int = 8
+    # Drafts whose idle write leases a process keeps for reuse; leases of a
+    # forgotten draft are not lost (their deltas still count), just not reused.
+    upload_remembered_lease_drafts: int = 4096
 
     # Iteration.
     iterate_frames_per_message: int = 256

@@ -34,10 +34,6 @@ from framevault.common.errors import Aborted, FailedPrecondition, NotFound
 from framevault.metadata.db import Database
 from framevault.metadata.lineage import DRAFT, VersionHandle, require_draft
 
-# Versions whose idle leases a process remembers; leases of a forgotten
-# version are not lost (their deltas still count), just not reused.
-_REMEMBERED_VERSIONS = 4096
-
 
 @dataclass(frozen=True)
 class WriteLease:
@@ -53,7 +49,8 @@ class _LeaseWithdrawn(Aborted):
 class _IdleLeases:
     """The leases of one process that no transaction is using, by version."""
 
-    def __init__(self) -> None:
+    def __init__(self, remembered_versions: int) -> None:
+        self._remembered_versions = remembered_versions
         self._by_version: OrderedDict[str, list[ObjectId]] = OrderedDict()
 
     def take(self, version_id: str) -> ObjectId | None:
@@ -66,7 +63,7 @@ class _IdleLeases:
     def give_back(self, version_id: str, lease_id: ObjectId) -> None:
         self._by_version.setdefault(version_id, []).append(lease_id)
         self._by_version.move_to_end(version_id)
-        while len(self._by_version) > _REMEMBERED_VERSIONS:
+        while len(self._by_version) > self._remembered_versions:
             self._by_version.popitem(last=False)
 
 
@@ -76,7 +73,7 @@ _idle: weakref.WeakKeyDictionary[Database, _IdleLeases] = weakref.WeakKeyDiction
 def _idle_leases(db: Database) -> _IdleLeases:
     pool = _idle.get(db)
     if pool is None:
-        pool = _idle[db] = _IdleLeases()
+        pool = _idle[db] = _IdleLeases(db.settings.upload_remembered_lease_drafts)
     return pool
 
 
