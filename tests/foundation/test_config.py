@@ -87,6 +87,8 @@ def test_secrets_never_show_in_repr_or_str():
              repr(settings.view_cursor_secret)]
     for text in shown:
         assert "hunter2" not in text
+    with_password = Settings(mongodb_uri="mongodb://fv:db-hunter2@m1:27017,m2:27017/?replicaSet=rs0")
+    assert with_password.displayed()["mongodb_uri"] == "mongodb://fv:**********@m1:27017,m2:27017/?replicaSet=rs0"
     # A plain string given in code becomes a Secret too.
     replaced = dataclasses.replace(settings, s3_secret_key="code-hunter2")
     assert isinstance(replaced.s3_secret_key, Secret)

@@ -12,12 +12,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
 ENV_PREFIX = "FRAMEVAULT_"
 _MASK = "**********"
+# The password of a connection string's user info (``scheme://user:password@host``).
+_URI_PASSWORD = re.compile(r"(?<=://)([^:@/]*):[^@/]*@")
 
 
 class Secret:
@@ -187,7 +190,7 @@ class Settings:
         return cls.from_env(environ, **flags)
 
     def displayed(self) -> dict[str, Any]:
-        """Every setting for the start-up log; secrets masked."""
+        """Every setting for the start-up log; secrets and passwords in connection strings masked."""
         return {f.name: _display(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
 
@@ -234,7 +237,11 @@ def _metavar(kind: Any) -> str:
 
 
 def _display(value: Any) -> Any:
-    return str(value) if isinstance(value, Secret) else value
+    if isinstance(value, Secret):
+        return str(value)
+    if isinstance(value, str):
+        return _URI_PASSWORD.sub(rf"\1:{_MASK}@", value)
+    return value
 
 
 def _parse(kind: Any, raw: str) -> Any:
