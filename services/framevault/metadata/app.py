@@ -7,9 +7,12 @@ from grpc import aio
 from framevault.common.config import Settings
 from framevault.common.server import ServiceSpec
 from framevault.metadata.blob_gateway import GrpcBlobGateway
+from framevault.metadata.catalog.rpc import Catalog
+from framevault.metadata.catalog.store import CatalogStore
 from framevault.metadata.db import Database
 from framevault.metadata.mongo_errors import translate_mongo_error
 from framevault.metadata.servicer import MetadataDeps, MetadataServicer
+from framevault.metadata.views.service import ViewService
 from framevault.v1 import metadata_service_pb2, metadata_service_pb2_grpc
 
 SERVICE_NAME = metadata_service_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name
@@ -18,7 +21,13 @@ SERVICE_NAME = metadata_service_pb2.DESCRIPTOR.services_by_name["MetadataService
 def build_service(settings: Settings, *, db: Database | None = None) -> ServiceSpec:
     database = db or Database(settings)
     blobs = GrpcBlobGateway(settings.blob_target, settings)
-    servicer = MetadataServicer(MetadataDeps(settings=settings, db=database, blobs=blobs))
+    servicer = MetadataServicer(MetadataDeps(
+        settings=settings,
+        db=database,
+        blobs=blobs,
+        catalog=Catalog(CatalogStore(database), settings),
+        views=ViewService(database, settings),
+    ))
 
     def register(server: aio.Server) -> None:
         metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server(servicer, server)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from grpc import aio
 
@@ -20,6 +19,9 @@ from framevault.metadata.catalog.versions import Versions
 from framevault.metadata.frame_documents import document_to_frame
 from framevault.v1 import dataset_pb2
 from framevault.v1 import metadata_service_pb2 as ms
+
+if TYPE_CHECKING:
+    from framevault.metadata.servicer import MetadataDeps
 
 # A DiffVersions message is sent once it holds this many changes or bytes.
 DIFF_MESSAGE_CHANGES = 500
@@ -50,72 +52,68 @@ def _change_to_proto(change: FrameDifference, base_id: str, target_id: str) -> m
 class CatalogRpcs:
     """CreateDataset ... GetVersionStatistics; see catalog/ for the domain."""
 
-    deps: Any
-
-    @functools.cached_property
-    def catalog(self) -> Catalog:
-        return Catalog(CatalogStore(self.deps.db), self.deps.settings)
+    deps: MetadataDeps
 
     async def CreateDataset(self, request: ms.CreateDatasetRequest, context: aio.ServicerContext) -> dataset_pb2.Dataset:
-        return dataset_to_proto(await self.catalog.datasets.create(request))
+        return dataset_to_proto(await self.deps.catalog.datasets.create(request))
 
     async def GetDataset(self, request: ms.GetDatasetRequest, context: aio.ServicerContext) -> dataset_pb2.Dataset:
-        return dataset_to_proto(await self.catalog.datasets.get(request.dataset))
+        return dataset_to_proto(await self.deps.catalog.datasets.get(request.dataset))
 
     async def ListDatasets(
         self, request: ms.ListDatasetsRequest, context: aio.ServicerContext
     ) -> ms.ListDatasetsResponse:
-        page = await self.catalog.datasets.list(request)
+        page = await self.deps.catalog.datasets.list(request)
         return ms.ListDatasetsResponse(
             datasets=page.datasets, next_page_token=page.next_page_token
         )
 
     async def UpdateDataset(self, request: ms.UpdateDatasetRequest, context: aio.ServicerContext) -> dataset_pb2.Dataset:
-        return dataset_to_proto(await self.catalog.datasets.update(request))
+        return dataset_to_proto(await self.deps.catalog.datasets.update(request))
 
     async def DeleteDataset(
         self, request: ms.DeleteDatasetRequest, context: aio.ServicerContext
     ) -> ms.DeleteDatasetResponse:
-        deleted = await self.catalog.datasets.delete(request)
+        deleted = await self.deps.catalog.datasets.delete(request)
         return ms.DeleteDatasetResponse(deleted_versions=deleted.versions, deleted_frames=deleted.frames)
 
     async def CreateVersion(self, request: ms.CreateVersionRequest, context: aio.ServicerContext) -> dataset_pb2.Version:
-        return version_to_proto(await self.catalog.versions.create(request))
+        return version_to_proto(await self.deps.catalog.versions.create(request))
 
     async def GetVersion(self, request: ms.GetVersionRequest, context: aio.ServicerContext) -> dataset_pb2.Version:
-        return version_to_proto(await self.catalog.versions.get(request.version))
+        return version_to_proto(await self.deps.catalog.versions.get(request.version))
 
     async def ListVersions(
         self, request: ms.ListVersionsRequest, context: aio.ServicerContext
     ) -> ms.ListVersionsResponse:
-        page = await self.catalog.versions.list(request)
+        page = await self.deps.catalog.versions.list(request)
         return ms.ListVersionsResponse(
             versions=page.versions, next_page_token=page.next_page_token
         )
 
     async def UpdateVersion(self, request: ms.UpdateVersionRequest, context: aio.ServicerContext) -> dataset_pb2.Version:
-        return version_to_proto(await self.catalog.versions.update(request))
+        return version_to_proto(await self.deps.catalog.versions.update(request))
 
     async def PublishVersion(
         self, request: ms.PublishVersionRequest, context: aio.ServicerContext
     ) -> dataset_pb2.Version:
-        return version_to_proto(await self.catalog.versions.publish(request))
+        return version_to_proto(await self.deps.catalog.versions.publish(request))
 
     async def SnapshotVersion(
         self, request: ms.SnapshotVersionRequest, context: aio.ServicerContext
     ) -> ms.SnapshotVersionResponse:
-        snapshot, draft = await self.catalog.versions.snapshot(request)
+        snapshot, draft = await self.deps.catalog.versions.snapshot(request)
         return ms.SnapshotVersionResponse(snapshot=version_to_proto(snapshot), draft=version_to_proto(draft))
 
     async def DeleteVersion(
         self, request: ms.DeleteVersionRequest, context: aio.ServicerContext
     ) -> ms.DeleteVersionResponse:
-        return ms.DeleteVersionResponse(deleted_frames=await self.catalog.versions.delete(request))
+        return ms.DeleteVersionResponse(deleted_frames=await self.deps.catalog.versions.delete(request))
 
     async def DiffVersions(
         self, request: ms.DiffVersionsRequest, context: aio.ServicerContext
     ) -> AsyncIterator[ms.DiffVersionsResponse]:
-        diff = await self.catalog.differ.open(request)
+        diff = await self.deps.catalog.differ.open(request)
         message = ms.DiffVersionsResponse()
         size = 0
         async for batch in diff.batches:
@@ -132,7 +130,7 @@ class CatalogRpcs:
     async def MergeVersions(
         self, request: ms.MergeVersionsRequest, context: aio.ServicerContext
     ) -> ms.MergeVersionsResponse:
-        outcome = await self.catalog.merger.merge(request)
+        outcome = await self.deps.catalog.merger.merge(request)
         return ms.MergeVersionsResponse(
             version=version_to_proto(outcome.version) if outcome.version else None,
             conflicts=[ms.MergeConflict(frame_id=c.frame_id, ours=c.ours, theirs=c.theirs)  # type: ignore[arg-type]
@@ -145,4 +143,4 @@ class CatalogRpcs:
     async def GetVersionStatistics(
         self, request: ms.GetVersionStatisticsRequest, context: aio.ServicerContext
     ) -> dataset_pb2.VersionStatistics:
-        return statistics_to_proto(await self.catalog.statistics.compute(request))
+        return statistics_to_proto(await self.deps.catalog.statistics.compute(request))

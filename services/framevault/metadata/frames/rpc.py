@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from grpc import aio
 
@@ -13,11 +13,14 @@ from framevault.metadata.frames.upload import upload_frames
 from framevault.v1 import frame_pb2
 from framevault.v1 import metadata_service_pb2 as pb
 
+if TYPE_CHECKING:
+    from framevault.metadata.servicer import MetadataDeps
+
 
 class FrameRpcs:
     """GetFrame ... ListFrames, UploadFrames, ListReferencedBlobs."""
 
-    deps: Any  # servicer.MetadataDeps
+    deps: MetadataDeps
 
     async def GetFrame(self, request: pb.GetFrameRequest, context: aio.ServicerContext) -> frame_pb2.Frame:
         return await operations.get_frame(self.deps.db, request.version, request.frame_id)

@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from grpc import aio
 
-from framevault.metadata.views.service import ViewService
 from framevault.v1 import metadata_service_pb2 as pb
+
+if TYPE_CHECKING:
+    from framevault.metadata.servicer import MetadataDeps
 
 
 class ViewRpcs:
     """IterateFrames, CountViewFrames, ListViewFrames."""
 
-    deps: Any
-
-    def _view_service(self) -> ViewService:
-        service = getattr(self, "_views", None)
-        if service is None:
-            service = self._views = ViewService(self.deps.db, self.deps.settings)
-        return service
+    deps: MetadataDeps
 
     async def IterateFrames(  # noqa: N802 - gRPC method name
         self, request: pb.IterateFramesRequest, context: aio.ServicerContext
     ) -> AsyncIterator[pb.IterateFramesResponse]:
-        async for batch in self._view_service().iterate(request):
+        async for batch in self.deps.views.iterate(request):
             # The batch's frames were built in this response message.
             response = batch.message
             response.selection_indexes.extend(batch.selection_indexes)
@@ -36,12 +32,12 @@ class ViewRpcs:
     async def CountViewFrames(  # noqa: N802
         self, request: pb.CountViewFramesRequest, context: aio.ServicerContext
     ) -> pb.CountViewFramesResponse:
-        return pb.CountViewFramesResponse(count=await self._view_service().count(request))
+        return pb.CountViewFramesResponse(count=await self.deps.views.count(request))
 
     async def ListViewFrames(  # noqa: N802
         self, request: pb.ListViewFramesRequest, context: aio.ServicerContext
     ) -> pb.ListViewFramesResponse:
-        page, next_token = await self._view_service().list_page(request)
+        page, next_token = await self.deps.views.list_page(request)
         response = page.message
         response.next_page_token = next_token
         return response
