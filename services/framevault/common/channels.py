@@ -13,20 +13,18 @@ from collections.abc import Sequence
 
 from grpc import aio
 
+from framevault.api.retry import RetryPolicy
 from framevault.common.config import Settings
 
+# gRPC itself retries on these channels; only UNAVAILABLE, which says the request never ran.
+SERVICE_CHANNEL_RETRY = RetryPolicy(max_attempts=5, initial_backoff_seconds=0.05, max_backoff_seconds=2.0)
 
-def retry_service_config(service_names: Sequence[str], max_attempts: int = 5) -> str:
+
+def retry_service_config(service_names: Sequence[str], policy: RetryPolicy = SERVICE_CHANNEL_RETRY) -> str:
     return json.dumps({
         "methodConfig": [{
             "name": [{"service": name} for name in service_names],
-            "retryPolicy": {
-                "maxAttempts": max_attempts,
-                "initialBackoff": "0.05s",
-                "maxBackoff": "2s",
-                "backoffMultiplier": 2,
-                "retryableStatusCodes": ["UNAVAILABLE"],
-            },
+            "retryPolicy": policy.grpc_retry_policy(),
         }]
     })
 

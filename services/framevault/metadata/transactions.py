@@ -23,6 +23,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
+from framevault.api.retry import RetryPolicy
 from framevault.common.errors import Aborted, DeadlineExceeded, FramevaultError, Unavailable
 from framevault.metadata.db import Database
 from framevault.metadata.mongo_errors import transaction_is_retryable, translated
@@ -110,27 +111,34 @@ async def in_transaction(db: Database, work: Callable[[Any], Awaitable[T]]) -> T
         await asyncio.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
 
 
+def write_retry_policy(base_delay_ms: int, attempts: int = UNARY_WRITE_ATTEMPTS) -> RetryPolicy:
+    """Backoff of retried writes: exponential from ``base_delay_ms``, capped,
+    jittered in the upper half so retrying writers spread out. Which failures
+    are retried is decided by :func:`transient_error`, not by status codes."""
+    return RetryPolicy(max_attempts=attempts, initial_backoff_seconds=base_delay_ms / 1000,
+                       max_backoff_seconds=MAX_BACKOFF_MS / 1000)
+
+
 def backoff_seconds(retry_no: int, base_delay_ms: int) -> float:
-    """Delay before retry ``retry_no`` (1-based): exponential, capped, with
-    jitter in the upper half so retrying writers spread out."""
-    ceiling = min(MAX_BACKOFF_MS, base_delay_ms * 2 ** (retry_no - 1))
-    return random.uniform(ceiling / 2, ceiling) / 1000
+    """Delay before retry ``retry_no`` (1-based) of a write."""
+    return write_retry_policy(base_delay_ms).delay(retry_no)
 
 
 async def with_retries(work: Callable[[], Awaitable[T]], base_delay_ms: int,
                        attempts: int = UNARY_WRITE_ATTEMPTS) -> T:
     """Runs ``work`` again after transient failures; the last one is raised
     as its retryable domain error (UNAVAILABLE / ABORTED with RetryInfo)."""
-    for attempt in range(1, attempts + 1):
+    policy = write_retry_policy(base_delay_ms, attempts)
+    for attempt in range(1, policy.max_attempts + 1):
         try:
             return await work()
         except Exception as exc:
             retryable = transient_error(exc)
             if retryable is None:
                 raise
-            if attempt == attempts:
+            if attempt == policy.max_attempts:
                 if retryable is exc:
                     raise
                 raise retryable from exc
-        await asyncio.sleep(backoff_seconds(attempt, base_delay_ms))
+        await asyncio.sleep(policy.delay(attempt))
     raise AssertionError("unreachable")

@@ -13,22 +13,26 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grpc
 from grpc import aio
 
 from framevault.api.digests import BlobDigest, digest_from_proto, digest_of, digest_to_proto, file_digest
+from framevault.api.retry import RetryPolicy, codes, server_retry_delay
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
-_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                        grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED,
-                        grpc.StatusCode.CANCELLED})
+# An upload attempt asks QueryWriteStatus first, so any of these is safe to try again.
+UPLOAD_RETRY = RetryPolicy(
+    max_attempts=8, initial_backoff_seconds=0.1, max_backoff_seconds=2.0,
+    retryable_codes=codes(grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                          grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED,
+                          grpc.StatusCode.CANCELLED),
+)
 
 # Reads ``size`` bytes at ``offset`` of the content being uploaded.
 ReadAt = Callable[[int, int], Awaitable[bytes]]
@@ -45,11 +49,11 @@ class UploadResult:
 
 class BlobClient:
     def __init__(self, stub: blob_pb2_grpc.BlobServiceStub, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                 timeout: float | None = 300.0, max_attempts: int = 8):
+                 timeout: float | None = 300.0, max_attempts: int = UPLOAD_RETRY.max_attempts):
         self._stub = stub
         self._chunk_size = chunk_size
         self._timeout = timeout
-        self._max_attempts = max_attempts
+        self._retry = replace(UPLOAD_RETRY, max_attempts=max_attempts)
 
     @staticmethod
     def upload_name(digest: BlobDigest, upload_id: str | None = None) -> str:
@@ -82,7 +86,8 @@ class BlobClient:
             return UploadResult(digest, 0, True, 0)
         name = self.upload_name(digest, upload_id)
         sent = 0
-        for attempt in range(1, self._max_attempts + 1):
+        for attempt in range(1, self._retry.max_attempts + 1):
+            server_delay = None
             try:
                 status = await self._stub.QueryWriteStatus(
                     blob_pb2.QueryWriteStatusRequest(resource_name=name), timeout=self._timeout)
@@ -98,10 +103,18 @@ class BlobClient:
                 if response.committed_size == digest.size:
                     return UploadResult(digest, sent, response.already_existed, attempt)
             except aio.AioRpcError as exc:
-                if not _retryable(exc) or attempt == self._max_attempts:
+                if not self._retryable(exc) or attempt == self._retry.max_attempts:
                     raise
-            await asyncio.sleep(min(2.0, 0.05 * 2 ** attempt) * random.uniform(0.5, 1.0))
-        raise RuntimeError(f"upload of {digest} did not complete after {self._max_attempts} attempts")
+                server_delay = server_retry_delay(exc)
+            await asyncio.sleep(self._retry.delay(attempt, server_delay))
+        raise RuntimeError(f"upload of {digest} did not complete after {self._retry.max_attempts} attempts")
+
+    def _retryable(self, exc: aio.AioRpcError) -> bool:
+        if self._retry.is_retryable(exc.code()):
+            return True
+        # grpcio's asyncio client reports INTERNAL when the server ended the stream while it was still
+        # writing (grpc/grpc#36066); the next QueryWriteStatus and attempt learn what really happened.
+        return exc.code() == grpc.StatusCode.INTERNAL and "execute_batch" in (exc.debug_error_string() or "")
 
     async def _messages(self, name: str, size: int, start: int, read_at: ReadAt,
                         counter: _Counter) -> AsyncIterator[blob_pb2.WriteBlobRequest]:
@@ -146,12 +159,6 @@ async def find_missing(call: FindMissing, digests: Sequence[BlobDigest], batch_s
     return missing
 
 
-def _retryable(exc: aio.AioRpcError) -> bool:
-    if exc.code() in _RETRYABLE:
-        return True
-    # grpcio's asyncio client reports INTERNAL when the server ended the stream while it was still
-    # writing (grpc/grpc#36066); the next QueryWriteStatus and attempt learn what really happened.
-    return exc.code() == grpc.StatusCode.INTERNAL and "execute_batch" in (exc.debug_error_string() or "")
 
 
 @dataclass

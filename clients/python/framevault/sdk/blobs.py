@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from framevault.api.blob_client import BlobClient, find_missing
 from framevault.api.digests import BLOB_URI_PREFIX, BlobDigest, BlobUriError, digest_to_proto, parse_blob_uri
-from framevault.sdk.client import FramevaultClient, backoff_delay
+from framevault.sdk.client import FramevaultClient, retry_policy
 from framevault.sdk.errors import FramevaultError
 from framevault.sdk.progress import LazyBar, progress_bar
 from framevault.v1 import blob_pb2
@@ -367,9 +367,11 @@ class BlobTransfer:
             except grpc.RpcError as rpc_error:
                 error = FramevaultError.from_rpc_error(rpc_error)
                 failures += 1
-                if error.code not in _RETRYABLE_STREAM_CODES or failures >= self.client.settings.stream_reconnect_attempts:
+                policy = retry_policy(self.client.settings, self.client.settings.stream_reconnect_attempts,
+                                      _RETRYABLE_STREAM_CODES)
+                if not policy.retries(error.code, failures):
                     raise error from None
-                await asyncio.sleep(backoff_delay(failures, self.client.settings, error.retry_delay))
+                await asyncio.sleep(policy.delay(failures, error.retry_delay))
 
 
 def _check_content(digest: BlobDigest, actual_hash: str, actual_size: int) -> None:

@@ -18,13 +18,13 @@ Streams are opened on the stubs directly by the modules that drive them
 from __future__ import annotations
 
 import asyncio
-import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 
 import grpc
 from grpc import aio
 
+from framevault.api.retry import RetryPolicy
 from framevault.sdk.errors import FramevaultError
 from framevault.sdk.settings import ClientSettings
 from framevault.v1 import blob_pb2, blob_pb2_grpc, metadata_service_pb2_grpc
@@ -55,11 +55,14 @@ def as_framevault_error(error: BaseException) -> BaseException:
     return error
 
 
-def backoff_delay(attempt: int, settings: ClientSettings, server_hint: float | None = None) -> float:
-    """Seconds to wait before retry number ``attempt`` (1-based): full jitter, capped."""
-    ceiling = min(settings.retry_max_backoff_seconds, settings.retry_initial_backoff_seconds * 2 ** (attempt - 1))
-    delay = random.uniform(ceiling / 2, ceiling)
-    return max(delay, server_hint or 0.0)
+def retry_policy(settings: ClientSettings, max_attempts: int, retryable: Iterable[grpc.StatusCode]) -> RetryPolicy:
+    """The SDK's backoff (from ``settings``) with one call site's attempts and retryable codes."""
+    return RetryPolicy(
+        max_attempts=max(1, max_attempts),
+        initial_backoff_seconds=settings.retry_initial_backoff_seconds,
+        max_backoff_seconds=settings.retry_max_backoff_seconds,
+        retryable_codes=frozenset(retryable),
+    )
 
 
 class FramevaultClient:
@@ -93,16 +96,17 @@ class FramevaultClient:
         Raises:
             FramevaultError: the call failed (after the allowed retries).
         """
-        attempts = self.settings.unary_attempts if idempotent else 1
+        policy = retry_policy(self.settings, self.settings.unary_attempts if idempotent else 1,
+                              [grpc.StatusCode.UNAVAILABLE])
         deadline = timeout if timeout is not None else self.settings.call_timeout_seconds
-        for attempt in range(1, attempts + 1):
+        for attempt in range(1, policy.max_attempts + 1):
             try:
                 return await cast(UnaryMethod, method)(request, timeout=deadline)
             except grpc.RpcError as rpc_error:
                 error = FramevaultError.from_rpc_error(rpc_error)
-                if error.code != grpc.StatusCode.UNAVAILABLE or attempt == attempts:
+                if not policy.retries(error.code, attempt):
                     raise error from None
-                await asyncio.sleep(backoff_delay(attempt, self.settings, error.retry_delay))
+                await asyncio.sleep(policy.delay(attempt, error.retry_delay))
         raise AssertionError("unreachable")
 
     async def capabilities(self) -> blob_pb2.GetCapabilitiesResponse:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import grpc
 from google.protobuf import field_mask_pb2
 
-from framevault.sdk.client import backoff_delay
+from framevault.sdk.client import retry_policy
 from framevault.sdk.errors import FramevaultError
 from framevault.sdk.frame_codec import frame_from_proto
 from framevault.sdk.frames import Frame
@@ -355,10 +355,12 @@ class ViewIterator(AsyncIterator[Frame]):
                 error = FramevaultError.from_rpc_error(rpc_error)
                 self._stream = None
                 failures += 1
-                if error.code not in RESUME_CODES or failures > client.settings.stream_reconnect_attempts:
+                # The first stream and then up to stream_reconnect_attempts resumptions.
+                policy = retry_policy(client.settings, client.settings.stream_reconnect_attempts + 1, RESUME_CODES)
+                if not policy.retries(error.code, failures):
                     raise error from None
                 self.reconnects += 1
-                await asyncio.sleep(backoff_delay(failures, client.settings, error.retry_delay))
+                await asyncio.sleep(policy.delay(failures, error.retry_delay))
                 continue
             self._received_cursor = message.cursor or self._received_cursor
             frames = list(message.frames)

@@ -32,7 +32,7 @@ import grpc
 from grpc import aio
 
 from framevault.sdk.blobs import BlobTransfer
-from framevault.sdk.client import FramevaultClient, backoff_delay
+from framevault.sdk.client import FramevaultClient, retry_policy
 from framevault.sdk.errors import FieldViolation, FramevaultError
 from framevault.sdk.frame_codec import frame_to_proto
 from framevault.sdk.frames import FrameLike
@@ -176,6 +176,8 @@ class FrameStreamUploader:
                     await self._next_batch
 
     async def _run_streams(self, batches: AsyncIterator[list[PreparedFrame]]) -> None:
+        # The first stream and then up to stream_reconnect_attempts reconnections in a row.
+        policy = retry_policy(self.settings, self.settings.stream_reconnect_attempts + 1, RECONNECT_CODES)
         failures_in_a_row = 0
         while True:
             in_flight: dict[int, PreparedFrame] = {}
@@ -185,10 +187,10 @@ class FrameStreamUploader:
                 return
             except (grpc.RpcError, StreamBroken) as exc:
                 error = FramevaultError.from_rpc_error(exc) if isinstance(exc, grpc.RpcError) else None
-                if error is not None and error.code not in RECONNECT_CODES:
+                if error is not None and not policy.is_retryable(error.code):
                     raise error from None
                 failures_in_a_row = 1 if answered[0] else failures_in_a_row + 1
-                if failures_in_a_row > self.settings.stream_reconnect_attempts:
+                if failures_in_a_row >= policy.max_attempts:
                     if error is not None:
                         raise error from None
                     raise FramevaultError.client_side(
@@ -196,8 +198,7 @@ class FrameStreamUploader:
                 # Unanswered frames go first on the next stream, in their original order.
                 self._outbox.extendleft(in_flight[i] for i in sorted(in_flight, reverse=True))
                 self.reconnects += 1
-                await asyncio.sleep(backoff_delay(failures_in_a_row, self.settings,
-                                                  error.retry_delay if error else None))
+                await asyncio.sleep(policy.delay(failures_in_a_row, error.retry_delay if error else None))
 
     async def _one_stream(
         self, batches: AsyncIterator[list[PreparedFrame]], in_flight: dict[int, PreparedFrame], answered: list[int],
