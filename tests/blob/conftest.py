@@ -12,7 +12,7 @@ from framevault.common.config import Settings
 from framevault.common.server import RunningService
 from framevault.v1 import blob_pb2_grpc
 
-from .helpers import channel_to, start_blob_service, unused_port, with_small_parts
+from .helpers import channel_to, free_port, start_blob_service, with_small_parts
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def versitygw_settings(settings: Settings, tmp_path_factory: pytest.TempPathFact
     """The session settings pointed at a versitygw server of its own (same credentials and bucket)."""
     import stack  # deploy/local, on sys.path through tests/conftest.py
 
-    server = stack.VersityS3(tmp_path_factory.mktemp("versitygw"), unused_port(), access_key=settings.s3_access_key,
+    server = stack.VersityS3(tmp_path_factory.mktemp("versitygw"), free_port(), access_key=settings.s3_access_key,
                              secret_key=settings.s3_secret_key.get_secret_value(), bucket=settings.s3_bucket).start()
     yield Settings(**{**settings.__dict__, "s3_endpoint": server.endpoint, "s3_secure": False})
     server.stop()

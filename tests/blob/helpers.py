@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 
 from grpc import aio
 
@@ -14,17 +13,25 @@ from framevault.common.config import Settings
 from framevault.v1 import blob_pb2
 
 try:
-    from tests.support import channel_to, error_details, resource_info, start_blob_service, violated_fields
+    from tests.support import (
+        channel_to,
+        error_details,
+        free_port,
+        resource_info,
+        start_blob_service,
+        violated_fields,
+    )
 except ModuleNotFoundError:  # tests/ itself is on sys.path when it is not a package
     from support import (  # type: ignore[no-redef]
         channel_to,
         error_details,
+        free_port,
         resource_info,
         start_blob_service,
         violated_fields,
     )
 
-__all__ = ["channel_to", "error_details", "resource_info", "start_blob_service", "violated_fields"]
+__all__ = ["channel_to", "error_details", "free_port", "resource_info", "start_blob_service", "violated_fields"]
 
 MIB = 1024 * 1024
 # Small parts keep multipart tests to tens of MiB.
@@ -58,12 +65,6 @@ async def rpc_error(awaitable: object) -> aio.AioRpcError:
         return exc
     raise AssertionError("the call succeeded but an error was expected")
 
-
-def unused_port() -> int:
-    """A loopback port nothing listens on (it was free a moment ago)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class HeldParts(S3BlobStorage):

@@ -11,11 +11,11 @@ from framevault.api.digests import digest_of
 from framevault.common.config import Settings
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
-from .helpers import channel_to, proto_digest, rpc_error, start_blob_service, unused_port
+from .helpers import channel_to, free_port, proto_digest, rpc_error, start_blob_service
 
 
 async def test_unreachable_s3_is_unavailable_and_not_serving(settings: Settings) -> None:
-    nowhere = Settings(**{**settings.__dict__, "s3_endpoint": f"127.0.0.1:{unused_port()}"})
+    nowhere = Settings(**{**settings.__dict__, "s3_endpoint": f"127.0.0.1:{free_port()}"})
     running = await start_blob_service(nowhere)
     try:
         async with channel_to(running.port) as channel:

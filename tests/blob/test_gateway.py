@@ -17,7 +17,7 @@ from framevault.common.server import RunningService
 from framevault.metadata.blob_gateway import GrpcBlobGateway
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
-from .helpers import MIB, random_blob, start_blob_service, unused_port
+from .helpers import MIB, free_port, random_blob, start_blob_service
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ async def test_store_small_bytes_and_find_them(gateway: GrpcBlobGateway, s3: S3B
 
 
 async def test_empty_bytes_need_no_call(settings: Settings) -> None:
-    nowhere = GrpcBlobGateway(f"127.0.0.1:{unused_port()}", settings)
+    nowhere = GrpcBlobGateway(f"127.0.0.1:{free_port()}", settings)
     try:
         assert await nowhere.store(b"") == BlobDigest(EMPTY_SHA256, 0)
         assert await nowhere.find_missing([BlobDigest(EMPTY_SHA256, 0)]) == set()
@@ -71,7 +71,7 @@ async def test_find_missing_in_batches_of_the_advertised_maximum(settings: Setti
 
 async def test_unreachable_blob_service_is_unavailable(settings: Settings) -> None:
     quick = Settings(**{**settings.__dict__, "service_call_timeout_seconds": 2.0})
-    gateway = GrpcBlobGateway(f"127.0.0.1:{unused_port()}", quick)
+    gateway = GrpcBlobGateway(f"127.0.0.1:{free_port()}", quick)
     try:
         with pytest.raises(Unavailable):
             await gateway.find_missing([digest_of(b"x")])

@@ -26,11 +26,11 @@ from .helpers import (
     MIB,
     SMALL_PART,
     channel_to,
+    free_port,
     proto_digest,
     random_blob,
     rpc_error,
     start_blob_service,
-    unused_port,
     violated_fields,
     with_small_parts,
 )
@@ -165,7 +165,7 @@ async def test_longest_grace_period_collects_nothing(gc_stub: blob_pb2_grpc.Blob
 
 
 async def test_unreachable_metadata_service_is_unavailable(gc_settings: Settings) -> None:
-    unreachable = Settings(**{**gc_settings.__dict__, "metadata_target": f"127.0.0.1:{unused_port()}",
+    unreachable = Settings(**{**gc_settings.__dict__, "metadata_target": f"127.0.0.1:{free_port()}",
                               "service_call_timeout_seconds": 2.0})
     running = await start_blob_service(unreachable)
     try:

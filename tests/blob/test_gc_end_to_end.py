@@ -22,7 +22,7 @@ from framevault.metadata.app import build_service as build_metadata_service
 from framevault.v1 import blob_pb2, blob_pb2_grpc, dataset_pb2, frame_pb2, metadata_service_pb2_grpc
 from framevault.v1 import metadata_service_pb2 as ms
 
-from .helpers import channel_to, random_blob, start_blob_service, unused_port
+from .helpers import channel_to, free_port, random_blob, start_blob_service
 
 GRACE_SECONDS = 3
 
@@ -47,7 +47,7 @@ async def own_world(settings: Settings) -> tuple[Settings, Settings]:
     await asyncio.to_thread(Minio(settings.s3_endpoint, access_key=settings.s3_access_key,
                                   secret_key=settings.s3_secret_key.get_secret_value(), secure=settings.s3_secure,
                                   region=settings.s3_region).make_bucket, bucket)
-    blob_address = f"127.0.0.1:{unused_port()}"
+    blob_address = f"127.0.0.1:{free_port()}"
     metadata_settings = Settings(**{**settings.__dict__, "s3_bucket": bucket, "blob_target": blob_address,
                                     "mongodb_database": f"{settings.mongodb_database}_gc_{run_id}"})
     return metadata_settings, Settings(**{**metadata_settings.__dict__, "blob_address": blob_address})

@@ -25,7 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from framevault.common.config import Settings
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
-from .helpers import MIB, SMALL_PART, random_blob, unused_port
+from .helpers import MIB, SMALL_PART, free_port, random_blob
 
 TIB = 1024 * 1024 * MIB
 START_TIMEOUT_S = 60.0
@@ -41,7 +41,7 @@ SENT = 32 * SMALL_PART
 @asynccontextmanager
 async def blob_service_process(env: dict[str, str], log_path: Path) -> AsyncIterator[tuple[str, int]]:
     """The blob service as ``python -m framevault.blob``; yields its address and pid once it serves."""
-    address = f"127.0.0.1:{unused_port()}"
+    address = f"127.0.0.1:{free_port()}"
     with log_path.open("wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "framevault.blob"], stdout=log, stderr=subprocess.STDOUT,
                                    env={**os.environ, **env, "FRAMEVAULT_BLOB_ADDRESS": address,

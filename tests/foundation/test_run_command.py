@@ -11,19 +11,15 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from support import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_launcher_serves_both_services_and_stops_gracefully(stack_env):
-    metadata, blob = f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"
-    metrics = [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]
+    metadata, blob = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    metrics = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
     env = {**os.environ, "FRAMEVAULT_METADATA_ADDRESS": metadata, "FRAMEVAULT_BLOB_ADDRESS": blob,
            "FRAMEVAULT_METADATA_METRICS_ADDRESS": metrics[0], "FRAMEVAULT_BLOB_METRICS_ADDRESS": metrics[1],
            "FRAMEVAULT_MONGODB_DATABASE": "fvtest_launcher"}

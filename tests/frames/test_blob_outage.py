@@ -5,13 +5,13 @@ retried, then fail UNAVAILABLE; when it comes back, they go through."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import grpc
 import pytest
 from grpc import aio
+from support import free_port
 
 from framevault.blob.app import build_service as build_blob_service
 from framevault.common.config import Settings
@@ -36,11 +36,6 @@ from .helpers import (
 
 pytestmark = pytest.mark.usefixtures("frames_db")
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Outage:

@@ -14,7 +14,6 @@ overrides the number of examples per test of either profile.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -22,7 +21,7 @@ import grpc
 import pytest
 from grpc import aio
 from hypothesis import HealthCheck, Phase, settings
-from support import start_blob_service
+from support import free_port, start_blob_service
 
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
@@ -40,11 +39,6 @@ settings.register_profile("deep", max_examples=int(os.environ.get("FRAMEVAULT_FU
                           suppress_health_check=_SLOW_DATA)
 settings.load_profile(os.environ.get("FRAMEVAULT_FUZZ_PROFILE", "ci"))
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # The services' message limits; metadata limits far above the clients'
@@ -81,7 +75,7 @@ def fuzz_settings(settings: Settings) -> Iterator[Settings]:
                secure=settings.s3_secure, region=settings.s3_region)
     if not s3.bucket_exists(FUZZ_BUCKET):
         s3.make_bucket(FUZZ_BUCKET)
-    metadata_port = _free_port()
+    metadata_port = free_port()
     fuzz = Settings(**{**settings.__dict__, "mongodb_database": f"fvfuzz_{uuid.uuid4().hex[:10]}",
                        "s3_bucket": FUZZ_BUCKET, "metadata_address": f"127.0.0.1:{metadata_port}",
                        "metadata_target": f"127.0.0.1:{metadata_port}"})
