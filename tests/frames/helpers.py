@@ -149,6 +149,11 @@ async def upload(stub: Any, version_id: str, upload_items: Iterable[ms.UploadIte
             elif kind == "summary":
                 run.summary = response.summary
         await sending
+        # A stream cut by a dead server may read as a plain end of stream;
+        # its status says what happened.
+        code = await call.code()
+        if code != grpc.StatusCode.OK:
+            raise RuntimeError(f"UploadFrames ended with {code.name}: {await call.details()}")
     finally:
         sending.cancel()
         with contextlib.suppress(asyncio.CancelledError, aio.AioRpcError, grpc.RpcError):
