@@ -33,6 +33,8 @@ DOOMED_FRAMES = 50_000
 FRESH_FRAMES = 600
 # The service's credit window (upload_window_frames): frames sent but unanswered at most.
 WINDOW = Settings().upload_window_frames
+# How long to wait for an open transaction before killing anyway.
+TRANSACTION_WAIT_SECONDS = 2.0
 
 
 @dataclass
@@ -99,12 +101,20 @@ def open_transactions(client: pymongo.MongoClient[Any], client_ports: set[int]) 
 
 async def kill_inside_a_transaction(service: MetadataProcess, mongo: pymongo.MongoClient[Any],
                                     streaming: asyncio.Task[Any]) -> bool:
-    """SIGKILLs the service once it holds an open transaction (or once the
-    stream feeding it ended); whether a transaction outlived it (one may
-    commit in the last instant)."""
+    """SIGKILLs the service once it holds an open transaction (or after
+    ``TRANSACTION_WAIT_SECONDS``, so the stream is always cut while live);
+    whether a transaction outlived it (one may commit in the last instant).
+
+    The process's connections are read on every poll: its pool opens new
+    ones mid-stream, and a transaction on one read later would go unseen."""
+    deadline = asyncio.get_running_loop().time() + TRANSACTION_WAIT_SECONDS
     ports = service.mongodb_client_ports()
-    while not streaming.done() and not await asyncio.to_thread(open_transactions, mongo, ports):
+    while not await asyncio.to_thread(open_transactions, mongo, ports):
+        assert not streaming.done(), "the stream ended before the kill"
+        if asyncio.get_running_loop().time() > deadline:
+            break
         await asyncio.sleep(0.001)
+        ports = service.mongodb_client_ports()
     service.kill()
     return await asyncio.to_thread(open_transactions, mongo, ports) > 0
 
