@@ -1,5 +1,6 @@
 // The framevault.v1 messages, enums and gRPC clients (generated into ./gen by
 // clients/generate.sh), plus the google.rpc error types their statuses carry.
+export * from "./gen/framevault/v1/access";
 export * from "./gen/framevault/v1/blob";
 export * from "./gen/framevault/v1/dataset";
 export * from "./gen/framevault/v1/frame";
