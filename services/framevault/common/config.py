@@ -154,6 +154,35 @@ class Settings:
     gc_middle_threshold: int = 20
     gc_old_threshold: int = 100
 
+    # Authentication and authorization (framevault.auth; docs/SECURITY.md). security_mode
+    # "local-dev" answers every caller as before and logs a warning at start; "on" requires a
+    # credential on every call except health and reflection, and the secrets below: a service
+    # refuses to start naming the one missing.
+    security_mode: str = "local-dev"
+    # Mixed into every API key hash (metadata service); changing it invalidates every API key.
+    api_key_pepper: Secret = Secret("")
+    # HMAC key of the short-lived service tokens the two services give each other (both services).
+    service_token_secret: Secret = Secret("")
+    # Lifetime of the service tokens a service mints for its own calls, in seconds.
+    service_token_seconds: int = 300
+    # External JWTs (OIDC): the accepted issuer and audience; keys from a JWKS URL or a PEM public
+    # key file (neither set = JWTs are refused); accepted algorithms, comma-separated; clock skew
+    # allowed on exp and nbf in seconds (at most 300).
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_jwks_url: str = ""
+    jwt_public_key_file: str = ""
+    jwt_algorithms: str = "RS256,ES256"
+    jwt_leeway_seconds: int = 30
+    # Seconds a fetched JWKS document is used before its keys are fetched again.
+    jwt_jwks_cache_seconds: int = 300
+    # Metadata service: when no API key of an admin exists at start, one is issued and its token
+    # written to this file (mode 0600); empty = none is issued.
+    bootstrap_admin_key_file: str = ""
+    # Seconds a verified API key is accepted without its slow hash being computed again; revocation
+    # and expiry are still checked on every call.
+    api_key_verified_cache_seconds: int = 300
+
     log_level: str = "INFO"
     # "json" for machines, "console" for people.
     log_format: str = "json"

@@ -297,6 +297,26 @@ class Unimplemented(FramevaultError):
     default_reason = "UNIMPLEMENTED"
 
 
+class Unauthenticated(FramevaultError):
+    """The call carries no valid credential. The message says what is wrong
+    with it in general terms only: never the token, never a secret."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+    default_reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(FramevaultError):
+    """A valid caller lacks the permission the call needs; ErrorInfo names it
+    (metadata ``permission``)."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+    default_reason = "PERMISSION_DENIED"
+
+    def __init__(self, permission: str, message: str | None = None):
+        self.permission = permission
+        super().__init__(message or f"permission {permission!r} denied", metadata={"permission": permission})
+
+
 class Internal(FramevaultError):
     code = grpc.StatusCode.INTERNAL
     default_reason = "INTERNAL"
