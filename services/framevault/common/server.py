@@ -96,6 +96,9 @@ class ServiceSpec:
     # One-time backend set-up (indexes ...). Until it has succeeded, calls to
     # the service answer UNAVAILABLE; it is retried with the health checks.
     prepare: Callable[[], Awaitable[None]] | None = None
+    # Run inside the error mapping, so their refusals are mapped like any
+    # domain error (authentication and authorization: framevault.auth).
+    interceptors: Sequence[aio.ServerInterceptor] = ()
 
 
 class RunningService:
@@ -108,7 +111,7 @@ class RunningService:
         if spec.prepare is None:
             self.prepared.set()
         self.server = aio.server(
-            interceptors=[ErrorMappingInterceptor(spec.translate_error, gate=self._gate)],
+            interceptors=[ErrorMappingInterceptor(spec.translate_error, gate=self._gate), *spec.interceptors],
             options=server_options(settings),
         )
         self.health = health.aio.HealthServicer()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from grpc import aio
 
+from framevault.auth.startup import metadata_security
 from framevault.common.config import Settings
 from framevault.common.server import ServiceSpec
 from framevault.metadata.blob_gateway import GrpcBlobGateway
@@ -29,8 +30,15 @@ def build_service(settings: Settings, *, db: Database | None = None) -> ServiceS
         views=ViewService(database, settings),
     ))
 
+    security = metadata_security(settings, database)
+
     def register(server: aio.Server) -> None:
         metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server(servicer, server)
+        security.register(server)
+
+    async def prepare() -> None:
+        await database.prepare()
+        await security.prepare()
 
     async def ready() -> bool:
         return await database.ping()
@@ -42,7 +50,7 @@ def build_service(settings: Settings, *, db: Database | None = None) -> ServiceS
     return ServiceSpec(
         name="metadata",
         address=settings.metadata_address,
-        service_names=[SERVICE_NAME],
+        service_names=[SERVICE_NAME, *security.service_names],
         register=register,
         ready=ready,
         # The collection handles translate at the storage boundary; the same
@@ -51,5 +59,6 @@ def build_service(settings: Settings, *, db: Database | None = None) -> ServiceS
         translate_error=translate_mongo_error,
         close=close,
         metrics_address=settings.metadata_metrics_address,
-        prepare=database.prepare,
+        prepare=prepare,
+        interceptors=security.interceptors,
     )

@@ -1,0 +1,172 @@
+"""The metadata service's authentication and authorization, on its own store.
+
+Authentication: API keys against the stored hash (revocation and expiry read
+on every call), service tokens by their HMAC, JWTs by the configured keys;
+the admin role is then read from the role bindings.
+
+Authorization (``permissions.RULES``): dataset references in the request are
+resolved to dataset ids (a name through the datasets, a version id through
+the versions), and the caller's role on each is read. A reference the caller
+has no role on is refused with the same PERMISSION_DENIED whether the
+dataset exists or not, so nobody learns of datasets they may not see.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from framevault.auth.credentials import (
+    API_KEY_PREFIX,
+    SERVICE_TOKEN_PREFIX,
+    ApiKeyHasher,
+    JwtVerifier,
+    ServiceTokenVerifier,
+)
+from framevault.auth.interceptor import Grant
+from framevault.auth.permissions import METADATA_SERVICE, ROLE_NAMES, Rule, Scope
+from framevault.auth.principals import API_KEY, Caller
+from framevault.auth.store import GLOBAL, AccessStore
+from framevault.common.config import Settings
+from framevault.common.errors import PermissionDenied, Unauthenticated
+from framevault.v1 import dataset_pb2, metadata_service_pb2
+
+LIST_DATASETS = "/framevault.v1.MetadataService/ListDatasets"
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+class MetadataAuthenticator:
+    def __init__(self, settings: Settings, store: AccessStore, hasher: ApiKeyHasher):
+        self._store = store
+        self._hasher = hasher
+        self._services = ServiceTokenVerifier(settings, METADATA_SERVICE)
+        self._jwts = JwtVerifier(settings)
+
+    async def authenticate(self, token: str) -> Caller:
+        """The caller a bearer token names (its admin role looked up);
+        UNAUTHENTICATED when the token is not valid."""
+        if token.startswith(SERVICE_TOKEN_PREFIX):
+            return self._services.verify(token)
+        if token.startswith(API_KEY_PREFIX):
+            caller = await self._api_key_caller(token)
+        else:
+            caller = await self._jwts.verify(token)
+        roles = await self._store.roles_on(caller.principal, [GLOBAL])
+        return caller.with_admin(GLOBAL in roles)
+
+    async def _api_key_caller(self, token: str) -> Caller:
+        key_id, secret = ApiKeyHasher.parse(token)
+        key = await self._store.find_api_key(key_id)
+        # One answer for an unknown key and a wrong secret.
+        if key is None or not await self._hasher.verify(key_id, secret, key["secret_hash"]):
+            raise Unauthenticated("API key is not valid", reason="CREDENTIAL_INVALID")
+        if key.get("revoke_time") is not None:
+            raise Unauthenticated("API key was revoked", reason="CREDENTIAL_REVOKED")
+        expire_time = key.get("expire_time")
+        if expire_time is not None and _aware(expire_time) <= _utcnow():
+            raise Unauthenticated("API key has expired", reason="CREDENTIAL_EXPIRED")
+        return Caller(principal=key["principal"], credential_kind=API_KEY, api_key_id=key_id)
+
+
+def _ref_text(ref: Any) -> str:
+    """How a refused reference is named back: as the caller spelled it."""
+    if isinstance(ref, dataset_pb2.DatasetRef):
+        which = ref.WhichOneof("ref")
+        return f"dataset {getattr(ref, which)!r}" if which else "dataset (unset)"
+    which = ref.WhichOneof("ref")
+    if ref.HasField("dataset"):
+        return _ref_text(ref.dataset)
+    return f"version {getattr(ref, which)!r}" if which else "version (unset)"
+
+
+class MetadataAuthorizer:
+    def __init__(self, store: AccessStore):
+        self._store = store
+
+    async def dataset_of(self, ref: Any) -> str | None:
+        """The id of the dataset a DatasetRef or VersionRef names; None when it
+        names none (unset, or nothing of that name or id)."""
+        if isinstance(ref, dataset_pb2.DatasetRef):
+            which = ref.WhichOneof("ref")
+            if which == "id" and ref.id:
+                return ref.id
+            if which == "name" and ref.name:
+                return await self._store.dataset_id_by_name(ref.name)
+            return None
+        if ref.HasField("dataset"):
+            return await self.dataset_of(ref.dataset)
+        if ref.WhichOneof("ref") == "id" and ref.id:
+            return await self._store.dataset_of_version(ref.id)
+        return None
+
+    async def authorize(self, caller: Caller, method: str, rule: Rule, request: Any) -> Grant:
+        permission = rule.permission
+        scope = permission.scope
+        if caller.service:
+            if caller.service in permission.services:
+                return Grant(caller)
+            raise PermissionDenied(permission.name,
+                                   f"permission {permission.name!r} denied to service {caller.service!r}")
+        if scope is Scope.SERVICE:
+            raise PermissionDenied(permission.name, f"permission {permission.name!r} is for framevault services")
+        if scope in (Scope.AUTHENTICATED, Scope.HANDLER):
+            return Grant(caller, response_filter=self._list_filter(caller) if method == LIST_DATASETS else None)
+        if scope is Scope.ADMIN:
+            if caller.admin:
+                return Grant(caller)
+            raise PermissionDenied(permission.name, f"permission {permission.name!r} needs the admin role")
+        if scope is Scope.DATASET:
+            return await self._dataset_grant(caller, rule, request)
+        raise PermissionDenied(permission.name, f"permission {permission.name!r} is not served here")
+
+    async def _dataset_grant(self, caller: Caller, rule: Rule, request: Any) -> Grant:
+        permission = rule.permission
+        refs = list(rule.refs(request)) if request is not None else []
+        resolved: list[tuple[Any, str | None]] = [(ref, await self.dataset_of(ref)) for ref in refs]
+        ids = sorted({dataset_id for _, dataset_id in resolved if dataset_id})
+        resources = [f"dataset:{dataset_id}" for dataset_id in ids]
+        if caller.admin:
+            return Grant(caller, resources)
+        if not resolved:
+            raise PermissionDenied(permission.name,
+                                   f"permission {permission.name!r} without a dataset needs the admin role")
+        roles = await self._store.roles_on(caller.principal, ids) if ids else {}
+        for ref, dataset_id in resolved:
+            if dataset_id is None or roles.get(dataset_id, 0) < permission.role:
+                raise PermissionDenied(
+                    permission.name,
+                    f"permission {permission.name!r} (role {ROLE_NAMES[permission.role]} or above) "
+                    f"denied on {_ref_text(ref)}")
+        return Grant(caller, resources)
+
+    def _list_filter(self, caller: Caller) -> Any:
+        if caller.admin:
+            return None
+        store = self._store
+
+        async def viewable_only(response: metadata_service_pb2.ListDatasetsResponse
+                                ) -> metadata_service_pb2.ListDatasetsResponse:
+            # Pages may hold fewer datasets than page_size (the contract allows it);
+            # next_page_token still continues after the last dataset read.
+            ids = [dataset.id for dataset in response.datasets]
+            roles = await store.roles_on(caller.principal, ids) if ids else {}
+            kept = [dataset for dataset in response.datasets if dataset.id in roles]
+            del response.datasets[:]
+            response.datasets.extend(kept)
+            return response
+
+        return viewable_only
+
+    async def viewable(self, caller: Caller, dataset_ids: Sequence[str]) -> set[str]:
+        """Those of ``dataset_ids`` the caller may view."""
+        if caller.admin:
+            return set(dataset_ids)
+        return set(await self._store.roles_on(caller.principal, list(dataset_ids)))

@@ -1,0 +1,151 @@
+"""MongoDB implementation of ``store.AccessStore``: collections ``api_keys``
+and ``role_bindings`` beside the catalog's, reached through the same
+translating handles (driver errors become domain errors here)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+
+from framevault.auth.permissions import ADMIN
+from framevault.auth.store import GLOBAL, Document
+from framevault.metadata.db import Database
+from framevault.metadata.mongo_errors import translated, translating
+
+API_KEYS = "api_keys"
+ROLE_BINDINGS = "role_bindings"
+
+INDEXES: dict[str, list[IndexModel]] = {
+    API_KEYS: [
+        IndexModel([("create_time", DESCENDING), ("_id", DESCENDING)], name="newest"),
+        IndexModel([("principal", ASCENDING), ("create_time", DESCENDING), ("_id", DESCENDING)],
+                   name="principal_newest"),
+    ],
+    ROLE_BINDINGS: [
+        IndexModel([("principal", ASCENDING), ("dataset_id", ASCENDING)], name="principal_dataset_unique",
+                   unique=True),
+        IndexModel([("dataset_id", ASCENDING), ("principal", ASCENDING)], name="dataset_principal"),
+    ],
+}
+
+# The frame fields that hold blob URIs (sources, their previews and masks).
+_BLOB_URI_FIELDS = ("sources.uri", "sources.preview.uri", "sources.masks.uri")
+
+
+class MongoAccessStore:
+    def __init__(self, db: Database):
+        self._db = db
+        self.api_keys = translating(db.db[API_KEYS])
+        self.role_bindings = translating(db.db[ROLE_BINDINGS])
+
+    async def prepare(self) -> None:
+        for name, indexes in INDEXES.items():
+            with translated():
+                await self._db.db[name].create_indexes(indexes)
+
+    # -- API keys -----------------------------------------------------------------
+
+    async def insert_api_key(self, key: Document) -> None:
+        await self.api_keys.insert_one(key)
+
+    async def find_api_key(self, key_id: str) -> Document | None:
+        return await self.api_keys.find_one({"_id": key_id})
+
+    async def list_api_keys(self, principal: str, include_revoked: bool,
+                            after: tuple[dt.datetime, str] | None, limit: int) -> Any:
+        query: dict[str, Any] = {}
+        if principal:
+            query["principal"] = principal
+        if not include_revoked:
+            query["revoke_time"] = None
+        if after is not None:
+            time, key_id = after
+            query["$or"] = [{"create_time": {"$lt": time}}, {"create_time": time, "_id": {"$lt": key_id}}]
+        return self.api_keys.find(query).sort([("create_time", DESCENDING), ("_id", DESCENDING)]) \
+            .limit(limit).batch_size(limit)
+
+    async def revoke_api_key(self, key_id: str, when: dt.datetime) -> Document | None:
+        revoked = await self.api_keys.find_one_and_update(
+            {"_id": key_id, "revoke_time": None}, {"$set": {"revoke_time": when}},
+            return_document=ReturnDocument.AFTER)
+        return revoked if revoked is not None else await self.find_api_key(key_id)
+
+    async def active_admin_key_exists(self, now: dt.datetime) -> bool:
+        admins = [doc["principal"] async for doc in
+                  self.role_bindings.find({"dataset_id": GLOBAL, "role": ADMIN}, {"principal": 1})]
+        if not admins:
+            return False
+        key = await self.api_keys.find_one({
+            "principal": {"$in": admins}, "revoke_time": None,
+            "$or": [{"expire_time": None}, {"expire_time": {"$gt": now}}],
+        }, {"_id": 1})
+        return key is not None
+
+    # -- role bindings ------------------------------------------------------------
+
+    async def put_role(self, binding: Document) -> Document:
+        stored = await self.role_bindings.find_one_and_update(
+            {"principal": binding["principal"], "dataset_id": binding["dataset_id"]},
+            {"$set": binding}, upsert=True, return_document=ReturnDocument.AFTER)
+        assert stored is not None  # an upsert returns the document
+        return dict(stored)
+
+    async def delete_role(self, principal: str, dataset_id: str) -> Document | None:
+        return await self.role_bindings.find_one_and_delete({"principal": principal, "dataset_id": dataset_id})
+
+    async def roles_on(self, principal: str, dataset_ids: Sequence[str]) -> dict[str, int]:
+        cursor = self.role_bindings.find({"principal": principal, "dataset_id": {"$in": list(dataset_ids)}},
+                                         {"dataset_id": 1, "role": 1})
+        return {doc["dataset_id"]: int(doc["role"]) async for doc in cursor}
+
+    async def roles_of(self, principal: str, limit: int) -> list[Document]:
+        cursor = self.role_bindings.find({"principal": principal}).sort("dataset_id", ASCENDING).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def list_roles(self, dataset_id: str | None, principal: str | None,
+                         after: tuple[str, str] | None, limit: int) -> Any:
+        query: dict[str, Any] = {}
+        if dataset_id is not None:
+            query["dataset_id"] = dataset_id
+        if principal:
+            query["principal"] = principal
+        if after is not None:
+            last_dataset, last_principal = after
+            query["$or"] = [{"dataset_id": {"$gt": last_dataset}},
+                            {"dataset_id": last_dataset, "principal": {"$gt": last_principal}}]
+        return self.role_bindings.find(query).sort([("dataset_id", ASCENDING), ("principal", ASCENDING)]) \
+            .limit(limit).batch_size(limit)
+
+    async def delete_roles_of_dataset(self, dataset_id: str) -> int:
+        result = await self.role_bindings.delete_many({"dataset_id": dataset_id})
+        return int(result.deleted_count)
+
+    # -- catalog facts --------------------------------------------------------------
+
+    async def dataset_id_by_name(self, name: str) -> str | None:
+        doc = await self._db.datasets.find_one({"name": name}, {"_id": 1})
+        return None if doc is None else str(doc["_id"])
+
+    async def dataset_exists(self, dataset_id: str) -> bool:
+        return await self._db.datasets.find_one({"_id": dataset_id}, {"_id": 1}) is not None
+
+    async def dataset_of_version(self, version_id: str) -> str | None:
+        doc = await self._db.versions.find_one({"_id": version_id}, {"dataset_id": 1})
+        return None if doc is None else str(doc["dataset_id"])
+
+    async def referenced_blob_uris(self, uris: Sequence[str], dataset_ids: Sequence[str] | None) -> set[str]:
+        wanted = list(dict.fromkeys(uris))
+        found: set[str] = set()
+        for path in _BLOB_URI_FIELDS:
+            remaining = [uri for uri in wanted if uri not in found]
+            if not remaining:
+                break
+            query: dict[str, Any] = {path: {"$in": remaining}}
+            if dataset_ids is not None:
+                query["dataset_id"] = {"$in": list(dataset_ids)}
+            values = await self._db.frames.distinct(path, query)
+            found.update(value for value in values if value in remaining)
+        return found
