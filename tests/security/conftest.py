@@ -27,11 +27,11 @@ from framevault.common.server import RunningService
 from framevault.v1 import access_pb2, access_pb2_grpc, dataset_pb2, frame_pb2, metadata_service_pb2_grpc
 from framevault.v1 import metadata_service_pb2 as ms
 
-from .helpers import AUDIENCE, ISSUER, TestIssuer, bearer, issue_key, jwks_document, unique
+from .helpers import AUDIENCE, ISSUER, JwtIssuer, bearer, issue_key, jwks_document, unique
 
 
 @pytest.fixture(scope="session")
-def issuer() -> Iterator[TestIssuer]:
+def issuer() -> Iterator[JwtIssuer]:
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     stranger_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     document = jwks_document(private_key.public_key())
@@ -50,7 +50,7 @@ def issuer() -> Iterator[TestIssuer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield TestIssuer(private_key, stranger_key, f"http://127.0.0.1:{server.server_address[1]}/jwks.json")
+    yield JwtIssuer(private_key, stranger_key, f"http://127.0.0.1:{server.server_address[1]}/jwks.json")
     server.shutdown()
     server.server_close()
 
@@ -61,7 +61,7 @@ def admin_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def secure_settings(settings: Settings, blob_service: RunningService, issuer: TestIssuer,
+def secure_settings(settings: Settings, blob_service: RunningService, issuer: JwtIssuer,
                     admin_key_file: Path) -> Settings:
     return dataclasses.replace(
         settings,

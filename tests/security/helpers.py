@@ -18,7 +18,7 @@ KEY_ID = "test-key-1"
 
 
 @dataclass
-class TestIssuer:
+class JwtIssuer:
     """Signs JWTs as the configured issuer (and as a stranger, for refusals)."""
 
     private_key: Any

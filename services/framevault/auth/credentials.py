@@ -236,7 +236,9 @@ class JwtVerifier:
         except jwt.PyJWKClientConnectionError:
             raise Unavailable("the JWKS document of the token issuer cannot be fetched", retry_after_ms=1000) \
                 from None
-        except (jwt.PyJWKClientError, jwt.DecodeError):
+        except jwt.DecodeError:
+            raise Unauthenticated("malformed or unverifiable token", reason="CREDENTIAL_MALFORMED") from None
+        except jwt.PyJWKClientError:
             raise Unauthenticated("token is signed by no key of the issuer's JWKS document",
                                   reason="CREDENTIAL_INVALID") from None
         return signing_key.key
