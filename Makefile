@@ -8,7 +8,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STACK := $(PY) deploy/local/stack.py
+STACK := $(VENV)/bin/framevault-stack
 BUF := proto/node_modules/.bin/buf
 GENERATED_PY := clients/python-api/framevault/v1
 # protoc writes framevault/v1/... under this root.
@@ -31,8 +31,9 @@ help:
 
 # --- environment -----------------------------------------------------------
 
-# The three distributions (README, Layout), editable, on the exact pins of the lock file.
-DISTRIBUTIONS := clients/python-api clients/python services
+# The distributions (README, Layout), editable, on the exact pins of the lock file:
+# the three that ship, and the local stack (framevault-stack: development and tests only).
+DISTRIBUTIONS := clients/python-api clients/python services deploy/local
 
 $(VENV)/.installed: requirements.lock requirements-dev.txt pyproject.toml $(addsuffix /pyproject.toml,$(DISTRIBUTIONS))
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -73,7 +74,7 @@ lint: install
 	@if git rev-parse --verify --quiet HEAD~1 >/dev/null; then \
 	  cd proto && node_modules/.bin/buf breaking --against '../.git#ref=HEAD~1,subdir=proto'; fi
 	$(VENV)/bin/ruff check services clients/python clients/python-api tests deploy
-	$(VENV)/bin/mypy services/framevault clients/python/framevault clients/python-api/framevault
+	$(VENV)/bin/mypy services/framevault clients/python/framevault clients/python-api/framevault deploy/local/framevault
 	@# The import contract of the distributions (.importlinter; README, Layout).
 	$(VENV)/bin/lint-imports
 
@@ -82,14 +83,15 @@ lint: install
 stack-up: install
 	$(STACK) up
 
+# Without a venv nothing of the stack can run; with one, the stack command is brought up to date first.
 stack-down:
-	@if [ -x $(PY) ]; then $(STACK) down; fi
+	@if [ -x $(PY) ]; then $(MAKE) --no-print-directory $(VENV)/.installed && $(STACK) down; fi
 
 stack-status: install
 	$(STACK) status
 
 run: stack-up
-	$(PY) deploy/local/run_services.py
+	$(STACK) run
 
 # --- tests and benchmarks --------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 from google.rpc import error_details_pb2, status_pb2
@@ -11,6 +10,9 @@ from grpc_status import rpc_status
 
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
+
+# The one free-port helper, the stack's, for every test.
+from framevault.stack.supervision import free_port as free_port
 
 _DETAIL_KINDS = (
     error_details_pb2.BadRequest,
@@ -70,34 +72,3 @@ async def start_blob_service(settings: Settings, **build_options: Any) -> Runnin
     running = RunningService(build_service(settings, **build_options), settings)
     await running.start()
     return running
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (it was free a moment ago)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def remove_test_data(settings: Settings, *, database: str, bucket: str) -> None:
-    """Drops a test session's database and removes its bucket with everything
-    in it (objects and unfinished multipart uploads). Every session makes its
-    own bucket, and each bucket holds volumes of the local S3 server: left
-    behind, they exhaust it after a few hundred sessions."""
-    from minio import Minio
-    from minio.deleteobjects import DeleteObject
-    from pymongo import MongoClient
-
-    with MongoClient(settings.mongodb_uri, serverSelectionTimeoutMS=settings.mongodb_timeout_ms) as mongo:
-        mongo.drop_database(database)
-    s3 = Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key.get_secret_value(),
-               secure=settings.s3_secure, region=settings.s3_region)
-    if not s3.bucket_exists(bucket):
-        return
-    names = [DeleteObject(o.object_name) for o in s3.list_objects(bucket, recursive=True) if o.object_name]
-    errors = list(s3.remove_objects(bucket, names)) if names else []
-    assert not errors, errors
-    # minio-py has no public call for unfinished multipart uploads.
-    for upload in s3._list_multipart_uploads(bucket).uploads:
-        s3._abort_multipart_upload(bucket, upload.object_name, upload.upload_id)
-    s3.remove_bucket(bucket)

@@ -24,13 +24,13 @@ from typing import Any
 
 import psutil
 
+from framevault.stack import local
+from framevault.stack import services as launcher
+from framevault.stack.supervision import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 BENCH_DIR = Path(__file__).resolve().parent
-sys.path[:0] = [str(REPO / "deploy" / "local"), str(REPO / "tests")]
-import run_services  # noqa: E402 - the launcher of make run, beside stack.py
-from support import free_port  # noqa: E402 - the test helpers, shared with the test suite
-
-stack_env = run_services.stack_env
+stack_env = local.stack_env
 CLIENTS_SCRIPT = BENCH_DIR / "clients.py"
 OUTPUT_DIR = REPO / ".bench"
 
@@ -38,7 +38,7 @@ BENCH_DATABASE = "fvbench"
 BENCH_BUCKET = "fvbench"
 
 
-class ServiceProcess(run_services.ServiceProcess):
+class ServiceProcess(launcher.ServiceProcess):
     """A service process as ``make run`` starts it, with the resources it uses."""
 
     def rss_bytes(self) -> int:
@@ -132,11 +132,11 @@ def running_services(base_env: Mapping[str, str], *, driver: str, profiler: Prof
     OUTPUT_DIR.mkdir(exist_ok=True)
     started: list[ServiceProcess] = []
     try:
-        for name in run_services.SERVICE_NAMES:
+        for name in launcher.SERVICE_NAMES:
             log_path = OUTPUT_DIR / f"{name}-{profiler.label}.log"
             log_path.unlink(missing_ok=True)
             started.append(ServiceProcess.start(
-                name, env, command=profiler.command(run_services.MODULES[name], name, services_dir),
+                name, env, command=profiler.command(launcher.MODULES[name], name, services_dir),
                 stdout=subprocess.DEVNULL, log_path=log_path))
         for service in started:
             service.wait_serving()

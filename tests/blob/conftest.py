@@ -10,6 +10,7 @@ from framevault.api.blob_client import BlobClient
 from framevault.blob.storage import S3BlobStorage
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
+from framevault.stack.versitygw import VersityS3
 from framevault.v1 import blob_pb2_grpc
 
 from .helpers import channel_to, free_port, start_blob_service, with_small_parts
@@ -49,9 +50,7 @@ async def small_parts_stub(small_parts_service: RunningService) -> AsyncIterator
 @pytest.fixture(scope="session")
 def versitygw_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """The session settings pointed at a versitygw server of its own (same credentials and bucket)."""
-    import stack  # deploy/local, on sys.path through tests/conftest.py
-
-    server = stack.VersityS3(tmp_path_factory.mktemp("versitygw"), free_port(), access_key=settings.s3_access_key,
-                             secret_key=settings.s3_secret_key.get_secret_value(), bucket=settings.s3_bucket).start()
+    server = VersityS3(tmp_path_factory.mktemp("versitygw"), free_port(), access_key=settings.s3_access_key,
+                       secret_key=settings.s3_secret_key.get_secret_value(), bucket=settings.s3_bucket).start()
     yield Settings(**{**settings.__dict__, "s3_endpoint": server.endpoint, "s3_secure": False})
     server.stop()

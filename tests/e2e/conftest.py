@@ -1,6 +1,6 @@
 """Fixtures of the process-level tier: the services as ``make run`` runs them.
 
-``make_run`` starts ``deploy/local/run_services.py``, the command behind
+``make_run`` starts ``framevault-stack run``, the command behind
 ``make run``, with free ports and this session's own database and bucket; the
 tests then drive the services from other processes (the CLI, SDK scripts, the
 generated clients) and over plain gRPC, like users do. ``separate_services``
@@ -10,19 +10,16 @@ test can kill one of them and start it again.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 
 import pytest
-import run_services
-from minio import Minio
-from support import remove_test_data
 
-from framevault.common.config import Settings
+from framevault.stack.services import SERVICE_NAMES, service_env
+from framevault.stack.session_data import make_bucket, remove_test_data
+from framevault.stack.settings import REPO_ROOT
 
 from .launch import LAUNCHER, Endpoints, SeparateServices, World, caller_environment, wait_for_banner
 
@@ -31,11 +28,9 @@ from .launch import LAUNCHER, Endpoints, SeparateServices, World, caller_environ
 def world(stack_env: dict[str, str]) -> Iterator[World]:
     run_id = uuid.uuid4().hex[:10]
     created = World(database=f"fve2e_{run_id}", bucket=f"fve2e-{run_id}")
-    settings = Settings.from_env({**os.environ, **stack_env})
-    Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key.get_secret_value(),
-          secure=settings.s3_secure, region=settings.s3_region).make_bucket(created.bucket)
+    make_bucket(created.bucket)
     yield created
-    remove_test_data(settings, database=created.database, bucket=created.bucket)
+    remove_test_data(database=created.database, bucket=created.bucket)
 
 
 @pytest.fixture(scope="session")
@@ -45,8 +40,8 @@ def make_run(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     logs = tmp_path_factory.mktemp("make-run")
     banner_path, log_path = logs / "stdout.txt", logs / "services.log"
     with banner_path.open("wb") as stdout, log_path.open("wb") as stderr:
-        launcher = subprocess.Popen([sys.executable, str(LAUNCHER)], env={**caller_environment(), **overrides},
-                                    cwd=LAUNCHER.parents[2], stdout=stdout, stderr=stderr)
+        launcher = subprocess.Popen(LAUNCHER, env={**caller_environment(), **overrides},
+                                    cwd=REPO_ROOT, stdout=stdout, stderr=stderr)
     try:
         wait_for_banner(launcher, banner_path, log_path)
         yield Endpoints(overrides["FRAMEVAULT_METADATA_ADDRESS"], overrides["FRAMEVAULT_BLOB_ADDRESS"])
@@ -61,10 +56,10 @@ def make_run(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 @pytest.fixture()
 def separate_services(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeparateServices]:
-    services = SeparateServices(run_services.service_env({**caller_environment(), **world.service_overrides()}),
+    services = SeparateServices(service_env({**caller_environment(), **world.service_overrides()}),
                                 tmp_path_factory.mktemp("services"))
     try:
-        for name in run_services.SERVICE_NAMES:
+        for name in SERVICE_NAMES:
             services.start(name)
         yield services
     finally:

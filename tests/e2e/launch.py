@@ -1,6 +1,6 @@
 """The services as ``make run`` runs them, for the process-level tests.
 
-``wait_for_banner`` waits for ``deploy/local/run_services.py``, the command
+``wait_for_banner`` waits for ``framevault-stack run``, the command
 behind ``make run``; ``SeparateServices`` starts each service through the same
 launcher code as its own process, so a test can kill one and start it again.
 ``Endpoints`` is how other processes (the CLI, SDK scripts, the generated
@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import pytest
-import run_services
 from support import free_port
 
+from framevault.stack.services import SERVICE_NAMES, ServiceNotServing, ServiceProcess
 from framevault.v1 import blob_pb2_grpc, metadata_service_pb2_grpc
 
-LAUNCHER = Path(run_services.__file__).resolve()
+# `make run`: `framevault-stack run`, with this interpreter.
+LAUNCHER = [sys.executable, "-m", "framevault.stack", "run"]
 # What the launcher prints once both services answer SERVING.
 BANNER = "framevault is up"
 # Both services wait for their backends first; on a busy machine that takes a while.
@@ -98,7 +100,7 @@ def wait_for_banner(launcher: subprocess.Popen[bytes], banner_path: Path, log_pa
     while BANNER not in banner_path.read_text(errors="replace"):
         if launcher.poll() is not None or time.monotonic() > deadline:
             state = f"exited with {launcher.returncode}" if launcher.poll() is not None else "is still starting"
-            pytest.fail(f"run_services.py {state}; its output:\n{banner_path.read_text(errors='replace')}\n"
+            pytest.fail(f"framevault-stack run {state}; its output:\n{banner_path.read_text(errors='replace')}\n"
                         f"service logs:\n{log_path.read_text(errors='replace')[-6000:]}")
         time.sleep(0.2)
 
@@ -110,19 +112,19 @@ class SeparateServices(Endpoints):
         super().__init__(env["FRAMEVAULT_METADATA_ADDRESS"], env["FRAMEVAULT_BLOB_ADDRESS"])
         self.env = env
         self.log_dir = log_dir
-        self.processes: dict[str, run_services.ServiceProcess] = {}
+        self.processes: dict[str, ServiceProcess] = {}
 
-    def start(self, name: str) -> run_services.ServiceProcess:
+    def start(self, name: str) -> ServiceProcess:
         """Starts ``name`` (again, on the same address) and waits until it serves."""
-        service = run_services.ServiceProcess.start(name, self.env, log_path=self.log_dir / f"{name}.log")
+        service = ServiceProcess.start(name, self.env, log_path=self.log_dir / f"{name}.log")
         self.processes[name] = service
         try:
             service.wait_serving(START_TIMEOUT_SECONDS)
-        except run_services.ServiceNotServing as exc:
+        except ServiceNotServing as exc:
             pytest.fail(str(exc))
         return service
 
     def stop_all(self) -> None:
-        for name in reversed(run_services.SERVICE_NAMES):
+        for name in reversed(SERVICE_NAMES):
             if name in self.processes:
                 self.processes[name].stop()

@@ -11,13 +11,13 @@ import sys
 
 import grpc
 import pytest
-import run_services
 from PIL import Image
 from support import channel_to, free_port, start_blob_service
 
 from framevault.api.blob_client import BlobClient
 from framevault.common.config import Secret, Settings, flag_name
 from framevault.common.server import RunningService, tune_garbage_collection
+from framevault.stack.services import ServiceProcess
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
 
@@ -112,7 +112,7 @@ def test_started_service_takes_its_address_from_the_flag_and_logs_no_secret(
     command = [sys.executable, "-m", "framevault.metadata", "--metadata-address", f"127.0.0.1:{flag_port}",
                "--s3-secret-key", "s3-hunter2"]
     log_path = tmp_path / "metadata.log"
-    process = run_services.ServiceProcess.start("metadata", env, command=command, log_path=log_path)
+    process = ServiceProcess.start("metadata", env, command=command, log_path=log_path)
     process = dataclasses.replace(process, address=f"127.0.0.1:{flag_port}")
     try:
         process.wait_serving()

@@ -23,7 +23,7 @@ def test_launcher_serves_both_services_and_stops_gracefully(stack_env):
     env = {**os.environ, "FRAMEVAULT_METADATA_ADDRESS": metadata, "FRAMEVAULT_BLOB_ADDRESS": blob,
            "FRAMEVAULT_METADATA_METRICS_ADDRESS": metrics[0], "FRAMEVAULT_BLOB_METRICS_ADDRESS": metrics[1],
            "FRAMEVAULT_MONGODB_DATABASE": "fvtest_launcher"}
-    proc = subprocess.Popen([sys.executable, str(REPO / "deploy/local/run_services.py")], env=env, cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "framevault.stack", "run"], env=env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         banner = proc.stdout.readline()

@@ -14,12 +14,12 @@ from urllib.parse import urlsplit
 import psutil
 import pymongo
 import pytest
-import run_services
 from support import channel_to, free_port
 
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
 from framevault.metadata.db import Database
+from framevault.stack.services import ServiceProcess
 from framevault.v1 import metadata_service_pb2 as ms
 from framevault.v1 import metadata_service_pb2_grpc
 
@@ -44,10 +44,10 @@ class MetadataProcess:
     env: dict[str, str]
     port: int
     mongodb_port: int
-    process: run_services.ServiceProcess | None = None
+    process: ServiceProcess | None = None
 
     def start(self) -> None:
-        self.process = run_services.ServiceProcess.start("metadata", self.env)
+        self.process = ServiceProcess.start("metadata", self.env)
         self.process.wait_serving()
 
     def mongodb_client_ports(self) -> set[int]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -20,13 +19,12 @@ from framevault.common.config import Settings
 from framevault.common.server import RunningService
 from framevault.metadata.app import build_service
 from framevault.metadata.db import Database
+from framevault.stack.mongo import MongoReplicaSet
+from framevault.stack.supervision import port_open, wait_until
 from framevault.v1 import metadata_service_pb2 as ms
 from framevault.v1 import metadata_service_pb2_grpc
 
 from .helpers import CREATED, UNCHANGED, UploadRun, count_frames, image_frame, new_draft, upload, visible_count
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy" / "local"))
-import stack  # noqa: E402
 
 pytestmark = pytest.mark.failover
 
@@ -45,19 +43,19 @@ def free_port_run(count: int) -> int:
     """A base port with ``count`` free consecutive ports after it."""
     for _ in range(200):
         base = random.randrange(28000, 32000)
-        if not any(stack.port_open(base + i) for i in range(count)):
+        if not any(port_open(base + i) for i in range(count)):
             return base
     raise RuntimeError("no free port range for the replica set")
 
 
-def crash_primary_during_a_transaction(rs: stack.MongoReplicaSet) -> int:
+def crash_primary_during_a_transaction(rs: MongoReplicaSet) -> int:
     """Waits until the primary holds an open transaction, then SIGKILLs it:
     the transaction dies with it, so the frames it was writing must be
     retried against the next primary. Returns the killed port. Blocking: run
     it in a thread."""
     primary = rs.primary_port()
     with rs.node_client(primary) as client:
-        stack.wait_until(lambda: _has_open_transaction(client), 60, "an open transaction",
+        wait_until(lambda: _has_open_transaction(client), 60, "an open transaction",
                          interval=0.002, max_interval=0.01)
         rs.kill_node(primary)
     return primary
@@ -72,8 +70,8 @@ def _has_open_transaction(client: Any) -> bool:
 
 
 @pytest.fixture
-async def replica_set(tmp_path: Path) -> AsyncIterator[stack.MongoReplicaSet]:
-    rs = stack.MongoReplicaSet(base_port=free_port_run(3), nodes=3, data_dir=tmp_path / "rs",
+async def replica_set(tmp_path: Path) -> AsyncIterator[MongoReplicaSet]:
+    rs = MongoReplicaSet(base_port=free_port_run(3), nodes=3, data_dir=tmp_path / "rs",
                                name=f"fvfailover{uuid.uuid4().hex[:6]}")
     try:
         await asyncio.to_thread(rs.start)
@@ -84,7 +82,7 @@ async def replica_set(tmp_path: Path) -> AsyncIterator[stack.MongoReplicaSet]:
 
 
 async def test_frames_survive_a_primary_crash(settings: Settings, blob_service: RunningService,
-                                                   replica_set: stack.MongoReplicaSet):
+                                                   replica_set: MongoReplicaSet):
     rs_settings = replace(
         settings, mongodb_uri=replica_set.uri, mongodb_database=f"fvfailover_{uuid.uuid4().hex[:8]}",
         blob_target=f"127.0.0.1:{blob_service.port}", metadata_address="127.0.0.1:0",

@@ -1,10 +1,10 @@
-"""Runs both services against the local stack until Ctrl-C or SIGTERM.
+"""Both framevault services as child processes against the local stack: what ``make run`` starts.
 
-Started by ``make run`` after ``stack.py up``: reads the stack's environment,
-starts the blob and metadata services as child processes
-(``python -m framevault.blob`` / ``python -m framevault.metadata``), waits
-until both report SERVING over gRPC health checking, then forwards stop
-signals so each service shuts down gracefully (health NOT_SERVING first).
+``framevault-stack run`` (``make run``, after ``framevault-stack up``) starts the
+blob and metadata services (``python -m framevault.blob`` /
+``python -m framevault.metadata``) with the stack's environment, waits until
+both report SERVING over gRPC health checking, then forwards stop signals so
+each service shuts down gracefully (health NOT_SERVING first).
 
 Settings the caller exported (``FRAMEVAULT_METADATA_ADDRESS``,
 ``FRAMEVAULT_MONGODB_DATABASE``, ``FRAMEVAULT_S3_BUCKET`` ...) win over the
@@ -31,8 +31,9 @@ from typing import IO, Self
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
+from .local import stack_env
+from .settings import REPO_ROOT
+
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 20.0
 
@@ -43,18 +44,6 @@ ADDRESS_VARIABLES = {"blob": "FRAMEVAULT_BLOB_ADDRESS", "metadata": "FRAMEVAULT_
 DEFAULT_ADDRESSES = {"blob": "127.0.0.1:50052", "metadata": "127.0.0.1:50051"}
 # Where each service reaches the other one.
 TARGET_VARIABLES = {"FRAMEVAULT_BLOB_TARGET": "blob", "FRAMEVAULT_METADATA_TARGET": "metadata"}
-
-
-def stack_env() -> dict[str, str]:
-    """``FRAMEVAULT_*`` settings of the running local stack (``stack.py env``)."""
-    out = subprocess.run([sys.executable, str(HERE / "stack.py"), "env"], check=True, capture_output=True, text=True)
-    env: dict[str, str] = {}
-    for line in out.stdout.splitlines():
-        line = line.strip()
-        if line.startswith("export ") and "=" in line:
-            key, value = line[len("export "):].split("=", 1)
-            env[key] = value.strip("'\"")
-    return env
 
 
 def service_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -94,7 +83,7 @@ class ServiceProcess:
         argv = list(command) if command is not None else [sys.executable, "-m", MODULES[name]]
         stderr = log_path.open("ab") if log_path is not None else None
         try:
-            process = subprocess.Popen(argv, env=dict(env), cwd=REPO, stdout=stdout, stderr=stderr)
+            process = subprocess.Popen(argv, env=dict(env), cwd=REPO_ROOT, stdout=stdout, stderr=stderr)
         finally:
             if stderr is not None:
                 stderr.close()
@@ -159,7 +148,8 @@ class ServiceProcess:
         return f"; last lines of {self.log_path}:\n" + "\n".join(tail)
 
 
-def main() -> int:
+def run() -> int:
+    """Runs both services until Ctrl-C or SIGTERM; returns the exit status."""
     env = service_env()
     children = [ServiceProcess.start(name, env) for name in SERVICE_NAMES]
 
@@ -192,7 +182,3 @@ def main() -> int:
     stop()
     codes = [child.process.wait() for child in children]
     return max(abs(code) for code in codes)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The local stack's pytest fixtures (entry point ``pytest11``, so every pytest run in the dev venv has them).
+
+* ``stack_env``: the backend settings of the local stack, started first if it is not running
+* ``stack_pki``: the local CA and certificates (``<stack dir>/tls/``); nothing uses them unless asked to
+* ``settings``: the services' settings for this session: the stack's backends, a database and a bucket
+  of the session's own (removed at the end), free ports, console logs
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from framevault.common.config import Settings
+
+from .local import Stack, start_stack
+from .pki import LocalPki
+from .session_data import make_bucket, remove_test_data
+
+
+@pytest.fixture(scope="session")
+def stack_env() -> dict[str, str]:
+    return start_stack()
+
+
+@pytest.fixture(scope="session")
+def stack_pki() -> LocalPki:
+    return Stack().pki()
+
+
+@pytest.fixture(scope="session")
+def settings(stack_env: dict[str, str]) -> Iterator[Settings]:
+    run_id = uuid.uuid4().hex[:10]
+    environ = {**os.environ, **stack_env}
+    bucket = f"fvtest-{run_id}"
+    make_bucket(bucket)
+    session_settings = Settings.from_env(
+        environ,
+        mongodb_database=f"fvtest_{run_id}",
+        s3_bucket=bucket,
+        metadata_address="127.0.0.1:0",
+        blob_address="127.0.0.1:0",
+        metadata_metrics_address="127.0.0.1:0",
+        blob_metrics_address="127.0.0.1:0",
+        log_format="console",
+        log_level=os.environ.get("FRAMEVAULT_TEST_LOG_LEVEL", "WARNING"),
+    )
+    yield session_settings
+    remove_test_data(database=session_settings.mongodb_database, bucket=bucket)
