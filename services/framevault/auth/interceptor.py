@@ -101,10 +101,13 @@ class AuthInterceptor(aio.ServerInterceptor):
         return grpc.stream_stream_rpc_method_handler(
             call.request_stream(handler.stream_stream, streaming_response=True), **kwargs)
 
-    async def admit(self, method: str, rule: Rule | None, authorization: str | None, request: Any) -> Grant:
-        """Authenticates and authorizes one call; raises the refusal."""
+    async def authenticate(self, authorization: str | None) -> Caller:
         caller = await self._authenticator.authenticate(bearer_token(authorization))
         set_current_caller(caller)
+        return caller
+
+    async def authorize(self, caller: Caller, method: str, rule: Rule | None, request: Any) -> Grant:
+        """Raises the refusal, or returns the grant of the call."""
         if rule is None:
             # Every method of the services is in the table (a test checks); one
             # that is not is refused rather than left open.
@@ -112,6 +115,22 @@ class AuthInterceptor(aio.ServerInterceptor):
         grant = await self._authorizer.authorize(caller, method, rule, request)
         set_current_caller(grant.caller)
         return grant
+
+
+def requested_resources(refs: Sequence[Any]) -> list[str]:
+    """The dataset and version references of a request as sent, for the audit
+    of a refused call (a granted one lists the datasets they resolved to)."""
+    described = []
+    for ref in refs:
+        kind = "version" if ref.DESCRIPTOR.name == "VersionRef" else "dataset"
+        if kind == "version" and ref.HasField("dataset"):
+            described.extend(requested_resources([ref.dataset]))
+        which = ref.WhichOneof("ref")
+        if which == "id":
+            described.append(f"{kind}:{ref.id}")
+        elif which == "name":
+            described.append(f"{kind}:name={ref.name}")
+    return described
 
 
 def _authorization(metadata: Sequence[tuple[str, Any]] | None) -> str | None:
@@ -135,8 +154,11 @@ class _GuardedCall:
 
     async def _admit(self, request: Any) -> Grant:
         try:
-            grant = await self._interceptor.admit(self._method, self._rule, self._authorization, request)
+            self._caller = await self._interceptor.authenticate(self._authorization)
+            grant = await self._interceptor.authorize(self._caller, self._method, self._rule, request)
         except BaseException as exc:
+            if self._rule is not None and request is not None:
+                self._resources = requested_resources(self._rule.refs(request))
             self._audit(_outcome(exc))
             raise
         self._caller, self._resources = grant.caller, grant.resources
