@@ -10,6 +10,7 @@ import grpc
 from grpc import aio
 
 from framevault.metadata.catalog.diff import ADDED, CHANGED, REMOVED, differences
+from framevault.metadata.catalog.mongo_store import MongoCatalogStore
 from framevault.metadata.catalog.revisions import ReadCounter
 from framevault.metadata.frame_documents import frame_to_document
 from framevault.metadata.lineage import visible_filter
@@ -88,7 +89,7 @@ async def test_child_of_a_100k_parent_is_copy_free_and_diff_reads_only_the_chang
                                       make_frame("zz-new-2")])
     await delete_frames(metadata_stub, child.id, ["frame-000020", "frame-000030"])
     counter = ReadCounter()
-    changes = [c async for batch in differences(db, dataset.id, parent_handle.lineage, child_handle.lineage,
+    changes = [c async for batch in differences(MongoCatalogStore(db), dataset.id, parent_handle.lineage, child_handle.lineage,
                                                 counter=counter) for c in batch]
     assert [(c.frame_id, c.kind) for c in changes] == [
         ("frame-000010", CHANGED), ("frame-000020", REMOVED), ("frame-000030", REMOVED),

@@ -10,6 +10,7 @@ from support import error_details
 
 from framevault.common.errors import FailedPrecondition
 from framevault.metadata.db import Database
+from framevault.metadata.frames.mongo_store import MongoFrameStore
 from framevault.metadata.frames.revisions import (
     Written,
     delete_revisions,
@@ -40,6 +41,7 @@ pytestmark = pytest.mark.usefixtures("frames_db")
 
 
 async def test_documents_of_one_version_written_into_another(metadata_stub, frames_db: Database):
+    store = MongoFrameStore(frames_db)
     source = await new_draft(metadata_stub)
     run = await upload(metadata_stub, source.id, items([image_frame("a", labels=["theirs"]),
                                                         image_frame("b", labels=["theirs"])]))
@@ -48,10 +50,10 @@ async def test_documents_of_one_version_written_into_another(metadata_stub, fram
     await upload(metadata_stub, target.id, items([image_frame("a", labels=["ours"])]))
 
     theirs = await handle(frames_db, source.id)
-    docs = list((await find_visible_revisions(frames_db, theirs, ["a", "b"], fields=None)).values())
+    docs = list((await find_visible_revisions(store, theirs, ["a", "b"], fields=None)).values())
     ours = await handle(frames_db, target.id)
-    async with write_lease(frames_db, ours) as lease, transaction(frames_db) as session:
-        created = await write_revisions(frames_db, session, lease, docs)
+    async with write_lease(store, ours) as lease, transaction(frames_db) as session:
+        created = await write_revisions(store, session, lease, docs)
     assert dict(zip((d["frame_id"] for d in docs), created, strict=True)) == {
         "a": Written.UPDATED, "b": Written.CREATED}
     written = await get_frame(metadata_stub, target.id, "a")
@@ -59,25 +61,26 @@ async def test_documents_of_one_version_written_into_another(metadata_stub, fram
     assert await count_frames(metadata_stub, target.id) == 2 == await visible_count(frames_db, target.id)
     assert await count_frames(metadata_stub, source.id) == 2  # the source is untouched
 
-    async with write_lease(frames_db, ours) as lease, transaction(frames_db) as session:
-        gone = await delete_revisions(frames_db, session, lease, ["a", "zzz"])
+    async with write_lease(store, ours) as lease, transaction(frames_db) as session:
+        gone = await delete_revisions(store, session, lease, ["a", "zzz"])
     assert gone == {"a"}
     assert await count_frames(metadata_stub, target.id) == 1 == await visible_count(frames_db, target.id)
 
 
 async def test_a_published_version_refuses_the_whole_transaction(metadata_stub, frames_db: Database):
+    store = MongoFrameStore(frames_db)
     version = await new_draft(metadata_stub)
     await upload(metadata_stub, version.id, items([image_frame("kept")]))
     draft_handle = await handle(frames_db, version.id)
-    docs = list((await find_visible_revisions(frames_db, draft_handle, ["kept"], fields=None)).values())
-    async with write_lease(frames_db, draft_handle) as lease:  # taken while it was a draft
+    docs = list((await find_visible_revisions(store, draft_handle, ["kept"], fields=None)).values())
+    async with write_lease(store, draft_handle) as lease:  # taken while it was a draft
         await publish(metadata_stub, version.id)
         with pytest.raises(FailedPrecondition):
             async with transaction(frames_db) as session:
-                await write_revisions(frames_db, session, lease, docs + [{**docs[0], "frame_id": "new"}])
+                await write_revisions(store, session, lease, docs + [{**docs[0], "frame_id": "new"}])
     with pytest.raises(FailedPrecondition):  # the same lease again, from the process's idle leases
-        async with write_lease(frames_db, draft_handle) as lease, transaction(frames_db) as session:
-            await write_revisions(frames_db, session, lease, docs)
+        async with write_lease(store, draft_handle) as lease, transaction(frames_db) as session:
+            await write_revisions(store, session, lease, docs)
     assert await frames_db.frames.count_documents({"version_id": version.id}) == 1
     published = await metadata_stub.GetVersion(ms.GetVersionRequest(version=by_id(version.id)))
     child = await child_of(metadata_stub, published)
@@ -87,6 +90,7 @@ async def test_a_published_version_refuses_the_whole_transaction(metadata_stub, 
 
 
 async def test_the_one_round_trip_lookup_sees_what_the_visibility_rules_see(metadata_stub, frames_db: Database):
+    store = MongoFrameStore(frames_db)
     parent = await new_draft(metadata_stub)
     await upload(metadata_stub, parent.id, items([image_frame(f) for f in ("kept", "replaced", "removed")]))
     parent = await publish(metadata_stub, parent.id)
@@ -97,10 +101,10 @@ async def test_the_one_round_trip_lookup_sees_what_the_visibility_rules_see(meta
     for version_id in (parent.id, child.id):
         version = await handle(frames_db, version_id)
         for frame_id in ("kept", "replaced", "removed", "added", "never"):
-            expected = (await find_visible_revisions(frames_db, version, [frame_id], fields=None)).get(frame_id)
-            found = await find_version_with_revision(frames_db, version_id, frame_id)
+            expected = (await find_visible_revisions(store, version, [frame_id], fields=None)).get(frame_id)
+            found = await find_version_with_revision(store, version_id, frame_id)
             assert found == (version, expected), (version_id, frame_id)
-    assert await find_version_with_revision(frames_db, "0123456789abcdef01234567", "kept") is None
+    assert await find_version_with_revision(store, "0123456789abcdef01234567", "kept") is None
     assert (await get_frame(metadata_stub, child.id, "replaced")).saved_in_version == child.id
     assert (await get_frame(metadata_stub, child.id, "kept")).saved_in_version == parent.id
     unknown = "0123456789abcdef01234567"

@@ -10,8 +10,9 @@ import pytest
 from framevault.common.config import Settings
 from framevault.common.errors import Unavailable
 from framevault.metadata.db import Database
+from framevault.metadata.views.mongo_store import MongoViewStore
 from framevault.metadata.views.plan import FrameScope, Shard, build_plan
-from framevault.metadata.views.store import MongoViewStore, sequential_key
+from framevault.metadata.views.store import sequential_key
 from framevault.v1 import view_pb2
 
 from .client import view_of
@@ -51,7 +52,7 @@ async def child_selection(corpus: Corpus) -> view_pb2.VersionRef:
 async def test_sequential_batches_scan_the_sequential_index_without_sorting(
     db: Database, child_selection: view_pb2.VersionRef, query: str, shard: Shard
 ) -> None:
-    plan = await build_plan(db, view_of(view_pb2.ViewSelection(version=child_selection, query=query)))
+    plan = await build_plan(MongoViewStore(db), view_of(view_pb2.ViewSelection(version=child_selection, query=query)))
     scope = plan.selections[0].scope(shard)
     store = MongoViewStore(db)
 
@@ -65,7 +66,7 @@ async def test_sequential_batches_scan_the_sequential_index_without_sorting(
 
 
 async def test_resuming_seeks_instead_of_rescanning(db: Database, child_selection: view_pb2.VersionRef) -> None:
-    plan = await build_plan(db, view_of(view_pb2.ViewSelection(version=child_selection)))
+    plan = await build_plan(MongoViewStore(db), view_of(view_pb2.ViewSelection(version=child_selection)))
     scope = plan.selections[0].scope(Shard())
     store = MongoViewStore(db)
     first = await store.sequential_batch(scope, None, 1000, None)
@@ -81,7 +82,7 @@ async def test_resuming_seeks_instead_of_rescanning(db: Database, child_selectio
 
 
 async def test_random_buckets_scan_the_shuffle_index(db: Database, child_selection: view_pb2.VersionRef) -> None:
-    plan = await build_plan(db, view_of(view_pb2.ViewSelection(version=child_selection, query="label:car")))
+    plan = await build_plan(MongoViewStore(db), view_of(view_pb2.ViewSelection(version=child_selection, query="label:car")))
     scope = plan.selections[0].scope(Shard(0, 2))
     explained = await MongoViewStore(db).explain_bucket(scope, 0, 1 << 61)
 

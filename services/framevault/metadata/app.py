@@ -1,4 +1,5 @@
-"""Assembles the metadata service: database, blob gateway, servicer."""
+"""Assembles the metadata service: database, the areas' MongoDB stores, blob
+gateway, servicer. The one module that picks the storage implementations."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from framevault.auth.startup import metadata_security
 from framevault.common.config import Settings
 from framevault.common.server import ServiceSpec
 from framevault.metadata.blob_gateway import GrpcBlobGateway
-from framevault.metadata.catalog.rpc import Catalog
-from framevault.metadata.catalog.store import CatalogStore
+from framevault.metadata.catalog.mongo_store import MongoCatalogStore
+from framevault.metadata.catalog.service import Catalog
 from framevault.metadata.db import Database
+from framevault.metadata.deps import MetadataDeps
+from framevault.metadata.frames.mongo_store import MongoFrameStore
 from framevault.metadata.mongo_errors import translate_mongo_error
-from framevault.metadata.servicer import MetadataDeps, MetadataServicer
+from framevault.metadata.servicer import MetadataServicer
+from framevault.metadata.views.mongo_store import MongoViewStore
 from framevault.metadata.views.service import ViewService
 from framevault.v1 import metadata_service_pb2, metadata_service_pb2_grpc
 
@@ -24,10 +28,10 @@ def build_service(settings: Settings, *, db: Database | None = None) -> ServiceS
     blobs = GrpcBlobGateway(settings.blob_target, settings)
     servicer = MetadataServicer(MetadataDeps(
         settings=settings,
-        db=database,
         blobs=blobs,
-        catalog=Catalog(CatalogStore(database), settings),
-        views=ViewService(database, settings),
+        catalog=Catalog(MongoCatalogStore(database), settings),
+        frames=MongoFrameStore(database),
+        views=ViewService(MongoViewStore(database), settings),
     ))
 
     security = metadata_security(settings, database)
@@ -53,7 +57,7 @@ def build_service(settings: Settings, *, db: Database | None = None) -> ServiceS
         service_names=[SERVICE_NAME, *security.service_names],
         register=register,
         ready=ready,
-        # The collection handles translate at the storage boundary; the same
+        # The stores' collection handles translate at the storage boundary; the same
         # table here covers a driver error raised past them (session set-up),
         # so every path answers alike.
         translate_error=translate_mongo_error,

@@ -46,6 +46,14 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+# (context_id, timestamp, frame_id): a revision's place in sequential order.
+SequentialKey = tuple[str, int, str]
+
+
+def sequential_key(document: dict[str, Any]) -> SequentialKey:
+    return document["context_id"], int(document["timestamp"]), document["frame_id"]
+
+
 def shuffle_key(frame_id: str) -> int:
     """A stable, uniformly spread non-negative int63 per frame id.
 

@@ -1,15 +1,18 @@
 """Resolving dataset and version references, and which frame revisions a
 version sees. Shared by every area of the metadata service; see STORAGE.md.
+
+``VersionReader`` is the part of storage every area reads: each area's store
+protocol extends it, and ``mongo_versions.MongoVersionReader`` implements it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from framevault.common.errors import FailedPrecondition, FieldErrors, NotFound, PreconditionViolation
-from framevault.metadata.db import Database
 from framevault.v1 import dataset_pb2
 
 DRAFT = "draft"
@@ -35,6 +38,25 @@ class VersionHandle:
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> VersionHandle:
         return cls(doc["_id"], doc["dataset_id"], doc["name"], doc["status"], tuple(doc["lineage"]))
+
+
+class VersionReader(Protocol):
+    """The reads of datasets and versions that every area makes."""
+
+    async def find_dataset(self, *, dataset_id: str | None = None, name: str | None = None) -> dict[str, Any] | None:
+        """The dataset document with this id or this name; None if there is none."""
+        ...
+
+    async def find_version(
+        self, *, version_id: str | None = None, dataset_id: str | None = None, name: str | None = None
+    ) -> dict[str, Any] | None:
+        """The version document matching every given field; None if there is none."""
+        ...
+
+    async def exact_frame_counts(self, version_ids: Iterable[str]) -> dict[str, int]:
+        """The exact frame count of each existing version among ``version_ids``
+        (frames/write_leases.py: a draft's document count plus its leases')."""
+        ...
 
 
 def visible_filter(version: VersionHandle) -> dict[str, Any]:
@@ -100,20 +122,20 @@ def plain_version_id(ref: dataset_pb2.VersionRef) -> str | None:
     return ref.id
 
 
-async def resolve_dataset(db: Database, ref: dataset_pb2.DatasetRef, field: str) -> dict[str, Any]:
+async def resolve_dataset(store: VersionReader, ref: dataset_pb2.DatasetRef, field: str) -> dict[str, Any]:
     """The dataset document named by ``ref``; ``field`` names it in errors."""
     errors = FieldErrors()
     chosen = _one_of(ref, field, errors)
     errors.raise_if_any()
     assert chosen is not None
     kind, value = chosen
-    doc = await db.datasets.find_one({"_id": value} if kind == "id" else {"name": value})
+    doc = await (store.find_dataset(dataset_id=value) if kind == "id" else store.find_dataset(name=value))
     if doc is None:
         raise NotFound("dataset", value, field=f"{field}.{kind}")
     return doc
 
 
-async def resolve_version_document(db: Database, ref: dataset_pb2.VersionRef, field: str) -> dict[str, Any]:
+async def resolve_version_document(store: VersionReader, ref: dataset_pb2.VersionRef, field: str) -> dict[str, Any]:
     """The version document named by ``ref``; ``field`` names it in errors."""
     errors = FieldErrors()
     chosen = _one_of(ref, field, errors)
@@ -122,20 +144,28 @@ async def resolve_version_document(db: Database, ref: dataset_pb2.VersionRef, fi
     errors.raise_if_any()
     assert chosen is not None
     kind, value = chosen
-    query: dict[str, Any]
     if kind == "id":
-        query = {"_id": value}
+        dataset_id = None
         if ref.HasField("dataset"):
-            dataset = await resolve_dataset(db, ref.dataset, f"{field}.dataset")
-            query["dataset_id"] = dataset["_id"]
+            dataset_id = (await resolve_dataset(store, ref.dataset, f"{field}.dataset"))["_id"]
+        doc = await store.find_version(version_id=value, dataset_id=dataset_id)
     else:
-        dataset = await resolve_dataset(db, ref.dataset, f"{field}.dataset")
-        query = {"dataset_id": dataset["_id"], "name": value}
-    doc = await db.versions.find_one(query)
+        dataset = await resolve_dataset(store, ref.dataset, f"{field}.dataset")
+        doc = await store.find_version(dataset_id=dataset["_id"], name=value)
     if doc is None:
         raise NotFound("version", value, field=f"{field}.{kind}")
     return doc
 
 
-async def resolve_version(db: Database, ref: dataset_pb2.VersionRef, field: str) -> VersionHandle:
-    return VersionHandle.from_document(await resolve_version_document(db, ref, field))
+async def resolve_version(store: VersionReader, ref: dataset_pb2.VersionRef, field: str) -> VersionHandle:
+    return VersionHandle.from_document(await resolve_version_document(store, ref, field))
+
+
+async def live_frame_counts(store: VersionReader, versions: Iterable[dict[str, Any]]) -> None:
+    """Sets ``frame_count`` of the draft documents among ``versions`` to the
+    exact count (``VersionReader.exact_frame_counts``)."""
+    drafts = [doc for doc in versions if doc.get("status") == DRAFT]
+    counts = await store.exact_frame_counts(doc["_id"] for doc in drafts)
+    for doc in drafts:
+        if doc["_id"] in counts:
+            doc["frame_count"] = counts[doc["_id"]]

@@ -65,14 +65,13 @@ def _field_values(dataset: dataset_pb2.Dataset, fields: tuple[str, ...] | list[s
 class Datasets:
     def __init__(self, store: CatalogStore, tokens: page_tokens.PageTokens):
         self.store = store
-        self.db = store.db
         self.tokens = tokens
 
     async def create(self, request: ms.CreateDatasetRequest) -> dict[str, Any]:
         errors = FieldErrors()
         _check_dataset_fields(request.dataset, UPDATABLE_FIELDS, errors)
         errors.raise_if_any()
-        existing = await self.store.find_dataset_by_name(request.dataset.name)
+        existing = await self.store.find_dataset(name=request.dataset.name)
         if existing is None:
             created = now()
             dataset = {
@@ -91,7 +90,7 @@ class Datasets:
                 return dataset
             except DuplicateKey:
                 # Created concurrently under the same name: that one is the dataset.
-                existing = await self.store.find_dataset_by_name(request.dataset.name)
+                existing = await self.store.find_dataset(name=request.dataset.name)
                 if existing is None:
                     raise
         if request.fail_if_exists:
@@ -99,7 +98,7 @@ class Datasets:
         return existing
 
     async def get(self, ref: dataset_pb2.DatasetRef, field: str = "dataset") -> dict[str, Any]:
-        return await resolve_dataset(self.db, ref, field)
+        return await resolve_dataset(self.store, ref, field)
 
     async def list(self, request: ms.ListDatasetsRequest) -> DatasetPage:
         errors = FieldErrors()
@@ -111,15 +110,8 @@ class Datasets:
         after = None
         if request.page_token:
             after = self.tokens.decode(request.page_token, query_key, [page_tokens.as_text])[0]
-        query: dict[str, Any] = {}
-        if request.name_prefix:
-            # A key range rather than a regex: caller text is only ever a value.
-            prefix = request.name_prefix
-            query["name"] = {"$gte": prefix, "$lt": prefix[:-1] + chr(ord(prefix[-1]) + 1)}
-        if request.tags:
-            query["tags"] = {"$all": list(request.tags)}
         datasets, token = await page_tokens.collect_page(
-            self.store.list_datasets(query, after, page_size + 1), page_size, dataset_to_proto,
+            self.store.list_datasets(request.name_prefix, request.tags, after, page_size + 1), page_size, dataset_to_proto,
             lambda last: self.tokens.encode([last["name"]], query_key),
         )
         return DatasetPage(datasets, token)
@@ -129,7 +121,7 @@ class Datasets:
         fields = fields_to_update(request.update_mask.paths, request.dataset, UPDATABLE_FIELDS, errors)
         _check_dataset_fields(request.dataset, tuple(fields), errors)
         errors.raise_if_any()
-        current = await resolve_dataset(self.db, request.dataset_ref, "dataset_ref")
+        current = await resolve_dataset(self.store, request.dataset_ref, "dataset_ref")
         if request.etag and request.etag != current["etag"]:
             raise Aborted("dataset was modified since the etag was read", reason="ETAG_MISMATCH")
         try:
@@ -144,15 +136,15 @@ class Datasets:
 
     async def delete(self, request: ms.DeleteDatasetRequest) -> DeletedDataset:
         try:
-            dataset = await resolve_dataset(self.db, request.dataset, "dataset")
+            dataset = await resolve_dataset(self.store, request.dataset, "dataset")
         except NotFound:
             # A delete interrupted after its transaction left invisible
             # revisions behind: the same call by id finishes the purge.
             if request.dataset.WhichOneof("ref") == "id" and await self.store.deleted_dataset_has_leftovers(
                     request.dataset.id):
-                return DeletedDataset(0, await self.store.purge_frames({"dataset_id": request.dataset.id}))
+                return DeletedDataset(0, await self.store.purge_revisions(dataset_id=request.dataset.id))
             raise
         versions = await self.store.delete_dataset(dataset, request.force)
-        frames = await self.store.purge_frames({"dataset_id": dataset["_id"]})
+        frames = await self.store.purge_revisions(dataset_id=dataset["_id"])
         return DeletedDataset(versions, frames)
 

@@ -16,7 +16,7 @@ from typing import Any
 from framevault.common.errors import InvalidArgument
 from framevault.metadata.catalog.ancestry import common_prefix_length
 from framevault.metadata.catalog.revisions import ReadCounter, changed_frame_ids, pick_visible, revisions_of
-from framevault.metadata.db import Database
+from framevault.metadata.catalog.store import CatalogStore
 from framevault.metadata.lineage import resolve_version_document
 from framevault.v1 import metadata_service_pb2 as ms
 
@@ -54,7 +54,7 @@ def change_scope(base_lineage: Sequence[str], target_lineage: Sequence[str]) -> 
 
 
 async def differences(
-    db: Database,
+    store: CatalogStore,
     dataset_id: str,
     base_lineage: Sequence[str],
     target_lineage: Sequence[str],
@@ -72,7 +72,7 @@ async def differences(
     pending: list[str] = []
 
     async def resolve(frame_ids: list[str]) -> list[FrameDifference]:
-        docs = await revisions_of(db, dataset_id, frame_ids, every_version, counter, full=full)
+        docs = await revisions_of(store, dataset_id, frame_ids, every_version, counter, full=full)
         in_base, in_target = pick_visible(docs, base_set), pick_visible(docs, target_set)
         out = []
         for frame_id in frame_ids:
@@ -82,9 +82,9 @@ async def differences(
                 out.append(FrameDifference(frame_id, kind, base, target))
         return out
 
-    async for frame_id in changed_frame_ids(db, scope, counter):
+    async for frame_id in changed_frame_ids(store, scope, counter):
         pending.append(frame_id)
-        if len(pending) >= db.settings.catalog_diff_batch_frames:
+        if len(pending) >= store.settings.catalog_diff_batch_frames:
             batch = await resolve(pending)
             pending = []
             if batch:
@@ -103,16 +103,16 @@ class VersionDiff:
 
 
 class VersionDiffer:
-    def __init__(self, db: Database):
-        self.db = db
+    def __init__(self, store: CatalogStore):
+        self.store = store
 
     async def open(self, request: ms.DiffVersionsRequest) -> VersionDiff:
         """Resolves and checks both versions; the differences stream lazily."""
-        base = await resolve_version_document(self.db, request.base, "base")
-        target = await resolve_version_document(self.db, request.target, "target")
+        base = await resolve_version_document(self.store, request.base, "base")
+        target = await resolve_version_document(self.store, request.target, "target")
         if base["dataset_id"] != target["dataset_id"]:
             raise InvalidArgument.field("target", "base and target must be versions of one dataset")
         batches = differences(
-            self.db, base["dataset_id"], base["lineage"], target["lineage"], full=request.include_frames
+            self.store, base["dataset_id"], base["lineage"], target["lineage"], full=request.include_frames
         )
         return VersionDiff(base["_id"], target["_id"], batches)

@@ -96,7 +96,6 @@ async def _paired(
 class Merger:
     def __init__(self, store: CatalogStore):
         self.store = store
-        self.db = store.db
 
     async def merge(self, request: ms.MergeVersionsRequest) -> MergeOutcome:
         errors = FieldErrors()
@@ -108,8 +107,8 @@ class Merger:
             errors.add("strategy", "unknown merge strategy")
         errors.raise_if_any()
         strategy = request.strategy or FAIL
-        ours = await resolve_version_document(self.db, request.ours, "ours")
-        theirs = await resolve_version_document(self.db, request.theirs, "theirs")
+        ours = await resolve_version_document(self.store, request.ours, "ours")
+        theirs = await resolve_version_document(self.store, request.theirs, "theirs")
         if ours["dataset_id"] != theirs["dataset_id"]:
             raise FailedPrecondition(
                 "ours and theirs belong to different datasets",
@@ -123,18 +122,17 @@ class Merger:
                     [PreconditionViolation("VERSION_STATUS", doc["_id"], "merge inputs must be published")],
                     reason="MERGE_INPUT_NOT_PUBLISHED",
                 )
-        if await self.db.versions.find_one({"dataset_id": ours["dataset_id"], "name": request.version.name}, {"_id": 1}):
+        if await self.store.find_version(dataset_id=ours["dataset_id"], name=request.version.name):
             raise AlreadyExists("version", request.version.name, field="version.name")
 
-        graph = await self.store.versions_of_dataset(ours["dataset_id"], {"parent_ids": 1, "create_time": 1,
-                                                                           "lineage": 1})
+        graph = await self.store.version_graph(ours["dataset_id"])
         parents = {v["_id"]: v["parent_ids"] for v in graph}
         base_id = merge_base(ours["_id"], theirs["_id"], parents, {v["_id"]: v["create_time"] for v in graph})
         base_lineage: list[str] = next((v["lineage"] for v in graph if v["_id"] == base_id), [])
         outcome = MergeOutcome(version=None, merge_base_id=base_id or "")
 
         def changes(side: dict[str, Any], full: bool) -> AsyncIterator[FrameDifference]:
-            return _flatten(differences(self.db, ours["dataset_id"], base_lineage, side["lineage"], full=full))
+            return _flatten(differences(self.store, ours["dataset_id"], base_lineage, side["lineage"], full=full))
 
         if strategy == FAIL:
             async for ours_change, theirs_change in _paired(changes(ours, False), changes(theirs, False)):
@@ -197,7 +195,7 @@ class Merger:
                 self._record(outcome, conflict)
             if take:
                 batch.append(theirs_change)
-            if len(batch) >= self.db.settings.catalog_merge_batch_frames:
+            if len(batch) >= self.store.settings.catalog_merge_batch_frames:
                 delta += await self._apply(merged_id, ours, batch)
                 outcome.applied_changes += len(batch)
                 batch = []
@@ -210,7 +208,7 @@ class Merger:
         """The write rules for M = child of ours, for a batch of frames."""
         ours_lineage = frozenset(ours["lineage"])
         visible = pick_visible(
-            await revisions_of(self.db, ours["dataset_id"], [c.frame_id for c in batch], ours_lineage, ReadCounter(),
+            await revisions_of(self.store, ours["dataset_id"], [c.frame_id for c in batch], ours_lineage, ReadCounter(),
                                full=False),
             ours_lineage,
         )
@@ -233,12 +231,12 @@ class Merger:
             if current is None:
                 delta += 1
         if inserts:
-            await self.db.frames.insert_many(inserts, ordered=False)
+            await self.store.insert_revisions(inserts)
         if to_hide:
-            await self.db.frames.update_many({"_id": {"$in": to_hide}}, {"$addToSet": {"hidden_in": merged_id}})
+            await self.store.hide_revisions(to_hide, merged_id)
         return delta
 
     async def _discard(self, merged_id: str) -> None:
-        await self.store.purge_frames({"version_id": merged_id})
+        await self.store.purge_revisions(version_id=merged_id)
         await self.store.unhide_everywhere(merged_id)
 

@@ -20,8 +20,8 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from google.protobuf.message import Message
 
@@ -122,8 +122,16 @@ class PageTokens:
 Item = TypeVar("Item", bound=Message)
 
 
+class Cursor(Protocol):
+    """Documents a store streams in sort order; closed when no longer needed."""
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def close(self) -> None: ...
+
+
 async def collect_page(
-    cursor: Any,
+    cursor: Cursor,
     page_size: int,
     to_item: Callable[[dict[str, Any]], Item],
     token_after: Callable[[dict[str, Any]], str],

@@ -1,24 +1,20 @@
-"""Queries and writes on frame revisions for diff, merge and statistics.
+"""Reads of frame revisions for diff and merge.
 
 The visibility rule lives in ``lineage.visible_filter``; this module adds the
 reads that follow a version's *changes* (revisions a set of versions wrote or
 hid), which is what makes diff and merge cost follow the size of a change.
+The store (``store.CatalogStore``) runs the queries.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymongo import ASCENDING
-
-from framevault.metadata.db import Database
+from framevault.metadata.catalog.store import CatalogStore
 from framevault.metadata.lineage import is_visible
-
-# Fields enough to decide visibility and equality, without the content.
-IDENTITY_FIELDS = {"_id": 1, "frame_id": 1, "version_id": 1, "hidden_in": 1, "etag": 1}
 
 
 @dataclass
@@ -30,14 +26,14 @@ class ReadCounter:
     by_query: list[str] = field(default_factory=list)
 
 
-async def _frame_ids(cursor: Any, counter: ReadCounter) -> AsyncIterator[str]:
+async def _frame_ids(cursor: AsyncIterable[dict[str, Any]], counter: ReadCounter) -> AsyncIterator[str]:
     async for doc in cursor:
         counter.change_keys += 1
         yield doc["frame_id"]
 
 
 async def changed_frame_ids(
-    db: Database, versions: Sequence[str], counter: ReadCounter
+    store: CatalogStore, versions: Sequence[str], counter: ReadCounter
 ) -> AsyncIterator[str]:
     """Distinct ids of the frames that ``versions`` wrote or hid, ascending.
 
@@ -48,17 +44,8 @@ async def changed_frame_ids(
     """
     if not versions:
         return
-    selector: Any = {"$in": list(versions)} if len(versions) > 1 else versions[0]
-    written = (
-        db.frames.find({"version_id": selector}, {"_id": 0, "frame_id": 1}, batch_size=db.settings.mongodb_cursor_batch_size)
-        .sort("frame_id", ASCENDING)
-        .hint("revision_unique")
-    )
-    hidden = (
-        db.frames.find({"hidden_in": selector}, {"_id": 0, "frame_id": 1}, batch_size=db.settings.mongodb_cursor_batch_size)
-        .sort("frame_id", ASCENDING)
-        .hint("hidden_frames")
-    )
+    written = store.frame_ids_written_by(versions)
+    hidden = store.frame_ids_hidden_by(versions)
     previous: str | None = None
     async for frame_id in _merge_sorted([_frame_ids(written, counter), _frame_ids(hidden, counter)]):
         if frame_id != previous:
@@ -84,7 +71,7 @@ async def _merge_sorted(streams: list[AsyncIterator[str]]) -> AsyncIterator[str]
 
 
 async def revisions_of(
-    db: Database,
+    store: CatalogStore,
     dataset_id: str,
     frame_ids: Sequence[str],
     version_ids: Iterable[str],
@@ -92,13 +79,9 @@ async def revisions_of(
     *,
     full: bool,
 ) -> list[dict[str, Any]]:
-    """Every revision of ``frame_ids`` written by one of ``version_ids``."""
-    cursor = db.frames.find(
-        {"dataset_id": dataset_id, "frame_id": {"$in": list(frame_ids)}, "version_id": {"$in": list(version_ids)}},
-        None if full else IDENTITY_FIELDS,
-        batch_size=db.settings.mongodb_cursor_batch_size,
-    ).hint("frame_lineage")
-    docs = await cursor.to_list(length=None)
+    """Every revision of ``frame_ids`` written by one of ``version_ids``
+    (identity fields only unless ``full``)."""
+    docs = await store.revisions_of(dataset_id, frame_ids, list(version_ids), full=full)
     counter.resolved += len(docs)
     return docs
 

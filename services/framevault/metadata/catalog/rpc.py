@@ -3,41 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
 from grpc import aio
 
-from framevault.common.config import Settings
-from framevault.metadata.catalog.datasets import Datasets
-from framevault.metadata.catalog.diff import FrameDifference, VersionDiffer
+from framevault.metadata.catalog.diff import FrameDifference
 from framevault.metadata.catalog.documents import dataset_to_proto, version_to_proto
-from framevault.metadata.catalog.merge import Merger
-from framevault.metadata.catalog.page_tokens import PageTokens
-from framevault.metadata.catalog.statistics import VersionStatisticsService, statistics_to_proto
-from framevault.metadata.catalog.store import CatalogStore
-from framevault.metadata.catalog.versions import Versions
+from framevault.metadata.catalog.statistics import statistics_to_proto
+from framevault.metadata.deps import MetadataDeps
 from framevault.metadata.frame_documents import document_to_frame
 from framevault.v1 import dataset_pb2
 from framevault.v1 import metadata_service_pb2 as ms
 
-if TYPE_CHECKING:
-    from framevault.metadata.servicer import MetadataDeps
-
 # A DiffVersions message is sent once it holds this many changes or bytes.
 DIFF_MESSAGE_CHANGES = 500
 DIFF_MESSAGE_BYTES = 1024 * 1024
-
-
-class Catalog:
-    """The catalog's domain services over one database."""
-
-    def __init__(self, store: CatalogStore, settings: Settings):
-        tokens = PageTokens.from_settings(settings)
-        self.datasets = Datasets(store, tokens)
-        self.versions = Versions(store, tokens)
-        self.differ = VersionDiffer(store.db)
-        self.merger = Merger(store)
-        self.statistics = VersionStatisticsService(store)
 
 
 def _change_to_proto(change: FrameDifference, base_id: str, target_id: str) -> ms.FrameChange:

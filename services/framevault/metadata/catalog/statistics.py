@@ -1,4 +1,5 @@
-"""Statistics of a version, aggregated on the frames visible in it.
+"""Statistics of a version, aggregated on the frames visible in it
+(``CatalogStore.frame_statistics``).
 
 Drafts are computed on every call, so they are right after any upload,
 update or delete. Published versions never change: their base statistics
@@ -15,7 +16,7 @@ from framevault.api.metadata_values import python_to_value
 from framevault.common.errors import FieldErrors
 from framevault.metadata.catalog.store import CatalogStore
 from framevault.metadata.catalog.validation import MAX_STATISTICS_KEYS, check_meta_key_path
-from framevault.metadata.lineage import PUBLISHED, VersionHandle, resolve_version_document, visible_filter
+from framevault.metadata.lineage import PUBLISHED, VersionHandle, resolve_version_document
 from framevault.v1 import dataset_pb2
 from framevault.v1 import metadata_service_pb2 as ms
 
@@ -57,65 +58,18 @@ def validate_meta_keys(keys: Sequence[str]) -> list[tuple[str, ...]]:
     return paths
 
 
-def base_facets() -> dict[str, list[dict[str, Any]]]:
-    roi_list = {"$ifNull": ["$rois", []]}
-    return {
-        "frames": [
-            {
-                "$group": {
-                    "_id": None,
-                    "frames": {"$sum": 1},
-                    "annotated": {"$sum": {"$cond": [{"$gt": [{"$size": roi_list}, 0]}, 1, 0]}},
-                    "rois": {"$sum": {"$size": roi_list}},
-                }
-            }
-        ],
-        "labels": [
-            {"$project": {"_id": 0, "rois.labels": 1}},
-            {"$unwind": "$rois"},
-            # An ROI counts once per label even if it lists the label twice.
-            {"$project": {"label": {"$setUnion": [{"$ifNull": ["$rois.labels", []]}, []]}}},
-            {"$unwind": "$label"},
-            {"$group": {"_id": "$label", "count": {"$sum": 1}}},
-        ],
-    }
-
-
-def distribution_facet(segments: tuple[str, ...]) -> list[dict[str, Any]]:
-    # Segments were checked with key_problem: no '$', no '.', so the path
-    # addresses exactly the caller's nested key and cannot act as an operator.
-    path = "$meta." + ".".join(segments)
-    return [
-        # Grouping on (present, value) keeps "no such key" apart from null.
-        {"$group": {"_id": {"present": {"$ne": [{"$type": path}, "missing"]}, "value": path}, "count": {"$sum": 1}}},
-        # The "missing" group first, so the limit never cuts it off.
-        {"$sort": {"_id.present": 1, "count": -1, "_id.value": 1}},
-        {"$limit": MAX_DISTRIBUTION_VALUES + 1},
-    ]
-
-
-def statistics_pipeline(version: VersionHandle, paths: Sequence[tuple[str, ...]], *, base: bool) -> list[dict[str, Any]]:
-    facets: dict[str, list[dict[str, Any]]] = base_facets() if base else {}
-    for i, segments in enumerate(paths):
-        facets[f"meta{i}"] = distribution_facet(segments)
-    return [{"$match": visible_filter(version)}, {"$facet": facets}]
-
-
 class VersionStatisticsService:
     def __init__(self, store: CatalogStore):
         self.store = store
-        self.db = store.db
 
     async def compute(self, request: ms.GetVersionStatisticsRequest) -> Statistics:
         paths = validate_meta_keys(request.meta_keys)
-        doc = await resolve_version_document(self.db, request.version, "version")
+        doc = await resolve_version_document(self.store, request.version, "version")
         version = VersionHandle.from_document(doc)
         cached = doc.get("statistics") if doc["status"] == PUBLISHED else None
         stats = Statistics(version_id=doc["_id"])
         if cached is None or paths:
-            pipeline = statistics_pipeline(version, paths, base=cached is None)
-            rows = await (await self._aggregate(pipeline)).to_list(length=1)
-            result = rows[0] if rows else {}
+            result = await self.store.frame_statistics(version, paths, base=cached is None)
         else:
             result = {}
         if cached is None:
@@ -139,13 +93,6 @@ class VersionStatisticsService:
             values = values[:MAX_DISTRIBUTION_VALUES]
             stats.distributions.append(Distribution(".".join(segments), values, missing))
         return stats
-
-    async def _aggregate(self, pipeline: list[dict[str, Any]]) -> Any:
-        cursor = self.db.frames.aggregate(pipeline, allowDiskUse=True)
-        # motor returns the cursor directly, PyMongo's async client a coroutine.
-        if hasattr(cursor, "__await__"):
-            cursor = await cursor
-        return cursor
 
 
 def statistics_to_proto(stats: Statistics) -> dataset_pb2.VersionStatistics:

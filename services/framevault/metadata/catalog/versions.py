@@ -36,10 +36,10 @@ from framevault.metadata.catalog.validation import (
     check_page_size,
     fields_to_update,
 )
-from framevault.metadata.frames.write_leases import exact_frame_counts, live_frame_counts
 from framevault.metadata.lineage import (
     PUBLISHED,
     VersionHandle,
+    live_frame_counts,
     require_draft,
     resolve_dataset,
     resolve_version_document,
@@ -87,17 +87,16 @@ def default_snapshot_name(moment: dt.datetime, *, precise: bool = False) -> str:
 class Versions:
     def __init__(self, store: CatalogStore, tokens: page_tokens.PageTokens):
         self.store = store
-        self.db = store.db
         self.tokens = tokens
 
     async def create(self, request: ms.CreateVersionRequest) -> dict[str, Any]:
         errors = FieldErrors()
         check_version_fields(request.version, UPDATABLE_FIELDS, errors)
         errors.raise_if_any()
-        dataset = await resolve_dataset(self.db, request.dataset, "dataset")
+        dataset = await resolve_dataset(self.store, request.dataset, "dataset")
         parents: list[dict[str, Any]] = []
         if request.HasField("parent"):
-            parent = await resolve_version_document(self.db, request.parent, "parent")
+            parent = await resolve_version_document(self.store, request.parent, "parent")
             if parent["dataset_id"] != dataset["_id"]:
                 raise InvalidArgument.field("parent", f"version {parent['_id']} belongs to another dataset")
             if parent["status"] != PUBLISHED:
@@ -130,15 +129,15 @@ class Versions:
         return doc
 
     async def get(self, ref: dataset_pb2.VersionRef, field: str = "version") -> dict[str, Any]:
-        doc = await resolve_version_document(self.db, ref, field)
-        await live_frame_counts(self.db, [doc])
+        doc = await resolve_version_document(self.store, ref, field)
+        await live_frame_counts(self.store, [doc])
         return doc
 
     async def list(self, request: ms.ListVersionsRequest) -> VersionPage:
         errors = FieldErrors()
         page_size = check_page_size(request.page_size, "page_size", errors)
         errors.raise_if_any()
-        dataset = await resolve_dataset(self.db, request.dataset, "dataset")
+        dataset = await resolve_dataset(self.store, request.dataset, "dataset")
         query_key = page_tokens.query_digest("versions", dataset["_id"])
         after = None
         if request.page_token:
@@ -149,7 +148,7 @@ class Versions:
             self.store.list_versions(dataset["_id"], after, page_size + 1), page_size, version_to_proto,
             lambda last: self.tokens.encode([last["create_time"], last["_id"]], query_key),
         )
-        counts = await exact_frame_counts(self.db, (v.id for v in versions if v.status == dataset_pb2.VERSION_STATUS_DRAFT))
+        counts = await self.store.exact_frame_counts(v.id for v in versions if v.status == dataset_pb2.VERSION_STATUS_DRAFT)
         for version in versions:
             version.frame_count = counts.get(version.id, version.frame_count)
         return VersionPage(versions, token)
@@ -159,7 +158,7 @@ class Versions:
         fields = fields_to_update(request.update_mask.paths, request.version, UPDATABLE_FIELDS, errors)
         check_version_fields(request.version, tuple(fields), errors)
         errors.raise_if_any()
-        current = await resolve_version_document(self.db, request.version_ref, "version_ref")
+        current = await resolve_version_document(self.store, request.version_ref, "version_ref")
         content_fields = [f for f in fields if f not in DESCRIPTIVE_FIELDS]
         if content_fields and current["status"] == PUBLISHED:
             raise version_published_error(current, f"{', '.join(content_fields)} can only change on drafts")
@@ -173,27 +172,23 @@ class Versions:
                 changes["mask_labels"] = mask_labels_to_docs(request.version.mask_labels)
             else:
                 changes[name] = getattr(request.version, name)
-        query: dict[str, Any] = {"_id": current["_id"]}
-        if request.etag:
-            query["etag"] = request.etag
-        if content_fields:
-            query["status"] = current["status"]
         try:
-            updated = await self.store.update_version(query, changes)
+            updated = await self.store.update_version(
+                current["_id"], changes, etag=request.etag, status=current["status"] if content_fields else None)
         except DuplicateKey as exc:
             raise AlreadyExists("version", request.version.name, field="version.name") from exc
         if updated is None:
-            latest = await self.store.get_version(current["_id"])
+            latest = await self.store.find_version(version_id=current["_id"])
             if latest is None:
                 raise NotFound("version", current["_id"], field="version_ref")
             if content_fields and latest["status"] == PUBLISHED:
                 raise version_published_error(latest, f"{', '.join(content_fields)} can only change on drafts")
             raise Aborted("version was modified since the etag was read", reason="ETAG_MISMATCH")
-        await live_frame_counts(self.db, [updated])
+        await live_frame_counts(self.store, [updated])
         return updated
 
     async def publish(self, request: ms.PublishVersionRequest) -> dict[str, Any]:
-        current = await resolve_version_document(self.db, request.version, "version")
+        current = await resolve_version_document(self.store, request.version, "version")
         require_draft(VersionHandle.from_document(current))
         published = await self.store.publish(current["_id"])
         if published is None:
@@ -202,7 +197,7 @@ class Versions:
         return published
 
     async def _raise_not_draft(self, version_id: str) -> None:
-        latest = await self.store.get_version(version_id)
+        latest = await self.store.find_version(version_id=version_id)
         if latest is None:
             raise NotFound("version", version_id, field="version.id")
         require_draft(VersionHandle.from_document(latest))
@@ -219,15 +214,13 @@ class Versions:
                 errors.add("version.dataset", "name the draft, or its dataset to snapshot its draft `Current`")
             ref = dataset_pb2.VersionRef(dataset=ref.dataset, name=DEFAULT_DRAFT_NAME)
         errors.raise_if_any()
-        current = await resolve_version_document(self.db, ref, "version")
+        current = await resolve_version_document(self.store, ref, "version")
         require_draft(VersionHandle.from_document(current))
         snapshot_name = request.snapshot_name
         if not snapshot_name:
             moment = now()
             snapshot_name = default_snapshot_name(moment)
-            taken = await self.db.versions.find_one(
-                {"dataset_id": current["dataset_id"], "name": snapshot_name}, {"_id": 1}
-            )
+            taken = await self.store.find_version(dataset_id=current["dataset_id"], name=snapshot_name)
             if taken is not None:
                 snapshot_name = default_snapshot_name(moment, precise=True)
         snapshot_changes: dict[str, Any] = {"name": snapshot_name}
@@ -257,7 +250,7 @@ class Versions:
 
     async def delete(self, request: ms.DeleteVersionRequest) -> int:
         try:
-            current = await resolve_version_document(self.db, request.version, "version")
+            current = await resolve_version_document(self.store, request.version, "version")
         except NotFound:
             finished = await self._finish_interrupted_delete(request.version)
             if finished is None:
@@ -289,14 +282,14 @@ class Versions:
         dataset_id = await self.store.dataset_of_deleted_version_leftovers(ref.id)
         if dataset_id is None:
             return None
-        if ref.HasField("dataset") and (await resolve_dataset(self.db, ref.dataset, "version.dataset"))["_id"] != dataset_id:
+        if ref.HasField("dataset") and (await resolve_dataset(self.store, ref.dataset, "version.dataset"))["_id"] != dataset_id:
             return None
         return await self._purge_revisions(ref.id)
 
     async def _purge_revisions(self, version_id: str) -> int:
         # No lineage names the version any more, so what remains is invisible
         # to every reader while it is cleaned up.
-        deleted = await self.store.purge_frames({"version_id": version_id})
+        deleted = await self.store.purge_revisions(version_id=version_id)
         await self.store.unhide_everywhere(version_id)
         return deleted
 

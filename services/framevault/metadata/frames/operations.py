@@ -9,8 +9,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import ASCENDING
-
 from framevault.api.digests import digest_to_proto
 from framevault.api.metadata_values import dict_to_metadata, metadata_to_dict, value_to_python
 from framevault.common.config import Settings
@@ -19,7 +17,6 @@ from framevault.common.errors import Aborted, FieldErrors, InvalidArgument, NotF
 from framevault.common.metadata_values import key_problem
 from framevault.metadata.blobs import BlobGateway
 from framevault.metadata.catalog import page_tokens
-from framevault.metadata.db import Database
 from framevault.metadata.frame_documents import document_to_frame, frame_to_document, now_ms
 from framevault.metadata.frames.blob_refs import settle_blobs
 from framevault.metadata.frames.revisions import (
@@ -29,17 +26,18 @@ from framevault.metadata.frames.revisions import (
     find_visible_revisions,
     write_revisions,
 )
+from framevault.metadata.frames.store import FrameStore
 from framevault.metadata.frames.validation import FrameLimits, frame_id_problem, prepare_frame
-from framevault.metadata.frames.write_leases import live_frame_counts, write_lease
+from framevault.metadata.frames.write_leases import write_lease
 from framevault.metadata.lineage import (
     VersionHandle,
+    live_frame_counts,
     plain_version_id,
     require_draft,
     resolve_version,
     resolve_version_document,
-    visible_filter,
 )
-from framevault.metadata.transactions import transaction, with_retries
+from framevault.metadata.transactions import with_retries
 from framevault.v1 import blob_pb2, dataset_pb2, frame_pb2, metadata_pb2, metadata_service_pb2
 
 MAX_DELETE_IDS = 10_000
@@ -50,7 +48,6 @@ MAX_REFERENCE_BATCH = 10_000
 # Paths of Frame an update mask may name; `meta.<key>.<key>...` addresses
 # one metadata entry.
 MASKABLE_FIELDS = ("context_id", "timestamp", "sources", "rois", "meta", "blob")
-SEQUENTIAL_ORDER = [("context_id", ASCENDING), ("timestamp", ASCENDING), ("frame_id", ASCENDING)]
 
 
 def _checked_frame_id(frame_id: str, field: str) -> None:
@@ -59,24 +56,24 @@ def _checked_frame_id(frame_id: str, field: str) -> None:
         raise InvalidArgument.field(field, problem)
 
 
-async def _draft(db: Database, ref: dataset_pb2.VersionRef) -> VersionHandle:
-    version = await resolve_version(db, ref, "version")
+async def _draft(store: FrameStore, ref: dataset_pb2.VersionRef) -> VersionHandle:
+    version = await resolve_version(store, ref, "version")
     require_draft(version)
     return version
 
 
-async def get_frame(db: Database, ref: dataset_pb2.VersionRef, frame_id: str) -> frame_pb2.Frame:
+async def get_frame(store: FrameStore, ref: dataset_pb2.VersionRef, frame_id: str) -> frame_pb2.Frame:
     _checked_frame_id(frame_id, "frame_id")
     version_id = plain_version_id(ref)
     if version_id is not None:
         # The common case, a version by id: version and frame in one round trip.
-        found = await find_version_with_revision(db, version_id, frame_id)
+        found = await find_version_with_revision(store, version_id, frame_id)
         if found is None:
             raise NotFound("version", version_id, field="version.id")
         version, doc = found
     else:
-        version = await resolve_version(db, ref, "version")
-        doc = (await find_visible_revisions(db, version, [frame_id], fields=None)).get(frame_id)
+        version = await resolve_version(store, ref, "version")
+        doc = (await find_visible_revisions(store, version, [frame_id], fields=None)).get(frame_id)
     if doc is None:
         raise NotFound("frame", frame_id, field="frame_id")
     return document_to_frame(doc, version_id=version.id)
@@ -169,20 +166,20 @@ class _EtagMismatch(Exception):
     """The caller's etag is not the frame's current one."""
 
 
-async def update_frame(db: Database, blobs: BlobGateway, settings: Settings,
+async def update_frame(store: FrameStore, blobs: BlobGateway, settings: Settings,
                        request: metadata_service_pb2.UpdateFrameRequest) -> frame_pb2.Frame:
     frame_id = request.frame.id
     if not frame_id:
         raise InvalidArgument.field("frame.id", "required: names the frame to update")
     _checked_frame_id(frame_id, "frame.id")
     mask = checked_mask(request.update_mask.paths)
-    version = await _draft(db, request.version)
+    version = await _draft(store, request.version)
     limits = FrameLimits.from_settings(settings)
     # Stored sources were checked when written; only new ones need the blob service.
     touches_sources = not mask or any(path.head == "sources" for path in mask)
 
     async def attempt() -> frame_pb2.Frame:
-        base = (await find_visible_revisions(db, version, [frame_id], fields=None)).get(frame_id)
+        base = (await find_visible_revisions(store, version, [frame_id], fields=None)).get(frame_id)
         if base is None:
             raise NotFound("frame", frame_id, field="frame.id")
         if request.etag and request.etag != base["etag"]:
@@ -198,11 +195,11 @@ async def update_frame(db: Database, blobs: BlobGateway, settings: Settings,
             await settle_blobs(blobs, prepared)
         doc = frame_to_document(prepared.frame, dataset_id=version.dataset_id, version_id=version.id,
                                 saved_ms=now_ms())
-        async with write_lease(db, version) as lease, transaction(db) as session:
-            now = (await find_visible_revisions(db, version, [frame_id], session=session)).get(frame_id)
+        async with write_lease(store, version) as lease, store.transaction() as session:
+            now = (await find_visible_revisions(store, version, [frame_id], session=session)).get(frame_id)
             if now is None or now["etag"] != base["etag"]:
                 raise _ChangedMeanwhile()
-            written = await write_revisions(db, session, lease, [doc])
+            written = await write_revisions(store, session, lease, [doc])
         # Unchanged content is not written again: the stored revision answers.
         return document_to_frame(base if written == [Written.UNCHANGED] else doc, version_id=version.id)
 
@@ -224,7 +221,7 @@ async def update_frame(db: Database, blobs: BlobGateway, settings: Settings,
 # -- delete, count, list --------------------------------------------------------
 
 
-async def delete_frames(db: Database, settings: Settings, request: metadata_service_pb2.DeleteFramesRequest
+async def delete_frames(store: FrameStore, settings: Settings, request: metadata_service_pb2.DeleteFramesRequest
                         ) -> metadata_service_pb2.DeleteFramesResponse:
     errors = FieldErrors()
     ids = list(request.frame_ids)
@@ -235,11 +232,11 @@ async def delete_frames(db: Database, settings: Settings, request: metadata_serv
         if problem:
             errors.add(f"frame_ids[{i}]", problem)
     errors.raise_if_any()
-    version = await _draft(db, request.version)
+    version = await _draft(store, request.version)
 
     async def attempt() -> set[str]:
-        async with write_lease(db, version) as lease, transaction(db) as session:
-            return await delete_revisions(db, session, lease, ids)
+        async with write_lease(store, version) as lease, store.transaction() as session:
+            return await delete_revisions(store, session, lease, ids)
 
     deleted = await with_retries(attempt, settings.upload_retry_base_delay_ms)
     statuses = [
@@ -252,10 +249,10 @@ async def delete_frames(db: Database, settings: Settings, request: metadata_serv
     return metadata_service_pb2.DeleteFramesResponse(statuses=statuses, deleted_count=len(deleted))
 
 
-async def count_frames(db: Database, ref: dataset_pb2.VersionRef) -> int:
+async def count_frames(store: FrameStore, ref: dataset_pb2.VersionRef) -> int:
     """The version's exact frame count (a draft's includes its write leases)."""
-    doc = await resolve_version_document(db, ref, "version")
-    await live_frame_counts(db, [doc])
+    doc = await resolve_version_document(store, ref, "version")
+    await live_frame_counts(store, [doc])
     return int(doc.get("frame_count", 0))
 
 
@@ -267,28 +264,22 @@ def _checked_page_size(page_size: int) -> int:
     return page_size
 
 
-async def list_frames(db: Database, settings: Settings, request: metadata_service_pb2.ListFramesRequest
+async def list_frames(store: FrameStore, settings: Settings, request: metadata_service_pb2.ListFramesRequest
                       ) -> metadata_service_pb2.ListFramesResponse:
     """One page in sequential order (context id, timestamp, frame id), cut
     short at the page byte budget; the token is the last key of the page,
     bound to the version."""
     page_size = _checked_page_size(request.page_size)
-    version = await resolve_version(db, request.version, "version")
+    version = await resolve_version(store, request.version, "version")
     tokens = page_tokens.PageTokens.from_settings(settings)
     token_scope = page_tokens.query_digest("frames", version.id)
-    query: dict[str, Any] = visible_filter(version)
+    after = None
     if request.page_token:
         context_id, timestamp, frame_id = tokens.decode(
             request.page_token, token_scope, (page_tokens.as_text, page_tokens.as_int64, page_tokens.as_text))
-        query = {"$and": [query, {"$or": [
-            {"context_id": {"$gt": context_id}},
-            {"context_id": context_id, "timestamp": {"$gt": timestamp}},
-            {"context_id": context_id, "timestamp": timestamp, "frame_id": {"$gt": frame_id}},
-        ]}]}
-    cursor = (db.frames.find(query).sort(SEQUENTIAL_ORDER).hint("sequential_order")
-              .limit(page_size + 1).batch_size(page_size + 1))
+        after = (context_id, timestamp, frame_id)
     frames, token = await page_tokens.collect_page(
-        cursor, page_size, lambda doc: document_to_frame(doc, version_id=version.id),
+        store.sequential_page(version, after, page_size + 1), page_size, lambda doc: document_to_frame(doc, version_id=version.id),
         lambda last: tokens.encode([last["context_id"], int(last["timestamp"]), last["frame_id"]], token_scope))
     return metadata_service_pb2.ListFramesResponse(frames=frames, next_page_token=token)
 
@@ -296,35 +287,17 @@ async def list_frames(db: Database, settings: Settings, request: metadata_servic
 # -- referenced blobs -------------------------------------------------------------
 
 
-def _referenced_uris_pipeline() -> list[dict[str, Any]]:
-    """Every distinct ``blob:`` URI of any revision (sources, previews, masks),
-    with its number of references. Grouping spills to disk when large."""
-    return [
-        {"$project": {"_id": 0, "sources.uri": 1, "sources.preview.uri": 1, "sources.masks.uri": 1}},
-        {"$unwind": "$sources"},
-        {"$project": {"uris": {"$concatArrays": [
-            ["$sources.uri"],
-            [{"$ifNull": ["$sources.preview.uri", None]}],
-            {"$ifNull": ["$sources.masks.uri", []]},
-        ]}}},
-        {"$unwind": "$uris"},
-        {"$match": {"uris": {"$regex": "^blob:"}}},
-        {"$group": {"_id": "$uris", "references": {"$sum": 1}}},
-    ]
-
-
-async def referenced_blobs(db: Database, batch_size: int
+async def referenced_blobs(store: FrameStore, batch_size: int
                            ) -> AsyncIterator[metadata_service_pb2.ListReferencedBlobsResponse]:
     if batch_size == 0:
         batch_size = DEFAULT_REFERENCE_BATCH
     if not 1 <= batch_size <= MAX_REFERENCE_BATCH:
         raise InvalidArgument.field("batch_size", f"must be in 1..{MAX_REFERENCE_BATCH} (0 means the default)")
-    cursor = await _aggregate(db, _referenced_uris_pipeline(), batch_size)
     seen = 0
     digests: list[blob_pb2.Digest] = []
-    async for group in cursor:
-        seen += int(group["references"])
-        digest = stored_blob_digest(group["_id"])
+    async for uri, references in store.referenced_uris(batch_size):
+        seen += references
+        digest = stored_blob_digest(uri)
         if digest is None:
             continue  # names no blob a collector could keep
         digests.append(digest_to_proto(digest))
@@ -333,9 +306,3 @@ async def referenced_blobs(db: Database, batch_size: int
             digests = []
     if digests:
         yield metadata_service_pb2.ListReferencedBlobsResponse(digests=digests, references_seen=seen)
-
-
-async def _aggregate(db: Database, pipeline: list[dict[str, Any]], batch_size: int) -> Any:
-    cursor = db.frames.aggregate(pipeline, allowDiskUse=True, batchSize=batch_size)
-    # motor returns the cursor, PyMongo's async API a coroutine of it.
-    return await cursor if hasattr(cursor, "__await__") and not hasattr(cursor, "__aiter__") else cursor

@@ -10,80 +10,50 @@ transaction fail, so a frame never lands in a published version and the
 count never drifts.
 
 The upload stream, UpdateFrame and DeleteFrames write through
-``write_revisions`` / ``delete_revisions``.
+``write_revisions`` / ``delete_revisions``; the store
+(``store.FrameStore``) carries out what they decide.
 """
 
 from __future__ import annotations
 
 import enum
-import inspect
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pymongo import InsertOne, ReplaceOne
+from bson import ObjectId
 
-from framevault.metadata.db import FRAMES, Database
+from framevault.metadata.frames.store import FrameStore, Revision, Session
 from framevault.metadata.frames.write_leases import WriteLease, claim
-from framevault.metadata.lineage import VersionHandle, visible_expression, visible_filter
+from framevault.metadata.lineage import VersionHandle
 
 # What the write rules need to know of the visible revision of a frame.
 RULE_FIELDS = {"_id": 1, "frame_id": 1, "version_id": 1, "etag": 1}
 
 
 async def find_visible_revisions(
-    db: Database,
+    store: FrameStore,
     version: VersionHandle,
     frame_ids: Iterable[str],
     *,
-    session: Any = None,
+    session: Session = None,
     fields: dict[str, int] | None = RULE_FIELDS,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, Revision]:
     """The revision of each frame id visible in ``version``, by frame id
-    (absent ids have none), with ``fields`` (None: whole documents). One
-    ``$in`` query on the ``frame_lineage`` index."""
+    (absent ids have none), with ``fields`` (None: whole documents)."""
     ids = list(dict.fromkeys(frame_ids))
     if not ids:
         return {}
-    query = {**visible_filter(version), "frame_id": {"$in": ids} if len(ids) > 1 else ids[0]}
-    cursor = db.frames.find(query, fields, session=session)
-    return {doc["frame_id"]: doc async for doc in cursor}
+    return await store.visible_revisions(version, ids, fields, session)
 
 
 async def find_version_with_revision(
-    db: Database, version_id: str, frame_id: str
-) -> tuple[VersionHandle, dict[str, Any] | None] | None:
+    store: FrameStore, version_id: str, frame_id: str
+) -> tuple[VersionHandle, Revision | None] | None:
     """The version ``version_id`` and the whole revision of ``frame_id``
     visible in it (None when it has none), in one round trip from one
     snapshot; None when the version does not exist. Same answer as
     resolving the version and then ``find_visible_revisions``."""
-    pipeline: list[dict[str, Any]] = [
-        {"$match": {"_id": version_id}},
-        {"$project": {"dataset_id": 1, "name": 1, "status": 1, "lineage": 1}},
-        # The equality on dataset_id and the frame id keep the lookup on the
-        # frame_lineage index (one key per revision of the frame).
-        {"$lookup": {
-            "from": FRAMES,
-            "localField": "dataset_id",
-            "foreignField": "dataset_id",
-            "let": {"lineage": "$lineage"},
-            "pipeline": [
-                {"$match": {"frame_id": frame_id, "$expr": visible_expression("$$lineage")}},
-                # At most one revision per frame is visible (STORAGE.md).
-                {"$limit": 1},
-            ],
-            "as": "visible",
-        }},
-    ]
-    cursor = db.versions.aggregate(pipeline)
-    # motor returns the cursor, PyMongo's async API a coroutine of it.
-    if inspect.isawaitable(cursor):
-        cursor = await cursor
-    found = await cursor.to_list(length=1)
-    if not found:
-        return None
-    version = found[0]
-    visible = version.pop("visible")
-    return VersionHandle.from_document(version), (visible[0] if visible else None)
+    return await store.version_with_revision(version_id, frame_id)
 
 
 class Written(enum.Enum):
@@ -95,7 +65,7 @@ class Written(enum.Enum):
 
 
 async def write_revisions(
-    db: Database, session: Any, lease: WriteLease, documents: Sequence[dict[str, Any]]
+    store: FrameStore, session: Session, lease: WriteLease, documents: Sequence[Revision]
 ) -> list[Written]:
     """Upserts revision documents (``frame_documents.frame_to_document``, or
     revisions read from another version: their ``_id``, ``hidden_in``,
@@ -110,11 +80,12 @@ async def write_revisions(
     FailedPrecondition (published) or NotFound (deleted) through the lease.
     """
     version = lease.version
-    visible = await find_visible_revisions(db, version, (d["frame_id"] for d in documents), session=session)
+    visible = await find_visible_revisions(store, version, (d["frame_id"] for d in documents), session=session)
     last_position = {doc["frame_id"]: i for i, doc in enumerate(documents)}
     outcomes: list[Written] = []
     etag_before: dict[str, str] = {frame_id: revision["etag"] for frame_id, revision in visible.items()}
-    operations: list[InsertOne[Any] | ReplaceOne[Any]] = []
+    inserts: list[Revision] = []
+    replacements: list[tuple[ObjectId, Revision]] = []
     to_hide: list[Any] = []
     appeared = 0
     for i, doc in enumerate(documents):
@@ -129,40 +100,30 @@ async def write_revisions(
         content = {k: v for k, v in doc.items() if k not in ("_id", "hidden_in")}
         content["dataset_id"], content["version_id"] = version.dataset_id, version.id
         if current is None:
-            operations.append(InsertOne(content))
+            inserts.append(content)
             appeared += 1
         elif current["version_id"] == version.id:
-            operations.append(ReplaceOne({"_id": current["_id"]}, content))
+            replacements.append((current["_id"], content))
         else:
             # Inherited: the ancestor's revision stays as it is for the
             # ancestor; only V stops seeing it.
-            operations.append(InsertOne(content))
+            inserts.append(content)
             to_hide.append(current["_id"])
-    if operations:
-        await db.frames.bulk_write(operations, ordered=True, session=session)
-    if to_hide:
-        await db.frames.update_many(
-            {"_id": {"$in": to_hide}}, {"$addToSet": {"hidden_in": version.id}}, session=session
-        )
-    await claim(db, session, lease, appeared)
+    await store.write_revisions(session, version.id, inserts, replacements, to_hide)
+    await claim(store, session, lease, appeared)
     return outcomes
 
 
 async def delete_revisions(
-    db: Database, session: Any, lease: WriteLease, frame_ids: Iterable[str]
+    store: FrameStore, session: Session, lease: WriteLease, frame_ids: Iterable[str]
 ) -> set[str]:
     """Removes frames from the draft ``lease`` is of; the ids that were
     visible (and are now gone). Revisions the draft wrote are deleted;
     inherited ones are hidden in it. Raises like ``write_revisions``."""
     version = lease.version
-    visible = await find_visible_revisions(db, version, frame_ids, session=session)
+    visible = await find_visible_revisions(store, version, frame_ids, session=session)
     own = [r["_id"] for r in visible.values() if r["version_id"] == version.id]
     inherited = [r["_id"] for r in visible.values() if r["version_id"] != version.id]
-    if own:
-        await db.frames.delete_many({"_id": {"$in": own}}, session=session)
-    if inherited:
-        await db.frames.update_many(
-            {"_id": {"$in": inherited}}, {"$addToSet": {"hidden_in": version.id}}, session=session
-        )
-    await claim(db, session, lease, -len(visible))
+    await store.remove_revisions(session, version.id, own, inherited)
+    await claim(store, session, lease, -len(visible))
     return set(visible)

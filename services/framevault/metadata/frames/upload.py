@@ -48,14 +48,14 @@ from framevault.common.errors import (
 from framevault.common.request_decoding import UndecodableRequest, split_repeated
 from framevault.metadata.blobs import BlobGateway
 from framevault.metadata.catalog.documents import version_to_proto
-from framevault.metadata.db import Database
 from framevault.metadata.frame_documents import content_etag, frame_to_document, now_ms
 from framevault.metadata.frames.blob_refs import missing_blobs_error, store_inline_blobs
 from framevault.metadata.frames.revisions import Written, write_revisions
+from framevault.metadata.frames.store import FrameStore
 from framevault.metadata.frames.validation import MAX_CLIENT_KEY_BYTES, FrameLimits, check_frame, text_problem
-from framevault.metadata.frames.write_leases import live_frame_counts, write_lease
-from framevault.metadata.lineage import VersionHandle, require_draft, resolve_version_document
-from framevault.metadata.transactions import backoff_seconds, transaction, transient_error
+from framevault.metadata.frames.write_leases import write_lease
+from framevault.metadata.lineage import VersionHandle, live_frame_counts, require_draft, resolve_version_document
+from framevault.metadata.transactions import backoff_seconds, transient_error
 from framevault.v1 import frame_pb2, metadata_service_pb2
 
 log = structlog.get_logger("framevault.upload")
@@ -244,9 +244,9 @@ class _Totals:
 class _BatchWriter:
     """Turns batches of arrived frames into outcomes; see the module docstring."""
 
-    def __init__(self, db: Database, blobs: BlobGateway, settings: Settings, version: VersionHandle,
+    def __init__(self, store: FrameStore, blobs: BlobGateway, settings: Settings, version: VersionHandle,
                  retries: int):
-        self._db = db
+        self._store = store
         self._blobs = blobs
         self._settings = settings
         self._version = version
@@ -456,8 +456,8 @@ class _BatchWriter:
             else:
                 pending.document["saved"] = bson.Int64(saved_ms)
             documents.append(pending.document)
-        async with write_lease(self._db, self._version) as lease, transaction(self._db) as session:
-            return await write_revisions(self._db, session, lease, documents)
+        async with write_lease(self._store, self._version) as lease, self._store.transaction() as session:
+            return await write_revisions(self._store, session, lease, documents)
 
     def _write_error(self, exc: Exception, pending: _Pending) -> FramevaultError:
         if isinstance(exc, TooLargeToStore):
@@ -487,7 +487,7 @@ def _checked_options(request: metadata_service_pb2.UploadFramesRequest, settings
 
 
 async def upload_frames(
-    db: Database, blobs: BlobGateway, settings: Settings,
+    store: FrameStore, blobs: BlobGateway, settings: Settings,
     requests: AsyncIterator[metadata_service_pb2.UploadFramesRequest],
 ) -> AsyncIterator[metadata_service_pb2.UploadFramesResponse]:
     """The UploadFrames stream; see the module docstring and the proto."""
@@ -496,16 +496,16 @@ async def upload_frames(
         raise InvalidArgument.field("options", "the stream ended before its first request")
     first_message, _, _ = split_repeated(first, "items")
     retries = _checked_options(first_message, settings)
-    version_doc = await resolve_version_document(db, first_message.options.version, "options.version")
+    version_doc = await resolve_version_document(store, first_message.options.version, "options.version")
     version = VersionHandle.from_document(version_doc)
     require_draft(version)
     window = max(1, settings.upload_window_frames)
-    await live_frame_counts(db, [version_doc])
+    await live_frame_counts(store, [version_doc])
     yield metadata_service_pb2.UploadFramesResponse(started=metadata_service_pb2.UploadStarted(
         version=version_to_proto(version_doc), max_unacknowledged_frames=window))
 
     intake = _Intake(requests, window, byte_budget=settings.grpc_max_message_bytes)
-    writer = _BatchWriter(db, blobs, settings, version, retries)
+    writer = _BatchWriter(store, blobs, settings, version, retries)
     reader = asyncio.create_task(intake.read(first))
     try:
         batch_size = max(1, settings.upload_batch_frames)

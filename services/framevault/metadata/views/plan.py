@@ -14,9 +14,13 @@ from enum import Enum
 from typing import Any
 
 from framevault.common.errors import FieldErrors
-from framevault.metadata.db import Database
-from framevault.metadata.frames.write_leases import live_frame_counts
-from framevault.metadata.lineage import VersionHandle, resolve_version_document, visible_filter
+from framevault.metadata.lineage import (
+    VersionHandle,
+    VersionReader,
+    live_frame_counts,
+    resolve_version_document,
+    visible_filter,
+)
 from framevault.metadata.views import filters
 from framevault.metadata.views.query import QueryError, parse_query
 from framevault.metadata.views.rules import rules_to_filter
@@ -109,7 +113,7 @@ class _CheckedSelection:
     mapping: dict[str, str]
 
 
-async def build_plan(db: Database, view: view_pb2.View, field: str = "view",
+async def build_plan(store: VersionReader, view: view_pb2.View, field: str = "view",
                      errors: FieldErrors | None = None) -> ViewPlan:
     """Validates ``view`` and resolves its versions; INVALID_ARGUMENT or
     NOT_FOUND naming the offending field. ``errors`` may already hold problems
@@ -128,8 +132,8 @@ async def build_plan(db: Database, view: view_pb2.View, field: str = "view",
 
     selections: list[SelectionPlan] = []
     for i, (selection, check) in enumerate(zip(view.selections, checked, strict=True)):
-        document = await resolve_version_document(db, selection.version, f"{field}.selections[{i}].version")
-        await live_frame_counts(db, [document])
+        document = await resolve_version_document(store, selection.version, f"{field}.selections[{i}].version")
+        await live_frame_counts(store, [document])
         selections.append(
             SelectionPlan(
                 index=i,

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
 from grpc import aio
 
+from framevault.metadata.deps import MetadataDeps
 from framevault.v1 import metadata_service_pb2 as pb
-
-if TYPE_CHECKING:
-    from framevault.metadata.servicer import MetadataDeps
 
 
 class ViewRpcs:

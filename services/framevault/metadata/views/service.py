@@ -13,12 +13,11 @@ from typing import Any, Generic, TypeVar
 from framevault.common.config import Settings
 from framevault.common.errors import FieldErrors, InvalidArgument
 from framevault.common.tokens import VIEW_CURSOR, TokenCodec
-from framevault.metadata.db import Database
 from framevault.metadata.frame_documents import frame_fields
 from framevault.metadata.views.engine import CorruptState, Document, Iteration
 from framevault.metadata.views.plan import UNSHARDED, Shard, ViewPlan, build_plan, validate_shard
 from framevault.metadata.views.shaping import relabel
-from framevault.metadata.views.store import MongoViewStore, ViewStore
+from framevault.metadata.views.store import ViewStore
 from framevault.v1 import frame_pb2, metadata_service_pb2
 
 # A streamed message or page ends early once its frames reach this size: with
@@ -60,10 +59,9 @@ class FrameBatch(Generic[ResponseWithFrames]):
 
 
 class ViewService:
-    def __init__(self, db: Database, settings: Settings, store: ViewStore | None = None):
-        self._db = db
+    def __init__(self, store: ViewStore, settings: Settings):
+        self._store = store
         self._settings = settings
-        self._store = store or MongoViewStore(db)
         self._codec = TokenCodec(settings.view_cursor_secret.get_secret_value(), VIEW_CURSOR)
 
     async def iterate(self, request: metadata_service_pb2.IterateFramesRequest
@@ -76,7 +74,7 @@ class ViewService:
             request.frames_per_message or self._settings.iterate_frames_per_message,
             self._settings.iterate_max_frames_per_message,
         )
-        plan = await build_plan(self._db, request.view, errors=errors)
+        plan = await build_plan(self._store, request.view, errors=errors)
         iteration = self._open(plan, shard, request.resume_cursor, "resume_cursor", _ITERATE)
         binding = _binding(plan, shard)
 
@@ -96,7 +94,7 @@ class ViewService:
                 return
 
     async def count(self, request: metadata_service_pb2.CountViewFramesRequest) -> int:
-        plan = await build_plan(self._db, request.view)
+        plan = await build_plan(self._store, request.view)
         total = 0
         for selection in plan.selections:
             total += await self._store.count(selection.scope(UNSHARDED))
@@ -113,7 +111,7 @@ class ViewService:
         if request.page_size < 0:
             errors.add("page_size", "must not be negative")
         page_size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        plan = await build_plan(self._db, request.view, errors=errors)
+        plan = await build_plan(self._store, request.view, errors=errors)
         iteration = self._open(plan, UNSHARDED, request.page_token, "page_token", _LIST, infinite=False)
         # Like streamed messages, a page ends early at the size limit.
         page = FrameBatch(metadata_service_pb2.ListViewFramesResponse())

@@ -1,34 +1,24 @@
-"""Storage adapter of views: the few reads iteration needs, on MongoDB.
+"""What view iteration needs of storage: a few bounded reads of the frames in
+a scope, besides the version reads every area makes.
 
-Every read is bounded (a limit, or one shuffle bucket) and pinned to the index
-its order needs (see STORAGE.md, "Iteration order and indexes"). No server
-cursor outlives one call, so a slow consumer never holds database resources.
-A hinted index that does not exist yet (the service answers before its
-start-up index creation finished) is UNAVAILABLE, like every driver error
-translated by the collection handles (mongo_errors.py).
+The views' domain modules (``plan``, ``engine``, ``service``) see only this
+protocol; ``mongo_store.MongoViewStore`` is the MongoDB implementation.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from bson import Int64, MaxKey, MinKey, ObjectId
+from bson import ObjectId
 
-from framevault.metadata.db import Database
+from framevault.metadata.frame_documents import SequentialKey, sequential_key
+from framevault.metadata.lineage import VersionReader
 from framevault.metadata.views.plan import FrameScope
 
-SequentialKey = tuple[str, int, str]
-
-SEQUENTIAL_INDEX = "sequential_order"
-SHUFFLE_INDEX = "shuffle_order"
-_SEQUENTIAL_FIELDS = ("dataset_id", "context_id", "timestamp", "frame_id")
+__all__ = ["SequentialKey", "ViewStore", "sequential_key"]
 
 
-def sequential_key(document: dict[str, Any]) -> SequentialKey:
-    return document["context_id"], int(document["timestamp"]), document["frame_id"]
-
-
-class ViewStore(Protocol):
+class ViewStore(VersionReader, Protocol):
     async def sequential_batch(
         self, scope: FrameScope, after: SequentialKey | None, limit: int, fields: list[str] | None
     ) -> list[dict[str, Any]]:
@@ -45,69 +35,3 @@ class ViewStore(Protocol):
         ...
 
     async def count(self, scope: FrameScope) -> int: ...
-
-
-def _projection(fields: list[str] | None) -> dict[str, int] | None:
-    return None if fields is None else {name: 1 for name in fields}
-
-
-class MongoViewStore:
-    def __init__(self, db: Database):
-        self._frames = db.frames
-
-    def _sequential_find(
-        self, scope: FrameScope, after: SequentialKey | None, limit: int, fields: list[str] | None
-    ) -> Any:
-        # min()/max() turn the keyset position into exact index bounds: the
-        # scan starts at the last key sent, whatever the query around it.
-        start: tuple[Any, ...] = (scope.dataset_id, MinKey(), MinKey(), MinKey())
-        if after:
-            start = (scope.dataset_id, after[0], Int64(after[1]), after[2])
-        return self._frames.find(
-            scope.query,
-            projection=_projection(fields),
-            sort=[(name, 1) for name in _SEQUENTIAL_FIELDS],
-            hint=SEQUENTIAL_INDEX,
-            min=dict(zip(_SEQUENTIAL_FIELDS, start, strict=True)),
-            max=dict(zip(_SEQUENTIAL_FIELDS, (scope.dataset_id, MaxKey(), MaxKey(), MaxKey()), strict=True)),
-            limit=limit,
-            batch_size=limit,
-        )
-
-    async def sequential_batch(
-        self, scope: FrameScope, after: SequentialKey | None, limit: int, fields: list[str] | None
-    ) -> list[dict[str, Any]]:
-        return await self._sequential_find(scope, after, limit, fields).to_list(length=limit)
-
-    async def explain_sequential(self, scope: FrameScope, after: SequentialKey | None, limit: int) -> dict[str, Any]:
-        """The query plan of a sequential batch (for tests and operators)."""
-        return await self._sequential_find(scope, after, limit, None).explain()
-
-    def _bucket_find(self, scope: FrameScope, low: int, high: int | None) -> Any:
-        key_range: dict[str, Any] = {"$gte": Int64(low)}
-        if high is not None:
-            key_range["$lt"] = Int64(high)
-        return self._frames.find(
-            {"$and": [{"dataset_id": scope.dataset_id, "shuffle_key": key_range}, scope.query]},
-            projection={"frame_id": 1},
-            hint=SHUFFLE_INDEX,
-            batch_size=2000,
-        )
-
-    async def bucket_members(self, scope: FrameScope, low: int, high: int | None) -> list[tuple[str, ObjectId]]:
-        # One awaited list, not a loop per document: a bucket can hold thousands.
-        members = await self._bucket_find(scope, low, high).to_list(length=None)
-        return [(doc["frame_id"], doc["_id"]) for doc in members]
-
-    async def explain_bucket(self, scope: FrameScope, low: int, high: int | None) -> dict[str, Any]:
-        """The query plan of a shuffle-bucket listing."""
-        return await self._bucket_find(scope, low, high).explain()
-
-    async def documents(self, scope: FrameScope, ids: list[ObjectId], fields: list[str] | None) -> list[dict[str, Any]]:
-        cursor = self._frames.find(
-            {"$and": [{"_id": {"$in": ids}}, scope.query]}, projection=_projection(fields), batch_size=len(ids)
-        )
-        return await cursor.to_list(length=len(ids))
-
-    async def count(self, scope: FrameScope) -> int:
-        return int(await self._frames.count_documents(scope.query))

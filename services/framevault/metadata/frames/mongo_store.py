@@ -1,0 +1,156 @@
+"""The MongoDB side of frames (``store.FrameStore``): every query and write of
+frame revisions and write leases. ``revisions`` and ``write_leases`` decide
+what to write; this module writes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import bson
+from bson import ObjectId
+from pymongo import ASCENDING, InsertOne, ReplaceOne
+
+from framevault.metadata.catalog.page_tokens import Cursor
+from framevault.metadata.db import FRAMES
+from framevault.metadata.frame_documents import SequentialKey
+from framevault.metadata.frames.store import Revision, Session
+from framevault.metadata.lineage import DRAFT, VersionHandle, visible_expression, visible_filter
+from framevault.metadata.mongo_versions import MongoVersionReader, aggregate
+from framevault.metadata.transactions import transaction
+
+SEQUENTIAL_ORDER = [("context_id", ASCENDING), ("timestamp", ASCENDING), ("frame_id", ASCENDING)]
+# What a version handle is read from.
+_HANDLE_FIELDS = {"_id": 1, "dataset_id": 1, "name": 1, "status": 1, "lineage": 1}
+
+
+def _referenced_uris_pipeline() -> list[dict[str, Any]]:
+    """Every distinct ``blob:`` URI of any revision (sources, previews, masks),
+    with its number of references. Grouping spills to disk when large."""
+    return [
+        {"$project": {"_id": 0, "sources.uri": 1, "sources.preview.uri": 1, "sources.masks.uri": 1}},
+        {"$unwind": "$sources"},
+        {"$project": {"uris": {"$concatArrays": [
+            ["$sources.uri"],
+            [{"$ifNull": ["$sources.preview.uri", None]}],
+            {"$ifNull": ["$sources.masks.uri", []]},
+        ]}}},
+        {"$unwind": "$uris"},
+        {"$match": {"uris": {"$regex": "^blob:"}}},
+        {"$group": {"_id": "$uris", "references": {"$sum": 1}}},
+    ]
+
+
+class MongoFrameStore(MongoVersionReader):
+    def transaction(self) -> AbstractAsyncContextManager[Session]:
+        return transaction(self._db)
+
+    # -- revisions ------------------------------------------------------------
+
+    async def visible_revisions(
+        self, version: VersionHandle, frame_ids: list[str], fields: dict[str, int] | None, session: Session
+    ) -> dict[str, Revision]:
+        # One $in query on the frame_lineage index.
+        query = {**visible_filter(version), "frame_id": {"$in": frame_ids} if len(frame_ids) > 1 else frame_ids[0]}
+        return {doc["frame_id"]: doc async for doc in self._db.frames.find(query, fields, session=session)}
+
+    async def version_with_revision(
+        self, version_id: str, frame_id: str
+    ) -> tuple[VersionHandle, Revision | None] | None:
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"_id": version_id}},
+            {"$project": {"dataset_id": 1, "name": 1, "status": 1, "lineage": 1}},
+            # The equality on dataset_id and the frame id keep the lookup on the
+            # frame_lineage index (one key per revision of the frame).
+            {"$lookup": {
+                "from": FRAMES,
+                "localField": "dataset_id",
+                "foreignField": "dataset_id",
+                "let": {"lineage": "$lineage"},
+                "pipeline": [
+                    {"$match": {"frame_id": frame_id, "$expr": visible_expression("$$lineage")}},
+                    # At most one revision per frame is visible (STORAGE.md).
+                    {"$limit": 1},
+                ],
+                "as": "visible",
+            }},
+        ]
+        found = await (await aggregate(self._db.versions, pipeline)).to_list(length=1)
+        if not found:
+            return None
+        version = found[0]
+        visible = version.pop("visible")
+        return VersionHandle.from_document(version), (visible[0] if visible else None)
+
+    async def write_revisions(
+        self, session: Session, version_id: str, inserts: Sequence[Revision],
+        replacements: Sequence[tuple[ObjectId, Revision]], hide: Sequence[ObjectId],
+    ) -> None:
+        operations: list[InsertOne[Any] | ReplaceOne[Any]] = [InsertOne(doc) for doc in inserts]
+        operations.extend(ReplaceOne({"_id": revision_id}, doc) for revision_id, doc in replacements)
+        if operations:
+            await self._db.frames.bulk_write(operations, ordered=True, session=session)
+        if hide:
+            await self._hide(session, version_id, hide)
+
+    async def remove_revisions(
+        self, session: Session, version_id: str, delete: Sequence[ObjectId], hide: Sequence[ObjectId]
+    ) -> None:
+        if delete:
+            await self._db.frames.delete_many({"_id": {"$in": list(delete)}}, session=session)
+        if hide:
+            await self._hide(session, version_id, hide)
+
+    async def _hide(self, session: Session, version_id: str, revision_ids: Sequence[ObjectId]) -> None:
+        await self._db.frames.update_many(
+            {"_id": {"$in": list(revision_ids)}}, {"$addToSet": {"hidden_in": version_id}}, session=session
+        )
+
+    def sequential_page(self, version: VersionHandle, after: SequentialKey | None, limit: int) -> Cursor:
+        query: dict[str, Any] = visible_filter(version)
+        if after is not None:
+            context_id, timestamp, frame_id = after
+            query = {"$and": [query, {"$or": [
+                {"context_id": {"$gt": context_id}},
+                {"context_id": context_id, "timestamp": {"$gt": timestamp}},
+                {"context_id": context_id, "timestamp": timestamp, "frame_id": {"$gt": frame_id}},
+            ]}]}
+        cursor: Cursor = (self._db.frames.find(query).sort(SEQUENTIAL_ORDER).hint("sequential_order")
+                          .limit(limit).batch_size(limit))
+        return cursor
+
+    async def referenced_uris(self, batch_size: int) -> AsyncIterator[tuple[str, int]]:
+        cursor = await aggregate(self._db.frames, _referenced_uris_pipeline(), allowDiskUse=True,
+                                 batchSize=batch_size)
+        async for group in cursor:
+            yield group["_id"], int(group["references"])
+
+    # -- write leases -----------------------------------------------------------
+
+    async def register_lease(self, version: VersionHandle) -> ObjectId | None:
+        # A lease is inserted, then the draft's lease_seq bumped: both single
+        # writes outside any transaction, so a process dying here holds
+        # nothing. The bump write-conflicts with a concurrent settle (which
+        # writes the version document too): either the settle sees this
+        # lease, or the bump finds no draft and the lease is withdrawn again.
+        lease_id = ObjectId()
+        await self._db.write_leases.insert_one({
+            "_id": lease_id, "version_id": version.id, "dataset_id": version.dataset_id,
+            "frame_count_delta": bson.Int64(0), "writes": bson.Int64(0),
+        })
+        bumped = await self._db.versions.update_one({"_id": version.id, "status": DRAFT}, {"$inc": {"lease_seq": 1}})
+        if bumped.matched_count:
+            return lease_id
+        await self._db.write_leases.delete_one({"_id": lease_id})
+        return None
+
+    async def claim_lease(self, session: Session, lease_id: ObjectId, frame_count_delta: int) -> bool:
+        moved = await self._db.write_leases.update_one(
+            {"_id": lease_id}, {"$inc": {"frame_count_delta": frame_count_delta, "writes": 1}}, session=session)
+        return bool(moved.matched_count)
+
+    async def version_handle(self, version_id: str, session: Session) -> VersionHandle | None:
+        current = await self._db.versions.find_one({"_id": version_id}, _HANDLE_FIELDS, session=session)
+        return None if current is None else VersionHandle.from_document(current)
