@@ -1,6 +1,8 @@
 """The one module that owns the MongoDB connection of the metadata service.
 
-Everything else receives a ``Database`` and uses its collection handles. The
+The MongoDB stores (``mongo_versions.py`` and each area's ``mongo_store.py``,
+STORAGE.md "Where the storage code lives") receive a ``Database`` and use its
+collection handles; domain modules see only the stores' protocols. The
 driver is chosen here only (``FRAMEVAULT_MONGODB_DRIVER``), since motor and
 PyMongo's native async client share the interface we use. The handles are the
 storage boundary: their driver errors come out as domain errors
