@@ -156,7 +156,8 @@ type Caller struct {
 	ApiKeyId string `protobuf:"bytes,3,opt,name=api_key_id,json=apiKeyId,proto3" json:"api_key_id,omitempty"`
 	// Whether the principal holds the admin role.
 	Admin bool `protobuf:"varint,4,opt,name=admin,proto3" json:"admin,omitempty"`
-	// The principal's dataset roles (GetCaller only; at most 1000 listed).
+	// The principal's dataset roles (GetCaller and AuthenticateCaller; at most
+	// 1000 listed).
 	Roles         []*RoleBinding `protobuf:"bytes,5,rep,name=roles,proto3" json:"roles,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

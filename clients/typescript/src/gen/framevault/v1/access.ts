@@ -156,7 +156,10 @@ export interface Caller {
   apiKeyId: string;
   /** Whether the principal holds the admin role. */
   admin: boolean;
-  /** The principal's dataset roles (GetCaller only; at most 1000 listed). */
+  /**
+   * The principal's dataset roles (GetCaller and AuthenticateCaller; at most
+   * 1000 listed).
+   */
   roles: RoleBinding[];
 }
 
