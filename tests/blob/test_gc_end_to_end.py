@@ -73,7 +73,7 @@ async def test_collection_keeps_what_frames_reference(settings: Settings) -> Non
 
 
 def drop_database(settings: Settings) -> None:
-    with MongoClient(settings.mongodb_uri, serverSelectionTimeoutMS=settings.mongodb_timeout_ms) as mongo:
+    with MongoClient(settings.mongodb_uri.get_secret_value(), serverSelectionTimeoutMS=settings.mongodb_timeout_ms) as mongo:
         mongo.drop_database(settings.mongodb_database)
 
 

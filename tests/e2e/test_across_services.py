@@ -115,7 +115,7 @@ def test_launcher_serves_the_callers_database_and_bucket(make_run: Endpoints, wo
     digest = digest_of_uri(store_blob(make_run.blob_stub(), data))
 
     settings = Settings.from_env({**os.environ, **stack_env})
-    with MongoClient(settings.mongodb_uri, serverSelectionTimeoutMS=settings.mongodb_timeout_ms) as mongo:
+    with MongoClient(settings.mongodb_uri.get_secret_value(), serverSelectionTimeoutMS=settings.mongodb_timeout_ms) as mongo:
         assert mongo[world.database][DATASETS].count_documents({"name": name}) == 1
         assert mongo[settings.mongodb_database][DATASETS].count_documents({"name": name}) == 0
     storage = Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key.get_secret_value(),

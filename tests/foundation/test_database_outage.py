@@ -71,7 +71,7 @@ class DatabaseLink:
 
 @pytest.fixture
 async def link(settings: Settings) -> AsyncIterator[tuple[DatabaseLink, int]]:
-    host, port = parse_uri(settings.mongodb_uri)["nodelist"][0]
+    host, port = parse_uri(settings.mongodb_uri.get_secret_value())["nodelist"][0]
     relay = DatabaseLink(host, port)
     relay_port = await relay.open()
     try:

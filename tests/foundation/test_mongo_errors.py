@@ -114,7 +114,7 @@ def test_translated_keeps_the_driver_error_as_cause_and_the_transaction_label() 
 
 @pytest.fixture
 def mongo(settings: Settings) -> Iterator[Any]:
-    client: Any = pymongo.MongoClient(settings.mongodb_uri, serverSelectionTimeoutMS=5000)
+    client: Any = pymongo.MongoClient(settings.mongodb_uri.get_secret_value(), serverSelectionTimeoutMS=5000)
     database = client[f"{settings.mongodb_database}_errors_{uuid.uuid4().hex[:6]}"]
     try:
         yield database

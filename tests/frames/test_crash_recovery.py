@@ -74,7 +74,7 @@ def metadata_process(settings: Settings, stack_env: dict[str, str], blob_service
         "FRAMEVAULT_METADATA_METRICS_ADDRESS": "",
         "FRAMEVAULT_LOG_LEVEL": "WARNING",
     }
-    service = MetadataProcess(env, port, urlsplit(settings.mongodb_uri).port or 27017)
+    service = MetadataProcess(env, port, urlsplit(settings.mongodb_uri.get_secret_value()).port or 27017)
     try:
         yield service
     finally:
@@ -124,7 +124,7 @@ async def test_a_restarted_service_writes_into_the_draft_at_once(
     version = await new_draft(process_stub)
     created = 0
     dead_transactions = 0
-    with pymongo.MongoClient(settings.mongodb_uri) as mongo:
+    with pymongo.MongoClient(settings.mongodb_uri.get_secret_value()) as mongo:
         for round_no in range(ROUNDS):
             doomed = UploadRun()
             doomed_frames = [image_frame(f"r{round_no}-doomed-{i:06d}") for i in range(DOOMED_FRAMES)]

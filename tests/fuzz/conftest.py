@@ -83,7 +83,7 @@ def fuzz_settings(settings: Settings) -> Iterator[Settings]:
     leftovers = [DeleteObject(o.object_name) for o in s3.list_objects(FUZZ_BUCKET, recursive=True)]
     errors = list(s3.remove_objects(FUZZ_BUCKET, leftovers)) if leftovers else []
     assert not errors, errors
-    with MongoClient(fuzz.mongodb_uri) as client:
+    with MongoClient(fuzz.mongodb_uri.get_secret_value()) as client:
         client.drop_database(fuzz.mongodb_database)
 
 

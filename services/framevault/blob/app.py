@@ -40,6 +40,7 @@ def build_service(settings: Settings, *, storage: BlobStorage | None = None,
     blobs = BlobStore(backend, settings)
     writer = BlobWriter(backend, settings)
     servicer = BlobServicer(BlobDeps(
+        settings=settings,
         blobs=blobs,
         writer=writer,
         previews=PreviewMaker(backend, blobs, settings),

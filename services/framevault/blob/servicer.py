@@ -16,12 +16,14 @@ from framevault.blob.gc import GarbageCollector
 from framevault.blob.previews import PreviewMaker
 from framevault.blob.store import BlobOutcome, BlobStore
 from framevault.blob.uploads import BlobWriter, WriteChunk
+from framevault.common.config import Settings
 from framevault.common.errors import ok_status
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
 
 @dataclass
 class BlobDeps:
+    settings: Settings
     blobs: BlobStore
     writer: BlobWriter
     previews: PreviewMaker
@@ -45,14 +47,9 @@ def _format_name(value: int) -> str:
         return f"unknown({value})"
 
 
-# How long a WriteBlob answered early (rejected, or the blob exists) keeps reading what the client still sends (see _drain_briefly).
-DRAIN_IDLE_SECONDS = 0.1
-DRAIN_MAX_SECONDS = 2.0
-DRAIN_MAX_BYTES = 64 * 1024 * 1024
-
-
-async def _drain_briefly(requests: AsyncIterator[blob_pb2.WriteBlobRequest]) -> None:
-    """Reads and drops the rest of a client stream answered early, within small bounds.
+async def _drain_briefly(requests: AsyncIterator[blob_pb2.WriteBlobRequest], settings: Settings) -> None:
+    """Reads and drops the rest of a client stream answered early, within the
+    bounds of the blob_write_drain_* settings.
 
     A grpcio asyncio client that is still writing when the server ends the
     call reports INTERNAL ("Internal error from Core") instead of the server's
@@ -62,10 +59,10 @@ async def _drain_briefly(requests: AsyncIterator[blob_pb2.WriteBlobRequest]) -> 
     """
     drained = 0
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + DRAIN_MAX_SECONDS
+    deadline = loop.time() + settings.blob_write_drain_max_seconds
     with contextlib.suppress(Exception, asyncio.TimeoutError, StopAsyncIteration):
-        while drained < DRAIN_MAX_BYTES:
-            timeout = min(DRAIN_IDLE_SECONDS, deadline - loop.time())
+        while drained < settings.blob_write_drain_max_bytes:
+            timeout = min(settings.blob_write_drain_idle_seconds, deadline - loop.time())
             if timeout <= 0:
                 return
             message = await asyncio.wait_for(anext(requests), timeout)
@@ -121,10 +118,10 @@ class BlobServicer(blob_pb2_grpc.BlobServiceServicer):
         try:
             result = await self.deps.writer.write(chunks())
         except Exception:
-            await _drain_briefly(request_iterator)
+            await _drain_briefly(request_iterator, self.deps.settings)
             raise
         if result.already_existed:
-            await _drain_briefly(request_iterator)
+            await _drain_briefly(request_iterator, self.deps.settings)
         return blob_pb2.WriteBlobResponse(committed_size=result.committed_size,
                                           already_existed=result.already_existed)
 

@@ -4,13 +4,25 @@ One place on purpose: a setting is added here or nowhere. Each field reads
 ``FRAMEVAULT_<FIELD NAME IN UPPER CASE>`` from the environment and
 ``--<field-name-with-dashes>`` from the command line; a flag wins over the
 environment, the environment over the default. Secrets are ``Secret`` values,
-which never show their text in ``repr``, ``str`` or logs.
+which never show their text in ``repr``, ``str`` or logs; a connection string
+is a ``SecretUri``, shown with its password masked.
+
+What belongs here: every value whose right setting depends on the deployment
+(addresses, credentials, timeouts, retries, batch, message and cache sizes,
+concurrency, resource limits). What clients or backends rely on stays a named
+constant next to the code that enforces it: limits the proto documents, token
+and state formats and their versions, S3 and SigV4 limits, MongoDB's error
+codes and the RetryInfo hints of the documented error tables.
+Each field says what it does and its unit in the comment above it (a comment
+serves the run of fields directly below it); tests/foundation/test_config.py
+checks that none is left without.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import re
 from collections.abc import Sequence
@@ -19,8 +31,10 @@ from typing import Any, get_type_hints
 
 ENV_PREFIX = "FRAMEVAULT_"
 _MASK = "**********"
-# The password of a connection string's user info (``scheme://user:password@host``).
+# The password of a connection string's user info (``scheme://user:password@host``)
+# and the value of any query option whose name says it is one (``tlsCertificateKeyFilePassword``).
 _URI_PASSWORD = re.compile(r"(?<=://)([^:@/]*):[^@/]*@")
+_URI_PASSWORD_OPTION = re.compile(r"(?i)([?&][^=&]*password=)[^&]*")
 
 
 class Secret:
@@ -35,45 +49,74 @@ class Secret:
     def get_secret_value(self) -> str:
         return self._value
 
-    def __repr__(self) -> str:
-        return f"Secret({_MASK!r})"
-
-    def __str__(self) -> str:
+    def masked(self) -> str:
+        """What may be shown of the value: logs, ``--help`` and ``str`` show this."""
         return _MASK
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.masked()!r})"
+
+    def __str__(self) -> str:
+        return self.masked()
+
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
+        return type(other) is type(self) and isinstance(other, Secret) and other._value == self._value
 
     def __hash__(self) -> int:
         return hash(self._value)
 
     def __reduce__(self) -> Any:
         # Copies and pickles across processes keep the value; only display masks it.
-        return (Secret, (self._value,))
+        return (type(self), (self._value,))
+
+
+class SecretUri(Secret):
+    """A connection string that may carry a password: shown with the password
+    masked, so the hosts and options it points at stay readable in logs."""
+
+    __slots__ = ()
+
+    def masked(self) -> str:
+        shown = _URI_PASSWORD.sub(rf"\1:{_MASK}@", self._value)
+        return _URI_PASSWORD_OPTION.sub(rf"\1{_MASK}", shown)
 
 
 @dataclass(frozen=True)
 class Settings:
-    # Listening addresses.
+    # Listening addresses (host:port) of the two services.
     metadata_address: str = "127.0.0.1:50051"
     blob_address: str = "127.0.0.1:50052"
     # Prometheus /metrics endpoints (host:port; empty = off).
     metadata_metrics_address: str = "127.0.0.1:9451"
     blob_metrics_address: str = "127.0.0.1:9452"
-    # Where the metadata service reaches the blob service.
+    # Where the metadata service reaches the blob service (host:port).
     blob_target: str = "127.0.0.1:50052"
-    # Where the blob service reaches the metadata service (garbage collection).
+    # Where the blob service reaches the metadata service for garbage collection (host:port).
     metadata_target: str = "127.0.0.1:50051"
 
-    # MongoDB (metadata service).
-    mongodb_uri: str = "mongodb://127.0.0.1:27117/?replicaSet=fv"
+    # MongoDB connection string of the metadata service (a replica set: transactions are used);
+    # shown with its password masked.
+    mongodb_uri: SecretUri = SecretUri("mongodb://127.0.0.1:27117/?replicaSet=fv")
+    # Database the metadata service keeps its collections in.
     mongodb_database: str = "framevault"
+    # How long the driver waits to select a server and to connect (ms).
     mongodb_timeout_ms: int = 10_000
+    # Connections the driver keeps open per server at most.
     mongodb_max_pool_size: int = 100
     # "motor" (the default) or "pymongo" (PyMongo's native async client).
     mongodb_driver: str = "motor"
     # Documents per cursor round trip when diffing and merging versions.
     mongodb_cursor_batch_size: int = 1000
+    # How long a catalog transaction that keeps meeting transient conflicts is run again from
+    # the start (s); the last conflict then reaches the caller as ABORTED.
+    transaction_retry_seconds: float = 30.0
+    # Backoff between those runs: full jitter below a ceiling that doubles from the first (ms)
+    # up to the largest (ms).
+    transaction_retry_initial_backoff_ms: int = 10
+    transaction_retry_max_backoff_ms: int = 200
+    # Commits whose outcome is unknown are committed again on the same session up to this many
+    # times in all before the whole transaction is run again.
+    transaction_commit_attempts: int = 3
 
     # Catalog (metadata service).
     # Frame revisions removed per delete_many when purging a dataset or version.
@@ -82,8 +125,12 @@ class Settings:
     catalog_diff_batch_frames: int = 500
     # Changes a merge writes per transaction.
     catalog_merge_batch_frames: int = 500
+    # A DiffVersions message is sent once it holds this many changes or this many encoded bytes
+    # (keep the bytes well below clients' 4 MiB default receive limit).
+    catalog_diff_message_changes: int = 500
+    catalog_diff_message_bytes: int = 1024 * 1024
 
-    # S3 / MinIO (blob service).
+    # S3 endpoint (host:port), credentials, bucket (must exist), region and HTTPS of the blob service.
     s3_endpoint: str = "127.0.0.1:8333"
     s3_access_key: str = "framevault"
     s3_secret_key: Secret = Secret("framevault-secret")
@@ -99,29 +146,46 @@ class Settings:
     # Threads running the synchronous S3 SDK; its HTTP pool is sized to match.
     s3_max_concurrency: int = 32
 
-    # Blob service limits (advertised by GetCapabilities).
+    # Blob service limits, advertised by GetCapabilities: bytes and blobs per batch call, preferred
+    # and largest chunk of a read or write stream (bytes).
     blob_max_batch_total_size_bytes: int = 4 * 1024 * 1024
     blob_max_batch_blobs: int = 1000
     blob_chunk_size_bytes: int = 1024 * 1024
     blob_max_chunk_size_bytes: int = 4 * 1024 * 1024
-    # 312.5 GiB: S3's 10,000 parts of 32 MiB.
+    # Largest blob (bytes); 312.5 GiB is S3's 10,000 parts of 32 MiB.
     blob_max_size_bytes: int = 10_000 * 32 * 1024 * 1024
+    # Longest edge of a preview (pixels).
     blob_max_preview_edge: int = 2048
-    # Longest lifetime of a download URL; a leaked URL works until it expires (SigV4 allows 7 days at most).
+    # Longest lifetime of a download URL (s); a leaked URL works until it expires (SigV4 allows 7 days at most).
     blob_max_download_url_seconds: int = 3600
+    # Grace period of garbage collection when the request gives none (s): younger blobs are kept.
     blob_gc_default_grace_seconds: int = 24 * 3600
     # Unreferenced blobs deleted (and reported) per garbage collection batch.
     blob_gc_batch_blobs: int = 1000
     # Referenced digests asked of the metadata service per message while collecting (it allows up to 10,000).
     blob_gc_reference_batch: int = 10_000
-    # Larger sources get no preview: decoding one holds the whole image in memory.
+    # Larger sources get no preview (bytes): decoding one holds the whole image in memory.
     blob_max_preview_source_bytes: int = 256 * 1024 * 1024
+    # A WriteBlob answered early (refused, or the blob exists) keeps reading and dropping what the
+    # client still sends, so the client sees the real status (grpc/grpc#36066): until nothing came
+    # for the idle time (s), for the longest time (s), or up to this many bytes.
+    blob_write_drain_idle_seconds: float = 0.1
+    blob_write_drain_max_seconds: float = 2.0
+    blob_write_drain_max_bytes: int = 64 * 1024 * 1024
 
-    # Upload stream.
+    # Upload stream: frames a client may have unanswered (the window), and frames written per
+    # transaction.
     upload_window_frames: int = 2000
     upload_batch_frames: int = 500
+    # Most retries of a frame a client may ask for (UploadOptions.upload_retries; the proto allows 10).
     upload_max_retries: int = 10
+    # Backoff of retried frame writes (the stream's and UpdateFrame's, DeleteFrames'): jittered,
+    # doubling from the base (ms) up to the largest (ms).
     upload_retry_base_delay_ms: int = 50
+    upload_retry_max_delay_ms: int = 5_000
+    # Attempts of UpdateFrame and DeleteFrames on transient failures, the first included.
+    frame_write_attempts: int = 4
+    # Largest blob an upload may carry inline in a frame source (bytes).
     upload_max_inline_bytes: int = 4 * 1024 * 1024
     # Inline blobs of one upload batch stored at once.
     upload_inline_store_concurrency: int = 8
@@ -129,24 +193,31 @@ class Settings:
     # forgotten draft are not lost (their deltas still count), just not reused.
     upload_remembered_lease_drafts: int = 4096
 
-    # Iteration.
+    # Frames per IterateFrames message when the request gives none, and at most.
     iterate_frames_per_message: int = 256
     iterate_max_frames_per_message: int = 1000
+    # Frame documents fetched per query while iterating a view: the budget is split across
+    # its selections, each getting at least the least and at most the most.
+    view_fetch_budget_frames: int = 2000
+    view_min_fetch_frames: int = 16
+    view_max_fetch_frames: int = 500
     # Signs every token handed to clients (view cursors, page tokens), each kind
     # with its own key derived from it; set a private value in production.
     view_cursor_secret: Secret = Secret("framevault-view-cursor-default-secret")
 
-    # gRPC transport.
+    # Largest gRPC message either service sends or receives (bytes).
     grpc_max_message_bytes: int = 64 * 1024 * 1024
+    # Keepalive pings on idle connections: interval (ms) and how long an answer may take (ms).
     grpc_keepalive_time_ms: int = 30_000
     grpc_keepalive_timeout_ms: int = 10_000
+    # How long a stopping service lets calls in flight finish (s).
     grpc_shutdown_grace_seconds: float = 10.0
-    # Deadline of calls one service makes to the other.
+    # Deadline of calls one service makes to the other (s).
     service_call_timeout_seconds: float = 30.0
-    # How often health checking asks the backends whether they answer.
+    # How often health checking asks the backends whether they answer (s).
     health_poll_seconds: float = 2.0
     # How long start-up waits for backend preparation (indexes ...) before
-    # serving anyway, answering UNAVAILABLE until it succeeds.
+    # serving anyway, answering UNAVAILABLE until it succeeds (s).
     prepare_at_start_seconds: float = 15.0
     # Cyclic garbage collection thresholds of the three generations (Python's are 700, 10, 10):
     # streaming allocates many short-lived containers that reference counting frees anyway.
@@ -183,29 +254,29 @@ class Settings:
     # and expiry are still checked on every call.
     api_key_verified_cache_seconds: int = 300
 
+    # Log level (DEBUG, INFO, WARNING, ERROR).
     log_level: str = "INFO"
     # "json" for machines, "console" for people.
     log_format: str = "json"
 
     def __post_init__(self) -> None:
         # A plain string given for a secret (a test, a caller's override) becomes a Secret.
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.type in ("Secret", Secret) and isinstance(value, str):
-                object.__setattr__(self, f.name, Secret(value))
+        for name, kind in _field_types().items():
+            value = getattr(self, name)
+            if _is_secret(kind) and isinstance(value, str):
+                object.__setattr__(self, name, kind(value))
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
         environ = dict(os.environ if environ is None else environ)
-        hints = get_type_hints(cls)
         values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            raw = environ.get(env_name(f.name))
+        for name, kind in _field_types().items():
+            raw = environ.get(env_name(name))
             if raw is not None:
                 try:
-                    values[f.name] = _parse(hints[f.name], raw)
+                    values[name] = _parse(kind, raw)
                 except ValueError as exc:
-                    raise SystemExit(f"invalid value for {env_name(f.name)}: {raw!r}") from exc
+                    raise SystemExit(f"invalid value for {env_name(name)}: {raw!r}") from exc
         values.update(overrides)
         return cls(**values)
 
@@ -219,7 +290,7 @@ class Settings:
         return cls.from_env(environ, **flags)
 
     def displayed(self) -> dict[str, Any]:
-        """Every setting for the start-up log; secrets and passwords in connection strings masked."""
+        """Every setting for the start-up log; secrets masked (connection strings keep all but the password)."""
         return {f.name: _display(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
 
@@ -239,15 +310,15 @@ def argument_parser(prog: str | None = None) -> argparse.ArgumentParser:
         description="Every setting is also read from FRAMEVAULT_<NAME> in the environment; "
                     "a flag wins over the environment, the environment over the default.",
     )
-    hints = get_type_hints(Settings)
+    kinds = _field_types()
     for f in dataclasses.fields(Settings):
-        kind = hints[f.name]
+        kind = kinds[f.name]
         extra: dict[str, Any] = {"nargs": "?", "const": "true"} if kind is bool else {}
         parser.add_argument(
             flag_name(f.name), dest=f.name, default=None, type=_flag_parser(kind),
             metavar=_metavar(kind), **extra,
             help=f"default {_display(f.default)!s}; env {env_name(f.name)}"
-                 + ("; prefer the env var, a flag shows in the process list" if kind is Secret else ""),
+                 + ("; prefer the env var, a flag shows in the process list" if _is_secret(kind) else ""),
         )
     return parser
 
@@ -261,16 +332,26 @@ def _flag_parser(kind: Any) -> Any:
     return parse
 
 
+@functools.cache
+def _field_types() -> dict[str, Any]:
+    """Each Settings field's type (the annotations are strings until resolved)."""
+    hints = get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Settings)}
+
+
+def _is_secret(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, Secret)
+
+
 def _metavar(kind: Any) -> str:
-    return {bool: "BOOL", int: "INT", float: "FLOAT", Secret: "SECRET"}.get(kind, "TEXT")
+    if _is_secret(kind):
+        return "SECRET"
+    return {bool: "BOOL", int: "INT", float: "FLOAT"}.get(kind, "TEXT")
 
 
 def _display(value: Any) -> Any:
-    if isinstance(value, Secret):
-        return str(value)
-    if isinstance(value, str):
-        return _URI_PASSWORD.sub(rf"\1:{_MASK}@", value)
-    return value
+    # Secrets show only what masked() allows; no other value carries a password.
+    return value.masked() if isinstance(value, Secret) else value
 
 
 def _parse(kind: Any, raw: str) -> Any:
@@ -285,6 +366,6 @@ def _parse(kind: Any, raw: str) -> Any:
         return int(raw)
     if kind is float:
         return float(raw)
-    if kind is Secret:
-        return Secret(raw)
+    if _is_secret(kind):
+        return kind(raw)
     return raw

@@ -105,11 +105,11 @@ def make_client(settings: Settings) -> Any:
         tz_aware=True,
     )
     if settings.mongodb_driver == "pymongo":
-        return pymongo.AsyncMongoClient(settings.mongodb_uri, **common)
+        return pymongo.AsyncMongoClient(settings.mongodb_uri.get_secret_value(), **common)
     if settings.mongodb_driver == "motor":
         from motor.motor_asyncio import AsyncIOMotorClient
 
-        return AsyncIOMotorClient(settings.mongodb_uri, **common)
+        return AsyncIOMotorClient(settings.mongodb_uri.get_secret_value(), **common)
     raise SystemExit(f"FRAMEVAULT_MONGODB_DRIVER must be 'motor' or 'pymongo', not {settings.mongodb_driver!r}")
 
 

@@ -58,7 +58,9 @@ MISSING_INDEX_MESSAGE = "hint provided does not correspond to an existing index"
 
 # RetryInfo delays: a conflict clears as soon as the other transaction ends;
 # a timeout or an unknown commit outcome after a moment; a failover takes an
-# election; index creation at start takes longest.
+# election; index creation at start takes longest. They are part of the error
+# table STORAGE.md documents and only a lower bound for clients, which back off
+# further on their own retry policy, so they are constants, not settings.
 CONFLICT_RETRY_MS = 50
 TIMEOUT_RETRY_MS = 200
 UNAVAILABLE_RETRY_MS = 500

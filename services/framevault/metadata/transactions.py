@@ -5,7 +5,9 @@ another attempt.
 per frame and backs off itself, so the attempts it reports are real.
 ``in_transaction`` retries a whole unit after transient conflicts (at commit
 too, which motor's ``with_transaction`` does not retry); catalog operations
-use it.
+use it. Attempt counts, time limits and backoff come from the settings the
+``Database`` carries (``transaction_*``, ``upload_retry_*``,
+``frame_write_attempts``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -24,18 +25,12 @@ from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
 from framevault.api.retry import RetryPolicy
+from framevault.common.config import Settings
 from framevault.common.errors import Aborted, DeadlineExceeded, FramevaultError, Unavailable
 from framevault.metadata.db import Database
 from framevault.metadata.mongo_errors import transaction_is_retryable, translated
 
 T = TypeVar("T")
-# Backoff between attempts never exceeds this.
-MAX_BACKOFF_MS = 5_000
-# Attempts of a unary write (UpdateFrame, DeleteFrames) on transient failures.
-UNARY_WRITE_ATTEMPTS = 4
-# Commits whose outcome is unknown are retried on the same session this often
-# before the whole unit is retried (which is safe: the writes are upserts).
-_COMMIT_ATTEMPTS = 3
 
 
 def transient_error(exc: BaseException) -> FramevaultError | None:
@@ -72,31 +67,39 @@ async def transaction(db: Database) -> AsyncIterator[Any]:
                     await session.abort_transaction()
             raise
         with translated():
-            await _commit(session)
+            await _commit(session, db.settings.transaction_commit_attempts)
     finally:
         with contextlib.suppress(pymongo.errors.PyMongoError):
             await _resolved(session.end_session())
 
 
-async def _commit(session: Any) -> None:
-    for attempt in range(1, _COMMIT_ATTEMPTS + 1):
+async def _commit(session: Any, attempts: int) -> None:
+    # A commit whose outcome is unknown is committed again on the same session
+    # before the whole unit is retried (which is safe: the writes are upserts).
+    for attempt in range(1, max(1, attempts) + 1):
         try:
             await session.commit_transaction()
             return
         except pymongo.errors.PyMongoError as exc:
-            if attempt == _COMMIT_ATTEMPTS or not exc.has_error_label("UnknownTransactionCommitResult"):
+            if attempt >= attempts or not exc.has_error_label("UnknownTransactionCommitResult"):
                 raise
 
 
-# A catalog unit that keeps conflicting stops being retried after this long;
-# the last transient error then reaches the caller as ABORTED.
-IN_TRANSACTION_RETRY_SECONDS = 30.0
+def _conflict_backoff(settings: Settings) -> RetryPolicy:
+    """Full jitter between runs of a conflicting unit, so contenders do not
+    collide again in step. Runs are bounded by time (transaction_retry_seconds),
+    so the policy's attempt count is not consulted."""
+    return RetryPolicy(max_attempts=1, initial_backoff_seconds=settings.transaction_retry_initial_backoff_ms / 1000,
+                       max_backoff_seconds=settings.transaction_retry_max_backoff_ms / 1000, jitter=1.0)
 
 
 async def in_transaction(db: Database, work: Callable[[Any], Awaitable[T]]) -> T:
     """Runs ``work(session)`` in one transaction, again from the start after a
-    transient conflict. A domain error raised by ``work`` aborts the attempt,
-    so nothing of it is kept."""
+    transient conflict, for up to ``transaction_retry_seconds``; the last
+    conflict then reaches the caller as ABORTED. A domain error raised by
+    ``work`` aborts the attempt, so nothing of it is kept."""
+    limit_seconds = db.settings.transaction_retry_seconds
+    backoff = _conflict_backoff(db.settings)
     started = time.monotonic()
     attempt = 0
     while True:
@@ -105,30 +108,32 @@ async def in_transaction(db: Database, work: Callable[[Any], Awaitable[T]]) -> T
             async with transaction(db) as session:
                 return await work(session)
         except FramevaultError as exc:
-            if not transaction_is_retryable(exc) or time.monotonic() - started > IN_TRANSACTION_RETRY_SECONDS:
+            if not transaction_is_retryable(exc) or time.monotonic() - started > limit_seconds:
                 raise
-        # Jittered backoff, so contenders do not collide again in step.
-        await asyncio.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+        await asyncio.sleep(backoff.delay(attempt))
 
 
-def write_retry_policy(base_delay_ms: int, attempts: int = UNARY_WRITE_ATTEMPTS) -> RetryPolicy:
-    """Backoff of retried writes: exponential from ``base_delay_ms``, capped,
-    jittered in the upper half so retrying writers spread out. Which failures
-    are retried is decided by :func:`transient_error`, not by status codes."""
-    return RetryPolicy(max_attempts=attempts, initial_backoff_seconds=base_delay_ms / 1000,
-                       max_backoff_seconds=MAX_BACKOFF_MS / 1000)
+def write_retry_policy(settings: Settings) -> RetryPolicy:
+    """Retries of a frame write: ``frame_write_attempts`` attempts, backoff
+    exponential from ``upload_retry_base_delay_ms`` up to
+    ``upload_retry_max_delay_ms``, jittered in the upper half so retrying
+    writers spread out (the upload stream counts its attempts per frame itself
+    and takes only the backoff). Which failures are retried is decided by
+    :func:`transient_error`, not by status codes."""
+    return RetryPolicy(max_attempts=max(1, settings.frame_write_attempts),
+                       initial_backoff_seconds=settings.upload_retry_base_delay_ms / 1000,
+                       max_backoff_seconds=settings.upload_retry_max_delay_ms / 1000)
 
 
-def backoff_seconds(retry_no: int, base_delay_ms: int) -> float:
+def backoff_seconds(retry_no: int, settings: Settings) -> float:
     """Delay before retry ``retry_no`` (1-based) of a write."""
-    return write_retry_policy(base_delay_ms).delay(retry_no)
+    return write_retry_policy(settings).delay(retry_no)
 
 
-async def with_retries(work: Callable[[], Awaitable[T]], base_delay_ms: int,
-                       attempts: int = UNARY_WRITE_ATTEMPTS) -> T:
+async def with_retries(work: Callable[[], Awaitable[T]], settings: Settings) -> T:
     """Runs ``work`` again after transient failures; the last one is raised
     as its retryable domain error (UNAVAILABLE / ABORTED with RetryInfo)."""
-    policy = write_retry_policy(base_delay_ms, attempts)
+    policy = write_retry_policy(settings)
     for attempt in range(1, policy.max_attempts + 1):
         try:
             return await work()

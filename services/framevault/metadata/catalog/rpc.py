@@ -14,10 +14,6 @@ from framevault.metadata.frame_documents import document_to_frame
 from framevault.v1 import dataset_pb2
 from framevault.v1 import metadata_service_pb2 as ms
 
-# A DiffVersions message is sent once it holds this many changes or bytes.
-DIFF_MESSAGE_CHANGES = 500
-DIFF_MESSAGE_BYTES = 1024 * 1024
-
 
 def _change_to_proto(change: FrameDifference, base_id: str, target_id: str) -> ms.FrameChange:
     out = ms.FrameChange(frame_id=change.frame_id, kind=change.kind)  # type: ignore[arg-type]
@@ -93,6 +89,7 @@ class CatalogRpcs:
         self, request: ms.DiffVersionsRequest, context: aio.ServicerContext
     ) -> AsyncIterator[ms.DiffVersionsResponse]:
         diff = await self.deps.catalog.differ.open(request)
+        settings = self.deps.settings
         message = ms.DiffVersionsResponse()
         size = 0
         async for batch in diff.batches:
@@ -100,7 +97,8 @@ class CatalogRpcs:
                 proto = _change_to_proto(change, diff.base_id, diff.target_id)
                 message.changes.append(proto)
                 size += proto.ByteSize()
-                if len(message.changes) >= DIFF_MESSAGE_CHANGES or size >= DIFF_MESSAGE_BYTES:
+                if (len(message.changes) >= settings.catalog_diff_message_changes
+                        or size >= settings.catalog_diff_message_bytes):
                     yield message
                     message, size = ms.DiffVersionsResponse(), 0
         if message.changes:

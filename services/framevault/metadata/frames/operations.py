@@ -211,7 +211,7 @@ async def update_frame(store: FrameStore, blobs: BlobGateway, settings: Settings
             raise Aborted(f"frame {frame_id!r} changed during the update", retry_after_ms=50) from None
 
     try:
-        return await with_retries(settled, settings.upload_retry_base_delay_ms)
+        return await with_retries(settled, settings)
     except _EtagMismatch:
         # Final, unlike a conflict: the caller must re-read the frame.
         raise Aborted(f"frame {frame_id!r} changed: etag {request.etag!r} is not the current one",
@@ -238,7 +238,7 @@ async def delete_frames(store: FrameStore, settings: Settings, request: metadata
         async with write_lease(store, version) as lease, store.transaction() as session:
             return await delete_revisions(store, session, lease, ids)
 
-    deleted = await with_retries(attempt, settings.upload_retry_base_delay_ms)
+    deleted = await with_retries(attempt, settings)
     statuses = [
         metadata_service_pb2.FrameStatus(
             frame_id=frame_id,

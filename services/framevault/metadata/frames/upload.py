@@ -291,7 +291,7 @@ class _BatchWriter:
         while units or waiting:
             if not units:
                 round_no += 1
-                await asyncio.sleep(backoff_seconds(round_no, self._settings.upload_retry_base_delay_ms))
+                await asyncio.sleep(backoff_seconds(round_no, self._settings))
                 units.extend(sorted(waiting, key=lambda u: u[0].item.index))
                 waiting = []
             unit = units.popleft()

@@ -29,6 +29,7 @@ from typing import Any
 from bson import ObjectId
 
 from framevault.api.metadata_values import INT64_MAX
+from framevault.common.config import Settings
 from framevault.metadata.frames.validation import MAX_CONTEXT_ID_BYTES, MAX_FRAME_ID_BYTES
 from framevault.metadata.views.plan import Order, SelectionPlan, Shard, ViewPlan
 from framevault.metadata.views.shuffle import MAX_BUCKET_BITS, CycleOrder, bucket_bits_for, uniform
@@ -36,10 +37,6 @@ from framevault.metadata.views.store import SequentialKey, ViewStore, sequential
 
 Document = dict[str, Any]
 
-# Documents fetched per query, for the whole view (split across selections).
-FETCH_BUDGET = 2000
-MIN_FETCH = 16
-MAX_FETCH = 500
 # A cursor may carry this many more bucket bits than a selection's current
 # frame count gives: a draft may have lost up to half its frames since the
 # cursor was issued. A random cycle then walks at most twice the buckets the
@@ -51,8 +48,11 @@ class CorruptState(ValueError):
     """A cursor state this engine cannot continue from."""
 
 
-def fetch_size(selections: int) -> int:
-    return max(MIN_FETCH, min(MAX_FETCH, FETCH_BUDGET // max(1, selections)))
+def fetch_size(selections: int, settings: Settings) -> int:
+    """Documents each selection fetches per query: the view's budget split across
+    its selections, within the settings' bounds (at least one)."""
+    share = settings.view_fetch_budget_frames // max(1, selections)
+    return max(1, settings.view_min_fetch_frames, min(settings.view_max_fetch_frames, share))
 
 
 # --- sequential ---------------------------------------------------------------
@@ -71,8 +71,11 @@ class SequentialStream:
 
     async def peek(self) -> Document | None:
         while not self._buffer and not self._complete:
-            documents = await self._store.sequential_batch(self._scope, self._fetched_after, self._batch, self._fields)
-            self._complete = len(documents) < self._batch
+            # A resumed scan starts at the last key fetched, inclusively: one more
+            # document keeps every query making progress, whatever the batch size.
+            limit = self._batch + (self._fetched_after is not None)
+            documents = await self._store.sequential_batch(self._scope, self._fetched_after, limit, self._fields)
+            self._complete = len(documents) < limit
             if documents and self._fetched_after is not None and sequential_key(documents[0]) == self._fetched_after:
                 # The scan starts at the last key inclusively: that frame was sent.
                 documents = documents[1:]
@@ -214,11 +217,11 @@ class Iteration:
     """The frames of a view for one shard, resumable from ``snapshot()``."""
 
     def __init__(self, plan: ViewPlan, store: ViewStore, shard: Shard, state: dict[str, Any] | None, *,
-                 infinite: bool | None = None):
+                 settings: Settings, infinite: bool | None = None):
         self._plan = plan
         self._infinite = plan.infinite if infinite is None else infinite
         fields = plan.projection.document_fields()
-        batch = fetch_size(len(plan.selections))
+        batch = fetch_size(len(plan.selections), settings)
         scopes = [selection.scope(shard) for selection in plan.selections]
         self.emitted = 0
         # Sequential: whether the current cycle of the view has sent a frame

@@ -125,7 +125,7 @@ class ViewService:
               infinite: bool | None = None) -> Iteration:
         state = self._codec.decode(token, kind=kind, binding=_binding(plan, shard), field=field) if token else None
         try:
-            return Iteration(plan, self._store, shard, state, infinite=infinite)
+            return Iteration(plan, self._store, shard, state, settings=self._settings, infinite=infinite)
         except CorruptState as exc:
             raise InvalidArgument.field(field, f"malformed cursor ({exc})") from None
 
