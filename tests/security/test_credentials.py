@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import time
 from typing import Any
 
 import grpc
@@ -161,3 +163,49 @@ async def test_health_needs_no_credential(secure_channel: Any) -> None:
     health = health_pb2_grpc.HealthStub(secure_channel)
     response = await health.Check(health_pb2.HealthCheckRequest(service="liveness"))
     assert response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_a_key_past_its_expiry_is_unauthenticated(access: Any, admin: Any, secure_settings: Settings) -> None:
+    from google.protobuf import timestamp_pb2
+    from pymongo import MongoClient
+
+    expire_time = timestamp_pb2.Timestamp(seconds=int(time.time()) + 3600)
+    issued = await issue_key(access, admin, unique("expiring"), expire_time=expire_time)
+    assert (await access.GetCaller(access_pb2.GetCallerRequest(), metadata=bearer(issued.token))).principal
+    # The hour passes: the stored expiry is moved into the past.
+    uri = secure_settings.mongodb_uri
+    with MongoClient(getattr(uri, "get_secret_value", lambda: uri)()) as client:
+        client[secure_settings.mongodb_database].api_keys.update_one(
+            {"_id": issued.api_key.id}, {"$set": {"expire_time": dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)}})
+    assert _reason(await _refused(access, bearer(issued.token))) == "CREDENTIAL_EXPIRED"
+
+
+async def test_a_key_cannot_be_issued_already_expired(access: Any, admin: Any) -> None:
+    from google.protobuf import timestamp_pb2
+
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await issue_key(access, admin, unique("late"), expire_time=timestamp_pb2.Timestamp(seconds=1))
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for d in error_details(bad.value) if isinstance(d, error_details_pb2.BadRequest)
+            for v in d.field_violations] == ["api_key.expire_time"]
+
+
+async def test_api_keys_page_newest_first(access: Any, admin: Any) -> None:
+    principal = unique("paged")
+    issued = [(await issue_key(access, admin, principal)).api_key.id for _ in range(3)]
+    first = await access.ListApiKeys(access_pb2.ListApiKeysRequest(principal=principal, page_size=2), metadata=admin)
+    second = await access.ListApiKeys(access_pb2.ListApiKeysRequest(principal=principal, page_size=2,
+                                                                    page_token=first.next_page_token), metadata=admin)
+    assert not second.next_page_token
+    assert sorted(key.id for key in [*first.api_keys, *second.api_keys]) == sorted(issued)
+    times = [key.create_time.ToDatetime() for key in [*first.api_keys, *second.api_keys]]
+    assert times == sorted(times, reverse=True)
+    with pytest.raises(grpc.aio.AioRpcError) as replayed:
+        await access.ListApiKeys(access_pb2.ListApiKeysRequest(page_token=first.next_page_token), metadata=admin)
+    assert replayed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_an_oidc_subject_with_punctuation_is_a_principal(access: Any, issuer: JwtIssuer) -> None:
+    caller = await access.GetCaller(access_pb2.GetCallerRequest(), metadata=bearer(issuer.token("auth0|5f3a")))
+    assert caller.principal == "jwt:auth0|5f3a"
+    assert _reason(await _refused(access, bearer(issuer.token("has space")))) == "CREDENTIAL_INVALID"

@@ -203,3 +203,14 @@ async def test_a_restart_issues_no_second_bootstrap_key(secure_settings: Setting
         assert not second_file.exists()
     finally:
         await running.stop(grace=1)
+
+
+async def test_check_blob_access_names_bad_digests(access: Any, secure_settings: Settings) -> None:
+    blob = ServiceTokenMinter(secure_settings, "blob", "metadata").call_metadata()
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await access.CheckBlobAccess(access_pb2.CheckBlobAccessRequest(principal="admin", digests=[
+            blob_pb2.Digest(hash="a" * 64, size_bytes=1), blob_pb2.Digest(hash="XYZ", size_bytes=-1)]),
+            metadata=blob)
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {v.field for d in error_details(bad.value) if isinstance(d, error_details_pb2.BadRequest)
+            for v in d.field_violations} == {"digests[1].hash"}

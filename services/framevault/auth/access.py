@@ -17,6 +17,7 @@ from framevault.auth.store import GLOBAL, AccessStore, Document
 from framevault.common.config import Settings
 from framevault.common.digests import checked_digest
 from framevault.common.errors import FieldErrors, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from framevault.metadata.catalog.documents import now
 from framevault.metadata.catalog.page_tokens import PageTokens, as_id, as_text, as_time, collect_page, query_digest
 from framevault.metadata.catalog.validation import check_page_size
 from framevault.v1 import access_pb2, blob_pb2, dataset_pb2
@@ -26,11 +27,6 @@ MAX_DESCRIPTION_BYTES = 1024
 MAX_LISTED_ROLES = 1000
 # Digests per CheckBlobAccess call.
 MAX_CHECKED_DIGESTS = 1000
-
-
-def _now() -> dt.datetime:
-    moment = dt.datetime.now(dt.UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def _timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
@@ -58,7 +54,7 @@ def binding_to_proto(doc: Document) -> access_pb2.RoleBinding:
 
 def _check_principal(principal: str, field: str, errors: FieldErrors) -> None:
     if not PRINCIPAL_PATTERN.fullmatch(principal):
-        errors.add(field, "must be 1..256 characters of letters, digits and _-.:@/")
+        errors.add(field, "must be 1..256 printable ASCII characters without spaces")
 
 
 class Access:
@@ -110,7 +106,7 @@ class Access:
                             created_by: str) -> access_pb2.CreateApiKeyResponse:
         issued = self.hasher.issue()
         doc: Document = {"_id": issued.key_id, "principal": principal, "description": description,
-                         "secret_hash": issued.secret_hash, "create_time": _now(), "expire_time": expire_time,
+                         "secret_hash": issued.secret_hash, "create_time": now(), "expire_time": expire_time,
                          "revoke_time": None, "created_by": created_by}
         await self.store.insert_api_key(doc)
         return access_pb2.CreateApiKeyResponse(api_key=api_key_to_proto(doc), token=issued.token)
@@ -134,7 +130,7 @@ class Access:
     async def revoke_api_key(self, request: access_pb2.RevokeApiKeyRequest) -> access_pb2.ApiKey:
         if not request.api_key_id:
             raise InvalidArgument.field("api_key_id", "required")
-        doc = await self.store.revoke_api_key(request.api_key_id, _now())
+        doc = await self.store.revoke_api_key(request.api_key_id, now())
         if doc is None:
             raise NotFound("api_key", request.api_key_id, field="api_key_id")
         self.hasher.forget(request.api_key_id)
@@ -169,7 +165,7 @@ class Access:
         else:
             dataset_id = await self._existing_dataset(request.dataset, "dataset")
         doc = await self.store.put_role({"principal": request.principal, "dataset_id": dataset_id,
-                                         "role": int(request.role), "create_time": _now(),
+                                         "role": int(request.role), "create_time": now(),
                                          "granted_by": caller.principal})
         return binding_to_proto(doc)
 
@@ -258,7 +254,7 @@ class Access:
         if await self.store.active_admin_key_exists(dt.datetime.now(dt.UTC)):
             return False
         await self.store.put_role({"principal": "admin", "dataset_id": GLOBAL, "role": ADMIN,
-                                   "create_time": _now(), "granted_by": "bootstrap"})
+                                   "create_time": now(), "granted_by": "bootstrap"})
         issued = await self.issue_api_key("admin", "bootstrap admin key", None, "bootstrap")
         write(path, issued.token)
         return True

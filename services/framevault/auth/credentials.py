@@ -32,7 +32,14 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from framevault.auth.principals import JWT, JWT_PRINCIPAL_PREFIX, SERVICE_PRINCIPAL_PREFIX, Caller, service_caller
+from framevault.auth.principals import (
+    JWT,
+    JWT_PRINCIPAL_PREFIX,
+    PRINCIPAL_PATTERN,
+    SERVICE_PRINCIPAL_PREFIX,
+    Caller,
+    service_caller,
+)
 from framevault.common.config import Settings
 from framevault.common.errors import Unauthenticated, Unavailable
 from framevault.common.tokens import derived_key
@@ -223,10 +230,12 @@ class JwtVerifier:
             key = await self._jwks_key(self._jwks, token)
         claims = _decode(token, key, self._algorithms, audience=self._audience, issuer=self._issuer,
                          leeway=self._leeway, what="token")
-        subject = claims["sub"]
-        if not isinstance(subject, str) or not subject:
-            raise Unauthenticated("token has no subject", reason="CREDENTIAL_INVALID")
-        return Caller(principal=JWT_PRINCIPAL_PREFIX + subject, credential_kind=JWT)
+        principal = JWT_PRINCIPAL_PREFIX + str(claims["sub"])
+        if not isinstance(claims["sub"], str) or not PRINCIPAL_PATTERN.fullmatch(principal):
+            # Roles could never be granted to it.
+            raise Unauthenticated("token subject must be 1..252 printable ASCII characters without spaces",
+                                  reason="CREDENTIAL_INVALID")
+        return Caller(principal=principal, credential_kind=JWT)
 
     @staticmethod
     async def _jwks_key(client: jwt.PyJWKClient, token: str) -> Any:

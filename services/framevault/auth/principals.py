@@ -13,8 +13,9 @@ API_KEY = access_pb2.CREDENTIAL_KIND_API_KEY
 JWT = access_pb2.CREDENTIAL_KIND_JWT
 SERVICE = access_pb2.CREDENTIAL_KIND_SERVICE
 
-# Principals roles are granted to: letters, digits and ``_-.:@/``.
-PRINCIPAL_PATTERN = re.compile(r"[A-Za-z0-9_\-.:@/]{1,256}")
+# Principals roles are granted to: 1..256 printable ASCII characters without
+# spaces, so OIDC subjects such as ``auth0|5f3a`` or e-mail addresses fit.
+PRINCIPAL_PATTERN = re.compile(r"[!-~]{1,256}")
 JWT_PRINCIPAL_PREFIX = "jwt:"
 SERVICE_PRINCIPAL_PREFIX = "service:"
 

@@ -233,8 +233,8 @@ type ApiKey struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Output only. The key id (the `<key id>` of the token).
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The principal the key authenticates as: 1..256 characters of letters,
-	// digits and `_-.:@/`.
+	// The principal the key authenticates as: 1..256 printable ASCII
+	// characters without spaces.
 	Principal string `protobuf:"bytes,2,opt,name=principal,proto3" json:"principal,omitempty"`
 	// Free text, at most 1024 bytes.
 	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`

@@ -168,8 +168,8 @@ export interface ApiKey {
   /** Output only. The key id (the `<key id>` of the token). */
   id: string;
   /**
-   * The principal the key authenticates as: 1..256 characters of letters,
-   * digits and `_-.:@/`.
+   * The principal the key authenticates as: 1..256 printable ASCII
+   * characters without spaces.
    */
   principal: string;
   /** Free text, at most 1024 bytes. */
