@@ -84,8 +84,8 @@ stack-up: install
 	$(STACK) up
 
 # Without a venv nothing of the stack can run; with one, the stack command is brought up to date first.
-stack-down:
-	@if [ -x $(PY) ]; then $(MAKE) --no-print-directory $(VENV)/.installed && $(STACK) down; fi
+stack-down: $(if $(wildcard $(PY)),$(VENV)/.installed)
+	@if [ -x $(STACK) ]; then $(STACK) down; fi
 
 stack-status: install
 	$(STACK) status
