@@ -44,13 +44,13 @@ class VersionReader(Protocol):
     """The reads of datasets and versions that every area makes."""
 
     async def find_dataset(self, *, dataset_id: str | None = None, name: str | None = None) -> dict[str, Any] | None:
-        """The dataset document with this id or this name; None if there is none."""
+        """The dataset document matching every given field (at least one); None if there is none."""
         ...
 
     async def find_version(
         self, *, version_id: str | None = None, dataset_id: str | None = None, name: str | None = None
     ) -> dict[str, Any] | None:
-        """The version document matching every given field; None if there is none."""
+        """The version document matching every given field (at least one); None if there is none."""
         ...
 
     async def exact_frame_counts(self, version_ids: Iterable[str]) -> dict[str, int]:

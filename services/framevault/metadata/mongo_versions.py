@@ -12,6 +12,14 @@ from framevault.metadata.db import Database
 from framevault.metadata.lineage import DRAFT
 
 
+def equality_query(**fields: str | None) -> dict[str, Any]:
+    """A query matching every given (not None) field exactly; at least one."""
+    query = {name: value for name, value in fields.items() if value is not None}
+    if not query:
+        raise ValueError("a lookup needs at least one field")
+    return query
+
+
 async def aggregate(collection: Any, pipeline: list[dict[str, Any]], **options: Any) -> Any:
     """The cursor of an aggregation, for either driver."""
     cursor = collection.aggregate(pipeline, **options)
@@ -38,24 +46,12 @@ class MongoVersionReader:
         self.settings = db.settings
 
     async def find_dataset(self, *, dataset_id: str | None = None, name: str | None = None) -> dict[str, Any] | None:
-        query: dict[str, Any] = {}
-        if dataset_id is not None:
-            query["_id"] = dataset_id
-        if name is not None:
-            query["name"] = name
-        return await self._db.datasets.find_one(query)
+        return await self._db.datasets.find_one(equality_query(_id=dataset_id, name=name))
 
     async def find_version(
         self, *, version_id: str | None = None, dataset_id: str | None = None, name: str | None = None
     ) -> dict[str, Any] | None:
-        query: dict[str, Any] = {}
-        if version_id is not None:
-            query["_id"] = version_id
-        if dataset_id is not None:
-            query["dataset_id"] = dataset_id
-        if name is not None:
-            query["name"] = name
-        return await self._db.versions.find_one(query)
+        return await self._db.versions.find_one(equality_query(_id=version_id, dataset_id=dataset_id, name=name))
 
     async def exact_frame_counts(self, version_ids: Iterable[str]) -> dict[str, int]:
         # The leases are read before the version documents, so a draft

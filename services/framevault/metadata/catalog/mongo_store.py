@@ -21,7 +21,7 @@ from framevault.metadata.catalog.documents import new_etag, now
 from framevault.metadata.catalog.page_tokens import Cursor
 from framevault.metadata.catalog.statistics import MAX_DISTRIBUTION_VALUES
 from framevault.metadata.lineage import DRAFT, PUBLISHED, VersionHandle, visible_filter
-from framevault.metadata.mongo_versions import MongoVersionReader, aggregate, settle_leases
+from framevault.metadata.mongo_versions import MongoVersionReader, aggregate, equality_query, settle_leases
 from framevault.metadata.transactions import in_transaction
 
 Query = dict[str, Any]
@@ -146,13 +146,7 @@ class MongoCatalogStore(MongoVersionReader):
         return None if leftover is None else str(leftover["dataset_id"])
 
     async def purge_revisions(self, *, dataset_id: str | None = None, version_id: str | None = None) -> int:
-        query: Query = {}
-        if dataset_id is not None:
-            query["dataset_id"] = dataset_id
-        if version_id is not None:
-            query["version_id"] = version_id
-        if not query:
-            raise ValueError("purge_revisions needs a dataset or a version")
+        query = equality_query(dataset_id=dataset_id, version_id=version_id)
         deleted = 0
         size = self.settings.catalog_purge_batch_frames
         while True:
