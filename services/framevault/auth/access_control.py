@@ -2,7 +2,8 @@
 
 Authentication: API keys against the stored hash (revocation and expiry read
 on every call), service tokens by their HMAC, JWTs by the configured keys;
-the admin role is then read from the role bindings.
+the caller's roles (the admin role and those on the datasets a call names) are
+read in one query when the call is authorized.
 
 Authorization (``permissions.RULES``): dataset references in the request are
 resolved to dataset ids (a name through the datasets, a version id through
@@ -14,7 +15,6 @@ dataset exists or not, so nobody learns of datasets they may not see.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from typing import Any
 
 from framevault.auth.credentials import (
@@ -51,16 +51,14 @@ class MetadataAuthenticator:
         self._jwts = JwtVerifier(settings)
 
     async def authenticate(self, token: str) -> Caller:
-        """The caller a bearer token names (its admin role looked up);
-        UNAUTHENTICATED when the token is not valid."""
+        """The caller a bearer token names; UNAUTHENTICATED when the token is
+        not valid. Its roles, the admin role included, are read when the call
+        is authorized (one query with the roles the call needs)."""
         if token.startswith(SERVICE_TOKEN_PREFIX):
             return self._services.verify(token)
         if token.startswith(API_KEY_PREFIX):
-            caller = await self._api_key_caller(token)
-        else:
-            caller = await self._jwts.verify(token)
-        roles = await self._store.roles_on(caller.principal, [GLOBAL])
-        return caller.with_admin(GLOBAL in roles)
+            return await self._api_key_caller(token)
+        return await self._jwts.verify(token)
 
     async def _api_key_caller(self, token: str) -> Caller:
         key_id, secret = ApiKeyHasher.parse(token)
@@ -117,6 +115,11 @@ class MetadataAuthorizer:
                                    f"permission {permission.name!r} denied to service {caller.service!r}")
         if scope is Scope.SERVICE:
             raise PermissionDenied(permission.name, f"permission {permission.name!r} is for framevault services")
+        refs = list(rule.refs(request)) if scope is Scope.DATASET and request is not None else []
+        resolved: list[tuple[Any, str | None]] = [(ref, await self.dataset_of(ref)) for ref in refs]
+        ids = sorted({dataset_id for _, dataset_id in resolved if dataset_id})
+        roles = await self._store.roles_on(caller.principal, [GLOBAL, *ids])
+        caller = caller.with_admin(GLOBAL in roles)
         if scope in (Scope.AUTHENTICATED, Scope.HANDLER):
             return Grant(caller, response_filter=self._list_filter(caller) if method == LIST_DATASETS else None)
         if scope is Scope.ADMIN:
@@ -124,21 +127,19 @@ class MetadataAuthorizer:
                 return Grant(caller)
             raise PermissionDenied(permission.name, f"permission {permission.name!r} needs the admin role")
         if scope is Scope.DATASET:
-            return await self._dataset_grant(caller, rule, request)
+            return self._dataset_grant(caller, rule, resolved, roles)
         raise PermissionDenied(permission.name, f"permission {permission.name!r} is not served here")
 
-    async def _dataset_grant(self, caller: Caller, rule: Rule, request: Any) -> Grant:
+    @staticmethod
+    def _dataset_grant(caller: Caller, rule: Rule, resolved: list[tuple[Any, str | None]],
+                       roles: dict[str, int]) -> Grant:
         permission = rule.permission
-        refs = list(rule.refs(request)) if request is not None else []
-        resolved: list[tuple[Any, str | None]] = [(ref, await self.dataset_of(ref)) for ref in refs]
-        ids = sorted({dataset_id for _, dataset_id in resolved if dataset_id})
-        resources = [f"dataset:{dataset_id}" for dataset_id in ids]
+        resources = sorted({f"dataset:{dataset_id}" for _, dataset_id in resolved if dataset_id})
         if caller.admin:
             return Grant(caller, resources)
         if not resolved:
             raise PermissionDenied(permission.name,
                                    f"permission {permission.name!r} without a dataset needs the admin role")
-        roles = await self._store.roles_on(caller.principal, ids) if ids else {}
         for ref, dataset_id in resolved:
             if dataset_id is None or roles.get(dataset_id, 0) < permission.role:
                 raise PermissionDenied(
@@ -165,8 +166,5 @@ class MetadataAuthorizer:
 
         return viewable_only
 
-    async def viewable(self, caller: Caller, dataset_ids: Sequence[str]) -> set[str]:
-        """Those of ``dataset_ids`` the caller may view."""
-        if caller.admin:
-            return set(dataset_ids)
-        return set(await self._store.roles_on(caller.principal, list(dataset_ids)))
+    async def with_admin_role(self, caller: Caller) -> Caller:
+        return caller.with_admin(GLOBAL in await self._store.roles_on(caller.principal, [GLOBAL]))
