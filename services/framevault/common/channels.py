@@ -3,7 +3,8 @@
 Same transport rules on every service-to-service channel: keepalive matching
 the servers' ping policy, explicit message limits, and gRPC's built-in retry
 for ``UNAVAILABLE`` only (the one code that says the request never ran).
-Callers still put a deadline on every call.
+Callers still put a deadline on every call. Transport security (TLS, mutual
+TLS, or plaintext where allowed) follows ``framevault.common.tls``.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+import grpc
 from grpc import aio
 
 from framevault.api.retry import RetryPolicy
+from framevault.api.transport import with_call_credentials
 from framevault.common.config import Settings
+from framevault.common.tls import channel_credentials
 
 # gRPC itself retries on these channels; only UNAVAILABLE, which says the request never ran.
 SERVICE_CHANNEL_RETRY = RetryPolicy(max_attempts=5, initial_backoff_seconds=0.05, max_backoff_seconds=2.0)
@@ -29,17 +33,20 @@ def retry_service_config(service_names: Sequence[str], policy: RetryPolicy = SER
     })
 
 
-def service_channel(target: str, settings: Settings, service_names: Sequence[str]) -> aio.Channel:
-    return aio.insecure_channel(
-        target,
-        options=[
-            ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
-            ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
-            ("grpc.keepalive_time_ms", settings.grpc_keepalive_time_ms),
-            ("grpc.keepalive_timeout_ms", settings.grpc_keepalive_timeout_ms),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.max_pings_without_data", 0),
-            ("grpc.enable_retries", 1),
-            ("grpc.service_config", retry_service_config(service_names)),
-        ],
-    )
+def service_channel(target: str, settings: Settings, service_names: Sequence[str],
+                    call_credentials: grpc.CallCredentials | None = None) -> aio.Channel:
+    """A channel to the other service; ``call_credentials`` (the service's own identity) go with every call."""
+    credentials = with_call_credentials(channel_credentials(settings, target), target, call_credentials)
+    options = [
+        ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
+        ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
+        ("grpc.keepalive_time_ms", settings.grpc_keepalive_time_ms),
+        ("grpc.keepalive_timeout_ms", settings.grpc_keepalive_timeout_ms),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", retry_service_config(service_names)),
+    ]
+    if credentials is None:
+        return aio.insecure_channel(target, options=options)
+    return aio.secure_channel(target, credentials, options=options)

@@ -205,6 +205,22 @@ class Settings:
     # with its own key derived from it; set a private value in production.
     view_cursor_secret: Secret = Secret("framevault-view-cursor-default-secret")
 
+    # Transport security (TLS), applied by framevault.common.tls. Paths of PEM files; empty = unset.
+    # A service serves TLS with tls_cert_file + tls_key_file; tls_client_ca_file additionally
+    # requires client certificates signed by that CA (mutual TLS).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""
+    # Channels a service opens to the other one: trust anchors (empty = the system's roots) and the
+    # certificate it presents to a service that requires mutual TLS. They use TLS when any TLS
+    # setting is given or plaintext is not allowed.
+    tls_ca_file: str = ""
+    tls_client_cert_file: str = ""
+    tls_client_key_file: str = ""
+    # Plaintext listening and calling only when this says so (a warning is logged each time);
+    # without it a service with no certificate refuses to start. Local development default.
+    allow_plaintext: bool = True
+
     # Largest gRPC message either service sends or receives (bytes).
     grpc_max_message_bytes: int = 64 * 1024 * 1024
     # Keepalive pings on idle connections: interval (ms) and how long an answer may take (ms).

@@ -24,6 +24,7 @@ from framevault.common.errors import FramevaultError, Unavailable
 from framevault.common.interceptors import ErrorMappingInterceptor, ErrorTranslator
 from framevault.common.logs import configure_logging
 from framevault.common.metrics import MetricsEndpoint
+from framevault.common.tls import server_credentials
 from framevault.v1.grpc.reflection.v1 import reflection_pb2 as reflection_v1_pb2
 
 log = structlog.get_logger("framevault.server")
@@ -124,7 +125,11 @@ class RunningService:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         enable_reflection(self.server, [*self.spec.service_names,
                                         health_pb2.DESCRIPTOR.services_by_name["Health"].full_name])
-        self.port = self.server.add_insecure_port(self.spec.address)
+        credentials = server_credentials(self.settings, self.spec.name)
+        if credentials is None:
+            self.port = self.server.add_insecure_port(self.spec.address)
+        else:
+            self.port = self.server.add_secure_port(self.spec.address, credentials)
         await self._set_health(False)
         await self.health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         try:
@@ -134,7 +139,8 @@ class RunningService:
         await self.server.start()
         self.metrics = MetricsEndpoint.start(self.spec.metrics_address)
         self._health_task = asyncio.create_task(self._watch_backends())
-        log.info("service_started", service=self.spec.name, address=self.spec.address, port=self.port)
+        log.info("service_started", service=self.spec.name, address=self.spec.address, port=self.port,
+                 tls=credentials is not None, mutual_tls=bool(credentials and self.settings.tls_client_ca_file))
 
     def _gate(self, method: str) -> FramevaultError | None:
         if self.prepared.is_set() or not method.startswith(self._guarded_prefixes):

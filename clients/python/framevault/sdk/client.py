@@ -3,13 +3,17 @@
 Everything above this module (datasets, frames, views, blobs) goes through
 :class:`FramevaultClient`, so the transport rules live in one place:
 
-- channels with keepalive and explicit message size limits;
+- channels with keepalive and explicit message size limits, TLS (mutual TLS
+  with a client certificate) or plaintext as the settings say, and the
+  caller's token as ``authorization: Bearer`` call credentials on every call;
 - a deadline on every unary call;
 - UNAVAILABLE retried with jittered exponential backoff (honouring the
   server's ``RetryInfo``) only for calls the caller marks idempotent, because
   UNAVAILABLE may also mean "the request ran, the answer was lost";
 - every failure raised as :class:`~framevault.sdk.errors.FramevaultError`
-  with the server's rich details.
+  with the server's rich details; a transport that does not match the
+  server's (plaintext on a TLS port, no client certificate for mutual TLS)
+  is named as such at once instead of retried as a vague UNAVAILABLE.
 
 Streams are opened on the stubs directly by the modules that drive them
 (upload, iteration); they convert errors with :func:`as_framevault_error`.
@@ -25,11 +29,14 @@ import grpc
 from grpc import aio
 
 from framevault.api.retry import RetryPolicy
+from framevault.api.transport import TlsProbe, bearer_token_credentials, probe_tls, with_call_credentials
 from framevault.sdk.errors import FramevaultError
-from framevault.sdk.settings import ClientSettings
+from framevault.sdk.settings import ClientSettings, SettingsError, env_name
 from framevault.v1 import blob_pb2, blob_pb2_grpc, metadata_service_pb2_grpc
 
 UnaryMethod = Callable[..., Awaitable[Any]]
+# How long the check of a server's transport after an UNAVAILABLE call may take.
+TRANSPORT_PROBE_TIMEOUT_SECONDS = 3.0
 
 
 def channel_options(settings: ClientSettings) -> list[tuple[str, int]]:
@@ -44,6 +51,51 @@ def channel_options(settings: ClientSettings) -> list[tuple[str, int]]:
         # Retries are done here, per call, where idempotency is known.
         ("grpc.enable_retries", 0),
     ]
+
+
+def channel_credentials(settings: ClientSettings, target: str) -> grpc.ChannelCredentials | None:
+    """TLS credentials (trust anchors, client certificate) and the token of a channel to ``target``; ``None`` = plaintext.
+
+    Raises:
+        SettingsError: a file cannot be read, only one of client_cert_file / client_key_file is set,
+            or a token would travel in plaintext to another host.
+    """
+    for present, missing in (("client_cert_file", "client_key_file"), ("client_key_file", "client_cert_file")):
+        if getattr(settings, present) and not getattr(settings, missing):
+            raise SettingsError(f"{missing} ({env_name(missing)}) is required with {present} ({env_name(present)})")
+    tls = grpc.ssl_channel_credentials(
+        root_certificates=settings.read_pem("ca_file"),
+        private_key=settings.read_pem("client_key_file"),
+        certificate_chain=settings.read_pem("client_cert_file"),
+    ) if settings.uses_tls else None
+    token = settings.bearer_token()
+    try:
+        return with_call_credentials(tls, target, bearer_token_credentials(token) if token else None)
+    except ValueError as exc:
+        raise SettingsError(f"token ({env_name('token')}): {exc}; set ca_file ({env_name('ca_file')}) "
+                            f"to use TLS") from None
+
+
+def open_channel(settings: ClientSettings, target: str) -> aio.Channel:
+    credentials = channel_credentials(settings, target)
+    options = channel_options(settings)
+    if credentials is None:
+        return aio.insecure_channel(target, options=options)
+    return aio.secure_channel(target, credentials, options=options)
+
+
+def transport_mismatch(settings: ClientSettings, service: str, target: str, probe: TlsProbe) -> str | None:
+    """What is wrong with the client's transport for a server that answered ``probe``; ``None`` = nothing known."""
+    if not settings.uses_tls and probe is not TlsProbe.NO_TLS:
+        return (f"the {service} service at {target} requires TLS, but this client connects in plaintext: "
+                f"set ca_file ({env_name('ca_file')}) to the CA that signed the service's certificate"
+                + (f", and unset plaintext ({env_name('plaintext')})" if settings.plaintext else ""))
+    if (settings.uses_tls and not settings.client_cert_file
+            and probe is TlsProbe.TLS_CLIENT_CERTIFICATE_REQUIRED):
+        return (f"the {service} service at {target} requires a client certificate (mutual TLS): set "
+                f"client_cert_file and client_key_file ({env_name('client_cert_file')}, "
+                f"{env_name('client_key_file')})")
+    return None
 
 
 def as_framevault_error(error: BaseException) -> BaseException:
@@ -76,12 +128,19 @@ class FramevaultClient:
 
     def __init__(self, settings: ClientSettings | None = None) -> None:
         self.settings = settings or ClientSettings.from_env()
-        options = channel_options(self.settings)
-        self._metadata_channel = aio.insecure_channel(self.settings.metadata_target, options=options)
-        self._blob_channel = aio.insecure_channel(self.settings.blob_target, options=options)
+        self._metadata_channel = open_channel(self.settings, self.settings.metadata_target)
+        self._blob_channel = open_channel(self.settings, self.settings.blob_target)
         self.metadata = metadata_service_pb2_grpc.MetadataServiceStub(self._metadata_channel)
         self.blob = blob_pb2_grpc.BlobServiceStub(self._blob_channel)
         self._capabilities: blob_pb2.GetCapabilitiesResponse | None = None
+        # Which service (name, target) each stub method calls, to name it when its transport fails.
+        self._method_services: dict[int, tuple[str, str]] = {
+            id(method): service
+            for stub, service in ((self.metadata, ("metadata", self.settings.metadata_target)),
+                                  (self.blob, ("blob", self.settings.blob_target)))
+            for method in vars(stub).values()
+        }
+        self._probed: dict[str, TlsProbe] = {}
 
     async def unary(
         self,
@@ -104,10 +163,32 @@ class FramevaultClient:
                 return await cast(UnaryMethod, method)(request, timeout=deadline)
             except grpc.RpcError as rpc_error:
                 error = FramevaultError.from_rpc_error(rpc_error)
+                if error.code == grpc.StatusCode.UNAVAILABLE:
+                    await self._raise_transport_mismatch(method)
                 if not policy.retries(error.code, attempt):
                     raise error from None
                 await asyncio.sleep(policy.delay(attempt, error.retry_delay))
         raise AssertionError("unreachable")
+
+    async def _raise_transport_mismatch(self, method: Callable[..., Any]) -> None:
+        """Raises a clear, final error if the client's transport cannot work with the server ``method`` calls.
+
+        gRPC reports a plaintext client on a TLS port, or a client without a
+        certificate on a mutual-TLS port, as "Socket closed": retrying cannot
+        help and the message does not say why, so the server is asked once.
+        """
+        service = self._method_services.get(id(method))
+        if service is None:
+            return
+        name, target = service
+        if target not in self._probed:
+            probe = await probe_tls(target, TRANSPORT_PROBE_TIMEOUT_SECONDS)
+            if probe is TlsProbe.NO_TLS:
+                return  # down, or plaintext as expected: the usual retries decide
+            self._probed[target] = probe
+        mismatch = transport_mismatch(self.settings, name, target, self._probed[target])
+        if mismatch is not None:
+            raise FramevaultError.client_side(grpc.StatusCode.UNAVAILABLE, mismatch)
 
     async def capabilities(self) -> blob_pb2.GetCapabilitiesResponse:
         """The blob service's limits, asked once per client."""
