@@ -3,7 +3,6 @@
 import copy
 import dataclasses
 import gc
-import inspect
 import io
 import json
 import os
@@ -24,7 +23,7 @@ from views.client import iterate, view_of
 
 from framevault.api.blob_client import BlobClient
 from framevault.blob.servicer import _drain_briefly
-from framevault.common.config import Secret, SecretUri, Settings, env_name, flag_name
+from framevault.common.config import Secret, SecretUri, Settings, descriptions, env_name, flag_name
 from framevault.common.errors import Unavailable
 from framevault.common.server import RunningService, tune_garbage_collection
 from framevault.metadata.db import Database
@@ -90,9 +89,11 @@ def test_help_lists_every_setting_as_a_flag(service):
     out = subprocess.run([sys.executable, "-m", f"framevault.{service}", "--help"],
                          check=True, capture_output=True, text=True, timeout=120).stdout
     assert out.startswith(f"usage: python -m framevault.{service}")
+    unwrapped = re.sub(r"\s+", "", out)
     for field in dataclasses.fields(Settings):
         assert flag_name(field.name) in out, field.name
         assert f"FRAMEVAULT_{field.name.upper()}" in out, field.name
+        assert re.sub(r"\s+", "", descriptions()[field.name]) in unwrapped, field.name
     assert "hunter" not in out and Settings().s3_secret_key.get_secret_value() not in out
 
 
@@ -230,38 +231,13 @@ def test_every_setting_has_an_env_override_and_a_flag(field: dataclasses.Field):
                    if other.name != field.name)
 
 
-def _field_comments() -> dict[str, str]:
-    """Each Settings field with the comment that explains it: the comment lines
-    directly above a run of fields serve every field of the run (a blank line
-    or another comment ends it); a comment at the end of the line adds to it."""
-    source = inspect.getsource(Settings).splitlines()
-    explained: dict[str, str] = {}
-    comment: list[str] = []
-    previous_was_field = False
-    for line in source[1:]:
-        text = line.strip()
-        field = re.match(r"(\w+): [\w\[\], |]+ = (.*)$", text)
-        if text.startswith("#"):
-            if previous_was_field:
-                comment = []
-            comment.append(text.lstrip("# "))
-            previous_was_field = False
-        elif field:
-            trailing = field.group(2).split("  # ", 1)[1:] if "  # " in field.group(2) else []
-            explained[field.group(1)] = " ".join(comment + trailing)
-            previous_was_field = True
-        else:
-            comment, previous_was_field = [], False
-            if text.startswith("def "):
-                break
-    return explained
-
-
 def test_every_setting_is_explained_where_it_is_declared():
-    explained = _field_comments()
-    assert set(explained) == {f.name for f in dataclasses.fields(Settings)}
-    unexplained = [name for name, comment in explained.items() if not comment]
+    described = descriptions()
+    assert set(described) == {f.name for f in dataclasses.fields(Settings)}
+    unexplained = [name for name, text in described.items() if not text]
     assert not unexplained, f"add a comment saying what these do and their unit: {unexplained}"
+    assert described["view_min_fetch_frames"].startswith("Frame documents fetched per query")
+    assert described["log_format"] == '"json" for machines, "console" for people.'
 
 
 def test_readme_names_only_real_settings():

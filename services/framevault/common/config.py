@@ -14,8 +14,8 @@ constant next to the code that enforces it: limits the proto documents, token
 and state formats and their versions, S3 and SigV4 limits, MongoDB's error
 codes and the RetryInfo hints of the documented error tables.
 Each field says what it does and its unit in the comment above it (a comment
-serves the run of fields directly below it); tests/foundation/test_config.py
-checks that none is left without.
+serves the run of fields directly below it); ``--help`` shows that comment, and
+tests/foundation/test_config.py checks that no field is left without one.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import inspect
 import os
 import re
 from collections.abc import Sequence
@@ -318,23 +319,58 @@ def flag_name(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
+_FIELD_LINE = re.compile(r"(\w+): [\w\[\], |]+ = ")
+
+
+@functools.cache
+def descriptions() -> dict[str, str]:
+    """What each setting does, from the comment it is declared under: the comment
+    lines directly above a run of fields serve every field of the run (a blank
+    line or the next comment ends the run). Empty when the source is not at hand."""
+    try:
+        lines = inspect.getsource(Settings).splitlines()[1:]
+    except (OSError, TypeError):
+        return {}
+    described: dict[str, str] = {}
+    comment: list[str] = []
+    after_field = False
+    for line in lines:
+        text = line.strip()
+        if text.startswith("def ") or text.startswith("@"):
+            break
+        field = _FIELD_LINE.match(text)
+        if text.startswith("#"):
+            if after_field:
+                comment = []
+            comment.append(text.lstrip("#").strip())
+        elif field:
+            described[field.group(1)] = " ".join(comment)
+        else:
+            comment = []
+        after_field = bool(field)
+    return described
+
+
 def argument_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """One flag per Settings field, generated from the dataclass so no setting is
-    missing from the command line. Unset flags stay None and fall back to the environment."""
+    missing from the command line; its help is the comment the field is declared
+    under. Unset flags stay None and fall back to the environment."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Every setting is also read from FRAMEVAULT_<NAME> in the environment; "
                     "a flag wins over the environment, the environment over the default.",
     )
     kinds = _field_types()
+    described = descriptions()
     for f in dataclasses.fields(Settings):
         kind = kinds[f.name]
+        meaning = described.get(f.name, "").replace("%", "%%")
         extra: dict[str, Any] = {"nargs": "?", "const": "true"} if kind is bool else {}
         parser.add_argument(
             flag_name(f.name), dest=f.name, default=None, type=_flag_parser(kind),
             metavar=_metavar(kind), **extra,
-            help=f"default {_display(f.default)!s}; env {env_name(f.name)}"
-                 + ("; prefer the env var, a flag shows in the process list" if _is_secret(kind) else ""),
+            help=(f"{meaning} " if meaning else "") + f"[default {_display(f.default)!s}; env {env_name(f.name)}"
+                 + ("; prefer the env var, a flag shows in the process list" if _is_secret(kind) else "") + "]",
         )
     return parser
 
