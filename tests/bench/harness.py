@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ from report import Row, failed_row, format_conditions, format_table, write_json
 from workload import parse_bytes, parse_count
 
 from framevault.common.config import Settings
+from framevault.stack.session_data import remove_test_data
 
 ALL_ROWS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7")
 
@@ -76,7 +78,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--services-dir", type=Path,
                         help="run the services from this directory (holding framevault/) instead of the "
                              "installed tree, e.g. a copy with a candidate change")
-    parser.add_argument("--keep-data", action="store_true", help="keep the fvbench database and bucket afterwards")
+    parser.add_argument("--keep-data", action="store_true", help="keep the run's database and bucket afterwards")
     args = parser.parse_args(argv)
     chosen = {**DEFAULTS, **(QUICK if args.quick else {})}
     for name in DEFAULTS:
@@ -118,29 +120,13 @@ def _git(*args: str) -> str:
 
 
 def reset_bench_data(env: dict[str, str], settings: Settings) -> None:
-    """Empties the bench database and makes sure the bench bucket exists."""
+    """Empties the run's database and makes sure the run's bucket exists."""
     client: MongoClient[dict[str, Any]] = MongoClient(env["FRAMEVAULT_MONGODB_URI"])
     client.drop_database(processes.BENCH_DATABASE)
     client.close()
     storage = _minio(settings)
     if not storage.bucket_exists(processes.BENCH_BUCKET):
         storage.make_bucket(processes.BENCH_BUCKET)
-
-
-def remove_bench_data(env: dict[str, str], settings: Settings) -> None:
-    client: MongoClient[dict[str, Any]] = MongoClient(env["FRAMEVAULT_MONGODB_URI"])
-    client.drop_database(processes.BENCH_DATABASE)
-    client.close()
-    from minio.deleteobjects import DeleteObject
-
-    storage = _minio(settings)
-    if storage.bucket_exists(processes.BENCH_BUCKET):
-        names = [DeleteObject(o.object_name) for o in storage.list_objects(processes.BENCH_BUCKET, recursive=True)]
-        for _ in storage.remove_objects(processes.BENCH_BUCKET, names):
-            pass
-        for upload in storage._list_multipart_uploads(processes.BENCH_BUCKET).uploads:
-            storage._abort_multipart_upload(processes.BENCH_BUCKET, upload.object_name, upload.upload_id)
-        storage.remove_bucket(processes.BENCH_BUCKET)
 
 
 def _minio(settings: Settings) -> Any:
@@ -222,16 +208,27 @@ class Run:
             self.measure("P6", "get-one latency", lambda: bench_rows.p6_rows(bench))
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     run = Run(args)
     started = time.perf_counter()
     load_before = os.getloadavg()
+    # A stopped run (Ctrl-C, SIGTERM) still stops its services and removes its data.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    print(f"[bench] data: database {processes.BENCH_DATABASE}, bucket {processes.BENCH_BUCKET}",
+          file=sys.stderr, flush=True)
     try:
         run.run()
     finally:
-        if not args.keep_data:
-            remove_bench_data(run.env, run.settings)
+        if args.keep_data:
+            print(f"[bench] kept database {processes.BENCH_DATABASE} and bucket {processes.BENCH_BUCKET}",
+                  file=sys.stderr)
+        else:
+            remove_test_data(database=processes.BENCH_DATABASE, bucket=processes.BENCH_BUCKET)
     elapsed = time.perf_counter() - started
     run_info = {
         "started": run.stamp,

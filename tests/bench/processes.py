@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -34,8 +35,11 @@ stack_env = local.stack_env
 CLIENTS_SCRIPT = BENCH_DIR / "clients.py"
 OUTPUT_DIR = REPO / ".bench"
 
-BENCH_DATABASE = "fvbench"
-BENCH_BUCKET = "fvbench"
+# Names of this run's own: two runs at once (an A/B pair, another checkout's
+# run) never drop each other's data.
+RUN_ID = secrets.token_hex(5)
+BENCH_DATABASE = f"fvbench_{RUN_ID}"
+BENCH_BUCKET = f"fvbench-{RUN_ID}"
 
 
 class ServiceProcess(launcher.ServiceProcess):
@@ -49,6 +53,14 @@ class ServiceProcess(launcher.ServiceProcess):
         return float(times.user + times.system)
 
 
+def checkout_paths(services_dir: Path) -> list[Path]:
+    """Import roots of the services in ``services_dir``: the directory itself and, when it is the
+    ``services/`` of a checkout that ships the shared API package beside it (``clients/python-api``),
+    that package's root too, so the services import the API code of their own commit."""
+    api_root = services_dir.resolve().parent / "clients" / "python-api"
+    return [services_dir, api_root] if (api_root / "framevault" / "api").is_dir() else [services_dir]
+
+
 @dataclass
 class Profiler:
     """How service processes are profiled: ``py-spy`` (sampling) or ``cprofile``, or not at all."""
@@ -60,9 +72,10 @@ class Profiler:
 
     def command(self, module: str, service: str, services_dir: Path | None = None) -> list[str]:
         if services_dir is not None:
-            # Another checkout's services (a candidate change): its package must win over the editable install.
+            # Another checkout's services (a candidate change): its packages must win over the editable install.
+            paths = [str(p) for p in checkout_paths(services_dir)]
             bootstrap = (f"import sys, runpy; sys.meta_path[:] = [f for f in sys.meta_path "
-                         f"if 'editable' not in repr(f)]; sys.path.insert(0, {str(services_dir)!r}); "
+                         f"if 'editable' not in repr(f)]; sys.path[:0] = {paths!r}; "
                          f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)")
             if self.kind == "cprofile":
                 raise SystemExit("--profile cprofile cannot be combined with --services-dir")

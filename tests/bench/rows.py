@@ -152,6 +152,22 @@ def _rates(samples: list[dict[str, Any]]) -> list[float]:
     return [s["frames_per_s"] for s in samples]
 
 
+def _with_service_cpu(bench: Bench, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``measure()``'s sample with the CPU time each service process spent per frame meanwhile:
+    unlike frames per second it hardly moves with the load of the shared machine, so it shows
+    what a change costs the service when throughput ratios are within noise."""
+    before = {s.name: s.cpu_seconds() for s in bench.services.all()}
+    sample = measure()
+    for service in bench.services.all():
+        spent = service.cpu_seconds() - before[service.name]
+        sample[f"{service.name}_cpu_us_per_frame"] = spent * 1e6 / max(1, sample["frames"])
+    return sample
+
+
+def _cpu_per_frame(samples: list[dict[str, Any]]) -> float:
+    return median([s["metadata_cpu_us_per_frame"] for s in samples])
+
+
 # --- P1 / P7 ingest --------------------------------------------------------------
 
 
@@ -161,7 +177,7 @@ def measure_ingest(bench: Bench) -> dict[str, Any]:
 
     def service() -> dict[str, Any]:
         dataset_id, version_id = bench.new_dataset("ingest")
-        result = bench.upload(version_id, "f", plan.frames)
+        result = _with_service_cpu(bench, lambda: bench.upload(version_id, "f", plan.frames))
         last["dataset"] = Dataset(dataset_id, version_id, "f", plan.frames)
         return result
 
@@ -173,6 +189,7 @@ def measure_ingest(bench: Bench) -> dict[str, Any]:
     services, raws = _alternate(plan.repeat, service, raw)
     bench.cache["uploaded"] = last["dataset"]
     return {"service": median(_rates(services)), "raw": median(_rates(raws)),
+            "metadata_cpu_us_per_frame": _cpu_per_frame(services),
             "service_samples": services, "raw_samples": raws}
 
 
@@ -184,7 +201,8 @@ def ingest_conditions(bench: Bench, measured: dict[str, Any]) -> str:
             f"window {window} frames (server-advertised), requests encoded before the clock; "
             f"raw: insert_many(ordered=False) of the same documents, batches of {RAW_INSERT_BATCH}, "
             f"w=majority, into a fresh collection with the frames collection's indexes, from 1 process; "
-            f"metadata driver {bench.services.driver}; median of {plan.repeat}")
+            f"metadata driver {bench.services.driver}; metadata service CPU "
+            f"{measured['metadata_cpu_us_per_frame']:.0f} µs/frame; median of {plan.repeat}")
 
 
 def frame_size_text() -> str:
@@ -206,7 +224,8 @@ def measure_iterate(bench: Bench) -> dict[str, Any]:
     data = bench.uploaded_dataset()
 
     def service() -> dict[str, Any]:
-        return processes.run_client("iterate", target=bench.metadata_target, version_id=data.version_id)
+        return _with_service_cpu(bench, lambda: processes.run_client(
+            "iterate", target=bench.metadata_target, version_id=data.version_id))
 
     def raw() -> dict[str, Any]:
         return processes.run_client("raw_cursor", mongodb_uri=bench.mongodb_uri, database=processes.BENCH_DATABASE,
@@ -217,6 +236,7 @@ def measure_iterate(bench: Bench) -> dict[str, Any]:
         if sample["frames"] != data.frames:
             raise RuntimeError(f"read {sample['frames']} frames of {data.frames}")
     return {"service": median(_rates(services)), "raw": median(_rates(raws)),
+            "metadata_cpu_us_per_frame": _cpu_per_frame(services),
             "service_samples": services, "raw_samples": raws}
 
 
@@ -227,6 +247,7 @@ def iterate_conditions(bench: Bench, measured: dict[str, Any]) -> str:
             f"({messages} messages), decoded to protos in 1 client process; raw: pymongo find(dataset, version)"
             f".sort(context_id, timestamp, frame_id) on the sequential_order index, read concern majority, "
             f"decoded to dicts in 1 client process; metadata driver {bench.services.driver}; "
+            f"metadata service CPU {measured['metadata_cpu_us_per_frame']:.0f} µs/frame; "
             f"median of {bench.plan.repeat}")
 
 
