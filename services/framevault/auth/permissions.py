@@ -111,7 +111,8 @@ FRAMES_READ = _p("frames.read", Scope.DATASET, VIEWER)
 FRAMES_WRITE = _p("frames.write", Scope.DATASET, EDITOR, writes=True)
 REFERENCES_LIST = _p("blob_references.list", Scope.ADMIN, services=[BLOB_SERVICE])
 
-BLOBS_CAPABILITIES = _p("blobs.capabilities", Scope.AUTHENTICATED)
+# The metadata service reads the limits before it stores inline bytes.
+BLOBS_CAPABILITIES = _p("blobs.capabilities", Scope.AUTHENTICATED, services=[METADATA_SERVICE])
 # Uploading and asking what is missing: editors of some dataset (an existence
 # oracle for digests, so not every authenticated caller), and the metadata
 # service storing the inline bytes of uploaded frames.
