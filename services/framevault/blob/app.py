@@ -1,4 +1,5 @@
-"""Assembles the blob service: S3 storage, domain, servicer."""
+"""Assembles the blob service: S3 storage, domain, servicer, and with security
+on its access control (``framevault.blob.access``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import urllib3.exceptions
 from grpc import aio
 from minio.error import S3Error, ServerError
 
+from framevault.blob.access import blob_security
 from framevault.blob.gc import GarbageCollector, MetadataReferences, ReferenceSource
 from framevault.blob.previews import PreviewMaker
 from framevault.blob.servicer import BlobDeps, BlobServicer
@@ -35,8 +37,10 @@ def translate_storage_error(exc: BaseException) -> FramevaultError | None:
 
 def build_service(settings: Settings, *, storage: BlobStorage | None = None,
                   references: ReferenceSource | None = None) -> ServiceSpec:
+    security = blob_security(settings)
     backend = storage or S3BlobStorage(settings)
-    referenced = references or MetadataReferences(settings.metadata_target, settings)
+    referenced = references or MetadataReferences(settings.metadata_target, settings,
+                                                  call_credentials=security.service_credentials)
     blobs = BlobStore(backend, settings)
     writer = BlobWriter(backend, settings)
     servicer = BlobServicer(BlobDeps(
@@ -61,6 +65,7 @@ def build_service(settings: Settings, *, storage: BlobStorage | None = None,
         # Streams cut by the stop still record their committed parts before storage goes away.
         await writer.drain(timeout=settings.grpc_shutdown_grace_seconds)
         await referenced.close()
+        await security.close()
         await backend.close()
 
     return ServiceSpec(
@@ -73,4 +78,5 @@ def build_service(settings: Settings, *, storage: BlobStorage | None = None,
         close=close,
         metrics_address=settings.blob_metrics_address,
         prepare=prepare,
+        interceptors=security.interceptors,
     )

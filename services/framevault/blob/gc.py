@@ -146,10 +146,11 @@ class GarbageCollector:
 class MetadataReferences:
     """``ReferenceSource`` over the metadata service's ListReferencedBlobs stream."""
 
-    def __init__(self, target: str, settings: Settings):
+    def __init__(self, target: str, settings: Settings, call_credentials: grpc.CallCredentials | None = None):
         self._timeout = settings.service_call_timeout_seconds
         self._batch_size = settings.blob_gc_reference_batch
-        self._channel = service_channel(target, settings, [METADATA_SERVICE])
+        # call_credentials: the blob service's own identity (security on).
+        self._channel = service_channel(target, settings, [METADATA_SERVICE], call_credentials=call_credentials)
         self._stub = cast("metadata_service_pb2_grpc.MetadataServiceAsyncStub",
                           metadata_service_pb2_grpc.MetadataServiceStub(self._channel))
 

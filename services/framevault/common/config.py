@@ -271,6 +271,16 @@ class Settings:
     # and expiry are still checked on every call.
     api_key_verified_cache_seconds: int = 300
 
+    # Blob service access (framevault.blob.access; docs/SECURITY.md). Seconds the blob service
+    # remembers who an API key or JWT is (its admin flag and dataset roles, asked of the metadata
+    # service): a revoked key or role still works on the blob service for up to this long.
+    blob_caller_cache_seconds: int = 30
+    # Seconds the blob service remembers that a principal may read a blob (a dataset it may view
+    # references it): a revoked role or a deleted reference still lets it read for up to this long.
+    blob_read_grant_cache_seconds: int = 10
+    # Entries each of those two caches holds at most (oldest dropped first).
+    blob_access_cache_entries: int = 100_000
+
     # Log level (DEBUG, INFO, WARNING, ERROR).
     log_level: str = "INFO"
     # "json" for machines, "console" for people.

@@ -1,9 +1,11 @@
 """``BlobGateway`` over gRPC: how the metadata service reaches the blob service.
 
-Calls carry a deadline (``service_call_timeout_seconds``); the channel
-retries ``UNAVAILABLE`` by itself (see ``framevault.common.channels``). What
-is still transient after that (unreachable, deadline exceeded, overloaded)
-becomes ``Unavailable``, so the upload stream's per-frame retry covers it.
+Calls carry a deadline (``service_call_timeout_seconds``) and, with security
+on, the metadata service's own service token, never the token of the caller
+it serves (docs/SECURITY.md). The channel retries ``UNAVAILABLE`` by itself
+(see ``framevault.common.channels``). What is still transient after that
+(unreachable, deadline exceeded, overloaded) becomes ``Unavailable``, so the
+upload stream's per-frame retry covers it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from grpc import aio
 
 from framevault.api.blob_client import BlobClient, find_missing
 from framevault.api.digests import BlobDigest, digest_of, digest_to_proto
+from framevault.auth.permissions import BLOB_SERVICE as BLOB_SERVICE_IDENTITY
+from framevault.auth.permissions import METADATA_SERVICE
+from framevault.auth.service_identity import service_call_credentials
+from framevault.auth.startup import ON as SECURITY_ON
 from framevault.common.channels import service_channel
 from framevault.common.config import Settings
 from framevault.common.errors import FramevaultError, Internal, Unavailable
@@ -38,7 +44,9 @@ class GrpcBlobGateway:
     def __init__(self, target: str, settings: Settings):
         self._settings = settings
         self._timeout = settings.service_call_timeout_seconds
-        self._channel = service_channel(target, settings, [BLOB_SERVICE])
+        identity = service_call_credentials(settings, METADATA_SERVICE, BLOB_SERVICE_IDENTITY) \
+            if settings.security_mode == SECURITY_ON else None
+        self._channel = service_channel(target, settings, [BLOB_SERVICE], call_credentials=identity)
         self._stub = cast("blob_pb2_grpc.BlobServiceAsyncStub", blob_pb2_grpc.BlobServiceStub(self._channel))
         self._capabilities: blob_pb2.GetCapabilitiesResponse | None = None
         self._capabilities_lock = asyncio.Lock()
