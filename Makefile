@@ -91,7 +91,7 @@ stack-status: install
 	$(STACK) status
 
 run: stack-up
-	$(STACK) run
+	$(STACK) run --secure
 
 # --- tests and benchmarks --------------------------------------------------
 

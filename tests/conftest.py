@@ -9,6 +9,7 @@ in-process on free ports against them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 
 import pytest
@@ -18,6 +19,10 @@ from support import channel_to, start_blob_service
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
 from framevault.v1 import blob_pb2_grpc, metadata_service_pb2_grpc
+
+# No test reads the user's client config file (``make run`` writes one with its TLS settings):
+# every client started here, in-process or as a process, has only the settings its test gives.
+os.environ["FRAMEVAULT_CONFIG"] = ""
 
 
 async def start_metadata_service(settings: Settings) -> RunningService:

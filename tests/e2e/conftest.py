@@ -5,23 +5,35 @@
 tests then drive the services from other processes (the CLI, SDK scripts, the
 generated clients) and over plain gRPC, like users do. ``separate_services``
 starts each service through the same launcher code as its own process, so a
-test can kill one of them and start it again.
+test can kill one of them and start it again. ``secure_make_run`` is
+``make run`` as the Makefile runs it: mutual TLS, and a client config file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from framevault.stack.pki import LocalPki
 from framevault.stack.services import SERVICE_NAMES, service_env
 from framevault.stack.session_data import make_bucket, remove_test_data
 from framevault.stack.settings import REPO_ROOT
 
-from .launch import LAUNCHER, Endpoints, SeparateServices, World, caller_environment, wait_for_banner
+from .launch import (
+    LAUNCHER,
+    Endpoints,
+    SecureEndpoints,
+    SeparateServices,
+    World,
+    caller_environment,
+    wait_for_banner,
+)
 
 
 @pytest.fixture(scope="session")
@@ -33,18 +45,15 @@ def world(stack_env: dict[str, str]) -> Iterator[World]:
     remove_test_data(database=created.database, bucket=created.bucket)
 
 
-@pytest.fixture(scope="session")
-def make_run(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
-    """Both services started by ``make run``'s launcher, stopped with Ctrl-C at the end."""
-    overrides = world.service_overrides()
-    logs = tmp_path_factory.mktemp("make-run")
+@contextlib.contextmanager
+def launched(logs: Path, env: dict[str, str], *options: str) -> Iterator[None]:
+    """``make run``'s launcher with ``env`` and ``options`` until its banner, stopped with Ctrl-C at the end."""
     banner_path, log_path = logs / "stdout.txt", logs / "services.log"
     with banner_path.open("wb") as stdout, log_path.open("wb") as stderr:
-        launcher = subprocess.Popen(LAUNCHER, env={**caller_environment(), **overrides},
-                                    cwd=REPO_ROOT, stdout=stdout, stderr=stderr)
+        launcher = subprocess.Popen([*LAUNCHER, *options], env=env, cwd=REPO_ROOT, stdout=stdout, stderr=stderr)
     try:
         wait_for_banner(launcher, banner_path, log_path)
-        yield Endpoints(overrides["FRAMEVAULT_METADATA_ADDRESS"], overrides["FRAMEVAULT_BLOB_ADDRESS"])
+        yield
     finally:
         launcher.send_signal(signal.SIGINT)
         try:
@@ -52,6 +61,28 @@ def make_run(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         except subprocess.TimeoutExpired:
             launcher.kill()
             launcher.wait()
+
+
+@pytest.fixture(scope="session")
+def make_run(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
+    """Both services started by ``make run``'s launcher, stopped with Ctrl-C at the end."""
+    overrides = world.service_overrides()
+    with launched(tmp_path_factory.mktemp("make-run"), {**caller_environment(), **overrides}):
+        yield Endpoints(overrides["FRAMEVAULT_METADATA_ADDRESS"], overrides["FRAMEVAULT_BLOB_ADDRESS"])
+
+
+@pytest.fixture(scope="session")
+def secure_make_run(world: World, stack_pki: LocalPki,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureEndpoints]:
+    """Both services as ``make run`` starts them (``--secure``: mutual TLS with the local CA); the launcher
+    writes its client config file into a config home of the session, never the user's."""
+    overrides = world.service_overrides()
+    config_home = tmp_path_factory.mktemp("config-home")
+    env = {key: value for key, value in caller_environment().items() if key != "FRAMEVAULT_CONFIG"}
+    with launched(tmp_path_factory.mktemp("secure-make-run"),
+                  {**env, **overrides, "XDG_CONFIG_HOME": str(config_home)}, "--secure"):
+        yield SecureEndpoints(overrides["FRAMEVAULT_METADATA_ADDRESS"], overrides["FRAMEVAULT_BLOB_ADDRESS"],
+                              stack_pki.client_env(), config_home)
 
 
 @pytest.fixture()

@@ -4,7 +4,8 @@
 behind ``make run``; ``SeparateServices`` starts each service through the same
 launcher code as its own process, so a test can kill one and start it again.
 ``Endpoints`` is how other processes (the CLI, SDK scripts, the generated
-clients) and plain gRPC calls reach them.
+clients) and plain gRPC calls reach them; ``SecureEndpoints`` the same for
+``make run`` as the Makefile runs it (``--secure``: mutual TLS, client config file).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -74,21 +75,52 @@ class Endpoints:
                 "FRAMEVAULT_BLOB_TARGET": self.blob_address}
 
     def metadata_stub(self) -> metadata_service_pb2_grpc.MetadataServiceStub:
-        return metadata_service_pb2_grpc.MetadataServiceStub(channel(self.metadata_address))
+        return metadata_service_pb2_grpc.MetadataServiceStub(channel(self.metadata_address, self.credentials()))
 
     def blob_stub(self) -> blob_pb2_grpc.BlobServiceStub:
-        return blob_pb2_grpc.BlobServiceStub(channel(self.blob_address))
+        return blob_pb2_grpc.BlobServiceStub(channel(self.blob_address, self.credentials()))
+
+    def credentials(self) -> grpc.ChannelCredentials | None:
+        """How plain gRPC calls of the tests reach the services; ``None`` = plaintext."""
+        return None
+
+
+@dataclass
+class SecureEndpoints(Endpoints):
+    """Services serving mutual TLS with the local CA, as ``make run`` (``framevault-stack run --secure``) starts them."""
+
+    # FRAMEVAULT_CA_FILE, FRAMEVAULT_CLIENT_CERT_FILE, FRAMEVAULT_CLIENT_KEY_FILE of the local CA's client.
+    client_tls_env: dict[str, str] = field(default_factory=dict)
+    # The XDG_CONFIG_HOME the launcher wrote framevault/client.toml into.
+    config_home: Path = Path()
+
+    def client_env(self) -> dict[str, str]:
+        """A client process told everything by variables (the generated clients read no config file)."""
+        return {**super().client_env(), **self.client_tls_env}
+
+    def config_file_env(self) -> dict[str, str]:
+        """A user's process that sets nothing: the CLI and SDK find the config file ``make run`` wrote."""
+        environment = {key: value for key, value in caller_environment().items() if key != "FRAMEVAULT_CONFIG"}
+        return {**environment, "XDG_CONFIG_HOME": str(self.config_home)}
+
+    def credentials(self) -> grpc.ChannelCredentials | None:
+        def pem(variable: str) -> bytes:
+            return Path(self.client_tls_env[variable]).read_bytes()
+
+        return grpc.ssl_channel_credentials(pem("FRAMEVAULT_CA_FILE"), pem("FRAMEVAULT_CLIENT_KEY_FILE"),
+                                            pem("FRAMEVAULT_CLIENT_CERT_FILE"))
 
 
 _channels: dict[str, grpc.Channel] = {}
 
 
-def channel(address: str) -> grpc.Channel:
+def channel(address: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
     """One channel per address for the whole session, with the services' message limits."""
     if address not in _channels:
-        _channels[address] = grpc.insecure_channel(address, options=[
-            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-            ("grpc.max_send_message_length", 64 * 1024 * 1024)])
+        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                   ("grpc.max_send_message_length", 64 * 1024 * 1024)]
+        _channels[address] = (grpc.insecure_channel(address, options=options) if credentials is None
+                              else grpc.secure_channel(address, credentials, options=options))
     return _channels[address]
 
 

@@ -1,23 +1,32 @@
 // Package e2e drives the generated Go client against running framevault
 // services: FRAMEVAULT_METADATA_TARGET and FRAMEVAULT_BLOB_TARGET name them
 // (host:port). Without both variables the test is skipped.
+//
+// Transport security comes from the variables the Python SDK reads:
+// FRAMEVAULT_CA_FILE (trust anchors, PEM) and FRAMEVAULT_CLIENT_CERT_FILE /
+// FRAMEVAULT_CLIENT_KEY_FILE (client certificate for mutual TLS) turn TLS on;
+// FRAMEVAULT_TOKEN is sent as "authorization: Bearer <token>" on every call.
 package e2e
 
 import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
@@ -77,13 +86,64 @@ func TestEndToEnd(t *testing.T) {
 
 func dial(t *testing.T, target string) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	transport, secure := transportCredentials(t)
+	options := []grpc.DialOption{grpc.WithTransportCredentials(transport)}
+	if token := os.Getenv("FRAMEVAULT_TOKEN"); token != "" {
+		options = append(options, grpc.WithPerRPCCredentials(bearerToken{token: token, secure: secure}))
+	}
+	conn, err := grpc.NewClient(target, options...)
 	if err != nil {
 		t.Fatalf("dial %s: %v", target, err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	return conn
 }
+
+// transportCredentials is TLS when a CA file or a client certificate is set
+// (and FRAMEVAULT_PLAINTEXT does not say otherwise), plaintext else.
+func transportCredentials(t *testing.T) (credentials.TransportCredentials, bool) {
+	t.Helper()
+	caFile := os.Getenv("FRAMEVAULT_CA_FILE")
+	certFile := os.Getenv("FRAMEVAULT_CLIENT_CERT_FILE")
+	keyFile := os.Getenv("FRAMEVAULT_CLIENT_KEY_FILE")
+	plaintext := strings.ToLower(os.Getenv("FRAMEVAULT_PLAINTEXT"))
+	if plaintext == "1" || plaintext == "true" || plaintext == "yes" || (caFile == "" && certFile == "") {
+		return insecure.NewCredentials(), false
+	}
+	config := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			t.Fatalf("FRAMEVAULT_CA_FILE: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			t.Fatalf("FRAMEVAULT_CA_FILE %s holds no PEM certificate", caFile)
+		}
+		config.RootCAs = pool
+	}
+	if certFile != "" {
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			t.Fatalf("FRAMEVAULT_CLIENT_CERT_FILE / FRAMEVAULT_CLIENT_KEY_FILE: %v", err)
+		}
+		config.Certificates = []tls.Certificate{pair}
+	}
+	return credentials.NewTLS(config), true
+}
+
+// bearerToken sends "authorization: Bearer <token>" with every call; over
+// plaintext only when the transport is plaintext on purpose.
+type bearerToken struct {
+	token  string
+	secure bool
+}
+
+func (b bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + b.token}, nil
+}
+
+func (b bearerToken) RequireTransportSecurity() bool { return b.secure }
 
 func randomSuffix(t *testing.T) string {
 	t.Helper()

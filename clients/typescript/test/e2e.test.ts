@@ -1,12 +1,19 @@
 // Drives the generated TypeScript client against running framevault services:
 // FRAMEVAULT_METADATA_TARGET and FRAMEVAULT_BLOB_TARGET name them (host:port).
 // Without both variables the test is skipped.
+//
+// Transport security comes from the variables the Python SDK reads:
+// FRAMEVAULT_CA_FILE (trust anchors, PEM) and FRAMEVAULT_CLIENT_CERT_FILE /
+// FRAMEVAULT_CLIENT_KEY_FILE (client certificate for mutual TLS) turn TLS on;
+// FRAMEVAULT_TOKEN is sent as "authorization: Bearer <token>" on every call.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import {
   type CallOptions,
+  type ChannelCredentials,
   type ClientUnaryCall,
   credentials,
   Metadata as CallMetadata,
@@ -67,6 +74,34 @@ const skip = metadataTarget === "" || blobTarget === ""
   ? "FRAMEVAULT_METADATA_TARGET and FRAMEVAULT_BLOB_TARGET are not set"
   : false;
 
+// TLS when a CA file or a client certificate is set (and FRAMEVAULT_PLAINTEXT does not say otherwise).
+function channelCredentials(): ChannelCredentials {
+  const caFile = process.env.FRAMEVAULT_CA_FILE ?? "";
+  const certFile = process.env.FRAMEVAULT_CLIENT_CERT_FILE ?? "";
+  const keyFile = process.env.FRAMEVAULT_CLIENT_KEY_FILE ?? "";
+  const token = process.env.FRAMEVAULT_TOKEN ?? "";
+  const plaintext = ["1", "true", "yes"].includes((process.env.FRAMEVAULT_PLAINTEXT ?? "").toLowerCase());
+  if (plaintext || (caFile === "" && certFile === "")) {
+    // grpc-js attaches call credentials to secure channels only; a token over plaintext would be dropped.
+    assert.equal(token, "", "FRAMEVAULT_TOKEN is sent only over TLS: set FRAMEVAULT_CA_FILE");
+    return credentials.createInsecure();
+  }
+  const tls = credentials.createSsl(
+    caFile === "" ? null : readFileSync(caFile),
+    keyFile === "" ? null : readFileSync(keyFile),
+    certFile === "" ? null : readFileSync(certFile),
+  );
+  if (token === "") {
+    return tls;
+  }
+  const bearer = credentials.createFromMetadataGenerator((_params, callback) => {
+    const metadata = new CallMetadata();
+    metadata.set("authorization", `Bearer ${token}`);
+    callback(null, metadata);
+  });
+  return credentials.combineChannelCredentials(tls, bearer);
+}
+
 function callOptions(): Partial<CallOptions> {
   return { deadline: Date.now() + CALL_TIMEOUT_MS };
 }
@@ -85,8 +120,8 @@ function unary<Request, Response>(method: UnaryMethod<Request, Response>, reques
 }
 
 test("generated TypeScript client end to end", { skip, timeout: 300_000 }, async () => {
-  const blobs = new BlobServiceClient(blobTarget, credentials.createInsecure());
-  const metadata = new MetadataServiceClient(metadataTarget, credentials.createInsecure());
+  const blobs = new BlobServiceClient(blobTarget, channelCredentials());
+  const metadata = new MetadataServiceClient(metadataTarget, channelCredentials());
   try {
     const run = randomBytes(6).toString("hex");
     const digest = await roundTripBlob(blobs, Buffer.from(`framevault TypeScript client end-to-end blob ${run}`));

@@ -43,7 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also the TLS settings of this service or of a client, with the local CA's files "
              "(created under <stack dir>/tls/ if missing)",
     )
-    sub.add_parser("run", help="run both services on the stack until Ctrl-C (make run)")
+    p_run = sub.add_parser("run", help="run both services on the stack until Ctrl-C (make run)")
+    p_run.add_argument("--secure", action="store_true",
+                       help="mutual TLS with the local CA's certificates, and the client config file for the CLI "
+                            "and SDK (make run)")
     p_build = sub.add_parser(
         "build-weed",
         help="build (or reuse) the pinned SeaweedFS binary and print its path",
@@ -71,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for k, v in env.items():
                 print(f"export {k}={shlex.quote(v)}")
         elif args.cmd == "run":
-            return run()
+            return run(secure=args.secure)
         elif args.cmd == "build-weed":
             print(ensure_weed(force_build=args.force))
     except StackError as exc:

@@ -14,10 +14,15 @@ other one listens, unless set explicitly.
 The end-to-end tests and the benchmark start services through
 ``service_env`` and ``ServiceProcess.start`` too, so they run them exactly as
 ``make run`` does.
+
+``run(secure=True)`` (``make run``: ``framevault-stack run --secure``) serves
+mutual TLS with the local CA's certificates and writes the client config
+file the CLI and SDK read without flags (``write_client_config``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -31,7 +36,8 @@ from typing import IO, Self
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from .local import stack_env
+from .local import Stack, stack_env
+from .pki import LocalPki
 from .settings import REPO_ROOT
 
 READY_TIMEOUT_SECONDS = 60.0
@@ -56,6 +62,47 @@ def service_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def service_channel_credentials(env: Mapping[str, str]) -> grpc.ChannelCredentials | None:
+    """What a service started with ``env`` calls the other with, for health checks: ``None`` if it serves plaintext."""
+    if not env.get("FRAMEVAULT_TLS_CERT_FILE"):
+        return None
+
+    def pem(variable: str) -> bytes | None:
+        return Path(env[variable]).read_bytes() if env.get(variable) else None
+
+    return grpc.ssl_channel_credentials(pem("FRAMEVAULT_TLS_CA_FILE"), pem("FRAMEVAULT_TLS_CLIENT_KEY_FILE"),
+                                        pem("FRAMEVAULT_TLS_CLIENT_CERT_FILE"))
+
+
+# First line of a client config file make run wrote, so it only ever replaces its own.
+CLIENT_CONFIG_MARKER = "# Written by `make run` (framevault-stack run --secure); it replaces this file each run."
+
+
+def write_client_config(pki: LocalPki, env: Mapping[str, str], stack_dir: Path) -> Path:
+    """The CLI and SDK settings of the local services (targets, CA, client certificate, admin key if any).
+
+    Written where clients look without flags (``$FRAMEVAULT_CONFIG``, else
+    ``~/.config/framevault/client.toml``) unless a file there was not written
+    by ``make run``; else into the stack folder. Returns where it went.
+    """
+    from framevault.sdk.settings import default_config_path
+
+    values = {"metadata_target": env[ADDRESS_VARIABLES["metadata"]], "blob_target": env[ADDRESS_VARIABLES["blob"]],
+              "ca_file": pki.ca_file, "client_cert_file": pki.client.cert_file,
+              "client_key_file": pki.client.key_file}
+    if env.get("FRAMEVAULT_BOOTSTRAP_ADMIN_KEY_FILE"):
+        values["token_file"] = Path(env["FRAMEVAULT_BOOTSTRAP_ADMIN_KEY_FILE"]).resolve()
+    # A JSON string is a TOML basic string.
+    lines = [CLIENT_CONFIG_MARKER, *(f"{key} = {json.dumps(str(value))}" for key, value in values.items())]
+    text = "\n".join(lines) + "\n"
+    target = default_config_path(os.environ)
+    if target is None or (target.exists() and not target.read_text().startswith(CLIENT_CONFIG_MARKER)):
+        target = stack_dir / "client.toml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    return target
+
+
 class ServiceNotServing(RuntimeError):
     """A service process exited or did not become SERVING in time."""
 
@@ -69,6 +116,8 @@ class ServiceProcess:
     process: subprocess.Popen[bytes]
     # Where its stderr (the service's logs) goes, for error messages.
     log_path: Path | None = None
+    # How health checks reach it: TLS when it serves TLS (its env's FRAMEVAULT_TLS_* files).
+    health_credentials: grpc.ChannelCredentials | None = None
 
     @classmethod
     def start(
@@ -87,7 +136,7 @@ class ServiceProcess:
         finally:
             if stderr is not None:
                 stderr.close()
-        return cls(name, env[ADDRESS_VARIABLES[name]], process, log_path)
+        return cls(name, env[ADDRESS_VARIABLES[name]], process, log_path, service_channel_credentials(env))
 
     @property
     def pid(self) -> int:
@@ -101,7 +150,9 @@ class ServiceProcess:
         """
         deadline = time.monotonic() + timeout
         last = "no answer yet"
-        with grpc.insecure_channel(self.address) as channel:
+        channel = (grpc.insecure_channel(self.address) if self.health_credentials is None
+                   else grpc.secure_channel(self.address, self.health_credentials))
+        with channel:
             health = health_pb2_grpc.HealthStub(channel)
             while True:
                 if self.process.poll() is not None:
@@ -148,10 +199,20 @@ class ServiceProcess:
         return f"; last lines of {self.log_path}:\n" + "\n".join(tail)
 
 
-def run() -> int:
-    """Runs both services until Ctrl-C or SIGTERM; returns the exit status."""
+def run(secure: bool = False) -> int:
+    """Runs both services until Ctrl-C or SIGTERM; returns the exit status.
+
+    ``secure``: mutual TLS with the local CA (settings the caller exported still win).
+    """
     env = service_env()
-    children = [ServiceProcess.start(name, env) for name in SERVICE_NAMES]
+    envs = {name: env for name in SERVICE_NAMES}
+    client_config: Path | None = None
+    if secure:
+        stack = Stack()
+        pki = stack.pki()
+        envs = {name: {**pki.service_env(name), **env} for name in SERVICE_NAMES}
+        client_config = write_client_config(pki, env, stack.dir)
+    children = [ServiceProcess.start(name, envs[name]) for name in SERVICE_NAMES]
 
     stopping = False
 
@@ -177,6 +238,11 @@ def run() -> int:
     addresses = {child.name: child.address for child in children}
     print(f"framevault is up: metadata {addresses['metadata']}, blob {addresses['blob']} (Ctrl-C stops)",
           flush=True)
+    if client_config is not None:
+        stack_dir = Stack().dir
+        print(f"mutual TLS with the local CA in {stack_dir / 'tls'}; CLI and SDK settings: {client_config}"
+              + (f" (not the default location: export FRAMEVAULT_CONFIG={client_config})"
+                 if client_config.parent == stack_dir else ""), flush=True)
     while all(child.process.poll() is None for child in children):
         time.sleep(0.5)
     stop()

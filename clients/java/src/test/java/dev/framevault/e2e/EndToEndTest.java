@@ -45,10 +45,18 @@ import dev.framevault.v1.VersionRef;
 import dev.framevault.v1.VersionStatus;
 import dev.framevault.v1.View;
 import dev.framevault.v1.ViewSelection;
+import io.grpc.CallCredentials;
+import io.grpc.ChannelCredentials;
+import io.grpc.CompositeChannelCredentials;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
+import io.grpc.Status;
+import io.grpc.TlsChannelCredentials;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import java.io.File;
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -57,6 +65,9 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Executor;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -67,6 +78,10 @@ import org.junit.jupiter.api.Test;
  * Drives the generated Java client against running framevault services:
  * FRAMEVAULT_METADATA_TARGET and FRAMEVAULT_BLOB_TARGET name them (host:port).
  * Without both variables the test is skipped.
+ *
+ * <p>Transport security comes from the variables the Python SDK reads: FRAMEVAULT_CA_FILE (trust
+ * anchors, PEM) and FRAMEVAULT_CLIENT_CERT_FILE / FRAMEVAULT_CLIENT_KEY_FILE (client certificate for
+ * mutual TLS) turn TLS on; FRAMEVAULT_TOKEN is sent as "authorization: Bearer &lt;token&gt;" on every call.
  */
 class EndToEndTest {
   private static final long CALL_TIMEOUT_SECONDS = 30;
@@ -116,10 +131,56 @@ class EndToEndTest {
     iterateInSequentialOrder(metadataChannel, draftRef);
   }
 
-  private ManagedChannel open(String target) {
-    ManagedChannel channel = ManagedChannelBuilder.forTarget(target).usePlaintext().build();
+  private ManagedChannel open(String target) throws IOException {
+    ManagedChannel channel = Grpc.newChannelBuilder(target, channelCredentials()).build();
     channels.add(channel);
     return channel;
+  }
+
+  /** TLS when a CA file or a client certificate is set (and FRAMEVAULT_PLAINTEXT does not say otherwise). */
+  private static ChannelCredentials channelCredentials() throws IOException {
+    Map<String, String> env = System.getenv();
+    String caFile = env.getOrDefault("FRAMEVAULT_CA_FILE", "");
+    String certFile = env.getOrDefault("FRAMEVAULT_CLIENT_CERT_FILE", "");
+    String keyFile = env.getOrDefault("FRAMEVAULT_CLIENT_KEY_FILE", "");
+    String token = env.getOrDefault("FRAMEVAULT_TOKEN", "");
+    String plaintext = env.getOrDefault("FRAMEVAULT_PLAINTEXT", "").toLowerCase(Locale.ROOT);
+    if (List.of("1", "true", "yes").contains(plaintext) || (caFile.isEmpty() && certFile.isEmpty())) {
+      // gRPC Java attaches call credentials to secure channels only; a token over plaintext would fail.
+      assertTrue(token.isEmpty(), "FRAMEVAULT_TOKEN is sent only over TLS: set FRAMEVAULT_CA_FILE");
+      return InsecureChannelCredentials.create();
+    }
+    TlsChannelCredentials.Builder tls = TlsChannelCredentials.newBuilder();
+    if (!caFile.isEmpty()) {
+      tls.trustManager(new File(caFile));
+    }
+    if (!certFile.isEmpty()) {
+      tls.keyManager(new File(certFile), new File(keyFile));
+    }
+    ChannelCredentials transport = tls.build();
+    return token.isEmpty() ? transport : CompositeChannelCredentials.create(transport, new BearerToken(token));
+  }
+
+  /** Sends "authorization: Bearer &lt;token&gt;" with every call. */
+  private static final class BearerToken extends CallCredentials {
+    private static final io.grpc.Metadata.Key<String> AUTHORIZATION =
+        io.grpc.Metadata.Key.of("authorization", io.grpc.Metadata.ASCII_STRING_MARSHALLER);
+    private final String token;
+
+    BearerToken(String token) {
+      this.token = token;
+    }
+
+    @Override
+    public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
+      try {
+        io.grpc.Metadata headers = new io.grpc.Metadata();
+        headers.put(AUTHORIZATION, "Bearer " + token);
+        applier.apply(headers);
+      } catch (RuntimeException e) {
+        applier.fail(Status.UNAUTHENTICATED.withCause(e));
+      }
+    }
   }
 
   private static String randomSuffix() {
