@@ -93,10 +93,12 @@ class SecureEndpoints(Endpoints):
     client_tls_env: dict[str, str] = field(default_factory=dict)
     # The XDG_CONFIG_HOME the launcher wrote framevault/client.toml into.
     config_home: Path = Path()
+    # The bearer token clients send (the bootstrap admin key when security_mode is on); empty = none.
+    token: str = ""
 
     def client_env(self) -> dict[str, str]:
         """A client process told everything by variables (the generated clients read no config file)."""
-        return {**super().client_env(), **self.client_tls_env}
+        return {**super().client_env(), **self.client_tls_env, **({"FRAMEVAULT_TOKEN": self.token} if self.token else {})}
 
     def config_file_env(self) -> dict[str, str]:
         """A user's process that sets nothing: the CLI and SDK find the config file ``make run`` wrote."""

@@ -2,11 +2,11 @@
 
 Each test builds one client with its own toolchain and runs its end-to-end
 test (clients/<language>/) against the services as ``make run`` starts them,
-over mutual TLS with the local CA: FRAMEVAULT_METADATA_TARGET and
-FRAMEVAULT_BLOB_TARGET name them, FRAMEVAULT_CA_FILE, FRAMEVAULT_CLIENT_CERT_FILE
-and FRAMEVAULT_CLIENT_KEY_FILE secure the channels, and every call carries
-FRAMEVAULT_TOKEN as its bearer token (the services check it once
-security_mode is on; make run does not turn that on yet).
+over mutual TLS with the local CA and with security_mode on:
+FRAMEVAULT_METADATA_TARGET and FRAMEVAULT_BLOB_TARGET name them,
+FRAMEVAULT_CA_FILE, FRAMEVAULT_CLIENT_CERT_FILE and FRAMEVAULT_CLIENT_KEY_FILE
+secure the channels, and every call carries FRAMEVAULT_TOKEN (an admin API
+key) as its bearer token, which both services check.
 """
 
 from __future__ import annotations
@@ -29,13 +29,6 @@ JAVA_CLIENT = CLIENTS / "java"
 
 # A first build downloads the toolchains' dependencies; later builds are quick.
 BUILD_TIMEOUT_SECONDS = 900
-# Sent as the bearer token on every call; unchecked while security_mode is local-dev.
-CLIENT_TOKEN = "fv_generated_client_e2e"
-
-
-def client_env(services: SecureEndpoints) -> dict[str, str]:
-    """The clients' environment: targets, the local CA and its client certificate, the token."""
-    return {**services.client_env(), "FRAMEVAULT_TOKEN": CLIENT_TOKEN}
 
 
 def run_tool(command: Sequence[str], cwd: Path, env: dict[str, str]) -> str:
@@ -54,8 +47,8 @@ def run_tool(command: Sequence[str], cwd: Path, env: dict[str, str]) -> str:
 
 
 @pytest.mark.timeout(BUILD_TIMEOUT_SECONDS)
-def test_go_client_end_to_end(secure_make_run: SecureEndpoints) -> None:
-    env = client_env(secure_make_run)
+def test_go_client_end_to_end(authenticated_make_run: SecureEndpoints) -> None:
+    env = authenticated_make_run.client_env()
     output = run_tool(["go", "test", "-count=1", "-v", "./..."], GO_CLIENT, env)
     assert "--- PASS: TestEndToEnd" in output, output
 
@@ -68,8 +61,8 @@ def node_modules_current() -> bool:
 
 
 @pytest.mark.timeout(BUILD_TIMEOUT_SECONDS)
-def test_typescript_client_end_to_end(secure_make_run: SecureEndpoints) -> None:
-    env = client_env(secure_make_run)
+def test_typescript_client_end_to_end(authenticated_make_run: SecureEndpoints) -> None:
+    env = authenticated_make_run.client_env()
     if not node_modules_current():
         run_tool(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], TYPESCRIPT_CLIENT, env)
     run_tool(["npm", "run", "build"], TYPESCRIPT_CLIENT, env)
@@ -84,8 +77,8 @@ def maven_resolved_stamp() -> Path:
 
 
 @pytest.mark.timeout(BUILD_TIMEOUT_SECONDS)
-def test_java_client_end_to_end(secure_make_run: SecureEndpoints) -> None:
-    env = client_env(secure_make_run)
+def test_java_client_end_to_end(authenticated_make_run: SecureEndpoints) -> None:
+    env = authenticated_make_run.client_env()
     stamp = maven_resolved_stamp()
     offline = ["-o"] if stamp.exists() else []
     run_tool(["mvn", "-q", "-B", *offline, "test"], JAVA_CLIENT, env)

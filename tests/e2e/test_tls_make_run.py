@@ -55,3 +55,13 @@ def test_cli_without_flags_over_mutual_tls(secure_make_run: SecureEndpoints, tmp
     payload.write_bytes(b"stored over mutual TLS " + dataset.encode())
     uri = run(["framevault", "blob", "put", str(payload)], env, tmp_path).stdout.split()[0]
     assert read_blob(secure_make_run.blob_stub(), uri) == payload.read_bytes()
+
+
+def test_cli_finds_the_admin_key_through_the_config_file(authenticated_make_run: SecureEndpoints,
+                                                         tmp_path: Path) -> None:
+    env = authenticated_make_run.config_file_env()
+    dataset = unique("tls-auth-cli")
+    run(["framevault", "dataset", "create", dataset], env, tmp_path)
+    assert dataset in run(["framevault", "dataset", "list", "--prefix", dataset], env, tmp_path).stdout
+    anonymous = run(["framevault", "--token-file", "/dev/null", "dataset", "list"], env, tmp_path, check=False)
+    assert anonymous.returncode == 1 and anonymous.stderr.startswith("error: UNAUTHENTICATED"), anonymous.stderr
