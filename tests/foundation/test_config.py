@@ -22,7 +22,7 @@ from support import channel_to, free_port, start_blob_service
 from views.client import iterate, view_of
 
 from framevault.api.blob_client import BlobClient
-from framevault.blob.servicer import _drain_briefly
+from framevault.blob.streams import drain_briefly
 from framevault.common.config import Secret, SecretUri, Settings, descriptions, env_name, flag_name
 from framevault.common.errors import Unavailable
 from framevault.common.server import RunningService, tune_garbage_collection
@@ -351,7 +351,7 @@ async def test_write_drain_stops_at_the_configured_bytes():
 
     requests = client_stream()
     tuned = Settings(blob_write_drain_max_bytes=10, blob_write_drain_idle_seconds=60.0, blob_write_drain_max_seconds=60.0)
-    await _drain_briefly(requests, tuned)
+    await drain_briefly(requests, tuned)
     assert len(remaining) == 2
-    await _drain_briefly(requests, Settings(blob_write_drain_idle_seconds=60.0, blob_write_drain_max_seconds=60.0))
+    await drain_briefly(requests, Settings(blob_write_drain_idle_seconds=60.0, blob_write_drain_max_seconds=60.0))
     assert remaining == []

@@ -369,6 +369,27 @@ async def test_every_blob_rpc_for_every_caller(secure: SecureStack, rpc: str, ca
         assert after == before, f"{rpc} as {caller} was refused but changed the store"
 
 
+async def test_a_refused_write_reaches_a_client_still_streaming_as_the_refusal(secure: SecureStack):
+    """A client that streams chunk after chunk without waiting sees PERMISSION_DENIED, not INTERNAL."""
+    data = uuid.uuid4().bytes * (8 * 1024 * 1024 // 16)
+    digest = digest_of(data)
+    chunk = 1024 * 1024
+
+    async def eager() -> AsyncIterator[blob_pb2.WriteBlobRequest]:
+        name = f"uploads/{uuid.uuid4()}/blobs/{digest.hash}/{digest.size}"
+        for offset in range(0, len(data), chunk):
+            yield blob_pb2.WriteBlobRequest(resource_name=name if offset == 0 else "", write_offset=offset,
+                                            data=data[offset:offset + chunk],
+                                            finish_write=offset + chunk >= len(data))
+
+    before = await secure.stored()
+    code, error = await _code_of(secure.blob_stub.WriteBlob(eager(), metadata=secure.metadata_of("viewer")))
+    assert code == DENIED and error is not None and _permission_named(error) == "blobs.write"
+    code, _ = await _code_of(secure.blob_stub.WriteBlob(eager()))
+    assert code == UNAUTHENTICATED
+    assert await secure.stored() == before
+
+
 # -- reads across datasets -------------------------------------------------------------------------
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -15,6 +13,7 @@ from framevault.api.digests import digest_to_proto
 from framevault.blob.gc import GarbageCollector
 from framevault.blob.previews import PreviewMaker
 from framevault.blob.store import BlobOutcome, BlobStore
+from framevault.blob.streams import drain_briefly
 from framevault.blob.uploads import BlobWriter, WriteChunk
 from framevault.common.config import Settings
 from framevault.common.errors import ok_status
@@ -45,28 +44,6 @@ def _format_name(value: int) -> str:
         return blob_pb2.PreviewFormat.Name(value).removeprefix("PREVIEW_FORMAT_").lower()
     except ValueError:
         return f"unknown({value})"
-
-
-async def _drain_briefly(requests: AsyncIterator[blob_pb2.WriteBlobRequest], settings: Settings) -> None:
-    """Reads and drops the rest of a client stream answered early, within the
-    bounds of the blob_write_drain_* settings.
-
-    A grpcio asyncio client that is still writing when the server ends the
-    call reports INTERNAL ("Internal error from Core") instead of the server's
-    status (grpc/grpc#36066). Letting an eagerly streaming client finish its
-    writes first lets it see the real error. A client that waits gets it after
-    a short idle time.
-    """
-    drained = 0
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + settings.blob_write_drain_max_seconds
-    with contextlib.suppress(Exception, asyncio.TimeoutError, StopAsyncIteration):
-        while drained < settings.blob_write_drain_max_bytes:
-            timeout = min(settings.blob_write_drain_idle_seconds, deadline - loop.time())
-            if timeout <= 0:
-                return
-            message = await asyncio.wait_for(anext(requests), timeout)
-            drained += len(message.data)
 
 
 class BlobServicer(blob_pb2_grpc.BlobServiceServicer):
@@ -118,10 +95,10 @@ class BlobServicer(blob_pb2_grpc.BlobServiceServicer):
         try:
             result = await self.deps.writer.write(chunks())
         except Exception:
-            await _drain_briefly(request_iterator, self.deps.settings)
+            await drain_briefly(request_iterator, self.deps.settings)
             raise
         if result.already_existed:
-            await _drain_briefly(request_iterator, self.deps.settings)
+            await drain_briefly(request_iterator, self.deps.settings)
         return blob_pb2.WriteBlobResponse(committed_size=result.committed_size,
                                           already_existed=result.already_existed)
 
