@@ -40,7 +40,10 @@ def test_coco_file_maps_to_annotations(image_folder: tuple[Path, Path]) -> None:
     assert box.id == polygon.id == "coco-100" and box.labels == ["cat"]
     assert box.metadata == {"iscrowd": 0, "area": 80, "coco_id": 100}
     cat2 = index.find("cats/cat2.png")
-    assert cat2 is not None and len(index.annotations_of(cat2)) == 1 and index.skipped_rle == 1
+    assert cat2 is not None and index.skipped_rle == 0
+    (crowd,) = index.annotations_of(cat2)
+    assert crowd.box2d_xywh == (0, 0, 5, 5), "the RLE mask rides on the box of its object"
+    assert crowd.metadata["coco_rle"] == {"size": [10, 20], "counts": "0i0_5"}
     dog = index.find("dog.jpg")
     assert dog is not None
     _, keypoints = index.annotations_of(dog)
@@ -60,7 +63,8 @@ def test_image_folder_becomes_frames_with_coco_annotations(image_folder: tuple[P
     assert [a.id for a in cat1.annotations] == ["coco-100", "coco-100"]
     assert [a.labels for a in cat2.annotations] == [["cat"]]
     assert dog.annotations[1].keypoints == [(5, 5, 2), (6, 6, 1), (0, 0, 0)]
-    assert imported.coco is not None and imported.coco.skipped_rle == 1
+    assert imported.coco is not None and imported.coco.skipped_rle == 0
+    assert cat2.annotations[0].metadata["coco_rle"]["size"] == [10, 20]
 
 
 def test_sequence_folders_are_contexts_with_timestamps_from_fps(image_folder: tuple[Path, Path]) -> None:
