@@ -17,7 +17,7 @@ from typing import Any
 import click
 import grpc
 
-from framevault.cli import blobs, catalog, export, ingest
+from framevault.cli import blobs, catalog, export, formats, ingest
 from framevault.sdk import FramevaultError, configure
 from framevault.sdk.settings import SettingsError, env_name
 
@@ -92,6 +92,8 @@ cli.add_command(catalog.dataset)
 cli.add_command(catalog.version)
 cli.add_command(ingest.ingest)
 cli.add_command(export.export)
+cli.add_command(formats.import_format)
+cli.add_command(formats.export_as)
 cli.add_command(blobs.blob)
 
 
