@@ -395,11 +395,17 @@ def test_concurrent_garbage_collection_on_both_replicas(replicas: Replicas) -> N
 
 
 def upload_batches(stub: metadata_service_pb2_grpc.MetadataServiceStub, version: dataset_pb2.VersionRef,
-                   frames: list[frame_pb2.Frame], batch: int) -> list[ms.FrameResult]:
-    """One UploadFrames stream sending ``frames`` in messages of ``batch``, so two streams interleave."""
+                   frames: list[frame_pb2.Frame], batch: int,
+                   pause: tuple[int, threading.Event] | None = None) -> list[ms.FrameResult]:
+    """One UploadFrames stream sending ``frames`` in messages of ``batch``, so two streams interleave.
+
+    ``pause`` (n, event): after the first n frames the stream waits, open, for the event.
+    """
     def requests() -> Iterator[ms.UploadFramesRequest]:
         yield ms.UploadFramesRequest(options=ms.UploadOptions(version=version, upload_retries=5))
         for start in range(0, len(frames), batch):
+            if pause is not None and start == pause[0]:
+                pause[1].wait(CALL_TIMEOUT)
             yield ms.UploadFramesRequest(items=[ms.UploadItem(client_key=f.id, frame=f)
                                                 for f in frames[start:start + batch]])
 
@@ -437,3 +443,66 @@ def test_uploads_into_one_draft_through_both_replicas_at_once_all_land(replicas:
         assert stub.GetVersion(ms.GetVersionRequest(version=version), timeout=CALL_TIMEOUT).frame_count == 660
     published = replicas.metadata[1].PublishVersion(ms.PublishVersionRequest(version=version), timeout=CALL_TIMEOUT)
     assert published.frame_count == 660
+
+
+def test_publish_on_one_replica_while_the_other_uploads_counts_exactly_what_landed(replicas: Replicas) -> None:
+    """The draft's write leases live in the database: a publish on B fences the writes A has in flight."""
+    version = create_dataset(replicas.metadata[0], unique("fence"))
+    frames = [frame(f"p{n:05d}", f"ctx{n // 100}", n) for n in range(1200)]
+    published_event = threading.Event()
+    uploading = ThreadPoolExecutor(1)
+    try:
+        # Half the frames go before the publish, the other half after it, on the same open stream.
+        upload = uploading.submit(upload_batches, replicas.metadata[0], version, frames, 25,
+                                  (600, published_event))
+        wait_for(lambda: replicas.metadata[1].CountFrames(ms.CountFramesRequest(version=version),
+                                                          timeout=CALL_TIMEOUT).count > 0,
+                 "some frames landing through replica A")
+        try:
+            published = replicas.metadata[1].PublishVersion(ms.PublishVersionRequest(version=version),
+                                                             timeout=CALL_TIMEOUT)
+        finally:
+            published_event.set()
+        results = upload.result(CALL_TIMEOUT * 4)
+    finally:
+        uploading.shutdown()
+
+    created = {r.frame_id for r in results if r.outcome == ms.FrameResult.OUTCOME_CREATED}
+    failed = [r for r in results if r.outcome == ms.FrameResult.OUTCOME_FAILED]
+    assert created and {f.id for f in frames[600:]} <= {r.frame_id for r in failed}
+    assert len(created) + len(failed) == len(results) == len(frames)
+    assert {r.error.code for r in failed} == {grpc.StatusCode.FAILED_PRECONDITION.value[0]}
+    published_ref = dataset_pb2.VersionRef(dataset=version.dataset, id=published.id)
+    stored = iterate_all(replicas.metadata[0], ms.IterateFramesRequest(view=whole_view(published_ref)))
+    assert sorted(stored) == sorted(created)
+    assert published.frame_count == len(created)
+    for stub in replicas.metadata:
+        assert stub.GetVersion(ms.GetVersionRequest(version=published_ref), timeout=CALL_TIMEOUT).frame_count \
+            == len(created)
+
+
+def test_the_same_upload_written_through_both_replicas_at_once_stores_the_blob_once(replicas: Replicas) -> None:
+    """Two streams of one upload on different replicas: the state object's conditional writes fence them."""
+    data = os.urandom(3 * PART_SIZE + 4321)
+    name = resource_name(data)
+
+    def write(stub: blob_pb2_grpc.BlobServiceStub) -> int:
+        """Writes the blob, continuing where the upload stands after each refusal; the refusals it met."""
+        for refusals in range(20):
+            offset = committed_size(stub, name)
+            try:
+                reply = stub.WriteBlob(chunks(name, data, offset, len(data), finish=True), timeout=CALL_TIMEOUT)
+            except grpc.RpcError as exc:
+                # The other stream moved the upload on: ask where it stands and continue there.
+                assert exc.code() in (grpc.StatusCode.ABORTED, grpc.StatusCode.INVALID_ARGUMENT), exc
+                continue
+            assert reply.committed_size == len(data)
+            return refusals
+        raise AssertionError("the upload never completed")
+
+    run_both([lambda: write(replicas.blob[0]), lambda: write(replicas.blob[1])])
+
+    for stub in replicas.blob:
+        status = stub.QueryWriteStatus(blob_pb2.QueryWriteStatusRequest(resource_name=name), timeout=CALL_TIMEOUT)
+        assert status.complete and status.committed_size == len(data)
+        assert read_blob(stub, blob_uri(data)) == data
