@@ -46,7 +46,24 @@ $(BUF): proto/package.json proto/package-lock.json
 	cd proto && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(VENV)/.installed $(BUF)
+# PyTorch for the training loader (requirements-torch.txt): its Linux wheel with the CUDA libraries is
+# ~5 GB and takes ~3 minutes to download and unpack, so it is installed once per machine into a cache
+# outside the repository (named after the pins and the Python) and each venv sees it through a .pth
+# file, instead of being downloaded again into every clean clone's venv.
+TORCH_SITE := $(HOME)/.cache/framevault/torch-$(shell $(PYTHON) -c 'import sys; print("cp%d%d" % sys.version_info[:2])')-$(shell sha256sum requirements-torch.txt | cut -c1-12)
+
+$(TORCH_SITE)/.complete: requirements-torch.txt | $(VENV)/.installed
+	rm -rf $(TORCH_SITE).partial
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --target $(TORCH_SITE).partial \
+	  -r requirements-torch.txt
+	touch $(TORCH_SITE).partial/.complete
+	rm -rf $(TORCH_SITE) && mv $(TORCH_SITE).partial $(TORCH_SITE)
+
+$(VENV)/.torch: $(TORCH_SITE)/.complete
+	echo $(TORCH_SITE) > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/framevault-torch.pth"
+	touch $@
+
+install: $(VENV)/.installed $(VENV)/.torch $(BUF)
 
 # --- code generation -------------------------------------------------------
 

@@ -16,6 +16,8 @@ for random access.
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.context
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -320,14 +322,22 @@ class _CollateDeliveries:
                               self.collate(samples) if self.collate else samples)
 
 
+def worker_context() -> multiprocessing.context.BaseContext:
+    """The forkserver context, its server preloading this module (and so torch) once."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])  # type: ignore[attr-defined]
+    return context
+
+
 class FrameLoader(DataLoader[Any]):
     """A ``DataLoader`` over a :class:`FrameDataset` that keeps the dataset's position.
 
     ``collate_fn`` gets a list of what the dataset's transform returned
-    (default: the list itself). Workers start with ``spawn`` unless
-    ``multiprocessing_context`` says otherwise: the training process holds
-    gRPC channels and the SDK's event-loop thread, which a forked child
-    cannot use. A batch advances the position when the training loop receives
+    (default: the list itself). Workers are forked from a ``forkserver``
+    that has imported torch and this module, unless ``multiprocessing_context``
+    says otherwise: the training process itself holds gRPC channels and the
+    SDK's event-loop thread, which a child forked from it cannot use, and
+    ``spawn`` imports torch again in every worker of every epoch. A batch advances the position when the training loop receives
     it; ``state_dict()`` is the dataset's.
 
     Raises:
@@ -348,7 +358,7 @@ class FrameLoader(DataLoader[Any]):
         if persistent_workers:
             raise ValueError("persistent_workers: a FrameLoader's workers start from the saved position each epoch")
         if num_workers > 0 and multiprocessing_context is None:
-            multiprocessing_context = "spawn"
+            multiprocessing_context = worker_context()
         self.frames = dataset
         self.workers_per_rank = max(1, num_workers)
         super().__init__(
