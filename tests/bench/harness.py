@@ -24,6 +24,7 @@ from typing import Any
 import processes
 import profiles
 import rows as bench_rows
+import training_loader
 from pymongo import MongoClient
 from report import Row, failed_row, format_conditions, format_table, write_json
 from workload import parse_bytes, parse_count
@@ -31,7 +32,7 @@ from workload import parse_bytes, parse_count
 from framevault.common.config import Settings
 from framevault.stack.session_data import remove_test_data
 
-ALL_ROWS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7")
+ALL_ROWS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "T1")
 
 # Defaults of a full run, sized to finish within 20 minutes on the 2-core development machine.
 DEFAULTS: dict[str, Any] = {
@@ -190,6 +191,9 @@ class Run:
         if self.wants("P4"):
             self.phase("children", self.args.driver, lambda bench: self.measure(
                 "P4", "copy-free children", lambda: bench_rows.p4_rows(bench)))
+        if self.wants("T1"):
+            self.phase("training", self.args.driver, lambda bench: self.measure(
+                "T1", "training loader", lambda: training_loader.t1_rows(bench)))
 
     def _main_rows(self, bench: bench_rows.Bench) -> None:
         if self.wants("P3"):
