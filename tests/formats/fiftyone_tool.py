@@ -4,7 +4,9 @@
                                      crowd box with a mask, polygons, keypoints, a classification) and
                                      writes it with FiftyOne's own exporters: OUT/coco_boxes,
                                      OUT/coco_polygons, OUT/coco_keypoints, OUT/yolo, OUT/voc
-    fiftyone_tool.py load FORMAT DIR loads DIR (one of our exports) with FiftyOne's importer
+    fiftyone_tool.py load FORMAT DIR LAYOUT
+                                     loads DIR with FiftyOne's importer; LAYOUT "ours" (framevault's
+                                     export) or "fiftyone" (what FiftyOne's exporter wrote)
     fiftyone_tool.py dump NAME       an existing FiftyOne dataset
     fiftyone_tool.py delete NAME...  deletes datasets
 
@@ -73,21 +75,27 @@ def export(dataset: fo.Dataset, out: str) -> None:
                       label_field="detections")
 
 
-def load(format_name: str, directory: str) -> fo.Dataset:
+# Where each format keeps images and labels: framevault's export layout, and FiftyOne's own.
+LAYOUTS = {
+    "ours": {"coco": ("images", "annotations.json"), "yolo": ("data.yaml",), "voc": ("JPEGImages", "Annotations")},
+    "fiftyone": {"coco": ("data", "labels.json"), "yolo": ("dataset.yaml",), "voc": ("data", "labels")},
+}
+
+
+def load(format_name: str, directory: str, layout: str) -> fo.Dataset:
     name = f"load-{format_name}-{os.getpid()}"
+    paths = [os.path.join(directory, part) for part in LAYOUTS[layout][format_name]]
     if format_name == "coco":
         return fo.Dataset.from_dir(dataset_type=fo.types.COCODetectionDataset, name=name,
-                                   data_path=os.path.join(directory, "images"),
-                                   labels_path=os.path.join(directory, "annotations.json"),
+                                   data_path=paths[0], labels_path=paths[1],
                                    label_types=["detections", "segmentations", "keypoints"], use_polylines=True,
                                    label_field="coco")
     if format_name == "yolo":
         return fo.Dataset.from_dir(dataset_dir=directory, dataset_type=fo.types.YOLOv5Dataset, name=name,
-                                   split="train", yaml_path=os.path.join(directory, "data.yaml"))
+                                   split="train", yaml_path=paths[0])
     if format_name == "voc":
         return fo.Dataset.from_dir(dataset_type=fo.types.VOCDetectionDataset, name=name,
-                                   data_path=os.path.join(directory, "JPEGImages"),
-                                   labels_path=os.path.join(directory, "Annotations"))
+                                   data_path=paths[0], labels_path=paths[1])
     raise SystemExit(f"unknown format {format_name}")
 
 

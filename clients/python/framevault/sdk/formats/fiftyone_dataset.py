@@ -152,7 +152,7 @@ def _annotation(label: Any, width: int, height: int, result: ReadResult, file: s
 
 def write_fiftyone(frames: Iterable[SingleFrame], dataset_name: str, image_paths: Mapping[str, str], *,
                    overwrite: bool = False) -> tuple[Any, ExportCounts]:
-    """A new FiftyOne dataset ``dataset_name`` holding ``frames``: one sample per frame (its image
+    """A new (persistent) FiftyOne dataset ``dataset_name`` holding ``frames``: one sample per frame (its image
     at ``image_paths[frame.id]``), each ROI in the field and label type it was read from, else
     boxes in ``detections``, polygons in ``polylines``, keypoints in ``keypoints`` and frame labels
     in ``frame_labels``. Other geometries are counted, not written.
@@ -166,6 +166,8 @@ def write_fiftyone(frames: Iterable[SingleFrame], dataset_name: str, image_paths
             raise ValueError(f"a FiftyOne dataset named {dataset_name!r} exists")
         fo.delete_dataset(dataset_name)
     dataset = fo.Dataset(dataset_name)
+    # FiftyOne deletes non-persistent datasets when the process that made them ends.
+    dataset.persistent = True
     counts = ExportCounts()
     samples = []
     for frame in frames:
