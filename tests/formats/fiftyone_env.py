@@ -3,7 +3,7 @@
 fiftyone pins MongoDB drivers (motor ~=3.6, pymongo ~=4.9) older than the
 services' (requirements.lock), so it cannot live in the dev venv. It is built
 once per machine and lock content (about 3.5 minutes and 1 GB with an empty pip
-cache) under ``~/.cache/framevault/``, reused by every checkout and CI run on
+cache) in the local stack's cache folder (``~/.cache/framevault/``, ``$FRAMEVAULT_CACHE_DIR``), reused by every checkout and CI run on
 the machine, and runs the SDK and CLI from this checkout's sources (PYTHONPATH).
 FiftyOne keeps its datasets in a database of the stack's mongod named after the
 test session's (``<session database>_fiftyone``), never its own server.
@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from framevault.stack.settings import cache_dir
+
 REPO = Path(__file__).resolve().parents[2]
 LOCK_FILE = REPO / "requirements-fiftyone.lock"
 TOOL = Path(__file__).with_name("fiftyone_tool.py")
@@ -30,18 +32,13 @@ BUILD_TIMEOUT_SECONDS = 1500
 RUN_TIMEOUT_SECONDS = 600
 
 
-def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "framevault"
-
-
 def environment_python() -> Path:
     """The FiftyOne environment's interpreter, building the environment first if needed."""
     override = os.environ.get(PYTHON_OVERRIDE)
     if override:
         return Path(override)
     digest = hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest()[:12]
-    root = cache_root()
+    root = cache_dir()
     target = root / f"fiftyone-env-{digest}"
     python = target / "bin" / "python"
     root.mkdir(parents=True, exist_ok=True)

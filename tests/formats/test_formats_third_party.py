@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from pycocotools import mask as mask_utils
 from support import client_tls_env
 
@@ -33,6 +34,9 @@ try:
 except ModuleNotFoundError:  # tests/ itself is on sys.path when it is not a package
     from formats.conftest import SOURCE_DATASET  # type: ignore[no-redef]
     from formats.fiftyone_env import fiftyone_tool, run_in_fiftyone  # type: ignore[no-redef]
+
+# The first test builds the FiftyOne environment (about 4 minutes) unless the machine has it.
+pytestmark = pytest.mark.timeout(1800)
 
 LABEL_KINDS = ("boxes", "polygons", "keypoints", "classifications")
 
