@@ -49,8 +49,10 @@ $(BUF): proto/package.json proto/package-lock.json
 # PyTorch for the training loader (requirements-torch.txt): its Linux wheel with the CUDA libraries is
 # ~5 GB and takes ~3 minutes to download and unpack, so it is installed once per machine into a cache
 # outside the repository (named after the pins and the Python) and each venv sees it through a .pth
-# file, instead of being downloaded again into every clean clone's venv.
-TORCH_SITE := $(HOME)/.cache/framevault/torch-$(shell $(PYTHON) -c 'import sys; print("cp%d%d" % sys.version_info[:2])')-$(shell sha256sum requirements-torch.txt | cut -c1-12)
+# file, instead of being downloaded again into every clean clone's venv. The cache folder is the local
+# stack's (framevault.stack.settings.cache_dir).
+FRAMEVAULT_CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/framevault
+TORCH_SITE := $(FRAMEVAULT_CACHE_DIR)/torch-$(shell $(PYTHON) -c 'import sys; print("cp%d%d" % sys.version_info[:2])')-$(shell sha256sum requirements-torch.txt | cut -c1-12)
 
 $(TORCH_SITE)/.complete: requirements-torch.txt | $(VENV)/.installed
 	rm -rf $(TORCH_SITE).partial
