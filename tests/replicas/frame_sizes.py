@@ -2,7 +2,7 @@
 
 Run against the local stack (``make stack-up``)::
 
-    .venv/bin/python tests/replicas/frame_sizes.py [--frames 300000]
+    .venv/bin/python tests/replicas/frame_sizes.py [--frames 300000] [--layout current|sharded]
 
 It writes the benchmark's realistic frames (``bench/workload.py``: one camera
 source with preview and mask, four polygon ROIs, five metadata keys) as exactly
@@ -11,6 +11,9 @@ into a scratch database with the service's own indexes (``db.INDEXES``),
 prints ``collStats`` of the frames collection as JSON and drops the database.
 The frames belong to one dataset and one version, the layout of one large
 ingest; ``hidden_frames`` stays empty because nothing was deleted.
+
+``--layout sharded`` builds instead the indexes docs/SCALING.md proposes for a
+collection sharded on ``{dataset_id: 1, shuffle_key: 1}`` (``SHARDED_INDEXES``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 
 import bson
 import pymongo
+from pymongo import ASCENDING, IndexModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the tests folder's packages
 
@@ -33,15 +37,29 @@ from framevault.stack.local import stack_env  # noqa: E402
 
 BATCH = 5_000
 
+# The frames indexes of docs/SCALING.md, "Indexes that follow the shard key": each starts with the shard key
+# or its dataset_id prefix, so every one of them can be unique or targeted.
+SHARDED_INDEXES = [
+    IndexModel([("dataset_id", ASCENDING), ("shuffle_key", ASCENDING), ("frame_id", ASCENDING),
+                ("version_id", ASCENDING)], name="frame_key_unique", unique=True),
+    IndexModel([("dataset_id", ASCENDING), ("version_id", ASCENDING), ("frame_id", ASCENDING)],
+               name="version_frames"),
+    IndexModel([("dataset_id", ASCENDING), ("context_id", ASCENDING), ("timestamp", ASCENDING),
+                ("frame_id", ASCENDING)], name="sequential_order"),
+    IndexModel([("dataset_id", ASCENDING), ("hidden_in", ASCENDING), ("frame_id", ASCENDING)],
+               name="hidden_frames", partialFilterExpression={"hidden_in": {"$exists": True}}),
+]
+LAYOUTS = {"current": INDEXES[FRAMES], "sharded": SHARDED_INDEXES}
 
-def measure(frames: int) -> dict[str, object]:
+
+def measure(frames: int, indexes: list[IndexModel]) -> dict[str, object]:
     env = stack_env()
     client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(env["FRAMEVAULT_MONGODB_URI"])
     name = f"fvsize_{uuid.uuid4().hex[:10]}"
     database = client[name]
     try:
         collection = database[FRAMES]
-        collection.create_indexes(INDEXES[FRAMES])
+        collection.create_indexes(indexes)
         dataset_id, version_id = str(bson.ObjectId()), str(bson.ObjectId())
         sample = 0
         for start in range(0, frames, BATCH):
@@ -68,8 +86,9 @@ def measure(frames: int) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=300_000)
+    parser.add_argument("--layout", choices=sorted(LAYOUTS), default="current")
     args = parser.parse_args()
-    print(json.dumps(measure(args.frames), indent=2))
+    print(json.dumps({"layout": args.layout, **measure(args.frames, LAYOUTS[args.layout])}, indent=2))
 
 
 if __name__ == "__main__":
