@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from framevault.sdk import ClientSettings, DataView
+from framevault.sdk import ClientSettings, DataView, SingleFrame, parse_digest
 from framevault.sdk.training import FrameDataset, FrameListDataset, FrameLoader, FrameSample
 
 from .corpus import Corpus, expected_label_map, make_corpus
@@ -203,6 +203,11 @@ async def test_map_style_dataset_gives_random_access_through_a_dataloader(sdk: C
     assert set(picked) <= set(corpus.frame_ids) and picked[0] != picked[1]
 
 
+def blob_size(uri: str) -> tuple[str, int]:
+    digest = parse_digest(uri)
+    return digest.hash, digest.size
+
+
 async def test_prefetch_holds_at_most_its_byte_budget(sdk: ClientSettings, tmp_path: Path) -> None:
     size = (48, 48)  # noise PNGs of ~7 KB, masks of a few hundred bytes
     corpus = await make_corpus(tmp_path, 12, size)
@@ -213,16 +218,34 @@ async def test_prefetch_holds_at_most_its_byte_budget(sdk: ClientSettings, tmp_p
     view = DataView()
     view.add_query(dataset_name=corpus.dataset_name)
 
-    def run(prefetch_bytes: int) -> tuple[list[str], int]:
-        dataset = FrameDataset(view, prefetch_bytes=prefetch_bytes, prefetch_frames=8,
-                               cache_dir=tmp_path / f"cache-{prefetch_bytes}")
-        ids = [sample.frame.id or "" for sample in dataset]
-        return ids, dataset.peak_prefetch_bytes
+    def run(prefetch_bytes: int) -> tuple[list[str], int, int]:
+        cache = tmp_path / f"cache-{prefetch_bytes}"
+        delivered: set[str] = set()
+        held_most = 0
 
-    ids, peak = await asyncio.to_thread(run, budget)
+        def count_held(sample: FrameSample) -> str:
+            # The bytes fetched so far (blobs in the cache, complete or being written) of frames not
+            # handed over before this one: what the loader holds while this frame is decoded.
+            nonlocal held_most
+            frame = sample.frame
+            assert isinstance(frame, SingleFrame) and frame.mask_source
+            sizes = dict(blob_size(uri) for uri in (frame.source, frame.mask_source))
+            fetched = {path.name.lstrip(".").partition(".")[0] for path in cache.glob("sha256/*/*")}
+            held = sum(known for digest, known in all_sizes.items() if digest in fetched and digest not in delivered)
+            held_most = max(held_most, held)
+            delivered.update(sizes)
+            return frame.id or ""
+
+        dataset = FrameDataset(view, count_held, prefetch_bytes=prefetch_bytes, prefetch_frames=8, cache_dir=cache)
+        ids = list(dataset)
+        return ids, held_most, dataset.peak_prefetch_bytes
+
+    all_sizes = dict(blob_size(uri) for frame in await view.ato_list() if isinstance(frame, SingleFrame)
+                     for uri in (frame.source, frame.mask_source or ""))
+    ids, held, peak = await asyncio.to_thread(run, budget)
     assert sorted(ids) == corpus.frame_ids
-    assert peak <= budget, "the bytes fetched ahead and held never exceed the budget"
-    assert peak > largest, "frames are fetched ahead while one is consumed"
+    assert held <= budget and peak <= budget, "the bytes fetched ahead and held never exceed the budget"
+    assert held > largest, "frames are fetched ahead while one is consumed"
     # A budget below one frame still reads everything, one frame at a time.
-    ids, peak = await asyncio.to_thread(run, 1)
-    assert sorted(ids) == corpus.frame_ids and peak <= largest
+    ids, held, peak = await asyncio.to_thread(run, 1)
+    assert sorted(ids) == corpus.frame_ids and held <= largest and peak <= largest

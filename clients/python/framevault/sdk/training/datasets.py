@@ -61,8 +61,14 @@ class FrameSample:
 
     @property
     def image(self) -> torch.Tensor:
-        """The image of the frame's first source."""
-        return next(iter(self.images.values()))
+        """The image of the frame's first source.
+
+        Raises:
+            ValueError: the frame has no source with content.
+        """
+        for image in self.images.values():
+            return image
+        raise ValueError(f"frame {self.frame.id!r} has no source to decode")
 
     @property
     def label_map(self) -> torch.Tensor | None:
@@ -127,7 +133,8 @@ class FrameDataset(IterableDataset[Any]):
     """A view's frames, decoded, sharded by rank x DataLoader worker.
 
     Args:
-        view: the frames (its order, seed, labels and mapping rules apply).
+        view: the frames (its order, seed, labels and mapping rules apply, as
+            they are when the dataset is made).
         transform: called with each :class:`FrameSample` in the worker; what it
             returns is what the training loop gets (default: the sample).
         rank, world_size: this process among the job's processes (default:
