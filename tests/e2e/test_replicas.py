@@ -68,7 +68,16 @@ class Replicas:
     blob_addresses: list[str]
     # The settings every replica shares (the deployment's ConfigMap and Secret).
     shared_env: dict[str, str]
+    # In start order: blob A, metadata A, blob B, metadata B; with the environment each started with.
     processes: list[ServiceProcess]
+    envs: list[dict[str, str]]
+
+    def restart(self, index: int) -> None:
+        """Starts ``processes[index]`` again, on its address with its settings, once it has exited."""
+        old = self.processes[index]
+        assert old.process.poll() is not None, f"{old.name} at {old.address} still runs"
+        self.processes[index] = ServiceProcess.start(old.name, self.envs[index], log_path=old.log_path)
+        start_serving([self.processes[index]])
 
     @property
     def metadata(self) -> list[metadata_service_pb2_grpc.MetadataServiceStub]:
@@ -102,17 +111,18 @@ def replicas(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
     metadata_addresses = [f"127.0.0.1:{free_port()}" for _ in range(2)]
     blob_addresses = [f"127.0.0.1:{free_port()}" for _ in range(2)]
     processes: list[ServiceProcess] = []
+    envs: list[dict[str, str]] = []
     try:
         for i, letter in enumerate("ab"):
             other = 1 - i
-            processes.append(ServiceProcess.start("blob", {
-                **shared, "FRAMEVAULT_BLOB_ADDRESS": blob_addresses[i],
-                "FRAMEVAULT_METADATA_TARGET": metadata_addresses[other]}, log_path=logs / f"blob-{letter}.log"))
-            processes.append(ServiceProcess.start("metadata", {
-                **shared, "FRAMEVAULT_METADATA_ADDRESS": metadata_addresses[i],
-                "FRAMEVAULT_BLOB_TARGET": blob_addresses[other]}, log_path=logs / f"metadata-{letter}.log"))
+            envs.append({**shared, "FRAMEVAULT_BLOB_ADDRESS": blob_addresses[i],
+                         "FRAMEVAULT_METADATA_TARGET": metadata_addresses[other]})
+            processes.append(ServiceProcess.start("blob", envs[-1], log_path=logs / f"blob-{letter}.log"))
+            envs.append({**shared, "FRAMEVAULT_METADATA_ADDRESS": metadata_addresses[i],
+                         "FRAMEVAULT_BLOB_TARGET": blob_addresses[other]})
+            processes.append(ServiceProcess.start("metadata", envs[-1], log_path=logs / f"metadata-{letter}.log"))
         start_serving(processes)
-        yield Replicas(metadata_addresses, blob_addresses, shared, processes)
+        yield Replicas(metadata_addresses, blob_addresses, shared, processes, envs)
     finally:
         for process in processes:
             process.stop()
@@ -331,6 +341,36 @@ def test_write_blob_cut_on_one_replica_continues_on_the_other(replicas: Replicas
     assert status.complete and status.committed_size == len(data)
     assert read_blob(a, blob_uri(data)) == data
     assert read_blob(b, blob_uri(data)) == data
+
+
+BLOB_A = 0  # index of blob A in Replicas.processes
+
+
+def test_write_blob_on_a_replica_killed_mid_upload_continues_on_the_other(replicas: Replicas) -> None:
+    """SIGKILL gives A no chance to hand anything over: what B continues from is what the bucket holds."""
+    data = os.urandom(2 * PART_SIZE + CHUNK + 777)
+    name = resource_name(data)
+    a, b = replicas.blob
+    held_open = threading.Event()
+
+    def first_stream() -> Iterator[blob_pb2.WriteBlobRequest]:
+        yield from chunks(name, data, 0, 2 * PART_SIZE + CHUNK, finish=False)
+        held_open.wait(CALL_TIMEOUT)
+
+    cut = a.WriteBlob.future(first_stream(), timeout=CALL_TIMEOUT)
+    try:
+        wait_for(lambda: committed_size(b, name) == 2 * PART_SIZE, "replica B seeing both parts A committed")
+        replicas.processes[BLOB_A].kill()
+    finally:
+        held_open.set()
+        cut.cancel()
+    try:
+        reply = b.WriteBlob(chunks(name, data, 2 * PART_SIZE, len(data), finish=True), timeout=CALL_TIMEOUT)
+        assert reply.committed_size == len(data)
+        assert read_blob(b, blob_uri(data)) == data
+    finally:
+        replicas.restart(BLOB_A)
+    assert read_blob(a, blob_uri(data)) == data
 
 
 # -- garbage collection ----------------------------------------------------------------------------
