@@ -114,10 +114,17 @@ class _SampleDecoder:
         return sample
 
 
-def _use_settings(settings: ClientSettings) -> None:
-    """Points this process's SDK at ``settings`` (a spawned worker starts from the environment)."""
-    if get_settings() != settings:
-        configure(**{f.name: getattr(settings, f.name) for f in fields(settings)})
+@dataclass(frozen=True)
+class _CreatorSettings:
+    """The SDK settings of the process that made a dataset, and that process."""
+
+    settings: ClientSettings = field(default_factory=get_settings)
+    pid: int = field(default_factory=os.getpid)
+
+    def apply_in_worker(self) -> None:
+        """Points a worker process's SDK at the creator's settings (a new process starts from the environment)."""
+        if os.getpid() != self.pid and get_settings() != self.settings:
+            configure(**{f.name: getattr(self.settings, f.name) for f in fields(self.settings)})
 
 
 @dataclass
@@ -181,7 +188,7 @@ class FrameDataset(IterableDataset[Any]):
         self.prefetch_bytes = prefetch_bytes
         self.prefetch_frames = prefetch_frames
         self.cache_dir = os.fspath(cache_dir) if cache_dir is not None else None
-        self.settings = get_settings()
+        self.settings = _CreatorSettings()
         self.peak_prefetch_bytes = 0
         """In the process that read: the most source and mask bytes held at once."""
         self._state = LoaderState()
@@ -243,7 +250,7 @@ class FrameDataset(IterableDataset[Any]):
 
     def deliveries(self) -> SyncIterator[Delivery]:
         """This worker's shard, from where the state says it stands, as samples with their cursors."""
-        _use_settings(self.settings)
+        self.settings.apply_in_worker()
         info = get_worker_info()
         worker_id, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         layout = ShardLayout(self.rank, self.world_size, workers)
@@ -411,14 +418,14 @@ class FrameListDataset(Dataset[Any]):
         self.class_ids = dict(class_ids) if class_ids is not None else (view.get_labels() or None)
         self.masks = masks
         self.cache_dir = os.fspath(cache_dir) if cache_dir is not None else None
-        self.settings = get_settings()
+        self.settings = _CreatorSettings()
         self._decoder: _SampleDecoder | None = None
 
     def __len__(self) -> int:
         return len(self.frames)
 
     def __getitem__(self, index: int) -> Any:
-        _use_settings(self.settings)
+        self.settings.apply_in_worker()
         if self._decoder is None:
             self._decoder = _SampleDecoder(self.class_ids)
         frame = self.frames[index]
