@@ -2,7 +2,9 @@
 
 Run against the local stack (``make stack-up``)::
 
-    .venv/bin/python tests/replicas/frame_sizes.py [--frames 300000] [--layout current|sharded]
+    cd tests && ../.venv/bin/python -m replicas.frame_sizes [--frames 300000] [--layout current|sharded]
+
+(run as a module from the tests folder, so its packages import as they do under pytest)
 
 It writes the benchmark's realistic frames (``bench/workload.py``: one camera
 source with preview and mask, four polygon ROIs, five metadata keys) as exactly
@@ -20,20 +22,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import uuid
-from pathlib import Path
 
 import bson
 import pymongo
+from bench.workload import frame_document, make_frame
 from pymongo import ASCENDING, IndexModel
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the tests folder's packages
-
-from bench.workload import frame_document, make_frame  # noqa: E402
-
-from framevault.metadata.db import FRAMES, INDEXES  # noqa: E402
-from framevault.stack.local import stack_env  # noqa: E402
+from framevault.metadata.db import FRAMES, INDEXES
+from framevault.stack.local import stack_env
 
 BATCH = 5_000
 
