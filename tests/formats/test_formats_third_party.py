@@ -110,28 +110,18 @@ async def test_coco_boxes_and_crowd_masks_written_by_fiftyone(
     assert ours.sum() == 7 * 9 and np.array_equal(ours, crowd_mask(theirs / "labels.json"))
 
 
-async def test_coco_polygons_written_by_fiftyone(
-    sdk: ClientSettings, third_party: tuple[Path, Any], fiftyone_env: dict[str, str], tmp_path: Path,
+@pytest.mark.parametrize(("export", "kind"), [("coco_polygons", "polygons"), ("coco_keypoints", "keypoints")])
+async def test_coco_polygons_and_keypoints_written_by_fiftyone(
+    sdk: ClientSettings, third_party: tuple[Path, Any], fiftyone_env: dict[str, str], tmp_path: Path, export: str,
+    kind: str,
 ) -> None:
-    source, expected = third_party
-    theirs = source / "coco_polygons"
+    source, _ = third_party
+    theirs = source / export
     await round_trip(read_coco(theirs / "labels.json", theirs / "data"), "coco", tmp_path / "ours")
 
-    # FiftyOne's COCO exporter rounds polygons to whole pixels: the file it wrote is the reference.
-    assert labels_of(await load("coco", tmp_path / "ours", fiftyone_env), ("polygons",)) == labels_of(
-        await load("coco", theirs, fiftyone_env, layout="fiftyone"), ("polygons",))
-
-
-async def test_coco_keypoints_written_by_fiftyone(
-    sdk: ClientSettings, third_party: tuple[Path, Any], fiftyone_env: dict[str, str], tmp_path: Path,
-) -> None:
-    source, expected = third_party
-    theirs = source / "coco_keypoints"
-    await round_trip(read_coco(theirs / "labels.json", theirs / "data"), "coco", tmp_path / "ours")
-
-    # FiftyOne's COCO exporter rounds keypoints to whole pixels: the file it wrote is the reference.
-    assert labels_of(await load("coco", tmp_path / "ours", fiftyone_env), ("keypoints",)) == labels_of(
-        await load("coco", theirs, fiftyone_env, layout="fiftyone"), ("keypoints",))
+    # FiftyOne's COCO exporter rounds polygons and keypoints to whole pixels: the file it wrote is the reference.
+    assert labels_of(await load("coco", tmp_path / "ours", fiftyone_env), (kind,)) == labels_of(
+        await load("coco", theirs, fiftyone_env, layout="fiftyone"), (kind,))
 
 
 async def test_yolo_tree_written_by_fiftyone(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from framevault.cli.ingest import target_version
+from framevault.cli.ingest import echo_failed_frames, target_version
 from framevault.sdk.formats import (
     FORMATS,
     FormatError,
@@ -86,11 +86,7 @@ def import_format(format_name: str, source: str, dataset_name: str, version_name
     report = import_frames(draft, read, upload_images=upload, upload_retries=retries,
                            progress=progress_enabled(progress))
     totals = report.totals or UploadTotals()
-    for failure in totals.failed:
-        frame_id = failure.frame_id or getattr(failure.frame, "id", "") or "?"
-        click.echo(f"failed: {frame_id}: {failure.error.describe()}", err=True)
-        for line in failure.error.detail_lines():
-            click.echo(f"  {line}", err=True)
+    echo_failed_frames(totals.failed)
     click.echo(f"imported {totals.created + totals.updated + totals.unchanged} of {len(read.frames)} frames "
                f"({read.annotation_count} annotations) into {dataset_name}/{version_name}: {totals.created} created, "
                f"{totals.updated} updated, {totals.unchanged} unchanged, {len(totals.failed)} failed, "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from framevault.sdk import Dataset, DatasetVersion, NotFoundError
+from framevault.sdk import Dataset, DatasetVersion, FailedFrame, NotFoundError
 from framevault.sdk.formats import IMAGE_SUFFIXES, CocoError, read_image_folder
 from framevault.sdk.progress import progress_enabled
 
@@ -23,6 +23,15 @@ def target_version(dataset_name: str, version_name: str, create_dataset: bool) -
         created = DatasetVersion.create_version(dataset_name, version_name)
         click.echo(f"created version {dataset_name}/{version_name}", err=True)
         return created
+
+
+def echo_failed_frames(failed: list[FailedFrame]) -> None:
+    """Each frame the service did not register, with its error and the fields at fault, on stderr."""
+    for failure in failed:
+        frame_id = failure.frame_id or getattr(failure.frame, "id", "") or "?"
+        click.echo(f"failed: {frame_id}: {failure.error.describe()}", err=True)
+        for line in failure.error.detail_lines():
+            click.echo(f"  {line}", err=True)
 
 
 @click.command()
@@ -69,11 +78,7 @@ def ingest(
     if images.coco is not None and images.coco.skipped_rle:
         click.echo(f"warning: skipped {images.coco.skipped_rle} run-length-encoded segmentations (no polygon form)",
                    err=True)
-    for failure in totals.failed:
-        frame_id = failure.frame_id or getattr(failure.frame, "id", "") or "?"
-        click.echo(f"failed: {frame_id}: {failure.error.describe()}", err=True)
-        for line in failure.error.detail_lines():
-            click.echo(f"  {line}", err=True)
+    echo_failed_frames(totals.failed)
     click.echo(f"ingested {totals.created + totals.updated + totals.unchanged} of {len(files)} images into "
                f"{dataset_name}/{version_name}: {totals.created} created, {totals.updated} updated, "
                f"{totals.unchanged} unchanged, {len(totals.failed)} failed")

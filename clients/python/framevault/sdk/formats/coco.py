@@ -31,6 +31,7 @@ from framevault.sdk.formats.records import (
     annotation_kind,
     box_out_of_range,
     export_name,
+    extra_module,
     image_source,
     still_frame,
 )
@@ -160,13 +161,11 @@ def pycocotools_mask(*, required: bool = True) -> Any:
         ImportError: not installed and ``required``.
     """
     try:
-        from pycocotools import mask
+        return extra_module("pycocotools.mask", "coco", "COCO run-length-encoded masks need pycocotools")
     except ImportError:
-        if not required:
-            return None
-        raise ImportError("COCO run-length-encoded masks need pycocotools, which is not installed: "
-                          "pip install 'framevault[coco]'") from None
-    return mask
+        if required:
+            raise
+        return None
 
 
 def compressed_rle(segmentation: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from framevault.sdk.formats.records import (
     ReadResult,
     RecordIssue,
     annotation_kind,
+    extra_module,
     still_frame,
 )
 from framevault.sdk.frames import Annotation, SingleFrame, make_annotation
@@ -46,12 +47,7 @@ def fiftyone_module() -> Any:
     Raises:
         ImportError: fiftyone (the ``fiftyone`` extra) is not installed.
     """
-    try:
-        import fiftyone
-    except ImportError:
-        raise ImportError("FiftyOne datasets are read and written with fiftyone, which is not installed: "
-                          "pip install 'framevault[fiftyone]'") from None
-    return fiftyone
+    return extra_module("fiftyone", "fiftyone", "FiftyOne datasets are read and written with fiftyone")
 
 
 def read_fiftyone(dataset: Any, *, label_fields: Iterable[str] | None = None) -> ReadResult:

@@ -15,6 +15,7 @@ from types import ModuleType
 
 from framevault.sdk import SingleFrame
 from framevault.sdk.formats.coco import CocoError, CocoIndex, CocoRecordError, load_coco
+from framevault.sdk.formats.records import extra_module
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 
@@ -31,12 +32,7 @@ def pillow_image() -> ModuleType:
     Raises:
         ImportError: Pillow (the ``images`` extra) is not installed.
     """
-    try:
-        from PIL import Image
-    except ImportError:
-        raise ImportError("framevault reads image sizes with Pillow, which is not installed: "
-                          "pip install 'framevault[images]'") from None
-    return Image
+    return extra_module("PIL.Image", "images", "framevault reads image sizes with Pillow")
 
 
 def image_size(path: Path) -> tuple[int | None, int | None]:

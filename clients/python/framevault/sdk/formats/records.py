@@ -15,9 +15,11 @@ Two kinds of trouble, kept apart on purpose:
 from __future__ import annotations
 
 import enum
+import importlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from types import ModuleType
 
 from framevault.sdk.frames import Annotation, SingleFrame
 from framevault.sdk.sources import is_local_uri, local_path
@@ -160,3 +162,15 @@ class ExportCounts:
     images_copied: int = 0
     # Frames whose image stayed where it is (a URI the export cannot copy), by frame id.
     images_referenced: list[str] = field(default_factory=list)
+
+
+def extra_module(module: str, extra: str, purpose: str) -> ModuleType:
+    """The module ``module`` of the SDK's optional ``extra``.
+
+    Raises:
+        ImportError: it is not installed; the message says what needs it and how to install it.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(f"{purpose}, which is not installed: pip install 'framevault[{extra}]'") from None

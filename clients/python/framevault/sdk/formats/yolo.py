@@ -27,6 +27,7 @@ from framevault.sdk.formats.records import (
     annotation_kind,
     box_out_of_range,
     export_name,
+    extra_module,
     still_frame,
 )
 from framevault.sdk.frames import SingleFrame, make_annotation
@@ -42,12 +43,7 @@ def yaml_module() -> Any:
     Raises:
         ImportError: PyYAML (the ``yolo`` extra) is not installed.
     """
-    try:
-        import yaml
-    except ImportError:
-        raise ImportError("YOLO's data.yaml is read with PyYAML, which is not installed: "
-                          "pip install 'framevault[yolo]'") from None
-    return yaml
+    return extra_module("yaml", "yolo", "YOLO's data.yaml is read with PyYAML")
 
 
 def find_yaml(path: Path) -> Path:
