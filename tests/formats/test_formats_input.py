@@ -97,7 +97,8 @@ def test_malformed_files_name_the_file_record_and_field(tmp_path: Path) -> None:
 
 
 def test_records_that_cannot_be_imported_are_reported_each(tmp_path: Path) -> None:
-    read = read_coco(coco_tree(tmp_path), tmp_path / "images")
+    coco_file = coco_tree(tmp_path)
+    read = read_coco(coco_file, tmp_path / "images")
     assert [(issue.kind, issue.record, issue.field) for issue in read.issues] == [
         (IssueKind.missing_image, "images[3] (id 4)", "file_name"),
         (IssueKind.unknown_category, "annotations[3] (id 13)", "category_id"),
@@ -109,6 +110,9 @@ def test_records_that_cannot_be_imported_are_reported_each(tmp_path: Path) -> No
     assert [f.id for f in read.frames] == ["a.jpg", "b.png", "c.jpg"]
     assert [a.id for a in read.frames[0].annotations] == [None, "coco-10", "coco-10"]
     assert read.frames[0].frame_labels == ["day"]
+    degenerate = read_coco(with_change(coco_file, 1, segmentation=[[0, 0, 5, 5]]), tmp_path / "images").issues[1]
+    assert (degenerate.kind, degenerate.record, degenerate.field) == (
+        IssueKind.unsupported, "annotations[1] (id 11)", "segmentation[0]")
 
     yolo = tmp_path / "yolo"
     make_image(yolo / "images" / "val" / "x.jpg", (10, 20))

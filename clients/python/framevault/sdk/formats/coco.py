@@ -295,7 +295,12 @@ def read_coco(annotations_file: str | Path, images_dir: str | Path | None = None
     known_image_ids = {entry["id"] for entry in data["images"]}
     for index, ann in enumerate(_record_list(data, "annotations", file, required=False)):
         record = f"annotations[{index}]" + (f" (id {ann['id']})" if "id" in ann else "")
-        annotations = _coco_object(ann, file, record, categories)
+        try:
+            annotations = _coco_object(ann, file, record, categories)
+        except UnsupportedRecord as unsupported:
+            result.issues.append(RecordIssue(IssueKind.unsupported, file, record, unsupported.reason,
+                                             unsupported.field))
+            continue
         if "image_id" not in ann:
             raise FormatError(file, "missing", record=record, field="image_id")
         owner = frames_by_image_id.get(ann["image_id"])
@@ -315,6 +320,15 @@ def read_coco(annotations_file: str | Path, images_dir: str | Path | None = None
             continue
         owner.annotations.extend(annotations)
     return result
+
+
+class UnsupportedRecord(Exception):
+    """A well-formed record with a geometry framevault has no form for."""
+
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field_name
+        self.reason = reason
 
 
 def _coco_object(ann: dict[str, Any], file: str, record: str, categories: dict[Any, str]) -> list[Annotation]:
@@ -353,8 +367,9 @@ def _coco_object(ann: dict[str, Any], file: str, record: str, categories: dict[A
         for part_index, part in enumerate(segmentation):
             coords = _numbers(part, file, record, f"segmentation[{part_index}]", multiple=2)
             if len(coords) < 6:
-                raise FormatError(file, "a polygon needs at least 3 points", record=record,
-                                  field=f"segmentation[{part_index}]")
+                # Well-formed but degenerate (real COCO files hold such 1- and 2-point "polygons").
+                raise UnsupportedRecord(f"segmentation[{part_index}]",
+                                        f"polygon part {part_index} has {len(coords) // 2} points, a polygon needs 3")
             parts.append(coords)
         out.append(make_annotation(poly2d_xy=parts, metadata=dict(meta), **common))
     elif segmentation not in (None, [], {}) and mask is None:
