@@ -238,3 +238,11 @@ async def test_export_of_a_query_and_of_a_version_diff(sdk: ClientSettings, tmp_
                      "--diff-base", "v1", "-q", "label:dog", "--no-progress")
     assert both.exit_code == 0 and "exported 1 frames" in both.stdout
     assert [p.name for p in (tmp_path / "both" / "Annotations").iterdir()] == ["b.xml"]
+
+
+async def test_a_missing_extra_is_named(sdk: ClientSettings, tmp_path: Path) -> None:
+    """The dev environment has no fiftyone (it lives in its own, see fiftyone_env.py)."""
+    result = await run(sdk, "import", "fiftyone", "some-dataset", "--dataset", unique("formats-extra"))
+    assert result.exit_code == 1 and "pip install 'framevault[fiftyone]'" in result.stderr
+    exported = await run(sdk, "export-as", "fiftyone", str(tmp_path / "out"), "--dataset", "x")
+    assert exported.exit_code == 2 and "--fiftyone-dataset" in exported.stderr

