@@ -26,18 +26,19 @@ from framevault.sdk.upload import UploadTotals
 USAGE_EXIT = 2
 
 
-def read_source(format_name: str, source: str, images: Path | None, labels: tuple[str, ...]) -> ReadResult:
+def read_source(format_name: str, source: str, images: Path | None, labels: tuple[str, ...], progress: bool,
+                ) -> ReadResult:
     """The frames of ``source`` in ``format_name``; malformed input is a usage error naming file, record and field."""
     try:
         if format_name == "coco":
             return read_coco(source, images if images is not None else Path(source).parent)
         if format_name == "yolo":
-            return read_yolo(source)
+            return read_yolo(source, progress=progress)
         if format_name == "voc":
             return read_voc(source, images_dir=images, labels=list(labels) or None)
         from framevault.sdk.formats.fiftyone_dataset import read_fiftyone
 
-        return read_fiftyone(source)
+        return read_fiftyone(source, progress=progress)
     except FormatError as exc:
         raise click.BadParameter(str(exc), param_hint="SOURCE") from None
     except ImportError as exc:  # an optional extra
@@ -73,7 +74,7 @@ def import_format(format_name: str, source: str, dataset_name: str, version_name
     unknown category) are listed on stderr and the rest is imported; a
     malformed file imports nothing and names the file, record and field.
     """
-    read = read_source(format_name, source, images, labels)
+    read = read_source(format_name, source, images, labels, progress_enabled(progress))
     for issue in read.issues:
         click.echo(f"left out: {issue}", err=True)
     if strict and read.issues:

@@ -31,6 +31,7 @@ from framevault.sdk.formats.records import (
     still_frame,
 )
 from framevault.sdk.frames import Annotation, SingleFrame, make_annotation
+from framevault.sdk.progress import progress_bar
 
 FIELD_KEY = "fiftyone_field"
 TYPE_KEY = "fiftyone_type"
@@ -52,7 +53,8 @@ def fiftyone_module() -> Any:
                         provides="Dataset")
 
 
-def read_fiftyone(dataset: Any, *, label_fields: Iterable[str] | None = None) -> ReadResult:
+def read_fiftyone(dataset: Any, *, label_fields: Iterable[str] | None = None, progress: bool | None = False,
+                  ) -> ReadResult:
     """The frames of a FiftyOne dataset (a ``fiftyone.Dataset`` or view, or a dataset name).
 
     Args:
@@ -76,7 +78,8 @@ def read_fiftyone(dataset: Any, *, label_fields: Iterable[str] | None = None) ->
     root = os.path.commonpath([os.path.dirname(p) for p in paths]) if paths else ""
     result = ReadResult()
     labels_seen: dict[str, None] = {}
-    for sample in dataset.iter_samples():
+    for sample in progress_bar(progress, desc="reading FiftyOne samples", unit="sample", total=len(dataset),
+                               iterable=dataset.iter_samples()):
         record = f"sample {sample.id} ({sample.filepath})"
         width = sample.metadata.width if sample.metadata is not None else None
         height = sample.metadata.height if sample.metadata is not None else None

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from framevault.sdk.formats.image_folder import image_files, image_size, pillow_image
 from framevault.sdk.formats.records import (
     ExportCounts,
@@ -31,6 +33,7 @@ from framevault.sdk.formats.records import (
     still_frame,
 )
 from framevault.sdk.frames import SingleFrame, make_annotation
+from framevault.sdk.progress import progress_bar
 
 SPLITS = ("train", "val", "test")
 YAML_NAMES = ("data.yaml", "dataset.yaml")
@@ -81,11 +84,12 @@ def labels_dir_of(images_dir: Path) -> Path:
     return images_dir
 
 
-def read_yolo(dataset: str | Path) -> ReadResult:
+def read_yolo(dataset: str | Path, *, progress: bool | None = False) -> ReadResult:
     """The frames of a YOLO detection dataset (``data.yaml`` or the folder holding it).
 
     Label files without an image, class indices past ``names`` and boxes
-    outside the image are left out and listed in ``issues``.
+    outside the image are left out and listed in ``issues``. ``progress``
+    shows a bar over the images (each is opened for its size).
 
     Raises:
         FormatError: an unreadable ``data.yaml``, or a label line that is not
@@ -120,13 +124,16 @@ def read_yolo(dataset: str | Path) -> ReadResult:
             images_dir = (root / entry).resolve()
             if not images_dir.is_dir():
                 raise FormatError(file, f"no folder {images_dir}", field=split)
-            _read_split(result, split, images_dir, labels_dir_of(images_dir))
+            with progress_bar(progress, desc=f"reading YOLO {split}", unit="image") as bar:
+                _read_split(result, split, images_dir, labels_dir_of(images_dir), bar)
     return result
 
 
-def _read_split(result: ReadResult, split: str, images_dir: Path, labels_dir: Path) -> None:
+def _read_split(result: ReadResult, split: str, images_dir: Path, labels_dir: Path, bar: tqdm) -> None:
     images = image_files(images_dir, recursive=True)
+    bar.reset(total=len(images))
     for image in images:
+        bar.update(1)
         relative = image.relative_to(images_dir).as_posix()
         width, height = image_size(image)
         frame = still_frame(str(image), relative, width, height, frame_id=f"{split}/{relative}")
