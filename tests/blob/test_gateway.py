@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 from grpc import aio
+from support import add_tls_port
 
 from framevault.api.digests import EMPTY_SHA256, BlobDigest, digest_of
 from framevault.blob.keys import cas_key
@@ -110,7 +111,7 @@ async def test_only_unavailable_is_retried(settings: Settings, failures: list[gr
     flaky = FlakyBlobService(list(failures))
     server = aio.server()
     blob_pb2_grpc.add_BlobServiceServicer_to_server(flaky, server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    port = add_tls_port(server)
     await server.start()
     gateway = GrpcBlobGateway(f"127.0.0.1:{port}", settings)
     try:

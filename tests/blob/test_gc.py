@@ -14,6 +14,7 @@ import grpc
 import pytest
 from grpc import aio
 from minio import Minio
+from support import add_tls_port
 
 from framevault.api.blob_client import BlobClient
 from framevault.api.digests import BlobDigest
@@ -63,7 +64,7 @@ async def references() -> AsyncIterator[tuple[ReferenceStandIn, int]]:
     stand_in = ReferenceStandIn()
     server = aio.server()
     metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server(stand_in, server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    port = add_tls_port(server)
     await server.start()
     yield stand_in, port
     await server.stop(0)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from google.protobuf import field_mask_pb2
-from grpc import aio
+from support import channel_to
 
 from framevault.metadata.catalog.page_tokens import MAX_PAGE_BYTES, query_digest
 from framevault.metadata.catalog.validation import MAX_MASK_LABELS_BYTES, MAX_META_BYTES
@@ -57,7 +57,7 @@ def meta_of_bytes(size: int) -> metadata_pb2.Metadata:
 @pytest.fixture
 async def default_client(metadata_service) -> AsyncIterator[metadata_service_pb2_grpc.MetadataServiceStub]:
     """A client with gRPC's default message limits, like most callers."""
-    async with aio.insecure_channel(f"127.0.0.1:{metadata_service.port}") as channel:
+    async with channel_to(metadata_service.port, options=[]) as channel:
         yield metadata_service_pb2_grpc.MetadataServiceStub(channel)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support import client_tls_env
 
 from framevault.sdk import ClientSettings
 
@@ -52,7 +53,7 @@ async def run(sdk: ClientSettings | None, *args: str, env: dict[str, str] | None
     """Runs ``framevault`` with the session's service addresses as options."""
     argv = [str(SCRIPT), *(["--metadata", sdk.metadata_target, "--blob", sdk.blob_target] if sdk else []), *args]
     done = await asyncio.to_thread(subprocess.run, argv, capture_output=True, timeout=300,
-                                   env={**os.environ, **(env or {})})
+                                   env={**os.environ, **client_tls_env(), **(env or {})})
     return Run(done.returncode, done.stdout, done.stderr.decode())
 
 

@@ -18,7 +18,7 @@ import pymongo.errors
 import pytest
 from catalog.helpers import by_id, child_of, make_frame, new_dataset, publish, write_frames
 from PIL import Image
-from support import channel_to, free_port, start_blob_service
+from support import channel_to, free_port, security_env, start_blob_service
 from views.client import iterate, view_of
 
 from framevault.api.blob_client import BlobClient
@@ -127,7 +127,7 @@ def test_started_service_takes_its_address_from_the_flag_and_logs_no_secret(
         settings: Settings, stack_env: dict[str, str], blob_service: RunningService, tmp_path):
     env_port, flag_port = free_port(), free_port()
     env = {
-        **os.environ, **stack_env,
+        **os.environ, **stack_env, **security_env(settings),
         "FRAMEVAULT_MONGODB_DATABASE": settings.mongodb_database,
         "FRAMEVAULT_METADATA_ADDRESS": f"127.0.0.1:{env_port}",
         "FRAMEVAULT_BLOB_TARGET": f"127.0.0.1:{blob_service.port}",

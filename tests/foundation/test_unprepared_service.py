@@ -6,6 +6,7 @@ import grpc
 import pytest
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from support import channel_to
 
 from framevault.common.server import RunningService
 from framevault.metadata.app import build_service
@@ -19,7 +20,7 @@ async def test_calls_wait_for_preparation_with_unavailable(settings):
     running = RunningService(build_service(unreachable), unreachable)
     await running.start()
     try:
-        async with aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        async with channel_to(running.port) as channel:
             stub = metadata_service_pb2_grpc.MetadataServiceStub(channel)
             with pytest.raises(aio.AioRpcError) as caught:
                 await stub.CreateDataset(

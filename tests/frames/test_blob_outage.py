@@ -10,8 +10,7 @@ from dataclasses import replace
 
 import grpc
 import pytest
-from grpc import aio
-from support import free_port
+from support import channel_to, free_port
 
 from framevault.blob.app import build_service as build_blob_service
 from framevault.common.config import Settings
@@ -68,7 +67,7 @@ async def outage(settings: Settings) -> AsyncIterator[Outage]:
 
 @pytest.fixture
 async def outage_stub(outage: Outage) -> AsyncIterator[metadata_service_pb2_grpc.MetadataServiceStub]:
-    async with aio.insecure_channel(f"127.0.0.1:{outage.metadata.port}") as channel:
+    async with channel_to(outage.metadata.port) as channel:
         yield metadata_service_pb2_grpc.MetadataServiceStub(channel)
 
 

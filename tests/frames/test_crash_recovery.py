@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import psutil
 import pymongo
 import pytest
-from support import channel_to, free_port
+from support import channel_to, free_port, security_env
 
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
@@ -66,7 +66,7 @@ def metadata_process(settings: Settings, stack_env: dict[str, str], blob_service
                      ) -> Iterator[MetadataProcess]:
     port = free_port()
     env = {
-        **os.environ, **stack_env,
+        **os.environ, **stack_env, **security_env(settings),
         "FRAMEVAULT_MONGODB_DATABASE": settings.mongodb_database,
         "FRAMEVAULT_S3_BUCKET": settings.s3_bucket,
         "FRAMEVAULT_METADATA_ADDRESS": f"127.0.0.1:{port}",

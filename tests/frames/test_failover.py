@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from grpc import aio
+from support import channel_to
 
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
@@ -93,7 +93,7 @@ async def test_frames_survive_a_primary_crash(settings: Settings, blob_service: 
     service = RunningService(build_service(rs_settings), rs_settings)
     try:
         await service.start()
-        async with aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+        async with channel_to(service.port) as channel:
             stub = metadata_service_pb2_grpc.MetadataServiceStub(channel)
             version = await new_draft(stub)
             run = UploadRun()

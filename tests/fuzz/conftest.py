@@ -21,7 +21,7 @@ import grpc
 import pytest
 from grpc import aio
 from hypothesis import HealthCheck, Phase, settings
-from support import free_port, start_blob_service
+from support import channel_to, client_credentials, free_port, start_blob_service
 
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
@@ -52,11 +52,11 @@ CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
 
 
 def _sync_channel(port: int) -> grpc.Channel:
-    return grpc.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
+    return grpc.secure_channel(f"127.0.0.1:{port}", client_credentials(), options=CHANNEL_OPTIONS)
 
 
 def _channel(port: int) -> aio.Channel:
-    return aio.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
+    return channel_to(port, options=CHANNEL_OPTIONS)
 
 
 # One bucket for every fuzzing session, emptied after each: a bucket holds

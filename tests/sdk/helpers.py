@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
+from support import channel_to, client_tls_settings
 
 from framevault.common.server import RunningService
 from framevault.sdk import ClientSettings, aclose, configure, get_settings
@@ -20,7 +20,7 @@ async def wait_until_serving(port: int, timeout: float = 60.0) -> None:
     """Both services answer UNAVAILABLE until their backends are prepared."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+    async with channel_to(port) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
             try:
@@ -42,10 +42,12 @@ async def sdk(metadata_service: RunningService, blob_service: RunningService) ->
     previous = get_settings()
     settings = configure(metadata_target=f"127.0.0.1:{metadata_service.port}",
                          blob_target=f"127.0.0.1:{blob_service.port}",
-                         retry_initial_backoff_seconds=0.05)
+                         retry_initial_backoff_seconds=0.05, **client_tls_settings())
     yield settings
     await aclose()
-    await asyncio.to_thread(configure, metadata_target=previous.metadata_target, blob_target=previous.blob_target)
+    await asyncio.to_thread(configure, metadata_target=previous.metadata_target, blob_target=previous.blob_target,
+                            ca_file=previous.ca_file, client_cert_file=previous.client_cert_file,
+                            client_key_file=previous.client_key_file)
 
 
 def make_image(path: Path, size: tuple[int, int] = (32, 24), color: tuple[int, int, int] = (200, 30, 30)) -> Path:

@@ -10,6 +10,8 @@ import sys
 import uuid
 from pathlib import Path
 
+from support import client_tls_env
+
 from framevault.sdk import ClientSettings
 
 from .helpers import make_image
@@ -26,7 +28,7 @@ async def test_readme_python_quickstart_runs(sdk: ClientSettings, tmp_path: Path
     make_image(tmp_path / "images" / "0001.jpg", (64, 48))
     # A fresh dataset name, so the script's snapshot name is free.
     code = quickstart_python().replace('"drives"', f'"quickstart-{uuid.uuid4().hex[:8]}"')
-    env = {**os.environ, "FRAMEVAULT_METADATA_TARGET": sdk.metadata_target,
+    env = {**os.environ, **client_tls_env(), "FRAMEVAULT_METADATA_TARGET": sdk.metadata_target,
            "FRAMEVAULT_BLOB_TARGET": sdk.blob_target}
     done = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", code], cwd=tmp_path, env=env,
                                    capture_output=True, text=True, timeout=120)

@@ -4,7 +4,7 @@ limit that gRPC clients have by default."""
 from __future__ import annotations
 
 import pytest
-from grpc import aio
+from support import channel_to
 
 from framevault.common.server import RunningService
 from framevault.v1 import frame_pb2, metadata_service_pb2_grpc, view_pb2
@@ -34,7 +34,7 @@ async def large(corpus: Corpus) -> view_pb2.View:
 async def test_messages_fit_a_client_with_default_limits(large: view_pb2.View, metadata_service: RunningService
                                                           ) -> None:
     # No channel options: the receive limit is gRPC's default.
-    async with aio.insecure_channel(f"127.0.0.1:{metadata_service.port}") as channel:
+    async with channel_to(metadata_service.port, options=[]) as channel:
         stub = metadata_service_pb2_grpc.MetadataServiceStub(channel)
         stream = await iterate(stub, large, per_message=1000)
         assert len(stream.ids) == FRAMES and len(stream.cursors) > 1
