@@ -152,6 +152,19 @@ async def acopy_images(frames: list[SingleFrame], destination_of: Callable[[Sing
     return paths
 
 
+def _in_folder(folder: str) -> Callable[[SingleFrame], PurePosixPath]:
+    return lambda frame: PurePosixPath(folder, export_name(frame))
+
+
+# Where each format's export puts a frame's image, relative to the export folder.
+IMAGE_PLACES: dict[str, Callable[[SingleFrame], PurePosixPath]] = {
+    "coco": _in_folder(COCO_IMAGES),
+    "yolo": image_path,
+    "voc": _in_folder(IMAGES_DIR),
+    "fiftyone": _in_folder(COCO_IMAGES),
+}
+
+
 async def aexport_frames(
     format_name: str, frames: list[SingleFrame], output: str | Path, *, copy_images: bool = True,
     categories: list[str] | None = None, fiftyone_dataset: str | None = None, overwrite: bool = False,
@@ -171,22 +184,16 @@ async def aexport_frames(
     Raises:
         ValueError: an unknown format, or fiftyone without a dataset name.
     """
+    if format_name not in IMAGE_PLACES:
+        raise ValueError(f"unknown format {format_name!r}; one of {', '.join(FORMATS)}")
+    if format_name == "fiftyone":
+        if not fiftyone_dataset:
+            raise ValueError("a FiftyOne export needs the name of the dataset to create")
+        copy_images = True
+    place = IMAGE_PLACES[format_name]
     root = Path(output)
     root.mkdir(parents=True, exist_ok=True)
     counts = ExportCounts()
-    if format_name == "coco":
-        place: Callable[[SingleFrame], PurePosixPath] = lambda f: PurePosixPath(COCO_IMAGES, export_name(f))  # noqa: E731
-    elif format_name == "yolo":
-        place = image_path
-    elif format_name == "voc":
-        place = lambda f: PurePosixPath(IMAGES_DIR, export_name(f))  # noqa: E731
-    elif format_name == "fiftyone":
-        if not fiftyone_dataset:
-            raise ValueError("a FiftyOne export needs the name of the dataset to create")
-        place = lambda f: PurePosixPath(COCO_IMAGES, export_name(f))  # noqa: E731
-        copy_images = True
-    else:
-        raise ValueError(f"unknown format {format_name!r}; one of {', '.join(FORMATS)}")
     paths: dict[str, str] = {}
     if copy_images:
         paths = await acopy_images(frames, lambda f: root / place(f), counts, progress=progress)
