@@ -248,8 +248,8 @@ class FrameDataset(IterableDataset[Any]):
 
     # -- reading --
 
-    def deliveries(self) -> SyncIterator[Delivery]:
-        """This worker's shard, from where the state says it stands, as samples with their cursors."""
+    def deliveries(self) -> SyncIterator[list[Delivery]]:
+        """This worker's shard, from where the state says it stands: fetched frames with their cursors, in groups."""
         self.settings.apply_in_worker()
         info = get_worker_info()
         worker_id, workers = (info.id, info.num_workers) if info is not None else (0, 1)
@@ -262,7 +262,7 @@ class FrameDataset(IterableDataset[Any]):
         iterator = ViewIterator(self.epoch_view(), shard_index, layout.shard_count, resume)
         return SyncIterator(self._deliver(iterator, shard_index))
 
-    async def _deliver(self, iterator: ViewIterator, shard_index: int) -> AsyncIterator[Delivery]:
+    async def _deliver(self, iterator: ViewIterator, shard_index: int) -> AsyncIterator[list[Delivery]]:
         budget = ByteBudget(self.prefetch_bytes)
 
         async def frames() -> AsyncIterator[tuple[Frame, str]]:
@@ -270,22 +270,23 @@ class FrameDataset(IterableDataset[Any]):
                 yield frame, iterator.cursor
 
         try:
-            async for fetched in prefetch(frames(), budget, max_frames_ahead=self.prefetch_frames,
-                                          with_masks=self.masks, cache_dir=self.cache_dir):
-                yield Delivery(shard_index, fetched.cursor, fetched)
+            async for group in prefetch(frames(), budget, max_frames_ahead=self.prefetch_frames,
+                                        with_masks=self.masks, cache_dir=self.cache_dir):
+                yield [Delivery(shard_index, fetched.cursor, fetched) for fetched in group]
         finally:
             self.peak_prefetch_bytes = max(self.peak_prefetch_bytes, budget.peak)
             await iterator.aclose()
 
     def _samples(self) -> Any:
         decoder = _SampleDecoder(self.class_ids)
-        with self.deliveries() as deliveries:
-            for delivery in deliveries:
-                # Decoding runs in this thread while the SDK's loop keeps fetching the next frames.
-                sample: Any = decoder(delivery.sample) if self.decode else delivery.sample
-                if self.transform is not None:
-                    sample = self.transform(sample)
-                yield Delivery(delivery.shard_index, delivery.cursor, sample)
+        with self.deliveries() as groups:
+            for group in groups:
+                for delivery in group:
+                    # Decoding runs in this thread while the SDK's loop keeps fetching the next frames.
+                    sample: Any = decoder(delivery.sample) if self.decode else delivery.sample
+                    if self.transform is not None:
+                        sample = self.transform(sample)
+                    yield Delivery(delivery.shard_index, delivery.cursor, sample)
 
     def __iter__(self) -> Any:
         if get_worker_info() is not None:

@@ -110,12 +110,13 @@ async def prefetch(
     max_frames_ahead: int,
     with_masks: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
-) -> AsyncIterator[FetchedFrame]:
-    """``(frame, cursor)`` pairs in, the same frames with their bytes out, in order.
+) -> AsyncIterator[list[FetchedFrame]]:
+    """``(frame, cursor)`` pairs in, the same frames with their bytes out, in order, in groups.
 
     Up to ``max_frames_ahead`` frames are fetched concurrently while the
-    consumer works on the one it was given; the consumer's frame counts against
-    the budget until it asks for the next one.
+    consumer works on the group it was given: the next fetched frame and any
+    after it that are fetched too. The consumer's group counts against the
+    budget until it asks for the next one.
 
     Raises:
         FramevaultError, ValueError, OSError: a source or mask could not be
@@ -143,15 +144,22 @@ async def prefetch(
             if not pending:
                 return
             task, size = pending.popleft()
+            held = size
             try:
-                fetched = await task
+                ready = [await task]
+                # Frames fetched meanwhile go along: one hand-over per group, not per frame,
+                # costs the consumer's thread fewer wake-ups of this loop.
+                while pending and pending[0][0].done():
+                    task, size = pending.popleft()
+                    held += size
+                    ready.append(task.result())
             except BaseException:
-                budget.release(size)
+                budget.release(held)
                 raise
             try:
-                yield fetched
+                yield ready
             finally:
-                budget.release(fetched.size)
+                budget.release(held)
     finally:
         for task, size in pending:
             task.cancel()
