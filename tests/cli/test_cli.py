@@ -71,6 +71,7 @@ async def test_ingest_with_coco_then_export_jsonl(sdk: ClientSettings, image_fol
     assert result.exit_code == 0, result.output
     assert "ingested 3 of 3 images" in result.stdout and "3 created" in result.stdout
     assert "run-length-encoded" not in result.stderr, "RLE masks are imported (pycocotools is a dev dependency)"
+    assert "left out: " + str(coco_file) + ", annotations[3] (id 103), field 'image_id': missing image" in result.stderr
 
     exported = await run(sdk, "export", "--dataset", dataset, "--version", "Current")
     assert exported.exit_code == 0, exported.output
@@ -177,14 +178,17 @@ async def test_unusable_coco_input_is_a_bad_coco_option(sdk: ClientSettings, ima
     not_coco = tmp_path / "not-coco.json"
     not_coco.write_text("[]")
     refused = await run(sdk, "ingest", str(folder), "--dataset", unique("cli-coco"), "--coco", str(not_coco))
-    assert refused.exit_code == 2 and "--coco" in refused.stderr and "no 'images' list" in refused.stderr
+    assert refused.exit_code == 2 and "--coco" in refused.stderr and "a COCO file is a JSON object" in refused.stderr
 
     data = json.loads(coco_file.read_text())
     data["annotations"][2]["bbox"] = [1, 2, 3]
     coco_file.write_text(json.dumps(data))
-    bad_box = await run(sdk, "ingest", str(folder), "--dataset", unique("cli-coco"), "--coco", str(coco_file),
-                        "--no-progress")
-    assert bad_box.exit_code == 2 and "--coco" in bad_box.stderr and "annotation 102 of dog.jpg" in bad_box.stderr
+    dataset = unique("cli-coco")
+    bad_box = await run(sdk, "ingest", str(folder), "--dataset", dataset, "--coco", str(coco_file), "--no-progress")
+    assert bad_box.exit_code == 2 and "--coco" in bad_box.stderr
+    assert "annotations[2] (id 102), field 'bbox': needs 4 numbers, got 3" in bad_box.stderr
+    listed = await run(sdk, "dataset", "list", "--prefix", dataset, "--json")
+    assert json.loads(listed.stdout) == [], "a malformed COCO file is refused before the dataset is created"
 
 
 async def test_blob_put_and_get(sdk: ClientSettings, tmp_path: Path) -> None:

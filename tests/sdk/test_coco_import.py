@@ -1,5 +1,5 @@
-"""The SDK's import of image folders with COCO annotations: pure reading, then
-an import into a real draft with per-record errors."""
+"""The SDK's import of image folders with COCO annotations (read by ``read_coco``):
+pure reading, then an import into a real draft with records left out."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from framevault.sdk import ClientSettings, DatasetVersion
-from framevault.sdk.formats import CocoError, CocoRecordError, load_coco, read_image_folder
+from framevault.sdk.formats import FormatError, IssueKind, read_image_folder
 
 from .helpers import write_coco_folder
 
@@ -29,24 +29,35 @@ def with_bad_box(coco_file: Path) -> Path:
     return bad
 
 
+def with_unknown_category(coco_file: Path) -> Path:
+    """The COCO file with the annotation of dog.jpg naming a category it does not declare."""
+    data = json.loads(coco_file.read_text())
+    data["annotations"][2]["category_id"] = 42
+    unknown = coco_file.with_name("unknown.json")
+    unknown.write_text(json.dumps(data))
+    return unknown
+
+
 def test_coco_file_maps_to_annotations(image_folder: tuple[Path, Path]) -> None:
-    _, coco_file = image_folder
-    index = load_coco(coco_file)
-    assert index.orphan_annotations == 1
-    cat1 = index.find("cats/cat1.jpg")
-    assert cat1 is not None and (cat1.width, cat1.height) == (40, 30)
-    box, polygon = index.annotations_of(cat1)
+    folder, coco_file = image_folder
+    imported = read_image_folder(folder, coco_file=coco_file)
+    (orphan,) = imported.issues
+    assert (orphan.kind, orphan.record, orphan.field) == (IssueKind.missing_image, "annotations[3] (id 103)", "image_id")
+    read = imported.coco_frames()
+    cat1 = read.get(str(folder / "cats" / "cat1.jpg"))
+    assert cat1 is not None and (cat1.width, cat1.height) == (40, 30), "matched by base name"
+    box, polygon = cat1.annotations
     assert box.box2d_xywh == (1, 2, 10, 8) and polygon.poly2d_xy == [[1, 2, 11, 2, 11, 10, 1, 10]]
     assert box.id == polygon.id == "coco-100" and box.labels == ["cat"]
     assert box.metadata == {"iscrowd": 0, "area": 80, "coco_id": 100}
-    cat2 = index.find("cats/cat2.png")
-    assert cat2 is not None and index.skipped_rle == 0
-    (crowd,) = index.annotations_of(cat2)
+    cat2 = read.get(str(folder / "cats" / "cat2.png"))
+    assert cat2 is not None
+    (crowd,) = cat2.annotations
     assert crowd.box2d_xywh == (0, 0, 5, 5), "the RLE mask rides on the box of its object"
     assert crowd.metadata["coco_rle"] == {"size": [10, 20], "counts": "0i0_5"}
-    dog = index.find("dog.jpg")
+    dog = read.get(str(folder / "dog.jpg"))
     assert dog is not None
-    _, keypoints = index.annotations_of(dog)
+    _, keypoints = dog.annotations
     assert keypoints.keypoints == [(5, 5, 2), (6, 6, 1), (0, 0, 0)]
 
 
@@ -55,7 +66,7 @@ def test_image_folder_becomes_frames_with_coco_annotations(image_folder: tuple[P
     imported = read_image_folder(folder, coco_file=coco_file)
     frames = list(imported.frames())
     assert [f.id for f in frames] == ["cats/cat1.jpg", "cats/cat2.png", "dog.jpg"]
-    assert imported.errors == [] and imported.unmatched == []
+    assert [issue.record for issue in imported.issues] == ["annotations[3] (id 103)"] and imported.unmatched == []
     cat1, cat2, dog = frames
     assert (cat1.width, cat1.height) == (40, 30) and (dog.width, dog.height) == (16, 16), "header size without COCO"
     assert cat1.metadata == {"file_name": "cats/cat1.jpg", "coco_image_id": 1}
@@ -63,7 +74,6 @@ def test_image_folder_becomes_frames_with_coco_annotations(image_folder: tuple[P
     assert [a.id for a in cat1.annotations] == ["coco-100", "coco-100"]
     assert [a.labels for a in cat2.annotations] == [["cat"]]
     assert dog.annotations[1].keypoints == [(5, 5, 2), (6, 6, 1), (0, 0, 0)]
-    assert imported.coco is not None and imported.coco.skipped_rle == 0
     assert cat2.annotations[0].metadata["coco_rle"]["size"] == [10, 20]
 
 
@@ -87,43 +97,41 @@ def test_unmatched_images_are_listed_and_imported_without_annotations(image_fold
     assert [len(f.annotations) for f in imported.frames()] == [2, 0, 0]
 
 
-def test_a_bad_annotation_fails_its_frame_only(image_folder: tuple[Path, Path]) -> None:
+def test_a_malformed_annotation_refuses_the_file_naming_record_and_field(image_folder: tuple[Path, Path]) -> None:
     folder, coco_file = image_folder
-    imported = read_image_folder(folder, coco_file=with_bad_box(coco_file))
-    assert [f.id for f in imported.frames()] == ["cats/cat1.jpg", "cats/cat2.png"]
-    assert len(imported.errors) == 1
-    error = imported.errors[0]
-    assert isinstance(error, CocoRecordError) and error.frame_id == "dog.jpg"
-    assert str(error).startswith("dog.jpg: annotation 102 of dog.jpg: ")
-    with pytest.raises(CocoError, match="annotation 102 of dog.jpg"):
-        list(imported.frames(strict=True))
+    with pytest.raises(FormatError, match="needs 4 numbers, got 3") as malformed:
+        read_image_folder(folder, coco_file=with_bad_box(coco_file))
+    assert (malformed.value.file, malformed.value.record, malformed.value.field) == (
+        str(coco_file.with_name("bad.json")), "annotations[2] (id 102)", "bbox")
 
 
 def test_unusable_coco_files_and_settings_are_refused(tmp_path: Path, image_folder: tuple[Path, Path]) -> None:
     folder, _ = image_folder
     not_json = tmp_path / "x.json"
     not_json.write_text("{")
-    with pytest.raises(CocoError, match="cannot read"):
+    with pytest.raises(FormatError, match="not JSON"):
         read_image_folder(folder, coco_file=not_json)
     no_images = tmp_path / "y.json"
     no_images.write_text('{"annotations": []}')
-    with pytest.raises(CocoError, match="no 'images' list"):
+    with pytest.raises(FormatError, match="field 'images': must be a list"):
         read_image_folder(folder, coco_file=no_images)
     with pytest.raises(ValueError, match="fps"):
         read_image_folder(folder, fps=0)
 
 
-async def test_import_into_a_draft_with_per_record_errors(sdk: ClientSettings, image_folder: tuple[Path, Path]) -> None:
+async def test_import_into_a_draft_with_records_left_out(sdk: ClientSettings, image_folder: tuple[Path, Path]) -> None:
     folder, coco_file = image_folder
     name = f"coco-{uuid.uuid4().hex[:8]}"
     await DatasetVersion.acreate_new_dataset(name)
     draft = await DatasetVersion.aget_version(name)
-    imported = read_image_folder(folder, coco_file=with_bad_box(coco_file))
+    imported = read_image_folder(folder, coco_file=with_unknown_category(coco_file))
 
     totals = await draft.aadd_frames_with_totals(imported.frames(), progress=False)
 
-    assert (totals.created, totals.failed) == (2, [])
-    assert [e.frame_id for e in imported.errors] == ["dog.jpg"]
+    assert (totals.created, totals.failed) == (3, [])
+    assert [(issue.kind, issue.record) for issue in imported.issues] == [
+        (IssueKind.unknown_category, "annotations[2] (id 102)"), (IssueKind.missing_image, "annotations[3] (id 103)")]
     stored = {frame.id: frame async for frame in draft.aiterate_frames()}
-    assert sorted(stored) == ["cats/cat1.jpg", "cats/cat2.png"]
+    assert sorted(stored) == ["cats/cat1.jpg", "cats/cat2.png", "dog.jpg"]
     assert [a.id for a in stored["cats/cat1.jpg"].annotations] == ["coco-100", "coco-100"]
+    assert stored["dog.jpg"].annotations == [], "the record left out, its image imported"

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from framevault.sdk import Dataset, DatasetVersion, FailedFrame, NotFoundError
-from framevault.sdk.formats import IMAGE_SUFFIXES, CocoError, read_image_folder
+from framevault.sdk.formats import IMAGE_SUFFIXES, FormatError, read_image_folder
 from framevault.sdk.progress import progress_enabled
 
 
@@ -40,7 +40,7 @@ def echo_failed_frames(failed: list[FailedFrame]) -> None:
 @click.option("--version", "version_name", default="Current", show_default=True,
               help="Draft version (created as a root version if missing).")
 @click.option("--coco", "coco_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="COCO annotations (instances/keypoints JSON); boxes, polygons and keypoints become ROIs.")
+              help="COCO annotations (instances/keypoints JSON); boxes, polygons, RLE masks and keypoints become ROIs.")
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="Descend into sub-folders.")
 @click.option("--sequence", is_flag=True, help="Treat each folder as one video: context = folder, timestamps by --fps.")
 @click.option("--fps", type=click.FloatRange(min=0.001), default=30.0, show_default=True,
@@ -60,9 +60,9 @@ def ingest(
     """
     try:
         images = read_image_folder(folder, coco_file=coco_file, recursive=recursive, sequence=sequence, fps=fps)
-    except ImportError as exc:  # Pillow, the SDK's images extra
+    except ImportError as exc:  # Pillow (the images extra), pycocotools for RLE masks (the coco extra)
         raise click.ClickException(str(exc)) from None
-    except CocoError as exc:
+    except FormatError as exc:
         raise click.BadParameter(str(exc), param_hint="--coco") from None
     files = images.files
     if not files:
@@ -70,14 +70,10 @@ def ingest(
     draft = target_version(dataset_name, version_name, create_dataset=not no_create)
     if images.unmatched:
         click.echo(f"warning: {len(images.unmatched)} of {len(files)} images have no entry in {coco_file}", err=True)
-    try:
-        totals = draft.add_frames_with_totals(images.frames(strict=True), upload_retries=retries,
-                                              progress=progress_enabled(progress))
-    except CocoError as exc:
-        raise click.BadParameter(str(exc), param_hint="--coco") from None
-    if images.coco is not None and images.coco.skipped_rle:
-        click.echo(f"warning: skipped {images.coco.skipped_rle} run-length-encoded segmentations (no polygon form)",
-                   err=True)
+    for issue in images.issues:
+        click.echo(f"left out: {issue}", err=True)
+    totals = draft.add_frames_with_totals(images.frames(), upload_retries=retries,
+                                          progress=progress_enabled(progress))
     echo_failed_frames(totals.failed)
     click.echo(f"ingested {totals.created + totals.updated + totals.unchanged} of {len(files)} images into "
                f"{dataset_name}/{version_name}: {totals.created} created, {totals.updated} updated, "

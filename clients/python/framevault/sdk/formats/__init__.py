@@ -12,18 +12,10 @@
 
 A malformed file raises :class:`FormatError` naming the file, the record and
 the field; nothing is imported then. The image-folder import
-(:func:`read_image_folder`, ``framevault ingest``) reads COCO files too.
+(:func:`read_image_folder`, ``framevault ingest``) reads its COCO file with :func:`read_coco`.
 """
 
-from framevault.sdk.formats.coco import (
-    CocoError,
-    CocoImage,
-    CocoIndex,
-    CocoRecordError,
-    load_coco,
-    read_coco,
-    write_coco,
-)
+from framevault.sdk.formats.coco import read_coco, write_coco
 from framevault.sdk.formats.image_folder import IMAGE_SUFFIXES, ImageFolder, image_files, image_size, read_image_folder
 from framevault.sdk.formats.records import ExportCounts, FormatError, IssueKind, ReadResult, RecordIssue
 from framevault.sdk.formats.transfer import (
@@ -43,10 +35,6 @@ from framevault.sdk.formats.yolo import read_yolo, write_yolo
 __all__ = [
     "FORMATS",
     "IMAGE_SUFFIXES",
-    "CocoError",
-    "CocoImage",
-    "CocoIndex",
-    "CocoRecordError",
     "ExportCounts",
     "FormatError",
     "ImageFolder",
@@ -62,7 +50,6 @@ __all__ = [
     "image_files",
     "image_size",
     "import_frames",
-    "load_coco",
     "read_coco",
     "read_image_folder",
     "read_voc",

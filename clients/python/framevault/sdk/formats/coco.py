@@ -6,8 +6,7 @@ the ROI id ``coco-<annotation id>``, which marks them as the same object.
 Run-length-encoded segmentations (crowd masks) need ``pycocotools`` (the
 ``coco`` extra): such a mask becomes a box ROI (the mask's bounding box) that
 carries the compressed RLE in its metadata (``coco_rle``), and an export writes
-it back unchanged. Without ``pycocotools`` the image-folder import counts them
-as skipped; :func:`read_coco` refuses them.
+it back unchanged. Without ``pycocotools`` :func:`read_coco` refuses them.
 
 :func:`read_coco` reads a COCO file as a whole (every record checked before
 anything is imported), :func:`write_coco` writes frames as one.
@@ -16,9 +15,8 @@ anything is imported), :func:`write_coco` writes frames as one.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from framevault.sdk.formats.records import (
@@ -38,134 +36,16 @@ from framevault.sdk.formats.records import (
 from framevault.sdk.frames import Annotation, SingleFrame, make_annotation
 from framevault.sdk.geometry import is_number
 
-
-class CocoError(ValueError):
-    """The file is not a usable COCO annotation file, or (``annotations_of``)
-    an annotation of it cannot be read."""
-
-
-@dataclass(frozen=True)
-class CocoRecordError:
-    """A COCO annotation that could not be imported; the frame of its image was left out."""
-
-    frame_id: str
-    # Names the annotation, e.g. "annotation 7 of cat.jpg: a box needs 4 numbers".
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.frame_id}: {self.message}"
-
-
-@dataclass
-class CocoImage:
-    id: Any
-    file_name: str
-    width: int | None
-    height: int | None
-    annotations: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class CocoIndex:
-    """A COCO file's images (by file name), categories and annotations."""
-
-    images_by_name: dict[str, CocoImage]
-    categories: dict[Any, str]
-    # Annotations naming an image the file does not list.
-    orphan_annotations: int = 0
-    skipped_rle: int = 0
-
-    def find(self, relative_path: str) -> CocoImage | None:
-        """The COCO image of a file, matched by relative path, then by base name."""
-        posix = PurePosixPath(relative_path).as_posix()
-        return self.images_by_name.get(posix) or self.images_by_name.get(PurePosixPath(posix).name)
-
-    def annotations_of(self, image: CocoImage) -> list[Annotation]:
-        """The framevault annotations of one COCO image.
-
-        Raises:
-            CocoError: an annotation with malformed geometry.
-        """
-        out: list[Annotation] = []
-        for ann in image.annotations:
-            label = self.categories.get(ann.get("category_id"), str(ann.get("category_id", "unknown")))
-            roi_id = f"coco-{ann['id']}" if "id" in ann else None
-            meta: dict[str, Any] = {key: ann[key] for key in ("iscrowd", "area") if key in ann}
-            if "id" in ann:
-                meta["coco_id"] = ann["id"]
-            confidence = ann.get("score")
-            common: dict[str, Any] = {"labels": [label], "confidence": confidence, "metadata": meta, "id": roi_id}
-            try:
-                if ann.get("bbox"):
-                    out.append(make_annotation(box2d_xywh=ann["bbox"], **common))
-                segmentation = ann.get("segmentation")
-                if isinstance(segmentation, list) and segmentation:
-                    parts = [part for part in segmentation if isinstance(part, list) and len(part) >= 6]
-                    if parts:
-                        out.append(make_annotation(poly2d_xy=parts, **common))
-                elif isinstance(segmentation, dict) and pycocotools_mask(required=False) is None:
-                    self.skipped_rle += 1
-                elif isinstance(segmentation, dict):
-                    if out and out[-1].box2d_xywh is not None and out[-1].id == roi_id:
-                        out[-1].metadata[MASK_KEY] = compressed_rle(segmentation)
-                    else:
-                        out.append(make_annotation(box2d_xywh=rle_bbox(segmentation),
-                                                   **{**common, "metadata": {**meta, MASK_KEY: compressed_rle(segmentation)}}))
-                keypoints = ann.get("keypoints")
-                if keypoints and ann.get("num_keypoints", 1):
-                    triples = [tuple(keypoints[i:i + 3]) for i in range(0, len(keypoints) - 2, 3)]
-                    out.append(make_annotation(keypoints=[(x, y, int(v)) for x, y, v in triples], **common))
-            except ValueError as exc:
-                raise CocoError(f"annotation {ann.get('id', '?')} of {image.file_name}: {exc}") from None
-        return out
-
-
-def load_coco(path: Path) -> CocoIndex:
-    """Reads a COCO annotation file.
-
-    Raises:
-        CocoError: not JSON, or without ``images``.
-    """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CocoError(f"cannot read {path}: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise CocoError(f"{path} is not a COCO annotation file (no 'images' list)")
-    images_by_id: dict[Any, CocoImage] = {}
-    by_name: dict[str, CocoImage] = {}
-    for entry in data["images"]:
-        if not isinstance(entry, dict) or "file_name" not in entry or "id" not in entry:
-            raise CocoError(f"{path}: every image needs 'id' and 'file_name'")
-        image = CocoImage(entry["id"], str(entry["file_name"]), entry.get("width"), entry.get("height"))
-        images_by_id[image.id] = image
-        by_name[PurePosixPath(image.file_name).as_posix()] = image
-    categories = {c["id"]: str(c.get("name", c["id"])) for c in data.get("categories", []) if "id" in c}
-    orphans = 0
-    for ann in data.get("annotations", []):
-        owner = images_by_id.get(ann.get("image_id")) if isinstance(ann, dict) else None
-        if owner is None:
-            orphans += 1
-            continue
-        owner.annotations.append(ann)
-    return CocoIndex(by_name, categories, orphan_annotations=orphans)
-
-
 # --- run-length-encoded masks (pycocotools) -----------------------------------
 
 
-def pycocotools_mask(*, required: bool = True) -> Any:
-    """``pycocotools.mask``, or None when it is not installed and not ``required``.
+def pycocotools_mask() -> Any:
+    """``pycocotools.mask``.
 
     Raises:
-        ImportError: not installed and ``required``.
+        ImportError: not installed.
     """
-    try:
-        return extra_module("pycocotools.mask", "coco", "COCO run-length-encoded masks need pycocotools")
-    except ImportError:
-        if required:
-            raise
-        return None
+    return extra_module("pycocotools.mask", "coco", "COCO run-length-encoded masks need pycocotools")
 
 
 def compressed_rle(segmentation: dict[str, Any]) -> dict[str, Any]:
@@ -237,7 +117,8 @@ def _record_list(data: dict[str, Any], key: str, file: str, *, required: bool) -
     return value
 
 
-def read_coco(annotations_file: str | Path, images_dir: str | Path | None = None) -> ReadResult:
+def read_coco(annotations_file: str | Path, images_dir: str | Path | None = None, *,
+              locate_image: Callable[[str], str | None] | None = None) -> ReadResult:
     """The frames of a COCO detection / segmentation / keypoints file.
 
     Each COCO image becomes a frame (its source: the file under ``images_dir``,
@@ -245,6 +126,9 @@ def read_coco(annotations_file: str | Path, images_dir: str | Path | None = None
     polygon, RLE mask and keypoint set (the ROIs of one object share the id
     ``coco-<annotation id>``), ``iscrowd``/``area``/``score`` kept, and the
     image's ``frame_labels`` (written by :func:`write_coco`) as frame labels.
+    The frame's metadata keeps the COCO image id (``coco_image_id``).
+    ``locate_image`` (a ``file_name`` → image source, or None when there is
+    none) replaces the lookup under ``images_dir``.
 
     Records whose image is missing, whose category is unknown or whose box
     lies outside the image are left out and listed in ``issues``.
@@ -282,12 +166,14 @@ def read_coco(annotations_file: str | Path, images_dir: str | Path | None = None
         labels = entry.get("frame_labels", [])
         if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
             raise FormatError(file, "must be a list of strings", record=record, field="frame_labels")
-        source = image_source(images_root, entry["file_name"])
+        source = (locate_image(entry["file_name"]) if locate_image is not None
+                  else image_source(images_root, entry["file_name"]))
         if source is None:
             result.issues.append(RecordIssue(IssueKind.missing_image, file, f"{record} (id {entry['id']})",
                                              f"no image {entry['file_name']!r} under {images_root}", "file_name"))
             continue
         frame = still_frame(source, entry["file_name"], entry.get("width"), entry.get("height"))
+        frame.metadata[COCO_IMAGE_ID_KEY] = entry["id"]
         for label in labels:
             frame.add_annotation(labels=[label])
         frames_by_image_id[entry["id"]] = frame
@@ -320,6 +206,10 @@ def read_coco(annotations_file: str | Path, images_dir: str | Path | None = None
             continue
         owner.annotations.extend(annotations)
     return result
+
+
+# Frame metadata key of the COCO image id a frame was read from.
+COCO_IMAGE_ID_KEY = "coco_image_id"
 
 
 class UnsupportedRecord(Exception):

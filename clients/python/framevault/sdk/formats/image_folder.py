@@ -8,14 +8,14 @@ the SDK's ``images`` extra).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from types import ModuleType
 
 from framevault.sdk import SingleFrame
-from framevault.sdk.formats.coco import CocoError, CocoIndex, CocoRecordError, load_coco
-from framevault.sdk.formats.records import extra_module
+from framevault.sdk.formats.coco import COCO_IMAGE_ID_KEY, read_coco
+from framevault.sdk.formats.records import FILE_NAME_KEY, ReadResult, RecordIssue, extra_module
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 
@@ -47,50 +47,52 @@ def image_size(path: Path) -> tuple[int | None, int | None]:
 
 @dataclass
 class ImageFolder:
-    """The images of a folder and, optionally, the COCO index annotating them."""
+    """The images of a folder and, optionally, what :func:`read_coco` read from the COCO file annotating them."""
 
     folder: Path
     files: list[Path]
-    coco: CocoIndex | None = None
+    coco: ReadResult | None = None
     sequence: bool = False
     fps: float = 30.0
-    # COCO records that could not be imported, filled while ``frames()`` is consumed
-    # (anew by each iteration).
-    errors: list[CocoRecordError] = field(default_factory=list)
+
+    @property
+    def issues(self) -> list[RecordIssue]:
+        """The COCO records left out (image not in the folder, unknown category, box out of range ...)."""
+        return self.coco.issues if self.coco is not None else []
 
     @property
     def unmatched(self) -> list[str]:
         """Relative paths of the images the COCO file has no entry for (imported without annotations)."""
         if self.coco is None:
             return []
-        return [relative for relative in map(self.relative, self.files) if self.coco.find(relative) is None]
+        annotated = self.coco_frames()
+        return [self.relative(path) for path in self.files if str(path) not in annotated]
+
+    def coco_frames(self) -> dict[str, SingleFrame]:
+        """The frames read from the COCO file, by the image file they were matched with."""
+        return {frame.source: frame for frame in self.coco.frames} if self.coco is not None else {}
 
     def relative(self, path: Path) -> str:
         return path.relative_to(self.folder).as_posix()
 
-    def frames(self, *, strict: bool = False) -> Iterator[SingleFrame]:
-        """One frame per image, in file order.
+    def frames(self) -> Iterator[SingleFrame]:
+        """One frame per image, in file order, with the annotations and size the COCO file gives it.
 
         Stills are each their own context at timestamp 0; with ``sequence``
         every folder is one context (a video as frames) and timestamps follow
-        ``fps``. The frame of an image with an unreadable COCO annotation is
-        left out and the problem appended to ``errors``, so the other frames
-        still import (as with upload results).
-
-        Raises:
-            CocoError: with ``strict``, at the first unreadable annotation.
+        ``fps``.
         """
-        self.errors.clear()
+        annotated = self.coco_frames()
         position_in_folder: dict[Path, int] = {}
         for path in self.files:
             relative = self.relative(path)
-            coco_image = self.coco.find(relative) if self.coco else None
-            width, height = (coco_image.width, coco_image.height) if coco_image and coco_image.width else (None, None)
+            coco_frame = annotated.get(str(path))
+            width, height = (coco_frame.width, coco_frame.height) if coco_frame and coco_frame.width else (None, None)
             if width is None:
                 width, height = image_size(path)
-            metadata: dict[str, object] = {"file_name": relative}
-            if coco_image is not None:
-                metadata["coco_image_id"] = coco_image.id
+            metadata: dict[str, object] = {FILE_NAME_KEY: relative}
+            if coco_frame is not None:
+                metadata[COCO_IMAGE_ID_KEY] = coco_frame.metadata[COCO_IMAGE_ID_KEY]
             if self.sequence:
                 index = position_in_folder.get(path.parent, 0)
                 position_in_folder[path.parent] = index + 1
@@ -100,15 +102,22 @@ class ImageFolder:
                 context, timestamp = relative, 0
             frame = SingleFrame(source=str(path), width=width, height=height, timestamp=timestamp,
                                 context_id=context, metadata=metadata, id=relative)
-            if coco_image is not None and self.coco is not None:
-                try:
-                    frame.annotations.extend(self.coco.annotations_of(coco_image))
-                except CocoError as exc:
-                    if strict:
-                        raise
-                    self.errors.append(CocoRecordError(relative, str(exc)))
-                    continue
+            if coco_frame is not None:
+                frame.annotations.extend(coco_frame.annotations)
             yield frame
+
+
+def folder_image_locator(folder: Path, files: list[Path]) -> Callable[[str], str | None]:
+    """A COCO ``file_name`` → the image under ``folder``: by relative path, else by base name
+    (COCO files often name images without their sub-folder)."""
+    by_relative = {path.relative_to(folder).as_posix(): str(path) for path in files}
+    by_name = {path.name: str(path) for path in reversed(files)}
+
+    def locate(file_name: str) -> str | None:
+        posix = PurePosixPath(file_name).as_posix()
+        return by_relative.get(posix) or by_name.get(PurePosixPath(posix).name)
+
+    return locate
 
 
 def read_image_folder(
@@ -116,16 +125,19 @@ def read_image_folder(
     fps: float = 30.0,
 ) -> ImageFolder:
     """The images under ``folder`` (sub-folders too unless ``recursive`` is
-    false) with the boxes, polygons and keypoints of ``coco_file`` as annotations.
+    false) with the boxes, polygons, RLE masks and keypoints of ``coco_file``
+    (read by :func:`read_coco`) as annotations.
 
     Raises:
-        CocoError: the COCO file cannot be read or is not a COCO annotation file.
-        ImportError: Pillow is not installed.
+        FormatError: the COCO file is malformed (nothing is read then).
+        ImportError: Pillow is not installed, or the COCO file holds RLE masks and pycocotools is not.
         ValueError: ``fps`` is not positive.
     """
     if not fps > 0:
         raise ValueError("fps must be > 0")
     pillow_image()
     root = Path(folder)
-    coco = load_coco(Path(coco_file)) if coco_file is not None else None
-    return ImageFolder(root, image_files(root, recursive), coco, sequence, fps)
+    files = image_files(root, recursive)
+    coco = (read_coco(coco_file, root, locate_image=folder_image_locator(root, files))
+            if coco_file is not None else None)
+    return ImageFolder(root, files, coco, sequence, fps)
