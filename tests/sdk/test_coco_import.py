@@ -113,7 +113,7 @@ def test_unusable_coco_files_and_settings_are_refused(tmp_path: Path, image_fold
         read_image_folder(folder, coco_file=not_json)
     no_images = tmp_path / "y.json"
     no_images.write_text('{"annotations": []}')
-    with pytest.raises(FormatError, match="field 'images': must be a list"):
+    with pytest.raises(FormatError, match="no 'images' list"):
         read_image_folder(folder, coco_file=no_images)
     with pytest.raises(ValueError, match="fps"):
         read_image_folder(folder, fps=0)

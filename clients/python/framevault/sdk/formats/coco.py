@@ -141,8 +141,9 @@ def read_coco(annotations_file: str | Path, images_dir: str | Path | None = None
     file = str(path)
     images_root = Path(images_dir) if images_dir is not None else None
     data = _load_json(path)
-    if not isinstance(data, dict):
-        raise FormatError(file, "a COCO file is a JSON object with 'images', 'annotations' and 'categories'")
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise FormatError(file, "not a COCO annotation file (no 'images' list): a COCO file is a JSON object "
+                          "with 'images', 'annotations' and 'categories'", field="images" if isinstance(data, dict) else None)
     result = ReadResult()
     categories: dict[Any, str] = {}
     for index, category in enumerate(_record_list(data, "categories", file, required=False)):
