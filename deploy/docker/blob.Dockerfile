@@ -33,7 +33,11 @@ USER 10001:10001
 WORKDIR /tmp
 EXPOSE 50052 9452
 # gRPC health check (grpc.health.v1, overall service ""), no grpc_health_probe binary needed.
+# The service refuses plaintext unless FRAMEVAULT_ALLOW_PLAINTEXT=true: run the container with
+# FRAMEVAULT_TLS_CERT_FILE / _KEY_FILE (and _CLIENT_CA_FILE for mutual TLS) mounted, and the check
+# calls it over TLS (localhost must be a name of the certificate) with FRAMEVAULT_TLS_CA_FILE and the
+# service's FRAMEVAULT_TLS_CLIENT_* certificate; plaintext only when the service serves plaintext.
 # Reports SERVING only once the S3 bucket is reachable.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["python", "-c", "import os, sys, grpc; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; port = os.environ.get('FRAMEVAULT_BLOB_ADDRESS', '0.0.0.0:50052').rsplit(':', 1)[1]; r = g.HealthStub(grpc.insecure_channel('127.0.0.1:' + port)).Check(h.HealthCheckRequest(service=''), timeout=4); sys.exit(0 if r.status == h.HealthCheckResponse.SERVING else 1)"]
+  CMD ["python", "-c", "import os, sys, grpc; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; e = os.environ.get; pem = lambda n: open(e(n), 'rb').read() if e(n) else None; target = 'localhost:' + e('FRAMEVAULT_BLOB_ADDRESS', '0.0.0.0:50052').rsplit(':', 1)[1]; channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(pem('FRAMEVAULT_TLS_CA_FILE'), pem('FRAMEVAULT_TLS_CLIENT_KEY_FILE'), pem('FRAMEVAULT_TLS_CLIENT_CERT_FILE'))) if e('FRAMEVAULT_TLS_CERT_FILE') else grpc.insecure_channel(target); r = g.HealthStub(channel).Check(h.HealthCheckRequest(service=''), timeout=4); sys.exit(0 if r.status == h.HealthCheckResponse.SERVING else 1)"]
 ENTRYPOINT ["python", "-m", "framevault.blob"]

@@ -132,6 +132,8 @@ def running_services(base_env: Mapping[str, str], *, driver: str, profiler: Prof
     blob_address = f"127.0.0.1:{free_port()}"
     env = {
         **os.environ,
+        # The harness calls the services in plaintext; security costs are measured elsewhere.
+        "FRAMEVAULT_ALLOW_PLAINTEXT": "true",
         **base_env,
         "FRAMEVAULT_MONGODB_DATABASE": BENCH_DATABASE,
         "FRAMEVAULT_S3_BUCKET": BENCH_BUCKET,

@@ -21,6 +21,7 @@ import psutil
 import pytest
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from support import client_credentials, security_env
 
 from framevault.common.config import Settings
 from framevault.v1 import blob_pb2, blob_pb2_grpc
@@ -47,7 +48,7 @@ async def blob_service_process(env: dict[str, str], log_path: Path) -> AsyncIter
                                    env={**os.environ, **env, "FRAMEVAULT_BLOB_ADDRESS": address,
                                         "FRAMEVAULT_BLOB_METRICS_ADDRESS": ""})
     try:
-        async with aio.insecure_channel(address) as channel:
+        async with aio.secure_channel(address, client_credentials()) as channel:
             health = health_pb2_grpc.HealthStub(channel)
             async with asyncio.timeout(START_TIMEOUT_S):
                 while True:
@@ -110,14 +111,15 @@ async def send_without_finishing(stub: blob_pb2_grpc.BlobServiceStub, declared_s
 @pytest.mark.parametrize("declared", ["largest", "small"])
 async def test_memory_per_write_stream_is_bounded_by_the_part_size(
         settings: Settings, stack_env: dict[str, str], tmp_path: Path, declared: str) -> None:
-    env = {**stack_env, "FRAMEVAULT_S3_BUCKET": settings.s3_bucket, "FRAMEVAULT_LOG_LEVEL": "WARNING",
+    env = {**stack_env, **security_env(settings), "FRAMEVAULT_S3_BUCKET": settings.s3_bucket, "FRAMEVAULT_LOG_LEVEL": "WARNING",
            "FRAMEVAULT_S3_PART_SIZE_BYTES": str(SMALL_PART), "FRAMEVAULT_S3_MAX_PART_SIZE_BYTES": str(SMALL_PART),
            # Far more than 10,000 parts of SMALL_PART hold: the part size must still not grow past its cap.
            "FRAMEVAULT_BLOB_MAX_SIZE_BYTES": str(5 * TIB)}
     sent = SENT
     data, _ = random_blob(sent)
     async with blob_service_process(env, tmp_path / "blob.log") as (address, pid):
-        async with aio.insecure_channel(address, options=[("grpc.max_send_message_length", 8 * MIB)]) as channel:
+        async with aio.secure_channel(address, client_credentials(),
+                                      options=[("grpc.max_send_message_length", 8 * MIB)]) as channel:
             stub = blob_pb2_grpc.BlobServiceStub(channel)
             caps = await stub.GetCapabilities(blob_pb2.GetCapabilitiesRequest())
             declared_size = caps.max_blob_size_bytes if declared == "largest" else sent + 1

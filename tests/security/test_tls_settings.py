@@ -163,7 +163,7 @@ def test_contradictory_or_unreadable_service_tls_settings_stop_the_start(changes
 
 
 def test_service_channels_use_tls_with_any_tls_setting_or_without_plaintext(tmp_path: Path) -> None:
-    assert not calls_use_tls(service_settings())
+    assert not calls_use_tls(service_settings(allow_plaintext=True))
     assert calls_use_tls(service_settings(allow_plaintext=False))
     assert calls_use_tls(service_settings(tls_ca_file="ca.pem"))
     assert calls_use_tls(service_settings(tls_cert_file="server.pem"))
@@ -171,7 +171,7 @@ def test_service_channels_use_tls_with_any_tls_setting_or_without_plaintext(tmp_
         channel_credentials(service_settings(tls_client_cert_file="client.pem"), "blob:1")
     # Plaintext where allowed, logged; system roots when no CA file is given.
     with structlog.testing.capture_logs() as logs:
-        assert channel_credentials(service_settings(), "blob:1") is None
+        assert channel_credentials(service_settings(allow_plaintext=True), "blob:1") is None
     assert [entry["event"] for entry in logs] == ["plaintext_calls"]
     assert isinstance(channel_credentials(service_settings(allow_plaintext=False), "blob:1"),
                       grpc.ChannelCredentials)

@@ -219,8 +219,8 @@ class Settings:
     tls_client_cert_file: str = ""
     tls_client_key_file: str = ""
     # Plaintext listening and calling only when this says so (a warning is logged each time);
-    # without it a service with no certificate refuses to start. Local development default.
-    allow_plaintext: bool = True
+    # without it a service with no certificate refuses to start, naming the settings to set.
+    allow_plaintext: bool = False
 
     # Largest gRPC message either service sends or receives (bytes).
     grpc_max_message_bytes: int = 64 * 1024 * 1024

@@ -52,9 +52,15 @@ DEFAULT_ADDRESSES = {"blob": "127.0.0.1:50052", "metadata": "127.0.0.1:50051"}
 TARGET_VARIABLES = {"FRAMEVAULT_BLOB_TARGET": "blob", "FRAMEVAULT_METADATA_TARGET": "metadata"}
 
 
-def service_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment both services run with: the stack's settings under the caller's."""
+def service_env(environ: Mapping[str, str] | None = None, *, plaintext: bool = True) -> dict[str, str]:
+    """The environment both services run with: the stack's settings under the caller's.
+
+    ``plaintext``: the services listen and call each other in plaintext unless the caller's settings
+    say otherwise (``allow_plaintext`` set explicitly: the services refuse plaintext by default).
+    """
     env = {**stack_env(), **(os.environ if environ is None else environ)}
+    if plaintext:
+        env.setdefault("FRAMEVAULT_ALLOW_PLAINTEXT", "true")
     for name, variable in ADDRESS_VARIABLES.items():
         env.setdefault(variable, DEFAULT_ADDRESSES[name])
     for variable, name in TARGET_VARIABLES.items():
@@ -204,7 +210,7 @@ def run(secure: bool = False) -> int:
 
     ``secure``: mutual TLS with the local CA (settings the caller exported still win).
     """
-    env = service_env()
+    env = service_env(plaintext=not secure)
     envs = {name: env for name in SERVICE_NAMES}
     client_config: Path | None = None
     if secure:
