@@ -149,6 +149,12 @@ def test_a_service_without_certificate_refuses_to_start_unless_plaintext_is_allo
     assert [(entry["event"], entry["log_level"]) for entry in logs] == [("plaintext_listening", "warning")]
 
 
+def test_a_service_with_default_settings_refuses_plaintext() -> None:
+    with pytest.raises(TransportSettingsError, match="FRAMEVAULT_TLS_CERT_FILE.*FRAMEVAULT_ALLOW_PLAINTEXT=true"):
+        server_credentials(Settings(), "metadata")
+    assert calls_use_tls(Settings())
+
+
 @pytest.mark.parametrize(("changes", "message"), [
     ({"tls_cert_file": "server.pem"}, "tls_key_file \\(FRAMEVAULT_TLS_KEY_FILE\\) is required when tls_cert_file"),
     ({"tls_key_file": "server.key"}, "tls_cert_file \\(FRAMEVAULT_TLS_CERT_FILE\\) is required when tls_key_file"),
