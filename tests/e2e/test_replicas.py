@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import secrets
 import threading
 import time
@@ -533,8 +534,11 @@ def test_the_same_upload_written_through_both_replicas_at_once_stores_the_blob_o
             try:
                 reply = stub.WriteBlob(chunks(name, data, offset, len(data), finish=True), timeout=CALL_TIMEOUT)
             except grpc.RpcError as exc:
-                # The other stream moved the upload on: ask where it stands and continue there.
+                # The other stream moved the upload on: ask where it stands and continue there,
+                # after a jittered pause as a real client's retry policy takes, so the two streams
+                # stop refusing each other in lockstep on a loaded machine.
                 assert exc.code() in (grpc.StatusCode.ABORTED, grpc.StatusCode.INVALID_ARGUMENT), exc
+                time.sleep(random.uniform(0, 0.05 * (refusals + 1)))
                 continue
             assert reply.committed_size == len(data)
             return refusals
