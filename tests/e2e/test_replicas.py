@@ -530,7 +530,14 @@ def test_the_same_upload_written_through_both_replicas_at_once_stores_the_blob_o
     def write(stub: blob_pb2_grpc.BlobServiceStub) -> int:
         """Writes the blob, continuing where the upload stands after each refusal; the refusals it met."""
         for refusals in range(20):
-            offset = committed_size(stub, name)
+            status = stub.QueryWriteStatus(blob_pb2.QueryWriteStatusRequest(resource_name=name),
+                                           timeout=CALL_TIMEOUT)
+            if status.complete:
+                # The other stream finished the upload: nothing is left to send (an empty
+                # stream would be refused).
+                assert status.committed_size == len(data)
+                return refusals
+            offset = int(status.committed_size)
             try:
                 reply = stub.WriteBlob(chunks(name, data, offset, len(data), finish=True), timeout=CALL_TIMEOUT)
             except grpc.RpcError as exc:
