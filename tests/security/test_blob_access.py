@@ -30,8 +30,9 @@ from support import channel_to, error_details, free_port
 
 from framevault.api.digests import BlobDigest, digest_of, digest_to_proto
 from framevault.auth.credentials import SERVICE_TOKEN_PREFIX, ServiceTokenMinter
+from framevault.auth.expiring_cache import ExpiringCache
 from framevault.auth.permissions import BLOB_SERVICE_NAME, RULES
-from framevault.blob.access import BlobAuthenticator, ExpiringCache, MetadataAccess
+from framevault.blob.access import BlobAuthenticator, MetadataAccess
 from framevault.blob.storage import S3BlobStorage
 from framevault.common.config import Settings
 from framevault.common.errors import Unauthenticated

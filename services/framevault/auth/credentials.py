@@ -24,7 +24,6 @@ import hmac
 import re
 import secrets
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +31,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from framevault.auth.expiring_cache import ExpiringCache
 from framevault.auth.principals import (
     JWT,
     JWT_PRINCIPAL_PREFIX,
@@ -96,8 +96,8 @@ class ApiKeyHasher:
     def __init__(self, pepper: str, verified_cache_seconds: float):
         self._pepper = pepper
         self._hasher = PasswordHasher()
-        self._cache_seconds = verified_cache_seconds
-        self._verified: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        # Key id -> fast digest of the secret that last matched its hash.
+        self._verified: ExpiringCache[str, bytes] = ExpiringCache(verified_cache_seconds, _VERIFIED_CACHE_ENTRIES)
 
     def issue(self) -> IssuedApiKey:
         key_id = secrets.token_hex(8)
@@ -119,20 +119,17 @@ class ApiKeyHasher:
         secret, so a client's every call does not pay for it."""
         digest = hashlib.sha256(secret.encode()).digest()
         remembered = self._verified.get(key_id)
-        if remembered is not None and remembered[1] > time.monotonic() and hmac.compare_digest(remembered[0], digest):
+        if remembered is not None and hmac.compare_digest(remembered, digest):
             return True
         try:
             await asyncio.to_thread(self._hasher.verify, secret_hash, _peppered(secret, self._pepper))
         except (VerificationError, InvalidHashError):
             return False
-        self._verified[key_id] = (digest, time.monotonic() + self._cache_seconds)
-        self._verified.move_to_end(key_id)
-        while len(self._verified) > _VERIFIED_CACHE_ENTRIES:
-            self._verified.popitem(last=False)
+        self._verified.put(key_id, digest)
         return True
 
     def forget(self, key_id: str) -> None:
-        self._verified.pop(key_id, None)
+        self._verified.forget(key_id)
 
 
 # -- service tokens ---------------------------------------------------------------

@@ -27,16 +27,16 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import Any, Protocol, cast
 
 import grpc
 from grpc import aio
 
 from framevault.api.digests import MAX_BLOB_SIZE, BlobDigest, digest_from_proto, digest_to_proto
 from framevault.auth.credentials import API_KEY_PREFIX, SERVICE_TOKEN_PREFIX, JwtVerifier, ServiceTokenVerifier
+from framevault.auth.expiring_cache import ExpiringCache
 from framevault.auth.interceptor import AuthInterceptor, Grant
 from framevault.auth.permissions import BLOB_SERVICE, BLOB_SERVICE_NAME, METADATA_SERVICE, Rule, Scope
 from framevault.auth.principals import Caller
@@ -64,8 +64,6 @@ _TRANSIENT_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADL
                               grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED})
 _METHOD_PREFIX = f"/{BLOB_SERVICE_NAME}/"
 
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 
 
 class AccessSource(Protocol):
@@ -126,34 +124,6 @@ def _access_error(exc: aio.AioRpcError) -> FramevaultError:
 
 async def _nothing_to_close() -> None:
     return None
-
-
-class ExpiringCache(Generic[K, V]):
-    """At most ``max_entries`` values, each forgotten ``ttl_seconds`` after it was stored
-    (a TTL of 0 remembers nothing)."""
-
-    def __init__(self, ttl_seconds: float, max_entries: int, clock: Callable[[], float] = time.monotonic):
-        self._ttl = ttl_seconds
-        self._max = max_entries
-        self._clock = clock
-        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry[0] <= self._clock():
-            del self._entries[key]
-            return None
-        return entry[1]
-
-    def put(self, key: K, value: V) -> None:
-        if self._ttl <= 0 or self._max <= 0:
-            return
-        self._entries.pop(key, None)
-        self._entries[key] = (self._clock() + self._ttl, value)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
 
 
 class BlobAuthenticator:
