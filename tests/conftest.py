@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from grpc import aio
-from support import channel_to, start_blob_service
+from support import channel_to, start_blob_service, start_metadata_service
 
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
@@ -23,14 +23,6 @@ from framevault.v1 import blob_pb2_grpc, metadata_service_pb2_grpc
 # No test reads the user's client config file (``make run`` writes one with its TLS settings):
 # every client started here, in-process or as a process, has only the settings its test gives.
 os.environ["FRAMEVAULT_CONFIG"] = ""
-
-
-async def start_metadata_service(settings: Settings) -> RunningService:
-    from framevault.metadata.app import build_service
-
-    running = RunningService(build_service(settings), settings)
-    await running.start()
-    return running
 
 
 @pytest.fixture(scope="session")

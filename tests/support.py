@@ -130,6 +130,14 @@ def sync_channel_to(port: int) -> grpc.Channel:
     return grpc.secure_channel(f"127.0.0.1:{port}", client_credentials(), options=CHANNEL_OPTIONS)
 
 
+async def start_metadata_service(settings: Settings) -> RunningService:
+    from framevault.metadata.app import build_service
+
+    running = RunningService(build_service(settings), settings)
+    await running.start()
+    return running
+
+
 async def start_blob_service(settings: Settings, **build_options: Any) -> RunningService:
     from framevault.blob.app import build_service
 

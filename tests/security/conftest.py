@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from grpc import aio
-from support import channel_to
+from support import channel_to, start_metadata_service
 
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
@@ -81,10 +81,7 @@ def secure_settings(settings: Settings, blob_service: RunningService, issuer: Jw
 
 @pytest.fixture(scope="session")
 async def secure_metadata(secure_settings: Settings) -> AsyncIterator[RunningService]:
-    from framevault.metadata.app import build_service
-
-    running = RunningService(build_service(secure_settings), secure_settings)
-    await running.start()
+    running = await start_metadata_service(secure_settings)
     yield running
     await running.stop(grace=1)
 
