@@ -54,7 +54,9 @@ $(BUF): proto/package.json proto/package-lock.json
 FRAMEVAULT_CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/framevault
 TORCH_SITE := $(FRAMEVAULT_CACHE_DIR)/torch-$(shell $(PYTHON) -c 'import sys; print("cp%d%d" % sys.version_info[:2])')-$(shell sha256sum requirements-torch.txt | cut -c1-12)
 
-$(TORCH_SITE)/.complete: requirements-torch.txt | $(VENV)/.installed
+# The pins are in the folder's name, so requirements-torch.txt is only order-only here: a clean clone's
+# fresh file time must not reinstall (and replace under other checkouts) a folder its pins already name.
+$(TORCH_SITE)/.complete: | requirements-torch.txt $(VENV)/.installed
 	rm -rf $(TORCH_SITE).partial
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --target $(TORCH_SITE).partial \
 	  -r requirements-torch.txt
