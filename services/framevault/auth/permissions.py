@@ -203,6 +203,8 @@ def _table() -> dict[str, Rule]:
         _method(b, "BatchReadBlobs"): Rule(BLOBS_READ),
         _method(b, "WriteBlob"): Rule(BLOBS_WRITE),
         _method(b, "QueryWriteStatus"): Rule(BLOBS_WRITE),
+        _method(b, "StartDirectUpload"): Rule(BLOBS_WRITE),
+        _method(b, "CompleteDirectUpload"): Rule(BLOBS_WRITE),
         _method(b, "ReadBlob"): Rule(BLOBS_READ),
         _method(b, "GetDownloadUrl"): Rule(BLOBS_READ),
         _method(b, "CreatePreview"): Rule(BLOBS_PREVIEW),

@@ -228,7 +228,8 @@ def _updated(request: Any) -> list[tuple[str, int]]:
 # Where each blob request names its digests.
 _DIGESTS_OF: dict[str, Callable[[Any], list[tuple[str, int]]]] = {
     "FindMissingBlobs": _listed, "BatchUpdateBlobs": _updated, "BatchReadBlobs": _listed,
-    "WriteBlob": _upload_digest, "QueryWriteStatus": _upload_digest, "ReadBlob": _single,
+    "WriteBlob": _upload_digest, "QueryWriteStatus": _upload_digest, "StartDirectUpload": _upload_digest,
+    "CompleteDirectUpload": _upload_digest, "ReadBlob": _single,
     "GetDownloadUrl": _single, "CreatePreview": _single, "DeleteBlobs": _listed,
 }
 

@@ -35,7 +35,7 @@ class GetCapabilitiesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetCapabilitiesResponse(_message.Message):
-    __slots__ = ("digest_function", "max_batch_total_size_bytes", "max_batch_blobs", "preferred_chunk_size_bytes", "max_chunk_size_bytes", "max_blob_size_bytes", "max_preview_edge", "max_download_url_seconds", "resumable_part_size_bytes")
+    __slots__ = ("digest_function", "max_batch_total_size_bytes", "max_batch_blobs", "preferred_chunk_size_bytes", "max_chunk_size_bytes", "max_blob_size_bytes", "max_preview_edge", "max_download_url_seconds", "resumable_part_size_bytes", "direct_transfers", "direct_transfer_min_size_bytes")
     DIGEST_FUNCTION_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_TOTAL_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_BLOBS_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +45,8 @@ class GetCapabilitiesResponse(_message.Message):
     MAX_PREVIEW_EDGE_FIELD_NUMBER: _ClassVar[int]
     MAX_DOWNLOAD_URL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     RESUMABLE_PART_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DIRECT_TRANSFERS_FIELD_NUMBER: _ClassVar[int]
+    DIRECT_TRANSFER_MIN_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     digest_function: str
     max_batch_total_size_bytes: int
     max_batch_blobs: int
@@ -54,7 +56,9 @@ class GetCapabilitiesResponse(_message.Message):
     max_preview_edge: int
     max_download_url_seconds: int
     resumable_part_size_bytes: int
-    def __init__(self, digest_function: _Optional[str] = ..., max_batch_total_size_bytes: _Optional[int] = ..., max_batch_blobs: _Optional[int] = ..., preferred_chunk_size_bytes: _Optional[int] = ..., max_chunk_size_bytes: _Optional[int] = ..., max_blob_size_bytes: _Optional[int] = ..., max_preview_edge: _Optional[int] = ..., max_download_url_seconds: _Optional[int] = ..., resumable_part_size_bytes: _Optional[int] = ...) -> None: ...
+    direct_transfers: bool
+    direct_transfer_min_size_bytes: int
+    def __init__(self, digest_function: _Optional[str] = ..., max_batch_total_size_bytes: _Optional[int] = ..., max_batch_blobs: _Optional[int] = ..., preferred_chunk_size_bytes: _Optional[int] = ..., max_chunk_size_bytes: _Optional[int] = ..., max_blob_size_bytes: _Optional[int] = ..., max_preview_edge: _Optional[int] = ..., max_download_url_seconds: _Optional[int] = ..., resumable_part_size_bytes: _Optional[int] = ..., direct_transfers: _Optional[bool] = ..., direct_transfer_min_size_bytes: _Optional[int] = ...) -> None: ...
 
 class FindMissingBlobsRequest(_message.Message):
     __slots__ = ("digests",)
@@ -259,3 +263,55 @@ class GarbageTotals(_message.Message):
     collected_bytes: int
     dry_run: bool
     def __init__(self, scanned_blobs: _Optional[int] = ..., referenced_blobs: _Optional[int] = ..., collected_blobs: _Optional[int] = ..., collected_bytes: _Optional[int] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class StartDirectUploadRequest(_message.Message):
+    __slots__ = ("resource_name", "part_numbers", "expires_in_seconds")
+    RESOURCE_NAME_FIELD_NUMBER: _ClassVar[int]
+    PART_NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    resource_name: str
+    part_numbers: _containers.RepeatedScalarFieldContainer[int]
+    expires_in_seconds: int
+    def __init__(self, resource_name: _Optional[str] = ..., part_numbers: _Optional[_Iterable[int]] = ..., expires_in_seconds: _Optional[int] = ...) -> None: ...
+
+class DirectUploadPart(_message.Message):
+    __slots__ = ("part_number", "offset", "size_bytes", "url")
+    PART_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    part_number: int
+    offset: int
+    size_bytes: int
+    url: str
+    def __init__(self, part_number: _Optional[int] = ..., offset: _Optional[int] = ..., size_bytes: _Optional[int] = ..., url: _Optional[str] = ...) -> None: ...
+
+class StartDirectUploadResponse(_message.Message):
+    __slots__ = ("already_existed", "part_size_bytes", "part_count", "uploaded_part_numbers", "parts", "expire_time")
+    ALREADY_EXISTED_FIELD_NUMBER: _ClassVar[int]
+    PART_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PART_COUNT_FIELD_NUMBER: _ClassVar[int]
+    UPLOADED_PART_NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    already_existed: bool
+    part_size_bytes: int
+    part_count: int
+    uploaded_part_numbers: _containers.RepeatedScalarFieldContainer[int]
+    parts: _containers.RepeatedCompositeFieldContainer[DirectUploadPart]
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, already_existed: _Optional[bool] = ..., part_size_bytes: _Optional[int] = ..., part_count: _Optional[int] = ..., uploaded_part_numbers: _Optional[_Iterable[int]] = ..., parts: _Optional[_Iterable[_Union[DirectUploadPart, _Mapping]]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CompleteDirectUploadRequest(_message.Message):
+    __slots__ = ("resource_name",)
+    RESOURCE_NAME_FIELD_NUMBER: _ClassVar[int]
+    resource_name: str
+    def __init__(self, resource_name: _Optional[str] = ...) -> None: ...
+
+class CompleteDirectUploadResponse(_message.Message):
+    __slots__ = ("committed_size", "already_existed")
+    COMMITTED_SIZE_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_EXISTED_FIELD_NUMBER: _ClassVar[int]
+    committed_size: int
+    already_existed: bool
+    def __init__(self, committed_size: _Optional[int] = ..., already_existed: _Optional[bool] = ...) -> None: ...

@@ -99,6 +99,16 @@ class BlobServiceStub:
                 request_serializer=framevault_dot_v1_dot_blob__pb2.CollectGarbageRequest.SerializeToString,
                 response_deserializer=framevault_dot_v1_dot_blob__pb2.CollectGarbageResponse.FromString,
                 _registered_method=True)
+        self.StartDirectUpload = channel.unary_unary(
+                '/framevault.v1.BlobService/StartDirectUpload',
+                request_serializer=framevault_dot_v1_dot_blob__pb2.StartDirectUploadRequest.SerializeToString,
+                response_deserializer=framevault_dot_v1_dot_blob__pb2.StartDirectUploadResponse.FromString,
+                _registered_method=True)
+        self.CompleteDirectUpload = channel.unary_unary(
+                '/framevault.v1.BlobService/CompleteDirectUpload',
+                request_serializer=framevault_dot_v1_dot_blob__pb2.CompleteDirectUploadRequest.SerializeToString,
+                response_deserializer=framevault_dot_v1_dot_blob__pb2.CompleteDirectUploadResponse.FromString,
+                _registered_method=True)
 
 
 class BlobServiceServicer:
@@ -209,6 +219,35 @@ class BlobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartDirectUpload(self, request, context):
+        """Starts or continues an upload whose bytes go straight to the object
+        store: returns presigned URLs, one per part, for HTTP PUTs of the
+        blob's parts into a staging multipart upload (never the blob's own
+        address), and which parts have landed already, so a client resumes by
+        asking again. Parts are `resumable_part_size_bytes` each, the last one
+        the rest. Nothing becomes visible before CompleteDirectUpload verified
+        it. Offered when GetCapabilities says `direct_transfers`. If the blob
+        exists the response says `already_existed` and carries no URLs. Errors:
+        INVALID_ARGUMENT (resource name, part numbers, expiry), FAILED_PRECONDITION
+        (direct transfers are off).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteDirectUpload(self, request, context):
+        """Assembles the parts of a direct upload, checks the size and sha256 of
+        the assembled bytes and only then makes the blob visible at its digest;
+        on a mismatch the staged bytes are dropped and nothing is stored.
+        Idempotent: completing a stored blob answers `already_existed`. Errors:
+        INVALID_ARGUMENT (resource name; digest mismatch, nothing stored),
+        FAILED_PRECONDITION (parts missing or of the wrong size; upload them
+        and complete again), NOT_FOUND (no such upload: start it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BlobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -266,6 +305,16 @@ def add_BlobServiceServicer_to_server(servicer, server):
                     servicer.CollectGarbage,
                     request_deserializer=framevault_dot_v1_dot_blob__pb2.CollectGarbageRequest.FromString,
                     response_serializer=framevault_dot_v1_dot_blob__pb2.CollectGarbageResponse.SerializeToString,
+            ),
+            'StartDirectUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartDirectUpload,
+                    request_deserializer=framevault_dot_v1_dot_blob__pb2.StartDirectUploadRequest.FromString,
+                    response_serializer=framevault_dot_v1_dot_blob__pb2.StartDirectUploadResponse.SerializeToString,
+            ),
+            'CompleteDirectUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteDirectUpload,
+                    request_deserializer=framevault_dot_v1_dot_blob__pb2.CompleteDirectUploadRequest.FromString,
+                    response_serializer=framevault_dot_v1_dot_blob__pb2.CompleteDirectUploadResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -575,6 +624,60 @@ class BlobService:
             '/framevault.v1.BlobService/CollectGarbage',
             framevault_dot_v1_dot_blob__pb2.CollectGarbageRequest.SerializeToString,
             framevault_dot_v1_dot_blob__pb2.CollectGarbageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartDirectUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/framevault.v1.BlobService/StartDirectUpload',
+            framevault_dot_v1_dot_blob__pb2.StartDirectUploadRequest.SerializeToString,
+            framevault_dot_v1_dot_blob__pb2.StartDirectUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteDirectUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/framevault.v1.BlobService/CompleteDirectUpload',
+            framevault_dot_v1_dot_blob__pb2.CompleteDirectUploadRequest.SerializeToString,
+            framevault_dot_v1_dot_blob__pb2.CompleteDirectUploadResponse.FromString,
             options,
             channel_credentials,
             insecure,

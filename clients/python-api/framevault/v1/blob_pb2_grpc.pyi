@@ -91,6 +91,27 @@ class BlobServiceStub:
     older than the grace period; with `dry_run` only lists them. Streams the
     affected digests in batches; the last message carries the totals.
     """
+    StartDirectUpload: _grpc.UnaryUnaryMultiCallable[_blob_pb2.StartDirectUploadRequest, _blob_pb2.StartDirectUploadResponse]
+    """Starts or continues an upload whose bytes go straight to the object
+    store: returns presigned URLs, one per part, for HTTP PUTs of the
+    blob's parts into a staging multipart upload (never the blob's own
+    address), and which parts have landed already, so a client resumes by
+    asking again. Parts are `resumable_part_size_bytes` each, the last one
+    the rest. Nothing becomes visible before CompleteDirectUpload verified
+    it. Offered when GetCapabilities says `direct_transfers`. If the blob
+    exists the response says `already_existed` and carries no URLs. Errors:
+    INVALID_ARGUMENT (resource name, part numbers, expiry), FAILED_PRECONDITION
+    (direct transfers are off).
+    """
+    CompleteDirectUpload: _grpc.UnaryUnaryMultiCallable[_blob_pb2.CompleteDirectUploadRequest, _blob_pb2.CompleteDirectUploadResponse]
+    """Assembles the parts of a direct upload, checks the size and sha256 of
+    the assembled bytes and only then makes the blob visible at its digest;
+    on a mismatch the staged bytes are dropped and nothing is stored.
+    Idempotent: completing a stored blob answers `already_existed`. Errors:
+    INVALID_ARGUMENT (resource name; digest mismatch, nothing stored),
+    FAILED_PRECONDITION (parts missing or of the wrong size; upload them
+    and complete again), NOT_FOUND (no such upload: start it).
+    """
 
 @_typing.type_check_only
 class BlobServiceAsyncStub(BlobServiceStub):
@@ -154,6 +175,27 @@ class BlobServiceAsyncStub(BlobServiceStub):
     """Deletes blobs that no frame of any version references and that are
     older than the grace period; with `dry_run` only lists them. Streams the
     affected digests in batches; the last message carries the totals.
+    """
+    StartDirectUpload: _aio.UnaryUnaryMultiCallable[_blob_pb2.StartDirectUploadRequest, _blob_pb2.StartDirectUploadResponse]  # type: ignore[assignment]
+    """Starts or continues an upload whose bytes go straight to the object
+    store: returns presigned URLs, one per part, for HTTP PUTs of the
+    blob's parts into a staging multipart upload (never the blob's own
+    address), and which parts have landed already, so a client resumes by
+    asking again. Parts are `resumable_part_size_bytes` each, the last one
+    the rest. Nothing becomes visible before CompleteDirectUpload verified
+    it. Offered when GetCapabilities says `direct_transfers`. If the blob
+    exists the response says `already_existed` and carries no URLs. Errors:
+    INVALID_ARGUMENT (resource name, part numbers, expiry), FAILED_PRECONDITION
+    (direct transfers are off).
+    """
+    CompleteDirectUpload: _aio.UnaryUnaryMultiCallable[_blob_pb2.CompleteDirectUploadRequest, _blob_pb2.CompleteDirectUploadResponse]  # type: ignore[assignment]
+    """Assembles the parts of a direct upload, checks the size and sha256 of
+    the assembled bytes and only then makes the blob visible at its digest;
+    on a mismatch the staged bytes are dropped and nothing is stored.
+    Idempotent: completing a stored blob answers `already_existed`. Errors:
+    INVALID_ARGUMENT (resource name; digest mismatch, nothing stored),
+    FAILED_PRECONDITION (parts missing or of the wrong size; upload them
+    and complete again), NOT_FOUND (no such upload: start it).
     """
 
 class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -281,6 +323,39 @@ class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
         """Deletes blobs that no frame of any version references and that are
         older than the grace period; with `dry_run` only lists them. Streams the
         affected digests in batches; the last message carries the totals.
+        """
+
+    @_abc_1.abstractmethod
+    def StartDirectUpload(
+        self,
+        request: _blob_pb2.StartDirectUploadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_blob_pb2.StartDirectUploadResponse, _abc.Awaitable[_blob_pb2.StartDirectUploadResponse]]:
+        """Starts or continues an upload whose bytes go straight to the object
+        store: returns presigned URLs, one per part, for HTTP PUTs of the
+        blob's parts into a staging multipart upload (never the blob's own
+        address), and which parts have landed already, so a client resumes by
+        asking again. Parts are `resumable_part_size_bytes` each, the last one
+        the rest. Nothing becomes visible before CompleteDirectUpload verified
+        it. Offered when GetCapabilities says `direct_transfers`. If the blob
+        exists the response says `already_existed` and carries no URLs. Errors:
+        INVALID_ARGUMENT (resource name, part numbers, expiry), FAILED_PRECONDITION
+        (direct transfers are off).
+        """
+
+    @_abc_1.abstractmethod
+    def CompleteDirectUpload(
+        self,
+        request: _blob_pb2.CompleteDirectUploadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_blob_pb2.CompleteDirectUploadResponse, _abc.Awaitable[_blob_pb2.CompleteDirectUploadResponse]]:
+        """Assembles the parts of a direct upload, checks the size and sha256 of
+        the assembled bytes and only then makes the blob visible at its digest;
+        on a mismatch the staged bytes are dropped and nothing is stored.
+        Idempotent: completing a stored blob answers `already_existed`. Errors:
+        INVALID_ARGUMENT (resource name; digest mismatch, nothing stored),
+        FAILED_PRECONDITION (parts missing or of the wrong size; upload them
+        and complete again), NOT_FOUND (no such upload: start it).
         """
 
 def add_BlobServiceServicer_to_server(servicer: BlobServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -198,8 +198,15 @@ type GetCapabilitiesResponse struct {
 	// size is stored in one piece and keeps nothing after a cut: write it again
 	// from offset 0.
 	ResumablePartSizeBytes int64 `protobuf:"varint,9,opt,name=resumable_part_size_bytes,json=resumablePartSizeBytes,proto3" json:"resumable_part_size_bytes,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// Whether StartDirectUpload / CompleteDirectUpload and direct ranged GETs
+	// of GetDownloadUrl are offered: large bytes then move between the client
+	// and the object store without passing through this service.
+	DirectTransfers bool `protobuf:"varint,10,opt,name=direct_transfers,json=directTransfers,proto3" json:"direct_transfers,omitempty"`
+	// Blobs of at least this size are worth a direct transfer; smaller ones
+	// cost less over WriteBlob / ReadBlob or the batch calls.
+	DirectTransferMinSizeBytes int64 `protobuf:"varint,11,opt,name=direct_transfer_min_size_bytes,json=directTransferMinSizeBytes,proto3" json:"direct_transfer_min_size_bytes,omitempty"`
+	unknownFields              protoimpl.UnknownFields
+	sizeCache                  protoimpl.SizeCache
 }
 
 func (x *GetCapabilitiesResponse) Reset() {
@@ -291,6 +298,20 @@ func (x *GetCapabilitiesResponse) GetMaxDownloadUrlSeconds() int32 {
 func (x *GetCapabilitiesResponse) GetResumablePartSizeBytes() int64 {
 	if x != nil {
 		return x.ResumablePartSizeBytes
+	}
+	return 0
+}
+
+func (x *GetCapabilitiesResponse) GetDirectTransfers() bool {
+	if x != nil {
+		return x.DirectTransfers
+	}
+	return false
+}
+
+func (x *GetCapabilitiesResponse) GetDirectTransferMinSizeBytes() int64 {
+	if x != nil {
+		return x.DirectTransferMinSizeBytes
 	}
 	return 0
 }
@@ -1488,6 +1509,337 @@ func (x *GarbageTotals) GetDryRun() bool {
 	return false
 }
 
+// Request of StartDirectUpload.
+type StartDirectUploadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `uploads/{uuid}/blobs/{hash}/{size_bytes}`, as for WriteBlob: the client
+	// picks a fresh uuid per upload and reuses it to resume.
+	ResourceName string `protobuf:"bytes,1,opt,name=resource_name,json=resourceName,proto3" json:"resource_name,omitempty"`
+	// Parts wanted URLs for (1-based). Empty = the parts not uploaded yet,
+	// lowest first, at most 1000.
+	PartNumbers []int32 `protobuf:"varint,2,rep,packed,name=part_numbers,json=partNumbers,proto3" json:"part_numbers,omitempty"`
+	// Lifetime of the URLs in seconds (1..max_download_url_seconds; 0 = 900).
+	ExpiresInSeconds int32 `protobuf:"varint,3,opt,name=expires_in_seconds,json=expiresInSeconds,proto3" json:"expires_in_seconds,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *StartDirectUploadRequest) Reset() {
+	*x = StartDirectUploadRequest{}
+	mi := &file_framevault_v1_blob_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartDirectUploadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartDirectUploadRequest) ProtoMessage() {}
+
+func (x *StartDirectUploadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_framevault_v1_blob_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartDirectUploadRequest.ProtoReflect.Descriptor instead.
+func (*StartDirectUploadRequest) Descriptor() ([]byte, []int) {
+	return file_framevault_v1_blob_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *StartDirectUploadRequest) GetResourceName() string {
+	if x != nil {
+		return x.ResourceName
+	}
+	return ""
+}
+
+func (x *StartDirectUploadRequest) GetPartNumbers() []int32 {
+	if x != nil {
+		return x.PartNumbers
+	}
+	return nil
+}
+
+func (x *StartDirectUploadRequest) GetExpiresInSeconds() int32 {
+	if x != nil {
+		return x.ExpiresInSeconds
+	}
+	return 0
+}
+
+// A presigned URL for one part of a direct upload.
+type DirectUploadPart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1-based part number.
+	PartNumber int32 `protobuf:"varint,1,opt,name=part_number,json=partNumber,proto3" json:"part_number,omitempty"`
+	// Offset of the part in the blob.
+	Offset int64 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	// Exactly this many bytes must be sent.
+	SizeBytes int64 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// HTTP PUT the part's bytes here; the answer's ETag header is the part's.
+	Url           string `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DirectUploadPart) Reset() {
+	*x = DirectUploadPart{}
+	mi := &file_framevault_v1_blob_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DirectUploadPart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DirectUploadPart) ProtoMessage() {}
+
+func (x *DirectUploadPart) ProtoReflect() protoreflect.Message {
+	mi := &file_framevault_v1_blob_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DirectUploadPart.ProtoReflect.Descriptor instead.
+func (*DirectUploadPart) Descriptor() ([]byte, []int) {
+	return file_framevault_v1_blob_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *DirectUploadPart) GetPartNumber() int32 {
+	if x != nil {
+		return x.PartNumber
+	}
+	return 0
+}
+
+func (x *DirectUploadPart) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *DirectUploadPart) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *DirectUploadPart) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+// Response of StartDirectUpload.
+type StartDirectUploadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True when the blob is stored already: nothing to send.
+	AlreadyExisted bool `protobuf:"varint,1,opt,name=already_existed,json=alreadyExisted,proto3" json:"already_existed,omitempty"`
+	// Size of every part but the last.
+	PartSizeBytes int64 `protobuf:"varint,2,opt,name=part_size_bytes,json=partSizeBytes,proto3" json:"part_size_bytes,omitempty"`
+	// Number of parts of the blob.
+	PartCount int32 `protobuf:"varint,3,opt,name=part_count,json=partCount,proto3" json:"part_count,omitempty"`
+	// Parts the store holds already (from the store's part listing).
+	UploadedPartNumbers []int32 `protobuf:"varint,4,rep,packed,name=uploaded_part_numbers,json=uploadedPartNumbers,proto3" json:"uploaded_part_numbers,omitempty"`
+	// URLs for the requested parts.
+	Parts []*DirectUploadPart `protobuf:"bytes,5,rep,name=parts,proto3" json:"parts,omitempty"`
+	// When the URLs stop working.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartDirectUploadResponse) Reset() {
+	*x = StartDirectUploadResponse{}
+	mi := &file_framevault_v1_blob_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartDirectUploadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartDirectUploadResponse) ProtoMessage() {}
+
+func (x *StartDirectUploadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_framevault_v1_blob_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartDirectUploadResponse.ProtoReflect.Descriptor instead.
+func (*StartDirectUploadResponse) Descriptor() ([]byte, []int) {
+	return file_framevault_v1_blob_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *StartDirectUploadResponse) GetAlreadyExisted() bool {
+	if x != nil {
+		return x.AlreadyExisted
+	}
+	return false
+}
+
+func (x *StartDirectUploadResponse) GetPartSizeBytes() int64 {
+	if x != nil {
+		return x.PartSizeBytes
+	}
+	return 0
+}
+
+func (x *StartDirectUploadResponse) GetPartCount() int32 {
+	if x != nil {
+		return x.PartCount
+	}
+	return 0
+}
+
+func (x *StartDirectUploadResponse) GetUploadedPartNumbers() []int32 {
+	if x != nil {
+		return x.UploadedPartNumbers
+	}
+	return nil
+}
+
+func (x *StartDirectUploadResponse) GetParts() []*DirectUploadPart {
+	if x != nil {
+		return x.Parts
+	}
+	return nil
+}
+
+func (x *StartDirectUploadResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+// Request of CompleteDirectUpload.
+type CompleteDirectUploadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The upload's resource name.
+	ResourceName  string `protobuf:"bytes,1,opt,name=resource_name,json=resourceName,proto3" json:"resource_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteDirectUploadRequest) Reset() {
+	*x = CompleteDirectUploadRequest{}
+	mi := &file_framevault_v1_blob_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteDirectUploadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteDirectUploadRequest) ProtoMessage() {}
+
+func (x *CompleteDirectUploadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_framevault_v1_blob_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteDirectUploadRequest.ProtoReflect.Descriptor instead.
+func (*CompleteDirectUploadRequest) Descriptor() ([]byte, []int) {
+	return file_framevault_v1_blob_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *CompleteDirectUploadRequest) GetResourceName() string {
+	if x != nil {
+		return x.ResourceName
+	}
+	return ""
+}
+
+// Response of CompleteDirectUpload.
+type CompleteDirectUploadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The blob size: the blob is stored and visible.
+	CommittedSize int64 `protobuf:"varint,1,opt,name=committed_size,json=committedSize,proto3" json:"committed_size,omitempty"`
+	// True when the blob was stored before this call assembled anything.
+	AlreadyExisted bool `protobuf:"varint,2,opt,name=already_existed,json=alreadyExisted,proto3" json:"already_existed,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *CompleteDirectUploadResponse) Reset() {
+	*x = CompleteDirectUploadResponse{}
+	mi := &file_framevault_v1_blob_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteDirectUploadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteDirectUploadResponse) ProtoMessage() {}
+
+func (x *CompleteDirectUploadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_framevault_v1_blob_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteDirectUploadResponse.ProtoReflect.Descriptor instead.
+func (*CompleteDirectUploadResponse) Descriptor() ([]byte, []int) {
+	return file_framevault_v1_blob_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *CompleteDirectUploadResponse) GetCommittedSize() int64 {
+	if x != nil {
+		return x.CommittedSize
+	}
+	return 0
+}
+
+func (x *CompleteDirectUploadResponse) GetAlreadyExisted() bool {
+	if x != nil {
+		return x.AlreadyExisted
+	}
+	return false
+}
+
 // A blob to store.
 type BatchUpdateBlobsRequest_Request struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1501,7 +1853,7 @@ type BatchUpdateBlobsRequest_Request struct {
 
 func (x *BatchUpdateBlobsRequest_Request) Reset() {
 	*x = BatchUpdateBlobsRequest_Request{}
-	mi := &file_framevault_v1_blob_proto_msgTypes[24]
+	mi := &file_framevault_v1_blob_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1513,7 +1865,7 @@ func (x *BatchUpdateBlobsRequest_Request) String() string {
 func (*BatchUpdateBlobsRequest_Request) ProtoMessage() {}
 
 func (x *BatchUpdateBlobsRequest_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_framevault_v1_blob_proto_msgTypes[24]
+	mi := &file_framevault_v1_blob_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1556,7 +1908,7 @@ type BatchUpdateBlobsResponse_Response struct {
 
 func (x *BatchUpdateBlobsResponse_Response) Reset() {
 	*x = BatchUpdateBlobsResponse_Response{}
-	mi := &file_framevault_v1_blob_proto_msgTypes[25]
+	mi := &file_framevault_v1_blob_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1920,7 @@ func (x *BatchUpdateBlobsResponse_Response) String() string {
 func (*BatchUpdateBlobsResponse_Response) ProtoMessage() {}
 
 func (x *BatchUpdateBlobsResponse_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_framevault_v1_blob_proto_msgTypes[25]
+	mi := &file_framevault_v1_blob_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1613,7 +1965,7 @@ type BatchReadBlobsResponse_Response struct {
 
 func (x *BatchReadBlobsResponse_Response) Reset() {
 	*x = BatchReadBlobsResponse_Response{}
-	mi := &file_framevault_v1_blob_proto_msgTypes[26]
+	mi := &file_framevault_v1_blob_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1625,7 +1977,7 @@ func (x *BatchReadBlobsResponse_Response) String() string {
 func (*BatchReadBlobsResponse_Response) ProtoMessage() {}
 
 func (x *BatchReadBlobsResponse_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_framevault_v1_blob_proto_msgTypes[26]
+	mi := &file_framevault_v1_blob_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +2027,7 @@ type DeleteBlobsResponse_Response struct {
 
 func (x *DeleteBlobsResponse_Response) Reset() {
 	*x = DeleteBlobsResponse_Response{}
-	mi := &file_framevault_v1_blob_proto_msgTypes[27]
+	mi := &file_framevault_v1_blob_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1687,7 +2039,7 @@ func (x *DeleteBlobsResponse_Response) String() string {
 func (*DeleteBlobsResponse_Response) ProtoMessage() {}
 
 func (x *DeleteBlobsResponse_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_framevault_v1_blob_proto_msgTypes[27]
+	mi := &file_framevault_v1_blob_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +2078,7 @@ const file_framevault_v1_blob_proto_rawDesc = "" +
 	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x1d\n" +
 	"\n" +
 	"size_bytes\x18\x02 \x01(\x03R\tsizeBytes\"\x18\n" +
-	"\x16GetCapabilitiesRequest\"\xe1\x03\n" +
+	"\x16GetCapabilitiesRequest\"\xd0\x04\n" +
 	"\x17GetCapabilitiesResponse\x12'\n" +
 	"\x0fdigest_function\x18\x01 \x01(\tR\x0edigestFunction\x12:\n" +
 	"\x1amax_batch_total_size_bytes\x18\x02 \x01(\x03R\x16maxBatchTotalSizeBytes\x12&\n" +
@@ -1736,7 +2088,10 @@ const file_framevault_v1_blob_proto_rawDesc = "" +
 	"\x13max_blob_size_bytes\x18\x06 \x01(\x03R\x10maxBlobSizeBytes\x12(\n" +
 	"\x10max_preview_edge\x18\a \x01(\x05R\x0emaxPreviewEdge\x127\n" +
 	"\x18max_download_url_seconds\x18\b \x01(\x05R\x15maxDownloadUrlSeconds\x129\n" +
-	"\x19resumable_part_size_bytes\x18\t \x01(\x03R\x16resumablePartSizeBytes\"J\n" +
+	"\x19resumable_part_size_bytes\x18\t \x01(\x03R\x16resumablePartSizeBytes\x12)\n" +
+	"\x10direct_transfers\x18\n" +
+	" \x01(\bR\x0fdirectTransfers\x12B\n" +
+	"\x1edirect_transfer_min_size_bytes\x18\v \x01(\x03R\x1adirectTransferMinSizeBytes\"J\n" +
 	"\x17FindMissingBlobsRequest\x12/\n" +
 	"\adigests\x18\x01 \x03(\v2\x15.framevault.v1.DigestR\adigests\"Z\n" +
 	"\x18FindMissingBlobsResponse\x12>\n" +
@@ -1816,12 +2171,37 @@ const file_framevault_v1_blob_proto_rawDesc = "" +
 	"\x10referenced_blobs\x18\x02 \x01(\x03R\x0freferencedBlobs\x12'\n" +
 	"\x0fcollected_blobs\x18\x03 \x01(\x03R\x0ecollectedBlobs\x12'\n" +
 	"\x0fcollected_bytes\x18\x04 \x01(\x03R\x0ecollectedBytes\x12\x17\n" +
-	"\adry_run\x18\x05 \x01(\bR\x06dryRun*y\n" +
+	"\adry_run\x18\x05 \x01(\bR\x06dryRun\"\x90\x01\n" +
+	"\x18StartDirectUploadRequest\x12#\n" +
+	"\rresource_name\x18\x01 \x01(\tR\fresourceName\x12!\n" +
+	"\fpart_numbers\x18\x02 \x03(\x05R\vpartNumbers\x12,\n" +
+	"\x12expires_in_seconds\x18\x03 \x01(\x05R\x10expiresInSeconds\"|\n" +
+	"\x10DirectUploadPart\x12\x1f\n" +
+	"\vpart_number\x18\x01 \x01(\x05R\n" +
+	"partNumber\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x03 \x01(\x03R\tsizeBytes\x12\x10\n" +
+	"\x03url\x18\x04 \x01(\tR\x03url\"\xb3\x02\n" +
+	"\x19StartDirectUploadResponse\x12'\n" +
+	"\x0falready_existed\x18\x01 \x01(\bR\x0ealreadyExisted\x12&\n" +
+	"\x0fpart_size_bytes\x18\x02 \x01(\x03R\rpartSizeBytes\x12\x1d\n" +
+	"\n" +
+	"part_count\x18\x03 \x01(\x05R\tpartCount\x122\n" +
+	"\x15uploaded_part_numbers\x18\x04 \x03(\x05R\x13uploadedPartNumbers\x125\n" +
+	"\x05parts\x18\x05 \x03(\v2\x1f.framevault.v1.DirectUploadPartR\x05parts\x12;\n" +
+	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"B\n" +
+	"\x1bCompleteDirectUploadRequest\x12#\n" +
+	"\rresource_name\x18\x01 \x01(\tR\fresourceName\"n\n" +
+	"\x1cCompleteDirectUploadResponse\x12%\n" +
+	"\x0ecommitted_size\x18\x01 \x01(\x03R\rcommittedSize\x12'\n" +
+	"\x0falready_existed\x18\x02 \x01(\bR\x0ealreadyExisted*y\n" +
 	"\rPreviewFormat\x12\x1e\n" +
 	"\x1aPREVIEW_FORMAT_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13PREVIEW_FORMAT_JPEG\x10\x01\x12\x16\n" +
 	"\x12PREVIEW_FORMAT_PNG\x10\x02\x12\x17\n" +
-	"\x13PREVIEW_FORMAT_WEBP\x10\x032\x90\b\n" +
+	"\x13PREVIEW_FORMAT_WEBP\x10\x032\xe9\t\n" +
 	"\vBlobService\x12`\n" +
 	"\x0fGetCapabilities\x12%.framevault.v1.GetCapabilitiesRequest\x1a&.framevault.v1.GetCapabilitiesResponse\x12c\n" +
 	"\x10FindMissingBlobs\x12&.framevault.v1.FindMissingBlobsRequest\x1a'.framevault.v1.FindMissingBlobsResponse\x12c\n" +
@@ -1833,7 +2213,9 @@ const file_framevault_v1_blob_proto_rawDesc = "" +
 	"\x0eGetDownloadUrl\x12$.framevault.v1.GetDownloadUrlRequest\x1a%.framevault.v1.GetDownloadUrlResponse\x12Z\n" +
 	"\rCreatePreview\x12#.framevault.v1.CreatePreviewRequest\x1a$.framevault.v1.CreatePreviewResponse\x12T\n" +
 	"\vDeleteBlobs\x12!.framevault.v1.DeleteBlobsRequest\x1a\".framevault.v1.DeleteBlobsResponse\x12_\n" +
-	"\x0eCollectGarbage\x12$.framevault.v1.CollectGarbageRequest\x1a%.framevault.v1.CollectGarbageResponse0\x01Ba\n" +
+	"\x0eCollectGarbage\x12$.framevault.v1.CollectGarbageRequest\x1a%.framevault.v1.CollectGarbageResponse0\x01\x12f\n" +
+	"\x11StartDirectUpload\x12'.framevault.v1.StartDirectUploadRequest\x1a(.framevault.v1.StartDirectUploadResponse\x12o\n" +
+	"\x14CompleteDirectUpload\x12*.framevault.v1.CompleteDirectUploadRequest\x1a+.framevault.v1.CompleteDirectUploadResponseBa\n" +
 	"\x11dev.framevault.v1P\x01ZJgithub.com/framevault/framevault/clients/go/gen/framevault/v1;framevaultv1b\x06proto3"
 
 var (
@@ -1849,7 +2231,7 @@ func file_framevault_v1_blob_proto_rawDescGZIP() []byte {
 }
 
 var file_framevault_v1_blob_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_framevault_v1_blob_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_framevault_v1_blob_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_framevault_v1_blob_proto_goTypes = []any{
 	(PreviewFormat)(0),                        // 0: framevault.v1.PreviewFormat
 	(*Digest)(nil),                            // 1: framevault.v1.Digest
@@ -1876,64 +2258,75 @@ var file_framevault_v1_blob_proto_goTypes = []any{
 	(*CollectGarbageRequest)(nil),             // 22: framevault.v1.CollectGarbageRequest
 	(*CollectGarbageResponse)(nil),            // 23: framevault.v1.CollectGarbageResponse
 	(*GarbageTotals)(nil),                     // 24: framevault.v1.GarbageTotals
-	(*BatchUpdateBlobsRequest_Request)(nil),   // 25: framevault.v1.BatchUpdateBlobsRequest.Request
-	(*BatchUpdateBlobsResponse_Response)(nil), // 26: framevault.v1.BatchUpdateBlobsResponse.Response
-	(*BatchReadBlobsResponse_Response)(nil),   // 27: framevault.v1.BatchReadBlobsResponse.Response
-	(*DeleteBlobsResponse_Response)(nil),      // 28: framevault.v1.DeleteBlobsResponse.Response
-	(*timestamppb.Timestamp)(nil),             // 29: google.protobuf.Timestamp
-	(*status.Status)(nil),                     // 30: google.rpc.Status
+	(*StartDirectUploadRequest)(nil),          // 25: framevault.v1.StartDirectUploadRequest
+	(*DirectUploadPart)(nil),                  // 26: framevault.v1.DirectUploadPart
+	(*StartDirectUploadResponse)(nil),         // 27: framevault.v1.StartDirectUploadResponse
+	(*CompleteDirectUploadRequest)(nil),       // 28: framevault.v1.CompleteDirectUploadRequest
+	(*CompleteDirectUploadResponse)(nil),      // 29: framevault.v1.CompleteDirectUploadResponse
+	(*BatchUpdateBlobsRequest_Request)(nil),   // 30: framevault.v1.BatchUpdateBlobsRequest.Request
+	(*BatchUpdateBlobsResponse_Response)(nil), // 31: framevault.v1.BatchUpdateBlobsResponse.Response
+	(*BatchReadBlobsResponse_Response)(nil),   // 32: framevault.v1.BatchReadBlobsResponse.Response
+	(*DeleteBlobsResponse_Response)(nil),      // 33: framevault.v1.DeleteBlobsResponse.Response
+	(*timestamppb.Timestamp)(nil),             // 34: google.protobuf.Timestamp
+	(*status.Status)(nil),                     // 35: google.rpc.Status
 }
 var file_framevault_v1_blob_proto_depIdxs = []int32{
 	1,  // 0: framevault.v1.FindMissingBlobsRequest.digests:type_name -> framevault.v1.Digest
 	1,  // 1: framevault.v1.FindMissingBlobsResponse.missing_digests:type_name -> framevault.v1.Digest
-	25, // 2: framevault.v1.BatchUpdateBlobsRequest.requests:type_name -> framevault.v1.BatchUpdateBlobsRequest.Request
-	26, // 3: framevault.v1.BatchUpdateBlobsResponse.responses:type_name -> framevault.v1.BatchUpdateBlobsResponse.Response
+	30, // 2: framevault.v1.BatchUpdateBlobsRequest.requests:type_name -> framevault.v1.BatchUpdateBlobsRequest.Request
+	31, // 3: framevault.v1.BatchUpdateBlobsResponse.responses:type_name -> framevault.v1.BatchUpdateBlobsResponse.Response
 	1,  // 4: framevault.v1.BatchReadBlobsRequest.digests:type_name -> framevault.v1.Digest
-	27, // 5: framevault.v1.BatchReadBlobsResponse.responses:type_name -> framevault.v1.BatchReadBlobsResponse.Response
+	32, // 5: framevault.v1.BatchReadBlobsResponse.responses:type_name -> framevault.v1.BatchReadBlobsResponse.Response
 	1,  // 6: framevault.v1.ReadBlobRequest.digest:type_name -> framevault.v1.Digest
 	1,  // 7: framevault.v1.GetDownloadUrlRequest.digest:type_name -> framevault.v1.Digest
-	29, // 8: framevault.v1.GetDownloadUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
+	34, // 8: framevault.v1.GetDownloadUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
 	1,  // 9: framevault.v1.CreatePreviewRequest.digest:type_name -> framevault.v1.Digest
 	0,  // 10: framevault.v1.CreatePreviewRequest.format:type_name -> framevault.v1.PreviewFormat
 	1,  // 11: framevault.v1.CreatePreviewResponse.digest:type_name -> framevault.v1.Digest
 	1,  // 12: framevault.v1.DeleteBlobsRequest.digests:type_name -> framevault.v1.Digest
-	28, // 13: framevault.v1.DeleteBlobsResponse.responses:type_name -> framevault.v1.DeleteBlobsResponse.Response
+	33, // 13: framevault.v1.DeleteBlobsResponse.responses:type_name -> framevault.v1.DeleteBlobsResponse.Response
 	1,  // 14: framevault.v1.CollectGarbageResponse.digests:type_name -> framevault.v1.Digest
 	24, // 15: framevault.v1.CollectGarbageResponse.totals:type_name -> framevault.v1.GarbageTotals
-	1,  // 16: framevault.v1.BatchUpdateBlobsRequest.Request.digest:type_name -> framevault.v1.Digest
-	1,  // 17: framevault.v1.BatchUpdateBlobsResponse.Response.digest:type_name -> framevault.v1.Digest
-	30, // 18: framevault.v1.BatchUpdateBlobsResponse.Response.status:type_name -> google.rpc.Status
-	1,  // 19: framevault.v1.BatchReadBlobsResponse.Response.digest:type_name -> framevault.v1.Digest
-	30, // 20: framevault.v1.BatchReadBlobsResponse.Response.status:type_name -> google.rpc.Status
-	1,  // 21: framevault.v1.DeleteBlobsResponse.Response.digest:type_name -> framevault.v1.Digest
-	30, // 22: framevault.v1.DeleteBlobsResponse.Response.status:type_name -> google.rpc.Status
-	2,  // 23: framevault.v1.BlobService.GetCapabilities:input_type -> framevault.v1.GetCapabilitiesRequest
-	4,  // 24: framevault.v1.BlobService.FindMissingBlobs:input_type -> framevault.v1.FindMissingBlobsRequest
-	6,  // 25: framevault.v1.BlobService.BatchUpdateBlobs:input_type -> framevault.v1.BatchUpdateBlobsRequest
-	8,  // 26: framevault.v1.BlobService.BatchReadBlobs:input_type -> framevault.v1.BatchReadBlobsRequest
-	10, // 27: framevault.v1.BlobService.WriteBlob:input_type -> framevault.v1.WriteBlobRequest
-	12, // 28: framevault.v1.BlobService.QueryWriteStatus:input_type -> framevault.v1.QueryWriteStatusRequest
-	14, // 29: framevault.v1.BlobService.ReadBlob:input_type -> framevault.v1.ReadBlobRequest
-	16, // 30: framevault.v1.BlobService.GetDownloadUrl:input_type -> framevault.v1.GetDownloadUrlRequest
-	18, // 31: framevault.v1.BlobService.CreatePreview:input_type -> framevault.v1.CreatePreviewRequest
-	20, // 32: framevault.v1.BlobService.DeleteBlobs:input_type -> framevault.v1.DeleteBlobsRequest
-	22, // 33: framevault.v1.BlobService.CollectGarbage:input_type -> framevault.v1.CollectGarbageRequest
-	3,  // 34: framevault.v1.BlobService.GetCapabilities:output_type -> framevault.v1.GetCapabilitiesResponse
-	5,  // 35: framevault.v1.BlobService.FindMissingBlobs:output_type -> framevault.v1.FindMissingBlobsResponse
-	7,  // 36: framevault.v1.BlobService.BatchUpdateBlobs:output_type -> framevault.v1.BatchUpdateBlobsResponse
-	9,  // 37: framevault.v1.BlobService.BatchReadBlobs:output_type -> framevault.v1.BatchReadBlobsResponse
-	11, // 38: framevault.v1.BlobService.WriteBlob:output_type -> framevault.v1.WriteBlobResponse
-	13, // 39: framevault.v1.BlobService.QueryWriteStatus:output_type -> framevault.v1.QueryWriteStatusResponse
-	15, // 40: framevault.v1.BlobService.ReadBlob:output_type -> framevault.v1.ReadBlobResponse
-	17, // 41: framevault.v1.BlobService.GetDownloadUrl:output_type -> framevault.v1.GetDownloadUrlResponse
-	19, // 42: framevault.v1.BlobService.CreatePreview:output_type -> framevault.v1.CreatePreviewResponse
-	21, // 43: framevault.v1.BlobService.DeleteBlobs:output_type -> framevault.v1.DeleteBlobsResponse
-	23, // 44: framevault.v1.BlobService.CollectGarbage:output_type -> framevault.v1.CollectGarbageResponse
-	34, // [34:45] is the sub-list for method output_type
-	23, // [23:34] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	26, // 16: framevault.v1.StartDirectUploadResponse.parts:type_name -> framevault.v1.DirectUploadPart
+	34, // 17: framevault.v1.StartDirectUploadResponse.expire_time:type_name -> google.protobuf.Timestamp
+	1,  // 18: framevault.v1.BatchUpdateBlobsRequest.Request.digest:type_name -> framevault.v1.Digest
+	1,  // 19: framevault.v1.BatchUpdateBlobsResponse.Response.digest:type_name -> framevault.v1.Digest
+	35, // 20: framevault.v1.BatchUpdateBlobsResponse.Response.status:type_name -> google.rpc.Status
+	1,  // 21: framevault.v1.BatchReadBlobsResponse.Response.digest:type_name -> framevault.v1.Digest
+	35, // 22: framevault.v1.BatchReadBlobsResponse.Response.status:type_name -> google.rpc.Status
+	1,  // 23: framevault.v1.DeleteBlobsResponse.Response.digest:type_name -> framevault.v1.Digest
+	35, // 24: framevault.v1.DeleteBlobsResponse.Response.status:type_name -> google.rpc.Status
+	2,  // 25: framevault.v1.BlobService.GetCapabilities:input_type -> framevault.v1.GetCapabilitiesRequest
+	4,  // 26: framevault.v1.BlobService.FindMissingBlobs:input_type -> framevault.v1.FindMissingBlobsRequest
+	6,  // 27: framevault.v1.BlobService.BatchUpdateBlobs:input_type -> framevault.v1.BatchUpdateBlobsRequest
+	8,  // 28: framevault.v1.BlobService.BatchReadBlobs:input_type -> framevault.v1.BatchReadBlobsRequest
+	10, // 29: framevault.v1.BlobService.WriteBlob:input_type -> framevault.v1.WriteBlobRequest
+	12, // 30: framevault.v1.BlobService.QueryWriteStatus:input_type -> framevault.v1.QueryWriteStatusRequest
+	14, // 31: framevault.v1.BlobService.ReadBlob:input_type -> framevault.v1.ReadBlobRequest
+	16, // 32: framevault.v1.BlobService.GetDownloadUrl:input_type -> framevault.v1.GetDownloadUrlRequest
+	18, // 33: framevault.v1.BlobService.CreatePreview:input_type -> framevault.v1.CreatePreviewRequest
+	20, // 34: framevault.v1.BlobService.DeleteBlobs:input_type -> framevault.v1.DeleteBlobsRequest
+	22, // 35: framevault.v1.BlobService.CollectGarbage:input_type -> framevault.v1.CollectGarbageRequest
+	25, // 36: framevault.v1.BlobService.StartDirectUpload:input_type -> framevault.v1.StartDirectUploadRequest
+	28, // 37: framevault.v1.BlobService.CompleteDirectUpload:input_type -> framevault.v1.CompleteDirectUploadRequest
+	3,  // 38: framevault.v1.BlobService.GetCapabilities:output_type -> framevault.v1.GetCapabilitiesResponse
+	5,  // 39: framevault.v1.BlobService.FindMissingBlobs:output_type -> framevault.v1.FindMissingBlobsResponse
+	7,  // 40: framevault.v1.BlobService.BatchUpdateBlobs:output_type -> framevault.v1.BatchUpdateBlobsResponse
+	9,  // 41: framevault.v1.BlobService.BatchReadBlobs:output_type -> framevault.v1.BatchReadBlobsResponse
+	11, // 42: framevault.v1.BlobService.WriteBlob:output_type -> framevault.v1.WriteBlobResponse
+	13, // 43: framevault.v1.BlobService.QueryWriteStatus:output_type -> framevault.v1.QueryWriteStatusResponse
+	15, // 44: framevault.v1.BlobService.ReadBlob:output_type -> framevault.v1.ReadBlobResponse
+	17, // 45: framevault.v1.BlobService.GetDownloadUrl:output_type -> framevault.v1.GetDownloadUrlResponse
+	19, // 46: framevault.v1.BlobService.CreatePreview:output_type -> framevault.v1.CreatePreviewResponse
+	21, // 47: framevault.v1.BlobService.DeleteBlobs:output_type -> framevault.v1.DeleteBlobsResponse
+	23, // 48: framevault.v1.BlobService.CollectGarbage:output_type -> framevault.v1.CollectGarbageResponse
+	27, // 49: framevault.v1.BlobService.StartDirectUpload:output_type -> framevault.v1.StartDirectUploadResponse
+	29, // 50: framevault.v1.BlobService.CompleteDirectUpload:output_type -> framevault.v1.CompleteDirectUploadResponse
+	38, // [38:51] is the sub-list for method output_type
+	25, // [25:38] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_framevault_v1_blob_proto_init() }
@@ -1947,7 +2340,7 @@ func file_framevault_v1_blob_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_framevault_v1_blob_proto_rawDesc), len(file_framevault_v1_blob_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   28,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

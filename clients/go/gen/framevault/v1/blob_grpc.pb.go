@@ -19,17 +19,19 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	BlobService_GetCapabilities_FullMethodName  = "/framevault.v1.BlobService/GetCapabilities"
-	BlobService_FindMissingBlobs_FullMethodName = "/framevault.v1.BlobService/FindMissingBlobs"
-	BlobService_BatchUpdateBlobs_FullMethodName = "/framevault.v1.BlobService/BatchUpdateBlobs"
-	BlobService_BatchReadBlobs_FullMethodName   = "/framevault.v1.BlobService/BatchReadBlobs"
-	BlobService_WriteBlob_FullMethodName        = "/framevault.v1.BlobService/WriteBlob"
-	BlobService_QueryWriteStatus_FullMethodName = "/framevault.v1.BlobService/QueryWriteStatus"
-	BlobService_ReadBlob_FullMethodName         = "/framevault.v1.BlobService/ReadBlob"
-	BlobService_GetDownloadUrl_FullMethodName   = "/framevault.v1.BlobService/GetDownloadUrl"
-	BlobService_CreatePreview_FullMethodName    = "/framevault.v1.BlobService/CreatePreview"
-	BlobService_DeleteBlobs_FullMethodName      = "/framevault.v1.BlobService/DeleteBlobs"
-	BlobService_CollectGarbage_FullMethodName   = "/framevault.v1.BlobService/CollectGarbage"
+	BlobService_GetCapabilities_FullMethodName      = "/framevault.v1.BlobService/GetCapabilities"
+	BlobService_FindMissingBlobs_FullMethodName     = "/framevault.v1.BlobService/FindMissingBlobs"
+	BlobService_BatchUpdateBlobs_FullMethodName     = "/framevault.v1.BlobService/BatchUpdateBlobs"
+	BlobService_BatchReadBlobs_FullMethodName       = "/framevault.v1.BlobService/BatchReadBlobs"
+	BlobService_WriteBlob_FullMethodName            = "/framevault.v1.BlobService/WriteBlob"
+	BlobService_QueryWriteStatus_FullMethodName     = "/framevault.v1.BlobService/QueryWriteStatus"
+	BlobService_ReadBlob_FullMethodName             = "/framevault.v1.BlobService/ReadBlob"
+	BlobService_GetDownloadUrl_FullMethodName       = "/framevault.v1.BlobService/GetDownloadUrl"
+	BlobService_CreatePreview_FullMethodName        = "/framevault.v1.BlobService/CreatePreview"
+	BlobService_DeleteBlobs_FullMethodName          = "/framevault.v1.BlobService/DeleteBlobs"
+	BlobService_CollectGarbage_FullMethodName       = "/framevault.v1.BlobService/CollectGarbage"
+	BlobService_StartDirectUpload_FullMethodName    = "/framevault.v1.BlobService/StartDirectUpload"
+	BlobService_CompleteDirectUpload_FullMethodName = "/framevault.v1.BlobService/CompleteDirectUpload"
 )
 
 // BlobServiceClient is the client API for BlobService service.
@@ -87,6 +89,25 @@ type BlobServiceClient interface {
 	// older than the grace period; with `dry_run` only lists them. Streams the
 	// affected digests in batches; the last message carries the totals.
 	CollectGarbage(ctx context.Context, in *CollectGarbageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CollectGarbageResponse], error)
+	// Starts or continues an upload whose bytes go straight to the object
+	// store: returns presigned URLs, one per part, for HTTP PUTs of the
+	// blob's parts into a staging multipart upload (never the blob's own
+	// address), and which parts have landed already, so a client resumes by
+	// asking again. Parts are `resumable_part_size_bytes` each, the last one
+	// the rest. Nothing becomes visible before CompleteDirectUpload verified
+	// it. Offered when GetCapabilities says `direct_transfers`. If the blob
+	// exists the response says `already_existed` and carries no URLs. Errors:
+	// INVALID_ARGUMENT (resource name, part numbers, expiry), FAILED_PRECONDITION
+	// (direct transfers are off).
+	StartDirectUpload(ctx context.Context, in *StartDirectUploadRequest, opts ...grpc.CallOption) (*StartDirectUploadResponse, error)
+	// Assembles the parts of a direct upload, checks the size and sha256 of
+	// the assembled bytes and only then makes the blob visible at its digest;
+	// on a mismatch the staged bytes are dropped and nothing is stored.
+	// Idempotent: completing a stored blob answers `already_existed`. Errors:
+	// INVALID_ARGUMENT (resource name; digest mismatch, nothing stored),
+	// FAILED_PRECONDITION (parts missing or of the wrong size; upload them
+	// and complete again), NOT_FOUND (no such upload: start it).
+	CompleteDirectUpload(ctx context.Context, in *CompleteDirectUploadRequest, opts ...grpc.CallOption) (*CompleteDirectUploadResponse, error)
 }
 
 type blobServiceClient struct {
@@ -228,6 +249,26 @@ func (c *blobServiceClient) CollectGarbage(ctx context.Context, in *CollectGarba
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type BlobService_CollectGarbageClient = grpc.ServerStreamingClient[CollectGarbageResponse]
 
+func (c *blobServiceClient) StartDirectUpload(ctx context.Context, in *StartDirectUploadRequest, opts ...grpc.CallOption) (*StartDirectUploadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StartDirectUploadResponse)
+	err := c.cc.Invoke(ctx, BlobService_StartDirectUpload_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *blobServiceClient) CompleteDirectUpload(ctx context.Context, in *CompleteDirectUploadRequest, opts ...grpc.CallOption) (*CompleteDirectUploadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CompleteDirectUploadResponse)
+	err := c.cc.Invoke(ctx, BlobService_CompleteDirectUpload_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BlobServiceServer is the server API for BlobService service.
 // All implementations must embed UnimplementedBlobServiceServer
 // for forward compatibility.
@@ -283,6 +324,25 @@ type BlobServiceServer interface {
 	// older than the grace period; with `dry_run` only lists them. Streams the
 	// affected digests in batches; the last message carries the totals.
 	CollectGarbage(*CollectGarbageRequest, grpc.ServerStreamingServer[CollectGarbageResponse]) error
+	// Starts or continues an upload whose bytes go straight to the object
+	// store: returns presigned URLs, one per part, for HTTP PUTs of the
+	// blob's parts into a staging multipart upload (never the blob's own
+	// address), and which parts have landed already, so a client resumes by
+	// asking again. Parts are `resumable_part_size_bytes` each, the last one
+	// the rest. Nothing becomes visible before CompleteDirectUpload verified
+	// it. Offered when GetCapabilities says `direct_transfers`. If the blob
+	// exists the response says `already_existed` and carries no URLs. Errors:
+	// INVALID_ARGUMENT (resource name, part numbers, expiry), FAILED_PRECONDITION
+	// (direct transfers are off).
+	StartDirectUpload(context.Context, *StartDirectUploadRequest) (*StartDirectUploadResponse, error)
+	// Assembles the parts of a direct upload, checks the size and sha256 of
+	// the assembled bytes and only then makes the blob visible at its digest;
+	// on a mismatch the staged bytes are dropped and nothing is stored.
+	// Idempotent: completing a stored blob answers `already_existed`. Errors:
+	// INVALID_ARGUMENT (resource name; digest mismatch, nothing stored),
+	// FAILED_PRECONDITION (parts missing or of the wrong size; upload them
+	// and complete again), NOT_FOUND (no such upload: start it).
+	CompleteDirectUpload(context.Context, *CompleteDirectUploadRequest) (*CompleteDirectUploadResponse, error)
 	mustEmbedUnimplementedBlobServiceServer()
 }
 
@@ -325,6 +385,12 @@ func (UnimplementedBlobServiceServer) DeleteBlobs(context.Context, *DeleteBlobsR
 }
 func (UnimplementedBlobServiceServer) CollectGarbage(*CollectGarbageRequest, grpc.ServerStreamingServer[CollectGarbageResponse]) error {
 	return status.Error(codes.Unimplemented, "method CollectGarbage not implemented")
+}
+func (UnimplementedBlobServiceServer) StartDirectUpload(context.Context, *StartDirectUploadRequest) (*StartDirectUploadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StartDirectUpload not implemented")
+}
+func (UnimplementedBlobServiceServer) CompleteDirectUpload(context.Context, *CompleteDirectUploadRequest) (*CompleteDirectUploadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CompleteDirectUpload not implemented")
 }
 func (UnimplementedBlobServiceServer) mustEmbedUnimplementedBlobServiceServer() {}
 func (UnimplementedBlobServiceServer) testEmbeddedByValue()                     {}
@@ -520,6 +586,42 @@ func _BlobService_CollectGarbage_Handler(srv interface{}, stream grpc.ServerStre
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type BlobService_CollectGarbageServer = grpc.ServerStreamingServer[CollectGarbageResponse]
 
+func _BlobService_StartDirectUpload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartDirectUploadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BlobServiceServer).StartDirectUpload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BlobService_StartDirectUpload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BlobServiceServer).StartDirectUpload(ctx, req.(*StartDirectUploadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _BlobService_CompleteDirectUpload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompleteDirectUploadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BlobServiceServer).CompleteDirectUpload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BlobService_CompleteDirectUpload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BlobServiceServer).CompleteDirectUpload(ctx, req.(*CompleteDirectUploadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BlobService_ServiceDesc is the grpc.ServiceDesc for BlobService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -558,6 +660,14 @@ var BlobService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteBlobs",
 			Handler:    _BlobService_DeleteBlobs_Handler,
+		},
+		{
+			MethodName: "StartDirectUpload",
+			Handler:    _BlobService_StartDirectUpload_Handler,
+		},
+		{
+			MethodName: "CompleteDirectUpload",
+			Handler:    _BlobService_CompleteDirectUpload_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

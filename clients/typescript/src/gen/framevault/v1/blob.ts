@@ -120,6 +120,17 @@ export interface GetCapabilitiesResponse {
    * from offset 0.
    */
   resumablePartSizeBytes: number;
+  /**
+   * Whether StartDirectUpload / CompleteDirectUpload and direct ranged GETs
+   * of GetDownloadUrl are offered: large bytes then move between the client
+   * and the object store without passing through this service.
+   */
+  directTransfers: boolean;
+  /**
+   * Blobs of at least this size are worth a direct transfer; smaller ones
+   * cost less over WriteBlob / ReadBlob or the batch calls.
+   */
+  directTransferMinSizeBytes: number;
 }
 
 /** Request of FindMissingBlobs. */
@@ -365,6 +376,64 @@ export interface GarbageTotals {
   dryRun: boolean;
 }
 
+/** Request of StartDirectUpload. */
+export interface StartDirectUploadRequest {
+  /**
+   * `uploads/{uuid}/blobs/{hash}/{size_bytes}`, as for WriteBlob: the client
+   * picks a fresh uuid per upload and reuses it to resume.
+   */
+  resourceName: string;
+  /**
+   * Parts wanted URLs for (1-based). Empty = the parts not uploaded yet,
+   * lowest first, at most 1000.
+   */
+  partNumbers: number[];
+  /** Lifetime of the URLs in seconds (1..max_download_url_seconds; 0 = 900). */
+  expiresInSeconds: number;
+}
+
+/** A presigned URL for one part of a direct upload. */
+export interface DirectUploadPart {
+  /** 1-based part number. */
+  partNumber: number;
+  /** Offset of the part in the blob. */
+  offset: number;
+  /** Exactly this many bytes must be sent. */
+  sizeBytes: number;
+  /** HTTP PUT the part's bytes here; the answer's ETag header is the part's. */
+  url: string;
+}
+
+/** Response of StartDirectUpload. */
+export interface StartDirectUploadResponse {
+  /** True when the blob is stored already: nothing to send. */
+  alreadyExisted: boolean;
+  /** Size of every part but the last. */
+  partSizeBytes: number;
+  /** Number of parts of the blob. */
+  partCount: number;
+  /** Parts the store holds already (from the store's part listing). */
+  uploadedPartNumbers: number[];
+  /** URLs for the requested parts. */
+  parts: DirectUploadPart[];
+  /** When the URLs stop working. */
+  expireTime: Date | undefined;
+}
+
+/** Request of CompleteDirectUpload. */
+export interface CompleteDirectUploadRequest {
+  /** The upload's resource name. */
+  resourceName: string;
+}
+
+/** Response of CompleteDirectUpload. */
+export interface CompleteDirectUploadResponse {
+  /** The blob size: the blob is stored and visible. */
+  committedSize: number;
+  /** True when the blob was stored before this call assembled anything. */
+  alreadyExisted: boolean;
+}
+
 function createBaseDigest(): Digest {
   return { hash: "", sizeBytes: 0 };
 }
@@ -517,6 +586,8 @@ function createBaseGetCapabilitiesResponse(): GetCapabilitiesResponse {
     maxPreviewEdge: 0,
     maxDownloadUrlSeconds: 0,
     resumablePartSizeBytes: 0,
+    directTransfers: false,
+    directTransferMinSizeBytes: 0,
   };
 }
 
@@ -548,6 +619,12 @@ export const GetCapabilitiesResponse: MessageFns<GetCapabilitiesResponse> = {
     }
     if (message.resumablePartSizeBytes !== 0) {
       writer.uint32(72).int64(message.resumablePartSizeBytes);
+    }
+    if (message.directTransfers !== false) {
+      writer.uint32(80).bool(message.directTransfers);
+    }
+    if (message.directTransferMinSizeBytes !== 0) {
+      writer.uint32(88).int64(message.directTransferMinSizeBytes);
     }
     return writer;
   },
@@ -637,6 +714,22 @@ export const GetCapabilitiesResponse: MessageFns<GetCapabilitiesResponse> = {
             message.resumablePartSizeBytes = longToNumber(reader.int64());
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.directTransfers = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.directTransferMinSizeBytes = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -696,6 +789,16 @@ export const GetCapabilitiesResponse: MessageFns<GetCapabilitiesResponse> = {
         : isSet(object.resumable_part_size_bytes)
         ? globalThis.Number(object.resumable_part_size_bytes)
         : 0,
+      directTransfers: isSet(object.directTransfers)
+        ? globalThis.Boolean(object.directTransfers)
+        : isSet(object.direct_transfers)
+        ? globalThis.Boolean(object.direct_transfers)
+        : false,
+      directTransferMinSizeBytes: isSet(object.directTransferMinSizeBytes)
+        ? globalThis.Number(object.directTransferMinSizeBytes)
+        : isSet(object.direct_transfer_min_size_bytes)
+        ? globalThis.Number(object.direct_transfer_min_size_bytes)
+        : 0,
     };
   },
 
@@ -728,6 +831,12 @@ export const GetCapabilitiesResponse: MessageFns<GetCapabilitiesResponse> = {
     if (message.resumablePartSizeBytes !== 0) {
       obj.resumablePartSizeBytes = Math.round(message.resumablePartSizeBytes);
     }
+    if (message.directTransfers !== false) {
+      obj.directTransfers = message.directTransfers;
+    }
+    if (message.directTransferMinSizeBytes !== 0) {
+      obj.directTransferMinSizeBytes = Math.round(message.directTransferMinSizeBytes);
+    }
     return obj;
   },
 
@@ -745,6 +854,8 @@ export const GetCapabilitiesResponse: MessageFns<GetCapabilitiesResponse> = {
     message.maxPreviewEdge = object.maxPreviewEdge ?? 0;
     message.maxDownloadUrlSeconds = object.maxDownloadUrlSeconds ?? 0;
     message.resumablePartSizeBytes = object.resumablePartSizeBytes ?? 0;
+    message.directTransfers = object.directTransfers ?? false;
+    message.directTransferMinSizeBytes = object.directTransferMinSizeBytes ?? 0;
     return message;
   },
 };
@@ -3066,6 +3177,616 @@ export const GarbageTotals: MessageFns<GarbageTotals> = {
   },
 };
 
+function createBaseStartDirectUploadRequest(): StartDirectUploadRequest {
+  return { resourceName: "", partNumbers: [], expiresInSeconds: 0 };
+}
+
+export const StartDirectUploadRequest: MessageFns<StartDirectUploadRequest> = {
+  encode(message: StartDirectUploadRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.resourceName !== "") {
+      writer.uint32(10).string(message.resourceName);
+    }
+    if (message.partNumbers.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.partNumbers) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.expiresInSeconds !== 0) {
+      writer.uint32(24).int32(message.expiresInSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartDirectUploadRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartDirectUploadRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.resourceName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.partNumbers.push(reader.int32());
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.partNumbers.push(reader.int32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.expiresInSeconds = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartDirectUploadRequest {
+    return {
+      resourceName: isSet(object.resourceName)
+        ? globalThis.String(object.resourceName)
+        : isSet(object.resource_name)
+        ? globalThis.String(object.resource_name)
+        : "",
+      partNumbers: globalThis.Array.isArray(object?.partNumbers)
+        ? object.partNumbers.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.part_numbers)
+        ? object.part_numbers.map((e: any) => globalThis.Number(e))
+        : [],
+      expiresInSeconds: isSet(object.expiresInSeconds)
+        ? globalThis.Number(object.expiresInSeconds)
+        : isSet(object.expires_in_seconds)
+        ? globalThis.Number(object.expires_in_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: StartDirectUploadRequest): unknown {
+    const obj: any = {};
+    if (message.resourceName !== "") {
+      obj.resourceName = message.resourceName;
+    }
+    if (message.partNumbers?.length) {
+      obj.partNumbers = message.partNumbers.map((e) => Math.round(e));
+    }
+    if (message.expiresInSeconds !== 0) {
+      obj.expiresInSeconds = Math.round(message.expiresInSeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StartDirectUploadRequest>, I>>(base?: I): StartDirectUploadRequest {
+    return StartDirectUploadRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StartDirectUploadRequest>, I>>(object: I): StartDirectUploadRequest {
+    const message = createBaseStartDirectUploadRequest();
+    message.resourceName = object.resourceName ?? "";
+    message.partNumbers = object.partNumbers?.map((e) => e) || [];
+    message.expiresInSeconds = object.expiresInSeconds ?? 0;
+    return message;
+  },
+};
+
+function createBaseDirectUploadPart(): DirectUploadPart {
+  return { partNumber: 0, offset: 0, sizeBytes: 0, url: "" };
+}
+
+export const DirectUploadPart: MessageFns<DirectUploadPart> = {
+  encode(message: DirectUploadPart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.partNumber !== 0) {
+      writer.uint32(8).int32(message.partNumber);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(16).int64(message.offset);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(24).int64(message.sizeBytes);
+    }
+    if (message.url !== "") {
+      writer.uint32(34).string(message.url);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DirectUploadPart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDirectUploadPart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.partNumber = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DirectUploadPart {
+    return {
+      partNumber: isSet(object.partNumber)
+        ? globalThis.Number(object.partNumber)
+        : isSet(object.part_number)
+        ? globalThis.Number(object.part_number)
+        : 0,
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.Number(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.Number(object.size_bytes)
+        : 0,
+      url: isSet(object.url) ? globalThis.String(object.url) : "",
+    };
+  },
+
+  toJSON(message: DirectUploadPart): unknown {
+    const obj: any = {};
+    if (message.partNumber !== 0) {
+      obj.partNumber = Math.round(message.partNumber);
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
+    if (message.sizeBytes !== 0) {
+      obj.sizeBytes = Math.round(message.sizeBytes);
+    }
+    if (message.url !== "") {
+      obj.url = message.url;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DirectUploadPart>, I>>(base?: I): DirectUploadPart {
+    return DirectUploadPart.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DirectUploadPart>, I>>(object: I): DirectUploadPart {
+    const message = createBaseDirectUploadPart();
+    message.partNumber = object.partNumber ?? 0;
+    message.offset = object.offset ?? 0;
+    message.sizeBytes = object.sizeBytes ?? 0;
+    message.url = object.url ?? "";
+    return message;
+  },
+};
+
+function createBaseStartDirectUploadResponse(): StartDirectUploadResponse {
+  return {
+    alreadyExisted: false,
+    partSizeBytes: 0,
+    partCount: 0,
+    uploadedPartNumbers: [],
+    parts: [],
+    expireTime: undefined,
+  };
+}
+
+export const StartDirectUploadResponse: MessageFns<StartDirectUploadResponse> = {
+  encode(message: StartDirectUploadResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.alreadyExisted !== false) {
+      writer.uint32(8).bool(message.alreadyExisted);
+    }
+    if (message.partSizeBytes !== 0) {
+      writer.uint32(16).int64(message.partSizeBytes);
+    }
+    if (message.partCount !== 0) {
+      writer.uint32(24).int32(message.partCount);
+    }
+    if (message.uploadedPartNumbers.length !== 0) {
+      writer.uint32(34).fork();
+      for (const v of message.uploadedPartNumbers) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    for (const v of message.parts) {
+      DirectUploadPart.encode(v!, writer.uint32(42).fork()).join();
+    }
+    if (message.expireTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.expireTime), writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartDirectUploadResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartDirectUploadResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.alreadyExisted = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.partSizeBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.partCount = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag === 32) {
+              message.uploadedPartNumbers.push(reader.int32());
+
+              continue;
+            }
+
+            if (tag === 34) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.uploadedPartNumbers.push(reader.int32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.parts.push(DirectUploadPart.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.expireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartDirectUploadResponse {
+    return {
+      alreadyExisted: isSet(object.alreadyExisted)
+        ? globalThis.Boolean(object.alreadyExisted)
+        : isSet(object.already_existed)
+        ? globalThis.Boolean(object.already_existed)
+        : false,
+      partSizeBytes: isSet(object.partSizeBytes)
+        ? globalThis.Number(object.partSizeBytes)
+        : isSet(object.part_size_bytes)
+        ? globalThis.Number(object.part_size_bytes)
+        : 0,
+      partCount: isSet(object.partCount)
+        ? globalThis.Number(object.partCount)
+        : isSet(object.part_count)
+        ? globalThis.Number(object.part_count)
+        : 0,
+      uploadedPartNumbers: globalThis.Array.isArray(object?.uploadedPartNumbers)
+        ? object.uploadedPartNumbers.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.uploaded_part_numbers)
+        ? object.uploaded_part_numbers.map((e: any) => globalThis.Number(e))
+        : [],
+      parts: globalThis.Array.isArray(object?.parts)
+        ? object.parts.map((e: any) => DirectUploadPart.fromJSON(e))
+        : [],
+      expireTime: isSet(object.expireTime)
+        ? fromJsonTimestamp(object.expireTime)
+        : isSet(object.expire_time)
+        ? fromJsonTimestamp(object.expire_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: StartDirectUploadResponse): unknown {
+    const obj: any = {};
+    if (message.alreadyExisted !== false) {
+      obj.alreadyExisted = message.alreadyExisted;
+    }
+    if (message.partSizeBytes !== 0) {
+      obj.partSizeBytes = Math.round(message.partSizeBytes);
+    }
+    if (message.partCount !== 0) {
+      obj.partCount = Math.round(message.partCount);
+    }
+    if (message.uploadedPartNumbers?.length) {
+      obj.uploadedPartNumbers = message.uploadedPartNumbers.map((e) => Math.round(e));
+    }
+    if (message.parts?.length) {
+      obj.parts = message.parts.map((e) => DirectUploadPart.toJSON(e));
+    }
+    if (message.expireTime !== undefined) {
+      obj.expireTime = message.expireTime.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StartDirectUploadResponse>, I>>(base?: I): StartDirectUploadResponse {
+    return StartDirectUploadResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StartDirectUploadResponse>, I>>(object: I): StartDirectUploadResponse {
+    const message = createBaseStartDirectUploadResponse();
+    message.alreadyExisted = object.alreadyExisted ?? false;
+    message.partSizeBytes = object.partSizeBytes ?? 0;
+    message.partCount = object.partCount ?? 0;
+    message.uploadedPartNumbers = object.uploadedPartNumbers?.map((e) => e) || [];
+    message.parts = object.parts?.map((e) => DirectUploadPart.fromPartial(e)) || [];
+    message.expireTime = object.expireTime ?? undefined;
+    return message;
+  },
+};
+
+function createBaseCompleteDirectUploadRequest(): CompleteDirectUploadRequest {
+  return { resourceName: "" };
+}
+
+export const CompleteDirectUploadRequest: MessageFns<CompleteDirectUploadRequest> = {
+  encode(message: CompleteDirectUploadRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.resourceName !== "") {
+      writer.uint32(10).string(message.resourceName);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompleteDirectUploadRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompleteDirectUploadRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.resourceName = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CompleteDirectUploadRequest {
+    return {
+      resourceName: isSet(object.resourceName)
+        ? globalThis.String(object.resourceName)
+        : isSet(object.resource_name)
+        ? globalThis.String(object.resource_name)
+        : "",
+    };
+  },
+
+  toJSON(message: CompleteDirectUploadRequest): unknown {
+    const obj: any = {};
+    if (message.resourceName !== "") {
+      obj.resourceName = message.resourceName;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CompleteDirectUploadRequest>, I>>(base?: I): CompleteDirectUploadRequest {
+    return CompleteDirectUploadRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CompleteDirectUploadRequest>, I>>(object: I): CompleteDirectUploadRequest {
+    const message = createBaseCompleteDirectUploadRequest();
+    message.resourceName = object.resourceName ?? "";
+    return message;
+  },
+};
+
+function createBaseCompleteDirectUploadResponse(): CompleteDirectUploadResponse {
+  return { committedSize: 0, alreadyExisted: false };
+}
+
+export const CompleteDirectUploadResponse: MessageFns<CompleteDirectUploadResponse> = {
+  encode(message: CompleteDirectUploadResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.committedSize !== 0) {
+      writer.uint32(8).int64(message.committedSize);
+    }
+    if (message.alreadyExisted !== false) {
+      writer.uint32(16).bool(message.alreadyExisted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompleteDirectUploadResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompleteDirectUploadResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.committedSize = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.alreadyExisted = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CompleteDirectUploadResponse {
+    return {
+      committedSize: isSet(object.committedSize)
+        ? globalThis.Number(object.committedSize)
+        : isSet(object.committed_size)
+        ? globalThis.Number(object.committed_size)
+        : 0,
+      alreadyExisted: isSet(object.alreadyExisted)
+        ? globalThis.Boolean(object.alreadyExisted)
+        : isSet(object.already_existed)
+        ? globalThis.Boolean(object.already_existed)
+        : false,
+    };
+  },
+
+  toJSON(message: CompleteDirectUploadResponse): unknown {
+    const obj: any = {};
+    if (message.committedSize !== 0) {
+      obj.committedSize = Math.round(message.committedSize);
+    }
+    if (message.alreadyExisted !== false) {
+      obj.alreadyExisted = message.alreadyExisted;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CompleteDirectUploadResponse>, I>>(base?: I): CompleteDirectUploadResponse {
+    return CompleteDirectUploadResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CompleteDirectUploadResponse>, I>>(object: I): CompleteDirectUploadResponse {
+    const message = createBaseCompleteDirectUploadResponse();
+    message.committedSize = object.committedSize ?? 0;
+    message.alreadyExisted = object.alreadyExisted ?? false;
+    return message;
+  },
+};
+
 /**
  * Content-addressed raw bytes: images, videos, masks, previews.
  *
@@ -3239,6 +3960,49 @@ export const BlobServiceService = {
       Buffer.from(CollectGarbageResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CollectGarbageResponse => CollectGarbageResponse.decode(value),
   },
+  /**
+   * Starts or continues an upload whose bytes go straight to the object
+   * store: returns presigned URLs, one per part, for HTTP PUTs of the
+   * blob's parts into a staging multipart upload (never the blob's own
+   * address), and which parts have landed already, so a client resumes by
+   * asking again. Parts are `resumable_part_size_bytes` each, the last one
+   * the rest. Nothing becomes visible before CompleteDirectUpload verified
+   * it. Offered when GetCapabilities says `direct_transfers`. If the blob
+   * exists the response says `already_existed` and carries no URLs. Errors:
+   * INVALID_ARGUMENT (resource name, part numbers, expiry), FAILED_PRECONDITION
+   * (direct transfers are off).
+   */
+  startDirectUpload: {
+    path: "/framevault.v1.BlobService/StartDirectUpload" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StartDirectUploadRequest): Buffer =>
+      Buffer.from(StartDirectUploadRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StartDirectUploadRequest => StartDirectUploadRequest.decode(value),
+    responseSerialize: (value: StartDirectUploadResponse): Buffer =>
+      Buffer.from(StartDirectUploadResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StartDirectUploadResponse => StartDirectUploadResponse.decode(value),
+  },
+  /**
+   * Assembles the parts of a direct upload, checks the size and sha256 of
+   * the assembled bytes and only then makes the blob visible at its digest;
+   * on a mismatch the staged bytes are dropped and nothing is stored.
+   * Idempotent: completing a stored blob answers `already_existed`. Errors:
+   * INVALID_ARGUMENT (resource name; digest mismatch, nothing stored),
+   * FAILED_PRECONDITION (parts missing or of the wrong size; upload them
+   * and complete again), NOT_FOUND (no such upload: start it).
+   */
+  completeDirectUpload: {
+    path: "/framevault.v1.BlobService/CompleteDirectUpload" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CompleteDirectUploadRequest): Buffer =>
+      Buffer.from(CompleteDirectUploadRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CompleteDirectUploadRequest => CompleteDirectUploadRequest.decode(value),
+    responseSerialize: (value: CompleteDirectUploadResponse): Buffer =>
+      Buffer.from(CompleteDirectUploadResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CompleteDirectUploadResponse => CompleteDirectUploadResponse.decode(value),
+  },
 } as const;
 
 export interface BlobServiceServer extends UntypedServiceImplementation {
@@ -3298,6 +4062,29 @@ export interface BlobServiceServer extends UntypedServiceImplementation {
    * affected digests in batches; the last message carries the totals.
    */
   collectGarbage: handleServerStreamingCall<CollectGarbageRequest, CollectGarbageResponse>;
+  /**
+   * Starts or continues an upload whose bytes go straight to the object
+   * store: returns presigned URLs, one per part, for HTTP PUTs of the
+   * blob's parts into a staging multipart upload (never the blob's own
+   * address), and which parts have landed already, so a client resumes by
+   * asking again. Parts are `resumable_part_size_bytes` each, the last one
+   * the rest. Nothing becomes visible before CompleteDirectUpload verified
+   * it. Offered when GetCapabilities says `direct_transfers`. If the blob
+   * exists the response says `already_existed` and carries no URLs. Errors:
+   * INVALID_ARGUMENT (resource name, part numbers, expiry), FAILED_PRECONDITION
+   * (direct transfers are off).
+   */
+  startDirectUpload: handleUnaryCall<StartDirectUploadRequest, StartDirectUploadResponse>;
+  /**
+   * Assembles the parts of a direct upload, checks the size and sha256 of
+   * the assembled bytes and only then makes the blob visible at its digest;
+   * on a mismatch the staged bytes are dropped and nothing is stored.
+   * Idempotent: completing a stored blob answers `already_existed`. Errors:
+   * INVALID_ARGUMENT (resource name; digest mismatch, nothing stored),
+   * FAILED_PRECONDITION (parts missing or of the wrong size; upload them
+   * and complete again), NOT_FOUND (no such upload: start it).
+   */
+  completeDirectUpload: handleUnaryCall<CompleteDirectUploadRequest, CompleteDirectUploadResponse>;
 }
 
 export interface BlobServiceClient extends Client {
@@ -3497,6 +4284,57 @@ export interface BlobServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<CollectGarbageResponse>;
+  /**
+   * Starts or continues an upload whose bytes go straight to the object
+   * store: returns presigned URLs, one per part, for HTTP PUTs of the
+   * blob's parts into a staging multipart upload (never the blob's own
+   * address), and which parts have landed already, so a client resumes by
+   * asking again. Parts are `resumable_part_size_bytes` each, the last one
+   * the rest. Nothing becomes visible before CompleteDirectUpload verified
+   * it. Offered when GetCapabilities says `direct_transfers`. If the blob
+   * exists the response says `already_existed` and carries no URLs. Errors:
+   * INVALID_ARGUMENT (resource name, part numbers, expiry), FAILED_PRECONDITION
+   * (direct transfers are off).
+   */
+  startDirectUpload(
+    request: StartDirectUploadRequest,
+    callback: (error: ServiceError | null, response: StartDirectUploadResponse) => void,
+  ): ClientUnaryCall;
+  startDirectUpload(
+    request: StartDirectUploadRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StartDirectUploadResponse) => void,
+  ): ClientUnaryCall;
+  startDirectUpload(
+    request: StartDirectUploadRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StartDirectUploadResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Assembles the parts of a direct upload, checks the size and sha256 of
+   * the assembled bytes and only then makes the blob visible at its digest;
+   * on a mismatch the staged bytes are dropped and nothing is stored.
+   * Idempotent: completing a stored blob answers `already_existed`. Errors:
+   * INVALID_ARGUMENT (resource name; digest mismatch, nothing stored),
+   * FAILED_PRECONDITION (parts missing or of the wrong size; upload them
+   * and complete again), NOT_FOUND (no such upload: start it).
+   */
+  completeDirectUpload(
+    request: CompleteDirectUploadRequest,
+    callback: (error: ServiceError | null, response: CompleteDirectUploadResponse) => void,
+  ): ClientUnaryCall;
+  completeDirectUpload(
+    request: CompleteDirectUploadRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CompleteDirectUploadResponse) => void,
+  ): ClientUnaryCall;
+  completeDirectUpload(
+    request: CompleteDirectUploadRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CompleteDirectUploadResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const BlobServiceClient = makeGenericClientConstructor(
