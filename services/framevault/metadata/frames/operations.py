@@ -13,7 +13,7 @@ from framevault.api.digests import digest_to_proto
 from framevault.api.metadata_values import dict_to_metadata, metadata_to_dict, value_to_python
 from framevault.common.config import Settings
 from framevault.common.digests import stored_blob_digest
-from framevault.common.errors import Aborted, FieldErrors, InvalidArgument, NotFound, ok_status
+from framevault.common.errors import Aborted, FieldErrors, InvalidArgument, NotFound, TooLargeToStore, ok_status
 from framevault.common.metadata_values import key_problem
 from framevault.metadata.blobs import BlobGateway
 from framevault.metadata.catalog import page_tokens
@@ -27,7 +27,7 @@ from framevault.metadata.frames.revisions import (
     write_revisions,
 )
 from framevault.metadata.frames.store import FrameStore
-from framevault.metadata.frames.validation import FrameLimits, frame_id_problem, prepare_frame
+from framevault.metadata.frames.validation import FrameLimits, frame_id_problem, prepare_frame, too_large_to_store
 from framevault.metadata.frames.write_leases import write_lease
 from framevault.metadata.lineage import (
     VersionHandle,
@@ -195,11 +195,14 @@ async def update_frame(store: FrameStore, blobs: BlobGateway, settings: Settings
             await settle_blobs(blobs, prepared)
         doc = frame_to_document(prepared.frame, dataset_id=version.dataset_id, version_id=version.id,
                                 saved_ms=now_ms())
-        async with write_lease(store, version) as lease, store.transaction() as session:
-            now = (await find_visible_revisions(store, version, [frame_id], session=session)).get(frame_id)
-            if now is None or now["etag"] != base["etag"]:
-                raise _ChangedMeanwhile()
-            written = await write_revisions(store, session, lease, [doc])
+        try:
+            async with write_lease(store, version) as lease, store.transaction() as session:
+                now = (await find_visible_revisions(store, version, [frame_id], session=session)).get(frame_id)
+                if now is None or now["etag"] != base["etag"]:
+                    raise _ChangedMeanwhile()
+                written = await write_revisions(store, session, lease, [doc])
+        except TooLargeToStore as exc:
+            raise too_large_to_store(prepared.frame, "frame", exc) from exc
         # Unchanged content is not written again: the stored revision answers.
         return document_to_frame(base if written == [Written.UNCHANGED] else doc, version_id=version.id)
 

@@ -52,7 +52,13 @@ from framevault.metadata.frame_documents import content_etag, frame_to_document,
 from framevault.metadata.frames.blob_refs import missing_blobs_error, store_inline_blobs
 from framevault.metadata.frames.revisions import Written, write_revisions
 from framevault.metadata.frames.store import FrameStore
-from framevault.metadata.frames.validation import MAX_CLIENT_KEY_BYTES, FrameLimits, check_frame, text_problem
+from framevault.metadata.frames.validation import (
+    MAX_CLIENT_KEY_BYTES,
+    FrameLimits,
+    check_frame,
+    text_problem,
+    too_large_to_store,
+)
 from framevault.metadata.frames.write_leases import write_lease
 from framevault.metadata.lineage import VersionHandle, live_frame_counts, require_draft, resolve_version_document
 from framevault.metadata.transactions import backoff_seconds, transient_error
@@ -461,8 +467,7 @@ class _BatchWriter:
 
     def _write_error(self, exc: Exception, pending: _Pending) -> FramevaultError:
         if isinstance(exc, TooLargeToStore):
-            return InvalidArgument.field(
-                f"frames[{pending.item.index}]", f"the frame is too large to store as one document: {exc.message}")
+            return too_large_to_store(pending.prepared.frame, f"frames[{pending.item.index}]", exc)
         if isinstance(exc, FramevaultError):
             return exc
         log.error("upload_frame_write_failed", frame_index=pending.item.index, frame_id=pending.frame_id,

@@ -28,7 +28,7 @@ from typing import Any
 from framevault.api.digests import MAX_BLOB_SIZE, BlobDigest, digest_of, is_blob_uri
 from framevault.common.config import Settings
 from framevault.common.digests import parse_blob_uri
-from framevault.common.errors import FieldErrors, FieldViolation, InvalidArgument
+from framevault.common.errors import FieldErrors, FieldViolation, FramevaultError, InvalidArgument
 from framevault.common.metadata_values import validate_metadata
 from framevault.metadata.frame_documents import OUTPUT_ONLY_FIELDS
 from framevault.v1 import frame_pb2
@@ -72,10 +72,13 @@ class FrameLimits:
     max_inline_bytes: int
     # The largest blob a ``blob:`` URI may name (the blob service's limit).
     max_blob_bytes: int = MAX_BLOB_SIZE
+    # The metadata of one frame, its sources' and ROIs' included, encoded.
+    max_meta_bytes: int = Settings.frame_max_meta_bytes
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FrameLimits:
-        return cls(max_inline_bytes=settings.upload_max_inline_bytes, max_blob_bytes=settings.blob_max_size_bytes)
+        return cls(max_inline_bytes=settings.upload_max_inline_bytes, max_blob_bytes=settings.blob_max_size_bytes,
+                   max_meta_bytes=settings.frame_max_meta_bytes)
 
 
 @dataclass
@@ -147,6 +150,7 @@ def check_frame(frame: frame_pb2.Frame, prefix: str, limits: FrameLimits) -> Fra
         _check_roi(roi, f"{prefix}.rois[{i}]", source_ids, errors)
     if frame.HasField("meta"):
         validate_metadata(frame.meta, f"{prefix}.meta", errors)
+    _check_meta_size(frame, prefix, limits.max_meta_bytes, errors)
     if len(frame.blob) > MAX_FRAME_BLOB_BYTES:
         errors.add(f"{prefix}.blob", f"must be at most {MAX_FRAME_BLOB_BYTES} bytes")
 
@@ -169,6 +173,31 @@ def check_frame(frame: frame_pb2.Frame, prefix: str, limits: FrameLimits) -> Fra
         frame.context_id = first_uri
     blobs = tuple(dict.fromkeys(d for d in referenced if d not in inline)) if referenced else ()
     return FrameCheck(frame_id, PreparedFrame(frame, blobs, inline), [])
+
+
+def _check_meta_size(frame: frame_pb2.Frame, prefix: str, max_bytes: int, errors: FieldErrors) -> None:
+    """Bounds the metadata a frame carries in all, so that a frame stays far
+    below the 4 MiB message limit clients have by default; the violation names
+    the largest metadata field."""
+    parts = [(".meta", frame.meta.ByteSize())] if frame.HasField("meta") else []
+    parts += [(f".sources[{i}].meta", source.meta.ByteSize())
+              for i, source in enumerate(frame.sources) if source.HasField("meta")]
+    parts += [(f".rois[{i}].meta", roi.meta.ByteSize()) for i, roi in enumerate(frame.rois) if roi.HasField("meta")]
+    total = sum(size for _, size in parts)
+    if total > max_bytes:
+        largest = max(parts, key=lambda part: part[1])[0]
+        errors.add(prefix + largest, f"the frame's metadata (its meta and that of its sources and ROIs) must be at "
+                                     f"most {max_bytes} bytes encoded in all; it has {total}")
+
+
+def too_large_to_store(frame: frame_pb2.Frame, prefix: str, exc: FramevaultError) -> InvalidArgument:
+    """The answer to a frame the database refused as too large: INVALID_ARGUMENT
+    naming the frame's largest part (``frame.rois``, ``frames[3].sources``...)."""
+    parts = {"sources": sum(s.ByteSize() for s in frame.sources), "rois": sum(r.ByteSize() for r in frame.rois),
+             "meta": frame.meta.ByteSize(), "blob": len(frame.blob)}
+    largest = max(parts, key=parts.__getitem__)
+    return InvalidArgument.field(f"{prefix}.{largest}", f"the frame is too large to store as one document "
+                                                        f"({largest} is its largest part): {exc.message}")
 
 
 def prepare_frame(frame: frame_pb2.Frame, prefix: str, limits: FrameLimits) -> PreparedFrame:
