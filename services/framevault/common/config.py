@@ -133,9 +133,8 @@ class Settings:
 
     # S3 endpoint (host:port), credentials, bucket (must exist), region and HTTPS of the blob service.
     s3_endpoint: str = "127.0.0.1:8333"
-    # The secret key has no default: the blob service refuses to start without it (security on).
     s3_access_key: str = "framevault"
-    s3_secret_key: Secret = Secret("")
+    s3_secret_key: Secret = Secret("framevault-secret")
     s3_bucket: str = "framevault"
     s3_region: str = "us-east-1"
     s3_secure: bool = False
@@ -147,9 +146,6 @@ class Settings:
     s3_max_part_size_bytes: int = 128 * 1024 * 1024
     # Threads running the synchronous S3 SDK; its HTTP pool is sized to match.
     s3_max_concurrency: int = 32
-    # The S3 store as clients reach it, put into presigned URLs (downloads, direct uploads) when it
-    # differs from s3_endpoint: `host:port` (HTTPS per s3_secure) or `http(s)://host:port`; empty = s3_endpoint.
-    s3_public_endpoint: str = ""
 
     # Blob service limits, advertised by GetCapabilities: bytes and blobs per batch call, preferred
     # and largest chunk of a read or write stream (bytes).
@@ -163,11 +159,6 @@ class Settings:
     blob_max_preview_edge: int = 2048
     # Longest lifetime of a download URL (s); a leaked URL works until it expires (SigV4 allows 7 days at most).
     blob_max_download_url_seconds: int = 3600
-    # Direct transfers: clients PUT parts to and GET ranges from the S3 store through presigned URLs
-    # (StartDirectUpload / CompleteDirectUpload, GetDownloadUrl), as GetCapabilities advertises.
-    blob_direct_transfers: bool = True
-    # Blobs from this size on are worth a direct transfer (bytes; advertised to clients).
-    blob_direct_min_size_bytes: int = 8 * 1024 * 1024
     # Grace period of garbage collection when the request gives none (s): younger blobs are kept.
     blob_gc_default_grace_seconds: int = 24 * 3600
     # Unreferenced blobs deleted (and reported) per garbage collection batch.
@@ -215,9 +206,8 @@ class Settings:
     view_min_fetch_frames: int = 16
     view_max_fetch_frames: int = 500
     # Signs every token handed to clients (view cursors, page tokens), each kind
-    # with its own key derived from it. No default: the metadata service refuses to start without it
-    # (security on).
-    view_cursor_secret: Secret = Secret("")
+    # with its own key derived from it; set a private value in production.
+    view_cursor_secret: Secret = Secret("framevault-view-cursor-default-secret")
 
     # Transport security (TLS), applied by framevault.common.tls. Paths of PEM files; empty = unset.
     # A service serves TLS with tls_cert_file + tls_key_file; tls_client_ca_file additionally
@@ -255,11 +245,11 @@ class Settings:
     gc_middle_threshold: int = 20
     gc_old_threshold: int = 100
 
-    # Authentication and authorization (framevault.auth; docs/SECURITY.md). security_mode "on"
-    # requires a credential on every call except health and reflection, and the secrets below: a
-    # service refuses to start naming the one missing. "local-dev", only when set explicitly, answers
-    # every caller and logs a warning at start.
-    security_mode: str = "on"
+    # Authentication and authorization (framevault.auth; docs/SECURITY.md). security_mode
+    # "local-dev" answers every caller as before and logs a warning at start; "on" requires a
+    # credential on every call except health and reflection, and the secrets below: a service
+    # refuses to start naming the one missing.
+    security_mode: str = "local-dev"
     # Mixed into every API key hash (metadata service); changing it invalidates every API key.
     api_key_pepper: Secret = Secret("")
     # HMAC key of the short-lived service tokens the two services give each other (both services).
@@ -293,25 +283,6 @@ class Settings:
     blob_read_grant_cache_seconds: int = 10
     # Entries each of those two caches holds at most (oldest dropped first).
     blob_access_cache_entries: int = 100_000
-
-    # Web gateway (framevault.gateway): the HTTP address (host:port) it serves the web app and its
-    # JSON API on.
-    gateway_listen_address: str = "127.0.0.1:8080"
-    # Folder of the built web app (index.html and its assets); empty = the API only.
-    gateway_static_dir: str = "clients/web/dist"
-    # Key that seals the session cookies (the caller's token inside, AES-GCM); required when
-    # security_mode is on. Changing it signs every browser out.
-    gateway_session_secret: Secret = Secret("")
-    # Lifetime of a browser session cookie (s).
-    gateway_session_seconds: int = 12 * 3600
-    # PEM certificate and key of the gateway's own HTTPS listener; both empty = plain HTTP
-    # (the session cookie is then not marked Secure).
-    gateway_tls_cert_file: str = ""
-    gateway_tls_key_file: str = ""
-    # Lifetime of the download URLs the gateway redirects image, mask and thumbnail requests to (s).
-    gateway_download_url_seconds: int = 300
-    # Longest edge of the thumbnails the gateway has the blob service make (pixels).
-    gateway_thumbnail_edge: int = 256
 
     # Log level (DEBUG, INFO, WARNING, ERROR).
     log_level: str = "INFO"
