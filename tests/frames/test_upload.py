@@ -312,7 +312,7 @@ async def test_a_frame_too_large_to_store_fails_alone(metadata_stub, frames_db: 
                        per_message=3)
     assert run.outcomes() == [CREATED, FAILED, CREATED]
     assert code_of(run.results[1].error) == grpc.StatusCode.INVALID_ARGUMENT
-    assert bad_fields(run.results[1].error) == ["frames[1]"]
+    assert bad_fields(run.results[1].error) == ["frames[1].rois"]
     assert [r.attempts for r in run.results] == [1, 1, 1]
     assert await count_frames(metadata_stub, version.id) == 2 == await revision_count(frames_db, version.id)
 
