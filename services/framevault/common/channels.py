@@ -5,6 +5,11 @@ the servers' ping policy, explicit message limits, and gRPC's built-in retry
 for ``UNAVAILABLE`` only (the one code that says the request never ran).
 Callers still put a deadline on every call. Transport security (TLS, mutual
 TLS, or plaintext where allowed) follows ``framevault.common.tls``.
+
+A target may name several replicas of the other service (``host:port,host:port``
+or ``dns:///name:port``, read by ``framevault.api.transport.parse_target``):
+calls are spread over them round-robin, and a retried call goes to a replica
+that is still up.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ import grpc
 from grpc import aio
 
 from framevault.api.retry import RetryPolicy
-from framevault.api.transport import with_call_credentials
-from framevault.common.config import Settings
-from framevault.common.tls import channel_credentials
+from framevault.api.transport import parse_target, with_call_credentials
+from framevault.common.config import Settings, env_name
+from framevault.common.tls import TransportSettingsError, calls_use_tls, channel_credentials
 
+# The settings naming where a service reaches the other one.
+TARGET_SETTINGS = ("blob_target", "metadata_target")
 # gRPC itself retries on these channels; only UNAVAILABLE, which says the request never ran.
 SERVICE_CHANNEL_RETRY = RetryPolicy(max_attempts=5, initial_backoff_seconds=0.05, max_backoff_seconds=2.0)
 
@@ -35,9 +42,18 @@ def retry_service_config(service_names: Sequence[str], policy: RetryPolicy = SER
 
 def service_channel(target: str, settings: Settings, service_names: Sequence[str],
                     call_credentials: grpc.CallCredentials | None = None) -> aio.Channel:
-    """A channel to the other service; ``call_credentials`` (the service's own identity) go with every call."""
+    """A channel to the other service; ``call_credentials`` (the service's own identity) go with every call.
+
+    Raises:
+        TransportSettingsError: ``target`` cannot be dialled as written (the message names its setting).
+    """
+    try:
+        dialled = parse_target(target, tls=calls_use_tls(settings))
+    except ValueError as exc:
+        raise TransportSettingsError(f"{_setting_holding(settings, target)}: {exc}") from None
     credentials = with_call_credentials(channel_credentials(settings, target), target, call_credentials)
-    options = [
+    options: list[tuple[str, int | str]] = [
+        *dialled.channel_options(),
         ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
         ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
         ("grpc.keepalive_time_ms", settings.grpc_keepalive_time_ms),
@@ -48,5 +64,13 @@ def service_channel(target: str, settings: Settings, service_names: Sequence[str
         ("grpc.service_config", retry_service_config(service_names)),
     ]
     if credentials is None:
-        return aio.insecure_channel(target, options=options)
-    return aio.secure_channel(target, credentials, options=options)
+        return aio.insecure_channel(dialled.uri, options=options)
+    return aio.secure_channel(dialled.uri, credentials, options=options)
+
+
+def _setting_holding(settings: Settings, target: str) -> str:
+    """The setting (and its variable) a target came from, for error messages."""
+    for name in TARGET_SETTINGS:
+        if getattr(settings, name) == target:
+            return f"{name} ({env_name(name)})"
+    return f"target {target!r}"

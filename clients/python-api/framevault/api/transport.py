@@ -11,6 +11,12 @@ rather than sent in the clear.
 ``probe_tls`` tells a client why its calls fail when its transport does not
 match the server's (a plaintext client on a TLS port, no client certificate
 for a mutual-TLS port): gRPC reports only "Socket closed" then.
+
+``parse_target`` reads a target as every channel of the SDK and the services
+takes it: one ``host:port``, several IP addresses ``host:port,host:port``, or
+a DNS name ``dns:///name:port`` that resolves to several. Calls are spread
+over all addresses round-robin, connection by connection as they become
+ready; an address that stops answering is left out until it reconnects.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import asyncio
 import enum
 import ipaddress
 import ssl
+from dataclasses import dataclass
 
 import grpc
 
@@ -42,17 +49,107 @@ def target_host_port(target: str) -> tuple[str, int | None]:
     return rest, None
 
 
-def is_loopback(target: str) -> bool:
-    """Whether a gRPC target names this machine: a Unix socket, ``localhost`` or a loopback address."""
-    if target.startswith(_UNIX_PREFIXES):
-        return True
-    host, _ = target_host_port(target)
+# gRPC's load-balancing policy on every channel: each call goes to the next ready address.
+BALANCING_POLICY = "round_robin"
+_ADDRESS_LIST_PREFIXES = ("ipv4:", "ipv6:")
+
+
+@dataclass(frozen=True)
+class ChannelTarget:
+    """A target as a channel dials it.
+
+    ``uri`` is what gRPC resolves; ``addresses`` the (host, port) pairs the
+    target names (one for a name, none for a Unix socket). ``authority`` is
+    the server name of an address list: gRPC would otherwise check the
+    certificates against the whole list, which no certificate carries.
+    """
+
+    uri: str
+    addresses: tuple[tuple[str, int | None], ...]
+    authority: str | None = None
+
+    def channel_options(self) -> list[tuple[str, str]]:
+        """Channel arguments for round-robin balancing and, for an address list, the server name."""
+        options = [("grpc.lb_policy_name", BALANCING_POLICY)]
+        if self.authority is not None:
+            options.append(("grpc.default_authority", self.authority))
+        return options
+
+
+def parse_target(target: str, *, tls: bool) -> ChannelTarget:
+    """The channel target of ``host:port``, ``host:port,host:port`` (IP addresses), ``dns:///name:port``,
+    ``ipv4:``/``ipv6:`` address lists or a Unix socket.
+
+    Several addresses must be IP addresses of one family: gRPC lists only
+    those statically; a name that stands for several replicas is a ``dns:``
+    target. Over TLS they must also be one host, since a channel checks one
+    server name against every certificate.
+
+    Raises:
+        ValueError: the target cannot be dialled as written; the message says how to write it.
+    """
+    text = target.strip()
+    if not text:
+        raise ValueError("no target: give host:port, host:port,host:port or dns:///name:port")
+    if text.startswith(_UNIX_PREFIXES):
+        return ChannelTarget(uri=text, addresses=())
+    if "," not in text and not text.startswith(_ADDRESS_LIST_PREFIXES):
+        return ChannelTarget(uri=text, addresses=(target_host_port(text),))
+    if text.startswith("dns:"):
+        raise ValueError(f"{target!r}: a dns: target names one name; list several addresses as "
+                         "host:port,host:port")
+    return _address_list(target, tls=tls)
+
+
+def _address_list(target: str, *, tls: bool) -> ChannelTarget:
+    text = target.strip()
+    for prefix in _ADDRESS_LIST_PREFIXES:
+        text = text.removeprefix(prefix)
+    addresses: list[tuple[str, int]] = []
+    versions: set[int] = set()
+    for part in (p.strip() for p in text.split(",")):
+        host, port = target_host_port(part)
+        try:
+            versions.add(ipaddress.ip_address(host).version)
+        except ValueError:
+            raise ValueError(f"{target!r}: {part!r} is not an IP address and port; several addresses must be "
+                             "IP addresses, and a name standing for several replicas is written "
+                             "dns:///name:port") from None
+        if port is None:
+            raise ValueError(f"{target!r}: {part!r} has no port")
+        addresses.append((host, port))
+    if len(versions) > 1:
+        raise ValueError(f"{target!r}: IPv4 and IPv6 addresses cannot be mixed in one list")
+    version = versions.pop()
+    hosts = {host for host, _ in addresses}
+    if len(hosts) > 1 and tls:
+        raise ValueError(f"{target!r}: over TLS a channel checks one server name, and these addresses are "
+                         f"different hosts ({', '.join(sorted(hosts))}); list addresses of one host, or use "
+                         "dns:///name:port with a name every replica's certificate carries")
+    bracket = (lambda host: f"[{host}]") if version == 6 else (lambda host: host)
+    uri = f"ipv{version}:" + ",".join(f"{bracket(host)}:{port}" for host, port in addresses)
+    authority = bracket(hosts.pop()) if len(hosts) == 1 else None
+    return ChannelTarget(uri=uri, addresses=tuple(addresses), authority=authority)
+
+
+def _loopback_host(host: str) -> bool:
     if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback(target: str) -> bool:
+    """Whether a gRPC target names only this machine: a Unix socket, ``localhost`` or loopback addresses."""
+    if target.startswith(_UNIX_PREFIXES):
+        return True
+    try:
+        addresses = parse_target(target, tls=False).addresses
+    except ValueError:
+        return False
+    return bool(addresses) and all(_loopback_host(host) for host, _ in addresses)
 
 
 def bearer_token_credentials(token: str) -> grpc.CallCredentials:
@@ -92,14 +189,18 @@ _HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x0
 
 
 async def probe_tls(target: str, timeout: float) -> TlsProbe:
-    """Connects to ``target`` with TLS and no client certificate and reports what the server did.
+    """Connects to ``target`` (its first address) with TLS and no client certificate and reports what the
+    server did.
 
     Used after a call failed with a vague UNAVAILABLE, to say whether the
     client's transport does not match the server's.
     """
-    if target.startswith(_UNIX_PREFIXES):
+    try:
+        addresses = parse_target(target, tls=False).addresses
+    except ValueError:
         return TlsProbe.NO_TLS
-    host, port = target_host_port(target)
+    # One address stands for all of a list: the replicas of one service share their transport settings.
+    host, port = addresses[0] if addresses else ("", None)
     if port is None:
         return TlsProbe.NO_TLS
     context = ssl.create_default_context()

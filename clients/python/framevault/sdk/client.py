@@ -76,12 +76,14 @@ def channel_credentials(settings: ClientSettings, target: str) -> grpc.ChannelCr
                             f"to use TLS") from None
 
 
-def open_channel(settings: ClientSettings, target: str) -> aio.Channel:
-    credentials = channel_credentials(settings, target)
-    options = channel_options(settings)
+def open_channel(settings: ClientSettings, target_field: str) -> aio.Channel:
+    """A channel to the target named by the setting ``target_field``, balanced over its addresses."""
+    target = settings.channel_target(target_field)
+    credentials = channel_credentials(settings, getattr(settings, target_field))
+    options: list[tuple[str, Any]] = [*channel_options(settings), *target.channel_options()]
     if credentials is None:
-        return aio.insecure_channel(target, options=options)
-    return aio.secure_channel(target, credentials, options=options)
+        return aio.insecure_channel(target.uri, options=options)
+    return aio.secure_channel(target.uri, credentials, options=options)
 
 
 def transport_mismatch(settings: ClientSettings, service: str, target: str, probe: TlsProbe) -> str | None:
@@ -128,8 +130,8 @@ class FramevaultClient:
 
     def __init__(self, settings: ClientSettings | None = None) -> None:
         self.settings = settings or ClientSettings.from_env()
-        self._metadata_channel = open_channel(self.settings, self.settings.metadata_target)
-        self._blob_channel = open_channel(self.settings, self.settings.blob_target)
+        self._metadata_channel = open_channel(self.settings, "metadata_target")
+        self._blob_channel = open_channel(self.settings, "blob_target")
         self.metadata = metadata_service_pb2_grpc.MetadataServiceStub(self._metadata_channel)
         self.blob = blob_pb2_grpc.BlobServiceStub(self._blob_channel)
         self._capabilities: blob_pb2.GetCapabilitiesResponse | None = None

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from framevault.api.transport import ChannelTarget, parse_target
+
 ENV_PREFIX = "FRAMEVAULT_"
 CONFIG_ENV = "FRAMEVAULT_CONFIG"
 METADATA_TARGET_ENV = "FRAMEVAULT_METADATA_TARGET"
@@ -53,6 +55,8 @@ def default_config_path(environ: Mapping[str, str]) -> Path | None:
 class ClientSettings:
     """Everything the SDK needs to reach and use the services (see the module for where values come from)."""
 
+    # Where each service is: ``host:port``, several replicas as ``host:port,host:port`` (IP addresses)
+    # or a DNS name of several as ``dns:///name:port``; calls are spread over them round-robin.
     metadata_target: str = "127.0.0.1:50051"
     blob_target: str = "127.0.0.1:50052"
 
@@ -130,6 +134,17 @@ class ClientSettings:
         if self.plaintext is not None:
             return not self.plaintext
         return bool(self.ca_file or self.client_cert_file) or not PLAINTEXT_WITHOUT_TLS_SETTINGS
+
+    def channel_target(self, field_name: str) -> ChannelTarget:
+        """How a channel dials the target in ``field_name`` (``metadata_target`` or ``blob_target``).
+
+        Raises:
+            SettingsError: the target cannot be dialled as written (the message names the field).
+        """
+        try:
+            return parse_target(getattr(self, field_name), tls=self.uses_tls)
+        except ValueError as exc:
+            raise SettingsError(f"{field_name} ({env_name(field_name)}): {exc}") from None
 
     def bearer_token(self) -> str:
         """``token``, else the first line of ``token_file``; empty = calls carry no token.
