@@ -90,9 +90,10 @@ class Settings:
     # Prometheus /metrics endpoints (host:port; empty = off).
     metadata_metrics_address: str = "127.0.0.1:9451"
     blob_metrics_address: str = "127.0.0.1:9452"
-    # Where the metadata service reaches the blob service (host:port).
+    # Where the metadata service reaches the blob service (host:port; replicas as ip:port,ip:port
+    # or dns:///name:port, balanced round-robin by framevault.common.channels).
     blob_target: str = "127.0.0.1:50052"
-    # Where the blob service reaches the metadata service for garbage collection (host:port).
+    # Where the blob service reaches the metadata service for garbage collection (written as blob_target).
     metadata_target: str = "127.0.0.1:50051"
 
     # MongoDB connection string of the metadata service (a replica set: transactions are used);

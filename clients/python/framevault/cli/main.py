@@ -59,10 +59,11 @@ def _env_help(field: str, default: str = "") -> str:
 
 
 @click.group(cls=FramevaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--metadata", "metadata_target", metavar="HOST:PORT",
-              help=f"Metadata service address {_env_help('metadata_target', '127.0.0.1:50051')}.")
-@click.option("--blob", "blob_target", metavar="HOST:PORT",
-              help=f"Blob service address {_env_help('blob_target', '127.0.0.1:50052')}.")
+@click.option("--metadata", "metadata_target", metavar="TARGET",
+              help="Metadata service: HOST:PORT, replicas as IP:PORT,IP:PORT or dns:///NAME:PORT, calls spread "
+                   f"round-robin {_env_help('metadata_target', '127.0.0.1:50051')}.")
+@click.option("--blob", "blob_target", metavar="TARGET",
+              help=f"Blob service, written as --metadata {_env_help('blob_target', '127.0.0.1:50052')}.")
 @click.option("--ca-file", type=click.Path(dir_okay=False), metavar="PEM",
               help=f"CA certificates the services' certificates are checked against; implies TLS "
                    f"{_env_help('ca_file')}.")
