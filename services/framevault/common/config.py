@@ -285,6 +285,25 @@ class Settings:
     # Entries each of those two caches holds at most (oldest dropped first).
     blob_access_cache_entries: int = 100_000
 
+    # Web gateway (framevault.gateway): the HTTP address (host:port) it serves the web app and its
+    # JSON API on.
+    gateway_listen_address: str = "127.0.0.1:8080"
+    # Folder of the built web app (index.html and its assets); empty = the API only.
+    gateway_static_dir: str = "clients/web/dist"
+    # Key that seals the session cookies (the caller's token inside, AES-GCM); required when
+    # security_mode is on. Changing it signs every browser out.
+    gateway_session_secret: Secret = Secret("")
+    # Lifetime of a browser session cookie (s).
+    gateway_session_seconds: int = 12 * 3600
+    # PEM certificate and key of the gateway's own HTTPS listener; both empty = plain HTTP
+    # (the session cookie is then not marked Secure).
+    gateway_tls_cert_file: str = ""
+    gateway_tls_key_file: str = ""
+    # Lifetime of the download URLs the gateway redirects image, mask and thumbnail requests to (s).
+    gateway_download_url_seconds: int = 300
+    # Longest edge of the thumbnails the gateway has the blob service make (pixels).
+    gateway_thumbnail_edge: int = 256
+
     # Log level (DEBUG, INFO, WARNING, ERROR).
     log_level: str = "INFO"
     # "json" for machines, "console" for people.
