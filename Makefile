@@ -18,11 +18,12 @@ PROTOS := $(wildcard proto/framevault/v1/*.proto)
 VENDORED_PROTOS := proto/grpc/reflection/v1/reflection.proto
 PYTEST_ARGS ?=
 
-.PHONY: help install generate check-generated lint stack-up stack-down stack-status run test bench clean
+.PHONY: help install web generate check-generated lint stack-up stack-down stack-status run test bench clean
 
 help:
 	@echo "make run              install, start the local stack and both services (Ctrl-C stops them)"
 	@echo "make test             install, start the local stack, run every test"
+	@echo "make web              build the web app (clients/web -> clients/web/dist, served by the gateway)"
 	@echo "make generate         regenerate code from proto/ (never edit generated files)"
 	@echo "make check-generated  fail if regeneration would change committed code"
 	@echo "make lint             buf lint + buf breaking + ruff + mypy + import contract"
@@ -67,7 +68,28 @@ $(VENV)/.torch: $(TORCH_SITE)/.complete
 	echo $(TORCH_SITE) > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/framevault-torch.pth"
 	touch $@
 
-install: $(VENV)/.installed $(VENV)/.torch $(BUF)
+# The browser tests (tests/web) drive Debian's Chromium; Playwright's own browser downloads are never used.
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+install: $(VENV)/.installed $(VENV)/.torch $(BUF) $(CHROMIUM)
+
+# The web app (clients/web): npm ci on the lock file, then a Vite build into clients/web/dist
+# (git-ignored), which the gateway serves. Rebuilt only when its sources change.
+WEB := clients/web
+WEB_SOURCES := $(shell find $(WEB)/src -type f 2>/dev/null) $(addprefix $(WEB)/,index.html vite.config.ts tsconfig.json)
+
+$(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(WEB)/dist/index.html: $(WEB)/node_modules/.installed $(WEB_SOURCES)
+	cd $(WEB) && npm run --silent build
+
+web: $(WEB)/dist/index.html
 
 # --- code generation -------------------------------------------------------
 
@@ -111,12 +133,12 @@ stack-down: $(if $(wildcard $(PY)),$(VENV)/.installed)
 stack-status: install
 	$(STACK) status
 
-run: stack-up
+run: stack-up web
 	$(STACK) run --secure
 
 # --- tests and benchmarks --------------------------------------------------
 
-test: stack-up
+test: stack-up web
 	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: stack-up
@@ -127,6 +149,7 @@ bench: stack-up
 # plugins in ~/.cache/framevault, and the Go, npm and Maven caches.
 LOCAL_BUILD_DIRS := $(VENV) proto/node_modules .stack .bench \
   clients/typescript/node_modules clients/typescript/dist clients/java/target \
+  clients/web/node_modules clients/web/dist .test-artifacts \
   .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 clean: stack-down
