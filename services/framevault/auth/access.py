@@ -10,7 +10,7 @@ from google.protobuf import timestamp_pb2
 
 from framevault.api.digests import BlobDigest
 from framevault.auth.access_control import MetadataAuthenticator, MetadataAuthorizer
-from framevault.auth.credentials import ApiKeyHasher
+from framevault.auth.credentials import ApiKeyHasher, IssuedApiKey
 from framevault.auth.permissions import ADMIN, DATASET_ROLES, OWNER, ROLES_LIST
 from framevault.auth.principals import PRINCIPAL_PATTERN, Caller
 from framevault.auth.store import GLOBAL, AccessStore, Document
@@ -64,7 +64,7 @@ class Access:
         self.hasher = ApiKeyHasher(settings.api_key_pepper.get_secret_value(),
                                    settings.api_key_verified_cache_seconds)
         self.authenticator = MetadataAuthenticator(settings, store, self.hasher)
-        self.authorizer = MetadataAuthorizer(store)
+        self.authorizer = MetadataAuthorizer(settings, store)
         self._pages = PageTokens.from_settings(settings)
 
     # -- callers --------------------------------------------------------------
@@ -105,9 +105,7 @@ class Access:
     async def issue_api_key(self, principal: str, description: str, expire_time: dt.datetime | None,
                             created_by: str) -> access_pb2.CreateApiKeyResponse:
         issued = self.hasher.issue()
-        doc: Document = {"_id": issued.key_id, "principal": principal, "description": description,
-                         "secret_hash": issued.secret_hash, "create_time": now(), "expire_time": expire_time,
-                         "revoke_time": None, "created_by": created_by}
+        doc = _api_key_document(issued, principal, description, expire_time, created_by)
         await self.store.insert_api_key(doc)
         return access_pb2.CreateApiKeyResponse(api_key=api_key_to_proto(doc), token=issued.token)
 
@@ -134,6 +132,7 @@ class Access:
         if doc is None:
             raise NotFound("api_key", request.api_key_id, field="api_key_id")
         self.hasher.forget(request.api_key_id)
+        self.authenticator.forget_api_key(request.api_key_id)
         return api_key_to_proto(doc)
 
     # -- roles ----------------------------------------------------------------
@@ -167,6 +166,7 @@ class Access:
         doc = await self.store.put_role({"principal": request.principal, "dataset_id": dataset_id,
                                          "role": int(request.role), "create_time": now(),
                                          "granted_by": caller.principal})
+        self.authorizer.forget_role(request.principal, dataset_id)
         return binding_to_proto(doc)
 
     async def revoke_role(self, caller: Caller, request: access_pb2.RevokeRoleRequest
@@ -180,6 +180,7 @@ class Access:
             self._require_admin(caller)
             dataset_id = GLOBAL
         doc = await self.store.delete_role(request.principal, dataset_id)
+        self.authorizer.forget_role(request.principal, dataset_id)
         if doc is None:
             raise NotFound("role_binding", f"{request.principal} on {dataset_id or 'all datasets'}",
                            field="principal")
@@ -250,14 +251,25 @@ class Access:
 
     async def bootstrap_admin_key(self, path: str, write: Any) -> bool:
         """Issues an admin API key (principal ``admin``) when no active key of
-        an admin exists; ``write`` stores its token. True when one was issued."""
-        if await self.store.active_admin_key_exists(dt.datetime.now(dt.UTC)):
+        an admin exists; ``write`` stores its token. True when one was issued.
+        Replicas starting at once against one database issue one key between
+        them: the store grants and inserts in one transaction that the others
+        conflict with."""
+        issued = self.hasher.issue()
+        key = _api_key_document(issued, "admin", "bootstrap admin key", None, "bootstrap")
+        binding = {"principal": "admin", "dataset_id": GLOBAL, "role": ADMIN, "create_time": now(),
+                   "granted_by": "bootstrap"}
+        if not await self.store.insert_bootstrap_admin_key(binding, key, dt.datetime.now(dt.UTC)):
             return False
-        await self.store.put_role({"principal": "admin", "dataset_id": GLOBAL, "role": ADMIN,
-                                   "create_time": now(), "granted_by": "bootstrap"})
-        issued = await self.issue_api_key("admin", "bootstrap admin key", None, "bootstrap")
         write(path, issued.token)
         return True
+
+
+def _api_key_document(issued: IssuedApiKey, principal: str, description: str, expire_time: dt.datetime | None,
+                      created_by: str) -> Document:
+    return {"_id": issued.key_id, "principal": principal, "description": description,
+            "secret_hash": issued.secret_hash, "create_time": now(), "expire_time": expire_time,
+            "revoke_time": None, "created_by": created_by}
 
 
 def _dataset_key(value: Any) -> str:

@@ -12,8 +12,10 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 
 from framevault.auth.permissions import ADMIN
 from framevault.auth.store import GLOBAL, Document
+from framevault.common.errors import NotFound
 from framevault.metadata.db import Database
 from framevault.metadata.mongo_errors import translated, translating
+from framevault.metadata.transactions import in_transaction
 
 API_KEYS = "api_keys"
 ROLE_BINDINGS = "role_bindings"
@@ -33,6 +35,18 @@ INDEXES: dict[str, list[IndexModel]] = {
 
 # The frame fields that hold blob URIs (sources, their previews and masks).
 _BLOB_URI_FIELDS = ("sources.uri", "sources.preview.uri", "sources.masks.uri")
+
+
+async def delete_dataset_roles(db: Database, dataset_id: str, session: Any = None) -> int:
+    """Deletes every role binding of a dataset. DeleteDataset calls it in the
+    transaction that deletes the dataset, and again when it finishes an
+    interrupted delete."""
+    result = await translating(db.db[ROLE_BINDINGS]).delete_many({"dataset_id": dataset_id}, session=session)
+    return int(result.deleted_count)
+
+
+async def dataset_has_roles(db: Database, dataset_id: str) -> bool:
+    return await translating(db.db[ROLE_BINDINGS]).find_one({"dataset_id": dataset_id}, {"_id": 1}) is not None
 
 
 class MongoAccessStore:
@@ -73,23 +87,55 @@ class MongoAccessStore:
             return_document=ReturnDocument.AFTER)
         return revoked if revoked is not None else await self.find_api_key(key_id)
 
-    async def active_admin_key_exists(self, now: dt.datetime) -> bool:
+    async def insert_bootstrap_admin_key(self, binding: Document, key: Document, now: dt.datetime) -> bool:
+        async def work(session: Any) -> bool:
+            if await self._active_admin_key_exists(now, session):
+                return False
+            # Every bootstrap writes the admin binding (the counter makes it a
+            # real write even when an earlier bootstrap left it as it is), so
+            # two concurrent bootstraps conflict and the one retried finds the
+            # other's key.
+            await self.role_bindings.update_one(
+                {"principal": binding["principal"], "dataset_id": binding["dataset_id"]},
+                {"$set": binding, "$inc": {"bootstrap_seq": 1}}, upsert=True, session=session)
+            await self.api_keys.insert_one(key, session=session)
+            return True
+
+        return await in_transaction(self._db, work)
+
+    async def _active_admin_key_exists(self, now: dt.datetime, session: Any) -> bool:
         admins = [doc["principal"] async for doc in
-                  self.role_bindings.find({"dataset_id": GLOBAL, "role": ADMIN}, {"principal": 1})]
+                  self.role_bindings.find({"dataset_id": GLOBAL, "role": ADMIN}, {"principal": 1}, session=session)]
         if not admins:
             return False
         key = await self.api_keys.find_one({
             "principal": {"$in": admins}, "revoke_time": None,
             "$or": [{"expire_time": None}, {"expire_time": {"$gt": now}}],
-        }, {"_id": 1})
+        }, {"_id": 1}, session=session)
         return key is not None
 
     # -- role bindings ------------------------------------------------------------
 
     async def put_role(self, binding: Document) -> Document:
+        if binding["dataset_id"] == GLOBAL:
+            return await self._upsert_role(binding, None)
+
+        async def work(session: Any) -> Document:
+            # A write to the dataset document makes a grant and a concurrent
+            # DeleteDataset (which deletes the dataset's bindings in its
+            # transaction) conflict, so no binding outlives its dataset.
+            touched = await self._db.datasets.update_one({"_id": binding["dataset_id"]},
+                                                         {"$inc": {"role_seq": 1}}, session=session)
+            if touched.matched_count == 0:
+                raise NotFound("dataset", binding["dataset_id"], field="dataset")
+            return await self._upsert_role(binding, session)
+
+        return await in_transaction(self._db, work)
+
+    async def _upsert_role(self, binding: Document, session: Any) -> Document:
         stored = await self.role_bindings.find_one_and_update(
             {"principal": binding["principal"], "dataset_id": binding["dataset_id"]},
-            {"$set": binding}, upsert=True, return_document=ReturnDocument.AFTER)
+            {"$set": binding}, upsert=True, return_document=ReturnDocument.AFTER, session=session)
         assert stored is not None  # an upsert returns the document
         return dict(stored)
 
@@ -118,10 +164,6 @@ class MongoAccessStore:
                             {"dataset_id": last_dataset, "principal": {"$gt": last_principal}}]
         return self.role_bindings.find(query).sort([("dataset_id", ASCENDING), ("principal", ASCENDING)]) \
             .limit(limit).batch_size(limit)
-
-    async def delete_roles_of_dataset(self, dataset_id: str) -> int:
-        result = await self.role_bindings.delete_many({"dataset_id": dataset_id})
-        return int(result.deleted_count)
 
     # -- catalog facts --------------------------------------------------------------
 

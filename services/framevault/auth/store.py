@@ -37,11 +37,16 @@ class AccessStore(Protocol):
     async def revoke_api_key(self, key_id: str, when: dt.datetime) -> Document | None:
         """The key after revoking it (unchanged when already revoked); None when unknown."""
 
-    async def active_admin_key_exists(self, now: dt.datetime) -> bool: ...
+    async def insert_bootstrap_admin_key(self, binding: Document, key: Document, now: dt.datetime) -> bool:
+        """Grants ``binding`` (the admin role) and inserts ``key`` at once,
+        unless an active key of an admin exists at ``now``; True when it
+        inserted. Of concurrent calls, at most one inserts."""
 
     # -- role bindings
     async def put_role(self, binding: Document) -> Document:
-        """Grants (replacing the principal's role on that dataset); the stored binding."""
+        """Grants (replacing the principal's role on that dataset); the stored
+        binding. NotFound when the dataset is gone (DeleteDataset deletes its
+        bindings with it)."""
 
     async def delete_role(self, principal: str, dataset_id: str) -> Document | None: ...
 
@@ -54,8 +59,6 @@ class AccessStore(Protocol):
     async def list_roles(self, dataset_id: str | None, principal: str | None,
                          after: tuple[str, str] | None, limit: int) -> Any:
         """A cursor over bindings by (dataset_id, principal), after that key."""
-
-    async def delete_roles_of_dataset(self, dataset_id: str) -> int: ...
 
     # -- catalog facts
     async def dataset_id_by_name(self, name: str) -> str | None: ...

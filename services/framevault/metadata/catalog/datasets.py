@@ -139,9 +139,11 @@ class Datasets:
             dataset = await resolve_dataset(self.store, request.dataset, "dataset")
         except NotFound:
             # A delete interrupted after its transaction left invisible
-            # revisions behind: the same call by id finishes the purge.
+            # revisions behind (and a dataset deleted before bindings went with
+            # it, its role bindings): the same call by id finishes the purge.
             if request.dataset.WhichOneof("ref") == "id" and await self.store.deleted_dataset_has_leftovers(
                     request.dataset.id):
+                await self.store.delete_role_bindings(request.dataset.id)
                 return DeletedDataset(0, await self.store.purge_revisions(dataset_id=request.dataset.id))
             raise
         versions = await self.store.delete_dataset(dataset, request.force)

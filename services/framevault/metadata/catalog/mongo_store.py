@@ -16,6 +16,7 @@ from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
 
+from framevault.auth.mongo_store import dataset_has_roles, delete_dataset_roles
 from framevault.common.errors import FailedPrecondition, NotFound, PreconditionViolation
 from framevault.metadata.catalog.documents import new_etag, now
 from framevault.metadata.catalog.page_tokens import Cursor
@@ -129,6 +130,7 @@ class MongoCatalogStore(MongoVersionReader):
                 raise NotFound("dataset", dataset["_id"], field="dataset.id")
             versions = await self._db.versions.delete_many({"dataset_id": dataset["_id"]}, session=session)
             await settle_leases(self._db, session, {"dataset_id": dataset["_id"]})
+            await delete_dataset_roles(self._db, dataset["_id"], session)
             return int(versions.deleted_count)
 
         return await in_transaction(self._db, work)
@@ -136,7 +138,11 @@ class MongoCatalogStore(MongoVersionReader):
     async def deleted_dataset_has_leftovers(self, dataset_id: str) -> bool:
         if await self._db.versions.find_one({"dataset_id": dataset_id}, {"_id": 1}) is not None:
             return False
-        return await self._db.frames.find_one({"dataset_id": dataset_id}, {"_id": 1}) is not None
+        return await self._db.frames.find_one({"dataset_id": dataset_id}, {"_id": 1}) is not None \
+            or await dataset_has_roles(self._db, dataset_id)
+
+    async def delete_role_bindings(self, dataset_id: str) -> int:
+        return await delete_dataset_roles(self._db, dataset_id)
 
     async def dataset_of_deleted_version_leftovers(self, version_id: str) -> str | None:
         if await self._db.versions.find_one({"$or": [{"_id": version_id}, {"parent_ids": version_id}]},

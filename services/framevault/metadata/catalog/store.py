@@ -40,15 +40,19 @@ class CatalogStore(VersionReader, Protocol):
         ...
 
     async def delete_dataset(self, dataset: Document, force: bool) -> int:
-        """Deletes the dataset and its versions at once (refused while it has
-        published versions, unless ``force``); the number of versions. Its
-        frame revisions are then invisible and are removed by
-        ``purge_revisions``."""
+        """Deletes the dataset, its versions and its role bindings at once
+        (refused while it has published versions, unless ``force``); the
+        number of versions. Its frame revisions are then invisible and are
+        removed by ``purge_revisions``."""
         ...
 
     async def deleted_dataset_has_leftovers(self, dataset_id: str) -> bool:
-        """Whether revisions of ``dataset_id`` remain while no version of it
-        does: only then are they invisible left-overs of a deleted dataset."""
+        """Whether revisions or role bindings of ``dataset_id`` remain while no
+        version of it does: only then are they left-overs of a deleted dataset."""
+        ...
+
+    async def delete_role_bindings(self, dataset_id: str) -> int:
+        """Deletes the role bindings of a dataset; the number deleted."""
         ...
 
     async def dataset_of_deleted_version_leftovers(self, version_id: str) -> str | None:
