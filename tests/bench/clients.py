@@ -101,6 +101,7 @@ async def _upload(target: str, version_id: str, payloads: Iterator[tuple[bytes, 
         # Requests are sent as prepared bytes so the client's own encoding is not on the clock.
         open_stream = channel.stream_stream(UPLOAD_METHOD, request_serializer=None,
                                             response_deserializer=ms.UploadFramesResponse.FromString)
+        started_at = time.time()
         started = time.perf_counter()
         call = open_stream(timeout=CALL_TIMEOUT_S)
         await call.write(options.SerializeToString())
@@ -138,7 +139,9 @@ async def _upload(target: str, version_id: str, payloads: Iterator[tuple[bytes, 
             raise RuntimeError(f"upload stream failed: {await call.code()} {await call.details()}")
         seconds = time.perf_counter() - started
     frames_total = sum(outcomes.values())
+    # Wall-clock start and end, so the harness can time concurrent client processes together.
     return {"frames": frames_total, "seconds": seconds, "frames_per_s": frames_total / seconds,
+            "started_at": started_at, "finished_at": started_at + seconds,
             "messages": messages, "window": credit.limit, "errors": errors,
             "summary": {"created": summary.created, "updated": summary.updated, "failed": summary.failed}
             if summary else None, **outcomes}
@@ -192,12 +195,14 @@ def iterate(target: str, version_id: str, frames_per_message: int = 0, max_frame
         async with aio.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
             stub = metadata_service_pb2_grpc.MetadataServiceStub(channel)
             frames = messages = 0
+            started_at = time.time()
             started = time.perf_counter()
             async for response in stub.IterateFrames(request, timeout=CALL_TIMEOUT_S):
                 frames += len(response.frames)
                 messages += 1
             seconds = time.perf_counter() - started
-        return {"frames": frames, "messages": messages, "seconds": seconds, "frames_per_s": frames / seconds}
+        return {"frames": frames, "messages": messages, "seconds": seconds, "frames_per_s": frames / seconds,
+                "started_at": started_at, "finished_at": started_at + seconds}
 
     return asyncio.run(run())
 

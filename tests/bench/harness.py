@@ -24,6 +24,7 @@ from typing import Any
 import processes
 import profiles
 import rows as bench_rows
+import rows_scale
 import training_loader
 from pymongo import MongoClient
 from report import Row, failed_row, format_conditions, format_table, write_json
@@ -32,7 +33,7 @@ from workload import parse_bytes, parse_count
 from framevault.common.config import Settings
 from framevault.stack.session_data import remove_test_data
 
-ALL_ROWS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "T1")
+ALL_ROWS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "T1")
 
 # Defaults of a full run, sized to finish within 20 minutes on the 2-core development machine.
 DEFAULTS: dict[str, Any] = {
@@ -166,12 +167,13 @@ class Run:
         self.rows.extend(produced)
         print(f"[bench] {row_id}: done in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
 
-    def phase(self, label: str, driver: str, body: Callable[[bench_rows.Bench], None]) -> None:
+    def phase(self, label: str, driver: str, body: Callable[[bench_rows.Bench], None], *,
+              metadata_replicas: int = 1) -> None:
         """Fresh bench data and fresh service processes for ``body``."""
         reset_bench_data(self.env, self.settings)
         profiler = processes.Profiler(self.args.profile, f"{self.stamp}-{label}")
-        with processes.running_services(self.env, driver=driver, profiler=profiler,
-                                        services_dir=self.args.services_dir) as services:
+        with processes.running_services(self.env, driver=driver, profiler=profiler, services_dir=self.args.services_dir,
+                                        metadata_replicas=metadata_replicas) as services:
             bench = bench_rows.Bench(self.plan, self.env, services, self.settings.s3_part_size_bytes)
             try:
                 body(bench)
@@ -191,6 +193,10 @@ class Run:
         if self.wants("P4"):
             self.phase("children", self.args.driver, lambda bench: self.measure(
                 "P4", "copy-free children", lambda: bench_rows.p4_rows(bench)))
+        if self.wants("P8"):
+            self.phase("replicas", self.args.driver, lambda bench: self.measure(
+                "P8", "two metadata replicas", lambda: rows_scale.p8_rows(bench)),
+                metadata_replicas=rows_scale.P8_REPLICAS)
         if self.wants("T1"):
             self.phase("training", self.args.driver, lambda bench: self.measure(
                 "T1", "training loader", lambda: training_loader.t1_rows(bench)))

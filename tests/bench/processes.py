@@ -111,14 +111,16 @@ class Profiler:
 
 @dataclass
 class Services:
-    """A metadata service and a blob service wired to each other."""
+    """A metadata service and a blob service wired to each other, and any further metadata replicas
+    (same database, bucket and blob service; ``metadata_replicas[0]`` is ``metadata``)."""
 
     metadata: ServiceProcess
     blob: ServiceProcess
     driver: str
+    metadata_replicas: list[ServiceProcess] = field(default_factory=list)
 
-    def all(self) -> tuple[ServiceProcess, ServiceProcess]:
-        return self.metadata, self.blob
+    def all(self) -> tuple[ServiceProcess, ...]:
+        return (*(self.metadata_replicas or [self.metadata]), self.blob)
 
     def rss_bytes(self) -> int:
         return sum(s.rss_bytes() for s in self.all())
@@ -126,8 +128,8 @@ class Services:
 
 @contextlib.contextmanager
 def running_services(base_env: Mapping[str, str], *, driver: str, profiler: Profiler,
-                     services_dir: Path | None = None) -> Iterator[Services]:
-    """Starts both services, waits until they serve, stops them on exit."""
+                     services_dir: Path | None = None, metadata_replicas: int = 1) -> Iterator[Services]:
+    """Starts both services (``metadata_replicas`` metadata processes), waits until they serve, stops them on exit."""
     metadata_address = f"127.0.0.1:{free_port()}"
     blob_address = f"127.0.0.1:{free_port()}"
     env = {
@@ -153,12 +155,18 @@ def running_services(base_env: Mapping[str, str], *, driver: str, profiler: Prof
             started.append(ServiceProcess.start(
                 name, env, command=profiler.command(launcher.MODULES[name], name, services_dir),
                 stdout=subprocess.DEVNULL, log_path=log_path))
+        for replica in range(1, metadata_replicas):
+            address = f"127.0.0.1:{free_port()}"
+            started.append(ServiceProcess.start(
+                "metadata", {**env, "FRAMEVAULT_METADATA_ADDRESS": address, "FRAMEVAULT_METADATA_METRICS_ADDRESS": ""},
+                command=profiler.command(launcher.MODULES["metadata"], f"metadata-{replica}", services_dir),
+                stdout=subprocess.DEVNULL, log_path=OUTPUT_DIR / f"metadata-{replica}-{profiler.label}.log"))
         for service in started:
             service.wait_serving()
         for service in started:
             profiler.attach(service)
-        blob, metadata = started
-        yield Services(metadata=metadata, blob=blob, driver=driver)
+        blob, metadata, *more_metadata = started
+        yield Services(metadata=metadata, blob=blob, driver=driver, metadata_replicas=[metadata, *more_metadata])
     finally:
         profiler.finish()
         for service in reversed(started):
