@@ -19,6 +19,7 @@ import enum
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import grpc
 from google.protobuf import field_mask_pb2
@@ -33,6 +34,9 @@ from framevault.sdk.runtime import SyncIterator, current_client, sync_twin
 from framevault.v1 import frame_pb2, metadata_service_pb2, view_pb2
 
 RESUME_CODES = (grpc.StatusCode.UNAVAILABLE,)
+
+# A frame as received: its proto and the cursor resuming after it (None: the message has one cursor, after its last frame).
+ReceivedFrame: TypeAlias = tuple[frame_pb2.Frame, str | None]
 
 
 class IterationOrder(enum.Enum):
@@ -308,7 +312,7 @@ class ViewIterator(AsyncIterator[Frame]):
         self.frames_returned = 0
         self.reconnects = 0
         self._received_cursor = resume_cursor
-        self._buffer: deque[tuple[frame_pb2.Frame, str | None]] = deque()
+        self._buffer: deque[ReceivedFrame] = deque()
         self._stream: AsyncIterator[metadata_service_pb2.IterateFramesResponse] | None = None
         self._call: object | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -322,7 +326,22 @@ class ViewIterator(AsyncIterator[Frame]):
             if self._finished:
                 raise StopAsyncIteration
             await self._fill()
-        proto, frame_cursor = self._buffer.popleft()
+        return self.deliver(self._buffer.popleft())
+
+    async def take_received(self) -> list[ReceivedFrame] | None:
+        """Every frame received and not yet handed out (reading a message when there is none);
+        None at the end. Each is returned to the caller through :meth:`deliver`, in order."""
+        while not self._buffer:
+            if self._finished:
+                return None
+            await self._fill()
+        taken = list(self._buffer)
+        self._buffer.clear()
+        return taken
+
+    def deliver(self, received: ReceivedFrame) -> Frame:
+        """Returns a frame of :meth:`take_received` to the caller: from now on ``cursor`` resumes after it."""
+        proto, frame_cursor = received
         if frame_cursor is not None:
             self.cursor = frame_cursor
         self.frames_returned += 1
@@ -394,11 +413,22 @@ class ViewIterator(AsyncIterator[Frame]):
 
 
 class SyncViewIterator(SyncIterator[Frame]):
-    """The synchronous face of :class:`ViewIterator`, driven on the SDK's private loop."""
+    """The synchronous face of :class:`ViewIterator`, driven on the SDK's private loop.
+
+    One trip to the loop takes every frame received so far (a whole message or
+    more), and ``next()`` returns them one by one: the cursor still moves frame
+    by frame, as the caller takes them.
+    """
 
     def __init__(self, iterator: ViewIterator) -> None:
         super().__init__(iterator)
         self._view_iterator = iterator
+
+    async def _take(self) -> list[ReceivedFrame] | None:
+        return await self._view_iterator.take_received()
+
+    def _deliver(self, item: ReceivedFrame) -> Frame:
+        return self._view_iterator.deliver(item)
 
     @property
     def cursor(self) -> str:

@@ -18,24 +18,25 @@ files to the blob service and sends ``blob:`` URIs instead.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from framevault.api.metadata_values import dict_to_metadata, metadata_to_dict
+from framevault.api.metadata_values import metadata_fields, metadata_to_dict
 from framevault.sdk.geometry import (
     GEOMETRY_FIELDS,
     Keypoint,
     Number,
     finite_numbers,
+    geometry_fields,
     normalize_box3d,
     normalize_keypoints,
     normalize_keypoints_3d,
     normalize_polygon,
     read_geometry,
-    write_geometry,
 )
 from framevault.sdk.runtime import sync_twin
 from framevault.sdk.sources import guess_content_type, local_copy
@@ -105,34 +106,66 @@ class Annotation:
 
     def to_proto(self) -> frame_pb2.Roi:
         """The ``framevault.v1.Roi`` of this annotation."""
-        roi = frame_pb2.Roi(id=self.id or "", labels=list(self.labels), sources=list(self.sources))
+        return frame_pb2.Roi(**self.proto_fields())
+
+    def proto_fields(self) -> dict[str, Any]:
+        """The ``framevault.v1.Roi`` of this annotation as constructor arguments (nested dicts):
+        frames build all their ROIs in the one constructor call of the frame."""
+        fields: dict[str, Any] = {"labels": list(self.labels), "sources": list(self.sources)}
+        if self.id:
+            fields["id"] = self.id
         if self.confidence is not None:
-            roi.confidence = self.confidence
+            fields["confidence"] = self.confidence
         if self.metadata:
-            roi.meta.CopyFrom(dict_to_metadata(self.metadata))
+            fields["meta"] = {"fields": metadata_fields(self.metadata)}
         kind = self.geometry_kind
         if kind is not None:
-            write_geometry(roi, kind, getattr(self, kind))
-        return roi
+            fields.update(geometry_fields(kind, getattr(self, kind)))
+        return fields
 
     @classmethod
     def from_proto(cls, roi: frame_pb2.Roi) -> Annotation:
-        """The annotation of a ``framevault.v1.Roi``."""
-        out = cls(
-            labels=list(roi.labels),
-            confidence=roi.confidence if roi.HasField("confidence") else None,
-            metadata=metadata_to_dict(roi.meta),
-            id=roi.id or None,
-            sources=list(roi.sources),
-            label_ids=list(roi.label_ids),
-        )
-        geometry = read_geometry(roi)
-        if geometry is not None:
-            kind, value = geometry
-            setattr(out, kind, value)
+        """The annotation of a ``framevault.v1.Roi``.
+
+        The annotation keeps ``roi`` (which must not change afterwards) and converts each field
+        the first time it is read; it equals, prints and pickles as one built from the same values.
+        """
+        out = cls.__new__(cls)
+        out.__dict__["_roi"] = roi
         return out
 
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for fields not set yet: those of an annotation read from the service that
+        # nobody has read (or assigned) so far.
+        roi = self.__dict__.get("_roi")
+        if roi is None or name not in _ROI_ATTRIBUTES:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        attributes = self.__dict__
+        if name in GEOMETRY_FIELDS:
+            geometry = read_geometry(roi)
+            for kind in GEOMETRY_FIELDS:
+                attributes.setdefault(kind, geometry[1] if geometry is not None and geometry[0] == kind else None)
+        elif name == "labels":
+            attributes[name] = list(roi.labels)
+        elif name == "confidence":
+            attributes[name] = roi.confidence if roi.HasField("confidence") else None
+        elif name == "metadata":
+            attributes[name] = metadata_to_dict(roi.meta) if roi.HasField("meta") else {}
+        elif name == "id":
+            attributes[name] = roi.id or None
+        elif name == "sources":
+            attributes[name] = list(roi.sources)
+        else:
+            attributes[name] = list(roi.label_ids)
+        return attributes[name]
 
+
+_ROI_ATTRIBUTES = frozenset(f.name for f in dataclasses.fields(Annotation))
+# Without class-level defaults every unset field of an annotation read from the service reaches
+# __getattr__; __init__ keeps its defaults (they live in its signature).
+for _name in _ROI_ATTRIBUTES:
+    if _name in Annotation.__dict__:
+        delattr(Annotation, _name)
 
 
 def make_annotation(
@@ -354,85 +387,158 @@ class SingleFrame(_Annotated):
 
     def __repr__(self) -> str:
         return (f"SingleFrame(id={self.id!r}, source={self.source!r}, context_id={self.context_id!r}, "
-                f"timestamp={self.timestamp!r}, annotations={len(self.annotations)})")
+                f"timestamp={self.timestamp!r}, annotations={self._annotation_count()})")
+
+    # -- a frame read from the service: a view over its proto --
+
+    # The proto a frame read from the service was made from; its fields become attributes on first
+    # read (see __getattr__), so a frame costs only what its reader looks at.
+    _proto: frame_pb2.Frame | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for attributes not set yet, i.e. fields of a frame read from the service that
+        # nobody has read (or assigned) so far.
+        proto = self.__dict__.get("_proto")
+        if proto is None or name not in _PROTO_ATTRIBUTES:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        attributes = self.__dict__
+        if name == "annotations":
+            attributes[name] = [Annotation.from_proto(roi) for roi in proto.rois]
+        elif name == "metadata":
+            attributes[name] = metadata_to_dict(proto.meta)
+        elif name == "source_metadata":
+            attributes[name] = metadata_to_dict(proto.sources[0].meta) if proto.sources else {}
+        elif name == "stored":
+            attributes[name] = StoredInfo.from_proto(proto)
+        else:
+            for key, value in _frame_attributes(proto).items():
+                attributes.setdefault(key, value)
+        return attributes[name]
+
+    def _annotation_count(self) -> int:
+        if "annotations" not in self.__dict__ and self._proto is not None:
+            return len(self._proto.rois)
+        return len(self.annotations)
 
     # -- proto conversion --
 
     def to_source_proto(self, source_id: str | None = None, *, metadata: dict[str, Any] | None = None) -> frame_pb2.Source:
         """The ``framevault.v1.Source`` of this frame's raw data."""
-        source = frame_pb2.Source(
-            id=source_id or self.source_id,
-            uri=self.source,
-            content_type=self.content_type if self.content_type is not None else guess_content_type(self.source),
-            width=self.width or 0,
-            height=self.height or 0,
-            timestamp=self.source_timestamp if self.source_timestamp is not None else (self.timestamp or 0),
-        )
+        return frame_pb2.Source(**self._source_fields(source_id, metadata=metadata))
+
+    def _source_fields(self, source_id: str | None = None, *, metadata: dict[str, Any] | None = None,
+                       ) -> dict[str, Any]:
+        # Constructor arguments as nested dicts: one constructor call builds the whole frame.
+        uri = self.source
+        content_type = self.content_type
+        source_timestamp = self.source_timestamp
+        fields: dict[str, Any] = {
+            "id": source_id or self.source_id,
+            "uri": uri,
+            "content_type": _known_or_guessed(content_type, uri),
+            "width": self.width or 0,
+            "height": self.height or 0,
+            "timestamp": source_timestamp if source_timestamp is not None else (self.timestamp or 0),
+        }
         source_meta = self.source_metadata if metadata is None else metadata
         if source_meta:
-            source.meta.CopyFrom(dict_to_metadata(source_meta))
-        if self.preview_uri:
-            content_type = self.preview_content_type
-            source.preview.CopyFrom(frame_pb2.Preview(
-                uri=self.preview_uri,
-                content_type=content_type if content_type is not None else guess_content_type(self.preview_uri),
-            ))
-        for mask_id, uri in self.masks.items():
-            content_type = self.mask_content_types.get(mask_id)
-            source.masks.append(frame_pb2.Mask(
-                id=mask_id, uri=uri, content_type=content_type if content_type is not None else guess_content_type(uri),
-            ))
-        return source
+            fields["meta"] = {"fields": metadata_fields(source_meta)}
+        preview_uri = self.preview_uri
+        if preview_uri:
+            fields["preview"] = {"uri": preview_uri,
+                                 "content_type": _known_or_guessed(self.preview_content_type, preview_uri)}
+        if self.masks:
+            mask_types = self.mask_content_types
+            fields["masks"] = [
+                {"id": mask_id, "uri": mask_uri, "content_type": _known_or_guessed(mask_types.get(mask_id), mask_uri)}
+                for mask_id, mask_uri in self.masks.items()
+            ]
+        return fields
 
     def to_proto(self) -> frame_pb2.Frame:
         """The ``framevault.v1.Frame`` of this single frame."""
-        frame = frame_pb2.Frame(
-            id=self.id or "",
-            context_id=self.context_id or "",
-            timestamp=self.timestamp or 0,
-            sources=[self.to_source_proto()],
-            rois=[a.to_proto() for a in self.annotations],
-        )
+        fields: dict[str, Any] = {
+            "id": self.id or "",
+            "context_id": self.context_id or "",
+            "timestamp": self.timestamp or 0,
+            "sources": [self._source_fields()],
+            "rois": [a.proto_fields() for a in self.annotations],
+        }
         if self.metadata:
-            frame.meta.CopyFrom(dict_to_metadata(self.metadata))
+            fields["meta"] = {"fields": metadata_fields(self.metadata)}
         if self.blob:
-            frame.blob = self.blob
-        return frame
+            fields["blob"] = self.blob
+        return frame_pb2.Frame(**fields)
 
     @classmethod
     def from_source_proto(cls, source: frame_pb2.Source) -> SingleFrame:
         """A single frame holding one ``framevault.v1.Source`` (no frame-level fields)."""
-        frame = cls(
-            source=source.uri,
-            width=source.width or None,
-            height=source.height or None,
-            content_type=source.content_type,
-            source_id=source.id or DEFAULT_SOURCE_ID,
-            source_timestamp=source.timestamp,
-            source_metadata=metadata_to_dict(source.meta),
-        )
-        if source.HasField("preview") and source.preview.uri:
-            frame.preview_uri = source.preview.uri
-            frame.preview_content_type = source.preview.content_type
-        for mask in source.masks:
-            frame.masks[mask.id] = mask.uri
-            frame.mask_content_types[mask.id] = mask.content_type
+        frame = cls()
+        frame.__dict__.update(_source_attributes(source))
+        frame.source_metadata = metadata_to_dict(source.meta)
         return frame
 
     @classmethod
     def from_proto(cls, proto: frame_pb2.Frame) -> SingleFrame:
-        """The single frame of a ``framevault.v1.Frame`` with (at most) one source."""
-        frame = cls.from_source_proto(proto.sources[0]) if proto.sources else cls()
-        frame.id = proto.id or None
-        frame.context_id = proto.context_id or None
-        frame.timestamp = proto.timestamp
-        if frame.source_timestamp == proto.timestamp:
-            frame.source_timestamp = None
-        frame.metadata = metadata_to_dict(proto.meta)
-        frame.annotations = [Annotation.from_proto(roi) for roi in proto.rois]
-        frame.blob = bytes(proto.blob) or None
-        frame.stored = StoredInfo.from_proto(proto)
+        """The single frame of a ``framevault.v1.Frame`` with (at most) one source.
+
+        The frame keeps ``proto`` (which must not change afterwards) and converts each field
+        the first time it is read; it behaves as a frame built from the same values.
+        """
+        frame = cls.__new__(cls)
+        frame.__dict__["_proto"] = proto
         return frame
+
+
+def _known_or_guessed(content_type: str | None, uri: str) -> str:
+    return content_type if content_type is not None else guess_content_type(uri)
+
+
+# The attributes of a SingleFrame that a frame read from the service takes from its proto.
+_PROTO_ATTRIBUTES = frozenset({
+    "source", "width", "height", "timestamp", "context_id", "preview_uri", "preview_content_type", "metadata",
+    "masks", "mask_content_types", "id", "content_type", "source_id", "source_timestamp", "source_metadata",
+    "blob", "annotations", "stored",
+})
+
+
+def _source_attributes(source: frame_pb2.Source) -> dict[str, Any]:
+    """The SingleFrame attributes a ``framevault.v1.Source`` determines (its metadata aside)."""
+    has_preview = source.HasField("preview") and bool(source.preview.uri)
+    masks = source.masks
+    return {
+        "source": source.uri,
+        "width": source.width or None,
+        "height": source.height or None,
+        "content_type": source.content_type,
+        "source_id": source.id or DEFAULT_SOURCE_ID,
+        "source_timestamp": source.timestamp,
+        "preview_uri": source.preview.uri if has_preview else None,
+        "preview_content_type": source.preview.content_type if has_preview else None,
+        "masks": {mask.id: mask.uri for mask in masks},
+        "mask_content_types": {mask.id: mask.content_type for mask in masks},
+    }
+
+
+_NO_SOURCE_ATTRIBUTES: dict[str, Any] = {
+    "source": "", "width": None, "height": None, "content_type": None, "source_id": DEFAULT_SOURCE_ID,
+    "source_timestamp": None, "preview_uri": None, "preview_content_type": None,
+}
+
+
+def _frame_attributes(proto: frame_pb2.Frame) -> dict[str, Any]:
+    """The scalar and URI attributes of the SingleFrame of ``proto`` (what SingleFrame.from_proto gave eagerly)."""
+    if proto.sources:
+        attributes = _source_attributes(proto.sources[0])
+        if attributes["source_timestamp"] == proto.timestamp:
+            attributes["source_timestamp"] = None
+    else:
+        attributes = {**_NO_SOURCE_ATTRIBUTES, "masks": {}, "mask_content_types": {}}
+    attributes["id"] = proto.id or None
+    attributes["context_id"] = proto.context_id or None
+    attributes["timestamp"] = proto.timestamp
+    attributes["blob"] = bytes(proto.blob) or None
+    return attributes
 
 
 class FrameGroup(_Annotated, MutableMapping[str, SingleFrame]):
@@ -496,15 +602,19 @@ class FrameGroup(_Annotated, MutableMapping[str, SingleFrame]):
 
     def to_proto(self) -> frame_pb2.Frame:
         """The ``framevault.v1.Frame`` of this group: one source per member."""
-        frame = frame_pb2.Frame(id=self.id or "", context_id=self.context_id or "", timestamp=self.timestamp or 0)
-        for key, member in self._members.items():
-            frame.sources.append(member.to_source_proto(key, metadata={**member.source_metadata, **member.metadata}))
-        frame.rois.extend(a.to_proto() for a in self.all_annotations)
+        fields: dict[str, Any] = {
+            "id": self.id or "",
+            "context_id": self.context_id or "",
+            "timestamp": self.timestamp or 0,
+            "sources": [member._source_fields(key, metadata={**member.source_metadata, **member.metadata})
+                        for key, member in self._members.items()],
+            "rois": [a.proto_fields() for a in self.all_annotations],
+        }
         if self.metadata:
-            frame.meta.CopyFrom(dict_to_metadata(self.metadata))
+            fields["meta"] = {"fields": metadata_fields(self.metadata)}
         if self.blob:
-            frame.blob = self.blob
-        return frame
+            fields["blob"] = self.blob
+        return frame_pb2.Frame(**fields)
 
     @classmethod
     def from_proto(cls, proto: frame_pb2.Frame) -> FrameGroup:
@@ -532,8 +642,7 @@ class FrameGroup(_Annotated, MutableMapping[str, SingleFrame]):
 def _with_sources(annotation: Annotation, sources: list[str]) -> Annotation:
     if annotation.sources:
         return annotation
-    copy = Annotation(**{**annotation.__dict__, "sources": sources})
-    return copy
+    return dataclasses.replace(annotation, sources=sources)
 
 
 Frame: TypeAlias = SingleFrame | FrameGroup

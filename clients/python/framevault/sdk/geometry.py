@@ -117,25 +117,33 @@ def normalize_box3d(value: Sequence[Number]) -> tuple[float, ...]:
     return finite_numbers(values, 10, "box3d")
 
 
-def write_geometry(roi: frame_pb2.Roi, kind: str, value: Any) -> None:
-    """Sets the geometry of ``roi`` from an annotation's geometry attribute ``kind`` (one of GEOMETRY_FIELDS)."""
+def geometry_fields(kind: str, value: Any) -> dict[str, Any]:
+    """The ``framevault.v1.Roi`` constructor argument of an annotation's geometry attribute ``kind``
+    (one of GEOMETRY_FIELDS): ``{roi field: message as a dict}``. A Roi built from nested dicts in one
+    constructor call costs a fraction of building its messages one by one."""
     if kind == "box2d_xywh":
         x, y, w, h = value
-        roi.box.CopyFrom(frame_pb2.Box2D(x=x, y=y, w=w, h=h))
-    elif kind == "poly2d_xy":
-        roi.polygon.CopyFrom(frame_pb2.Polygon2D(parts=[frame_pb2.PolygonPart(xy=p) for p in value]))
-    elif kind == "ellipse2d_xyrrt":
+        return {"box": {"x": x, "y": y, "w": w, "h": h}}
+    if kind == "poly2d_xy":
+        return {"polygon": {"parts": [{"xy": part} for part in value]}}
+    if kind == "ellipse2d_xyrrt":
         cx, cy, rx, ry, theta = value
-        roi.ellipse.CopyFrom(frame_pb2.Ellipse2D(cx=cx, cy=cy, rx=rx, ry=ry, theta=theta))
-    elif kind == "keypoints":
-        points = frame_pb2.Keypoints2D(xy=[c for point in value for c in point[:2]])
+        return {"ellipse": {"cx": cx, "cy": cy, "rx": rx, "ry": ry, "theta": theta}}
+    if kind == "keypoints":
+        points: dict[str, Any] = {"xy": [c for point in value for c in point[:2]]}
         if value and len(value[0]) == 3:
-            points.visibility.extend(int(point[2]) for point in value)
-        roi.keypoints.CopyFrom(points)
-    elif kind == "keypoints_3d":
-        roi.keypoints_3d.CopyFrom(frame_pb2.Keypoints3D(xyz=[c for point in value for c in point]))
-    elif kind == "box3d":
-        roi.box_3d.CopyFrom(frame_pb2.Box3D(**dict(zip(BOX3D_FIELDS, value, strict=True))))
+            points["visibility"] = [int(point[2]) for point in value]
+        return {"keypoints": points}
+    if kind == "keypoints_3d":
+        return {"keypoints_3d": {"xyz": [c for point in value for c in point]}}
+    if kind == "box3d":
+        return {"box_3d": dict(zip(BOX3D_FIELDS, value, strict=True))}
+    raise ValueError(f"not a geometry attribute: {kind!r}")
+
+
+def write_geometry(roi: frame_pb2.Roi, kind: str, value: Any) -> None:
+    """Sets the geometry of ``roi`` from an annotation's geometry attribute ``kind`` (one of GEOMETRY_FIELDS)."""
+    roi.MergeFrom(frame_pb2.Roi(**geometry_fields(kind, value)))
 
 
 def read_geometry(roi: frame_pb2.Roi) -> tuple[str, Any] | None:

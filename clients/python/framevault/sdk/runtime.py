@@ -17,6 +17,7 @@ import atexit
 import functools
 import threading
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, ParamSpec, TypeVar
 
@@ -118,32 +119,47 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 class SyncIterator(Iterator[T]):
-    """Drives an async iterator on the private loop, one item per ``next()``.
+    """Drives an async iterator on the private loop.
 
-    ``close()`` (or leaving a ``with`` block) closes the async iterator, so a
-    stream stops when the caller stops reading.
+    Each trip to the loop costs a thread hand-over both ways, so items cross
+    in batches where the async side has them: with ``batched=True`` the async
+    iterator yields lists of items (a page, a message) and ``next()`` returns
+    them one by one; subclasses may hand over their own batches (see
+    :meth:`_take`). ``close()`` (or leaving a ``with`` block) closes the async
+    iterator, so a stream stops when the caller stops reading.
     """
 
-    def __init__(self, iterator: AsyncIterator[T]) -> None:
+    def __init__(self, iterator: AsyncIterator[Any], *, batched: bool = False) -> None:
         self._iterator = iterator
+        self._batched = batched
+        self._ready: deque[Any] = deque()
 
     def __iter__(self) -> SyncIterator[T]:
         return self
 
     def __next__(self) -> T:
-        async def step() -> tuple[bool, T | None]:
-            try:
-                return False, await anext(self._iterator)
-            except StopAsyncIteration:
-                return True, None
+        while not self._ready:
+            batch = run_sync(self._take())
+            if batch is None:
+                raise StopIteration
+            self._ready.extend(batch)
+        return self._deliver(self._ready.popleft())
 
-        finished, item = run_sync(step())
-        if finished:
-            raise StopIteration
-        return item  # type: ignore[return-value]
+    async def _take(self) -> list[Any] | None:
+        """The next items from the async iterator (runs on the private loop); None at its end."""
+        try:
+            item = await anext(self._iterator)
+        except StopAsyncIteration:
+            return None
+        return list(item) if self._batched else [item]
+
+    def _deliver(self, item: Any) -> T:
+        """What ``next()`` returns for an item of :meth:`_take` (runs in the caller's thread)."""
+        return item  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        """Stops the underlying stream."""
+        """Stops the underlying stream; items handed over and not yet returned are dropped."""
+        self._ready.clear()
         closer = getattr(self._iterator, "aclose", None)
         if closer is not None:
             run_sync(closer())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import posixpath
 import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -17,11 +18,13 @@ from framevault.sdk.runtime import current_client
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+# The schemes most sources have, told apart without a regular expression.
+_REMOTE_PREFIXES = ("s3://", "blob:", "https://", "http://", "gs://")
 
 
 def is_local_uri(uri: str) -> bool:
     """True for a local file reference: a plain path or a ``file://`` URI."""
-    if not uri:
+    if not uri or uri.startswith(_REMOTE_PREFIXES):
         return False
     if uri.startswith("file://"):
         return True
@@ -37,9 +40,50 @@ def local_path(uri: str) -> str:
 
 
 def guess_content_type(uri: str) -> str:
-    """The MIME type implied by a URI's extension, or ``""``."""
-    path = urlparse(uri).path if _SCHEME.match(uri) and not _WINDOWS_DRIVE.match(uri) else uri
-    return mimetypes.guess_type(path)[0] or ""
+    """The MIME type implied by a URI's extension, or ``""``.
+
+    Most URIs of a dataset share a handful of extensions, so the type of a
+    plain extension is looked up once; see :func:`_uri_path` for the path.
+    """
+    path = _uri_path(uri)
+    if ":" in path:
+        # mimetypes reads what comes before a colon as a scheme (data: URLs among them).
+        return mimetypes.guess_type(path)[0] or ""
+    suffix = posixpath.splitext(path)[1]
+    if not suffix:
+        return ""
+    known = _TYPE_BY_SUFFIX.get(suffix)
+    if known is None:
+        known = mimetypes.guess_type(path)[0] or ""
+        # Compressed and aliased suffixes (.gz, .tgz) make mimetypes look past the last suffix.
+        if not _suffix_looks_further(suffix):
+            _TYPE_BY_SUFFIX[suffix] = known
+    return known
+
+
+_TYPE_BY_SUFFIX: dict[str, str] = {}
+# Characters after which urlparse's path is not simply what follows the authority: query,
+# fragment, parameters, IPv6 brackets, and what urlsplit strips or normalizes.
+_URL_SPECIAL = re.compile(r"[?#;\[\]\x00-\x20\x7f-\U0010ffff]")
+
+
+def _suffix_looks_further(suffix: str) -> bool:
+    return (suffix in mimetypes.suffix_map or suffix in mimetypes.encodings_map
+            or suffix.lower() in mimetypes.encodings_map)
+
+
+def _uri_path(uri: str) -> str:
+    """The path whose extension names a URI's type: a local path as is, else ``urlparse(uri).path``
+    (computed directly for plain URIs, which is what ``urlparse`` gives for them)."""
+    if not _SCHEME.match(uri) or _WINDOWS_DRIVE.match(uri):
+        return uri
+    if _URL_SPECIAL.search(uri):
+        return urlparse(uri).path
+    rest = uri.split(":", 1)[1]
+    if not rest.startswith("//"):
+        return rest
+    slash = rest.find("/", 2)
+    return rest[slash:] if slash >= 0 else ""
 
 
 def default_cache_dir() -> Path:

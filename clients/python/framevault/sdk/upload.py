@@ -352,14 +352,18 @@ async def _prefetch(source: AsyncIterator[T], depth: int = 1) -> AsyncGenerator[
             await task
 
 
-def _uri_fields(frame: frame_pb2.Frame) -> Iterable[tuple[str, Any, str]]:
-    """(field path, message, attribute) of every URI in a frame that may name a local file."""
+def _local_uri_fields(frame: frame_pb2.Frame) -> list[tuple[str, Any]]:
+    """(field path, message with a ``uri``) of every URI in a frame that names a local file."""
+    found: list[tuple[str, Any]] = []
     for i, source in enumerate(frame.sources):
-        yield f"sources[{i}].uri", source, "uri"
-        if source.HasField("preview"):
-            yield f"sources[{i}].preview.uri", source.preview, "uri"
+        if is_local_uri(source.uri):
+            found.append((f"sources[{i}].uri", source))
+        if source.HasField("preview") and is_local_uri(source.preview.uri):
+            found.append((f"sources[{i}].preview.uri", source.preview))
         for j, mask in enumerate(source.masks):
-            yield f"sources[{i}].masks[{j}].uri", mask, "uri"
+            if is_local_uri(mask.uri):
+                found.append((f"sources[{i}].masks[{j}].uri", mask))
+    return found
 
 
 class FramePreparer:
@@ -371,41 +375,36 @@ class FramePreparer:
 
     async def prepare(self, batch: list[FrameLike]) -> list[PreparedFrame]:
         converted: list[tuple[FrameLike, frame_pb2.Frame]] = []
+        # The frames naming local files, with those fields.
+        with_files: list[tuple[FrameLike, frame_pb2.Frame, list[tuple[str, Any]]]] = []
         for original in batch:
             try:
-                converted.append((original, frame_to_proto(original)))
+                proto = frame_to_proto(original)
             except (TypeError, ValueError) as exc:
                 self.failed.append(FailedFrame(original, FramevaultError.client_side(
                     grpc.StatusCode.INVALID_ARGUMENT, f"not a valid frame: {exc}")))
-        local_paths = {
-            local_path(getattr(message, attr))
-            for _, proto in converted for _, message, attr in _uri_fields(proto)
-            if is_local_uri(getattr(message, attr))
-        }
-        if self.blobs is None:
-            for _, proto in converted:
-                for _, message, attr in _uri_fields(proto):
-                    if is_local_uri(getattr(message, attr)):
-                        setattr(message, attr, Path(local_path(getattr(message, attr))).absolute().as_uri())
-            return [PreparedFrame(original, proto) for original, proto in converted]
-        outcome = await self.blobs.upload_files(sorted(local_paths))
-        ready: list[PreparedFrame] = []
-        for original, proto in converted:
-            problem: FramevaultError | None = None
-            for field_path, message, attr in _uri_fields(proto):
-                uri = getattr(message, attr)
-                if not is_local_uri(uri):
-                    continue
-                path = local_path(uri)
-                if path in outcome.errors:
-                    problem = _with_field(outcome.errors[path], field_path)
-                    break
-                setattr(message, attr, outcome.digests[path].uri)
-            if problem is not None:
-                self.failed.append(FailedFrame(original, problem))
-            else:
-                ready.append(PreparedFrame(original, proto))
-        return ready
+                continue
+            converted.append((original, proto))
+            local = _local_uri_fields(proto)
+            if local:
+                with_files.append((original, proto, local))
+        refused: set[int] = set()
+        if with_files and self.blobs is None:
+            for _, _, local in with_files:
+                for _, message in local:
+                    message.uri = Path(local_path(message.uri)).absolute().as_uri()
+        elif with_files and self.blobs is not None:
+            outcome = await self.blobs.upload_files(
+                sorted({local_path(message.uri) for _, _, local in with_files for _, message in local}))
+            for original, proto, local in with_files:
+                for field_path, message in local:
+                    path = local_path(message.uri)
+                    if path in outcome.errors:
+                        self.failed.append(FailedFrame(original, _with_field(outcome.errors[path], field_path)))
+                        refused.add(id(proto))
+                        break
+                    message.uri = outcome.digests[path].uri
+        return [PreparedFrame(original, proto) for original, proto in converted if id(proto) not in refused]
 
 
 def _with_field(error: FramevaultError, field_path: str) -> FramevaultError:
@@ -454,7 +453,11 @@ async def upload_frames(
             if ready:
                 yield ready
 
+    # The failure count the bar shows; redrawn only when it changes.
+    shown_failures = -1
+
     def on_result(result: metadata_service_pb2.FrameResult, item: PreparedFrame) -> None:
+        nonlocal shown_failures
         bar.update(1)
         if result.outcome == metadata_service_pb2.FrameResult.OUTCOME_CREATED:
             totals.created += 1
@@ -466,7 +469,9 @@ async def upload_frames(
             error = FramevaultError.from_status(result.error) if result.HasField("error") else \
                 FramevaultError.client_side(grpc.StatusCode.UNKNOWN, "the service reported no outcome")
             totals.failed.append(FailedFrame(item.original, error, result.frame_id, result.attempts))
-        bar.set_postfix(failed=len(totals.failed), refresh=False)
+        if shown_failures != len(totals.failed):
+            shown_failures = len(totals.failed)
+            bar.set_postfix(failed=shown_failures, refresh=False)
 
     options = metadata_service_pb2.UploadOptions(version=version, upload_retries=upload_retries)
     uploader = FrameStreamUploader(lambda: client.metadata.UploadFrames(), options, settings, on_result)

@@ -14,7 +14,7 @@ from framevault.sdk.frame_codec import frame_from_proto
 from framevault.sdk.frames import Frame, FrameGroup, FrameLike, SingleFrame
 from framevault.sdk.runtime import SyncIterator, current_client, sync_twin
 from framevault.sdk.upload import FailedFrame, FramePreparer, UploadTotals, upload_frames
-from framevault.sdk.version_state import VersionState, list_pages
+from framevault.sdk.version_state import VersionState, list_page_items
 from framevault.v1 import frame_pb2, metadata_service_pb2
 
 MAX_DELETE_IDS = 10_000
@@ -60,14 +60,19 @@ class VersionFrameOperations(VersionState):
 
     async def aiterate_frames(self, page_size: int = 500) -> AsyncIterator[Frame]:
         """Every frame of the version in sequential order (paged; use a DataView to filter or shuffle)."""
-        client = current_client()
-        request = metadata_service_pb2.ListFramesRequest(version=self.ref(), page_size=page_size)
-        async for proto in list_pages(client.metadata.ListFrames, request, "frames"):
-            yield frame_from_proto(proto)
+        async for page in self._aframe_pages(page_size):
+            for frame in page:
+                yield frame
 
     def iterate_frames(self, page_size: int = 500) -> SyncIterator[Frame]:
-        """Synchronous form of :meth:`aiterate_frames`."""
-        return SyncIterator(self.aiterate_frames(page_size))
+        """Synchronous form of :meth:`aiterate_frames` (a page crosses to the caller's thread at a time)."""
+        return SyncIterator(self._aframe_pages(page_size), batched=True)
+
+    async def _aframe_pages(self, page_size: int) -> AsyncIterator[list[Frame]]:
+        client = current_client()
+        request = metadata_service_pb2.ListFramesRequest(version=self.ref(), page_size=page_size)
+        async for page in list_page_items(client.metadata.ListFrames, request, "frames"):
+            yield [frame_from_proto(proto) for proto in page]
 
     async def aadd_frames(
         self,

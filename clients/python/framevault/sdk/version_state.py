@@ -23,11 +23,17 @@ def proto_time(stamp: timestamp_pb2.Timestamp) -> datetime | None:
 
 async def list_pages(method: Any, request: Any, items_field: str) -> AsyncIterator[Any]:
     """Every item of a paginated List call."""
+    async for page in list_page_items(method, request, items_field):
+        for item in page:
+            yield item
+
+
+async def list_page_items(method: Any, request: Any, items_field: str) -> AsyncIterator[list[Any]]:
+    """The items of a paginated List call, one list per page."""
     client = current_client()
     while True:
         response = await client.unary(method, request, idempotent=True)
-        for item in getattr(response, items_field):
-            yield item
+        yield list(getattr(response, items_field))
         if not response.next_page_token:
             return
         request.page_token = response.next_page_token
