@@ -284,6 +284,12 @@ class Settings:
     blob_read_grant_cache_seconds: int = 10
     # Entries each of those two caches holds at most (oldest dropped first).
     blob_access_cache_entries: int = 100_000
+    # Seconds the metadata service remembers what authorizing a call read (framevault.auth.access_control;
+    # docs/SECURITY.md): a key revoked or a role granted or revoked through another replica takes effect
+    # on this one within this time (through this one: at once); 0 reads on every call.
+    metadata_access_cache_seconds: int = 5
+    # Entries each of its caches (API keys, versions' datasets, roles) holds at most (oldest dropped first).
+    metadata_access_cache_entries: int = 100_000
 
     # Web gateway (framevault.gateway): the HTTP address (host:port) it serves the web app and its
     # JSON API on.
