@@ -151,6 +151,10 @@ def _seeds() -> dict[str, list[st.SearchStrategy[Sequence]]]:
                 projection={"paths": ["rois", "meta.city"]}, label_enumeration={"vehicle": 1}))),
         "CountViewFrames": one(ms.CountViewFramesRequest(view=qry)),
         "ListViewFrames": one(ms.ListViewFramesRequest(view=seq, page_size=3, page_token="{{token.view_frames}}")),
+        "ListContexts": one(ms.ListContextsRequest(selection=qry.selections[0], page_size=1,
+                                                   projection={"paths": ["rois"]})),
+        "ListContextFrames": one(ms.ListContextFramesRequest(selection=seq.selections[0], context_id="c1",
+                                                             page_size=2, descending=True)),
         "ListReferencedBlobs": one(ms.ListReferencedBlobsRequest(batch_size=2)),
         # --- BlobService ---
         "GetCapabilities": one(blob_pb2.GetCapabilitiesRequest()),

@@ -170,6 +170,12 @@ CASES = [
         view=_view(w)), metadata=md), perm.FRAMES_READ.name, DATASET_VIEWERS),
     Case("MetadataService/ListViewFrames", lambda s, w, md: s.metadata.ListViewFrames(ms.ListViewFramesRequest(
         view=_view(w)), metadata=md), perm.FRAMES_READ.name, DATASET_VIEWERS),
+    Case("MetadataService/ListContexts", lambda s, w, md: s.metadata.ListContexts(ms.ListContextsRequest(
+        selection=view_pb2.ViewSelection(version=_p(w))), metadata=md), perm.FRAMES_READ.name, DATASET_VIEWERS),
+    Case("MetadataService/ListContextFrames", lambda s, w, md: s.metadata.ListContextFrames(
+        ms.ListContextFramesRequest(selection=view_pb2.ViewSelection(version=_p(w)),
+                                    context_id=f"https://images.invalid/{w.frame_id}.jpg"), metadata=md),
+         perm.FRAMES_READ.name, DATASET_VIEWERS),
     Case("MetadataService/ListReferencedBlobs", lambda s, w, md: _drain(s.metadata.ListReferencedBlobs(
         ms.ListReferencedBlobsRequest(), metadata=md)), perm.REFERENCES_LIST.name, ADMINS),
 ]

@@ -143,6 +143,10 @@ def _view_refs(request: Any) -> Sequence[Any]:
     return tuple(selection.version for selection in request.view.selections)
 
 
+def _selection_refs(request: Any) -> Sequence[Any]:
+    return (request.selection.version,)
+
+
 def _upload_refs(first: metadata_service_pb2.UploadFramesRequest | None) -> Sequence[Any]:
     return (first.options.version,) if first is not None and first.HasField("options") else ()
 
@@ -195,6 +199,8 @@ def _table() -> dict[str, Rule]:
         _method(m, "IterateFrames"): Rule(FRAMES_READ, _view_refs),
         _method(m, "CountViewFrames"): Rule(FRAMES_READ, _view_refs),
         _method(m, "ListViewFrames"): Rule(FRAMES_READ, _view_refs),
+        _method(m, "ListContexts"): Rule(FRAMES_READ, _selection_refs),
+        _method(m, "ListContextFrames"): Rule(FRAMES_READ, _selection_refs),
         _method(m, "ListReferencedBlobs"): Rule(REFERENCES_LIST),
         # BlobService (enforced by the blob service; see docs/SECURITY.md)
         _method(b, "GetCapabilities"): Rule(BLOBS_CAPABILITIES),

@@ -487,3 +487,59 @@ class ListReferencedBlobsResponse(_message.Message):
     digests: _containers.RepeatedCompositeFieldContainer[_blob_pb2.Digest]
     references_seen: int
     def __init__(self, digests: _Optional[_Iterable[_Union[_blob_pb2.Digest, _Mapping]]] = ..., references_seen: _Optional[int] = ...) -> None: ...
+
+class ListContextsRequest(_message.Message):
+    __slots__ = ("selection", "page_size", "page_token", "projection")
+    SELECTION_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PROJECTION_FIELD_NUMBER: _ClassVar[int]
+    selection: _view_pb2.ViewSelection
+    page_size: int
+    page_token: str
+    projection: _field_mask_pb2.FieldMask
+    def __init__(self, selection: _Optional[_Union[_view_pb2.ViewSelection, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., projection: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class ListContextsResponse(_message.Message):
+    __slots__ = ("contexts", "next_page_token")
+    CONTEXTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    contexts: _containers.RepeatedCompositeFieldContainer[FrameContext]
+    next_page_token: str
+    def __init__(self, contexts: _Optional[_Iterable[_Union[FrameContext, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class FrameContext(_message.Message):
+    __slots__ = ("context_id", "frame_count", "first_frame")
+    CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
+    FRAME_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FIRST_FRAME_FIELD_NUMBER: _ClassVar[int]
+    context_id: str
+    frame_count: int
+    first_frame: _frame_pb2.Frame
+    def __init__(self, context_id: _Optional[str] = ..., frame_count: _Optional[int] = ..., first_frame: _Optional[_Union[_frame_pb2.Frame, _Mapping]] = ...) -> None: ...
+
+class ListContextFramesRequest(_message.Message):
+    __slots__ = ("selection", "context_id", "page_size", "page_token", "projection", "descending", "start_after_frame_id")
+    SELECTION_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PROJECTION_FIELD_NUMBER: _ClassVar[int]
+    DESCENDING_FIELD_NUMBER: _ClassVar[int]
+    START_AFTER_FRAME_ID_FIELD_NUMBER: _ClassVar[int]
+    selection: _view_pb2.ViewSelection
+    context_id: str
+    page_size: int
+    page_token: str
+    projection: _field_mask_pb2.FieldMask
+    descending: bool
+    start_after_frame_id: str
+    def __init__(self, selection: _Optional[_Union[_view_pb2.ViewSelection, _Mapping]] = ..., context_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., projection: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., descending: _Optional[bool] = ..., start_after_frame_id: _Optional[str] = ...) -> None: ...
+
+class ListContextFramesResponse(_message.Message):
+    __slots__ = ("frames", "next_page_token")
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    frames: _containers.RepeatedCompositeFieldContainer[_frame_pb2.Frame]
+    next_page_token: str
+    def __init__(self, frames: _Optional[_Iterable[_Union[_frame_pb2.Frame, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -169,6 +169,16 @@ class MetadataServiceStub:
                 request_serializer=framevault_dot_v1_dot_metadata__service__pb2.ListViewFramesRequest.SerializeToString,
                 response_deserializer=framevault_dot_v1_dot_metadata__service__pb2.ListViewFramesResponse.FromString,
                 _registered_method=True)
+        self.ListContexts = channel.unary_unary(
+                '/framevault.v1.MetadataService/ListContexts',
+                request_serializer=framevault_dot_v1_dot_metadata__service__pb2.ListContextsRequest.SerializeToString,
+                response_deserializer=framevault_dot_v1_dot_metadata__service__pb2.ListContextsResponse.FromString,
+                _registered_method=True)
+        self.ListContextFrames = channel.unary_unary(
+                '/framevault.v1.MetadataService/ListContextFrames',
+                request_serializer=framevault_dot_v1_dot_metadata__service__pb2.ListContextFramesRequest.SerializeToString,
+                response_deserializer=framevault_dot_v1_dot_metadata__service__pb2.ListContextFramesResponse.FromString,
+                _registered_method=True)
         self.ListReferencedBlobs = channel.unary_stream(
                 '/framevault.v1.MetadataService/ListReferencedBlobs',
                 request_serializer=framevault_dot_v1_dot_metadata__service__pb2.ListReferencedBlobsRequest.SerializeToString,
@@ -420,6 +430,29 @@ class MetadataServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListContexts(self, request, context):
+        """Lists the contexts of a selection's frames, one entry per context id in
+        ascending order, each with its first frame (timestamp order) and its
+        number of frames, paginated by context id: a page costs the same at any
+        depth of the version. For user interfaces that group frames by context.
+        Errors: as ListViewFrames (INVALID_ARGUMENT names `selection.query` with
+        the position of a query error).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListContextFrames(self, request, context):
+        """Lists the frames of one context of a selection in timestamp order (frame
+        id breaking ties), or the reverse, paginated; optionally starting right
+        after a given frame, which finds a frame's neighbours in its context.
+        Errors: as ListContexts; NOT_FOUND when `start_after_frame_id` names no
+        frame of the context.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListReferencedBlobs(self, request, context):
         """Service-to-service: streams the blob digests referenced by frames of any
         version (sources, previews, masks), for the blob service's garbage
@@ -551,6 +584,16 @@ def add_MetadataServiceServicer_to_server(servicer, server):
                     servicer.ListViewFrames,
                     request_deserializer=framevault_dot_v1_dot_metadata__service__pb2.ListViewFramesRequest.FromString,
                     response_serializer=framevault_dot_v1_dot_metadata__service__pb2.ListViewFramesResponse.SerializeToString,
+            ),
+            'ListContexts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListContexts,
+                    request_deserializer=framevault_dot_v1_dot_metadata__service__pb2.ListContextsRequest.FromString,
+                    response_serializer=framevault_dot_v1_dot_metadata__service__pb2.ListContextsResponse.SerializeToString,
+            ),
+            'ListContextFrames': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListContextFrames,
+                    request_deserializer=framevault_dot_v1_dot_metadata__service__pb2.ListContextFramesRequest.FromString,
+                    response_serializer=framevault_dot_v1_dot_metadata__service__pb2.ListContextFramesResponse.SerializeToString,
             ),
             'ListReferencedBlobs': grpc.unary_stream_rpc_method_handler(
                     servicer.ListReferencedBlobs,
@@ -1219,6 +1262,60 @@ class MetadataService:
             '/framevault.v1.MetadataService/ListViewFrames',
             framevault_dot_v1_dot_metadata__service__pb2.ListViewFramesRequest.SerializeToString,
             framevault_dot_v1_dot_metadata__service__pb2.ListViewFramesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListContexts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/framevault.v1.MetadataService/ListContexts',
+            framevault_dot_v1_dot_metadata__service__pb2.ListContextsRequest.SerializeToString,
+            framevault_dot_v1_dot_metadata__service__pb2.ListContextsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListContextFrames(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/framevault.v1.MetadataService/ListContextFrames',
+            framevault_dot_v1_dot_metadata__service__pb2.ListContextFramesRequest.SerializeToString,
+            framevault_dot_v1_dot_metadata__service__pb2.ListContextFramesResponse.FromString,
             options,
             channel_credentials,
             insecure,

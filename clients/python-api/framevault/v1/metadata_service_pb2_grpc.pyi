@@ -176,6 +176,21 @@ class MetadataServiceStub:
     """Lists the frames of a view, paginated, for user interfaces. Errors: as
     IterateFrames.
     """
+    ListContexts: _grpc.UnaryUnaryMultiCallable[_metadata_service_pb2.ListContextsRequest, _metadata_service_pb2.ListContextsResponse]
+    """Lists the contexts of a selection's frames, one entry per context id in
+    ascending order, each with its first frame (timestamp order) and its
+    number of frames, paginated by context id: a page costs the same at any
+    depth of the version. For user interfaces that group frames by context.
+    Errors: as ListViewFrames (INVALID_ARGUMENT names `selection.query` with
+    the position of a query error).
+    """
+    ListContextFrames: _grpc.UnaryUnaryMultiCallable[_metadata_service_pb2.ListContextFramesRequest, _metadata_service_pb2.ListContextFramesResponse]
+    """Lists the frames of one context of a selection in timestamp order (frame
+    id breaking ties), or the reverse, paginated; optionally starting right
+    after a given frame, which finds a frame's neighbours in its context.
+    Errors: as ListContexts; NOT_FOUND when `start_after_frame_id` names no
+    frame of the context.
+    """
     ListReferencedBlobs: _grpc.UnaryStreamMultiCallable[_metadata_service_pb2.ListReferencedBlobsRequest, _metadata_service_pb2.ListReferencedBlobsResponse]
     """Service-to-service: streams the blob digests referenced by frames of any
     version (sources, previews, masks), for the blob service's garbage
@@ -327,6 +342,21 @@ class MetadataServiceAsyncStub(MetadataServiceStub):
     ListViewFrames: _aio.UnaryUnaryMultiCallable[_metadata_service_pb2.ListViewFramesRequest, _metadata_service_pb2.ListViewFramesResponse]  # type: ignore[assignment]
     """Lists the frames of a view, paginated, for user interfaces. Errors: as
     IterateFrames.
+    """
+    ListContexts: _aio.UnaryUnaryMultiCallable[_metadata_service_pb2.ListContextsRequest, _metadata_service_pb2.ListContextsResponse]  # type: ignore[assignment]
+    """Lists the contexts of a selection's frames, one entry per context id in
+    ascending order, each with its first frame (timestamp order) and its
+    number of frames, paginated by context id: a page costs the same at any
+    depth of the version. For user interfaces that group frames by context.
+    Errors: as ListViewFrames (INVALID_ARGUMENT names `selection.query` with
+    the position of a query error).
+    """
+    ListContextFrames: _aio.UnaryUnaryMultiCallable[_metadata_service_pb2.ListContextFramesRequest, _metadata_service_pb2.ListContextFramesResponse]  # type: ignore[assignment]
+    """Lists the frames of one context of a selection in timestamp order (frame
+    id breaking ties), or the reverse, paginated; optionally starting right
+    after a given frame, which finds a frame's neighbours in its context.
+    Errors: as ListContexts; NOT_FOUND when `start_after_frame_id` names no
+    frame of the context.
     """
     ListReferencedBlobs: _aio.UnaryStreamMultiCallable[_metadata_service_pb2.ListReferencedBlobsRequest, _metadata_service_pb2.ListReferencedBlobsResponse]  # type: ignore[assignment]
     """Service-to-service: streams the blob digests referenced by frames of any
@@ -620,6 +650,33 @@ class MetadataServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_metadata_service_pb2.ListViewFramesResponse, _abc.Awaitable[_metadata_service_pb2.ListViewFramesResponse]]:
         """Lists the frames of a view, paginated, for user interfaces. Errors: as
         IterateFrames.
+        """
+
+    @_abc_1.abstractmethod
+    def ListContexts(
+        self,
+        request: _metadata_service_pb2.ListContextsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metadata_service_pb2.ListContextsResponse, _abc.Awaitable[_metadata_service_pb2.ListContextsResponse]]:
+        """Lists the contexts of a selection's frames, one entry per context id in
+        ascending order, each with its first frame (timestamp order) and its
+        number of frames, paginated by context id: a page costs the same at any
+        depth of the version. For user interfaces that group frames by context.
+        Errors: as ListViewFrames (INVALID_ARGUMENT names `selection.query` with
+        the position of a query error).
+        """
+
+    @_abc_1.abstractmethod
+    def ListContextFrames(
+        self,
+        request: _metadata_service_pb2.ListContextFramesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metadata_service_pb2.ListContextFramesResponse, _abc.Awaitable[_metadata_service_pb2.ListContextFramesResponse]]:
+        """Lists the frames of one context of a selection in timestamp order (frame
+        id breaking ties), or the reverse, paginated; optionally starting right
+        after a given frame, which finds a frame's neighbours in its context.
+        Errors: as ListContexts; NOT_FOUND when `start_after_frame_id` names no
+        frame of the context.
         """
 
     @_abc_1.abstractmethod

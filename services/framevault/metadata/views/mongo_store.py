@@ -18,6 +18,7 @@ from framevault.metadata.db import Database
 from framevault.metadata.frame_documents import SequentialKey
 from framevault.metadata.mongo_versions import MongoVersionReader
 from framevault.metadata.views.plan import FrameScope
+from framevault.metadata.views.store import ContextKey
 
 SEQUENTIAL_INDEX = "sequential_order"
 SHUFFLE_INDEX = "shuffle_order"
@@ -89,3 +90,60 @@ class MongoViewStore(MongoVersionReader):
 
     async def count(self, scope: FrameScope) -> int:
         return int(await self._frames.count_documents(scope.query))
+
+    # Contexts: seeks on the sequential index (dataset, context, timestamp, frame id), so the
+    # n-th page costs what the first does.
+
+    def _next_context_find(self, scope: FrameScope, after_context: str | None, fields: list[str] | None) -> Any:
+        # Past every key of ``after_context``: no timestamp reaches MaxKey.
+        start = (scope.dataset_id, MinKey(), MinKey(), MinKey()) if after_context is None else (
+            scope.dataset_id, after_context, MaxKey(), MaxKey())
+        return self._frames.find(
+            scope.query, projection=_projection(fields), sort=[(name, 1) for name in _SEQUENTIAL_FIELDS],
+            hint=SEQUENTIAL_INDEX, min=dict(zip(_SEQUENTIAL_FIELDS, start, strict=True)),
+            max=dict(zip(_SEQUENTIAL_FIELDS, (scope.dataset_id, MaxKey(), MaxKey(), MaxKey()), strict=True)),
+            limit=1, batch_size=1)
+
+    async def next_context_first(self, scope: FrameScope, after_context: str | None,
+                                 fields: list[str] | None) -> dict[str, Any] | None:
+        found = await self._next_context_find(scope, after_context, fields).to_list(length=1)
+        return found[0] if found else None
+
+    async def explain_next_context(self, scope: FrameScope, after_context: str | None) -> dict[str, Any]:
+        """The query plan of a context seek (for tests and operators)."""
+        return await self._next_context_find(scope, after_context, None).explain()
+
+    async def context_count(self, scope: FrameScope, context_id: str, limit: int) -> int:
+        return int(await self._frames.count_documents(
+            {"$and": [{"dataset_id": scope.dataset_id, "context_id": context_id}, scope.query]},
+            hint=SEQUENTIAL_INDEX, limit=limit))
+
+    async def context_batch(self, scope: FrameScope, context_id: str, after: ContextKey | None, limit: int,
+                            fields: list[str] | None, descending: bool) -> list[dict[str, Any]]:
+        low: tuple[Any, ...] = (scope.dataset_id, context_id, MinKey(), MinKey())
+        high: tuple[Any, ...] = (scope.dataset_id, context_id, MaxKey(), MaxKey())
+        skip_first = False
+        if after is not None and descending:
+            # max() is exclusive: the scan starts right before ``after``.
+            high = (scope.dataset_id, context_id, Int64(after[0]), after[1])
+        elif after is not None:
+            # min() is inclusive: the frame at ``after`` itself is dropped below.
+            low = (scope.dataset_id, context_id, Int64(after[0]), after[1])
+            skip_first = True
+        direction = -1 if descending else 1
+        cursor = self._frames.find(
+            scope.query, projection=_projection(fields), sort=[(name, direction) for name in _SEQUENTIAL_FIELDS],
+            hint=SEQUENTIAL_INDEX, min=dict(zip(_SEQUENTIAL_FIELDS, low, strict=True)),
+            max=dict(zip(_SEQUENTIAL_FIELDS, high, strict=True)), limit=limit + skip_first,
+            batch_size=limit + skip_first)
+        documents = await cursor.to_list(length=limit + skip_first)
+        if skip_first and documents and after is not None and (
+                int(documents[0]["timestamp"]), documents[0]["frame_id"]) == after:
+            documents = documents[1:]
+        return documents[:limit]
+
+    async def context_key(self, scope: FrameScope, context_id: str, frame_id: str) -> ContextKey | None:
+        found = await self._frames.find_one(
+            {"$and": [{"dataset_id": scope.dataset_id, "frame_id": frame_id, "context_id": context_id}, scope.query]},
+            projection={"timestamp": 1, "frame_id": 1})
+        return None if found is None else (int(found["timestamp"]), found["frame_id"])

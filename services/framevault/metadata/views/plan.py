@@ -7,11 +7,14 @@ this package reads the request messages.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
+
+from google.protobuf import field_mask_pb2
 
 from framevault.common.errors import FieldErrors
 from framevault.metadata.lineage import (
@@ -130,20 +133,8 @@ async def build_plan(store: VersionReader, view: view_pb2.View, field: str = "vi
         errors.add(f"{field}.max_frames", "must not be negative")
     errors.raise_if_any()
 
-    selections: list[SelectionPlan] = []
-    for i, (selection, check) in enumerate(zip(view.selections, checked, strict=True)):
-        document = await resolve_version_document(store, selection.version, f"{field}.selections[{i}].version")
-        await live_frame_counts(store, [document])
-        selections.append(
-            SelectionPlan(
-                index=i,
-                version=VersionHandle.from_document(document),
-                frame_count=int(document.get("frame_count", 0)),
-                match=check.match,
-                weight=check.weight,
-                label_mapping=check.mapping,
-            )
-        )
+    selections = [await _resolve_selection(store, i, selection, check, f"{field}.selections[{i}]")
+                  for i, (selection, check) in enumerate(zip(view.selections, checked, strict=True))]
     fingerprint = hashlib.sha256(view.SerializeToString(deterministic=True))
     for plan in selections:
         fingerprint.update(b"\x00" + plan.version.id.encode())
@@ -156,6 +147,37 @@ async def build_plan(store: VersionReader, view: view_pb2.View, field: str = "vi
         projection=projection,
         label_enumeration=enumeration,
         fingerprint=fingerprint.hexdigest()[:32],
+    )
+
+
+async def build_selection_plan(store: VersionReader, selection: view_pb2.ViewSelection,
+                               projection: field_mask_pb2.FieldMask, errors: FieldErrors) -> ViewPlan:
+    """The sequential plan of one selection sent on its own (request fields ``selection`` and
+    ``projection``), for the calls that list a selection's contexts; ``weight`` and
+    ``label_mapping`` do not apply. Errors as ``build_plan``."""
+    check = _check_selection(selection, "selection", errors)
+    shape = build_projection(projection, "projection", errors)
+    errors.raise_if_any()
+    resolved = await _resolve_selection(store, 0, selection, check, "selection")
+    fingerprint = hashlib.sha256(selection.SerializeToString(deterministic=True))
+    fingerprint.update(b"\x00" + projection.SerializeToString(deterministic=True))
+    fingerprint.update(b"\x00" + resolved.version.id.encode())
+    return ViewPlan(selections=(dataclasses.replace(resolved, label_mapping={}),), order=Order.SEQUENTIAL, seed=0,
+                    infinite=False, max_frames=0, projection=shape, label_enumeration={},
+                    fingerprint=fingerprint.hexdigest()[:32])
+
+
+async def _resolve_selection(store: VersionReader, index: int, selection: view_pb2.ViewSelection,
+                             check: _CheckedSelection, field: str) -> SelectionPlan:
+    document = await resolve_version_document(store, selection.version, f"{field}.version")
+    await live_frame_counts(store, [document])
+    return SelectionPlan(
+        index=index,
+        version=VersionHandle.from_document(document),
+        frame_count=int(document.get("frame_count", 0)),
+        match=check.match,
+        weight=check.weight,
+        label_mapping=check.mapping,
     )
 
 

@@ -11,7 +11,7 @@ from framevault.v1 import metadata_service_pb2 as pb
 
 
 class ViewRpcs:
-    """IterateFrames, CountViewFrames, ListViewFrames."""
+    """IterateFrames, CountViewFrames, ListViewFrames, ListContexts, ListContextFrames."""
 
     deps: MetadataDeps
 
@@ -38,3 +38,13 @@ class ViewRpcs:
         response = page.message
         response.next_page_token = next_token
         return response
+
+    async def ListContexts(  # noqa: N802
+        self, request: pb.ListContextsRequest, context: aio.ServicerContext
+    ) -> pb.ListContextsResponse:
+        return await self.deps.views.list_contexts(request)
+
+    async def ListContextFrames(  # noqa: N802
+        self, request: pb.ListContextFramesRequest, context: aio.ServicerContext
+    ) -> pb.ListContextFramesResponse:
+        return await self.deps.views.list_context_frames(request)

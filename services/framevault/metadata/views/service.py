@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from framevault.common.config import Settings
-from framevault.common.errors import FieldErrors, InvalidArgument
+from framevault.common.errors import FieldErrors, InvalidArgument, NotFound
 from framevault.common.tokens import VIEW_CURSOR, TokenCodec
 from framevault.metadata.frame_documents import frame_fields
 from framevault.metadata.views.engine import CorruptState, Document, Iteration
-from framevault.metadata.views.plan import UNSHARDED, Shard, ViewPlan, build_plan, validate_shard
+from framevault.metadata.views.plan import UNSHARDED, Shard, ViewPlan, build_plan, build_selection_plan, validate_shard
 from framevault.metadata.views.shaping import relabel
-from framevault.metadata.views.store import ViewStore
+from framevault.metadata.views.store import ContextKey, ViewStore
 from framevault.v1 import frame_pb2, metadata_service_pb2
 
 # A streamed message or page ends early once its frames reach this size: with
@@ -29,6 +29,12 @@ MAX_PAGE_SIZE = 1000
 
 _ITERATE = "iterate"
 _LIST = "list"
+_CONTEXTS = "contexts"
+_CONTEXT_FRAMES = "context-frames"
+# FrameContext.frame_count counts up to this (metadata_service.proto): counting a huge context
+# in full would make one tile cost as much as the whole context.
+CONTEXT_COUNT_LIMIT = 10_000
+MAX_CONTEXT_ID_BYTES = 4096
 
 
 # A response message with a repeated ``frames`` field.
@@ -108,9 +114,7 @@ class ViewService:
         (a list ends).
         """
         errors = FieldErrors()
-        if request.page_size < 0:
-            errors.add("page_size", "must not be negative")
-        page_size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        page_size = _page_size(request.page_size, errors)
         plan = await build_plan(self._store, request.view, errors=errors)
         iteration = self._open(plan, UNSHARDED, request.page_token, "page_token", _LIST, infinite=False)
         # Like streamed messages, a page ends early at the size limit.
@@ -120,6 +124,75 @@ class ViewService:
             return page, ""
         token = self._codec.encode(_LIST, _binding(plan, UNSHARDED), iteration.snapshot())
         return page, token if await iteration.next() is not None else ""
+
+    # A selection's frames grouped by context. Both calls page by keyset on the sequential index
+    # (dataset, context id, timestamp, frame id): a page of contexts is one seek per context past
+    # the previous context id, a page of one context's frames one range scan from the last frame
+    # sent; neither skips nor sorts in memory, so a page deep inside a version of a million frames
+    # costs what the first one does.
+
+    async def list_contexts(self, request: metadata_service_pb2.ListContextsRequest
+                            ) -> metadata_service_pb2.ListContextsResponse:
+        errors = FieldErrors()
+        page_size = _page_size(request.page_size, errors)
+        plan = await build_selection_plan(self._store, request.selection, request.projection, errors)
+        after: str | None = None
+        if request.page_token:
+            state = self._codec.decode(request.page_token, kind=_CONTEXTS, binding=plan.fingerprint,
+                                       field="page_token")
+            after = state.get("after")
+            if not isinstance(after, str):
+                raise InvalidArgument.field("page_token", "malformed page token")
+        scope = plan.selections[0].scope(UNSHARDED)
+        fields = plan.projection.document_fields()
+        response = metadata_service_pb2.ListContextsResponse()
+        scratch = metadata_service_pb2.ListContextFramesResponse()
+        size = 0
+        while len(response.contexts) < page_size and size < MAX_MESSAGE_BYTES:
+            document = await self._store.next_context_first(scope, after, fields)
+            if document is None:
+                return response
+            after = str(document["context_id"])
+            count = await self._store.context_count(scope, after, CONTEXT_COUNT_LIMIT)
+            context = response.contexts.add(context_id=after, frame_count=count)
+            # The projection appends to a repeated field: shaped in a scratch list, then moved.
+            context.first_frame.CopyFrom(add_shaped_frame(scratch.frames, plan, document, 0))
+            size += context.ByteSize()
+        if await self._store.next_context_first(scope, after, ["context_id"]) is not None:
+            response.next_page_token = self._codec.encode(_CONTEXTS, plan.fingerprint, {"after": after})
+        return response
+
+    async def list_context_frames(self, request: metadata_service_pb2.ListContextFramesRequest
+                                  ) -> metadata_service_pb2.ListContextFramesResponse:
+        errors = FieldErrors()
+        page_size = _page_size(request.page_size, errors)
+        if len(request.context_id.encode()) > MAX_CONTEXT_ID_BYTES:
+            errors.add("context_id", f"at most {MAX_CONTEXT_ID_BYTES} bytes")
+        plan = await build_selection_plan(self._store, request.selection, request.projection, errors)
+        binding = f"{plan.fingerprint}:{int(request.descending)}:{request.context_id}"
+        scope = plan.selections[0].scope(UNSHARDED)
+        after: ContextKey | None = None
+        if request.page_token:
+            state = self._codec.decode(request.page_token, kind=_CONTEXT_FRAMES, binding=binding, field="page_token")
+            after = _context_key(state.get("after"))
+        elif request.start_after_frame_id:
+            after = await self._store.context_key(scope, request.context_id, request.start_after_frame_id)
+            if after is None:
+                raise NotFound("frame", request.start_after_frame_id, field="start_after_frame_id")
+        # One more than the page tells whether another page follows.
+        documents = await self._store.context_batch(scope, request.context_id, after, page_size + 1,
+                                                    plan.projection.document_fields(), request.descending)
+        response = metadata_service_pb2.ListContextFramesResponse()
+        size = 0
+        for document in documents[:page_size]:
+            if size >= MAX_MESSAGE_BYTES:
+                break
+            size += add_shaped_frame(response.frames, plan, document, 0).ByteSize()
+        if len(response.frames) < len(documents):
+            last = response.frames[-1]
+            response.next_page_token = self._codec.encode(_CONTEXT_FRAMES, binding,
+                                                          {"after": [last.timestamp, last.id]})
+        return response
 
     def _open(self, plan: ViewPlan, shard: Shard, token: str, field: str, kind: str,
               infinite: bool | None = None) -> Iteration:
@@ -162,6 +235,19 @@ def add_shaped_frame(frames: Any, plan: ViewPlan, document: Document, selection:
     frame: frame_pb2.Frame = plan.projection.add_to(frames, frame_fields(document, version_id=selected.version.id))
     relabel(frame, selected.label_mapping, plan.label_enumeration)
     return frame
+
+
+def _page_size(value: int, errors: FieldErrors) -> int:
+    if value < 0:
+        errors.add("page_size", "must not be negative")
+    return min(value or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def _context_key(value: Any) -> ContextKey:
+    if (not isinstance(value, list) or len(value) != 2 or not isinstance(value[0], int)
+            or isinstance(value[0], bool) or not isinstance(value[1], str)):
+        raise InvalidArgument.field("page_token", "malformed page token")
+    return value[0], value[1]
 
 
 def _binding(plan: ViewPlan, shard: Shard) -> str:

@@ -15,7 +15,10 @@ from framevault.metadata.frame_documents import SequentialKey, sequential_key
 from framevault.metadata.lineage import VersionReader
 from framevault.metadata.views.plan import FrameScope
 
-__all__ = ["SequentialKey", "ViewStore", "sequential_key"]
+__all__ = ["ContextKey", "SequentialKey", "ViewStore", "sequential_key"]
+
+# A frame's position inside its context: (timestamp, frame id).
+ContextKey = tuple[int, str]
 
 
 class ViewStore(VersionReader, Protocol):
@@ -35,3 +38,23 @@ class ViewStore(VersionReader, Protocol):
         ...
 
     async def count(self, scope: FrameScope) -> int: ...
+
+    async def next_context_first(self, scope: FrameScope, after_context: str | None,
+                                 fields: list[str] | None) -> dict[str, Any] | None:
+        """The first document (sequential order) of the first context after ``after_context``
+        (None: the first context); None when no context follows."""
+        ...
+
+    async def context_count(self, scope: FrameScope, context_id: str, limit: int) -> int:
+        """Documents of one context, counted up to ``limit``."""
+        ...
+
+    async def context_batch(self, scope: FrameScope, context_id: str, after: ContextKey | None, limit: int,
+                            fields: list[str] | None, descending: bool) -> list[dict[str, Any]]:
+        """Up to ``limit`` documents of one context in timestamp order (frame id breaking ties), or
+        the reverse, strictly after ``after`` in that direction (None: from the start)."""
+        ...
+
+    async def context_key(self, scope: FrameScope, context_id: str, frame_id: str) -> ContextKey | None:
+        """The position of a frame within its context; None when the context holds no such frame."""
+        ...

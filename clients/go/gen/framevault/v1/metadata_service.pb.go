@@ -3184,6 +3184,362 @@ func (x *ListReferencedBlobsResponse) GetReferencesSeen() int64 {
 	return 0
 }
 
+// Request of ListContexts.
+type ListContextsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The frames to group: a version with optional rules and query.
+	// `weight` and `label_mapping` do not apply.
+	Selection *ViewSelection `protobuf:"bytes,1,opt,name=selection,proto3" json:"selection,omitempty"`
+	// Maximum contexts (1..1000; 0 means 100). A page may hold fewer: it ends
+	// before its encoded size passes 2 MiB. Only an empty next_page_token marks
+	// the last page.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Token from a previous response with the same selection and projection.
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Fields of each first frame to return (paths of Frame, as
+	// View.projection); empty returns every field.
+	Projection    *fieldmaskpb.FieldMask `protobuf:"bytes,4,opt,name=projection,proto3" json:"projection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContextsRequest) Reset() {
+	*x = ListContextsRequest{}
+	mi := &file_framevault_v1_metadata_service_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContextsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContextsRequest) ProtoMessage() {}
+
+func (x *ListContextsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_framevault_v1_metadata_service_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContextsRequest.ProtoReflect.Descriptor instead.
+func (*ListContextsRequest) Descriptor() ([]byte, []int) {
+	return file_framevault_v1_metadata_service_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ListContextsRequest) GetSelection() *ViewSelection {
+	if x != nil {
+		return x.Selection
+	}
+	return nil
+}
+
+func (x *ListContextsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListContextsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListContextsRequest) GetProjection() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.Projection
+	}
+	return nil
+}
+
+// Response of ListContexts.
+type ListContextsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Contexts ordered by context id.
+	Contexts []*FrameContext `protobuf:"bytes,1,rep,name=contexts,proto3" json:"contexts,omitempty"`
+	// Token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContextsResponse) Reset() {
+	*x = ListContextsResponse{}
+	mi := &file_framevault_v1_metadata_service_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContextsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContextsResponse) ProtoMessage() {}
+
+func (x *ListContextsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_framevault_v1_metadata_service_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContextsResponse.ProtoReflect.Descriptor instead.
+func (*ListContextsResponse) Descriptor() ([]byte, []int) {
+	return file_framevault_v1_metadata_service_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ListContextsResponse) GetContexts() []*FrameContext {
+	if x != nil {
+		return x.Contexts
+	}
+	return nil
+}
+
+func (x *ListContextsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// One context of a selection.
+type FrameContext struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The context id.
+	ContextId string `protobuf:"bytes,1,opt,name=context_id,json=contextId,proto3" json:"context_id,omitempty"`
+	// Number of the selection's frames in the context.
+	FrameCount int64 `protobuf:"varint,2,opt,name=frame_count,json=frameCount,proto3" json:"frame_count,omitempty"`
+	// The context's first frame of the selection in timestamp order.
+	FirstFrame    *Frame `protobuf:"bytes,3,opt,name=first_frame,json=firstFrame,proto3" json:"first_frame,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FrameContext) Reset() {
+	*x = FrameContext{}
+	mi := &file_framevault_v1_metadata_service_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FrameContext) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FrameContext) ProtoMessage() {}
+
+func (x *FrameContext) ProtoReflect() protoreflect.Message {
+	mi := &file_framevault_v1_metadata_service_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FrameContext.ProtoReflect.Descriptor instead.
+func (*FrameContext) Descriptor() ([]byte, []int) {
+	return file_framevault_v1_metadata_service_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *FrameContext) GetContextId() string {
+	if x != nil {
+		return x.ContextId
+	}
+	return ""
+}
+
+func (x *FrameContext) GetFrameCount() int64 {
+	if x != nil {
+		return x.FrameCount
+	}
+	return 0
+}
+
+func (x *FrameContext) GetFirstFrame() *Frame {
+	if x != nil {
+		return x.FirstFrame
+	}
+	return nil
+}
+
+// Request of ListContextFrames.
+type ListContextFramesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The frames to list: a version with optional rules and query.
+	// `weight` and `label_mapping` do not apply.
+	Selection *ViewSelection `protobuf:"bytes,1,opt,name=selection,proto3" json:"selection,omitempty"`
+	// The context.
+	ContextId string `protobuf:"bytes,2,opt,name=context_id,json=contextId,proto3" json:"context_id,omitempty"`
+	// Maximum frames (1..1000; 0 means 100). A page may hold fewer: it ends
+	// before its encoded size passes 2 MiB.
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Token from a previous response with the same request fields.
+	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Fields of Frame to return (as View.projection); empty returns every
+	// field.
+	Projection *fieldmaskpb.FieldMask `protobuf:"bytes,5,opt,name=projection,proto3" json:"projection,omitempty"`
+	// Latest timestamp first instead of earliest first.
+	Descending bool `protobuf:"varint,6,opt,name=descending,proto3" json:"descending,omitempty"`
+	// Start right after this frame of the context (in the listing's
+	// direction); empty starts at the context's first (or last) frame. Ignored
+	// when `page_token` is set.
+	StartAfterFrameId string `protobuf:"bytes,7,opt,name=start_after_frame_id,json=startAfterFrameId,proto3" json:"start_after_frame_id,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ListContextFramesRequest) Reset() {
+	*x = ListContextFramesRequest{}
+	mi := &file_framevault_v1_metadata_service_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContextFramesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContextFramesRequest) ProtoMessage() {}
+
+func (x *ListContextFramesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_framevault_v1_metadata_service_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContextFramesRequest.ProtoReflect.Descriptor instead.
+func (*ListContextFramesRequest) Descriptor() ([]byte, []int) {
+	return file_framevault_v1_metadata_service_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ListContextFramesRequest) GetSelection() *ViewSelection {
+	if x != nil {
+		return x.Selection
+	}
+	return nil
+}
+
+func (x *ListContextFramesRequest) GetContextId() string {
+	if x != nil {
+		return x.ContextId
+	}
+	return ""
+}
+
+func (x *ListContextFramesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListContextFramesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListContextFramesRequest) GetProjection() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.Projection
+	}
+	return nil
+}
+
+func (x *ListContextFramesRequest) GetDescending() bool {
+	if x != nil {
+		return x.Descending
+	}
+	return false
+}
+
+func (x *ListContextFramesRequest) GetStartAfterFrameId() string {
+	if x != nil {
+		return x.StartAfterFrameId
+	}
+	return ""
+}
+
+// Response of ListContextFrames.
+type ListContextFramesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Frames of the context in the requested order.
+	Frames []*Frame `protobuf:"bytes,1,rep,name=frames,proto3" json:"frames,omitempty"`
+	// Token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContextFramesResponse) Reset() {
+	*x = ListContextFramesResponse{}
+	mi := &file_framevault_v1_metadata_service_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContextFramesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContextFramesResponse) ProtoMessage() {}
+
+func (x *ListContextFramesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_framevault_v1_metadata_service_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContextFramesResponse.ProtoReflect.Descriptor instead.
+func (*ListContextFramesResponse) Descriptor() ([]byte, []int) {
+	return file_framevault_v1_metadata_service_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *ListContextFramesResponse) GetFrames() []*Frame {
+	if x != nil {
+		return x.Frames
+	}
+	return nil
+}
+
+func (x *ListContextFramesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_framevault_v1_metadata_service_proto protoreflect.FileDescriptor
 
 const file_framevault_v1_metadata_service_proto_rawDesc = "" +
@@ -3389,12 +3745,47 @@ const file_framevault_v1_metadata_service_proto_rawDesc = "" +
 	"batch_size\x18\x01 \x01(\x05R\tbatchSize\"w\n" +
 	"\x1bListReferencedBlobsResponse\x12/\n" +
 	"\adigests\x18\x01 \x03(\v2\x15.framevault.v1.DigestR\adigests\x12'\n" +
-	"\x0freferences_seen\x18\x02 \x01(\x03R\x0ereferencesSeen*|\n" +
+	"\x0freferences_seen\x18\x02 \x01(\x03R\x0ereferencesSeen\"\xc9\x01\n" +
+	"\x13ListContextsRequest\x12:\n" +
+	"\tselection\x18\x01 \x01(\v2\x1c.framevault.v1.ViewSelectionR\tselection\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12:\n" +
+	"\n" +
+	"projection\x18\x04 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"projection\"w\n" +
+	"\x14ListContextsResponse\x127\n" +
+	"\bcontexts\x18\x01 \x03(\v2\x1b.framevault.v1.FrameContextR\bcontexts\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x85\x01\n" +
+	"\fFrameContext\x12\x1d\n" +
+	"\n" +
+	"context_id\x18\x01 \x01(\tR\tcontextId\x12\x1f\n" +
+	"\vframe_count\x18\x02 \x01(\x03R\n" +
+	"frameCount\x125\n" +
+	"\vfirst_frame\x18\x03 \x01(\v2\x14.framevault.v1.FrameR\n" +
+	"firstFrame\"\xbe\x02\n" +
+	"\x18ListContextFramesRequest\x12:\n" +
+	"\tselection\x18\x01 \x01(\v2\x1c.framevault.v1.ViewSelectionR\tselection\x12\x1d\n" +
+	"\n" +
+	"context_id\x18\x02 \x01(\tR\tcontextId\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\x12:\n" +
+	"\n" +
+	"projection\x18\x05 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"projection\x12\x1e\n" +
+	"\n" +
+	"descending\x18\x06 \x01(\bR\n" +
+	"descending\x12/\n" +
+	"\x14start_after_frame_id\x18\a \x01(\tR\x11startAfterFrameId\"q\n" +
+	"\x19ListContextFramesResponse\x12,\n" +
+	"\x06frames\x18\x01 \x03(\v2\x14.framevault.v1.FrameR\x06frames\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*|\n" +
 	"\rMergeStrategy\x12\x1e\n" +
 	"\x1aMERGE_STRATEGY_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13MERGE_STRATEGY_FAIL\x10\x01\x12\x17\n" +
 	"\x13MERGE_STRATEGY_OURS\x10\x02\x12\x19\n" +
-	"\x15MERGE_STRATEGY_THEIRS\x10\x032\x8a\x11\n" +
+	"\x15MERGE_STRATEGY_THEIRS\x10\x032\xcb\x12\n" +
 	"\x0fMetadataService\x12L\n" +
 	"\rCreateDataset\x12#.framevault.v1.CreateDatasetRequest\x1a\x16.framevault.v1.Dataset\x12F\n" +
 	"\n" +
@@ -3422,7 +3813,9 @@ const file_framevault_v1_metadata_service_proto_rawDesc = "" +
 	"\fUploadFrames\x12\".framevault.v1.UploadFramesRequest\x1a#.framevault.v1.UploadFramesResponse(\x010\x01\x12\\\n" +
 	"\rIterateFrames\x12#.framevault.v1.IterateFramesRequest\x1a$.framevault.v1.IterateFramesResponse0\x01\x12`\n" +
 	"\x0fCountViewFrames\x12%.framevault.v1.CountViewFramesRequest\x1a&.framevault.v1.CountViewFramesResponse\x12]\n" +
-	"\x0eListViewFrames\x12$.framevault.v1.ListViewFramesRequest\x1a%.framevault.v1.ListViewFramesResponse\x12n\n" +
+	"\x0eListViewFrames\x12$.framevault.v1.ListViewFramesRequest\x1a%.framevault.v1.ListViewFramesResponse\x12W\n" +
+	"\fListContexts\x12\".framevault.v1.ListContextsRequest\x1a#.framevault.v1.ListContextsResponse\x12f\n" +
+	"\x11ListContextFrames\x12'.framevault.v1.ListContextFramesRequest\x1a(.framevault.v1.ListContextFramesResponse\x12n\n" +
 	"\x13ListReferencedBlobs\x12).framevault.v1.ListReferencedBlobsRequest\x1a*.framevault.v1.ListReferencedBlobsResponse0\x01Ba\n" +
 	"\x11dev.framevault.v1P\x01ZJgithub.com/framevault/framevault/clients/go/gen/framevault/v1;framevaultv1b\x06proto3"
 
@@ -3439,7 +3832,7 @@ func file_framevault_v1_metadata_service_proto_rawDescGZIP() []byte {
 }
 
 var file_framevault_v1_metadata_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_framevault_v1_metadata_service_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_framevault_v1_metadata_service_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_framevault_v1_metadata_service_proto_goTypes = []any{
 	(MergeStrategy)(0),                  // 0: framevault.v1.MergeStrategy
 	(FrameChange_Kind)(0),               // 1: framevault.v1.FrameChange.Kind
@@ -3493,136 +3886,153 @@ var file_framevault_v1_metadata_service_proto_goTypes = []any{
 	(*ListViewFramesResponse)(nil),      // 49: framevault.v1.ListViewFramesResponse
 	(*ListReferencedBlobsRequest)(nil),  // 50: framevault.v1.ListReferencedBlobsRequest
 	(*ListReferencedBlobsResponse)(nil), // 51: framevault.v1.ListReferencedBlobsResponse
-	(*Dataset)(nil),                     // 52: framevault.v1.Dataset
-	(*DatasetRef)(nil),                  // 53: framevault.v1.DatasetRef
-	(*fieldmaskpb.FieldMask)(nil),       // 54: google.protobuf.FieldMask
-	(*VersionRef)(nil),                  // 55: framevault.v1.VersionRef
-	(*Version)(nil),                     // 56: framevault.v1.Version
-	(*Frame)(nil),                       // 57: framevault.v1.Frame
-	(*status.Status)(nil),               // 58: google.rpc.Status
-	(*View)(nil),                        // 59: framevault.v1.View
-	(*Digest)(nil),                      // 60: framevault.v1.Digest
-	(*VersionStatistics)(nil),           // 61: framevault.v1.VersionStatistics
+	(*ListContextsRequest)(nil),         // 52: framevault.v1.ListContextsRequest
+	(*ListContextsResponse)(nil),        // 53: framevault.v1.ListContextsResponse
+	(*FrameContext)(nil),                // 54: framevault.v1.FrameContext
+	(*ListContextFramesRequest)(nil),    // 55: framevault.v1.ListContextFramesRequest
+	(*ListContextFramesResponse)(nil),   // 56: framevault.v1.ListContextFramesResponse
+	(*Dataset)(nil),                     // 57: framevault.v1.Dataset
+	(*DatasetRef)(nil),                  // 58: framevault.v1.DatasetRef
+	(*fieldmaskpb.FieldMask)(nil),       // 59: google.protobuf.FieldMask
+	(*VersionRef)(nil),                  // 60: framevault.v1.VersionRef
+	(*Version)(nil),                     // 61: framevault.v1.Version
+	(*Frame)(nil),                       // 62: framevault.v1.Frame
+	(*status.Status)(nil),               // 63: google.rpc.Status
+	(*View)(nil),                        // 64: framevault.v1.View
+	(*Digest)(nil),                      // 65: framevault.v1.Digest
+	(*ViewSelection)(nil),               // 66: framevault.v1.ViewSelection
+	(*VersionStatistics)(nil),           // 67: framevault.v1.VersionStatistics
 }
 var file_framevault_v1_metadata_service_proto_depIdxs = []int32{
-	52, // 0: framevault.v1.CreateDatasetRequest.dataset:type_name -> framevault.v1.Dataset
-	53, // 1: framevault.v1.GetDatasetRequest.dataset:type_name -> framevault.v1.DatasetRef
-	52, // 2: framevault.v1.ListDatasetsResponse.datasets:type_name -> framevault.v1.Dataset
-	53, // 3: framevault.v1.UpdateDatasetRequest.dataset_ref:type_name -> framevault.v1.DatasetRef
-	52, // 4: framevault.v1.UpdateDatasetRequest.dataset:type_name -> framevault.v1.Dataset
-	54, // 5: framevault.v1.UpdateDatasetRequest.update_mask:type_name -> google.protobuf.FieldMask
-	53, // 6: framevault.v1.DeleteDatasetRequest.dataset:type_name -> framevault.v1.DatasetRef
-	53, // 7: framevault.v1.CreateVersionRequest.dataset:type_name -> framevault.v1.DatasetRef
-	55, // 8: framevault.v1.CreateVersionRequest.parent:type_name -> framevault.v1.VersionRef
-	56, // 9: framevault.v1.CreateVersionRequest.version:type_name -> framevault.v1.Version
-	55, // 10: framevault.v1.GetVersionRequest.version:type_name -> framevault.v1.VersionRef
-	53, // 11: framevault.v1.ListVersionsRequest.dataset:type_name -> framevault.v1.DatasetRef
-	56, // 12: framevault.v1.ListVersionsResponse.versions:type_name -> framevault.v1.Version
-	55, // 13: framevault.v1.UpdateVersionRequest.version_ref:type_name -> framevault.v1.VersionRef
-	56, // 14: framevault.v1.UpdateVersionRequest.version:type_name -> framevault.v1.Version
-	54, // 15: framevault.v1.UpdateVersionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	55, // 16: framevault.v1.PublishVersionRequest.version:type_name -> framevault.v1.VersionRef
-	55, // 17: framevault.v1.SnapshotVersionRequest.version:type_name -> framevault.v1.VersionRef
-	56, // 18: framevault.v1.SnapshotVersionResponse.snapshot:type_name -> framevault.v1.Version
-	56, // 19: framevault.v1.SnapshotVersionResponse.draft:type_name -> framevault.v1.Version
-	55, // 20: framevault.v1.DeleteVersionRequest.version:type_name -> framevault.v1.VersionRef
-	55, // 21: framevault.v1.DiffVersionsRequest.base:type_name -> framevault.v1.VersionRef
-	55, // 22: framevault.v1.DiffVersionsRequest.target:type_name -> framevault.v1.VersionRef
+	57, // 0: framevault.v1.CreateDatasetRequest.dataset:type_name -> framevault.v1.Dataset
+	58, // 1: framevault.v1.GetDatasetRequest.dataset:type_name -> framevault.v1.DatasetRef
+	57, // 2: framevault.v1.ListDatasetsResponse.datasets:type_name -> framevault.v1.Dataset
+	58, // 3: framevault.v1.UpdateDatasetRequest.dataset_ref:type_name -> framevault.v1.DatasetRef
+	57, // 4: framevault.v1.UpdateDatasetRequest.dataset:type_name -> framevault.v1.Dataset
+	59, // 5: framevault.v1.UpdateDatasetRequest.update_mask:type_name -> google.protobuf.FieldMask
+	58, // 6: framevault.v1.DeleteDatasetRequest.dataset:type_name -> framevault.v1.DatasetRef
+	58, // 7: framevault.v1.CreateVersionRequest.dataset:type_name -> framevault.v1.DatasetRef
+	60, // 8: framevault.v1.CreateVersionRequest.parent:type_name -> framevault.v1.VersionRef
+	61, // 9: framevault.v1.CreateVersionRequest.version:type_name -> framevault.v1.Version
+	60, // 10: framevault.v1.GetVersionRequest.version:type_name -> framevault.v1.VersionRef
+	58, // 11: framevault.v1.ListVersionsRequest.dataset:type_name -> framevault.v1.DatasetRef
+	61, // 12: framevault.v1.ListVersionsResponse.versions:type_name -> framevault.v1.Version
+	60, // 13: framevault.v1.UpdateVersionRequest.version_ref:type_name -> framevault.v1.VersionRef
+	61, // 14: framevault.v1.UpdateVersionRequest.version:type_name -> framevault.v1.Version
+	59, // 15: framevault.v1.UpdateVersionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	60, // 16: framevault.v1.PublishVersionRequest.version:type_name -> framevault.v1.VersionRef
+	60, // 17: framevault.v1.SnapshotVersionRequest.version:type_name -> framevault.v1.VersionRef
+	61, // 18: framevault.v1.SnapshotVersionResponse.snapshot:type_name -> framevault.v1.Version
+	61, // 19: framevault.v1.SnapshotVersionResponse.draft:type_name -> framevault.v1.Version
+	60, // 20: framevault.v1.DeleteVersionRequest.version:type_name -> framevault.v1.VersionRef
+	60, // 21: framevault.v1.DiffVersionsRequest.base:type_name -> framevault.v1.VersionRef
+	60, // 22: framevault.v1.DiffVersionsRequest.target:type_name -> framevault.v1.VersionRef
 	22, // 23: framevault.v1.DiffVersionsResponse.changes:type_name -> framevault.v1.FrameChange
 	1,  // 24: framevault.v1.FrameChange.kind:type_name -> framevault.v1.FrameChange.Kind
-	57, // 25: framevault.v1.FrameChange.base:type_name -> framevault.v1.Frame
-	57, // 26: framevault.v1.FrameChange.target:type_name -> framevault.v1.Frame
-	55, // 27: framevault.v1.MergeVersionsRequest.ours:type_name -> framevault.v1.VersionRef
-	55, // 28: framevault.v1.MergeVersionsRequest.theirs:type_name -> framevault.v1.VersionRef
+	62, // 25: framevault.v1.FrameChange.base:type_name -> framevault.v1.Frame
+	62, // 26: framevault.v1.FrameChange.target:type_name -> framevault.v1.Frame
+	60, // 27: framevault.v1.MergeVersionsRequest.ours:type_name -> framevault.v1.VersionRef
+	60, // 28: framevault.v1.MergeVersionsRequest.theirs:type_name -> framevault.v1.VersionRef
 	0,  // 29: framevault.v1.MergeVersionsRequest.strategy:type_name -> framevault.v1.MergeStrategy
-	56, // 30: framevault.v1.MergeVersionsRequest.version:type_name -> framevault.v1.Version
-	56, // 31: framevault.v1.MergeVersionsResponse.version:type_name -> framevault.v1.Version
+	61, // 30: framevault.v1.MergeVersionsRequest.version:type_name -> framevault.v1.Version
+	61, // 31: framevault.v1.MergeVersionsResponse.version:type_name -> framevault.v1.Version
 	25, // 32: framevault.v1.MergeVersionsResponse.conflicts:type_name -> framevault.v1.MergeConflict
 	1,  // 33: framevault.v1.MergeConflict.ours:type_name -> framevault.v1.FrameChange.Kind
 	1,  // 34: framevault.v1.MergeConflict.theirs:type_name -> framevault.v1.FrameChange.Kind
-	55, // 35: framevault.v1.GetVersionStatisticsRequest.version:type_name -> framevault.v1.VersionRef
-	55, // 36: framevault.v1.GetFrameRequest.version:type_name -> framevault.v1.VersionRef
-	55, // 37: framevault.v1.UpdateFrameRequest.version:type_name -> framevault.v1.VersionRef
-	57, // 38: framevault.v1.UpdateFrameRequest.frame:type_name -> framevault.v1.Frame
-	54, // 39: framevault.v1.UpdateFrameRequest.update_mask:type_name -> google.protobuf.FieldMask
-	55, // 40: framevault.v1.DeleteFramesRequest.version:type_name -> framevault.v1.VersionRef
+	60, // 35: framevault.v1.GetVersionStatisticsRequest.version:type_name -> framevault.v1.VersionRef
+	60, // 36: framevault.v1.GetFrameRequest.version:type_name -> framevault.v1.VersionRef
+	60, // 37: framevault.v1.UpdateFrameRequest.version:type_name -> framevault.v1.VersionRef
+	62, // 38: framevault.v1.UpdateFrameRequest.frame:type_name -> framevault.v1.Frame
+	59, // 39: framevault.v1.UpdateFrameRequest.update_mask:type_name -> google.protobuf.FieldMask
+	60, // 40: framevault.v1.DeleteFramesRequest.version:type_name -> framevault.v1.VersionRef
 	31, // 41: framevault.v1.DeleteFramesResponse.statuses:type_name -> framevault.v1.FrameStatus
-	58, // 42: framevault.v1.FrameStatus.status:type_name -> google.rpc.Status
-	55, // 43: framevault.v1.CountFramesRequest.version:type_name -> framevault.v1.VersionRef
-	55, // 44: framevault.v1.ListFramesRequest.version:type_name -> framevault.v1.VersionRef
-	57, // 45: framevault.v1.ListFramesResponse.frames:type_name -> framevault.v1.Frame
+	63, // 42: framevault.v1.FrameStatus.status:type_name -> google.rpc.Status
+	60, // 43: framevault.v1.CountFramesRequest.version:type_name -> framevault.v1.VersionRef
+	60, // 44: framevault.v1.ListFramesRequest.version:type_name -> framevault.v1.VersionRef
+	62, // 45: framevault.v1.ListFramesResponse.frames:type_name -> framevault.v1.Frame
 	37, // 46: framevault.v1.UploadFramesRequest.options:type_name -> framevault.v1.UploadOptions
 	38, // 47: framevault.v1.UploadFramesRequest.items:type_name -> framevault.v1.UploadItem
-	55, // 48: framevault.v1.UploadOptions.version:type_name -> framevault.v1.VersionRef
-	57, // 49: framevault.v1.UploadItem.frame:type_name -> framevault.v1.Frame
+	60, // 48: framevault.v1.UploadOptions.version:type_name -> framevault.v1.VersionRef
+	62, // 49: framevault.v1.UploadItem.frame:type_name -> framevault.v1.Frame
 	40, // 50: framevault.v1.UploadFramesResponse.started:type_name -> framevault.v1.UploadStarted
 	41, // 51: framevault.v1.UploadFramesResponse.results:type_name -> framevault.v1.UploadResults
 	43, // 52: framevault.v1.UploadFramesResponse.summary:type_name -> framevault.v1.UploadSummary
-	56, // 53: framevault.v1.UploadStarted.version:type_name -> framevault.v1.Version
+	61, // 53: framevault.v1.UploadStarted.version:type_name -> framevault.v1.Version
 	42, // 54: framevault.v1.UploadResults.results:type_name -> framevault.v1.FrameResult
 	2,  // 55: framevault.v1.FrameResult.outcome:type_name -> framevault.v1.FrameResult.Outcome
-	58, // 56: framevault.v1.FrameResult.error:type_name -> google.rpc.Status
-	59, // 57: framevault.v1.IterateFramesRequest.view:type_name -> framevault.v1.View
-	57, // 58: framevault.v1.IterateFramesResponse.frames:type_name -> framevault.v1.Frame
-	59, // 59: framevault.v1.CountViewFramesRequest.view:type_name -> framevault.v1.View
-	59, // 60: framevault.v1.ListViewFramesRequest.view:type_name -> framevault.v1.View
-	57, // 61: framevault.v1.ListViewFramesResponse.frames:type_name -> framevault.v1.Frame
-	60, // 62: framevault.v1.ListReferencedBlobsResponse.digests:type_name -> framevault.v1.Digest
-	3,  // 63: framevault.v1.MetadataService.CreateDataset:input_type -> framevault.v1.CreateDatasetRequest
-	4,  // 64: framevault.v1.MetadataService.GetDataset:input_type -> framevault.v1.GetDatasetRequest
-	5,  // 65: framevault.v1.MetadataService.ListDatasets:input_type -> framevault.v1.ListDatasetsRequest
-	7,  // 66: framevault.v1.MetadataService.UpdateDataset:input_type -> framevault.v1.UpdateDatasetRequest
-	8,  // 67: framevault.v1.MetadataService.DeleteDataset:input_type -> framevault.v1.DeleteDatasetRequest
-	10, // 68: framevault.v1.MetadataService.CreateVersion:input_type -> framevault.v1.CreateVersionRequest
-	11, // 69: framevault.v1.MetadataService.GetVersion:input_type -> framevault.v1.GetVersionRequest
-	12, // 70: framevault.v1.MetadataService.ListVersions:input_type -> framevault.v1.ListVersionsRequest
-	14, // 71: framevault.v1.MetadataService.UpdateVersion:input_type -> framevault.v1.UpdateVersionRequest
-	15, // 72: framevault.v1.MetadataService.PublishVersion:input_type -> framevault.v1.PublishVersionRequest
-	16, // 73: framevault.v1.MetadataService.SnapshotVersion:input_type -> framevault.v1.SnapshotVersionRequest
-	18, // 74: framevault.v1.MetadataService.DeleteVersion:input_type -> framevault.v1.DeleteVersionRequest
-	20, // 75: framevault.v1.MetadataService.DiffVersions:input_type -> framevault.v1.DiffVersionsRequest
-	23, // 76: framevault.v1.MetadataService.MergeVersions:input_type -> framevault.v1.MergeVersionsRequest
-	26, // 77: framevault.v1.MetadataService.GetVersionStatistics:input_type -> framevault.v1.GetVersionStatisticsRequest
-	27, // 78: framevault.v1.MetadataService.GetFrame:input_type -> framevault.v1.GetFrameRequest
-	28, // 79: framevault.v1.MetadataService.UpdateFrame:input_type -> framevault.v1.UpdateFrameRequest
-	29, // 80: framevault.v1.MetadataService.DeleteFrames:input_type -> framevault.v1.DeleteFramesRequest
-	32, // 81: framevault.v1.MetadataService.CountFrames:input_type -> framevault.v1.CountFramesRequest
-	34, // 82: framevault.v1.MetadataService.ListFrames:input_type -> framevault.v1.ListFramesRequest
-	36, // 83: framevault.v1.MetadataService.UploadFrames:input_type -> framevault.v1.UploadFramesRequest
-	44, // 84: framevault.v1.MetadataService.IterateFrames:input_type -> framevault.v1.IterateFramesRequest
-	46, // 85: framevault.v1.MetadataService.CountViewFrames:input_type -> framevault.v1.CountViewFramesRequest
-	48, // 86: framevault.v1.MetadataService.ListViewFrames:input_type -> framevault.v1.ListViewFramesRequest
-	50, // 87: framevault.v1.MetadataService.ListReferencedBlobs:input_type -> framevault.v1.ListReferencedBlobsRequest
-	52, // 88: framevault.v1.MetadataService.CreateDataset:output_type -> framevault.v1.Dataset
-	52, // 89: framevault.v1.MetadataService.GetDataset:output_type -> framevault.v1.Dataset
-	6,  // 90: framevault.v1.MetadataService.ListDatasets:output_type -> framevault.v1.ListDatasetsResponse
-	52, // 91: framevault.v1.MetadataService.UpdateDataset:output_type -> framevault.v1.Dataset
-	9,  // 92: framevault.v1.MetadataService.DeleteDataset:output_type -> framevault.v1.DeleteDatasetResponse
-	56, // 93: framevault.v1.MetadataService.CreateVersion:output_type -> framevault.v1.Version
-	56, // 94: framevault.v1.MetadataService.GetVersion:output_type -> framevault.v1.Version
-	13, // 95: framevault.v1.MetadataService.ListVersions:output_type -> framevault.v1.ListVersionsResponse
-	56, // 96: framevault.v1.MetadataService.UpdateVersion:output_type -> framevault.v1.Version
-	56, // 97: framevault.v1.MetadataService.PublishVersion:output_type -> framevault.v1.Version
-	17, // 98: framevault.v1.MetadataService.SnapshotVersion:output_type -> framevault.v1.SnapshotVersionResponse
-	19, // 99: framevault.v1.MetadataService.DeleteVersion:output_type -> framevault.v1.DeleteVersionResponse
-	21, // 100: framevault.v1.MetadataService.DiffVersions:output_type -> framevault.v1.DiffVersionsResponse
-	24, // 101: framevault.v1.MetadataService.MergeVersions:output_type -> framevault.v1.MergeVersionsResponse
-	61, // 102: framevault.v1.MetadataService.GetVersionStatistics:output_type -> framevault.v1.VersionStatistics
-	57, // 103: framevault.v1.MetadataService.GetFrame:output_type -> framevault.v1.Frame
-	57, // 104: framevault.v1.MetadataService.UpdateFrame:output_type -> framevault.v1.Frame
-	30, // 105: framevault.v1.MetadataService.DeleteFrames:output_type -> framevault.v1.DeleteFramesResponse
-	33, // 106: framevault.v1.MetadataService.CountFrames:output_type -> framevault.v1.CountFramesResponse
-	35, // 107: framevault.v1.MetadataService.ListFrames:output_type -> framevault.v1.ListFramesResponse
-	39, // 108: framevault.v1.MetadataService.UploadFrames:output_type -> framevault.v1.UploadFramesResponse
-	45, // 109: framevault.v1.MetadataService.IterateFrames:output_type -> framevault.v1.IterateFramesResponse
-	47, // 110: framevault.v1.MetadataService.CountViewFrames:output_type -> framevault.v1.CountViewFramesResponse
-	49, // 111: framevault.v1.MetadataService.ListViewFrames:output_type -> framevault.v1.ListViewFramesResponse
-	51, // 112: framevault.v1.MetadataService.ListReferencedBlobs:output_type -> framevault.v1.ListReferencedBlobsResponse
-	88, // [88:113] is the sub-list for method output_type
-	63, // [63:88] is the sub-list for method input_type
-	63, // [63:63] is the sub-list for extension type_name
-	63, // [63:63] is the sub-list for extension extendee
-	0,  // [0:63] is the sub-list for field type_name
+	63, // 56: framevault.v1.FrameResult.error:type_name -> google.rpc.Status
+	64, // 57: framevault.v1.IterateFramesRequest.view:type_name -> framevault.v1.View
+	62, // 58: framevault.v1.IterateFramesResponse.frames:type_name -> framevault.v1.Frame
+	64, // 59: framevault.v1.CountViewFramesRequest.view:type_name -> framevault.v1.View
+	64, // 60: framevault.v1.ListViewFramesRequest.view:type_name -> framevault.v1.View
+	62, // 61: framevault.v1.ListViewFramesResponse.frames:type_name -> framevault.v1.Frame
+	65, // 62: framevault.v1.ListReferencedBlobsResponse.digests:type_name -> framevault.v1.Digest
+	66, // 63: framevault.v1.ListContextsRequest.selection:type_name -> framevault.v1.ViewSelection
+	59, // 64: framevault.v1.ListContextsRequest.projection:type_name -> google.protobuf.FieldMask
+	54, // 65: framevault.v1.ListContextsResponse.contexts:type_name -> framevault.v1.FrameContext
+	62, // 66: framevault.v1.FrameContext.first_frame:type_name -> framevault.v1.Frame
+	66, // 67: framevault.v1.ListContextFramesRequest.selection:type_name -> framevault.v1.ViewSelection
+	59, // 68: framevault.v1.ListContextFramesRequest.projection:type_name -> google.protobuf.FieldMask
+	62, // 69: framevault.v1.ListContextFramesResponse.frames:type_name -> framevault.v1.Frame
+	3,  // 70: framevault.v1.MetadataService.CreateDataset:input_type -> framevault.v1.CreateDatasetRequest
+	4,  // 71: framevault.v1.MetadataService.GetDataset:input_type -> framevault.v1.GetDatasetRequest
+	5,  // 72: framevault.v1.MetadataService.ListDatasets:input_type -> framevault.v1.ListDatasetsRequest
+	7,  // 73: framevault.v1.MetadataService.UpdateDataset:input_type -> framevault.v1.UpdateDatasetRequest
+	8,  // 74: framevault.v1.MetadataService.DeleteDataset:input_type -> framevault.v1.DeleteDatasetRequest
+	10, // 75: framevault.v1.MetadataService.CreateVersion:input_type -> framevault.v1.CreateVersionRequest
+	11, // 76: framevault.v1.MetadataService.GetVersion:input_type -> framevault.v1.GetVersionRequest
+	12, // 77: framevault.v1.MetadataService.ListVersions:input_type -> framevault.v1.ListVersionsRequest
+	14, // 78: framevault.v1.MetadataService.UpdateVersion:input_type -> framevault.v1.UpdateVersionRequest
+	15, // 79: framevault.v1.MetadataService.PublishVersion:input_type -> framevault.v1.PublishVersionRequest
+	16, // 80: framevault.v1.MetadataService.SnapshotVersion:input_type -> framevault.v1.SnapshotVersionRequest
+	18, // 81: framevault.v1.MetadataService.DeleteVersion:input_type -> framevault.v1.DeleteVersionRequest
+	20, // 82: framevault.v1.MetadataService.DiffVersions:input_type -> framevault.v1.DiffVersionsRequest
+	23, // 83: framevault.v1.MetadataService.MergeVersions:input_type -> framevault.v1.MergeVersionsRequest
+	26, // 84: framevault.v1.MetadataService.GetVersionStatistics:input_type -> framevault.v1.GetVersionStatisticsRequest
+	27, // 85: framevault.v1.MetadataService.GetFrame:input_type -> framevault.v1.GetFrameRequest
+	28, // 86: framevault.v1.MetadataService.UpdateFrame:input_type -> framevault.v1.UpdateFrameRequest
+	29, // 87: framevault.v1.MetadataService.DeleteFrames:input_type -> framevault.v1.DeleteFramesRequest
+	32, // 88: framevault.v1.MetadataService.CountFrames:input_type -> framevault.v1.CountFramesRequest
+	34, // 89: framevault.v1.MetadataService.ListFrames:input_type -> framevault.v1.ListFramesRequest
+	36, // 90: framevault.v1.MetadataService.UploadFrames:input_type -> framevault.v1.UploadFramesRequest
+	44, // 91: framevault.v1.MetadataService.IterateFrames:input_type -> framevault.v1.IterateFramesRequest
+	46, // 92: framevault.v1.MetadataService.CountViewFrames:input_type -> framevault.v1.CountViewFramesRequest
+	48, // 93: framevault.v1.MetadataService.ListViewFrames:input_type -> framevault.v1.ListViewFramesRequest
+	52, // 94: framevault.v1.MetadataService.ListContexts:input_type -> framevault.v1.ListContextsRequest
+	55, // 95: framevault.v1.MetadataService.ListContextFrames:input_type -> framevault.v1.ListContextFramesRequest
+	50, // 96: framevault.v1.MetadataService.ListReferencedBlobs:input_type -> framevault.v1.ListReferencedBlobsRequest
+	57, // 97: framevault.v1.MetadataService.CreateDataset:output_type -> framevault.v1.Dataset
+	57, // 98: framevault.v1.MetadataService.GetDataset:output_type -> framevault.v1.Dataset
+	6,  // 99: framevault.v1.MetadataService.ListDatasets:output_type -> framevault.v1.ListDatasetsResponse
+	57, // 100: framevault.v1.MetadataService.UpdateDataset:output_type -> framevault.v1.Dataset
+	9,  // 101: framevault.v1.MetadataService.DeleteDataset:output_type -> framevault.v1.DeleteDatasetResponse
+	61, // 102: framevault.v1.MetadataService.CreateVersion:output_type -> framevault.v1.Version
+	61, // 103: framevault.v1.MetadataService.GetVersion:output_type -> framevault.v1.Version
+	13, // 104: framevault.v1.MetadataService.ListVersions:output_type -> framevault.v1.ListVersionsResponse
+	61, // 105: framevault.v1.MetadataService.UpdateVersion:output_type -> framevault.v1.Version
+	61, // 106: framevault.v1.MetadataService.PublishVersion:output_type -> framevault.v1.Version
+	17, // 107: framevault.v1.MetadataService.SnapshotVersion:output_type -> framevault.v1.SnapshotVersionResponse
+	19, // 108: framevault.v1.MetadataService.DeleteVersion:output_type -> framevault.v1.DeleteVersionResponse
+	21, // 109: framevault.v1.MetadataService.DiffVersions:output_type -> framevault.v1.DiffVersionsResponse
+	24, // 110: framevault.v1.MetadataService.MergeVersions:output_type -> framevault.v1.MergeVersionsResponse
+	67, // 111: framevault.v1.MetadataService.GetVersionStatistics:output_type -> framevault.v1.VersionStatistics
+	62, // 112: framevault.v1.MetadataService.GetFrame:output_type -> framevault.v1.Frame
+	62, // 113: framevault.v1.MetadataService.UpdateFrame:output_type -> framevault.v1.Frame
+	30, // 114: framevault.v1.MetadataService.DeleteFrames:output_type -> framevault.v1.DeleteFramesResponse
+	33, // 115: framevault.v1.MetadataService.CountFrames:output_type -> framevault.v1.CountFramesResponse
+	35, // 116: framevault.v1.MetadataService.ListFrames:output_type -> framevault.v1.ListFramesResponse
+	39, // 117: framevault.v1.MetadataService.UploadFrames:output_type -> framevault.v1.UploadFramesResponse
+	45, // 118: framevault.v1.MetadataService.IterateFrames:output_type -> framevault.v1.IterateFramesResponse
+	47, // 119: framevault.v1.MetadataService.CountViewFrames:output_type -> framevault.v1.CountViewFramesResponse
+	49, // 120: framevault.v1.MetadataService.ListViewFrames:output_type -> framevault.v1.ListViewFramesResponse
+	53, // 121: framevault.v1.MetadataService.ListContexts:output_type -> framevault.v1.ListContextsResponse
+	56, // 122: framevault.v1.MetadataService.ListContextFrames:output_type -> framevault.v1.ListContextFramesResponse
+	51, // 123: framevault.v1.MetadataService.ListReferencedBlobs:output_type -> framevault.v1.ListReferencedBlobsResponse
+	97, // [97:124] is the sub-list for method output_type
+	70, // [70:97] is the sub-list for method input_type
+	70, // [70:70] is the sub-list for extension type_name
+	70, // [70:70] is the sub-list for extension extendee
+	0,  // [0:70] is the sub-list for field type_name
 }
 
 func init() { file_framevault_v1_metadata_service_proto_init() }
@@ -3645,7 +4055,7 @@ func file_framevault_v1_metadata_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_framevault_v1_metadata_service_proto_rawDesc), len(file_framevault_v1_metadata_service_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   49,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

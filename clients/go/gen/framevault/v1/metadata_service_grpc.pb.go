@@ -43,6 +43,8 @@ const (
 	MetadataService_IterateFrames_FullMethodName        = "/framevault.v1.MetadataService/IterateFrames"
 	MetadataService_CountViewFrames_FullMethodName      = "/framevault.v1.MetadataService/CountViewFrames"
 	MetadataService_ListViewFrames_FullMethodName       = "/framevault.v1.MetadataService/ListViewFrames"
+	MetadataService_ListContexts_FullMethodName         = "/framevault.v1.MetadataService/ListContexts"
+	MetadataService_ListContextFrames_FullMethodName    = "/framevault.v1.MetadataService/ListContextFrames"
 	MetadataService_ListReferencedBlobs_FullMethodName  = "/framevault.v1.MetadataService/ListReferencedBlobs"
 )
 
@@ -173,6 +175,19 @@ type MetadataServiceClient interface {
 	// Lists the frames of a view, paginated, for user interfaces. Errors: as
 	// IterateFrames.
 	ListViewFrames(ctx context.Context, in *ListViewFramesRequest, opts ...grpc.CallOption) (*ListViewFramesResponse, error)
+	// Lists the contexts of a selection's frames, one entry per context id in
+	// ascending order, each with its first frame (timestamp order) and its
+	// number of frames, paginated by context id: a page costs the same at any
+	// depth of the version. For user interfaces that group frames by context.
+	// Errors: as ListViewFrames (INVALID_ARGUMENT names `selection.query` with
+	// the position of a query error).
+	ListContexts(ctx context.Context, in *ListContextsRequest, opts ...grpc.CallOption) (*ListContextsResponse, error)
+	// Lists the frames of one context of a selection in timestamp order (frame
+	// id breaking ties), or the reverse, paginated; optionally starting right
+	// after a given frame, which finds a frame's neighbours in its context.
+	// Errors: as ListContexts; NOT_FOUND when `start_after_frame_id` names no
+	// frame of the context.
+	ListContextFrames(ctx context.Context, in *ListContextFramesRequest, opts ...grpc.CallOption) (*ListContextFramesResponse, error)
 	// Service-to-service: streams the blob digests referenced by frames of any
 	// version (sources, previews, masks), for the blob service's garbage
 	// collection. A digest may appear more than once.
@@ -448,6 +463,26 @@ func (c *metadataServiceClient) ListViewFrames(ctx context.Context, in *ListView
 	return out, nil
 }
 
+func (c *metadataServiceClient) ListContexts(ctx context.Context, in *ListContextsRequest, opts ...grpc.CallOption) (*ListContextsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListContextsResponse)
+	err := c.cc.Invoke(ctx, MetadataService_ListContexts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataServiceClient) ListContextFrames(ctx context.Context, in *ListContextFramesRequest, opts ...grpc.CallOption) (*ListContextFramesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListContextFramesResponse)
+	err := c.cc.Invoke(ctx, MetadataService_ListContextFrames_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *metadataServiceClient) ListReferencedBlobs(ctx context.Context, in *ListReferencedBlobsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListReferencedBlobsResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &MetadataService_ServiceDesc.Streams[3], MetadataService_ListReferencedBlobs_FullMethodName, cOpts...)
@@ -594,6 +629,19 @@ type MetadataServiceServer interface {
 	// Lists the frames of a view, paginated, for user interfaces. Errors: as
 	// IterateFrames.
 	ListViewFrames(context.Context, *ListViewFramesRequest) (*ListViewFramesResponse, error)
+	// Lists the contexts of a selection's frames, one entry per context id in
+	// ascending order, each with its first frame (timestamp order) and its
+	// number of frames, paginated by context id: a page costs the same at any
+	// depth of the version. For user interfaces that group frames by context.
+	// Errors: as ListViewFrames (INVALID_ARGUMENT names `selection.query` with
+	// the position of a query error).
+	ListContexts(context.Context, *ListContextsRequest) (*ListContextsResponse, error)
+	// Lists the frames of one context of a selection in timestamp order (frame
+	// id breaking ties), or the reverse, paginated; optionally starting right
+	// after a given frame, which finds a frame's neighbours in its context.
+	// Errors: as ListContexts; NOT_FOUND when `start_after_frame_id` names no
+	// frame of the context.
+	ListContextFrames(context.Context, *ListContextFramesRequest) (*ListContextFramesResponse, error)
 	// Service-to-service: streams the blob digests referenced by frames of any
 	// version (sources, previews, masks), for the blob service's garbage
 	// collection. A digest may appear more than once.
@@ -679,6 +727,12 @@ func (UnimplementedMetadataServiceServer) CountViewFrames(context.Context, *Coun
 }
 func (UnimplementedMetadataServiceServer) ListViewFrames(context.Context, *ListViewFramesRequest) (*ListViewFramesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListViewFrames not implemented")
+}
+func (UnimplementedMetadataServiceServer) ListContexts(context.Context, *ListContextsRequest) (*ListContextsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListContexts not implemented")
+}
+func (UnimplementedMetadataServiceServer) ListContextFrames(context.Context, *ListContextFramesRequest) (*ListContextFramesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListContextFrames not implemented")
 }
 func (UnimplementedMetadataServiceServer) ListReferencedBlobs(*ListReferencedBlobsRequest, grpc.ServerStreamingServer[ListReferencedBlobsResponse]) error {
 	return status.Error(codes.Unimplemented, "method ListReferencedBlobs not implemented")
@@ -1111,6 +1165,42 @@ func _MetadataService_ListViewFrames_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MetadataService_ListContexts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListContextsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServiceServer).ListContexts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetadataService_ListContexts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServiceServer).ListContexts(ctx, req.(*ListContextsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetadataService_ListContextFrames_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListContextFramesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServiceServer).ListContextFrames(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetadataService_ListContextFrames_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServiceServer).ListContextFrames(ctx, req.(*ListContextFramesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _MetadataService_ListReferencedBlobs_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(ListReferencedBlobsRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -1212,6 +1302,14 @@ var MetadataService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListViewFrames",
 			Handler:    _MetadataService_ListViewFrames_Handler,
+		},
+		{
+			MethodName: "ListContexts",
+			Handler:    _MetadataService_ListContexts_Handler,
+		},
+		{
+			MethodName: "ListContextFrames",
+			Handler:    _MetadataService_ListContextFrames_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -27,7 +27,7 @@ import { Status } from "../../google/rpc/status";
 import { Digest } from "./blob";
 import { Dataset, DatasetRef, Version, VersionRef, VersionStatistics } from "./dataset";
 import { Frame } from "./frame";
-import { View } from "./view";
+import { View, ViewSelection } from "./view";
 
 export const protobufPackage = "framevault.v1";
 
@@ -754,6 +754,91 @@ export interface ListReferencedBlobsResponse {
   digests: Digest[];
   /** Total blob references seen so far (for progress reporting). */
   referencesSeen: number;
+}
+
+/** Request of ListContexts. */
+export interface ListContextsRequest {
+  /**
+   * The frames to group: a version with optional rules and query.
+   * `weight` and `label_mapping` do not apply.
+   */
+  selection:
+    | ViewSelection
+    | undefined;
+  /**
+   * Maximum contexts (1..1000; 0 means 100). A page may hold fewer: it ends
+   * before its encoded size passes 2 MiB. Only an empty next_page_token marks
+   * the last page.
+   */
+  pageSize: number;
+  /** Token from a previous response with the same selection and projection. */
+  pageToken: string;
+  /**
+   * Fields of each first frame to return (paths of Frame, as
+   * View.projection); empty returns every field.
+   */
+  projection: string[] | undefined;
+}
+
+/** Response of ListContexts. */
+export interface ListContextsResponse {
+  /** Contexts ordered by context id. */
+  contexts: FrameContext[];
+  /** Token of the next page; empty on the last page. */
+  nextPageToken: string;
+}
+
+/** One context of a selection. */
+export interface FrameContext {
+  /** The context id. */
+  contextId: string;
+  /** Number of the selection's frames in the context. */
+  frameCount: number;
+  /** The context's first frame of the selection in timestamp order. */
+  firstFrame: Frame | undefined;
+}
+
+/** Request of ListContextFrames. */
+export interface ListContextFramesRequest {
+  /**
+   * The frames to list: a version with optional rules and query.
+   * `weight` and `label_mapping` do not apply.
+   */
+  selection:
+    | ViewSelection
+    | undefined;
+  /** The context. */
+  contextId: string;
+  /**
+   * Maximum frames (1..1000; 0 means 100). A page may hold fewer: it ends
+   * before its encoded size passes 2 MiB.
+   */
+  pageSize: number;
+  /** Token from a previous response with the same request fields. */
+  pageToken: string;
+  /**
+   * Fields of Frame to return (as View.projection); empty returns every
+   * field.
+   */
+  projection:
+    | string[]
+    | undefined;
+  /** Latest timestamp first instead of earliest first. */
+  descending: boolean;
+  /**
+   * Start right after this frame of the context (in the listing's
+   * direction); empty starts at the context's first (or last) frame. Ignored
+   * when `page_token` is set.
+   */
+  startAfterFrameId: string;
+}
+
+/** Response of ListContextFrames. */
+export interface ListContextFramesResponse {
+  /** Frames of the context in the requested order. */
+  frames: Frame[];
+  /** Token of the next page; empty on the last page. */
+  nextPageToken: string;
 }
 
 function createBaseCreateDatasetRequest(): CreateDatasetRequest {
@@ -5599,6 +5684,619 @@ export const ListReferencedBlobsResponse: MessageFns<ListReferencedBlobsResponse
   },
 };
 
+function createBaseListContextsRequest(): ListContextsRequest {
+  return { selection: undefined, pageSize: 0, pageToken: "", projection: undefined };
+}
+
+export const ListContextsRequest: MessageFns<ListContextsRequest> = {
+  encode(message: ListContextsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.selection !== undefined) {
+      ViewSelection.encode(message.selection, writer.uint32(10).fork()).join();
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(16).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(26).string(message.pageToken);
+    }
+    if (message.projection !== undefined) {
+      FieldMask.encode(FieldMask.wrap(message.projection), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListContextsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListContextsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.selection = ViewSelection.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.projection = FieldMask.unwrap(FieldMask.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListContextsRequest {
+    return {
+      selection: isSet(object.selection) ? ViewSelection.fromJSON(object.selection) : undefined,
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+      projection: isSet(object.projection) ? FieldMask.unwrap(FieldMask.fromJSON(object.projection)) : undefined,
+    };
+  },
+
+  toJSON(message: ListContextsRequest): unknown {
+    const obj: any = {};
+    if (message.selection !== undefined) {
+      obj.selection = ViewSelection.toJSON(message.selection);
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    if (message.projection !== undefined) {
+      obj.projection = FieldMask.toJSON(FieldMask.wrap(message.projection));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListContextsRequest>, I>>(base?: I): ListContextsRequest {
+    return ListContextsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListContextsRequest>, I>>(object: I): ListContextsRequest {
+    const message = createBaseListContextsRequest();
+    message.selection = (object.selection !== undefined && object.selection !== null)
+      ? ViewSelection.fromPartial(object.selection)
+      : undefined;
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    message.projection = object.projection ?? undefined;
+    return message;
+  },
+};
+
+function createBaseListContextsResponse(): ListContextsResponse {
+  return { contexts: [], nextPageToken: "" };
+}
+
+export const ListContextsResponse: MessageFns<ListContextsResponse> = {
+  encode(message: ListContextsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.contexts) {
+      FrameContext.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListContextsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListContextsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.contexts.push(FrameContext.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListContextsResponse {
+    return {
+      contexts: globalThis.Array.isArray(object?.contexts)
+        ? object.contexts.map((e: any) => FrameContext.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListContextsResponse): unknown {
+    const obj: any = {};
+    if (message.contexts?.length) {
+      obj.contexts = message.contexts.map((e) => FrameContext.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListContextsResponse>, I>>(base?: I): ListContextsResponse {
+    return ListContextsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListContextsResponse>, I>>(object: I): ListContextsResponse {
+    const message = createBaseListContextsResponse();
+    message.contexts = object.contexts?.map((e) => FrameContext.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseFrameContext(): FrameContext {
+  return { contextId: "", frameCount: 0, firstFrame: undefined };
+}
+
+export const FrameContext: MessageFns<FrameContext> = {
+  encode(message: FrameContext, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.contextId !== "") {
+      writer.uint32(10).string(message.contextId);
+    }
+    if (message.frameCount !== 0) {
+      writer.uint32(16).int64(message.frameCount);
+    }
+    if (message.firstFrame !== undefined) {
+      Frame.encode(message.firstFrame, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FrameContext {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFrameContext();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.contextId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.frameCount = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.firstFrame = Frame.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FrameContext {
+    return {
+      contextId: isSet(object.contextId)
+        ? globalThis.String(object.contextId)
+        : isSet(object.context_id)
+        ? globalThis.String(object.context_id)
+        : "",
+      frameCount: isSet(object.frameCount)
+        ? globalThis.Number(object.frameCount)
+        : isSet(object.frame_count)
+        ? globalThis.Number(object.frame_count)
+        : 0,
+      firstFrame: isSet(object.firstFrame)
+        ? Frame.fromJSON(object.firstFrame)
+        : isSet(object.first_frame)
+        ? Frame.fromJSON(object.first_frame)
+        : undefined,
+    };
+  },
+
+  toJSON(message: FrameContext): unknown {
+    const obj: any = {};
+    if (message.contextId !== "") {
+      obj.contextId = message.contextId;
+    }
+    if (message.frameCount !== 0) {
+      obj.frameCount = Math.round(message.frameCount);
+    }
+    if (message.firstFrame !== undefined) {
+      obj.firstFrame = Frame.toJSON(message.firstFrame);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FrameContext>, I>>(base?: I): FrameContext {
+    return FrameContext.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FrameContext>, I>>(object: I): FrameContext {
+    const message = createBaseFrameContext();
+    message.contextId = object.contextId ?? "";
+    message.frameCount = object.frameCount ?? 0;
+    message.firstFrame = (object.firstFrame !== undefined && object.firstFrame !== null)
+      ? Frame.fromPartial(object.firstFrame)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListContextFramesRequest(): ListContextFramesRequest {
+  return {
+    selection: undefined,
+    contextId: "",
+    pageSize: 0,
+    pageToken: "",
+    projection: undefined,
+    descending: false,
+    startAfterFrameId: "",
+  };
+}
+
+export const ListContextFramesRequest: MessageFns<ListContextFramesRequest> = {
+  encode(message: ListContextFramesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.selection !== undefined) {
+      ViewSelection.encode(message.selection, writer.uint32(10).fork()).join();
+    }
+    if (message.contextId !== "") {
+      writer.uint32(18).string(message.contextId);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(24).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(34).string(message.pageToken);
+    }
+    if (message.projection !== undefined) {
+      FieldMask.encode(FieldMask.wrap(message.projection), writer.uint32(42).fork()).join();
+    }
+    if (message.descending !== false) {
+      writer.uint32(48).bool(message.descending);
+    }
+    if (message.startAfterFrameId !== "") {
+      writer.uint32(58).string(message.startAfterFrameId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListContextFramesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListContextFramesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.selection = ViewSelection.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.contextId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.projection = FieldMask.unwrap(FieldMask.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.descending = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.startAfterFrameId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListContextFramesRequest {
+    return {
+      selection: isSet(object.selection) ? ViewSelection.fromJSON(object.selection) : undefined,
+      contextId: isSet(object.contextId)
+        ? globalThis.String(object.contextId)
+        : isSet(object.context_id)
+        ? globalThis.String(object.context_id)
+        : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+      projection: isSet(object.projection) ? FieldMask.unwrap(FieldMask.fromJSON(object.projection)) : undefined,
+      descending: isSet(object.descending) ? globalThis.Boolean(object.descending) : false,
+      startAfterFrameId: isSet(object.startAfterFrameId)
+        ? globalThis.String(object.startAfterFrameId)
+        : isSet(object.start_after_frame_id)
+        ? globalThis.String(object.start_after_frame_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ListContextFramesRequest): unknown {
+    const obj: any = {};
+    if (message.selection !== undefined) {
+      obj.selection = ViewSelection.toJSON(message.selection);
+    }
+    if (message.contextId !== "") {
+      obj.contextId = message.contextId;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    if (message.projection !== undefined) {
+      obj.projection = FieldMask.toJSON(FieldMask.wrap(message.projection));
+    }
+    if (message.descending !== false) {
+      obj.descending = message.descending;
+    }
+    if (message.startAfterFrameId !== "") {
+      obj.startAfterFrameId = message.startAfterFrameId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListContextFramesRequest>, I>>(base?: I): ListContextFramesRequest {
+    return ListContextFramesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListContextFramesRequest>, I>>(object: I): ListContextFramesRequest {
+    const message = createBaseListContextFramesRequest();
+    message.selection = (object.selection !== undefined && object.selection !== null)
+      ? ViewSelection.fromPartial(object.selection)
+      : undefined;
+    message.contextId = object.contextId ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    message.projection = object.projection ?? undefined;
+    message.descending = object.descending ?? false;
+    message.startAfterFrameId = object.startAfterFrameId ?? "";
+    return message;
+  },
+};
+
+function createBaseListContextFramesResponse(): ListContextFramesResponse {
+  return { frames: [], nextPageToken: "" };
+}
+
+export const ListContextFramesResponse: MessageFns<ListContextFramesResponse> = {
+  encode(message: ListContextFramesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.frames) {
+      Frame.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListContextFramesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListContextFramesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.frames.push(Frame.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListContextFramesResponse {
+    return {
+      frames: globalThis.Array.isArray(object?.frames) ? object.frames.map((e: any) => Frame.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListContextFramesResponse): unknown {
+    const obj: any = {};
+    if (message.frames?.length) {
+      obj.frames = message.frames.map((e) => Frame.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListContextFramesResponse>, I>>(base?: I): ListContextFramesResponse {
+    return ListContextFramesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListContextFramesResponse>, I>>(object: I): ListContextFramesResponse {
+    const message = createBaseListContextFramesResponse();
+    message.frames = object.frames?.map((e) => Frame.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
 /**
  * Datasets, versions and frames.
  *
@@ -5974,6 +6672,42 @@ export const MetadataServiceService = {
     responseDeserialize: (value: Buffer): ListViewFramesResponse => ListViewFramesResponse.decode(value),
   },
   /**
+   * Lists the contexts of a selection's frames, one entry per context id in
+   * ascending order, each with its first frame (timestamp order) and its
+   * number of frames, paginated by context id: a page costs the same at any
+   * depth of the version. For user interfaces that group frames by context.
+   * Errors: as ListViewFrames (INVALID_ARGUMENT names `selection.query` with
+   * the position of a query error).
+   */
+  listContexts: {
+    path: "/framevault.v1.MetadataService/ListContexts" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListContextsRequest): Buffer => Buffer.from(ListContextsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListContextsRequest => ListContextsRequest.decode(value),
+    responseSerialize: (value: ListContextsResponse): Buffer =>
+      Buffer.from(ListContextsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListContextsResponse => ListContextsResponse.decode(value),
+  },
+  /**
+   * Lists the frames of one context of a selection in timestamp order (frame
+   * id breaking ties), or the reverse, paginated; optionally starting right
+   * after a given frame, which finds a frame's neighbours in its context.
+   * Errors: as ListContexts; NOT_FOUND when `start_after_frame_id` names no
+   * frame of the context.
+   */
+  listContextFrames: {
+    path: "/framevault.v1.MetadataService/ListContextFrames" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListContextFramesRequest): Buffer =>
+      Buffer.from(ListContextFramesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListContextFramesRequest => ListContextFramesRequest.decode(value),
+    responseSerialize: (value: ListContextFramesResponse): Buffer =>
+      Buffer.from(ListContextFramesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListContextFramesResponse => ListContextFramesResponse.decode(value),
+  },
+  /**
    * Service-to-service: streams the blob digests referenced by frames of any
    * version (sources, previews, masks), for the blob service's garbage
    * collection. A digest may appear more than once.
@@ -6140,6 +6874,23 @@ export interface MetadataServiceServer extends UntypedServiceImplementation {
    * IterateFrames.
    */
   listViewFrames: handleUnaryCall<ListViewFramesRequest, ListViewFramesResponse>;
+  /**
+   * Lists the contexts of a selection's frames, one entry per context id in
+   * ascending order, each with its first frame (timestamp order) and its
+   * number of frames, paginated by context id: a page costs the same at any
+   * depth of the version. For user interfaces that group frames by context.
+   * Errors: as ListViewFrames (INVALID_ARGUMENT names `selection.query` with
+   * the position of a query error).
+   */
+  listContexts: handleUnaryCall<ListContextsRequest, ListContextsResponse>;
+  /**
+   * Lists the frames of one context of a selection in timestamp order (frame
+   * id breaking ties), or the reverse, paginated; optionally starting right
+   * after a given frame, which finds a frame's neighbours in its context.
+   * Errors: as ListContexts; NOT_FOUND when `start_after_frame_id` names no
+   * frame of the context.
+   */
+  listContextFrames: handleUnaryCall<ListContextFramesRequest, ListContextFramesResponse>;
   /**
    * Service-to-service: streams the blob digests referenced by frames of any
    * version (sources, previews, masks), for the blob service's garbage
@@ -6608,6 +7359,51 @@ export interface MetadataServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListViewFramesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Lists the contexts of a selection's frames, one entry per context id in
+   * ascending order, each with its first frame (timestamp order) and its
+   * number of frames, paginated by context id: a page costs the same at any
+   * depth of the version. For user interfaces that group frames by context.
+   * Errors: as ListViewFrames (INVALID_ARGUMENT names `selection.query` with
+   * the position of a query error).
+   */
+  listContexts(
+    request: ListContextsRequest,
+    callback: (error: ServiceError | null, response: ListContextsResponse) => void,
+  ): ClientUnaryCall;
+  listContexts(
+    request: ListContextsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListContextsResponse) => void,
+  ): ClientUnaryCall;
+  listContexts(
+    request: ListContextsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListContextsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Lists the frames of one context of a selection in timestamp order (frame
+   * id breaking ties), or the reverse, paginated; optionally starting right
+   * after a given frame, which finds a frame's neighbours in its context.
+   * Errors: as ListContexts; NOT_FOUND when `start_after_frame_id` names no
+   * frame of the context.
+   */
+  listContextFrames(
+    request: ListContextFramesRequest,
+    callback: (error: ServiceError | null, response: ListContextFramesResponse) => void,
+  ): ClientUnaryCall;
+  listContextFrames(
+    request: ListContextFramesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListContextFramesResponse) => void,
+  ): ClientUnaryCall;
+  listContextFrames(
+    request: ListContextFramesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListContextFramesResponse) => void,
   ): ClientUnaryCall;
   /**
    * Service-to-service: streams the blob digests referenced by frames of any
