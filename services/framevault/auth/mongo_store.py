@@ -13,12 +13,22 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from framevault.auth.permissions import ADMIN
 from framevault.auth.store import GLOBAL, Document
 from framevault.common.errors import NotFound
-from framevault.metadata.db import Database
+from framevault.metadata.db import FRAMES, Database
 from framevault.metadata.mongo_errors import translated, translating
 from framevault.metadata.transactions import in_transaction
 
 API_KEYS = "api_keys"
 ROLE_BINDINGS = "role_bindings"
+
+# The frame fields that hold blob URIs (sources, their previews and masks),
+# each with the index CheckBlobAccess finds frames by. Each index is partial:
+# it holds only frames that reference a blob in that field, so frames of
+# external URIs (s3, https, file) and frames without previews or masks cost
+# ingest no index entry. ``blob:`` URIs sort between these bounds (";" follows
+# ":"), and a query names the bounds too, which lets the planner use the index.
+_BLOB_URI_RANGE = {"$gte": "blob:", "$lt": "blob;"}
+_BLOB_URI_INDEXES = {"sources.uri": "blob_source_uris", "sources.preview.uri": "blob_preview_uris",
+                     "sources.masks.uri": "blob_mask_uris"}
 
 INDEXES: dict[str, list[IndexModel]] = {
     API_KEYS: [
@@ -31,10 +41,9 @@ INDEXES: dict[str, list[IndexModel]] = {
                    unique=True),
         IndexModel([("dataset_id", ASCENDING), ("principal", ASCENDING)], name="dataset_principal"),
     ],
+    FRAMES: [IndexModel([(path, ASCENDING)], name=name, partialFilterExpression={path: _BLOB_URI_RANGE})
+             for path, name in _BLOB_URI_INDEXES.items()],
 }
-
-# The frame fields that hold blob URIs (sources, their previews and masks).
-_BLOB_URI_FIELDS = ("sources.uri", "sources.preview.uri", "sources.masks.uri")
 
 
 async def delete_dataset_roles(db: Database, dataset_id: str, session: Any = None) -> int:
@@ -181,13 +190,26 @@ class MongoAccessStore:
     async def referenced_blob_uris(self, uris: Sequence[str], dataset_ids: Sequence[str] | None) -> set[str]:
         wanted = list(dict.fromkeys(uris))
         found: set[str] = set()
-        for path in _BLOB_URI_FIELDS:
+        for path in _BLOB_URI_INDEXES:
             remaining = [uri for uri in wanted if uri not in found]
             if not remaining:
                 break
-            query: dict[str, Any] = {path: {"$in": remaining}}
-            if dataset_ids is not None:
-                query["dataset_id"] = {"$in": list(dataset_ids)}
-            values = await self._db.frames.distinct(path, query)
+            values = await self._db.frames.distinct(path, _blob_uri_query(path, remaining, dataset_ids))
             found.update(value for value in values if value in remaining)
         return found
+
+    async def explain_referenced_blob_uris(self, uris: Sequence[str], dataset_ids: Sequence[str] | None
+                                           ) -> list[Document]:
+        """The plans of ``referenced_blob_uris``'s queries, one per URI field."""
+        with translated():
+            return [await self._db.db.command({"explain": {"distinct": FRAMES, "key": path,
+                                                           "query": _blob_uri_query(path, list(uris), dataset_ids)},
+                                               "verbosity": "executionStats"})
+                    for path in _BLOB_URI_INDEXES]
+
+
+def _blob_uri_query(path: str, uris: list[str], dataset_ids: Sequence[str] | None) -> dict[str, Any]:
+    query: dict[str, Any] = {path: {"$in": uris, **_BLOB_URI_RANGE}}
+    if dataset_ids is not None:
+        query["dataset_id"] = {"$in": list(dataset_ids)}
+    return query
