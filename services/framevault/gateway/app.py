@@ -242,8 +242,15 @@ class Gateway:
 
     async def frames(self, request: Request, token: str | None) -> Response:
         p, q = request.path_params, request.query_params
-        return no_store(await self.browser.frames(token, p["ds"], p["v"], q.get("query", ""),
-                                                  checked_page_size(q.get("page_size")), q.get("page_token", "")))
+        return no_store(await self.browser.frames(
+            token, p["ds"], p["v"], q.get("query", ""), checked_page_size(q.get("page_size")),
+            q.get("page_token", ""), context=q.get("context"), sort=q.get("sort", ""),
+            descending=checked_flag(q.get("desc"), "desc")))
+
+    async def contexts(self, request: Request, token: str | None) -> Response:
+        p, q = request.path_params, request.query_params
+        return no_store(await self.browser.contexts(token, p["ds"], p["v"], q.get("query", ""),
+                                                    checked_page_size(q.get("page_size")), q.get("page_token", "")))
 
     async def frame(self, request: Request, token: str | None) -> Response:
         p = request.path_params
@@ -259,7 +266,12 @@ class Gateway:
 
     async def mask_image(self, request: Request, token: str | None) -> Response:
         p = request.path_params
-        return redirect(await self.browser.mask_image_url(token, p["ds"], p["v"], p["f"], p["i"]))
+        return redirect(await self.browser.mask_image_url(token, p["ds"], p["v"], p["f"], p["i"], p["m"]))
+
+    async def diff(self, request: Request, token: str | None) -> Response:
+        q = request.query_params
+        return no_store(await self.browser.diff(token, request.path_params["ds"], q.get("from", ""), q.get("to", ""),
+                                                q.get("page_token", "")))
 
     async def unknown_api(self, request: Request, _: str | None) -> Response:
         raise not_found_route()
@@ -290,16 +302,18 @@ class Gateway:
             Route("/api/datasets/{ds}", api(self.dataset), methods=["GET"]),
             Route("/api/datasets/{ds}/versions", api(self.versions), methods=["GET"]),
             Route("/api/datasets/{ds}/versions", api(self.create_version), methods=["POST"]),
+            Route("/api/datasets/{ds}/diff", api(self.diff), methods=["GET"]),
             Route(version, api(self.version), methods=["GET"]),
             Route(version, api(self.delete_version), methods=["DELETE"]),
             Route(version + "/publish", api(self.publish_version), methods=["POST"]),
             Route(version + "/snapshot", api(self.snapshot_version), methods=["POST"]),
             Route(version + "/statistics", api(self.statistics), methods=["GET"]),
             Route(version + "/frames", api(self.frames), methods=["GET"]),
+            Route(version + "/contexts", api(self.contexts), methods=["GET"]),
             # Frame ids may hold "/": the longer routes come first.
             Route(frame + "/thumbnail", api(self.thumbnail), methods=["GET"]),
             Route(frame + "/sources/{i:int}/image", api(self.source_image), methods=["GET"]),
-            Route(frame + "/masks/{i:int}/image", api(self.mask_image), methods=["GET"]),
+            Route(frame + "/sources/{i:int}/masks/{m:int}/image", api(self.mask_image), methods=["GET"]),
             Route(frame, api(self.frame), methods=["GET"]),
             Route("/api/{rest:path}", api(self.unknown_api, anonymous=True)),
             Route("/{path:path}", self.static, methods=["GET", "HEAD"]),
@@ -339,6 +353,14 @@ async def json_body(request: Request, *, required: bool = True) -> dict[str, Any
     if not isinstance(body, dict):
         raise InvalidArgument.field("body", "must be a JSON object")
     return body
+
+
+def checked_flag(raw: str | None, name: str) -> bool:
+    if raw in (None, "", "0", "false"):
+        return False
+    if raw in ("1", "true"):
+        return True
+    raise InvalidArgument.field(name, "must be 0 or 1")
 
 
 def _text(body: dict[str, Any], name: str) -> str:

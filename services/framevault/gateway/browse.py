@@ -11,6 +11,8 @@ at the millionth frame as at the first.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,6 +47,13 @@ TOP_LABELS = 5
 DIFF_PAGE_SIZE = 50
 # What a grid tile shows of a frame; everything else stays in the service.
 SUMMARY_PROJECTION = ("id", "context_id", "timestamp", "sources.width", "sources.height", "rois.labels")
+# Orders the services list fast (API.md, "Order"): the whole version in sequential order (context
+# id, then timestamp), one context in timestamp order either way.
+VERSION_SORTS = frozenset({"", "context", "timestamp"})
+CONTEXT_SORTS = frozenset({"", "timestamp"})
+SORT_REFUSAL = ("a version's frames are listed by context, then timestamp: no index orders them by metadata, "
+                "so sorting by a metadata key is not offered; narrow by it in the query "
+                "(meta.<key>:[low TO high]) or see its distribution in the statistics")
 # External images a browser may open directly.
 _BROWSER_SCHEMES = ("https://", "http://")
 
@@ -214,23 +223,109 @@ class Browser:
     # -- frames ---------------------------------------------------------------
 
     async def frames(self, token: str | None, dataset_id: str, version_id: str, query: str, page_size: int,
-                     page_token: str) -> dict[str, Any]:
-        view = view_pb2.View(
-            selections=[view_pb2.ViewSelection(version=version_ref(dataset_id, version_id), query=query)],
-            order=view_pb2.ITERATION_ORDER_SEQUENTIAL)
-        view.projection.paths.extend(SUMMARY_PROJECTION)
-        page = await self._call(self._b.metadata.ListViewFrames, metadata_service_pb2.ListViewFramesRequest(
-            view=view, page_size=page_size, page_token=page_token), token)
-        return {"frames": [frame_summary(dataset_id, version_id, f) for f in page.frames],
-                "next_page_token": page.next_page_token}
+                     page_token: str, *, context: str | None, sort: str, descending: bool) -> dict[str, Any]:
+        """A page of a version's frames: one context's in timestamp order (either direction), or
+        the whole version's in the services' sequential order (context id, then timestamp)."""
+        selection = view_pb2.ViewSelection(version=version_ref(dataset_id, version_id), query=query)
+        if context is not None:
+            if sort not in CONTEXT_SORTS:
+                raise InvalidArgument.field("sort", "within a context frames are in timestamp order")
+            request = metadata_service_pb2.ListContextFramesRequest(
+                selection=selection, context_id=context, page_size=page_size, page_token=page_token,
+                descending=descending)
+            request.projection.paths.extend(SUMMARY_PROJECTION)
+            answer = await self._call(self._b.metadata.ListContextFrames, request, token)
+            frames, next_token = answer.frames, answer.next_page_token
+        else:
+            if sort not in VERSION_SORTS:
+                raise InvalidArgument.field("sort", SORT_REFUSAL)
+            if descending:
+                raise InvalidArgument.field("desc", "a version's frames are listed in ascending order; "
+                                                    "descending order is offered within one context")
+            view = view_pb2.View(selections=[selection], order=view_pb2.ITERATION_ORDER_SEQUENTIAL)
+            view.projection.paths.extend(SUMMARY_PROJECTION)
+            page = await self._call(self._b.metadata.ListViewFrames, metadata_service_pb2.ListViewFramesRequest(
+                view=view, page_size=page_size, page_token=page_token), token)
+            frames, next_token = page.frames, page.next_page_token
+        return {"frames": [frame_summary(dataset_id, version_id, f) for f in frames], "next_page_token": next_token}
+
+    async def contexts(self, token: str | None, dataset_id: str, version_id: str, query: str, page_size: int,
+                       page_token: str) -> dict[str, Any]:
+        """One tile per context id (ascending), with its first frame and its frame count."""
+        request = metadata_service_pb2.ListContextsRequest(
+            selection=view_pb2.ViewSelection(version=version_ref(dataset_id, version_id), query=query),
+            page_size=page_size, page_token=page_token)
+        request.projection.paths.extend(SUMMARY_PROJECTION)
+        answer = await self._call(self._b.metadata.ListContexts, request, token)
+        return {"contexts": [{"context_id": c.context_id, "frame_count": c.frame_count,
+                              "first_frame": frame_summary(dataset_id, version_id, c.first_frame)}
+                             for c in answer.contexts],
+                "next_page_token": answer.next_page_token}
 
     async def _frame(self, token: str | None, dataset_id: str, version_id: str, frame_id: str) -> frame_pb2.Frame:
         return await self._call(self._b.metadata.GetFrame, metadata_service_pb2.GetFrameRequest(
             version=version_ref(dataset_id, version_id), frame_id=frame_id), token)
 
     async def frame(self, token: str | None, dataset_id: str, version_id: str, frame_id: str) -> dict[str, Any]:
+        """The frame and its neighbours in its context (timestamp order), for playing a context."""
         frame = await self._frame(token, dataset_id, version_id, frame_id)
-        return {"frame": to_json(frame), "neighbours": {"previous": None, "next": None}}
+        previous, following = await asyncio.gather(
+            self._neighbour(token, dataset_id, version_id, frame, descending=True),
+            self._neighbour(token, dataset_id, version_id, frame, descending=False))
+        return {"frame": to_json(frame), "neighbours": {"previous": previous, "next": following}}
+
+    async def _neighbour(self, token: str | None, dataset_id: str, version_id: str, frame: frame_pb2.Frame, *,
+                         descending: bool) -> str | None:
+        request = metadata_service_pb2.ListContextFramesRequest(
+            selection=view_pb2.ViewSelection(version=version_ref(dataset_id, version_id)),
+            context_id=frame.context_id, page_size=1, descending=descending, start_after_frame_id=frame.id)
+        request.projection.paths.append("id")
+        answer = await self._call(self._b.metadata.ListContextFrames, request, token)
+        return answer.frames[0].id if answer.frames else None
+
+    # -- diff -----------------------------------------------------------------
+
+    async def diff(self, token: str | None, dataset_id: str, base_id: str, target_id: str, page_token: str
+                   ) -> dict[str, Any]:
+        """A page of the frames added, changed and removed from ``base_id`` to ``target_id``.
+
+        DiffVersions streams the changes ordered by frame id and has no pages; a page token holds
+        the last frame id sent, and the next page reads the stream again past it (its cost follows
+        the size of the change, not of the dataset, for a version and its descendant)."""
+        if not base_id:
+            raise InvalidArgument.field("from", "required: the version compared from")
+        if not target_id:
+            raise InvalidArgument.field("to", "required: the version compared to")
+        after = _diff_position(page_token)
+        request = metadata_service_pb2.DiffVersionsRequest(
+            base=version_ref(dataset_id, base_id, field="from"), target=version_ref(dataset_id, target_id, field="to"),
+            include_frames=True)
+        groups: dict[str, list[dict[str, Any]]] = {"added": [], "changed": [], "removed": []}
+        taken = 0
+        last = ""
+        more = False
+        call = self._b.metadata.DiffVersions(request, metadata=caller_metadata(token), timeout=self._b.timeout)
+        try:
+            async for message in call:
+                for change in message.changes:
+                    if after is not None and change.frame_id <= after:
+                        continue
+                    if taken == DIFF_PAGE_SIZE:
+                        more = True
+                        break
+                    kind = _DIFF_KINDS.get(change.kind)
+                    if kind is None:
+                        continue
+                    shown = (dataset_id, base_id, change.base) if kind == "removed" else (
+                        dataset_id, target_id, change.target)
+                    groups[kind].append(frame_summary(*shown))
+                    taken += 1
+                    last = change.frame_id
+                if more:
+                    break
+        finally:
+            call.cancel()
+        return {**groups, "next_page_token": _diff_token(last) if more else ""}
 
     # -- images ---------------------------------------------------------------
 
@@ -241,10 +336,11 @@ class Browser:
         return await self._location_url(token, source.uri, source.content_type, f"sources[{index}].uri")
 
     async def mask_image_url(self, token: str | None, dataset_id: str, version_id: str, frame_id: str,
-                             index: int) -> str:
+                             source_index: int, mask_index: int) -> str:
         frame = await self._frame(token, dataset_id, version_id, frame_id)
-        mask = _nth([m for s in frame.sources for m in s.masks], index, "mask")
-        return await self._location_url(token, mask.uri, mask.content_type or "image/png", f"masks[{index}].uri")
+        mask = _nth(_nth(frame.sources, source_index, "source").masks, mask_index, "mask")
+        return await self._location_url(token, mask.uri, mask.content_type or "image/png",
+                                        f"sources[{source_index}].masks[{mask_index}].uri")
 
     async def thumbnail_url(self, token: str | None, dataset_id: str, version_id: str, frame_id: str) -> str:
         """The first source's preview; made by the blob service on demand when the frame has none."""
@@ -295,6 +391,29 @@ def frame_summary(dataset_id: str, version_id: str, frame: frame_pb2.Frame) -> d
             "thumbnail_url": frame_path(dataset_id, version_id, frame.id) + "/thumbnail",
             "roi_count": len(frame.rois), "labels": labels,
             "width": first.width if first else 0, "height": first.height if first else 0}
+
+
+_DIFF_KINDS = {metadata_service_pb2.FrameChange.KIND_ADDED: "added",
+               metadata_service_pb2.FrameChange.KIND_CHANGED: "changed",
+               metadata_service_pb2.FrameChange.KIND_REMOVED: "removed"}
+
+
+def _diff_token(frame_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": frame_id}).encode()).decode().rstrip("=")
+
+
+def _diff_position(token: str) -> str | None:
+    """The last frame id a diff page token says was sent (the token only positions a listing the
+    caller may read whole, so it needs no signature)."""
+    if not token:
+        return None
+    try:
+        after = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))["after"]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidArgument.field("page_token", "malformed page token") from None
+    if not isinstance(after, str):
+        raise InvalidArgument.field("page_token", "malformed page token")
+    return after
 
 
 def _label_counts(stats: dataset_pb2.VersionStatistics) -> list[dict[str, Any]]:
