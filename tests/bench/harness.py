@@ -24,6 +24,7 @@ from typing import Any
 import processes
 import profiles
 import rows as bench_rows
+import rows_sdk
 import rows_scale
 import training_loader
 from pymongo import MongoClient
@@ -33,7 +34,7 @@ from workload import parse_bytes, parse_count
 from framevault.common.config import Settings
 from framevault.stack.session_data import remove_test_data
 
-ALL_ROWS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "T1")
+ALL_ROWS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "T1")
 
 # Defaults of a full run, sized to finish within 20 minutes on the 2-core development machine.
 DEFAULTS: dict[str, Any] = {
@@ -197,6 +198,9 @@ class Run:
             self.phase("replicas", self.args.driver, lambda bench: self.measure(
                 "P8", "two metadata replicas", lambda: rows_scale.p8_rows(bench)),
                 metadata_replicas=rows_scale.P8_REPLICAS)
+        if self.wants("P9"):
+            self.phase("sdk", self.args.driver, lambda bench: self.measure(
+                "P9", "the SDK as users call it", lambda: rows_sdk.p9_rows(bench, self.args.services_dir)))
         if self.wants("T1"):
             self.phase("training", self.args.driver, lambda bench: self.measure(
                 "T1", "training loader", lambda: training_loader.t1_rows(bench)))
