@@ -52,14 +52,18 @@ def run_harness(side: str, harness_args: list[str]) -> dict[str, Any]:
 
 
 def ratios(result: dict[str, Any]) -> dict[str, float]:
-    """Each row's ratio and, where measured, the metadata service's CPU per frame (``<row> cpu``)."""
+    """Each row's ratio and, where measured, the metadata service's CPU per frame (``<row> cpu``) and
+    the measuring client's (``<row> client cpu``, rows of the SDK)."""
     found: dict[str, float] = {}
     for row in result["rows"]:
         if row.get("ratio") is not None:
             found[row["id"]] = float(row["ratio"])
-        cpu = (row.get("details") or {}).get("metadata_cpu_us_per_frame")
+        details = row.get("details") or {}
+        cpu = details.get("metadata_cpu_us_per_frame")
         if cpu is not None:
             found[f"{row['id']} cpu"] = float(cpu)
+        if details.get("client_cpu_us_per_frame") is not None:
+            found[f"{row['id']} client cpu"] = float(details["client_cpu_us_per_frame"])
     return found
 
 
