@@ -24,6 +24,7 @@ from typing import Any
 
 import grpc
 import workload
+from client_channels import async_channel
 from grpc import aio
 from pymongo import MongoClient
 from pymongo.read_concern import ReadConcern
@@ -42,10 +43,6 @@ from framevault.v1 import (
 )
 
 UPLOAD_METHOD = "/framevault.v1.MetadataService/UploadFrames"
-CHANNEL_OPTIONS = [
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-    ("grpc.max_send_message_length", 64 * 1024 * 1024),
-]
 CALL_TIMEOUT_S = 3600.0
 SEQUENTIAL_SORT = [("dataset_id", 1), ("context_id", 1), ("timestamp", 1), ("frame_id", 1)]
 RAW_FRAMES_COLLECTION = "raw_frames"
@@ -97,7 +94,7 @@ async def _upload(target: str, version_id: str, payloads: Iterator[tuple[bytes, 
     errors: list[str] = []
     summary: ms.UploadSummary | None = None
     options = ms.UploadFramesRequest(options=ms.UploadOptions(version=_version(version_id), upload_retries=retries))
-    async with aio.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
+    async with async_channel(target) as channel:
         # Requests are sent as prepared bytes so the client's own encoding is not on the clock.
         open_stream = channel.stream_stream(UPLOAD_METHOD, request_serializer=None,
                                             response_deserializer=ms.UploadFramesResponse.FromString)
@@ -192,7 +189,7 @@ def iterate(target: str, version_id: str, frames_per_message: int = 0, max_frame
     request = ms.IterateFramesRequest(view=view, frames_per_message=frames_per_message)
 
     async def run() -> dict[str, Any]:
-        async with aio.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
+        async with async_channel(target) as channel:
             stub = metadata_service_pb2_grpc.MetadataServiceStub(channel)
             frames = messages = 0
             started_at = time.time()
@@ -307,7 +304,7 @@ def blob_round_trip(target: str, endpoint: str, access_key: str, secret_key: str
     timings = {"service_write_s": 0.0, "service_read_s": 0.0, "raw_write_s": 0.0, "raw_read_s": 0.0}
 
     async def service_side() -> None:
-        async with aio.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
+        async with async_channel(target) as channel:
             stub = blob_pb2_grpc.BlobServiceStub(channel)
             warm, warm_digest = _fresh_blob(WARMUP_BLOB_BYTES)
             await _service_write(stub, warm, warm_digest, chunk_size)
@@ -352,7 +349,7 @@ def get_frame_latency(target: str, version_id: str, prefix: str, frame_count: in
 
     async def caller(n: int, latencies: list[float], stop_at: float, measure_from: float) -> None:
         rng = random.Random(worker * 1000 + n)
-        async with aio.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
+        async with async_channel(target) as channel:
             stub = metadata_service_pb2_grpc.MetadataServiceStub(channel)
             while True:
                 request = ms.GetFrameRequest(version=_version(version_id),

@@ -9,6 +9,8 @@ See tests/bench/README.md for what each row measures and how to read it.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import datetime as dt
 import os
 import platform
@@ -34,7 +36,7 @@ from workload import parse_bytes, parse_count
 from framevault.common.config import Settings
 from framevault.stack.session_data import remove_test_data
 
-ALL_ROWS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "T1")
+ALL_ROWS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "T1")
 
 # Defaults of a full run, sized to finish within 20 minutes on the 2-core development machine.
 DEFAULTS: dict[str, Any] = {
@@ -63,7 +65,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Measure P1-P7 against raw baselines in one run; print a table and write .bench/*.json.")
     parser.add_argument("--quick", action="store_true", help="small sizes everywhere (a smoke run of a minute or two)")
-    parser.add_argument("--only", help="comma-separated rows to run, e.g. P1,P3 (P7 also runs P1 and P2)")
+    parser.add_argument("--only", help="comma-separated rows to run, e.g. P1,P3 (P7 also runs P1 and P2; "
+                                       "P10 measures P1, P2, P3 and P6 with security on and off)")
     parser.add_argument("--frames", help=f"frames for P1, P2, P6, P7 (default {DEFAULTS['frames']})")
     parser.add_argument("--frames-per-message", type=int, help="frames per UploadFrames request (default 500)")
     parser.add_argument("--repeat", type=int, help="repeats per measurement; medians are reported (default 3)")
@@ -81,6 +84,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--services-dir", type=Path,
                         help="run the services from this directory (holding framevault/) instead of the "
                              "installed tree, e.g. a copy with a candidate change")
+    parser.add_argument("--security", choices=("on", "off"), default="off",
+                        help="services serve mutual TLS and check an API key on every call (on), or plaintext "
+                             "with security off (default off), in every phase but P10's, which runs both")
     parser.add_argument("--keep-data", action="store_true", help="keep the run's database and bucket afterwards")
     args = parser.parse_args(argv)
     chosen = {**DEFAULTS, **(QUICK if args.quick else {})}
@@ -152,6 +158,10 @@ class Run:
         self.profiles: list[str] = []
         self.stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
+    @property
+    def secure(self) -> bool:
+        return bool(self.args.security == "on")
+
     def wants(self, *row_ids: str) -> bool:
         return any(r in self.args.rows for r in row_ids)
 
@@ -169,15 +179,18 @@ class Run:
         print(f"[bench] {row_id}: done in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
 
     def phase(self, label: str, driver: str, body: Callable[[bench_rows.Bench], None], *,
-              metadata_replicas: int = 1) -> None:
-        """Fresh bench data and fresh service processes for ``body``."""
+              metadata_replicas: int = 1, secure: bool | None = None) -> None:
+        """Fresh bench data and fresh service processes for ``body`` (security as ``--security`` says
+        unless ``secure`` is given)."""
         reset_bench_data(self.env, self.settings)
         profiler = processes.Profiler(self.args.profile, f"{self.stamp}-{label}")
         with processes.running_services(self.env, driver=driver, profiler=profiler, services_dir=self.args.services_dir,
-                                        metadata_replicas=metadata_replicas) as services:
+                                        metadata_replicas=metadata_replicas,
+                                        secure=self.secure if secure is None else secure) as services:
             bench = bench_rows.Bench(self.plan, self.env, services, self.settings.s3_part_size_bytes)
             try:
-                body(bench)
+                with processes.clients_of(services):
+                    body(bench)
             finally:
                 bench.close()
         self.profiles += [str(p) for p in profiler.outputs]
@@ -185,6 +198,8 @@ class Run:
     def run(self) -> None:
         if self.wants("P1", "P2", "P3", "P6", "P7"):
             self.phase(self.args.driver, self.args.driver, self._main_rows)
+        if self.wants("P10"):
+            self._security_cost()
         if self.wants("P7"):
             self.phase("pymongo", "pymongo", lambda bench: self.measure(
                 "P7", "P1 and P2 with pymongo.AsyncMongoClient", lambda: bench_rows.p7_rows(bench, self.motor)))
@@ -204,6 +219,23 @@ class Run:
         if self.wants("T1"):
             self.phase("training", self.args.driver, lambda bench: self.measure(
                 "T1", "training loader", lambda: training_loader.t1_rows(bench)))
+
+    def _security_cost(self) -> None:
+        """P10: services with security on and services with security off, both running, the main rows
+        measured on each in turn."""
+        reset_bench_data(self.env, self.settings)
+        once = dataclasses.replace(self.plan, repeat=1)
+        with contextlib.ExitStack() as running:
+            benches = {}
+            for secure in (True, False):
+                profiler = processes.Profiler(None, f"{self.stamp}-security-{'on' if secure else 'off'}")
+                services = running.enter_context(processes.running_services(
+                    self.env, driver=self.args.driver, profiler=profiler, services_dir=self.args.services_dir,
+                    secure=secure))
+                benches[secure] = bench_rows.Bench(once, self.env, services, self.settings.s3_part_size_bytes)
+                running.callback(benches[secure].close)
+            self.measure("P10", "security on ÷ off", lambda: rows_scale.p10_rows(
+                benches[True], benches[False], self.plan.repeat))
 
     def _main_rows(self, bench: bench_rows.Bench) -> None:
         if self.wants("P3"):

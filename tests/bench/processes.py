@@ -118,6 +118,8 @@ class Services:
     blob: ServiceProcess
     driver: str
     metadata_replicas: list[ServiceProcess] = field(default_factory=list)
+    # What client processes need to reach these services (``client_channels``); empty = plaintext.
+    client_env: dict[str, str] = field(default_factory=dict)
 
     def all(self) -> tuple[ServiceProcess, ...]:
         return (*(self.metadata_replicas or [self.metadata]), self.blob)
@@ -128,14 +130,23 @@ class Services:
 
 @contextlib.contextmanager
 def running_services(base_env: Mapping[str, str], *, driver: str, profiler: Profiler,
-                     services_dir: Path | None = None, metadata_replicas: int = 1) -> Iterator[Services]:
-    """Starts both services (``metadata_replicas`` metadata processes), waits until they serve, stops them on exit."""
+                     services_dir: Path | None = None, metadata_replicas: int = 1,
+                     secure: bool = False) -> Iterator[Services]:
+    """Starts both services (``metadata_replicas`` metadata processes), waits until they serve, stops them on exit.
+
+    ``secure``: the services serve mutual TLS with the local CA and check an API key on every call
+    (``security_mode=on``); their clients present the local client certificate and the bootstrap
+    admin key, from ``Services.client_env`` (see ``clients_of``). Otherwise plaintext and security off.
+    """
     metadata_address = f"127.0.0.1:{free_port()}"
     blob_address = f"127.0.0.1:{free_port()}"
+    pki = local.Stack().pki() if secure else None
+    admin_key_file = OUTPUT_DIR / f"admin-key-{profiler.label}"
     env = {
         **os.environ,
-        # The harness calls the services in plaintext; security costs are measured elsewhere.
-        "FRAMEVAULT_ALLOW_PLAINTEXT": "true",
+        **({"FRAMEVAULT_ALLOW_PLAINTEXT": "false", "FRAMEVAULT_SECURITY_MODE": "on",
+            "FRAMEVAULT_BOOTSTRAP_ADMIN_KEY_FILE": str(admin_key_file)} if secure
+           else {"FRAMEVAULT_ALLOW_PLAINTEXT": "true", "FRAMEVAULT_SECURITY_MODE": "local-dev"}),
         **base_env,
         "FRAMEVAULT_MONGODB_DATABASE": BENCH_DATABASE,
         "FRAMEVAULT_S3_BUCKET": BENCH_BUCKET,
@@ -147,30 +158,57 @@ def running_services(base_env: Mapping[str, str], *, driver: str, profiler: Prof
         "FRAMEVAULT_LOG_LEVEL": os.environ.get("FRAMEVAULT_BENCH_LOG_LEVEL", "WARNING"),
     }
     OUTPUT_DIR.mkdir(exist_ok=True)
+    admin_key_file.unlink(missing_ok=True)
+
+    def service_env(name: str) -> dict[str, str]:
+        return {**env, **pki.service_env(name)} if pki is not None else env
+
     started: list[ServiceProcess] = []
     try:
         for name in launcher.SERVICE_NAMES:
             log_path = OUTPUT_DIR / f"{name}-{profiler.label}.log"
             log_path.unlink(missing_ok=True)
             started.append(ServiceProcess.start(
-                name, env, command=profiler.command(launcher.MODULES[name], name, services_dir),
+                name, service_env(name), command=profiler.command(launcher.MODULES[name], name, services_dir),
                 stdout=subprocess.DEVNULL, log_path=log_path))
         for replica in range(1, metadata_replicas):
             address = f"127.0.0.1:{free_port()}"
             started.append(ServiceProcess.start(
-                "metadata", {**env, "FRAMEVAULT_METADATA_ADDRESS": address, "FRAMEVAULT_METADATA_METRICS_ADDRESS": ""},
+                "metadata", {**service_env("metadata"), "FRAMEVAULT_METADATA_ADDRESS": address,
+                             "FRAMEVAULT_METADATA_METRICS_ADDRESS": ""},
                 command=profiler.command(launcher.MODULES["metadata"], f"metadata-{replica}", services_dir),
                 stdout=subprocess.DEVNULL, log_path=OUTPUT_DIR / f"metadata-{replica}-{profiler.label}.log"))
         for service in started:
             service.wait_serving()
         for service in started:
             profiler.attach(service)
+        client_env = {**pki.client_env(), "FRAMEVAULT_TOKEN": admin_key_file.read_text().strip()} if pki else {}
         blob, metadata, *more_metadata = started
-        yield Services(metadata=metadata, blob=blob, driver=driver, metadata_replicas=[metadata, *more_metadata])
+        yield Services(metadata=metadata, blob=blob, driver=driver, metadata_replicas=[metadata, *more_metadata],
+                       client_env=client_env)
     finally:
         profiler.finish()
         for service in reversed(started):
             service.stop()
+
+
+# What every client reads to reach the services of a phase (``client_channels``).
+CLIENT_SECURITY_VARIABLES = ("FRAMEVAULT_CA_FILE", "FRAMEVAULT_CLIENT_CERT_FILE", "FRAMEVAULT_CLIENT_KEY_FILE",
+                             "FRAMEVAULT_TOKEN")
+
+
+@contextlib.contextmanager
+def clients_of(services: Services) -> Iterator[None]:
+    """Within the block, clients (the client processes inherit this process's environment, and the
+    harness's own channels) reach ``services``: with their TLS files and token, or in plaintext."""
+    saved = {name: os.environ.pop(name) for name in CLIENT_SECURITY_VARIABLES if name in os.environ}
+    os.environ.update(services.client_env)
+    try:
+        yield
+    finally:
+        for name in CLIENT_SECURITY_VARIABLES:
+            os.environ.pop(name, None)
+        os.environ.update(saved)
 
 
 def run_client(job: str, **params: Any) -> dict[str, Any]:

@@ -7,9 +7,9 @@ streams are timed together from the first one's start to the last one's end
 (wall clock of the client processes), so the aggregate rate counts the time
 they overlap and the time either ran alone.
 
-P10 compares the main rows measured by a phase whose services serve mutual
-TLS and check a bearer token on every call with the same rows of a phase with
-security off, in the same run (see ``p10_rows``).
+P10 runs two sets of services at once, one serving mutual TLS and checking a
+bearer token on every call, one in plaintext with security off, and measures
+the main rows on both, alternating (see ``p10_rows``).
 """
 
 from __future__ import annotations
@@ -22,12 +22,10 @@ from typing import Any
 
 import processes
 from report import REPORT_ONLY, Row, median
-from rows import Bench, _alternate
+from rows import Bench, _alternate, p1_rows, p2_rows, p3_rows, p6_rows
 from workload import format_count
 
 P8_REPLICAS = 2
-# The rows P10 compares (their ids as the main phase produces them) and whether lower values are better.
-P10_ROWS = ("P1", "P2", "P3.write", "P3.read", "P6.p50", "P6.p99")
 # Row-id prefixes whose value is a time (lower is better): their P10 ratio is off ÷ on, so that
 # for every P10 row 1.0 means "free" and 0.8 means "security costs 20 %".
 LOWER_IS_BETTER = ("P6",)
@@ -126,37 +124,56 @@ def p8_rows(bench: Bench) -> list[Row]:
     return rows
 
 
-def _p10_kind(row_id: str) -> str | None:
-    for kind in P10_ROWS:
-        if row_id == kind or row_id.startswith(f"{kind}."):
-            return kind
-    return None
+def _p1(bench: Bench) -> list[Row]:
+    return p1_rows(bench)[0]
 
 
-def p10_rows(secure: list[Row], plain: list[Row]) -> list[Row]:
-    """For every main row measured in both phases: security on ÷ security off, in the same run.
+def _p2(bench: Bench) -> list[Row]:
+    return p2_rows(bench)[0]
 
-    ``secure`` and ``plain`` are the rows of the phase with mutual TLS and a
-    bearer token checked on every call, and of the phase with neither.
+
+# The main rows P10 measures both ways, in this order (P2 and P6 read the version P1 wrote last).
+P10_MEASURES: tuple[Callable[[Bench], list[Row]], ...] = (p3_rows, _p1, _p2, p6_rows)
+
+
+def p10_rows(secure: Bench, plain: Bench, repeat: int) -> list[Row]:
+    """Every main row measured by ``secure``'s services (mutual TLS, an API key checked on every call)
+    and by ``plain``'s (plaintext, security off), both running throughout; ratio on ÷ off.
+
+    Each repeat measures a row once on each side, the side going first alternating, so drift of the
+    shared machine's load reaches both; the benches' plans run each row once (``repeat=1``).
     """
-    off = {row.id: row for row in plain if row.service is not None}
+    produced: dict[bool, list[Row]] = {True: [], False: []}
+    for produce in P10_MEASURES:
+        for n in range(repeat):
+            for on in ((True, False) if n % 2 == 0 else (False, True)):
+                bench = secure if on else plain
+                with processes.clients_of(bench.services):
+                    produced[on].extend(produce(bench))
     rows = []
-    for on in secure:
-        kind = _p10_kind(on.id)
-        counterpart = off.get(on.id)
-        if kind is None or on.service is None or counterpart is None or counterpart.service is None:
+    for row_id in dict.fromkeys(row.id for row in produced[True]):
+        on_rows = [r for r in produced[True] if r.id == row_id and r.service is not None]
+        off_rows = [r for r in produced[False] if r.id == row_id and r.service is not None]
+        if not on_rows or not off_rows:
             continue
-        lower_is_better = on.id.startswith(LOWER_IS_BETTER)
-        ratio = counterpart.service / on.service if lower_is_better else on.service / counterpart.service
-        cpu_on = on.details.get("metadata_cpu_us_per_frame")
-        cpu_off = counterpart.details.get("metadata_cpu_us_per_frame")
-        cpu = (f"; metadata CPU {cpu_on:.0f} µs/frame on, {cpu_off:.0f} off"
-               if cpu_on is not None and cpu_off is not None else "")
+        on_value = median([r.service for r in on_rows if r.service is not None])
+        off_value = median([r.service for r in off_rows if r.service is not None])
+        lower_is_better = row_id.startswith(LOWER_IS_BETTER)
+        ratio = off_value / on_value if lower_is_better else on_value / off_value
+        cpu = {side: [r.details["metadata_cpu_us_per_frame"] for r in side_rows
+                      if "metadata_cpu_us_per_frame" in r.details]
+               for side, side_rows in (("on", on_rows), ("off", off_rows))}
+        cpu_text = (f"; metadata CPU {median(cpu['on']):.0f} µs/frame on, {median(cpu['off']):.0f} off"
+                    if cpu["on"] and cpu["off"] else "")
         rows.append(Row(
-            f"P10.{on.id}", f"{on.id} with security on ÷ off ({'off ÷ on, a time' if lower_is_better else 'on ÷ off'})",
-            on.unit, on.service, counterpart.service, REPORT_ONLY,
-            f"{on.id} measured as its row says, once by services serving mutual TLS with the local CA and "
-            f"checking an API key on every call (security_mode on), once with plaintext and security off, "
-            f"fresh services per phase, same run; 1.0 = security costs nothing{cpu}",
-            ratio=ratio, details={"on": on.details, "off": counterpart.details}))
+            f"P10.{row_id}", f"{row_id} with security on ÷ off{' (off ÷ on: a time)' if lower_is_better else ''}",
+            on_rows[0].unit, on_value, off_value, REPORT_ONLY,
+            f"{row_id} as its row measures it, by services serving mutual TLS with the local CA and checking "
+            f"an API key on every call (security_mode on) and by services in plaintext with security off, both "
+            f"running throughout, the side going first alternating; median of {len(on_rows)} per side; "
+            f"1.0 = security costs nothing{cpu_text}",
+            ratio=ratio, details={"on": [r.service for r in on_rows], "off": [r.service for r in off_rows],
+                                  "on_ratios": [r.ratio for r in on_rows], "off_ratios": [r.ratio for r in off_rows],
+                                  "metadata_cpu_us_per_frame": median(cpu["on"]) if cpu["on"] else None,
+                                  "off_metadata_cpu_us_per_frame": median(cpu["off"]) if cpu["off"] else None}))
     return rows

@@ -1,0 +1,46 @@
+"""How the harness and its client processes reach the services of a phase: plaintext, or mutual TLS
+with a bearer token when the phase runs with security on (``processes.running_services(secure=True)``
+hands its clients ``FRAMEVAULT_CA_FILE``, the client certificate and ``FRAMEVAULT_TOKEN``)."""
+
+from __future__ import annotations
+
+import os
+
+import grpc
+from grpc import aio
+
+# The services' message limits.
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+]
+
+
+def channel_credentials() -> grpc.ChannelCredentials | None:
+    """``None`` = plaintext; with ``FRAMEVAULT_CA_FILE`` set, mutual TLS with the client certificate and
+    ``FRAMEVAULT_TOKEN`` on every call."""
+    if not os.environ.get("FRAMEVAULT_CA_FILE"):
+        return None
+
+    def pem(variable: str) -> bytes:
+        with open(os.environ[variable], "rb") as file:
+            return file.read()
+
+    tls = grpc.ssl_channel_credentials(pem("FRAMEVAULT_CA_FILE"), pem("FRAMEVAULT_CLIENT_KEY_FILE"),
+                                       pem("FRAMEVAULT_CLIENT_CERT_FILE"))
+    token = os.environ.get("FRAMEVAULT_TOKEN")
+    return grpc.composite_channel_credentials(tls, grpc.access_token_call_credentials(token)) if token else tls
+
+
+def async_channel(target: str) -> aio.Channel:
+    credentials = channel_credentials()
+    if credentials is None:
+        return aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    return aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+
+
+def channel(target: str) -> grpc.Channel:
+    credentials = channel_credentials()
+    if credentials is None:
+        return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+    return grpc.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
