@@ -145,6 +145,16 @@ def test_assignments_and_mutations_of_a_read_frame_are_what_to_proto_sends() -> 
     assert (sent.dataset_id, sent.etag, list(sent.rois[0].label_ids)) == ("", "", [])
 
 
+def test_a_frame_read_from_a_proto_does_not_follow_later_changes_of_that_proto() -> None:
+    proto = stored_frame()
+    read, annotation = SingleFrame.from_proto(proto), Annotation.from_proto(proto.rois[0])
+    proto.id = "changed"
+    proto.rois[0].labels[0] = "changed"
+    del proto.rois[1:]
+    assert read.id == "f-7" and len(read.annotations) == 7 and read.annotations[0].labels == ["car", "parked"]
+    assert annotation.labels == ["car", "parked"]
+
+
 def test_read_frames_and_annotations_pickle_copy_and_compare_as_built_ones() -> None:
     proto = stored_frame()
     reference = eager_single_frame(proto)

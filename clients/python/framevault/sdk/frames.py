@@ -127,9 +127,16 @@ class Annotation:
     def from_proto(cls, roi: frame_pb2.Roi) -> Annotation:
         """The annotation of a ``framevault.v1.Roi``.
 
-        The annotation keeps ``roi`` (which must not change afterwards) and converts each field
-        the first time it is read; it equals, prints and pickles as one built from the same values.
+        The annotation keeps a copy of ``roi`` and converts each field the first time it is read;
+        it equals, prints and pickles as one built from the same values.
         """
+        own = frame_pb2.Roi()
+        own.CopyFrom(roi)
+        return cls._over(own)
+
+    @classmethod
+    def _over(cls, roi: frame_pb2.Roi) -> Annotation:
+        """The annotation of ``roi``, which the annotation keeps and nobody changes afterwards."""
         out = cls.__new__(cls)
         out.__dict__["_roi"] = roi
         return out
@@ -403,7 +410,7 @@ class SingleFrame(_Annotated):
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         attributes = self.__dict__
         if name == "annotations":
-            attributes[name] = [Annotation.from_proto(roi) for roi in proto.rois]
+            attributes[name] = [Annotation._over(roi) for roi in proto.rois]
         elif name == "metadata":
             attributes[name] = metadata_to_dict(proto.meta)
         elif name == "source_metadata":
@@ -482,11 +489,14 @@ class SingleFrame(_Annotated):
     def from_proto(cls, proto: frame_pb2.Frame) -> SingleFrame:
         """The single frame of a ``framevault.v1.Frame`` with (at most) one source.
 
-        The frame keeps ``proto`` (which must not change afterwards) and converts each field
-        the first time it is read; it behaves as a frame built from the same values.
+        The frame keeps a copy of ``proto`` and converts each field the first time it is read; it
+        behaves as a frame built from the same values. (The copy is the frame's own: a frame kept
+        from a stream does not hold on to the whole message it came in.)
         """
         frame = cls.__new__(cls)
-        frame.__dict__["_proto"] = proto
+        own = frame_pb2.Frame()
+        own.CopyFrom(proto)
+        frame.__dict__["_proto"] = own
         return frame
 
 
