@@ -1,21 +1,25 @@
 """Row P9: the Python SDK as a user calls it ÷ the raw baselines of the same run.
 
 Harness side: :func:`p9_rows`. Client side: ``python rows_sdk.py JOB '<json params>'``
-(its own process, like every measurement):
+(its own process, like every measurement). Three sides take turns per repeat:
 
-- **ingest**: N ``SingleFrame`` objects built through the public API (source,
-  preview, mask, four polygon annotations, five metadata keys: the shape of
-  ``workload.make_frame``, proto for proto) before the clock starts, then one
-  ``DatasetVersion.add_frames`` call into a new dataset's draft, synchronous,
-  as a script calls it; raw baseline: the ``raw_insert`` job of P1;
-- **iterate**: ``DataView.get_iterator()`` over that draft in sequential
-  order, synchronous, reading each frame's id, source URI and its
-  annotations' labels and geometry (what a loader loop looks at); raw baseline: the
-  ``raw_cursor`` job of P2 over the same version.
+- **ingest**: the SDK: N ``SingleFrame`` objects built through the public API
+  (source, preview, mask, four polygon annotations, five metadata keys: the
+  shape of ``workload.make_frame``, proto for proto) before the clock starts,
+  then one synchronous ``DatasetVersion.add_frames`` call into a new dataset's
+  draft, as a script calls it; the generated stubs: P1's ``upload`` job; raw:
+  P1's ``raw_insert`` job;
+- **iterate**: the SDK: ``DataView.get_iterator()`` over the last SDK-ingested
+  draft in sequential order, synchronous, reading each frame's id, source URI
+  and its annotations' labels and geometry (what a loader loop looks at); the
+  generated stubs: P2's ``iterate`` job; raw: P2's ``raw_cursor`` job, all
+  over the same version.
 
-Each sample carries the CPU time of the client process and of each service
-process per frame. With ``--services-dir`` the client process imports the
-SDK (``clients/python``) of that checkout too, so ``ab.py`` compares SDK trees.
+``P9.ingest`` and ``P9.iterate`` are the SDK ÷ raw; the ``vs-stubs`` rows the
+SDK ÷ the stubs, i.e. what the SDK itself costs. SDK samples carry the CPU
+time of the client process and of each service process per frame. With
+``--services-dir`` the client process imports the SDK (``clients/python``)
+of that checkout too, so ``ab.py`` compares SDK trees.
 """
 
 from __future__ import annotations
