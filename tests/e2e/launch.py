@@ -48,6 +48,7 @@ class World:
             "FRAMEVAULT_S3_BUCKET": self.bucket,
             "FRAMEVAULT_METADATA_ADDRESS": f"127.0.0.1:{free_port()}",
             "FRAMEVAULT_BLOB_ADDRESS": f"127.0.0.1:{free_port()}",
+            "FRAMEVAULT_GATEWAY_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
             "FRAMEVAULT_METADATA_METRICS_ADDRESS": "",
             "FRAMEVAULT_BLOB_METRICS_ADDRESS": "",
             "FRAMEVAULT_LOG_LEVEL": os.environ.get("FRAMEVAULT_TEST_LOG_LEVEL", "WARNING"),

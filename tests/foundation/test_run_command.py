@@ -22,6 +22,7 @@ def test_launcher_serves_both_services_and_stops_gracefully(stack_env):
     metrics = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
     env = {**os.environ, "FRAMEVAULT_METADATA_ADDRESS": metadata, "FRAMEVAULT_BLOB_ADDRESS": blob,
            "FRAMEVAULT_METADATA_METRICS_ADDRESS": metrics[0], "FRAMEVAULT_BLOB_METRICS_ADDRESS": metrics[1],
+           "FRAMEVAULT_GATEWAY_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
            "FRAMEVAULT_MONGODB_DATABASE": "fvtest_launcher"}
     proc = subprocess.Popen([sys.executable, "-m", "framevault.stack", "run"], env=env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

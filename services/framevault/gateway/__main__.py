@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import signal
+from collections.abc import Iterator, Sequence
 
 import structlog
 import uvicorn
@@ -14,6 +16,20 @@ from framevault.common.tls import TransportSettingsError
 from framevault.gateway.app import build_app
 
 log = structlog.get_logger("framevault.gateway")
+
+
+class GatewayServer(uvicorn.Server):
+    """uvicorn's server, except that SIGTERM or Ctrl-C end the process with status 0 once the graceful
+    shutdown is done, as the services end (uvicorn raises the signal again, ending with its status)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -31,9 +47,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     app = build_app(settings)
     scheme = "https" if settings.gateway_tls_cert_file else "http"
     log.info("gateway_listening", url=f"{scheme}://{settings.gateway_listen_address}")
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False,
-                ssl_certfile=settings.gateway_tls_cert_file or None, ssl_keyfile=settings.gateway_tls_key_file or None,
-                proxy_headers=False, server_header=False, timeout_graceful_shutdown=int(settings.grpc_shutdown_grace_seconds))
+    config = uvicorn.Config(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False,
+                            ssl_certfile=settings.gateway_tls_cert_file or None,
+                            ssl_keyfile=settings.gateway_tls_key_file or None, proxy_headers=False,
+                            server_header=False,
+                            timeout_graceful_shutdown=int(settings.grpc_shutdown_grace_seconds))
+    GatewayServer(config).run()
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from typing import IO, Self
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from .gateway import GATEWAY, GatewayNotReady, gateway_env, start_gateway, wait_gateway_ready, web_app_url
 from .local import Stack, stack_env
 from .pki import LocalPki
 from .settings import REPO_ROOT
@@ -241,9 +242,19 @@ def run(secure: bool = False) -> int:
     except ServiceNotServing as exc:
         stop()
         raise SystemExit(str(exc)) from None
+    # The web app, once the services answer: its health check asks both.
+    gateway_environ = gateway_env(env, Stack().pki() if secure else None)
+    web_app = web_app_url(gateway_environ)
+    children.append(ServiceProcess(GATEWAY, web_app, start_gateway(gateway_environ)))
+    try:
+        wait_gateway_ready(children[-1].process, web_app, READY_TIMEOUT_SECONDS)
+    except GatewayNotReady as exc:
+        stop()
+        raise SystemExit(str(exc)) from None
     addresses = {child.name: child.address for child in children}
     print(f"framevault is up: metadata {addresses['metadata']}, blob {addresses['blob']} (Ctrl-C stops)",
           flush=True)
+    print(f"web app: {web_app}", flush=True)
     if client_config is not None:
         stack_dir = Stack().dir
         print(f"mutual TLS with the local CA in {stack_dir / 'tls'}; CLI and SDK settings: {client_config}"
