@@ -99,12 +99,13 @@ export function params(values: Record<string, string | number | boolean | null |
   return text ? `?${text}` : "";
 }
 
-/** Why an image URL of the gateway gave no image: the gateway's error, or the storage's failure. */
-export async function imageFailure(url: string): Promise<string> {
+/** Why an image URL of the gateway gave no image: the gateway's error, or the place it sent the browser to. */
+export async function imageFailure(url: string, sourceUri: string | undefined): Promise<string> {
   try {
     const response = await fetch(url, { credentials: "same-origin", redirect: "manual" });
     if (response.type === "opaqueredirect" || (response.status >= 300 && response.status < 400)) {
-      return "the storage did not deliver the image behind its download link";
+      // The gateway found the image and sent the browser on; the place it was sent to gave no image.
+      return `the image's download link (${sourceUri ?? "its source"}) gave no image: unreachable, expired, or not an image this page may show`;
     }
     if (!response.ok) return (await errorOf(response)).message;
     return "the browser could not decode the image";

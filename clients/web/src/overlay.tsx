@@ -58,7 +58,8 @@ export function anchorOf(roi: Roi): [number, number] | null {
     const e = roi.ellipse;
     return [(e.cx ?? 0) - Math.max(e.rx ?? 0, e.ry ?? 0), (e.cy ?? 0) - Math.max(e.rx ?? 0, e.ry ?? 0)];
   }
-  const points = roi.polygon ? (roi.polygon.parts ?? []).flatMap((part) => pairs(part.xy)) : pairs(roi.keypoints?.xy);
+  // A polygon's caption sits on its first part, so it does not float between separate parts.
+  const points = roi.polygon ? pairs(roi.polygon.parts?.[0]?.xy) : pairs(roi.keypoints?.xy);
   if (!points.length) return null;
   return [Math.min(...points.map((p) => p[0])), Math.min(...points.map((p) => p[1]))];
 }

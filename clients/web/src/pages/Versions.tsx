@@ -42,6 +42,9 @@ export function Versions({ datasetId }: { datasetId: string }) {
   const [actionError, setActionError] = useState<Error | null>(null);
   const [childOf, setChildOf] = useState<string | null>(null);
   const [childName, setChildName] = useState("");
+  // Roles are per dataset, so any one version's answer says what the caller may do with all of them.
+  const first = versions.data?.versions?.[0]?.id;
+  const sample = useApi<Version>(first && !versions.data?.permissions ? `${base}/versions/${enc(first)}` : null);
 
   if (!dataset.data) return <Status loaded={dataset} what="Dataset" />;
   if (!versions.data) return <Status loaded={versions} what="Versions" />;
@@ -59,7 +62,7 @@ export function Versions({ datasetId }: { datasetId: string }) {
   }
 
   function permissionsOf(version: Version): Permissions {
-    return version.permissions ?? versions.data?.permissions ?? {};
+    return version.permissions ?? versions.data?.permissions ?? sample.data?.permissions ?? {};
   }
 
   const diffTarget = list.length >= 2 ? `/datasets/${enc(datasetId)}/diff` : null;

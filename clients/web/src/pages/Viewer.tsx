@@ -79,7 +79,9 @@ export function Viewer({ datasetId, versionId, frameId, query }: { datasetId: st
     : [{ title: "", version: version.data, loaded: answer.data, error: null }];
   const frames = sides.map((side) => side.loaded?.frame).filter((f): f is Frame => Boolean(f));
   const allRois = frames.flatMap((f) => f.rois ?? []);
-  const maskLabels = [...(version.data.mask_labels ?? []), ...(compare ? other.data?.mask_labels ?? [] : [])];
+  // Both sides' mask labels, each value once (a comparison usually has the same on both sides).
+  const maskLabels = [...(version.data.mask_labels ?? []), ...(compare ? other.data?.mask_labels ?? [] : [])]
+    .filter((entry, i, all) => all.findIndex((e) => (e.value ?? []).join() === (entry.value ?? []).join()) === i);
   const sources = frames[0]?.sources ?? [];
 
   return (
@@ -152,13 +154,15 @@ function FrameStages({ datasetId, version, frame, display, update }: {
 
 /** One source's image, its masks and the ROIs that belong to it, in the image's pixel coordinates. */
 function SourceStage({ frameBase, index, source, rois, display, update, several }: {
-  frameBase: string; index: number; source: Source; rois: Roi[]; display: Display; update: (c: Partial<Display>) => void; several: boolean;
+  frameBase: string; index: number; source: Source; rois: Roi[]; display: Display;
+  update: (c: Partial<Display>) => void; several: boolean;
 }) {
   const sourceId = source.id || DEFAULT_SOURCE_ID;
   const imageUrl = `${frameBase}/sources/${index}/image`;
   const [natural, setNatural] = useState<[number, number] | null>(null);
   const [failure, setFailure] = useState<string | null>(null);
   const [shownWidth, setShownWidth] = useState(0);
+  const [maskFailures, setMaskFailures] = useState<Record<number, string>>({});
   const stage = useRef<HTMLDivElement>(null);
 
   useLayoutEffect(() => {
@@ -181,7 +185,7 @@ function SourceStage({ frameBase, index, source, rois, display, update, several 
         {failure === null ? (
           <img class="frame-image" data-testid="frame-image" src={imageUrl} alt={`${sourceId} of the frame`}
             onLoad={(e) => { const img = e.currentTarget as HTMLImageElement; setNatural([img.naturalWidth, img.naturalHeight]); }}
-            onError={() => { void imageFailure(imageUrl).then(setFailure); }} />
+            onError={() => { void imageFailure(imageUrl, source.uri).then(setFailure); }} />
         ) : (
           <div class="image-missing" data-testid="image-missing" role="status">
             <strong>Image unavailable</strong>
@@ -189,13 +193,17 @@ function SourceStage({ frameBase, index, source, rois, display, update, several 
             <span class="muted">The annotations are drawn on a blank {width}×{height} canvas.</span>
           </div>
         )}
-        {display.showMasks && (source.masks ?? []).map((mask, m) => (
+        {display.showMasks && (source.masks ?? []).map((mask, m) => maskFailures[m] === undefined && (
           <img key={m} class="mask" data-testid="mask" data-mask={mask.id} alt="" src={`${frameBase}/sources/${index}/masks/${m}/image`}
-            style={{ opacity: display.maskOpacity, filter: `url(#${MASK_FILTER_ID})` }} />
+            style={{ opacity: display.maskOpacity, filter: `url(#${MASK_FILTER_ID})` }}
+            onError={() => { void imageFailure(`${frameBase}/sources/${index}/masks/${m}/image`, mask.uri).then((why) => setMaskFailures((f) => ({ ...f, [m]: why }))); }} />
         ))}
         <Overlay rois={rois} width={width} height={height} scale={shownWidth / width} shown={shown}
           selected={display.selected} onSelect={(i) => update({ selected: i })} />
       </div>
+      {Object.entries(maskFailures).map(([m, why]) => (
+        <p key={m} class="error" data-testid="mask-missing">Mask {source.masks?.[Number(m)]?.id || m} unavailable: {why}</p>
+      ))}
     </figure>
   );
 }
@@ -260,7 +268,7 @@ function Panel({ frames, rois, maskLabels, display, update, hasMasks }: {
             onInput={(e) => update({ minConfidence: Number((e.target as HTMLInputElement).value) })} />
         </label>
       </section>
-      {(hasMasks || maskLabels.length > 0) && (
+      {hasMasks && (
         <section>
           <h2>Masks</h2>
           <label class="check">
