@@ -314,11 +314,25 @@ async def _collect_garbage(stack: SecureStack, caller: str) -> None:
         pass
 
 
+async def _start_direct(stack: SecureStack, caller: str) -> None:
+    digest = digest_of(_fresh(caller, "direct upload"))
+    response = await stack.blob_stub.StartDirectUpload(blob_pb2.StartDirectUploadRequest(
+        resource_name=f"uploads/{uuid.uuid4()}/blobs/{digest.hash}/{digest.size}"), metadata=stack.metadata_of(caller))
+    assert [part.part_number for part in response.parts] == [1]
+
+
+async def _complete_direct(stack: SecureStack, caller: str) -> None:
+    # An upload nobody started: a caller allowed to upload learns NOT_FOUND, any other is refused first.
+    digest = digest_of(_fresh(caller, "direct upload"))
+    await stack.blob_stub.CompleteDirectUpload(blob_pb2.CompleteDirectUploadRequest(
+        resource_name=f"uploads/{uuid.uuid4()}/blobs/{digest.hash}/{digest.size}"), metadata=stack.metadata_of(caller))
+
+
 CALLS: dict[str, Call] = {
     "GetCapabilities": _capabilities, "FindMissingBlobs": _find_missing, "BatchUpdateBlobs": _batch_update,
     "BatchReadBlobs": _batch_read, "WriteBlob": _write, "QueryWriteStatus": _query_write_status,
     "ReadBlob": _read, "GetDownloadUrl": _download_url, "CreatePreview": _preview, "DeleteBlobs": _delete,
-    "CollectGarbage": _collect_garbage,
+    "CollectGarbage": _collect_garbage, "StartDirectUpload": _start_direct, "CompleteDirectUpload": _complete_direct,
 }
 
 _AUTHENTICATED_OK = {c: OK for c in CALLERS} | {"anonymous": UNAUTHENTICATED, "invalid": UNAUTHENTICATED}
@@ -331,7 +345,8 @@ EXPECTED: dict[str, dict[str, grpc.StatusCode]] = {
     "GetCapabilities": _AUTHENTICATED_OK, "FindMissingBlobs": _WRITERS, "BatchUpdateBlobs": _WRITERS,
     "BatchReadBlobs": _READERS, "WriteBlob": _WRITERS, "QueryWriteStatus": _WRITERS, "ReadBlob": _READERS,
     "GetDownloadUrl": _READERS, "CreatePreview": _READERS, "DeleteBlobs": _ADMINS,
-    "CollectGarbage": _ADMINS | {"metadata_service": OK},
+    "CollectGarbage": _ADMINS | {"metadata_service": OK}, "StartDirectUpload": _WRITERS,
+    "CompleteDirectUpload": {c: grpc.StatusCode.NOT_FOUND if code == OK else code for c, code in _WRITERS.items()},
 }
 
 

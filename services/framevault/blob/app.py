@@ -8,6 +8,7 @@ from grpc import aio
 from minio.error import S3Error, ServerError
 
 from framevault.blob.access import blob_security
+from framevault.blob.direct import DirectUploads
 from framevault.blob.gc import GarbageCollector, MetadataReferences, ReferenceSource
 from framevault.blob.previews import PreviewMaker
 from framevault.blob.servicer import BlobDeps, BlobServicer
@@ -49,6 +50,7 @@ def build_service(settings: Settings, *, storage: BlobStorage | None = None,
         writer=writer,
         previews=PreviewMaker(backend, blobs, settings),
         garbage=GarbageCollector(backend, referenced, settings),
+        direct=DirectUploads(backend, blobs, settings),
     ))
 
     def register(server: aio.Server) -> None:

@@ -26,7 +26,15 @@ import structlog
 from grpc import aio
 
 from framevault.api.digests import BlobDigest, digest_from_proto
-from framevault.blob.keys import CAS_PREFIX, UPLOADS_PREFIX, cas_key, digest_of_cas_key, upload_name_of_state_key
+from framevault.blob.keys import (
+    CAS_PREFIX,
+    STAGING_PREFIX,
+    UPLOADS_PREFIX,
+    cas_key,
+    digest_of_cas_key,
+    upload_name_of_staging_key,
+    upload_name_of_state_key,
+)
 from framevault.blob.storage import BlobStorage, ObjectMissing
 from framevault.blob.uploads import MAX_STATE_BYTES, UploadState
 from framevault.common.channels import service_channel
@@ -141,6 +149,22 @@ class GarbageCollector:
         await self._storage.delete_many(stale)
         if stale or aborted:
             log.info("abandoned_uploads_cleaned", states=len(stale), multipart_uploads=aborted)
+        await self._clean_abandoned_direct_uploads(cutoff)
+
+    async def _clean_abandoned_direct_uploads(self, cutoff: datetime) -> None:
+        """Drops direct uploads started before the cutoff: their state, staged bytes and multipart
+        upload. Their state is written once at the start, so the age counts from there."""
+        stale = [info.key async for info in self._storage.list_objects(STAGING_PREFIX)
+                 if upload_name_of_staging_key(info.key) is not None
+                 and info.last_modified is not None and info.last_modified < cutoff]
+        aborted = 0
+        async for upload in self._storage.list_multipart_uploads(STAGING_PREFIX):
+            if upload.initiated is not None and upload.initiated < cutoff:
+                await self._storage.abort_multipart(upload.key, upload.upload_id)
+                aborted += 1
+        await self._storage.delete_many(stale)
+        if stale or aborted:
+            log.info("abandoned_direct_uploads_cleaned", objects=len(stale), multipart_uploads=aborted)
 
 
 class MetadataReferences:

@@ -7,6 +7,8 @@ outside its own blob or upload. Layout (see README.md):
     cas/sha256/{hash[:2]}/{hash}_{size}         a blob, visible only once verified
     uploads/{uuid}/{hash}_{size}.json           state of a resumable upload
     previews/{hash}_{size}/{edge}.{format}.json which preview blob a source has
+    staging/{uuid}/{hash}_{size}                bytes of a direct upload, never read as the blob
+    staging/{uuid}/{hash}_{size}.json           state of a direct upload
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from framevault.common.errors import InvalidArgument
 CAS_PREFIX = "cas/sha256/"
 UPLOADS_PREFIX = "uploads/"
 PREVIEWS_PREFIX = "previews/"
+STAGING_PREFIX = "staging/"
 
 _CAS_KEY = re.compile(r"cas/sha256/([0-9a-f]{2})/([0-9a-f]{64})_(0|[1-9][0-9]{0,18})")
 _UPLOAD_NAME = re.compile(r"uploads/([^/]+)/blobs/([^/]+)/([^/]+)")
 _UPLOAD_STATE_KEY = re.compile(r"uploads/([0-9a-f-]{36})/([0-9a-f]{64})_(0|[1-9][0-9]{0,18})\.json")
+_STAGING_KEY = re.compile(r"staging/([0-9a-f-]{36})/([0-9a-f]{64})_(0|[1-9][0-9]{0,18})(\.json)?")
 _HASH = re.compile(r"[0-9a-f]{64}")
 _SIZE = re.compile(r"0|[1-9][0-9]{0,18}")
 
@@ -57,6 +61,15 @@ class UploadName:
     def state_key(self) -> str:
         return f"{UPLOADS_PREFIX}{self.upload_id}/{self.digest.hash}_{self.digest.size}.json"
 
+    @property
+    def staging_key(self) -> str:
+        """Where a direct upload's parts are assembled: never the blob's CAS key."""
+        return f"{STAGING_PREFIX}{self.upload_id}/{self.digest.hash}_{self.digest.size}"
+
+    @property
+    def staging_state_key(self) -> str:
+        return f"{self.staging_key}.json"
+
 
 def parse_upload_name(name: str, max_size: int, field: str = "resource_name") -> UploadName:
     """Strictly parses an upload resource name; anything else is INVALID_ARGUMENT naming ``field``."""
@@ -82,6 +95,14 @@ def parse_upload_name(name: str, max_size: int, field: str = "resource_name") ->
 
 def upload_name_of_state_key(key: str) -> UploadName | None:
     match = _UPLOAD_STATE_KEY.fullmatch(key)
+    if match is None:
+        return None
+    return UploadName(upload_id=match.group(1), digest=BlobDigest(match.group(2), int(match.group(3))))
+
+
+def upload_name_of_staging_key(key: str) -> UploadName | None:
+    """The upload a staging object or staging state key belongs to, or None for any other key."""
+    match = _STAGING_KEY.fullmatch(key)
     if match is None:
         return None
     return UploadName(upload_id=match.group(1), digest=BlobDigest(match.group(2), int(match.group(3))))

@@ -10,6 +10,7 @@ from google.rpc import status_pb2
 from grpc import aio
 
 from framevault.api.digests import digest_to_proto
+from framevault.blob.direct import DirectUploads
 from framevault.blob.gc import GarbageCollector
 from framevault.blob.previews import PreviewMaker
 from framevault.blob.store import BlobOutcome, BlobStore
@@ -27,6 +28,7 @@ class BlobDeps:
     writer: BlobWriter
     previews: PreviewMaker
     garbage: GarbageCollector
+    direct: DirectUploads
 
 
 def _raw(digest: blob_pb2.Digest) -> tuple[str, int]:
@@ -63,6 +65,8 @@ class BlobServicer(blob_pb2_grpc.BlobServiceServicer):
             max_preview_edge=caps.max_preview_edge,
             max_download_url_seconds=caps.max_download_url_seconds,
             resumable_part_size_bytes=caps.resumable_part_size_bytes,
+            direct_transfers=caps.direct_transfers,
+            direct_transfer_min_size_bytes=caps.direct_transfer_min_size_bytes,
         )
 
     async def FindMissingBlobs(self, request: blob_pb2.FindMissingBlobsRequest,
@@ -147,3 +151,22 @@ class BlobServicer(blob_pb2_grpc.BlobServiceServicer):
                     scanned_blobs=t.scanned_blobs, referenced_blobs=t.referenced_blobs,
                     collected_blobs=t.collected_blobs, collected_bytes=t.collected_bytes, dry_run=t.dry_run))
             yield response
+
+    async def StartDirectUpload(self, request: blob_pb2.StartDirectUploadRequest,
+                                context: aio.ServicerContext) -> blob_pb2.StartDirectUploadResponse:
+        plan = await self.deps.direct.start(request.resource_name, list(request.part_numbers),
+                                            request.expires_in_seconds)
+        response = blob_pb2.StartDirectUploadResponse(
+            already_existed=plan.already_existed, part_size_bytes=plan.part_size, part_count=plan.part_count,
+            uploaded_part_numbers=plan.uploaded,
+            parts=[blob_pb2.DirectUploadPart(part_number=p.number, offset=p.offset, size_bytes=p.size, url=p.url)
+                   for p in plan.parts])
+        if plan.expire_time is not None:
+            response.expire_time.FromDatetime(plan.expire_time)
+        return response
+
+    async def CompleteDirectUpload(self, request: blob_pb2.CompleteDirectUploadRequest,
+                                   context: aio.ServicerContext) -> blob_pb2.CompleteDirectUploadResponse:
+        result = await self.deps.direct.complete(request.resource_name)
+        return blob_pb2.CompleteDirectUploadResponse(committed_size=result.committed_size,
+                                                     already_existed=result.already_existed)

@@ -27,6 +27,7 @@ from typing import Any, Protocol, TypeVar
 
 import urllib3
 from minio import Minio
+from minio.commonconfig import ComposeSource
 from minio.datatypes import ListMultipartUploadsResult
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
@@ -202,6 +203,15 @@ class BlobStorage(Protocol):
         """A GET URL whose response carries exactly this Content-Type and Content-Disposition."""
         ...
 
+    async def presign_upload_part(self, key: str, upload_id: str, number: int, expires: timedelta) -> str:
+        """A PUT URL for part ``number`` of the multipart upload ``upload_id`` of ``key``, and nothing else."""
+        ...
+
+    async def copy_if_match(self, source_key: str, source_etag: str, target_key: str) -> None:
+        """Copies ``source_key`` to ``target_key`` inside the store, only if the source is still at
+        ``source_etag``; raises WriteConflict when it is not, ObjectMissing when it is gone."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -267,6 +277,13 @@ class S3BlobStorage:
             http_client=self._pool,
         )
         self._executor = ThreadPoolExecutor(max_workers=settings.s3_max_concurrency, thread_name_prefix="s3")
+        # Signs URLs for the address clients reach the store at; signing needs no request to the store
+        # because the region is given.
+        public_host, public_secure = public_endpoint(settings)
+        self._presigner = self._client if public_host == settings.s3_endpoint and public_secure == settings.s3_secure \
+            else Minio(public_host, access_key=settings.s3_access_key,
+                       secret_key=settings.s3_secret_key.get_secret_value(), secure=public_secure,
+                       region=settings.s3_region, http_client=self._pool)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -452,12 +469,45 @@ class S3BlobStorage:
         # Signed response overrides: whatever the object's metadata, the URL serves these headers.
         headers: dict[str, str | list[str] | tuple[str]] = {
             "response-content-type": content_type, "response-content-disposition": content_disposition}
-        return await self._run(lambda: self._client.presigned_get_object(
+        return await self._run(lambda: self._presigner.presigned_get_object(
             self.bucket, key, expires=expires, response_headers=headers))
+
+    async def presign_upload_part(self, key: str, upload_id: str, number: int, expires: timedelta) -> str:
+        # uploadId and partNumber are signed: the URL reaches this one part and no other key or upload.
+        query: dict[str, str | list[str] | tuple[str]] = {"uploadId": upload_id, "partNumber": str(number)}
+        return await self._run(lambda: self._presigner.get_presigned_url(
+            "PUT", self.bucket, key, expires=expires, extra_query_params=query))
+
+    async def copy_if_match(self, source_key: str, source_etag: str, target_key: str) -> None:
+        def copy() -> None:
+            try:
+                # compose_object copies inside the store (UploadPartCopy past 5 GiB), each request with
+                # x-amz-copy-source-if-match, so only the version that was checked is copied.
+                self._client.compose_object(self.bucket, target_key,
+                                            [ComposeSource(self.bucket, source_key, match_etag=source_etag)])
+            except S3Error as exc:
+                if exc.code in _MISSING_OBJECT_CODES:
+                    raise ObjectMissing(source_key) from exc
+                if exc.code in _CONDITION_FAILED_CODES:
+                    raise WriteConflict(source_key) from exc
+                raise
+
+        await self._run(copy)
 
     async def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._pool.clear()
+
+
+def public_endpoint(settings: Settings) -> tuple[str, bool]:
+    """``(host:port, https)`` of the store as clients reach it (``s3_public_endpoint``, else ``s3_endpoint``)."""
+    value = settings.s3_public_endpoint.strip().rstrip("/")
+    if not value:
+        return settings.s3_endpoint, settings.s3_secure
+    for scheme, secure in (("https://", True), ("http://", False)):
+        if value.lower().startswith(scheme):
+            return value[len(scheme):], secure
+    return value, settings.s3_secure
 
 
 def _read_exactly(response: urllib3.BaseHTTPResponse, size: int) -> bytes:

@@ -57,6 +57,8 @@ class Capabilities:
     max_preview_edge: int
     max_download_url_seconds: int
     resumable_part_size_bytes: int
+    direct_transfers: bool
+    direct_transfer_min_size_bytes: int
 
 
 @dataclass(frozen=True)
@@ -107,11 +109,23 @@ class BlobStore:
             max_preview_edge=s.blob_max_preview_edge,
             max_download_url_seconds=self.max_download_url_seconds,
             resumable_part_size_bytes=uploads.part_size,
+            direct_transfers=s.blob_direct_transfers,
+            direct_transfer_min_size_bytes=s.blob_direct_min_size_bytes,
         )
 
     @property
     def max_download_url_seconds(self) -> int:
         return max(1, min(self._settings.blob_max_download_url_seconds, PRESIGN_MAX_SECONDS))
+
+    def url_lifetime(self, errors: FieldErrors, expires_in_seconds: int) -> timedelta:
+        """The lifetime a presigned URL gets for ``expires_in_seconds`` (0 = the default), capped by
+        ``blob_max_download_url_seconds``; out of range adds a violation of ``expires_in_seconds``."""
+        limit = self.max_download_url_seconds
+        default = min(DEFAULT_DOWNLOAD_URL_SECONDS, limit)
+        if expires_in_seconds < 0 or expires_in_seconds > limit:
+            errors.add("expires_in_seconds", f"must be 1..{limit} (0 means {default})")
+            return timedelta(seconds=default)
+        return timedelta(seconds=expires_in_seconds or default)
 
     @property
     def read_chunk_size(self) -> int:
@@ -210,10 +224,7 @@ class BlobStore:
     async def download_url(self, raw: RawDigest, expires_in_seconds: int, content_type: str) -> DownloadUrl:
         errors = FieldErrors()
         digest = checked_into(errors, raw, "digest")
-        limit = self.max_download_url_seconds
-        default = min(DEFAULT_DOWNLOAD_URL_SECONDS, limit)
-        if expires_in_seconds < 0 or expires_in_seconds > limit:
-            errors.add("expires_in_seconds", f"must be 1..{limit} (0 means {default})")
+        lifetime = self.url_lifetime(errors, expires_in_seconds)
         if content_type and (len(content_type) > 255 or not _CONTENT_TYPE.fullmatch(content_type)):
             errors.add("content_type", "must be a MIME type like image/jpeg")
         errors.raise_if_any()
@@ -223,7 +234,6 @@ class BlobStore:
             await self._storage.put(cas_key(digest), b"")
         elif await self._storage.stat(cas_key(digest)) is None:
             raise not_found(digest, "digest")
-        lifetime = timedelta(seconds=expires_in_seconds or default)
         issued = datetime.now(UTC)
         served_type, disposition = served_headers(content_type)
         url = await self._storage.presign_get(cas_key(digest), lifetime, content_type=served_type,

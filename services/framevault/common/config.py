@@ -147,6 +147,9 @@ class Settings:
     s3_max_part_size_bytes: int = 128 * 1024 * 1024
     # Threads running the synchronous S3 SDK; its HTTP pool is sized to match.
     s3_max_concurrency: int = 32
+    # The S3 store as clients reach it, put into presigned URLs (downloads, direct uploads) when it
+    # differs from s3_endpoint: `host:port` (HTTPS per s3_secure) or `http(s)://host:port`; empty = s3_endpoint.
+    s3_public_endpoint: str = ""
 
     # Blob service limits, advertised by GetCapabilities: bytes and blobs per batch call, preferred
     # and largest chunk of a read or write stream (bytes).
@@ -160,6 +163,11 @@ class Settings:
     blob_max_preview_edge: int = 2048
     # Longest lifetime of a download URL (s); a leaked URL works until it expires (SigV4 allows 7 days at most).
     blob_max_download_url_seconds: int = 3600
+    # Direct transfers: clients PUT parts to and GET ranges from the S3 store through presigned URLs
+    # (StartDirectUpload / CompleteDirectUpload, GetDownloadUrl), as GetCapabilities advertises.
+    blob_direct_transfers: bool = True
+    # Blobs from this size on are worth a direct transfer (bytes; advertised to clients).
+    blob_direct_min_size_bytes: int = 8 * 1024 * 1024
     # Grace period of garbage collection when the request gives none (s): younger blobs are kept.
     blob_gc_default_grace_seconds: int = 24 * 3600
     # Unreferenced blobs deleted (and reported) per garbage collection batch.

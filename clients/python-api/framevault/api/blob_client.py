@@ -7,12 +7,24 @@ size it answers, and after a broken stream (or ABORTED: the upload changed or
 started over) ask again. The service keeps whole parts of
 ``resumable_part_size_bytes``, so a broken stream or a restarted service costs
 at most the part being filled; a blob of at most one part is sent again whole.
+
+With ``direct`` options (the SDK passes them), large blobs skip the service's
+byte streams when it advertises ``direct_transfers``: uploads PUT their parts
+in parallel to presigned URLs (StartDirectUpload), then CompleteDirectUpload
+has the service verify and publish them; reads GET ranges of a presigned
+download URL in parallel. When the store cannot be reached from here (refused
+connection, timeout), the transfer goes on over WriteBlob / ReadBlob, and
+direct transfers rest for ``DirectTransfers.retry_after_seconds``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.client
 import os
+import ssl
+import time
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -39,6 +51,36 @@ ReadAt = Callable[[int, int], Awaitable[bytes]]
 
 
 @dataclass(frozen=True)
+class DirectTransfers:
+    """How a client moves large blobs straight to and from the object store."""
+
+    # Parts or ranges in flight at once.
+    concurrency: int = 4
+    # Size of the ranges a direct read GETs.
+    read_range_bytes: int = 16 * 1024 * 1024
+    # Seconds to wait for the store to accept a connection before falling back to the service.
+    connect_timeout_seconds: float = 5.0
+    # Seconds one part or range may take to move, once connected.
+    transfer_timeout_seconds: float = 300.0
+    # After the store proved unreachable, this client uses the service's streams for this long.
+    retry_after_seconds: float = 60.0
+    # Blobs from this size on go direct; None = what the service advertises.
+    min_size_bytes: int | None = None
+
+
+class DirectUnreachable(Exception):
+    """The object store did not answer a presigned URL from this client."""
+
+
+class DirectRefused(Exception):
+    """The object store answered a presigned URL with an error status (expired URL, busy store ...)."""
+
+    def __init__(self, status: int, body: bytes):
+        super().__init__(f"HTTP {status}: {body[:200]!r}")
+        self.status = status
+
+
+@dataclass(frozen=True)
 class UploadResult:
     digest: BlobDigest
     # Bytes sent over the wire (0 when the store already had the blob).
@@ -49,11 +91,23 @@ class UploadResult:
 
 class BlobClient:
     def __init__(self, stub: blob_pb2_grpc.BlobServiceStub, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                 timeout: float | None = 300.0, max_attempts: int = UPLOAD_RETRY.max_attempts):
+                 timeout: float | None = 300.0, max_attempts: int = UPLOAD_RETRY.max_attempts,
+                 direct: DirectTransfers | None = None,
+                 capabilities: Callable[[], Awaitable[blob_pb2.GetCapabilitiesResponse]] | None = None):
+        """``direct``: move large blobs straight to and from the store (off when None).
+        ``capabilities``: how to ask GetCapabilities (default: once, on ``stub``)."""
         self._stub = stub
         self._chunk_size = chunk_size
         self._timeout = timeout
         self._retry = replace(UPLOAD_RETRY, max_attempts=max_attempts)
+        self._direct = direct
+        self._ask_capabilities = capabilities
+        self._capabilities: blob_pb2.GetCapabilitiesResponse | None = None
+        # monotonic time until which the store counts as unreachable from here.
+        self._direct_resting_until = 0.0
+        # How many transfers fell back to the service's streams (for tests and diagnostics).
+        self.fallbacks = 0
+        self.direct_transfers = 0
 
     @staticmethod
     def upload_name(digest: BlobDigest, upload_id: str | None = None) -> str:
@@ -81,10 +135,99 @@ class BlobClient:
         return await self.upload(digest, read_at, upload_id=upload_id)
 
     async def upload(self, digest: BlobDigest, read_at: ReadAt, *, upload_id: str | None = None) -> UploadResult:
-        """Uploads unless present; resumes after broken streams with backoff."""
+        """Uploads unless present (direct when worth it and reachable); resumes after broken streams with backoff."""
         if not await self.missing([digest]):
             return UploadResult(digest, 0, True, 0)
         name = self.upload_name(digest, upload_id)
+        if await self.goes_direct(digest.size):
+            try:
+                result = await self._upload_direct(name, digest, read_at)
+                self.direct_transfers += 1
+                return result
+            except DirectUnreachable:
+                self.note_unreachable()
+        return await self._upload_streamed(name, digest, read_at)
+
+    async def goes_direct(self, size: int) -> bool:
+        """Whether a blob of ``size`` bytes moves straight to or from the store."""
+        if self._direct is None or time.monotonic() < self._direct_resting_until:
+            return False
+        caps = await self.capabilities()
+        threshold = self._direct.min_size_bytes
+        if threshold is None:
+            threshold = caps.direct_transfer_min_size_bytes
+        return caps.direct_transfers and size > 0 and size >= threshold
+
+    async def capabilities(self) -> blob_pb2.GetCapabilitiesResponse:
+        if self._capabilities is None:
+            if self._ask_capabilities is not None:
+                self._capabilities = await self._ask_capabilities()
+            else:
+                self._capabilities = await self._stub.GetCapabilities(blob_pb2.GetCapabilitiesRequest(),
+                                                                      timeout=self._timeout)
+        return self._capabilities
+
+    def note_unreachable(self) -> None:
+        """The store did not answer from here: the service's streams carry transfers for a while."""
+        assert self._direct is not None
+        self.fallbacks += 1
+        self._direct_resting_until = time.monotonic() + self._direct.retry_after_seconds
+
+    async def _upload_direct(self, name: str, digest: BlobDigest, read_at: ReadAt) -> UploadResult:
+        """Parts PUT in parallel to presigned URLs, then verified and published by the service.
+
+        Asks StartDirectUpload until no part is missing (it answers what landed, so a cut upload
+        resumes with the parts still missing), then CompleteDirectUpload. Raises DirectUnreachable
+        when the store does not answer from here.
+        """
+        assert self._direct is not None
+        options = self._direct
+        sent = 0
+        failures = 0
+        request = blob_pb2.StartDirectUploadRequest(resource_name=name)
+        gate = asyncio.Semaphore(max(1, options.concurrency))
+        while True:
+            try:
+                plan = await self._stub.StartDirectUpload(request, timeout=self._timeout)
+                if plan.already_existed:
+                    return UploadResult(digest, sent, sent == 0, failures + 1)
+                if not plan.parts:
+                    done = await self._stub.CompleteDirectUpload(
+                        blob_pb2.CompleteDirectUploadRequest(resource_name=name), timeout=self._timeout)
+                    return UploadResult(digest, sent, done.already_existed and sent == 0, failures + 1)
+            except aio.AioRpcError as exc:
+                # FAILED_PRECONDITION from completion: parts went missing; the next start lists them.
+                if not (self._retryable(exc) or exc.code() == grpc.StatusCode.FAILED_PRECONDITION):
+                    raise
+                failures += 1
+                if failures >= self._retry.max_attempts:
+                    raise
+                await asyncio.sleep(self._retry.delay(failures, server_retry_delay(exc)))
+                continue
+
+            async def put(part: blob_pb2.DirectUploadPart) -> int:
+                async with gate:
+                    data = await read_at(part.offset, part.size_bytes)
+                    await asyncio.to_thread(_http_exchange, "PUT", part.url, data, {}, options)
+                    return len(data)
+
+            outcomes = await asyncio.gather(*(put(p) for p in plan.parts), return_exceptions=True)
+            sent += sum(o for o in outcomes if isinstance(o, int))
+            errors = [o for o in outcomes if isinstance(o, BaseException)]
+            unreachable = [e for e in errors if isinstance(e, DirectUnreachable)]
+            if unreachable:
+                raise unreachable[0]
+            if errors:
+                other = [e for e in errors if not isinstance(e, DirectRefused)]
+                if other:
+                    raise other[0]
+                failures += 1
+                if failures >= self._retry.max_attempts:
+                    # The store keeps refusing the URLs: the service's stream may still get through.
+                    raise DirectUnreachable(str(errors[0]))
+                await asyncio.sleep(self._retry.delay(failures, None))
+
+    async def _upload_streamed(self, name: str, digest: BlobDigest, read_at: ReadAt) -> UploadResult:
         sent = 0
         for attempt in range(1, self._retry.max_attempts + 1):
             server_delay = None
@@ -130,6 +273,8 @@ class BlobClient:
                 return
 
     async def read(self, digest: BlobDigest, offset: int = 0, limit: int = 0) -> bytes:
+        if limit == 0 and offset < digest.size and await self.goes_direct(digest.size - offset):
+            return b"".join([piece async for piece in self.chunks(digest, offset)])
         pieces = [message.data async for message in self._stub.ReadBlob(
             blob_pb2.ReadBlobRequest(digest=digest_to_proto(digest), offset=offset, limit=limit), timeout=self._timeout)]
         return b"".join(pieces)
@@ -137,9 +282,64 @@ class BlobClient:
     async def download_file(self, digest: BlobDigest, path: str | os.PathLike[str]) -> None:
         target = Path(path)
         with target.open("wb") as out:
-            async for message in self._stub.ReadBlob(blob_pb2.ReadBlobRequest(digest=digest_to_proto(digest)),
-                                                     timeout=self._timeout):
-                await asyncio.to_thread(out.write, message.data)
+            async for piece in self.chunks(digest):
+                await asyncio.to_thread(out.write, piece)
+
+    async def chunks(self, digest: BlobDigest, offset: int = 0) -> AsyncIterator[bytes]:
+        """The blob's bytes from ``offset`` in order: direct ranges when worth it, else (or once the
+        store proves unreachable, from where the direct read got to) the ReadBlob stream."""
+        if offset < digest.size and await self.goes_direct(digest.size - offset):
+            try:
+                async for piece in self.direct_chunks(digest, offset):
+                    offset += len(piece)
+                    yield piece
+                self.direct_transfers += 1
+                return
+            except DirectUnreachable:
+                self.note_unreachable()
+        async for message in self._stub.ReadBlob(blob_pb2.ReadBlobRequest(digest=digest_to_proto(digest),
+                                                                         offset=offset), timeout=self._timeout):
+            yield message.data
+
+    async def direct_chunks(self, digest: BlobDigest, offset: int = 0) -> AsyncIterator[bytes]:
+        """Ranges of a presigned download URL, ``concurrency`` fetched ahead, yielded in order.
+
+        Raises DirectUnreachable when the store does not answer from here; an expired or refused
+        URL is asked for again (up to the retry policy's attempts).
+        """
+        assert self._direct is not None
+        options = self._direct
+        url_request = blob_pb2.GetDownloadUrlRequest(digest=digest_to_proto(digest))
+        url = [(await self._stub.GetDownloadUrl(url_request, timeout=self._timeout)).url]
+        step = max(1, options.read_range_bytes)
+        starts = list(range(offset, digest.size, step))
+
+        async def fetch(start: int) -> bytes:
+            end = min(start + step, digest.size) - 1
+            for attempt in range(1, self._retry.max_attempts + 1):
+                try:
+                    return await asyncio.to_thread(_http_exchange, "GET", url[0], None,
+                                                   {"Range": f"bytes={start}-{end}"}, options)
+                except DirectRefused:
+                    if attempt == self._retry.max_attempts:
+                        raise DirectUnreachable(f"the store refused ranges of {digest}") from None
+                    await asyncio.sleep(self._retry.delay(attempt, None))
+                    url[0] = (await self._stub.GetDownloadUrl(url_request, timeout=self._timeout)).url
+            raise AssertionError("unreachable")
+
+        fetches: dict[int, asyncio.Task[bytes]] = {}
+        try:
+            for index, start in enumerate(starts):
+                for ahead in starts[index:index + max(1, options.concurrency)]:
+                    if ahead not in fetches:
+                        fetches[ahead] = asyncio.ensure_future(fetch(ahead))
+                data = await fetches.pop(start)
+                if len(data) != min(step, digest.size - start):
+                    raise DirectUnreachable(f"a range of {digest} arrived with {len(data)} bytes")
+                yield data
+        finally:
+            for task in fetches.values():
+                task.cancel()
 
 
 FindMissing = Callable[..., Awaitable[blob_pb2.FindMissingBlobsResponse]]
@@ -164,6 +364,41 @@ async def find_missing(call: FindMissing, digests: Sequence[BlobDigest], batch_s
 @dataclass
 class _Counter:
     bytes: int = 0
+
+
+def _http_exchange(method: str, url: str, body: bytes | None, headers: dict[str, str],
+                   options: DirectTransfers) -> bytes:
+    """One HTTP request to a presigned URL (blocking: run in a thread); returns the response body.
+
+    Raises DirectUnreachable when no connection could be made or the exchange broke, DirectRefused
+    for an error status.
+    """
+    parts = urllib.parse.urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(parts.netloc, timeout=options.connect_timeout_seconds,
+                                                 context=ssl.create_default_context())
+    else:
+        connection = http.client.HTTPConnection(parts.netloc, timeout=options.connect_timeout_seconds)
+    try:
+        try:
+            connection.connect()
+        except OSError as exc:
+            raise DirectUnreachable(f"cannot connect to {parts.netloc}: {exc}") from exc
+        if connection.sock is not None:
+            connection.sock.settimeout(options.transfer_timeout_seconds)
+        try:
+            connection.request(method, target, body=body, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise DirectUnreachable(f"{method} to {parts.netloc} broke: {exc}") from exc
+        if response.status >= 300:
+            raise DirectRefused(response.status, data)
+        return data
+    finally:
+        connection.close()
 
 
 def _read_file_at(path: Path, offset: int, size: int) -> bytes:

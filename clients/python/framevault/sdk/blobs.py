@@ -8,6 +8,12 @@ connection from the offset ``QueryWriteStatus`` reports (whole parts of the
 advertised ``resumable_part_size_bytes``; a blob of one part is sent again
 from the start). Downloads verify the digest of what they wrote before the
 file appears under its final name.
+
+Blobs of at least the service's ``direct_transfer_min_size_bytes`` move
+straight between this process and the object store when the service offers
+``direct_transfers``: parallel part PUTs to presigned URLs (the service
+verifies and publishes them) and parallel ranged GETs. When the store cannot
+be reached from here, the same transfer goes over the service's streams.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from pathlib import Path
 import grpc
 from tqdm import tqdm
 
-from framevault.api.blob_client import BlobClient, find_missing
+from framevault.api.blob_client import BlobClient, DirectTransfers, DirectUnreachable, find_missing
 from framevault.api.digests import BLOB_URI_PREFIX, BlobDigest, BlobUriError, digest_to_proto, parse_blob_uri
 from framevault.sdk.client import FramevaultClient, retry_policy
 from framevault.sdk.errors import FramevaultError
@@ -127,6 +133,21 @@ class BlobTransfer:
         self._shared_bar = bar
         self._known_present: set[BlobDigest] = set()
         self._bar: tqdm | None = None
+        self._blob_client: BlobClient | None = None
+
+    async def blob_client(self) -> BlobClient:
+        """The one BlobClient of this transfer: it remembers when the store is unreachable from here."""
+        if self._blob_client is None:
+            caps = await self.client.capabilities()
+            chunk = int(caps.preferred_chunk_size_bytes or DEFAULT_CHUNK_BYTES)
+            if caps.max_chunk_size_bytes:
+                chunk = min(chunk, int(caps.max_chunk_size_bytes))
+            self._blob_client = BlobClient(
+                self.client.blob, chunk_size=chunk, timeout=None,
+                max_attempts=max(1, self.client.settings.stream_reconnect_attempts),
+                direct=DirectTransfers(concurrency=max(1, self.client.settings.blob_upload_concurrency)),
+                capabilities=self.client.capabilities)
+        return self._blob_client
 
     # -- upload --
 
@@ -284,30 +305,28 @@ class BlobTransfer:
                 longer matches ``digest``).
             OSError: the file cannot be read.
         """
-        caps = await self.client.capabilities()
-        chunk = int(caps.preferred_chunk_size_bytes or DEFAULT_CHUNK_BYTES)
-        if caps.max_chunk_size_bytes:
-            chunk = min(chunk, int(caps.max_chunk_size_bytes))
-        writer = BlobClient(self.client.blob, chunk_size=chunk, timeout=None,
-                            max_attempts=max(1, self.client.settings.stream_reconnect_attempts))
+        writer = await self.blob_client()
         bar = self._bar
-        high_water = [0]
+        counted: set[int] = set()
+        total = [0]
 
         async def read_at(offset: int, size: int) -> bytes:
             data = await asyncio.to_thread(_read_file_at, path, offset, size)
-            if bar is not None and offset + len(data) > high_water[0]:
-                # Bytes resent after a resume are counted once.
-                bar.update(offset + len(data) - max(offset, high_water[0]))
-                high_water[0] = offset + len(data)
+            if bar is not None and offset not in counted:
+                # Bytes resent after a resume are counted once (direct parts arrive in any order).
+                counted.add(offset)
+                grown = min(len(data), digest.size - total[0])
+                bar.update(grown)
+                total[0] += grown
             return data
 
         try:
             await writer.upload(digest, read_at)
         except grpc.RpcError as rpc_error:
             raise FramevaultError.from_rpc_error(rpc_error) from None
-        if bar is not None:
+        if bar is not None and digest.size > total[0]:
             # Nothing is read when the store already had the blob.
-            bar.update(digest.size - high_water[0])
+            bar.update(digest.size - total[0])
 
     # -- download --
 
@@ -354,6 +373,19 @@ class BlobTransfer:
         """
         offset = 0
         failures = 0
+        reader = await self.blob_client()
+        if await reader.goes_direct(digest.size):
+            try:
+                async for data in reader.direct_chunks(digest):
+                    offset += len(data)
+                    yield data
+                reader.direct_transfers += 1
+                return
+            except DirectUnreachable:
+                # Goes on over ReadBlob from where the direct read got to.
+                reader.note_unreachable()
+            except grpc.RpcError as rpc_error:
+                raise FramevaultError.from_rpc_error(rpc_error) from None
         while True:
             try:
                 async for response in self.client.blob.ReadBlob(
