@@ -382,13 +382,13 @@ class ViewIterator(AsyncIterator[Frame]):
                 await asyncio.sleep(policy.delay(failures, error.retry_delay))
                 continue
             self._received_cursor = message.cursor or self._received_cursor
-            frames = list(message.frames)
+            frames = message.frames[:]
             if not frames:
                 if not self._buffer:
                     self.cursor = self._received_cursor
                 continue
             # A server without per-frame cursors sends only the message's.
-            cursors = list(message.frame_cursors) or [None] * (len(frames) - 1) + [message.cursor]
+            cursors = message.frame_cursors[:] or [None] * (len(frames) - 1) + [message.cursor]
             self._buffer.extend(zip(frames, cursors, strict=True))
             return
 

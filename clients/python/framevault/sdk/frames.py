@@ -153,7 +153,7 @@ class Annotation:
             for kind in GEOMETRY_FIELDS:
                 attributes.setdefault(kind, geometry[1] if geometry is not None and geometry[0] == kind else None)
         elif name == "labels":
-            attributes[name] = list(roi.labels)
+            attributes[name] = roi.labels[:]
         elif name == "confidence":
             attributes[name] = roi.confidence if roi.HasField("confidence") else None
         elif name == "metadata":
@@ -161,9 +161,9 @@ class Annotation:
         elif name == "id":
             attributes[name] = roi.id or None
         elif name == "sources":
-            attributes[name] = list(roi.sources)
+            attributes[name] = roi.sources[:]
         else:
-            attributes[name] = list(roi.label_ids)
+            attributes[name] = roi.label_ids[:]
         return attributes[name]
 
 
@@ -514,8 +514,13 @@ _PROTO_ATTRIBUTES = frozenset({
 
 def _source_attributes(source: frame_pb2.Source) -> dict[str, Any]:
     """The SingleFrame attributes a ``framevault.v1.Source`` determines (its metadata aside)."""
-    has_preview = source.HasField("preview") and bool(source.preview.uri)
-    masks = source.masks
+    preview = source.preview if source.HasField("preview") else None
+    preview_uri = preview.uri if preview is not None else ""
+    masks: dict[str, str] = {}
+    mask_content_types: dict[str, str] = {}
+    for mask in source.masks:
+        masks[mask.id] = mask.uri
+        mask_content_types[mask.id] = mask.content_type
     return {
         "source": source.uri,
         "width": source.width or None,
@@ -523,10 +528,10 @@ def _source_attributes(source: frame_pb2.Source) -> dict[str, Any]:
         "content_type": source.content_type,
         "source_id": source.id or DEFAULT_SOURCE_ID,
         "source_timestamp": source.timestamp,
-        "preview_uri": source.preview.uri if has_preview else None,
-        "preview_content_type": source.preview.content_type if has_preview else None,
-        "masks": {mask.id: mask.uri for mask in masks},
-        "mask_content_types": {mask.id: mask.content_type for mask in masks},
+        "preview_uri": preview_uri or None,
+        "preview_content_type": preview.content_type if preview is not None and preview_uri else None,
+        "masks": masks,
+        "mask_content_types": mask_content_types,
     }
 
 

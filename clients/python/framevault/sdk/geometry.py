@@ -148,24 +148,27 @@ def write_geometry(roi: frame_pb2.Roi, kind: str, value: Any) -> None:
 
 def read_geometry(roi: frame_pb2.Roi) -> tuple[str, Any] | None:
     """The annotation geometry attribute and value of ``roi``'s geometry, or None when it has none."""
+    # Repeated proto fields are read by slicing ([:] gives a list), several times faster than list().
     kind = roi.WhichOneof("geometry")
     if kind == "box":
-        return "box2d_xywh", (roi.box.x, roi.box.y, roi.box.w, roi.box.h)
+        box = roi.box
+        return "box2d_xywh", (box.x, box.y, box.w, box.h)
     if kind == "polygon":
-        return "poly2d_xy", [list(part.xy) for part in roi.polygon.parts]
+        return "poly2d_xy", [part.xy[:] for part in roi.polygon.parts]
     if kind == "ellipse":
         e = roi.ellipse
         return "ellipse2d_xyrrt", (e.cx, e.cy, e.rx, e.ry, e.theta)
     if kind == "keypoints":
-        xy = list(roi.keypoints.xy)
+        xy = roi.keypoints.xy[:]
         pairs = [(xy[i], xy[i + 1]) for i in range(0, len(xy) - 1, 2)]
-        visibility = list(roi.keypoints.visibility)
+        visibility = roi.keypoints.visibility[:]
         if visibility and len(visibility) == len(pairs):
             return "keypoints", [(x, y, v) for (x, y), v in zip(pairs, visibility, strict=True)]
-        return "keypoints", list(pairs)
+        return "keypoints", pairs
     if kind == "keypoints_3d":
-        xyz = list(roi.keypoints_3d.xyz)
+        xyz = roi.keypoints_3d.xyz[:]
         return "keypoints_3d", [(xyz[i], xyz[i + 1], xyz[i + 2]) for i in range(0, len(xyz) - 2, 3)]
     if kind == "box_3d":
-        return "box3d", tuple(getattr(roi.box_3d, name) for name in BOX3D_FIELDS)
+        box_3d = roi.box_3d
+        return "box3d", tuple(getattr(box_3d, name) for name in BOX3D_FIELDS)
     return None
