@@ -24,6 +24,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from framevault.blob.storage import public_endpoint
 from framevault.common.config import Settings
 from framevault.common.errors import FramevaultError, InvalidArgument, Unauthenticated
 from framevault.gateway.backend import Backends
@@ -52,7 +53,8 @@ _REDIRECT_CACHE = "private, max-age=60"
 def content_security_policy(settings: Settings) -> str:
     # Images come from short-lived download URLs of the object store (its own origin) or from
     # external https sources; scripts only from the gateway's own files, never inline.
-    store_origin = f"{'https' if settings.s3_secure else 'http'}://{settings.s3_endpoint}"
+    host, https = public_endpoint(settings)
+    store_origin = f"{'https' if https else 'http'}://{host}"
     return "; ".join([
         "default-src 'self'", "script-src 'self'", "object-src 'none'", "base-uri 'none'",
         "frame-ancestors 'none'", "form-action 'self'",
