@@ -27,6 +27,7 @@ import processes
 import profiles
 import rows as bench_rows
 import rows_sdk
+import rows_blob_direct
 import rows_scale
 import training_loader
 from pymongo import MongoClient
@@ -240,6 +241,8 @@ class Run:
     def _main_rows(self, bench: bench_rows.Bench) -> None:
         if self.wants("P3"):
             self.measure("P3", "blob throughput", lambda: bench_rows.p3_rows(bench))
+            self.measure("P3", "SDK direct blob transfers", lambda: rows_blob_direct.p3_direct_rows(
+                bench, tuple(s for s in self.plan.blob_sizes if s >= rows_blob_direct.MIN_SIZE)))
         if self.wants("P1", "P7"):
             def ingest() -> list[Row]:
                 produced, self.motor["ingest"] = bench_rows.p1_rows(bench)

@@ -1,0 +1,171 @@
+"""Row P3.direct: the SDK's direct transfers (presigned part PUTs and ranged GETs straight to the
+S3 store) ÷ direct ``minio`` put/get of the same run.
+
+Harness side: :func:`p3_direct_rows`. Client side: ``python rows_blob_direct.py JOB '<json params>'``
+(a process of its own, like every measurement). Per blob size and repeat, three sides take turns:
+
+- **sdk**: ``BlobTransfer.upload_file`` of a fresh random file (hashing included, as a user calls
+  it; the service verifies the assembled bytes before they become visible), then
+  ``BlobTransfer.read_to_file`` (ranges in parallel, sha256 checked before the file appears);
+- **streams**: the same client with direct transfers off (``BlobClient`` over WriteBlob / ReadBlob),
+  for what the direct path saves (report only);
+- **raw**: ``minio`` ``fput_object`` of the same file (the service's part size, the SDK's default 3
+  parallel part uploads) and ``fget_object`` into a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import processes
+from report import REPORT_ONLY, Row, Target, median
+from rows import Bench
+from rows_sdk import _rotate
+from workload import format_bytes
+
+TARGET_RATIO = 0.9
+SIZES = (64 * 1024 * 1024, 1024 * 1024 * 1024)
+# Sizes of the harness's --blob-sizes measured here: the service's default direct_transfer_min_size_bytes.
+MIN_SIZE = 8 * 1024 * 1024
+MB = 1e6
+
+
+def p3_direct_rows(bench: Bench, sizes: tuple[int, ...] = SIZES) -> list[Row]:
+    env = bench.env
+    rows: list[Row] = []
+    for size in sizes:
+        repeat = bench.plan.repeat if size <= 256 * 1024 * 1024 else 1
+        common = {"size": size, "part_size": bench.s3_part_size}
+
+        def side(job: str, common: dict[str, int] = common) -> Any:
+            return lambda: run_client(job, metadata_target=bench.services.metadata.address,
+                                      blob_target=bench.services.blob.address,
+                                      endpoint=env["FRAMEVAULT_S3_ENDPOINT"],
+                                      access_key=env["FRAMEVAULT_S3_ACCESS_KEY"],
+                                      secret_key=env["FRAMEVAULT_S3_SECRET_KEY"],
+                                      region=env.get("FRAMEVAULT_S3_REGION", "us-east-1"),
+                                      bucket=processes.BENCH_BUCKET, **common)
+
+        sdk, streams, raw = _rotate(repeat, side("sdk"), side("streams"), side("raw"))
+        label = format_bytes(size)
+        conditions = (f"one fresh random {label} file per side and repeat, on local disk; SDK: BlobTransfer."
+                      f"upload_file (sha256 hashed first) then read_to_file (sha256 checked), default "
+                      f"ClientSettings, parts of {format_bytes(bench.s3_part_size)}; raw: minio fput_object "
+                      f"(same part size, 3 parallel part uploads) then fget_object; same S3 server and bucket; "
+                      f"median of {repeat}, the three sides taking turns")
+        for direction in ("write", "read"):
+            key = f"{direction}_s"
+            sdk_rate = median([size / MB / s[key] for s in sdk])
+            rows.append(Row(f"P3.direct.{direction}.{label}",
+                            f"SDK direct blob {direction} MB/s {label} ÷ minio "
+                            f"{'fput_object' if direction == 'write' else 'fget_object'}",
+                            "MB/s", sdk_rate, median([size / MB / s[key] for s in raw]),
+                            Target("ratio", ">=", TARGET_RATIO), conditions,
+                            details={"sdk": sdk, "streams": streams, "raw": raw}))
+            rows.append(Row(f"P3.direct.{direction}.{label}.vs-streams",
+                            f"SDK direct blob {direction} {label} ÷ the same SDK over the gRPC streams",
+                            "MB/s", sdk_rate, median([size / MB / s[key] for s in streams]), REPORT_ONLY,
+                            f"the SDK values of P3.direct.{direction}.{label} and BlobClient over "
+                            "WriteBlob/ReadBlob of the same run"))
+    return rows
+
+
+def run_client(job: str, **params: Any) -> dict[str, Any]:
+    """One job of this module in a process of its own."""
+    import subprocess
+
+    completed = subprocess.run([sys.executable, __file__, job, json.dumps(params)], cwd=processes.BENCH_DIR,
+                               capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise RuntimeError(f"direct blob job {job} failed ({completed.returncode}):\n{completed.stderr[-4000:]}")
+    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+# --- client process ------------------------------------------------------------------
+
+
+def _fresh_file(directory: Path, size: int) -> Path:
+    path = directory / f"blob-{uuid.uuid4().hex}"
+    with path.open("wb") as out:
+        left = size
+        while left:
+            piece = os.urandom(min(left, 16 * 1024 * 1024))
+            out.write(piece)
+            left -= len(piece)
+    return path
+
+
+def _sdk(metadata_target: str, blob_target: str, size: int, direct: bool, **_: Any) -> dict[str, Any]:
+    from framevault.api.blob_client import BlobClient
+    from framevault.sdk import configure
+    from framevault.sdk.blobs import BlobTransfer, digest_file
+    from framevault.sdk.runtime import current_client
+
+    configure(metadata_target=metadata_target, blob_target=blob_target, plaintext=True)
+
+    async def run(directory: Path) -> dict[str, Any]:
+        client = current_client()
+        transfer = BlobTransfer(client, progress=False)
+        if not direct:
+            caps = await client.capabilities()
+            transfer._blob_client = BlobClient(client.blob, chunk_size=int(caps.preferred_chunk_size_bytes),
+                                               timeout=None)
+        path = _fresh_file(directory, size)
+        started = time.perf_counter()
+        digest = await transfer.upload_file(str(path))
+        write_s = time.perf_counter() - started
+        path.unlink()
+        started = time.perf_counter()
+        await transfer.read_to_file(digest, directory / "read")
+        read_s = time.perf_counter() - started
+        assert await digest_file(str(directory / "read")) == digest
+        used = await transfer.blob_client()
+        result = {"write_s": write_s, "read_s": read_s, "direct_transfers": used.direct_transfers,
+                  "fallbacks": used.fallbacks}
+        await client.blob.DeleteBlobs(_delete_request(digest))
+        return result
+
+    with tempfile.TemporaryDirectory(prefix="bench-direct-") as directory:
+        return asyncio.run(run(Path(directory)))
+
+
+def _delete_request(digest: Any) -> Any:
+    from framevault.v1 import blob_pb2
+
+    return blob_pb2.DeleteBlobsRequest(digests=[blob_pb2.Digest(hash=digest.hash, size_bytes=digest.size)])
+
+
+def _raw(endpoint: str, access_key: str, secret_key: str, region: str, bucket: str, size: int, part_size: int,
+         **_: Any) -> dict[str, Any]:
+    from minio import Minio
+
+    client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=False, region=region)
+    with tempfile.TemporaryDirectory(prefix="bench-direct-") as directory:
+        path = _fresh_file(Path(directory), size)
+        key = f"bench-raw/{uuid.uuid4()}"
+        started = time.perf_counter()
+        client.fput_object(bucket, key, str(path), part_size=part_size, num_parallel_uploads=3)
+        write_s = time.perf_counter() - started
+        path.unlink()
+        started = time.perf_counter()
+        client.fget_object(bucket, key, str(Path(directory) / "read"))
+        read_s = time.perf_counter() - started
+        client.remove_object(bucket, key)
+    return {"write_s": write_s, "read_s": read_s}
+
+
+if __name__ == "__main__":
+    job, raw_params = sys.argv[1], json.loads(sys.argv[2])
+    if job == "raw":
+        out = _raw(**raw_params)
+    else:
+        out = _sdk(direct=job == "sdk", **raw_params)
+    print(json.dumps(out))
