@@ -141,7 +141,7 @@ run: stack-up web
 test: stack-up web
 	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-bench: stack-up
+bench: stack-up web
 	$(PY) tests/bench/harness.py $(BENCH_ARGS)
 
 # Everything the targets above create inside the repository. Caches outside it

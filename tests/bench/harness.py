@@ -27,8 +27,8 @@ import processes
 import profiles
 import rows as bench_rows
 import rows_sdk
-import rows_blob_direct
 import rows_scale
+import rows_web
 import training_loader
 from pymongo import MongoClient
 from report import Row, failed_row, format_conditions, format_table, write_json
@@ -37,7 +37,7 @@ from workload import parse_bytes, parse_count
 from framevault.common.config import Settings
 from framevault.stack.session_data import remove_test_data
 
-ALL_ROWS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "T1")
+ALL_ROWS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "T1", "W1")
 
 # Defaults of a full run, sized to finish within 20 minutes on the 2-core development machine.
 DEFAULTS: dict[str, Any] = {
@@ -220,6 +220,9 @@ class Run:
         if self.wants("T1"):
             self.phase("training", self.args.driver, lambda bench: self.measure(
                 "T1", "training loader", lambda: training_loader.t1_rows(bench)))
+        if self.wants("W1"):
+            self.phase("web", self.args.driver, lambda bench: self.measure(
+                "W1", "web app: first 100 thumbnails", lambda: rows_web.w1_rows(bench)))
 
     def _security_cost(self) -> None:
         """P10: services with security on and services with security off, both running, the main rows
@@ -241,8 +244,6 @@ class Run:
     def _main_rows(self, bench: bench_rows.Bench) -> None:
         if self.wants("P3"):
             self.measure("P3", "blob throughput", lambda: bench_rows.p3_rows(bench))
-            self.measure("P3", "SDK direct blob transfers", lambda: rows_blob_direct.p3_direct_rows(
-                bench, tuple(s for s in self.plan.blob_sizes if s >= rows_blob_direct.MIN_SIZE)))
         if self.wants("P1", "P7"):
             def ingest() -> list[Row]:
                 produced, self.motor["ingest"] = bench_rows.p1_rows(bench)
