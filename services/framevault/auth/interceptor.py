@@ -37,7 +37,6 @@ from framevault.common.request_decoding import UndecodableRequest, accepts_undec
 audit_log = structlog.get_logger("framevault.audit")
 
 ResponseFilter = Callable[[Any], Awaitable[Any]]
-StreamDrain = Callable[[AsyncIterator[Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -75,13 +74,12 @@ def _outcome(exc: BaseException) -> str:
 
 
 class AuthInterceptor(aio.ServerInterceptor):
-    def __init__(self, authenticator: Authenticator, authorizer: Authorizer,
-                 drain_refused_stream: StreamDrain | None = None):
+    """A refused request stream is drained by the error mapping around it
+    (``ErrorMappingInterceptor``), like any request stream that fails early."""
+
+    def __init__(self, authenticator: Authenticator, authorizer: Authorizer):
         self._authenticator = authenticator
         self._authorizer = authorizer
-        # Reads what a refused request stream still sends, so a client still writing sees the refusal
-        # (grpcio clients report INTERNAL for a call ended under their writes: grpc/grpc#36066).
-        self.drain_refused_stream = drain_refused_stream
 
     async def intercept_service(
         self,
@@ -205,12 +203,7 @@ class _GuardedCall:
 
         async def admitted(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
             first = await anext(aiter(requests), None)
-            try:
-                await self._admit(None if isinstance(first, UndecodableRequest) else first)
-            except FramevaultError:
-                if self._interceptor.drain_refused_stream is not None:
-                    await self._interceptor.drain_refused_stream(requests)
-                raise
+            await self._admit(None if isinstance(first, UndecodableRequest) else first)
             return _prepended(first, requests)
 
         if streaming_response and inspect.isasyncgenfunction(behavior):

@@ -43,7 +43,6 @@ from framevault.auth.principals import Caller
 from framevault.auth.service_identity import service_call_credentials
 from framevault.auth.startup import security_enabled
 from framevault.blob.keys import parse_upload_name
-from framevault.blob.streams import drain_briefly
 from framevault.common.channels import service_channel
 from framevault.common.config import Settings
 from framevault.common.digests import checked_digest
@@ -265,6 +264,5 @@ def blob_security(settings: Settings) -> BlobSecurity:
         return BlobSecurity()
     identity = service_call_credentials(settings, BLOB_SERVICE, METADATA_SERVICE)
     source = MetadataAccess(settings.metadata_target, settings, identity)
-    interceptor = AuthInterceptor(BlobAuthenticator(source, settings), BlobAuthorizer(source, settings),
-                                  drain_refused_stream=lambda requests: drain_briefly(requests, settings))
+    interceptor = AuthInterceptor(BlobAuthenticator(source, settings), BlobAuthorizer(source, settings))
     return BlobSecurity(interceptors=[interceptor], service_credentials=identity, close=source.close)

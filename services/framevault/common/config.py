@@ -176,9 +176,10 @@ class Settings:
     blob_gc_reference_batch: int = 10_000
     # Larger sources get no preview (bytes): decoding one holds the whole image in memory.
     blob_max_preview_source_bytes: int = 256 * 1024 * 1024
-    # A WriteBlob answered early (refused, or the blob exists) keeps reading and dropping what the
-    # client still sends, so the client sees the real status (grpc/grpc#36066): until nothing came
-    # for the idle time (s), for the longest time (s), or up to this many bytes.
+    # A request stream answered early (an UploadFrames or WriteBlob refused or failed, or a WriteBlob
+    # whose blob exists; either service) keeps reading and dropping what the client still sends, so
+    # the client sees the real status (grpc/grpc#36066): until nothing came for the idle time (s),
+    # for the longest time (s), or up to this many bytes.
     blob_write_drain_idle_seconds: float = 0.1
     blob_write_drain_max_seconds: float = 2.0
     blob_write_drain_max_bytes: int = 64 * 1024 * 1024

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -41,10 +41,21 @@ def _no_translation(_: BaseException) -> FramevaultError | None:
     return None
 
 
+# Reads what the client still sends on a request stream the service answers
+# early (framevault.common.streams.drain_briefly).
+StreamDrain = Callable[[AsyncIterable[Any]], Awaitable[None]]
+
+
 class ErrorMappingInterceptor(aio.ServerInterceptor):
-    def __init__(self, translate: ErrorTranslator = _no_translation, gate: CallGate | None = None):
+    def __init__(self, translate: ErrorTranslator = _no_translation, gate: CallGate | None = None,
+                 drain: StreamDrain | None = None):
         self._translate = translate
         self._gate = gate
+        # A call on a request stream that ends with an error (refused by the
+        # auth interceptor, or failed by its handler) first reads what the
+        # client still sends: a grpcio client still writing would report
+        # INTERNAL instead of the status (grpc/grpc#36066).
+        self._drain = drain
 
     async def intercept_service(
         self,
@@ -90,6 +101,8 @@ class ErrorMappingInterceptor(aio.ServerInterceptor):
                 self._check_gate(method)
                 response = await behavior(decoded(request), context)
             except Exception as exc:  # noqa: BLE001 - the mapping point
+                if request_stream:
+                    await self._drained(request)
                 await self._abort(method, exc, context, started)
                 raise  # unreachable: abort raises
             _log_done(method, context, started)
@@ -112,11 +125,17 @@ class ErrorMappingInterceptor(aio.ServerInterceptor):
                 async for response in behavior(decoded(request), context):
                     yield response
             except Exception as exc:  # noqa: BLE001 - the mapping point
+                if request_stream:
+                    await self._drained(request)
                 await self._abort(method, exc, context, started)
                 raise
             _log_done(method, context, started)
 
         return wrapped
+
+    async def _drained(self, requests: AsyncIterable[Any]) -> None:
+        if self._drain is not None:
+            await self._drain(requests)
 
     def _check_gate(self, method: str) -> None:
         if self._gate is not None and (refusal := self._gate(method)) is not None:

@@ -24,6 +24,7 @@ from framevault.common.errors import FramevaultError, Unavailable
 from framevault.common.interceptors import ErrorMappingInterceptor, ErrorTranslator
 from framevault.common.logs import configure_logging
 from framevault.common.metrics import MetricsEndpoint
+from framevault.common.streams import drain_briefly
 from framevault.common.tls import server_credentials
 from framevault.v1.grpc.reflection.v1 import reflection_pb2 as reflection_v1_pb2
 
@@ -112,7 +113,9 @@ class RunningService:
         if spec.prepare is None:
             self.prepared.set()
         self.server = aio.server(
-            interceptors=[ErrorMappingInterceptor(spec.translate_error, gate=self._gate), *spec.interceptors],
+            interceptors=[ErrorMappingInterceptor(spec.translate_error, gate=self._gate,
+                                                  drain=lambda requests: drain_briefly(requests, settings)),
+                          *spec.interceptors],
             options=server_options(settings),
         )
         self.health = health.aio.HealthServicer()
