@@ -23,7 +23,7 @@ import os
 from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from framevault.api.metadata_values import metadata_fields, metadata_to_dict
 from framevault.sdk.geometry import (
@@ -106,9 +106,9 @@ class Annotation:
 
     def to_proto(self) -> frame_pb2.Roi:
         """The ``framevault.v1.Roi`` of this annotation."""
-        return frame_pb2.Roi(**self.proto_fields())
+        return frame_pb2.Roi(**self._proto_fields())
 
-    def proto_fields(self) -> dict[str, Any]:
+    def _proto_fields(self) -> dict[str, Any]:
         """The ``framevault.v1.Roi`` of this annotation as constructor arguments (nested dicts):
         frames build all their ROIs in the one constructor call of the frame."""
         fields: dict[str, Any] = {"labels": list(self.labels), "sources": list(self.sources)}
@@ -141,30 +141,31 @@ class Annotation:
         out.__dict__["_roi"] = roi
         return out
 
-    def __getattr__(self, name: str) -> Any:
-        # Reached only for fields not set yet: those of an annotation read from the service that
-        # nobody has read (or assigned) so far.
-        roi = self.__dict__.get("_roi")
-        if roi is None or name not in _ROI_ATTRIBUTES:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        attributes = self.__dict__
-        if name in GEOMETRY_FIELDS:
-            geometry = read_geometry(roi)
-            for kind in GEOMETRY_FIELDS:
-                attributes.setdefault(kind, geometry[1] if geometry is not None and geometry[0] == kind else None)
-        elif name == "labels":
-            attributes[name] = roi.labels[:]
-        elif name == "confidence":
-            attributes[name] = roi.confidence if roi.HasField("confidence") else None
-        elif name == "metadata":
-            attributes[name] = metadata_to_dict(roi.meta) if roi.HasField("meta") else {}
-        elif name == "id":
-            attributes[name] = roi.id or None
-        elif name == "sources":
-            attributes[name] = roi.sources[:]
-        else:
-            attributes[name] = roi.label_ids[:]
-        return attributes[name]
+    if not TYPE_CHECKING:  # type checkers keep flagging attributes that do not exist
+        def __getattr__(self, name: str) -> Any:
+            # Reached only for fields not set yet: those of an annotation read from the service that
+            # nobody has read (or assigned) so far.
+            roi = self.__dict__.get("_roi")
+            if roi is None or name not in _ROI_ATTRIBUTES:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            attributes = self.__dict__
+            if name in GEOMETRY_FIELDS:
+                geometry = read_geometry(roi)
+                for kind in GEOMETRY_FIELDS:
+                    attributes.setdefault(kind, geometry[1] if geometry is not None and geometry[0] == kind else None)
+            elif name == "labels":
+                attributes[name] = roi.labels[:]
+            elif name == "confidence":
+                attributes[name] = roi.confidence if roi.HasField("confidence") else None
+            elif name == "metadata":
+                attributes[name] = metadata_to_dict(roi.meta) if roi.HasField("meta") else {}
+            elif name == "id":
+                attributes[name] = roi.id or None
+            elif name == "sources":
+                attributes[name] = roi.sources[:]
+            else:
+                attributes[name] = roi.label_ids[:]
+            return attributes[name]
 
 
 _ROI_ATTRIBUTES = frozenset(f.name for f in dataclasses.fields(Annotation))
@@ -402,25 +403,26 @@ class SingleFrame(_Annotated):
     # read (see __getattr__), so a frame costs only what its reader looks at.
     _proto: frame_pb2.Frame | None = None
 
-    def __getattr__(self, name: str) -> Any:
-        # Reached only for attributes not set yet, i.e. fields of a frame read from the service that
-        # nobody has read (or assigned) so far.
-        proto = self.__dict__.get("_proto")
-        if proto is None or name not in _PROTO_ATTRIBUTES:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        attributes = self.__dict__
-        if name == "annotations":
-            attributes[name] = [Annotation._over(roi) for roi in proto.rois]
-        elif name == "metadata":
-            attributes[name] = metadata_to_dict(proto.meta)
-        elif name == "source_metadata":
-            attributes[name] = metadata_to_dict(proto.sources[0].meta) if proto.sources else {}
-        elif name == "stored":
-            attributes[name] = StoredInfo.from_proto(proto)
-        else:
-            for key, value in _frame_attributes(proto).items():
-                attributes.setdefault(key, value)
-        return attributes[name]
+    if not TYPE_CHECKING:  # type checkers keep flagging attributes that do not exist
+        def __getattr__(self, name: str) -> Any:
+            # Reached only for attributes not set yet, i.e. fields of a frame read from the service that
+            # nobody has read (or assigned) so far.
+            proto = self.__dict__.get("_proto")
+            if proto is None or name not in _PROTO_ATTRIBUTES:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            attributes = self.__dict__
+            if name == "annotations":
+                attributes[name] = [Annotation._over(roi) for roi in proto.rois]
+            elif name == "metadata":
+                attributes[name] = metadata_to_dict(proto.meta)
+            elif name == "source_metadata":
+                attributes[name] = metadata_to_dict(proto.sources[0].meta) if proto.sources else {}
+            elif name == "stored":
+                attributes[name] = StoredInfo.from_proto(proto)
+            else:
+                for key, value in _frame_attributes(proto).items():
+                    attributes.setdefault(key, value)
+            return attributes[name]
 
     def _annotation_count(self) -> int:
         if "annotations" not in self.__dict__ and self._proto is not None:
@@ -469,7 +471,7 @@ class SingleFrame(_Annotated):
             "context_id": self.context_id or "",
             "timestamp": self.timestamp or 0,
             "sources": [self._source_fields()],
-            "rois": [a.proto_fields() for a in self.annotations],
+            "rois": [a._proto_fields() for a in self.annotations],
         }
         if self.metadata:
             fields["meta"] = {"fields": metadata_fields(self.metadata)}
@@ -623,7 +625,7 @@ class FrameGroup(_Annotated, MutableMapping[str, SingleFrame]):
             "timestamp": self.timestamp or 0,
             "sources": [member._source_fields(key, metadata={**member.source_metadata, **member.metadata})
                         for key, member in self._members.items()],
-            "rois": [a.proto_fields() for a in self.all_annotations],
+            "rois": [a._proto_fields() for a in self.all_annotations],
         }
         if self.metadata:
             fields["meta"] = {"fields": metadata_fields(self.metadata)}
