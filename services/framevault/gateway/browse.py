@@ -137,14 +137,19 @@ class Browser:
         card["top_labels"] = []
         card["newest_version"] = None
         if versions:
-            newest = max(versions, key=lambda v: (v.update_time.seconds, v.update_time.nanos))
+            newest = max(versions, key=_update_order)
             card["newest_version"] = {"id": newest.id, "name": newest.name,
                                       "status": dataset_pb2.VersionStatus.Name(newest.status),
                                       "frame_count": str(newest.frame_count)}
+            # A published version's label counts are stored with it (cheap at any size); a draft's are
+            # counted at each call, so the newest published version answers when there is one.
+            published = [v for v in versions if v.status == dataset_pb2.VERSION_STATUS_PUBLISHED]
+            counted = max(published, key=_update_order) if published else newest
             stats = await self._call(self._b.metadata.GetVersionStatistics,
                                      metadata_service_pb2.GetVersionStatisticsRequest(
-                                         version=dataset_pb2.VersionRef(id=newest.id)), token)
+                                         version=dataset_pb2.VersionRef(id=counted.id)), token)
             card["top_labels"] = _label_counts(stats)[:TOP_LABELS]
+            card["top_labels_version_id"] = counted.id
             newest_time = to_json(newest).get("update_time")
             if newest_time and (card["updated_at"] is None or newest_time > card["updated_at"]):
                 card["updated_at"] = newest_time
@@ -414,6 +419,10 @@ def _diff_position(token: str) -> str | None:
     if not isinstance(after, str):
         raise InvalidArgument.field("page_token", "malformed page token")
     return after
+
+
+def _update_order(version: dataset_pb2.Version) -> tuple[int, int]:
+    return version.update_time.seconds, version.update_time.nanos
 
 
 def _label_counts(stats: dataset_pb2.VersionStatistics) -> list[dict[str, Any]]:
