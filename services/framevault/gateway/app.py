@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from starlette.applications import Starlette
@@ -135,6 +136,11 @@ class Gateway:
                 return error_response(exc)
             except (aio.AioRpcError, FramevaultError) as exc:
                 return error_response(http_error(status_of(exc)))
+            except Exception:
+                # A fault of the gateway itself: logged with its trace, answered as JSON like any failure.
+                log.exception("gateway_request_failed", method=request.method, path=request.url.path)
+                return error_response(http_error(status_pb2.Status(
+                    code=code_pb2.INTERNAL, message="the gateway failed to answer (its log has the details)")))
         return endpoint
 
     def _token(self, request: Request, *, anonymous: bool) -> str | None:
@@ -322,9 +328,7 @@ class Gateway:
         ]
 
 
-def _forbidden(message: str, reason: str) -> Any:
-    from google.rpc import code_pb2, error_details_pb2, status_pb2
-
+def _forbidden(message: str, reason: str) -> status_pb2.Status:
     status = status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=message)
     status.details.add().Pack(error_details_pb2.ErrorInfo(reason=reason, domain="framevault.dev"))
     return status
