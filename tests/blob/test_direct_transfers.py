@@ -18,7 +18,7 @@ from framevault.api.digests import BlobDigest, digest_of
 from framevault.blob.direct import DirectUploads
 from framevault.blob.gc import GarbageCollector
 from framevault.blob.keys import STAGING_PREFIX, cas_key, parse_upload_name
-from framevault.blob.storage import S3BlobStorage
+from framevault.blob.storage import S3BlobStorage, WriteConflict
 from framevault.blob.store import BlobStore
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
@@ -229,3 +229,30 @@ async def test_the_sdk_direct_path_needs_no_user_action(small_parts_stub: blob_p
     assert not await client.goes_direct(caps.direct_transfer_min_size_bytes - 1)
     assert await client.goes_direct(caps.direct_transfer_min_size_bytes)
     assert digest_of(b"") == (await client.upload_bytes(b"")).digest
+
+
+@pytest.mark.parametrize("server_settings", ["settings", "versitygw_settings"])
+async def test_a_part_is_copied_inside_the_store_only_from_the_version_named(
+        server_settings: str, request: pytest.FixtureRequest):
+    settings: Settings = request.getfixturevalue(server_settings)
+    storage = S3BlobStorage(settings)
+    prefix = f"internals/{uuid.uuid4().hex}/"
+    try:
+        data = random_blob(SMALL_PART + 10)[0]
+        await storage.put(prefix + "source", data)
+        source = await storage.stat(prefix + "source")
+        assert source is not None
+        upload_id = await storage.create_multipart(prefix + "target")
+        first = await storage.upload_part_copy(prefix + "target", upload_id, 1, prefix + "source", source.etag,
+                                               0, SMALL_PART)
+        second = await storage.upload_part_copy(prefix + "target", upload_id, 2, prefix + "source", source.etag,
+                                                SMALL_PART, 10)
+        with pytest.raises(WriteConflict):
+            await storage.upload_part_copy(prefix + "target", upload_id, 3, prefix + "source", "0" * 32, 0, 10)
+        # Nothing is visible before completion; afterwards exactly the copied bytes.
+        assert await storage.stat(prefix + "target") is None
+        await storage.complete_multipart(prefix + "target", upload_id, [first, second])
+        assert await storage.get(prefix + "target") == data
+    finally:
+        await storage.delete_many([prefix + "source", prefix + "target"])
+        await storage.close()

@@ -8,10 +8,11 @@ How the guarantees of WriteBlob hold without the bytes passing through the servi
   (``keys.UploadName.staging_key``), never the blob's CAS key. Each presigned URL signs the method,
   the key, the upload id and the part number, so it writes that one part and nothing else.
 * Completion assembles exactly the parts ``1..n`` with the sizes the part layout gives, at the
-  staging key. The service then reads the assembled object back and hashes it: only when its size
-  and sha256 match the digest is it copied inside the store (``copy_if_match`` on the ETag that was
-  hashed) to the CAS key. A mismatch drops the staged bytes; nothing is stored. No URL the service
-  hands out reaches a staging key for reading.
+  staging key. The service then reads the assembled object back and hashes it while the store
+  copies it, part by part (UploadPartCopy pinned to the ETag being hashed), into a multipart upload
+  at the CAS key. That upload is completed only when the size and sha256 matched the digest, and
+  aborted otherwise, so the CAS key never shows unchecked bytes; a mismatch drops the staged bytes
+  too. No URL the service hands out reaches a staging key for reading.
 * Resume is the store's part listing: StartDirectUpload answers which parts landed (with the right
   size), and the client sends the rest.
 * The upload's state object (``staging_state_key``: the multipart upload id) is written once,
@@ -53,6 +54,8 @@ MAX_PART_URLS = 1000
 # the one before is hashed (memory per completing upload: about RANGES_AHEAD + 1 ranges).
 VERIFY_RANGE_BYTES = 16 * 1024 * 1024
 VERIFY_RANGES_AHEAD = 3
+# Parts copied inside the store at once while an assembled upload is verified.
+COPY_CONCURRENCY = 4
 _STATE_VERSION = 1
 _MAX_STATE_BYTES = 64 * 1024
 UPLOAD_RESOURCE = "upload"
@@ -210,6 +213,7 @@ class DirectUploads:
 
     async def _verify_and_publish(self, name: UploadName, state: _State) -> DirectUploadResult:
         digest = name.digest
+        target = cas_key(digest)
         try:
             staged = await self._storage.stat(name.staging_key)
             if staged is None:
@@ -218,13 +222,23 @@ class DirectUploads:
                 await self._discard(name, state)
                 raise InvalidArgument.field("resource_name", f"the parts hold {staged.size} bytes, but the blob "
                                                              f"has {digest.size}; nothing was stored")
-            actual = await self._sha256_of(name.staging_key, digest.size)
-            if actual != digest.hash:
-                await self._discard(name, state)
-                raise InvalidArgument.field("resource_name", f"the content's sha256 is {actual}, not the "
-                                                             f"{digest.hash} named; nothing was stored")
-            await self._storage.copy_if_match(name.staging_key, staged.etag, cas_key(digest))
-        except (ObjectMissing, WriteConflict):
+            # The copy into the CAS key's multipart upload runs while the bytes are hashed: its parts
+            # stay invisible until the completion below, which only a matching hash reaches.
+            multipart_id = await self._storage.create_multipart(target)
+            try:
+                actual, parts = await asyncio.gather(
+                    self._sha256_of(name.staging_key, digest.size),
+                    self._copy_parts(name.staging_key, staged.etag, target, multipart_id,
+                                     PartLayout(digest.size, state.part_size)))
+                if actual != digest.hash:
+                    await self._discard(name, state)
+                    raise InvalidArgument.field("resource_name", f"the content's sha256 is {actual}, not the "
+                                                                 f"{digest.hash} named; nothing was stored")
+                await self._storage.complete_multipart(target, multipart_id, parts)
+            except BaseException:
+                await asyncio.shield(self._storage.abort_multipart(target, multipart_id))
+                raise
+        except (ObjectMissing, WriteConflict, UploadMissing, PartsChanged):
             # Another completion of the same upload published it and removed the staged bytes.
             if await self._blobs.exists(digest):
                 return DirectUploadResult(digest.size, already_existed=True)
@@ -233,6 +247,14 @@ class DirectUploads:
         await self._storage.delete_many([name.staging_key, name.staging_state_key])
         log.info("direct_upload_completed", resource_name=name.resource_name, size=digest.size)
         return DirectUploadResult(digest.size, already_existed=False)
+
+    async def _copy_parts(self, source: str, source_etag: str, target: str, multipart_id: str,
+                          layout: PartLayout) -> list[PartInfo]:
+        async def copy(number: int) -> PartInfo:
+            return await self._storage.upload_part_copy(target, multipart_id, number, source, source_etag,
+                                                        layout.offset(number), layout.size_of(number))
+
+        return await bounded_map(list(range(1, layout.count + 1)), copy, COPY_CONCURRENCY)
 
     async def _sha256_of(self, key: str, size: int) -> str:
         """sha256 of the object, read back in ranges fetched ahead while the previous one is hashed."""

@@ -1,7 +1,8 @@
 """The S3 calls the ``minio`` SDK offers only as private methods, in one place.
 
 minio-py has no public API for part-level multipart control (create, upload
-one part, list parts, complete with named parts, abort, list uploads) nor for
+one part, copy one part from another object, list parts, complete with named
+parts, abort, list uploads) nor for
 a PUT with conditional headers: its public ``put_object`` turns every header
 it does not know (``If-Match``, ``If-None-Match``) into user metadata. The
 blob service needs exactly those operations, so this module calls the SDK's
@@ -16,6 +17,7 @@ server, so an SDK upgrade that changes them fails there, not in production.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from urllib.parse import quote
 
 from minio import Minio
 from minio.datatypes import ListMultipartUploadsResult, ListPartsResult, Part
@@ -26,6 +28,7 @@ PINNED_SIGNATURES: Mapping[str, tuple[str, ...]] = {
     "_put_object": ("bucket_name", "object_name", "data", "headers", "query_params"),
     "_create_multipart_upload": ("bucket_name", "object_name", "headers"),
     "_upload_part": ("bucket_name", "object_name", "data", "headers", "upload_id", "part_number"),
+    "_upload_part_copy": ("bucket_name", "object_name", "upload_id", "part_number", "headers"),
     "_list_parts": ("bucket_name", "object_name", "upload_id", "max_parts", "part_number_marker",
                     "extra_headers", "extra_query_params"),
     "_complete_multipart_upload": ("bucket_name", "object_name", "upload_id", "parts", "ssec"),
@@ -48,6 +51,19 @@ def create_multipart_upload(client: Minio, bucket: str, key: str, content_type: 
 def upload_part(client: Minio, bucket: str, key: str, upload_id: str, number: int, data: bytes) -> str:
     """Uploads part ``number``; returns its ETag without quotes."""
     return client._upload_part(bucket, key, data, None, upload_id, number).strip('"')
+
+
+def upload_part_copy(client: Minio, bucket: str, key: str, upload_id: str, number: int, source_key: str,
+                     source_etag: str, first: int, last: int) -> str:
+    """Part ``number`` copied inside the store from bytes ``first..last`` of ``source_key``, only while
+    the source is at ``source_etag``; returns the part's ETag without quotes."""
+    headers: dict[str, str | list[str] | tuple[str]] = {
+        "x-amz-copy-source": f"/{bucket}/{quote(source_key)}",
+        "x-amz-copy-source-range": f"bytes={first}-{last}",
+        "x-amz-copy-source-if-match": f'"{source_etag}"',
+    }
+    etag, _ = client._upload_part_copy(bucket, key, upload_id, number, headers)
+    return etag.strip('"')
 
 
 def list_parts_page(client: Minio, bucket: str, key: str, upload_id: str, marker: str | None) -> ListPartsResult:

@@ -27,7 +27,6 @@ from typing import Any, Protocol, TypeVar
 
 import urllib3
 from minio import Minio
-from minio.commonconfig import ComposeSource
 from minio.datatypes import ListMultipartUploadsResult
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
@@ -207,9 +206,11 @@ class BlobStorage(Protocol):
         """A PUT URL for part ``number`` of the multipart upload ``upload_id`` of ``key``, and nothing else."""
         ...
 
-    async def copy_if_match(self, source_key: str, source_etag: str, target_key: str) -> None:
-        """Copies ``source_key`` to ``target_key`` inside the store, only if the source is still at
-        ``source_etag``; raises WriteConflict when it is not, ObjectMissing when it is gone."""
+    async def upload_part_copy(self, key: str, upload_id: str, number: int, source_key: str, source_etag: str,
+                               offset: int, length: int) -> PartInfo:
+        """Part ``number`` of the upload, copied inside the store from ``length`` bytes at ``offset`` of
+        ``source_key`` while it is at ``source_etag``; raises WriteConflict when it is not (or is gone),
+        UploadMissing when the upload is."""
         ...
 
     async def close(self) -> None: ...
@@ -478,21 +479,20 @@ class S3BlobStorage:
         return await self._run(lambda: self._presigner.get_presigned_url(
             "PUT", self.bucket, key, expires=expires, extra_query_params=query))
 
-    async def copy_if_match(self, source_key: str, source_etag: str, target_key: str) -> None:
-        def copy() -> None:
+    async def upload_part_copy(self, key: str, upload_id: str, number: int, source_key: str, source_etag: str,
+                               offset: int, length: int) -> PartInfo:
+        def copy() -> str:
             try:
-                # compose_object copies inside the store (UploadPartCopy past 5 GiB), each request with
-                # x-amz-copy-source-if-match, so only the version that was checked is copied.
-                self._client.compose_object(self.bucket, target_key,
-                                            [ComposeSource(self.bucket, source_key, match_etag=source_etag)])
+                return minio_internals.upload_part_copy(self._client, self.bucket, key, upload_id, number, source_key,
+                                                        source_etag, offset, offset + length - 1)
             except S3Error as exc:
-                if exc.code in _MISSING_OBJECT_CODES:
-                    raise ObjectMissing(source_key) from exc
+                if exc.code in _MISSING_UPLOAD_CODES:
+                    raise UploadMissing(key, upload_id) from exc
                 if exc.code in _CONDITION_FAILED_CODES:
                     raise WriteConflict(source_key) from exc
                 raise
 
-        await self._run(copy)
+        return PartInfo(number=number, etag=await self._run(copy), size=length)
 
     async def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -186,17 +186,21 @@ class BlobClient:
         failures = 0
         request = blob_pb2.StartDirectUploadRequest(resource_name=name)
         gate = asyncio.Semaphore(max(1, options.concurrency))
+        # Every part was accepted by the store: complete without asking for the parts again.
+        all_sent = False
         while True:
             try:
-                plan = await self._stub.StartDirectUpload(request, timeout=self._timeout)
-                if plan.already_existed:
-                    return UploadResult(digest, sent, sent == 0, failures + 1)
-                if not plan.parts:
+                if not all_sent:
+                    plan = await self._stub.StartDirectUpload(request, timeout=self._timeout)
+                    if plan.already_existed:
+                        return UploadResult(digest, sent, sent == 0, failures + 1)
+                if all_sent or not plan.parts:
                     done = await self._stub.CompleteDirectUpload(
                         blob_pb2.CompleteDirectUploadRequest(resource_name=name), timeout=self._timeout)
                     return UploadResult(digest, sent, done.already_existed and sent == 0, failures + 1)
             except aio.AioRpcError as exc:
                 # FAILED_PRECONDITION from completion: parts went missing; the next start lists them.
+                all_sent = False
                 if not (self._retryable(exc) or exc.code() == grpc.StatusCode.FAILED_PRECONDITION):
                     raise
                 failures += 1
@@ -217,6 +221,7 @@ class BlobClient:
             unreachable = [e for e in errors if isinstance(e, DirectUnreachable)]
             if unreachable:
                 raise unreachable[0]
+            all_sent = not errors and len(plan.uploaded_part_numbers) + len(plan.parts) == plan.part_count
             if errors:
                 other = [e for e in errors if not isinstance(e, DirectRefused)]
                 if other:
