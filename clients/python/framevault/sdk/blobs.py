@@ -323,7 +323,7 @@ class BlobTransfer:
         try:
             await writer.upload(digest, read_at)
         except grpc.RpcError as rpc_error:
-            raise FramevaultError.from_rpc_error(rpc_error) from None
+            raise await self.client.call_error(rpc_error, self.client.blob.WriteBlob) from None
         if bar is not None and digest.size > total[0]:
             # Nothing is read when the store already had the blob.
             bar.update(digest.size - total[0])
@@ -385,7 +385,7 @@ class BlobTransfer:
                 # Goes on over ReadBlob from where the direct read got to.
                 reader.note_unreachable()
             except grpc.RpcError as rpc_error:
-                raise FramevaultError.from_rpc_error(rpc_error) from None
+                raise await self.client.call_error(rpc_error, self.client.blob.GetDownloadUrl) from None
         while True:
             try:
                 async for response in self.client.blob.ReadBlob(
@@ -397,7 +397,7 @@ class BlobTransfer:
                         yield response.data
                 return
             except grpc.RpcError as rpc_error:
-                error = FramevaultError.from_rpc_error(rpc_error)
+                error = await self.client.call_error(rpc_error, self.client.blob.ReadBlob)
                 failures += 1
                 policy = retry_policy(self.client.settings, self.client.settings.stream_reconnect_attempts,
                                       _RETRYABLE_STREAM_CODES)

@@ -16,7 +16,9 @@ Everything above this module (datasets, frames, views, blobs) goes through
   is named as such at once instead of retried as a vague UNAVAILABLE.
 
 Streams are opened on the stubs directly by the modules that drive them
-(upload, iteration); they convert errors with :func:`as_framevault_error`.
+(upload, iteration, diffs, blob reads and writes); they convert a failed
+call with :meth:`FramevaultClient.call_error`, as :meth:`FramevaultClient.unary`
+does, so a mismatched transport is named the same way on every path.
 """
 
 from __future__ import annotations
@@ -100,15 +102,6 @@ def transport_mismatch(settings: ClientSettings, service: str, target: str, prob
     return None
 
 
-def as_framevault_error(error: BaseException) -> BaseException:
-    """The FramevaultError for a failed gRPC call; any other exception unchanged."""
-    if isinstance(error, FramevaultError):
-        return error
-    if isinstance(error, grpc.RpcError):
-        return FramevaultError.from_rpc_error(error)
-    return error
-
-
 def retry_policy(settings: ClientSettings, max_attempts: int, retryable: Iterable[grpc.StatusCode]) -> RetryPolicy:
     """The SDK's backoff (from ``settings``) with one call site's attempts and retryable codes."""
     return RetryPolicy(
@@ -164,13 +157,25 @@ class FramevaultClient:
             try:
                 return await cast(UnaryMethod, method)(request, timeout=deadline)
             except grpc.RpcError as rpc_error:
-                error = FramevaultError.from_rpc_error(rpc_error)
-                if error.code == grpc.StatusCode.UNAVAILABLE:
-                    await self._raise_transport_mismatch(method)
+                error = await self.call_error(rpc_error, method)
                 if not policy.retries(error.code, attempt):
                     raise error from None
                 await asyncio.sleep(policy.delay(attempt, error.retry_delay))
         raise AssertionError("unreachable")
+
+    async def call_error(self, rpc_error: grpc.RpcError, method: Callable[..., Any]) -> FramevaultError:
+        """The FramevaultError of a failed call (unary or stream) of the stub method ``method``.
+
+        Raises:
+            FramevaultError: final, naming what to set, when the call was
+                UNAVAILABLE because the client's transport does not match the
+                server's (plaintext on a TLS port, no client certificate on a
+                mutual-TLS port): retrying cannot help.
+        """
+        error = FramevaultError.from_rpc_error(rpc_error)
+        if error.code == grpc.StatusCode.UNAVAILABLE:
+            await self._raise_transport_mismatch(method)
+        return error
 
     async def _raise_transport_mismatch(self, method: Callable[..., Any]) -> None:
         """Raises a clear, final error if the client's transport cannot work with the server ``method`` calls.

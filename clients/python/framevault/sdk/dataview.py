@@ -25,7 +25,6 @@ import grpc
 from google.protobuf import field_mask_pb2
 
 from framevault.sdk.client import retry_policy
-from framevault.sdk.errors import FramevaultError
 from framevault.sdk.frame_codec import frame_from_proto
 from framevault.sdk.frames import Frame
 from framevault.sdk.queries import combine_queries, roi_query_text
@@ -371,8 +370,8 @@ class ViewIterator(AsyncIterator[Frame]):
                 self._stream = None
                 return
             except grpc.RpcError as rpc_error:
-                error = FramevaultError.from_rpc_error(rpc_error)
                 self._stream = None
+                error = await client.call_error(rpc_error, client.metadata.IterateFrames)
                 failures += 1
                 # The first stream and then up to stream_reconnect_attempts resumptions.
                 policy = retry_policy(client.settings, client.settings.stream_reconnect_attempts + 1, RESUME_CODES)

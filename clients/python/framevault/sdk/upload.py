@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import itertools
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable, Sized
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -138,7 +138,8 @@ class FrameStreamUploader:
     """Drives UploadFrames streams until every prepared frame has a result.
 
     ``open_call`` opens a new stream (a fake one in unit tests);
-    ``on_result`` receives each frame's result with the frame it answers.
+    ``on_result`` receives each frame's result with the frame it answers;
+    ``call_error`` converts a failed stream (``FramevaultClient.call_error``).
     """
 
     def __init__(
@@ -147,8 +148,10 @@ class FrameStreamUploader:
         options: metadata_service_pb2.UploadOptions,
         settings: ClientSettings,
         on_result: Callable[[metadata_service_pb2.FrameResult, PreparedFrame], None],
+        call_error: Callable[[grpc.RpcError], Awaitable[FramevaultError]] | None = None,
     ) -> None:
         self.open_call = open_call
+        self.call_error = call_error
         self.options = options
         self.settings = settings
         self.on_result = on_result
@@ -186,7 +189,9 @@ class FrameStreamUploader:
                 await self._one_stream(batches, in_flight, answered)
                 return
             except (grpc.RpcError, StreamBroken) as exc:
-                error = FramevaultError.from_rpc_error(exc) if isinstance(exc, grpc.RpcError) else None
+                error = None
+                if isinstance(exc, grpc.RpcError):
+                    error = await self.call_error(exc) if self.call_error else FramevaultError.from_rpc_error(exc)
                 if error is not None and not policy.is_retryable(error.code):
                     raise error from None
                 failures_in_a_row = 1 if answered[0] else failures_in_a_row + 1
@@ -474,7 +479,8 @@ async def upload_frames(
             bar.set_postfix(failed=shown_failures, refresh=False)
 
     options = metadata_service_pb2.UploadOptions(version=version, upload_retries=upload_retries)
-    uploader = FrameStreamUploader(lambda: client.metadata.UploadFrames(), options, settings, on_result)
+    uploader = FrameStreamUploader(lambda: client.metadata.UploadFrames(), options, settings, on_result,
+                                   lambda exc: client.call_error(exc, client.metadata.UploadFrames))
     source = _prefetch(prepared_batches())
     try:
         with bar, bytes_bar:

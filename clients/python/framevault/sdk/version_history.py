@@ -11,7 +11,6 @@ from typing import Generic, TypeVar
 
 import grpc
 
-from framevault.sdk.errors import FramevaultError
 from framevault.sdk.frame_codec import frame_from_proto
 from framevault.sdk.frames import Frame
 from framevault.sdk.runtime import SyncIterator, current_client, sync_classmethod, sync_twin
@@ -142,7 +141,7 @@ class VersionHistoryOperations(VersionState):
                 for change in message.changes:
                     yield FrameChange.from_proto(change)
         except grpc.RpcError as rpc_error:
-            raise FramevaultError.from_rpc_error(rpc_error) from None
+            raise await client.call_error(rpc_error, client.metadata.DiffVersions) from None
 
     def iter_diff(self, target: VersionState, include_frames: bool = False) -> SyncIterator[FrameChange]:
         """Synchronous form of :meth:`aiter_diff`."""
