@@ -4,14 +4,17 @@ store cannot be reached from the client. Real S3 (the session's SeaweedFS)."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import grpc
 import pytest
+from sdk.helpers import sdk
 
 from framevault.api.blob_client import BlobClient, DirectTransfers
 from framevault.api.digests import BlobDigest, digest_of
@@ -22,9 +25,15 @@ from framevault.blob.storage import S3BlobStorage, WriteConflict
 from framevault.blob.store import BlobStore
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
+from framevault.sdk import ClientSettings
+from framevault.sdk.blobs import BlobTransfer
+from framevault.sdk.client import FramevaultClient
+from framevault.sdk.runtime import current_client
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
 from .helpers import SMALL_PART, channel_to, free_port, random_blob, rpc_error, start_blob_service, violated_fields
+
+__all__ = ["sdk"]
 
 # The session's services issue the admin key every call here carries.
 pytestmark = pytest.mark.usefixtures("metadata_service")
@@ -170,13 +179,19 @@ async def test_bad_direct_requests_name_the_field(small_parts_stub: blob_pb2_grp
 
 
 @pytest.fixture(scope="module")
-async def unreachable_store_stub(small_parts_settings: Settings) -> AsyncIterator[blob_pb2_grpc.BlobServiceStub]:
+async def unreachable_store_service(small_parts_settings: Settings) -> AsyncIterator[RunningService]:
     """A blob service whose presigned URLs name a port nothing listens on."""
     settings = Settings(**{**small_parts_settings.__dict__, "s3_public_endpoint": f"http://127.0.0.1:{free_port()}"})
     running: RunningService = await start_blob_service(settings)
-    async with channel_to(running.port) as channel:
-        yield blob_pb2_grpc.BlobServiceStub(channel)
+    yield running
     await running.stop(grace=1)
+
+
+@pytest.fixture(scope="module")
+async def unreachable_store_stub(unreachable_store_service: RunningService
+                                 ) -> AsyncIterator[blob_pb2_grpc.BlobServiceStub]:
+    async with channel_to(unreachable_store_service.port) as channel:
+        yield blob_pb2_grpc.BlobServiceStub(channel)
 
 
 async def test_writes_and_reads_fall_back_to_the_streams_when_the_store_is_unreachable(
@@ -256,3 +271,36 @@ async def test_a_part_is_copied_inside_the_store_only_from_the_version_named(
     finally:
         await storage.delete_many([prefix + "source", prefix + "target"])
         await storage.close()
+
+
+async def test_the_sdk_sends_and_reads_a_large_file_straight_to_the_store(sdk: ClientSettings, tmp_path: Path,
+                                                                           s3: S3BlobStorage):
+    source = tmp_path / "video.bin"
+    data = random_blob(9 * 1024 * 1024 + 5)[0]
+    source.write_bytes(data)
+    blobs = BlobTransfer(current_client())
+    digest = await blobs.upload_file(str(source))
+    assert await s3.get(cas_key(digest)) == data
+    copy = await blobs.read_to_file(digest, tmp_path / "copy.bin")
+    assert copy.read_bytes() == data
+    client = await blobs.blob_client()
+    assert (client.direct_transfers, client.fallbacks) == (2, 0)
+
+
+async def test_the_sdk_falls_back_to_the_streams_when_the_store_is_unreachable(
+        sdk: ClientSettings, unreachable_store_service: RunningService, tmp_path: Path, s3: S3BlobStorage):
+    client = FramevaultClient(dataclasses.replace(sdk, blob_target=f"127.0.0.1:{unreachable_store_service.port}"))
+    try:
+        source = tmp_path / "video.bin"
+        data = random_blob(9 * 1024 * 1024 + 5)[0]
+        source.write_bytes(data)
+        blobs = BlobTransfer(client)
+        digest = await blobs.upload_file(str(source))
+        assert await s3.get(cas_key(digest)) == data
+        # A new transfer (nothing remembered) tries the ranged read first, then reads over ReadBlob.
+        reader = BlobTransfer(client)
+        assert (await reader.read_to_file(digest, tmp_path / "copy.bin")).read_bytes() == data
+        assert ((await blobs.blob_client()).fallbacks, (await reader.blob_client()).fallbacks) == (1, 1)
+        assert (await reader.blob_client()).direct_transfers == 0
+    finally:
+        await client.close()
