@@ -179,7 +179,8 @@ def with_call_credentials(channel_credentials: grpc.ChannelCredentials | None, t
 class TlsProbe(enum.Enum):
     """What a server at a target answers a TLS handshake with (certificate not checked: only the protocol)."""
 
-    NO_TLS = "no TLS"  # refused the connection, or is not a TLS server
+    NO_TLS = "no TLS"  # refused the connection, or speaks neither TLS nor plaintext HTTP/2
+    PLAINTEXT = "plaintext"  # no TLS, but answers plaintext HTTP/2 (a gRPC server without TLS)
     TLS = "TLS"
     TLS_CLIENT_CERTIFICATE_REQUIRED = "TLS, client certificate required"
 
@@ -210,7 +211,8 @@ async def probe_tls(target: str, timeout: float) -> TlsProbe:
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=context), timeout)
     except (OSError, TimeoutError):
-        return TlsProbe.NO_TLS
+        # Down, or listening without TLS (the handshake fails or the server hangs up).
+        return TlsProbe.PLAINTEXT if await _answers_plaintext_http2(host, port, timeout) else TlsProbe.NO_TLS
     try:
         # TLS 1.3 servers check the client certificate after the client's side of the handshake
         # is done: one that requires a certificate closes the connection (or sends an alert)
@@ -226,4 +228,21 @@ async def probe_tls(target: str, timeout: float) -> TlsProbe:
         return TlsProbe.TLS
     finally:
         # Dropped without TLS close_notify: a graceful close would wait for the server's.
+        writer.transport.abort()
+
+
+async def _answers_plaintext_http2(host: str, port: int, timeout: float) -> bool:
+    """Whether the server at (host, port) answers the HTTP/2 preface without TLS (with its SETTINGS)."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, TimeoutError):
+        return False
+    try:
+        writer.write(_HTTP2_PREFACE)
+        # A SETTINGS frame: 3 bytes of length, then its type (4).
+        answer = await asyncio.wait_for(reader.read(4), timeout)
+        return len(answer) == 4 and answer[3] == 4
+    except (OSError, TimeoutError):
+        return False
+    finally:
         writer.transport.abort()

@@ -90,7 +90,10 @@ def open_channel(settings: ClientSettings, target_field: str) -> aio.Channel:
 
 def transport_mismatch(settings: ClientSettings, service: str, target: str, probe: TlsProbe) -> str | None:
     """What is wrong with the client's transport for a server that answered ``probe``; ``None`` = nothing known."""
-    if not settings.uses_tls and probe is not TlsProbe.NO_TLS:
+    if settings.uses_tls and probe is TlsProbe.PLAINTEXT:
+        return (f"the {service} service at {target} serves plaintext, but this client connects with TLS: "
+                f"set plaintext ({env_name('plaintext')}) to reach it without TLS, or serve it with TLS")
+    if not settings.uses_tls and probe in (TlsProbe.TLS, TlsProbe.TLS_CLIENT_CERTIFICATE_REQUIRED):
         return (f"the {service} service at {target} requires TLS, but this client connects in plaintext: "
                 f"set ca_file ({env_name('ca_file')}) to the CA that signed the service's certificate"
                 + (f", and unset plaintext ({env_name('plaintext')})" if settings.plaintext else ""))
@@ -181,8 +184,9 @@ class FramevaultClient:
         """Raises a clear, final error if the client's transport cannot work with the server ``method`` calls.
 
         gRPC reports a plaintext client on a TLS port, or a client without a
-        certificate on a mutual-TLS port, as "Socket closed": retrying cannot
-        help and the message does not say why, so the server is asked once.
+        certificate on a mutual-TLS port, as "Socket closed" (a TLS client on
+        a plaintext port as a failed handshake): retrying cannot help and the
+        message does not say what to change, so the server is asked once.
         """
         service = self._method_services.get(id(method))
         if service is None:
