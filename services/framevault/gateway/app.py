@@ -155,12 +155,16 @@ class Gateway:
             return token.strip()
         cookie = request.cookies.get(SESSION_COOKIE)
         session = self.sealer.open(cookie) if cookie else None
-        if session is not None and request.method not in _SAFE_METHODS and not anonymous:
-            if not csrf_matches(request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)):
-                raise http_error(_forbidden("the X-CSRF-Token header must equal the fv_csrf cookie "
-                                            "(cross-site request refused)", "CSRF_TOKEN_MISMATCH"))
-        if session is None and self.requires_credential and not anonymous:
+        if anonymous:
+            return session.token if session is not None else None
+        if session is None and self.requires_credential:
             raise Unauthenticated("sign in first: no valid session", reason="SESSION_MISSING")
+        # Checked with or without a session: in local-dev mode a browser needs none, and a forged
+        # cross-site request must not change anything there either.
+        if request.method not in _SAFE_METHODS and not csrf_matches(request.cookies.get(CSRF_COOKIE),
+                                                                     request.headers.get(CSRF_HEADER)):
+            raise http_error(_forbidden("the X-CSRF-Token header must equal the fv_csrf cookie "
+                                        "(cross-site request refused)", "CSRF_TOKEN_MISMATCH"))
         return session.token if session is not None else None
 
     # -- sessions -------------------------------------------------------------
@@ -173,17 +177,23 @@ class Gateway:
         token = token.strip()
         caller = await self.browser.caller(token)
         response = JSONResponse({"caller": caller})
-        secure = request.url.scheme == "https"
         response.set_cookie(SESSION_COOKIE, self.sealer.seal(token), max_age=self.sealer.lifetime_seconds,
-                            path="/", secure=secure, httponly=True, samesite="strict")
-        # Readable by the page's scripts (double submit); says nothing about the session.
-        response.set_cookie(CSRF_COOKIE, new_csrf_token(), max_age=self.sealer.lifetime_seconds, path="/",
-                            secure=secure, httponly=False, samesite="strict")
+                            path="/", secure=request.url.scheme == "https", httponly=True, samesite="strict")
+        self._set_csrf_cookie(request, response)
         response.headers["Cache-Control"] = "no-store"
         return response
 
     async def session(self, request: Request, token: str | None) -> Response:
-        return no_store({"caller": await self.browser.caller(token)})
+        response = no_store({"caller": await self.browser.caller(token)})
+        if not request.cookies.get(CSRF_COOKIE):
+            # A local-dev browser never signs in: it gets its CSRF cookie here.
+            self._set_csrf_cookie(request, response)
+        return response
+
+    def _set_csrf_cookie(self, request: Request, response: Response) -> None:
+        # Readable by the page's scripts (double submit); says nothing about the session.
+        response.set_cookie(CSRF_COOKIE, new_csrf_token(), max_age=self.sealer.lifetime_seconds, path="/",
+                            secure=request.url.scheme == "https", httponly=False, samesite="strict")
 
     async def sign_out(self, request: Request, _: str | None) -> Response:
         response = no_store({"signed_out": True})
