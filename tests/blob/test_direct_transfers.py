@@ -24,6 +24,7 @@ from framevault.blob.keys import STAGING_PREFIX, cas_key, parse_upload_name
 from framevault.blob.storage import S3BlobStorage, WriteConflict
 from framevault.blob.store import BlobStore
 from framevault.common.config import Settings
+from framevault.common.errors import FailedPrecondition
 from framevault.common.server import RunningService
 from framevault.sdk import ClientSettings
 from framevault.sdk.blobs import BlobTransfer
@@ -304,3 +305,19 @@ async def test_the_sdk_falls_back_to_the_streams_when_the_store_is_unreachable(
         assert (await reader.blob_client()).direct_transfers == 0
     finally:
         await client.close()
+
+
+async def test_a_service_with_direct_transfers_off_refuses_them_and_says_so(small_parts_settings: Settings):
+    settings = Settings(**{**small_parts_settings.__dict__, "blob_direct_transfers": False})
+    storage = S3BlobStorage(settings)
+    try:
+        store = BlobStore(storage, settings)
+        assert not store.capabilities().direct_transfers
+        direct = DirectUploads(storage, store, settings)
+        name = _name(random_blob(10)[1])
+        with pytest.raises(FailedPrecondition):
+            await direct.start(name, [], 0)
+        with pytest.raises(FailedPrecondition):
+            await direct.complete(name)
+    finally:
+        await storage.close()
