@@ -40,7 +40,8 @@ export function Viewer({ datasetId, versionId, frameId, query }: { datasetId: st
   const update = (changes: Partial<Display>) => setDisplay((current) => ({ ...current, ...changes }));
   useEffect(() => update({ selected: null }), [frameId]);
 
-  const neighbours = answer.data?.neighbours;
+  // While the next frame loads the previous answer is still shown; its neighbours are not this frame's.
+  const neighbours = answer.data?.frame.id === frameId ? answer.data.neighbours : undefined;
   const extra = location.search;
   useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
@@ -236,7 +237,7 @@ function Panel({ frames, rois, maskLabels, display, update, hasMasks }: {
         <section>
           <h2>Frame</h2>
           <dl class="facts">
-            <dt>Id</dt><dd class="mono">{frame.id}</dd>
+            <dt>Id</dt><dd class="mono" data-testid="frame-id">{frame.id}</dd>
             <dt>Context</dt><dd class="mono">{frame.context_id}</dd>
             <dt>Timestamp</dt><dd>{count(frame.timestamp)} ms</dd>
             <dt>Sources</dt><dd>{(frame.sources ?? []).length}</dd>
