@@ -3,7 +3,7 @@ a read's reference check costs index lookups, not a scan of every frame."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -20,14 +20,16 @@ from .conftest import World
 from .helpers import unique
 
 
-def _stages(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    out = [plan]
-    for key in ("inputStage", "queryPlan"):
-        if key in plan:
-            out += _stages(plan[key])
-    for child in plan.get("inputStages", ()):
-        out += _stages(child)
-    return out
+def _stages(node: Any) -> Iterator[dict[str, Any]]:
+    """Every stage of a plan, however the stages nest (inputStage, inputStages, queryPlan...)."""
+    if isinstance(node, dict):
+        if "stage" in node:
+            yield node
+        for value in node.values():
+            yield from _stages(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _stages(value)
 
 
 @pytest.fixture
@@ -64,7 +66,7 @@ async def test_check_blob_access_queries_use_an_index_for_every_uri_field(
     for dataset_ids in ([world.target.id], None):
         plans = await store.explain_referenced_blob_uris(uris, dataset_ids)
         for plan, index in zip(plans, ("blob_source_uris", "blob_preview_uris", "blob_mask_uris"), strict=True):
-            stages = _stages(plan["queryPlanner"]["winningPlan"])
+            stages = list(_stages(plan["queryPlanner"]["winningPlan"]))
             assert [s["indexName"] for s in stages if s["stage"] == "IXSCAN"] == [index], stages
             assert not [s for s in stages if s["stage"] == "COLLSCAN"], stages
             # The frame that references the blob, not the external ones.
