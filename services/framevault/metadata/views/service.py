@@ -6,6 +6,7 @@ domain results; ``rpc.py`` only moves them into response messages.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -147,18 +148,29 @@ class ViewService:
         fields = plan.projection.document_fields()
         response = metadata_service_pb2.ListContextsResponse()
         scratch = metadata_service_pb2.ListContextFramesResponse()
+        # Each context is counted while the next one is sought: the seeks depend on each other, the
+        # counts do not.
+        counts: list[asyncio.Task[int]] = []
         size = 0
-        while len(response.contexts) < page_size and size < MAX_MESSAGE_BYTES:
-            document = await self._store.next_context_first(scope, after, fields)
-            if document is None:
-                return response
-            after = str(document["context_id"])
-            count = await self._store.context_count(scope, after, CONTEXT_COUNT_LIMIT)
-            context = response.contexts.add(context_id=after, frame_count=count)
-            # The projection appends to a repeated field: shaped in a scratch list, then moved.
-            context.first_frame.CopyFrom(add_shaped_frame(scratch.frames, plan, document, 0))
-            size += context.ByteSize()
-        if await self._store.next_context_first(scope, after, ["context_id"]) is not None:
+        ended = False
+        try:
+            while len(response.contexts) < page_size and size < MAX_MESSAGE_BYTES:
+                document = await self._store.next_context_first(scope, after, fields)
+                if document is None:
+                    ended = True
+                    break
+                after = str(document["context_id"])
+                counts.append(asyncio.ensure_future(self._store.context_count(scope, after, CONTEXT_COUNT_LIMIT)))
+                context = response.contexts.add(context_id=after)
+                # The projection appends to a repeated field: shaped in a scratch list, then moved.
+                context.first_frame.CopyFrom(add_shaped_frame(scratch.frames, plan, document, 0))
+                size += context.ByteSize()
+            for context, count in zip(response.contexts, await asyncio.gather(*counts), strict=True):
+                context.frame_count = count
+        finally:
+            for task in counts:
+                task.cancel()
+        if not ended and await self._store.next_context_first(scope, after, ["context_id"]) is not None:
             response.next_page_token = self._codec.encode(_CONTEXTS, plan.fingerprint, {"after": after})
         return response
 
