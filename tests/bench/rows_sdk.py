@@ -25,6 +25,7 @@ of that checkout too, so ``ab.py`` compares SDK trees.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -168,9 +169,12 @@ def sdk_frame(prefix: str, index: int) -> Any:
 
 
 def _configure(metadata_target: str, blob_target: str) -> None:
+    """The SDK pointed at the phase's services: with the TLS files and token ``clients_of`` put in the
+    environment when they serve TLS, else in plaintext."""
     from framevault.sdk import configure
 
-    configure(metadata_target=metadata_target, blob_target=blob_target, plaintext=True)
+    configure(metadata_target=metadata_target, blob_target=blob_target,
+              plaintext=not os.environ.get("FRAMEVAULT_CA_FILE"))
 
 
 def _timed(work: Any) -> tuple[Any, float, float]:
