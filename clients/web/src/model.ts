@@ -165,13 +165,22 @@ export function formatTime(value: string | undefined): string {
   return Number.isNaN(date.getTime()) ? value : date.toLocaleString();
 }
 
-// Distinct, saturated colours that stay readable on photos; a label keeps its colour everywhere.
-const PALETTE = ["#ff3b30", "#34c759", "#007aff", "#ffcc00", "#af52de", "#ff9500", "#00c7be", "#ff2d55", "#5ac8fa", "#a2845e"];
-
+/** A label's colour, the same on every page: a hue from the label's hash, spread by the golden angle so
+ * labels seen together rarely look alike; saturated and light enough to read on photos. As #rrggbb. */
 export function labelColour(label: string): string {
   let hash = 0;
   for (let i = 0; i < label.length; i++) hash = (hash * 31 + label.charCodeAt(i)) >>> 0;
-  return PALETTE[hash % PALETTE.length];
+  return hslHex((hash * 137.508) % 360, 0.85, 0.55);
+}
+
+function hslHex(hue: number, saturation: number, lightness: number): string {
+  const a = saturation * Math.min(lightness, 1 - lightness);
+  const channel = (n: number) => {
+    const k = (n + hue / 30) % 12;
+    const value = lightness - a * Math.max(-1, Math.min(k - 3, 9 - k, 1));
+    return Math.round(value * 255).toString(16).padStart(2, "0");
+  };
+  return `#${channel(0)}${channel(8)}${channel(4)}`;
 }
 
 export function rgb(value: number[] | undefined): string {
