@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -129,19 +130,28 @@ class Gateway:
 
     def api(self, handler: Handler, *, anonymous: bool = False) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            try:
-                token = self._token(request, anonymous=anonymous)
-                return await handler(request, token)
-            except HttpError as exc:
-                return error_response(exc)
-            except (aio.AioRpcError, FramevaultError) as exc:
-                return error_response(http_error(status_of(exc)))
-            except Exception:
-                # A fault of the gateway itself: logged with its trace, answered as JSON like any failure.
-                log.exception("gateway_request_failed", method=request.method, path=request.url.path)
-                return error_response(http_error(status_pb2.Status(
-                    code=code_pb2.INTERNAL, message="the gateway failed to answer (its log has the details)")))
+            started = time.perf_counter()
+            response = await self._answer(handler, request, anonymous)
+            # The path only: query strings may carry page tokens.
+            (log.warning if response.status_code >= 500 else log.debug)(
+                "http_request", method=request.method, path=request.url.path, status=response.status_code,
+                elapsed_ms=round((time.perf_counter() - started) * 1000, 2))
+            return response
         return endpoint
+
+    async def _answer(self, handler: Handler, request: Request, anonymous: bool) -> Response:
+        try:
+            token = self._token(request, anonymous=anonymous)
+            return await handler(request, token)
+        except HttpError as exc:
+            return error_response(exc)
+        except (aio.AioRpcError, FramevaultError) as exc:
+            return error_response(http_error(status_of(exc)))
+        except Exception:
+            # A fault of the gateway itself: logged with its trace, answered as JSON like any failure.
+            log.exception("gateway_request_failed", method=request.method, path=request.url.path)
+            return error_response(http_error(status_pb2.Status(
+                code=code_pb2.INTERNAL, message="the gateway failed to answer (its log has the details)")))
 
     def _token(self, request: Request, *, anonymous: bool) -> str | None:
         """The caller's token: a Bearer header (scripts), else the session cookie (browsers), whose
