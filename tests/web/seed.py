@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from framevault.sdk import DatasetVersion, SingleFrame
+from framevault.sdk import DatasetVersion, FrameGroup, SingleFrame
 
 # The painted frame: one plain colour, so any other colour on its pixels was drawn by the viewer.
 IMAGE_SIZE = (400, 300)
@@ -28,6 +28,10 @@ MASK_RECT = (200, 0, 400, 150)  # left, top, right, bottom
 MASK_LABELS = {(0, 0, 0): "background", MASK_COLOUR: "sky"}
 # Contexts of the grid: name -> frame count; frames are 100 ms apart.
 CONTEXTS = {"drive-a": 3, "drive-b": 2}
+# A frame group (added in the second version): two cameras, each one plain colour.
+STEREO_ID = "stereo"
+STEREO_SIZE = (200, 100)
+STEREO_COLOURS = {"left": (180, 60, 60), "right": (60, 60, 180)}
 # A source that answers nothing: the viewer must still draw the frame's ROIs and say why the image is missing.
 UNREACHABLE_IMAGE = "http://127.0.0.1:9/missing.png"
 
@@ -84,13 +88,23 @@ def seed(dataset: str, folder: Path) -> dict[str, object]:
     changed.add_annotation(box2d_xywh=(30, 10, 20, 20), labels=["truck"])
     added = SingleFrame(source=plain_image(folder / "added.png", (64, 48), (200, 60, 60)), width=64, height=48,
                         id="drive-a-3", context_id="drive-a", timestamp=300, metadata={"weather": "sunny"})
-    failed = current.add_frames([changed, added], upload_retries=3)
+    failed = current.add_frames([changed, added, stereo_group(folder)], upload_retries=3)
     assert not failed, failed
     current.delete_frames(["drive-b-1"])
     return {
         "dataset_id": v1.dataset_id, "v1_id": v1.version_id, "current_id": current.version_id,
-        "changed": ["drive-a-1"], "added": ["drive-a-3"], "removed": ["drive-b-1"],
+        "changed": ["drive-a-1"], "added": ["drive-a-3", STEREO_ID], "removed": ["drive-b-1"],
     }
+
+
+def stereo_group(folder: Path) -> FrameGroup:
+    """A frame group of two cameras; its box belongs to the left one only."""
+    group = FrameGroup(id=STEREO_ID, context_id="drive-stereo", timestamp=0)
+    for side, colour in STEREO_COLOURS.items():
+        image = plain_image(folder / f"{side}.png", STEREO_SIZE, colour)
+        group[side] = SingleFrame(source=image, width=STEREO_SIZE[0], height=STEREO_SIZE[1], source_metadata={"camera": side})
+    group["left"].add_annotation(box2d_xywh=(20, 20, 60, 40), labels=["cone"])
+    return group
 
 
 if __name__ == "__main__":

@@ -76,8 +76,8 @@ def test_datasets_page_lists_the_seeded_dataset(page: Page, seeded: dict[str, An
     card = page.locator(f"[data-testid=dataset-card][data-dataset='{seeded['name']}']")
     expect(card).to_be_visible()
     expect(card.get_by_test_id("version-count")).to_have_text("2")
-    # The newest version is the draft: v1's 8 frames, one removed, one added.
-    expect(card.get_by_test_id("frame-count")).to_contain_text("8 in Current")
+    # The newest version is the draft: v1's 8 frames, one removed, two added.
+    expect(card.get_by_test_id("frame-count")).to_contain_text("9 in Current")
     expect(card.get_by_label("top labels")).to_contain_text("car")
 
     page.get_by_label("Filter by name").fill(seeded["name"])
@@ -285,3 +285,28 @@ def test_grid_keyboard_moves_between_tiles_and_opens_one(page: Page, seeded: dic
     page.wait_for_url(re.compile(rf"/frames/{second}$"))
     page.keyboard.press("Escape")
     page.wait_for_url(re.compile(rf"{frames_path(seeded)}$"))
+
+
+def test_frame_group_sources_are_switchable_and_side_by_side(page: Page, seeded: dict[str, Any]) -> None:
+    page.goto(viewer_path(seeded, seed.STEREO_ID, version="current_id"))
+    tabs = page.get_by_test_id("source-tab")
+    expect(tabs).to_have_text(["left", "right"])
+    source = page.get_by_test_id("source")
+    expect(source).to_have_count(1)
+    expect(source).to_have_attribute("data-source", "left")
+    # The box belongs to the left camera only.
+    expect(source.locator("[data-kind=box]")).to_have_count(1)
+    tabs.nth(1).click()
+    expect(source).to_have_attribute("data-source", "right")
+    expect(source.locator("[data-kind=box]")).to_have_count(0)
+    expect(page.get_by_test_id("panel")).to_contain_text("camera")
+
+    page.get_by_test_id("side-by-side").check()
+    expect(source).to_have_count(2)
+    expect(page.locator("[data-testid=source][data-source=left] [data-kind=box]")).to_have_count(1)
+    expect(page.locator("[data-testid=source][data-source=right] [data-kind=box]")).to_have_count(0)
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=frame-image]')]"
+                           ".every(img => img.complete && img.naturalWidth > 0)")
+    left, right = (page.locator(f"[data-testid=source][data-source={side}] [data-testid=stage]").bounding_box()
+                   for side in ("left", "right"))
+    assert left and right and left["x"] + left["width"] <= right["x"], (left, right)  # beside each other

@@ -49,7 +49,7 @@ export function Datasets({ query }: { query: URLSearchParams }) {
   return (
     <Page crumbs={[{ label: "datasets" }]}>
       <form class="toolbar" onSubmit={filter} role="search">
-        <input type="search" placeholder="Name contains…" aria-label="Filter by name" value={nameInput}
+        <input type="search" placeholder="Name starts with…" aria-label="Filter by name" value={nameInput}
           onInput={(e) => setNameInput((e.target as HTMLInputElement).value)} />
         <input type="search" placeholder="Tag" aria-label="Filter by tag" value={tagInput}
           onInput={(e) => setTagInput((e.target as HTMLInputElement).value)} />

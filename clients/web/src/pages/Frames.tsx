@@ -48,7 +48,7 @@ export function Frames({ datasetId, versionId, query }: { datasetId: string; ver
 
   const listing = grouped && context === null
     ? `${base}/contexts${params({ query: q, page_size: pageSize, page_token: pageToken })}`
-    : `${base}/frames${params({ query: q, context, sort: context === null ? sort : "", desc: context === null && desc, page_size: pageSize, page_token: pageToken })}`;
+    : `${base}/frames${params({ query: q, context, sort, desc: context !== null && desc, page_size: pageSize, page_token: pageToken })}`;
   const page = useApi<FramesAnswer & ContextsAnswer>(dataset.data && version.data ? listing : null);
 
   // Tokens of the pages before this one, so "Previous" works with keyset paging (no offsets).
@@ -67,7 +67,9 @@ export function Frames({ datasetId, versionId, query }: { datasetId: string; ver
   if (!dataset.data) return <Status loaded={dataset} what="Dataset" />;
   if (!version.data) return <Status loaded={version} what="Version" />;
 
-  const queryError = page.error instanceof ApiError && page.error.status === 400 ? page.error : null;
+  // A refused query is shown at the query box; other refusals (a bad page token, say) as errors.
+  const queryError = page.error instanceof ApiError && page.error.status === 400
+    && (page.error.position !== null || page.error.fields.some((f) => f.field.startsWith("query"))) ? page.error : null;
   const nextToken = page.data?.next_page_token || null;
   const go = (changes: Record<string, string | null>) => navigate(here + withQuery(query, { page: null, ...changes }));
   const toPage = (token: string | null, back: boolean) => {
@@ -100,11 +102,18 @@ export function Frames({ datasetId, versionId, query }: { datasetId: string; ver
             Group by context
           </label>
         )}
-        {context === null && !grouped && <SortControl sort={sort} desc={desc} onChange={(s, d) => go({ sort: s, desc: d ? "1" : null })} />}
+        {context === null && !grouped && (
+          <span class="muted" data-testid="order">ordered by context, then timestamp (the order the service pages fast);
+            narrow by metadata with the query, e.g. <code>meta.speed:[30 TO 80]</code></span>
+        )}
         {context !== null && (
           <>
             <a href={here + withQuery(query, { context: null, page: null })}>← All contexts</a>
             {frames[0] && <a class="button" data-testid="play" href={viewerPath(datasetId, versionId, frames[0].id)}>Play ▶</a>}
+            <label class="check">
+              <input type="checkbox" checked={desc} data-testid="latest-first" onChange={(e) => go({ desc: (e.target as HTMLInputElement).checked ? "1" : null })} />
+              latest first
+            </label>
             <span class="muted">frames of this context in timestamp order; ← / → in the viewer steps through them</span>
           </>
         )}
@@ -118,7 +127,7 @@ export function Frames({ datasetId, versionId, query }: { datasetId: string; ver
             <a key={tile.context_id} class="tile" data-testid="context-tile" data-context={tile.context_id}
               href={here + withQuery(query, { context: tile.context_id, page: null })}>
               <Thumb frame={tile.first_frame} />
-              <span class="caption"><b>{tile.context_id}</b><span class="muted">{count(tile.frame_count)} frames</span></span>
+              <span class="caption"><b>{tile.context_id}</b><span class="muted">{contextSize(tile.frame_count)}</span></span>
             </a>
           ))}
         </Grid>
@@ -144,6 +153,14 @@ export function Frames({ datasetId, versionId, query }: { datasetId: string; ver
       </nav>
     </Page>
   );
+}
+
+/** The gateway counts a context's frames up to CONTEXT_COUNT_LIMIT (that number means "or more"). */
+const CONTEXT_COUNT_LIMIT = 10_000;
+
+function contextSize(frameCount: number | string | undefined): string {
+  const n = count(frameCount);
+  return n >= CONTEXT_COUNT_LIMIT ? `${CONTEXT_COUNT_LIMIT.toLocaleString()}+ frames` : `${n.toLocaleString()} frame${n === 1 ? "" : "s"}`;
 }
 
 function Thumb({ frame }: { frame: FrameSummary | undefined }) {
@@ -214,36 +231,6 @@ function QueryBox({ value, error, onSubmit }: { value: string; error: ApiError |
           )}
         </div>
       )}
-    </form>
-  );
-}
-
-function SortControl({ sort, desc, onChange }: { sort: string; desc: boolean; onChange: (sort: string, desc: boolean) => void }) {
-  const isMeta = sort.startsWith("meta.");
-  const [key, setKey] = useState(isMeta ? sort.slice(5) : "");
-  const [keyOpen, setKeyOpen] = useState(isMeta);
-  const choice = isMeta ? "meta" : sort || "timestamp";
-  return (
-    <form class="sort" onSubmit={(e) => { e.preventDefault(); if (key.trim()) onChange(`meta.${key.trim()}`, desc); }}>
-      <label>
-        Sort by{" "}
-        <select data-testid="sort" value={choice} onChange={(e) => {
-          const picked = (e.target as HTMLSelectElement).value;
-          if (picked === "meta") { if (key.trim()) onChange(`meta.${key.trim()}`, desc); else onChange("", desc); setKeyOpen(true); }
-          else onChange(picked === "timestamp" ? "" : picked, desc);
-        }}>
-          <option value="timestamp">timestamp</option>
-          <option value="context">context</option>
-          <option value="meta">metadata key…</option>
-        </select>
-      </label>
-      {(choice === "meta" || keyOpen) && (
-        <input data-testid="sort-key" placeholder="metadata key" value={key} size={14}
-          onInput={(e) => setKey((e.target as HTMLInputElement).value)} />
-      )}
-      <label class="check">
-        <input type="checkbox" checked={desc} onChange={(e) => onChange(sort, (e.target as HTMLInputElement).checked)} /> descending
-      </label>
     </form>
   );
 }

@@ -89,7 +89,7 @@ export function Versions({ datasetId }: { datasetId: string }) {
                 )}
                 <a href={`/datasets/${enc(datasetId)}/versions/${enc(version.id)}/statistics`}>statistics</a>
                 <span class="actions">
-                  {allowed.can_edit && (
+                  {allowed.can_edit && status === "published" && (
                     <button onClick={() => { setChildOf(version.id); setChildName(""); }}>Create child</button>
                   )}
                   {allowed.can_publish && status === "draft" && (
