@@ -26,7 +26,7 @@ OUTPUT_ONLY_FIELDS = ("num_frames", "dataset_id", "version_id", "saved_in_versio
 def content_etag(frame: frame_pb2.Frame) -> str:
     """Hash of everything the caller wrote; equal etags mean equal content."""
     content = frame
-    if _has_output_only_fields(frame):
+    if has_output_only_fields(frame):
         content = frame_pb2.Frame()
         content.CopyFrom(frame)
         for name in OUTPUT_ONLY_FIELDS:
@@ -34,9 +34,10 @@ def content_etag(frame: frame_pb2.Frame) -> str:
     return hashlib.sha256(content.SerializeToString(deterministic=True)).hexdigest()[:32]
 
 
-def _has_output_only_fields(frame: frame_pb2.Frame) -> bool:
-    # Frames being stored were normalised (validation cleared these), so the
-    # copy without them is rarely needed.
+def has_output_only_fields(frame: frame_pb2.Frame) -> bool:
+    # Whether any output-only field is set. Frames being stored were
+    # normalised (validation cleared these), so the copy without them is
+    # rarely needed.
     return bool(frame.num_frames or frame.dataset_id or frame.version_id or frame.saved_in_version
                 or frame.saved or frame.etag)
 

@@ -30,7 +30,7 @@ from framevault.common.config import Settings
 from framevault.common.digests import parse_blob_uri
 from framevault.common.errors import FieldErrors, FieldViolation, FramevaultError, InvalidArgument
 from framevault.common.metadata_values import validate_metadata
-from framevault.metadata.frame_documents import OUTPUT_ONLY_FIELDS
+from framevault.metadata.frame_documents import OUTPUT_ONLY_FIELDS, has_output_only_fields
 from framevault.v1 import frame_pb2
 
 MAX_FRAME_ID_BYTES = 512
@@ -210,8 +210,10 @@ def prepare_frame(frame: frame_pb2.Frame, prefix: str, limits: FrameLimits) -> P
 
 def _clear_output_only(frame: frame_pb2.Frame) -> None:
     """Clears the frame's output-only fields (those of ROIs: ``_check_roi``)."""
-    for name in OUTPUT_ONLY_FIELDS:
-        frame.ClearField(name)  # type: ignore[arg-type]
+    # Reading them is cheaper than clearing them, and callers rarely set any.
+    if has_output_only_fields(frame):
+        for name in OUTPUT_ONLY_FIELDS:
+            frame.ClearField(name)  # type: ignore[arg-type]
 
 
 def _check_text(value: str, max_bytes: int, path: str, suffix: str, errors: FieldErrors, *,
@@ -247,41 +249,45 @@ class _UriCollector:
             message.uri = digest.uri
             message.ClearField("inline_content")
             return
-        uri = message.uri
-        problem = uri_problem(uri, self.limits.max_blob_bytes)
+        problem, referenced = _checked_uri(message.uri, self.limits.max_blob_bytes)
         if problem:
             self.errors.add(f"{path}.uri", problem)
-            return
-        if is_blob_uri(uri):
-            self.referenced.append(parse_blob_uri(uri, f"{path}.uri", self.limits.max_blob_bytes))
+        elif referenced is not None:
+            self.referenced.append(referenced)
 
 
 def uri_problem(uri: str, max_blob_bytes: int) -> str | None:
     """Why ``uri`` is not an acceptable location of raw data, or None."""
+    return _checked_uri(uri, max_blob_bytes)[0]
+
+
+def _checked_uri(uri: str, max_blob_bytes: int) -> tuple[str | None, BlobDigest | None]:
+    """(why ``uri`` is not acceptable or None, the blob it names if it is a ``blob:`` URI)."""
     if not uri:
-        return "required (a blob: URI or an s3, https, http or file URI), unless inline_content is set"
+        return "required (a blob: URI or an s3, https, http or file URI), unless inline_content is set", None
     if len(uri) * 4 > MAX_URI_BYTES and len(uri.encode()) > MAX_URI_BYTES:
-        return f"must be at most {MAX_URI_BYTES} bytes"
-    if _NUL_OR_SPACE.search(uri):
-        return "must not contain NUL or whitespace"
+        return f"must be at most {MAX_URI_BYTES} bytes", None
+    # Printable ASCII holds no NUL and no whitespace but the space: most URIs
+    # are decided without the regular expression.
+    if not (uri.isascii() and uri.isprintable() and " " not in uri) and _NUL_OR_SPACE.search(uri):
+        return "must not contain NUL or whitespace", None
     if is_blob_uri(uri):
         try:
-            parse_blob_uri(uri, "uri", max_blob_bytes)
+            return None, parse_blob_uri(uri, "uri", max_blob_bytes)
         except InvalidArgument as exc:
-            return exc.violations[0].description
-        return None
+            return exc.violations[0].description, None
     scheme, _, rest = uri.partition(":")
     scheme = scheme.lower()
     if scheme not in EXTERNAL_URI_SCHEMES:
-        return "scheme must be blob, s3, https, http or file"
+        return "scheme must be blob, s3, https, http or file", None
     if not rest.startswith("//"):
-        return f"must have the form {scheme}://..."
+        return f"must have the form {scheme}://...", None
     authority, _, path = rest[2:].partition("/")
     if scheme in ("s3", "https", "http") and not authority:
-        return f"{scheme} URIs need a host or bucket ({scheme}://<host>/<path>)"
+        return f"{scheme} URIs need a host or bucket ({scheme}://<host>/<path>)", None
     if scheme == "file" and not path:
-        return "file URIs need a path (file:///<path>)"
-    return None
+        return "file URIs need a path (file:///<path>)", None
+    return None, None
 
 
 def _check_sources(sources: Sequence[frame_pb2.Source], path: str, errors: FieldErrors,
