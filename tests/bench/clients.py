@@ -155,7 +155,10 @@ def upload(target: str, version_id: str, prefix: str, count: int, start: int = 0
     """
     payloads = _upload_payloads(prefix, start, count, frames_per_message, revision)
     prepared = list(payloads) if prebuild else payloads
+    cpu_before = time.process_time()
     result = asyncio.run(_upload(target, version_id, prepared, retries))
+    # With prebuilt requests this is the client's streaming cost alone (all its threads).
+    result["client_cpu_us_per_frame"] = (time.process_time() - cpu_before) * 1e6 / max(1, result["frames"])
     result["frames_per_message"] = frames_per_message
     return result
 
@@ -347,7 +350,10 @@ def get_frame_latency(target: str, version_id: str, prefix: str, frame_count: in
     """``concurrency`` closed-loop GetFrame callers (one channel each) for a fixed time."""
     _wait_until(start_at)
 
+    calls = 0
+
     async def caller(n: int, latencies: list[float], stop_at: float, measure_from: float) -> None:
+        nonlocal calls
         rng = random.Random(worker * 1000 + n)
         async with async_channel(target) as channel:
             stub = metadata_service_pb2_grpc.MetadataServiceStub(channel)
@@ -358,6 +364,7 @@ def get_frame_latency(target: str, version_id: str, prefix: str, frame_count: in
                 if began >= stop_at:
                     return
                 await stub.GetFrame(request, timeout=30)
+                calls += 1
                 if began >= measure_from:
                     latencies.append(time.perf_counter() - began)
 
@@ -369,7 +376,8 @@ def get_frame_latency(target: str, version_id: str, prefix: str, frame_count: in
         return latencies
 
     latencies = asyncio.run(run())
-    return {"latencies_ms": [round(s * 1000, 4) for s in latencies], "measure_s": measure_s}
+    # ``calls`` counts the warm-up too, as the service's CPU time over the run does.
+    return {"latencies_ms": [round(s * 1000, 4) for s in latencies], "measure_s": measure_s, "calls": calls}
 
 
 def raw_get_latency(mongodb_uri: str, database: str, dataset_id: str, version_id: str, prefix: str,
