@@ -10,8 +10,11 @@ from collections.abc import Sequence
 from .local import Stack
 from .pki import SERVICE_NAMES
 from .seaweedfs import ensure_weed
+from .secrets import SECRET_SETTINGS
 from .services import run
 from .supervision import StackError, log
+
+SECRET_VARIABLES = {f"FRAMEVAULT_{name.upper()}" for name in SECRET_SETTINGS if name != "s3_access_key"}
 
 # `env --tls` choices: a service's TLS settings, or a client's (CLI, SDK, tests).
 TLS_CONSUMERS = (*SERVICE_NAMES, "client")
@@ -59,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             stack = Stack(mongo_nodes=args.mongo_nodes)
             stack.up(mongo=args.only in (None, "mongo"), s3=args.only in (None, "s3"))
             for k, v in stack.env().items():
-                log(f"{k}={v}")
+                # The secrets stay in <stack>/secrets.json and `framevault-stack env`, out of logs.
+                log(f"{k}={'(secret)' if k in SECRET_VARIABLES else v}")
         elif args.cmd == "down":
             Stack().down(purge=args.purge)
         elif args.cmd == "status":

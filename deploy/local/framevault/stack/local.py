@@ -18,6 +18,7 @@ from typing import Any
 from .mongo import MongoReplicaSet
 from .pki import LocalPki, ensure_local_pki
 from .seaweedfs import SeaweedS3, ensure_weed
+from .secrets import LEGACY_S3_SECRET_KEY, SECRETS_FILE, ensure_stack_secrets
 from .settings import StackConfig
 from .supervision import StackError, file_lock, log, port_open, read_pid, terminate_pid
 
@@ -49,6 +50,8 @@ class Stack:
         self.config = config or StackConfig.from_env()
         self.dir = self.config.dir
         cfg = self.config
+        # The S3 credentials this stack's SeaweedFS should use (a running one may still use others).
+        self._s3_credentials = (cfg.s3_access_key, cfg.s3_secret_key)
         state = self._load_state()
         if state and self._anything_running():
             m, s = state.get("mongo", {}), state.get("s3", {})
@@ -71,14 +74,14 @@ class Stack:
             timeout=cfg.timeout,
         )
         self.s3 = SeaweedS3(
+            cfg.s3_access_key,
+            cfg.s3_secret_key,
             data_dir=self.dir / "weed",
             s3_port=cfg.s3_port,
             master_port=cfg.weed_master_port,
             volume_port=cfg.weed_volume_port,
             filer_port=cfg.weed_filer_port,
             grpc_offset=cfg.weed_grpc_offset,
-            access_key=cfg.s3_access_key,
-            secret_key=cfg.s3_secret_key,
             bucket=cfg.s3_bucket,
             timeout=cfg.timeout,
         )
@@ -138,8 +141,13 @@ class Stack:
         """The local CA and certificates under ``<stack>/tls/``, created or renewed as needed."""
         return ensure_local_pki(self.dir / "tls")
 
+    def secrets(self) -> dict[str, str]:
+        """The stack's own secrets by setting name (``<stack>/secrets.json``, made on first use)."""
+        return ensure_stack_secrets(self.dir)
+
     def env(self) -> dict[str, str]:
-        """The backend settings of both services."""
+        """The backend settings of both services and the secrets they need with security on."""
+        own = self.secrets()
         return {
             "FRAMEVAULT_MONGODB_URI": self.mongo.uri,
             "FRAMEVAULT_S3_ENDPOINT": self.s3.endpoint,
@@ -147,7 +155,18 @@ class Stack:
             "FRAMEVAULT_S3_SECRET_KEY": self.s3.secret_key,
             "FRAMEVAULT_S3_BUCKET": self.s3.bucket or "",
             "FRAMEVAULT_S3_SECURE": "false",
+            **{f"FRAMEVAULT_{name.upper()}": own[name] for name in
+               ("view_cursor_secret", "api_key_pepper", "service_token_secret", "gateway_session_secret")},
         }
+
+    def _replace_public_s3_credentials(self) -> None:
+        """A SeaweedFS started before the stack made its own secrets runs with the S3 credentials
+        every checkout shared; it takes the stack's own, without a restart."""
+        if self.s3.secret_key != LEGACY_S3_SECRET_KEY or self._s3_credentials[1] == LEGACY_S3_SECRET_KEY:
+            return
+        self.s3.replace_credentials(*self._s3_credentials)
+        log(f"seaweedfs s3 now uses the stack's own credentials ({self.dir / SECRETS_FILE}); "
+            "the former public ones work until it restarts")
 
     def up(self, mongo: bool = True, s3: bool = True) -> None:
         """Start the selected components; already running ones are left alone."""
@@ -160,6 +179,8 @@ class Stack:
                         f"another replica set of this stack is running ({', '.join(str(f.parent) for f in foreign)}); "
                         "run `framevault-stack down` first to change --mongo-nodes or ports"
                     )
+            if s3 and self.s3.is_running():
+                self._replace_public_s3_credentials()
             self._save_state(mongo, s3)
             t0 = time.monotonic()
             cold = []
@@ -212,6 +233,7 @@ class Stack:
                 shutil.rmtree(self.dir / "mongo", ignore_errors=True)
                 shutil.rmtree(self.dir / "weed", ignore_errors=True)
                 shutil.rmtree(self.dir / "tls", ignore_errors=True)
+                (self.dir / SECRETS_FILE).unlink(missing_ok=True)
                 self.state_path.unlink(missing_ok=True)
             log(f"down took {time.monotonic() - t0:.1f}s{' (data purged)' if purge else ''}")
 

@@ -19,10 +19,8 @@ from minio import Minio
 
 from .gobuild import find_go, go_env
 from .settings import (
-    DEFAULT_S3_ACCESS_KEY,
     DEFAULT_S3_BUCKET,
     DEFAULT_S3_PORT,
-    DEFAULT_S3_SECRET_KEY,
     DEFAULT_TIMEOUT,
     DEFAULT_WEED_FILER_PORT,
     DEFAULT_WEED_GRPC_OFFSET,
@@ -166,14 +164,14 @@ class SeaweedS3:
 
     def __init__(
         self,
+        access_key: str,
+        secret_key: str,
         data_dir: Path | str | None = None,
         s3_port: int = DEFAULT_S3_PORT,
         master_port: int = DEFAULT_WEED_MASTER_PORT,
         volume_port: int = DEFAULT_WEED_VOLUME_PORT,
         filer_port: int = DEFAULT_WEED_FILER_PORT,
         grpc_offset: int = DEFAULT_WEED_GRPC_OFFSET,
-        access_key: str = DEFAULT_S3_ACCESS_KEY,
-        secret_key: str = DEFAULT_S3_SECRET_KEY,
         bucket: str | None = DEFAULT_S3_BUCKET,
         host: str = LOOPBACK,
         weed_bin: Path | str | None = None,
@@ -245,12 +243,14 @@ class SeaweedS3:
 
     # ---- configuration ------------------------------------------------------
 
-    def _write_config(self) -> None:
+    def _write_config(self, *former: tuple[str, str]) -> None:
+        """The S3 identity: this server's credentials, and ``former`` ones that still work."""
+        credentials = [(self.access_key, self.secret_key), *former]
         config = {
             "identities": [
                 {
                     "name": "framevault",
-                    "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+                    "credentials": [{"accessKey": access, "secretKey": secret} for access, secret in credentials],
                     "actions": ["Admin", "Read", "List", "Tagging", "Write"],
                 }
             ]
@@ -259,6 +259,19 @@ class SeaweedS3:
         tmp.write_text(json.dumps(config, indent=2) + "\n")
         tmp.chmod(0o600)
         os.replace(tmp, self.config_path)
+
+    def replace_credentials(self, access_key: str, secret_key: str) -> None:
+        """Has the running S3 gateway accept ``access_key``/``secret_key`` without a restart (it reads
+        its identities again on SIGHUP). The former credentials keep working until it restarts, so
+        clients that hold them (a test session in flight) are not cut off."""
+        former = (self.access_key, self.secret_key)
+        self.access_key, self.secret_key = access_key, secret_key
+        self._write_config(former)
+        pid = self.pid("server")
+        if pid is None:
+            raise StackError("weed server is not running")
+        os.kill(pid, signal.SIGHUP)
+        self._wait_ready()
 
     def _sock(self, name: str) -> list[str]:
         # keep unix sockets next to the data instead of /tmp when the path fits (sun_path is 108 bytes)

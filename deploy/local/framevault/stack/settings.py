@@ -6,6 +6,7 @@ import dataclasses
 import os
 from pathlib import Path
 
+from .secrets import ensure_stack_secrets
 from .supervision import LOOPBACK, StackError
 
 __all__ = ["LOOPBACK", "REPO_ROOT", "StackConfig", "cache_dir", "stack_dir"]
@@ -19,8 +20,6 @@ DEFAULT_WEED_MASTER_PORT = 9334
 DEFAULT_WEED_VOLUME_PORT = 8081
 DEFAULT_WEED_FILER_PORT = 8889
 DEFAULT_WEED_GRPC_OFFSET = 10000  # SeaweedFS convention: grpc port = http port + 10000
-DEFAULT_S3_ACCESS_KEY = "framevault"
-DEFAULT_S3_SECRET_KEY = "framevault-secret"
 DEFAULT_S3_BUCKET = "framevault"
 DEFAULT_TIMEOUT = 120.0  # seconds, per readiness wait
 
@@ -62,9 +61,12 @@ def cache_dir() -> Path:
 
 @dataclasses.dataclass
 class StackConfig:
-    """Settings of the default stack, read from FRAMEVAULT_STACK_* env vars."""
+    """Settings of the default stack, read from FRAMEVAULT_STACK_* env vars; the S3 credentials
+    default to the stack's own secrets (``<stack>/secrets.json``)."""
 
     dir: Path
+    s3_access_key: str
+    s3_secret_key: str
     mongo_port: int = DEFAULT_MONGO_PORT
     mongo_nodes: int = DEFAULT_MONGO_NODES
     s3_port: int = DEFAULT_S3_PORT
@@ -72,15 +74,15 @@ class StackConfig:
     weed_volume_port: int = DEFAULT_WEED_VOLUME_PORT
     weed_filer_port: int = DEFAULT_WEED_FILER_PORT
     weed_grpc_offset: int = DEFAULT_WEED_GRPC_OFFSET
-    s3_access_key: str = DEFAULT_S3_ACCESS_KEY
-    s3_secret_key: str = DEFAULT_S3_SECRET_KEY
     s3_bucket: str = DEFAULT_S3_BUCKET
     timeout: float = DEFAULT_TIMEOUT
 
     @classmethod
     def from_env(cls) -> StackConfig:
+        directory = stack_dir()
+        own = ensure_stack_secrets(directory)
         return cls(
-            dir=stack_dir(),
+            dir=directory,
             mongo_port=_env_int("FRAMEVAULT_STACK_MONGO_PORT", DEFAULT_MONGO_PORT),
             mongo_nodes=_env_int("FRAMEVAULT_STACK_MONGO_NODES", DEFAULT_MONGO_NODES),
             s3_port=_env_int("FRAMEVAULT_STACK_S3_PORT", DEFAULT_S3_PORT),
@@ -88,8 +90,8 @@ class StackConfig:
             weed_volume_port=_env_int("FRAMEVAULT_STACK_WEED_VOLUME_PORT", DEFAULT_WEED_VOLUME_PORT),
             weed_filer_port=_env_int("FRAMEVAULT_STACK_WEED_FILER_PORT", DEFAULT_WEED_FILER_PORT),
             weed_grpc_offset=_env_int("FRAMEVAULT_STACK_WEED_GRPC_OFFSET", DEFAULT_WEED_GRPC_OFFSET),
-            s3_access_key=_env_str("FRAMEVAULT_STACK_S3_ACCESS_KEY", DEFAULT_S3_ACCESS_KEY),
-            s3_secret_key=_env_str("FRAMEVAULT_STACK_S3_SECRET_KEY", DEFAULT_S3_SECRET_KEY),
+            s3_access_key=_env_str("FRAMEVAULT_STACK_S3_ACCESS_KEY", own["s3_access_key"]),
+            s3_secret_key=_env_str("FRAMEVAULT_STACK_S3_SECRET_KEY", own["s3_secret_key"]),
             s3_bucket=_env_str("FRAMEVAULT_STACK_S3_BUCKET", DEFAULT_S3_BUCKET),
             timeout=float(_env_int("FRAMEVAULT_STACK_TIMEOUT", int(DEFAULT_TIMEOUT))),
         )

@@ -14,9 +14,7 @@ from minio import Minio
 
 from .gobuild import find_go, go_env
 from .settings import (
-    DEFAULT_S3_ACCESS_KEY,
     DEFAULT_S3_BUCKET,
-    DEFAULT_S3_SECRET_KEY,
     DEFAULT_TIMEOUT,
     LOOPBACK,
     cache_dir,
@@ -67,8 +65,8 @@ class VersityS3:
     A child of the process that starts it (the test session); not part of the default stack.
     """
 
-    def __init__(self, data_dir: Path, port: int, access_key: str = DEFAULT_S3_ACCESS_KEY,
-                 secret_key: str = DEFAULT_S3_SECRET_KEY, bucket: str = DEFAULT_S3_BUCKET,
+    def __init__(self, data_dir: Path, port: int, access_key: str,
+                 secret_key: str, bucket: str = DEFAULT_S3_BUCKET,
                  timeout: float = DEFAULT_TIMEOUT) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port
