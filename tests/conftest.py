@@ -4,17 +4,20 @@ The stack's fixtures come from the framevault-stack pytest plugin
 (``framevault.stack.pytest_plugin``): ``stack_env`` starts the stack if it is
 not running, and ``settings`` gives each test session its own database and
 bucket, so sessions never see each other's data. Here, services run
-in-process on free ports against them.
+in-process on free ports against them, with security on: the metadata service
+issues the session's admin key at start, and the channels of tests/support.py
+send it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import AsyncIterator
 
 import pytest
 from grpc import aio
-from support import channel_to, start_blob_service, start_metadata_service
+from support import channel_to, start_blob_service, start_metadata_service, use_session_admin_key
 
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
@@ -25,19 +28,37 @@ from framevault.v1 import blob_pb2_grpc, metadata_service_pb2_grpc
 os.environ["FRAMEVAULT_CONFIG"] = ""
 
 
-@pytest.fixture(scope="session")
-async def blob_service(settings: Settings) -> AsyncIterator[RunningService]:
-    running = await start_blob_service(settings)
-    yield running
-    await running.stop(grace=1)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the session's settings may start services of its own and call them through
+    tests/support.py, with the session's admin key: the session's services (which issue it) start
+    first."""
+    for item in items:
+        names = getattr(item, "fixturenames", None)
+        if names is not None and "settings" in names and "services" not in names:
+            names.insert(0, "services")
 
 
 @pytest.fixture(scope="session")
-async def metadata_service(settings: Settings, blob_service: RunningService) -> AsyncIterator[RunningService]:
-    metadata_settings = Settings(**{**settings.__dict__, "blob_target": f"127.0.0.1:{blob_service.port}"})
-    running = await start_metadata_service(metadata_settings)
-    yield running
-    await running.stop(grace=1)
+async def services(settings: Settings) -> AsyncIterator[tuple[RunningService, RunningService]]:
+    """The session's blob and metadata services. The blob service asks the metadata service who a
+    caller is, so both run before any test calls either."""
+    blob = await start_blob_service(settings)
+    metadata = await start_metadata_service(dataclasses.replace(
+        settings, metadata_address=settings.metadata_target, blob_target=f"127.0.0.1:{blob.port}"))
+    use_session_admin_key(settings.bootstrap_admin_key_file)
+    yield blob, metadata
+    await metadata.stop(grace=1)
+    await blob.stop(grace=1)
+
+
+@pytest.fixture(scope="session")
+def blob_service(services: tuple[RunningService, RunningService]) -> RunningService:
+    return services[0]
+
+
+@pytest.fixture(scope="session")
+def metadata_service(services: tuple[RunningService, RunningService]) -> RunningService:
+    return services[1]
 
 
 @pytest.fixture(scope="session")

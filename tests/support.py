@@ -1,8 +1,16 @@
-"""Helpers for tests: channels and services in-process, rich error details of failed calls."""
+"""Helpers for tests: channels and services in-process, rich error details of failed calls.
+
+Every service a test session starts runs with ``security_mode=on``, and every client these helpers
+make sends the session's admin key (the bootstrap admin key of the session's metadata service)
+unless asked for another token or none (``anonymous=True``).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import uuid
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -17,6 +25,7 @@ from framevault.stack.pki import LocalPki
 
 # The one free-port helper, the stack's, for every test.
 from framevault.stack.supervision import free_port as free_port
+from framevault.v1 import access_pb2, access_pb2_grpc
 
 # The services' message limits, on every test channel.
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -71,19 +80,62 @@ def local_pki() -> LocalPki:
     return Stack().pki()
 
 
-def client_credentials() -> grpc.ChannelCredentials:
-    """What test clients present to the session's services: the local CA as trust anchor and its
-    client certificate (the services require one: mutual TLS)."""
+# The session's admin key, read once its metadata service has issued it.
+_session_admin: dict[str, str] = {}
+
+
+def use_session_admin_key(path: str) -> None:
+    """Remembers the admin key the session's metadata service wrote to ``path`` (its
+    ``bootstrap_admin_key_file``): the token every client of these helpers sends by default."""
+    _session_admin["token"] = Path(path).read_text().strip()
+
+
+def own_admin_key_file(settings: Settings) -> Settings:
+    """``settings`` with a bootstrap admin key file of their own: a metadata service on a database other
+    than the session's issues that database's admin key there (``admin_token_of``), not over the session's."""
+    return dataclasses.replace(settings, bootstrap_admin_key_file=f"{settings.bootstrap_admin_key_file}."
+                                                                  f"{uuid.uuid4().hex[:8]}")
+
+
+def admin_token_of(settings: Settings) -> str:
+    """The admin key a metadata service started with ``settings`` issued (its bootstrap admin key file)."""
+    return Path(settings.bootstrap_admin_key_file).read_text().strip()
+
+
+def admin_token() -> str:
+    """The session's admin API key."""
+    try:
+        return _session_admin["token"]
+    except KeyError:
+        raise RuntimeError("the session's services have not started yet: "
+                           "request the metadata_service or blob_service fixture first") from None
+
+
+def _token(token: str | None, anonymous: bool) -> str | None:
+    if anonymous:
+        return None
+    return admin_token() if token is None else token
+
+
+def client_credentials(*, token: str | None = None, anonymous: bool = False) -> grpc.ChannelCredentials:
+    """What test clients present to the session's services: the local CA as trust anchor, its
+    client certificate (the services require one: mutual TLS) and, on every call, ``token``
+    (default: the session's admin key; none when ``anonymous``)."""
     pki = local_pki()
-    return grpc.ssl_channel_credentials(root_certificates=pki.ca_file.read_bytes(),
-                                        private_key=pki.client.key_file.read_bytes(),
-                                        certificate_chain=pki.client.cert_file.read_bytes())
+    tls = grpc.ssl_channel_credentials(root_certificates=pki.ca_file.read_bytes(),
+                                       private_key=pki.client.key_file.read_bytes(),
+                                       certificate_chain=pki.client.cert_file.read_bytes())
+    bearer = _token(token, anonymous)
+    if bearer is None:
+        return tls
+    return grpc.composite_channel_credentials(tls, grpc.access_token_call_credentials(bearer))
 
 
-# The settings that make a service process as secure as the session's in-process services.
+# The settings that make a service process as secure as the session's in-process services (a blob
+# service authenticates callers through the session's metadata service: metadata_target).
 SECURITY_SETTINGS = ("security_mode", "allow_plaintext", "tls_cert_file", "tls_key_file", "tls_client_ca_file",
                      "tls_ca_file", "tls_client_cert_file", "tls_client_key_file", "view_cursor_secret",
-                     "api_key_pepper", "service_token_secret")
+                     "api_key_pepper", "service_token_secret", "metadata_target")
 
 
 def security_env(settings: Settings) -> dict[str, str]:
@@ -107,40 +159,94 @@ def add_tls_port(server: aio.Server) -> int:
     return server.add_secure_port("127.0.0.1:0", credentials)
 
 
-def client_tls_settings() -> dict[str, str]:
-    """The SDK's and CLI's TLS settings (``ClientSettings`` fields) for the session's services."""
+class AccessForwarder(access_pb2_grpc.AccessServiceServicer):
+    """The AccessService calls a blob service makes (who a caller is, which blobs it may read),
+    answered by the session's metadata service: a stand-in of the metadata service serves it, so a
+    blob service pointed at the stand-in authenticates callers as it does against the real one."""
+
+    def __init__(self, metadata_port: int) -> None:
+        self._channel = channel_to(metadata_port, anonymous=True)
+        self._stub = access_pb2_grpc.AccessServiceStub(self._channel)
+
+    @staticmethod
+    def _authorization(context: aio.ServicerContext) -> list[tuple[str, str | bytes]]:
+        # The blob service's own service token, which the real metadata service checks.
+        return [(key, value) for key, value in context.invocation_metadata() or () if key == "authorization"]
+
+    async def AuthenticateCaller(self, request: access_pb2.AuthenticateCallerRequest,  # noqa: N802 - gRPC's name
+                                 context: aio.ServicerContext) -> access_pb2.Caller:
+        response: access_pb2.Caller = await self._stub.AuthenticateCaller(
+            request, metadata=self._authorization(context))
+        return response
+
+    async def CheckBlobAccess(self, request: access_pb2.CheckBlobAccessRequest,  # noqa: N802 - gRPC's name
+                              context: aio.ServicerContext) -> access_pb2.CheckBlobAccessResponse:
+        response: access_pb2.CheckBlobAccessResponse = await self._stub.CheckBlobAccess(
+            request, metadata=self._authorization(context))
+        return response
+
+
+def add_access_forwarder(server: aio.Server, metadata_port: int) -> None:
+    """Has a stand-in metadata server answer the blob service's AccessService calls (``AccessForwarder``)."""
+    # Only the two calls a blob service makes; the others answer UNIMPLEMENTED.
+    access_pb2_grpc.add_AccessServiceServicer_to_server(AccessForwarder(metadata_port), server)  # type: ignore[abstract]
+
+
+def client_tls_settings(*, token: str | None = None, anonymous: bool = False) -> dict[str, str]:
+    """The SDK's and CLI's settings (``ClientSettings`` fields) for the session's services: TLS
+    with the local CA and ``token`` (default: the session's admin key; none when ``anonymous``)."""
     pki = local_pki()
-    return {"ca_file": str(pki.ca_file), "client_cert_file": str(pki.client.cert_file),
-            "client_key_file": str(pki.client.key_file)}
+    values = {"ca_file": str(pki.ca_file), "client_cert_file": str(pki.client.cert_file),
+              "client_key_file": str(pki.client.key_file)}
+    bearer = _token(token, anonymous)
+    return values if bearer is None else {**values, "token": bearer}
 
 
-def client_tls_env() -> dict[str, str]:
-    """``client_tls_settings`` as the environment of a client process (``FRAMEVAULT_CA_FILE`` ...)."""
-    return local_pki().client_env()
+def client_tls_env(*, token: str | None = None, anonymous: bool = False) -> dict[str, str]:
+    """``client_tls_settings`` as the environment of a client process (``FRAMEVAULT_CA_FILE`` ...,
+    ``FRAMEVAULT_TOKEN``)."""
+    env = local_pki().client_env()
+    bearer = _token(token, anonymous)
+    return env if bearer is None else {**env, "FRAMEVAULT_TOKEN": bearer}
 
 
-def channel_to(port: int, *, options: list[tuple[str, Any]] | None = None) -> aio.Channel:
-    """A channel to a service of the session (mutual TLS with the local CA), with the services'
-    message limits unless ``options`` replace them."""
-    return aio.secure_channel(f"127.0.0.1:{port}", client_credentials(), options=CHANNEL_OPTIONS if options is None else options)
+def channel_to(port: int, *, options: list[tuple[str, Any]] | None = None, token: str | None = None,
+               anonymous: bool = False) -> aio.Channel:
+    """A channel to a service of the session (mutual TLS with the local CA, ``token`` on every call:
+    see ``client_credentials``), with the services' message limits unless ``options`` replace them."""
+    return aio.secure_channel(f"127.0.0.1:{port}", client_credentials(token=token, anonymous=anonymous),
+                              options=CHANNEL_OPTIONS if options is None else options)
 
 
-def sync_channel_to(port: int) -> grpc.Channel:
+def sync_channel_to(port: int, *, token: str | None = None, anonymous: bool = False) -> grpc.Channel:
     """``channel_to`` for blocking calls."""
-    return grpc.secure_channel(f"127.0.0.1:{port}", client_credentials(), options=CHANNEL_OPTIONS)
+    return grpc.secure_channel(f"127.0.0.1:{port}", client_credentials(token=token, anonymous=anonymous),
+                               options=CHANNEL_OPTIONS)
+
+
+def require_security(settings: Settings) -> None:
+    """Every service a test starts checks callers: a test of security off says so explicitly by
+    building its service itself."""
+    if settings.security_mode != "on":
+        raise AssertionError(f"a test service runs with security_mode={settings.security_mode!r}; tests run "
+                             "every service with security on")
 
 
 async def start_metadata_service(settings: Settings) -> RunningService:
     from framevault.metadata.app import build_service
 
+    require_security(settings)
     running = RunningService(build_service(settings), settings)
     await running.start()
     return running
 
 
 async def start_blob_service(settings: Settings, **build_options: Any) -> RunningService:
+    """A blob service; with the session's settings it authenticates callers through the session's
+    metadata service (``metadata_target``)."""
     from framevault.blob.app import build_service
 
+    require_security(settings)
     running = RunningService(build_service(settings, **build_options), settings)
     await running.start()
     return running

@@ -26,8 +26,9 @@ from typing import Any
 import processes
 import profiles
 import rows as bench_rows
-import rows_sdk
+import rows_blob_direct
 import rows_scale
+import rows_sdk
 import rows_web
 import training_loader
 from pymongo import MongoClient
@@ -85,9 +86,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--services-dir", type=Path,
                         help="run the services from this directory (holding framevault/) instead of the "
                              "installed tree, e.g. a copy with a candidate change")
-    parser.add_argument("--security", choices=("on", "off"), default="off",
-                        help="services serve mutual TLS and check an API key on every call (on), or plaintext "
-                             "with security off (default off), in every phase but P10's, which runs both")
+    parser.add_argument("--security", choices=("on", "off"), default="on",
+                        help="services serve mutual TLS and check an API key on every call (on, the default, as "
+                             "the product), or plaintext with security off, in every phase but P10's, which runs both")
     parser.add_argument("--keep-data", action="store_true", help="keep the run's database and bucket afterwards")
     args = parser.parse_args(argv)
     chosen = {**DEFAULTS, **(QUICK if args.quick else {})}
@@ -244,6 +245,8 @@ class Run:
     def _main_rows(self, bench: bench_rows.Bench) -> None:
         if self.wants("P3"):
             self.measure("P3", "blob throughput", lambda: bench_rows.p3_rows(bench))
+            self.measure("P3", "SDK direct blob transfers", lambda: rows_blob_direct.p3_direct_rows(
+                bench, tuple(s for s in self.plan.blob_sizes if s >= rows_blob_direct.MIN_SIZE)))
         if self.wants("P1", "P7"):
             def ingest() -> list[Row]:
                 produced, self.motor["ingest"] = bench_rows.p1_rows(bench)

@@ -131,12 +131,13 @@ class Services:
 @contextlib.contextmanager
 def running_services(base_env: Mapping[str, str], *, driver: str, profiler: Profiler,
                      services_dir: Path | None = None, metadata_replicas: int = 1,
-                     secure: bool = False) -> Iterator[Services]:
+                     secure: bool = True) -> Iterator[Services]:
     """Starts both services (``metadata_replicas`` metadata processes), waits until they serve, stops them on exit.
 
-    ``secure``: the services serve mutual TLS with the local CA and check an API key on every call
-    (``security_mode=on``); their clients present the local client certificate and the bootstrap
-    admin key, from ``Services.client_env`` (see ``clients_of``). Otherwise plaintext and security off.
+    ``secure`` (the default, as the product's): the services serve mutual TLS with the local CA and
+    check an API key on every call (``security_mode=on``); their clients present the local client
+    certificate and the bootstrap admin key, from ``Services.client_env`` (see ``clients_of``).
+    ``secure=False``, the comparison of row P10: plaintext and security off (local-dev, set explicitly).
     """
     metadata_address = f"127.0.0.1:{free_port()}"
     blob_address = f"127.0.0.1:{free_port()}"

@@ -14,7 +14,7 @@ import grpc
 import pytest
 from grpc import aio
 from minio import Minio
-from support import add_tls_port
+from support import add_access_forwarder, add_tls_port
 
 from framevault.api.blob_client import BlobClient
 from framevault.api.digests import BlobDigest
@@ -60,10 +60,11 @@ class ReferenceStandIn(metadata_service_pb2_grpc.MetadataServiceServicer):
 
 
 @pytest.fixture(scope="module")
-async def references() -> AsyncIterator[tuple[ReferenceStandIn, int]]:
+async def references(metadata_service: RunningService) -> AsyncIterator[tuple[ReferenceStandIn, int]]:
     stand_in = ReferenceStandIn()
     server = aio.server()
     metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server(stand_in, server)
+    add_access_forwarder(server, metadata_service.port)
     port = add_tls_port(server)
     await server.start()
     yield stand_in, port

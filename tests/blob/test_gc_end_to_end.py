@@ -13,6 +13,7 @@ import uuid
 from grpc import aio
 from minio import Minio
 from pymongo import MongoClient
+from support import admin_token_of, own_admin_key_file
 
 from framevault.api.blob_client import BlobClient
 from framevault.api.digests import BlobDigest, digest_of
@@ -48,8 +49,9 @@ async def own_world(settings: Settings) -> tuple[Settings, Settings]:
                                   secret_key=settings.s3_secret_key.get_secret_value(), secure=settings.s3_secure,
                                   region=settings.s3_region).make_bucket, bucket)
     blob_address = f"127.0.0.1:{free_port()}"
-    metadata_settings = Settings(**{**settings.__dict__, "s3_bucket": bucket, "blob_target": blob_address,
-                                    "mongodb_database": f"{settings.mongodb_database}_gc_{run_id}"})
+    metadata_settings = own_admin_key_file(Settings(**{
+        **settings.__dict__, "s3_bucket": bucket, "blob_target": blob_address,
+        "mongodb_database": f"{settings.mongodb_database}_gc_{run_id}"}))
     return metadata_settings, Settings(**{**metadata_settings.__dict__, "blob_address": blob_address})
 
 
@@ -61,7 +63,10 @@ async def test_collection_keeps_what_frames_reference(settings: Settings) -> Non
     try:
         blob = await start_blob_service(
             Settings(**{**blob_settings.__dict__, "metadata_target": f"127.0.0.1:{metadata.port}"}))
-        async with channel_to(metadata.port) as metadata_channel, channel_to(blob.port) as blob_channel:
+        # The admin key of this world's own database.
+        token = admin_token_of(metadata_settings)
+        async with channel_to(metadata.port, token=token) as metadata_channel, \
+                channel_to(blob.port, token=token) as blob_channel:
             meta = metadata_service_pb2_grpc.MetadataServiceStub(metadata_channel)
             blobs = blob_pb2_grpc.BlobServiceStub(blob_channel)
             await collect_what_nothing_references(meta, blobs)

@@ -7,6 +7,8 @@ generated clients) and over plain gRPC, like users do. ``separate_services``
 starts each service through the same launcher code as its own process, so a
 test can kill one of them and start it again. ``secure_make_run`` is
 ``make run`` as the Makefile runs it: mutual TLS, and a client config file.
+All of them run with security on (the stack's secrets) and share the world's
+admin key, which the first metadata service to start issues.
 """
 
 from __future__ import annotations
@@ -19,13 +21,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import free_port
 
 from framevault.stack.pki import LocalPki
 from framevault.stack.services import SERVICE_NAMES, service_env
 from framevault.stack.session_data import make_bucket, remove_test_data
 from framevault.stack.settings import REPO_ROOT
-from framevault.stack.versitygw import VersityS3
 
 from .launch import (
     LAUNCHER,
@@ -39,9 +39,10 @@ from .launch import (
 
 
 @pytest.fixture(scope="session")
-def world(stack_env: dict[str, str]) -> Iterator[World]:
+def world(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     run_id = uuid.uuid4().hex[:10]
-    created = World(database=f"fve2e_{run_id}", bucket=f"fve2e-{run_id}")
+    created = World(database=f"fve2e_{run_id}", bucket=f"fve2e-{run_id}",
+                    admin_key_file=tmp_path_factory.mktemp("e2e-admin") / "admin.key")
     make_bucket(created.bucket)
     yield created
     remove_test_data(database=created.database, bucket=created.bucket)
@@ -70,7 +71,8 @@ def make_run(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """Both services started by ``make run``'s launcher, stopped with Ctrl-C at the end."""
     overrides = world.service_overrides()
     with launched(tmp_path_factory.mktemp("make-run"), {**caller_environment(), **overrides}):
-        yield Endpoints(overrides["FRAMEVAULT_METADATA_ADDRESS"], overrides["FRAMEVAULT_BLOB_ADDRESS"])
+        yield Endpoints(overrides["FRAMEVAULT_METADATA_ADDRESS"], overrides["FRAMEVAULT_BLOB_ADDRESS"],
+                        world.admin_key_file)
 
 
 @pytest.fixture(scope="session")
@@ -84,37 +86,14 @@ def secure_make_run(world: World, stack_pki: LocalPki,
     with launched(tmp_path_factory.mktemp("secure-make-run"),
                   {**env, **overrides, "XDG_CONFIG_HOME": str(config_home)}, "--secure"):
         yield SecureEndpoints(overrides["FRAMEVAULT_METADATA_ADDRESS"], overrides["FRAMEVAULT_BLOB_ADDRESS"],
-                              stack_pki.client_env(), config_home)
+                              world.admin_key_file, stack_pki.client_env(), config_home)
 
 
 @pytest.fixture(scope="session")
-def authenticated_make_run(world: World, stack_pki: LocalPki,
-                           tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureEndpoints]:
-    """``secure_make_run`` with ``security_mode=on`` too: every call needs a token, and ``token`` is the
-    bootstrap admin key. Its own S3 server and database: with security on the S3 secret may not be the
-    published default the shared stack uses."""
-    directory = tmp_path_factory.mktemp("authenticated-make-run")
-    run_id = uuid.uuid4().hex[:10]
-    database, bucket, s3_secret = f"fve2eauth_{run_id}", f"fve2eauth-{run_id}", f"e2e-s3-{uuid.uuid4().hex}"
-    s3 = VersityS3(directory / "s3", free_port(), access_key="fve2eauth", secret_key=s3_secret, bucket=bucket).start()
-    admin_key = directory / "admin.key"
-    overrides = {
-        **world.service_overrides(), "FRAMEVAULT_MONGODB_DATABASE": database, "FRAMEVAULT_S3_BUCKET": bucket,
-        "FRAMEVAULT_S3_ENDPOINT": s3.endpoint, "FRAMEVAULT_S3_ACCESS_KEY": "fve2eauth",
-        "FRAMEVAULT_S3_SECRET_KEY": s3_secret, "FRAMEVAULT_SECURITY_MODE": "on",
-        "FRAMEVAULT_VIEW_CURSOR_SECRET": f"e2e-cursor-{uuid.uuid4().hex}",
-        "FRAMEVAULT_API_KEY_PEPPER": f"e2e-pepper-{uuid.uuid4().hex}",
-        "FRAMEVAULT_SERVICE_TOKEN_SECRET": f"e2e-service-token-{uuid.uuid4().hex}",
-        "FRAMEVAULT_BOOTSTRAP_ADMIN_KEY_FILE": str(admin_key),
-    }
-    env = {key: value for key, value in caller_environment().items() if key != "FRAMEVAULT_CONFIG"}
-    try:
-        with launched(directory, {**env, **overrides, "XDG_CONFIG_HOME": str(directory / "config")}, "--secure"):
-            yield SecureEndpoints(overrides["FRAMEVAULT_METADATA_ADDRESS"], overrides["FRAMEVAULT_BLOB_ADDRESS"],
-                                  stack_pki.client_env(), directory / "config", admin_key.read_text().strip())
-    finally:
-        s3.stop()
-        remove_test_data(database=database, bucket=bucket)
+def authenticated_make_run(secure_make_run: SecureEndpoints) -> SecureEndpoints:
+    """``make run`` as the Makefile runs it, for tests about its admin key: every ``make run`` runs
+    with security on, so this is ``secure_make_run``."""
+    return secure_make_run
 
 
 @pytest.fixture()

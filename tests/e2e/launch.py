@@ -6,6 +6,8 @@ launcher code as its own process, so a test can kill one and start it again.
 ``Endpoints`` is how other processes (the CLI, SDK scripts, the generated
 clients) and plain gRPC calls reach them; ``SecureEndpoints`` the same for
 ``make run`` as the Makefile runs it (``--secure``: mutual TLS, client config file).
+Every service runs with security on: the first metadata service of a world
+issues its admin key into ``World.admin_key_file``, the token every client sends.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import grpc
 import pytest
 from support import free_port
 
+from framevault.api.transport import bearer_token_credentials, with_call_credentials
 from framevault.stack.services import SERVICE_NAMES, ServiceNotServing, ServiceProcess
 from framevault.v1 import blob_pb2_grpc, metadata_service_pb2_grpc
 
@@ -40,10 +43,18 @@ class World:
 
     database: str
     bucket: str
+    # Where the world's first metadata service writes the admin key it issues (bootstrap_admin_key_file).
+    admin_key_file: Path
+
+    @property
+    def token(self) -> str:
+        """The world's admin key, once a metadata service of the world has started."""
+        return self.admin_key_file.read_text().strip()
 
     def service_overrides(self) -> dict[str, str]:
-        """Settings of a service process: this world, free ports, no metrics endpoint."""
+        """Settings of a service process: this world, free ports, no metrics endpoint, the admin key file."""
         return {
+            "FRAMEVAULT_BOOTSTRAP_ADMIN_KEY_FILE": str(self.admin_key_file),
             "FRAMEVAULT_MONGODB_DATABASE": self.database,
             "FRAMEVAULT_S3_BUCKET": self.bucket,
             "FRAMEVAULT_METADATA_ADDRESS": f"127.0.0.1:{free_port()}",
@@ -69,11 +80,18 @@ class Endpoints:
 
     metadata_address: str
     blob_address: str
+    # The services' admin key (the bootstrap admin key file of their database).
+    admin_key_file: Path
+
+    @property
+    def token(self) -> str:
+        return self.admin_key_file.read_text().strip()
 
     def client_env(self) -> dict[str, str]:
-        """The environment of a user's process (CLI, SDK script, generated client)."""
+        """The environment of a user's process (CLI, SDK script, generated client): plaintext, the admin key."""
         return {**caller_environment(), "FRAMEVAULT_METADATA_TARGET": self.metadata_address,
-                "FRAMEVAULT_BLOB_TARGET": self.blob_address}
+                "FRAMEVAULT_BLOB_TARGET": self.blob_address, "FRAMEVAULT_PLAINTEXT": "true",
+                "FRAMEVAULT_TOKEN": self.token}
 
     def metadata_stub(self) -> metadata_service_pb2_grpc.MetadataServiceStub:
         return metadata_service_pb2_grpc.MetadataServiceStub(channel(self.metadata_address, self.credentials()))
@@ -82,8 +100,8 @@ class Endpoints:
         return blob_pb2_grpc.BlobServiceStub(channel(self.blob_address, self.credentials()))
 
     def credentials(self) -> grpc.ChannelCredentials | None:
-        """How plain gRPC calls of the tests reach the services; ``None`` = plaintext."""
-        return None
+        """How plain gRPC calls of the tests reach the services: plaintext to this machine, the admin key."""
+        return with_call_credentials(None, self.metadata_address, bearer_token_credentials(self.token))
 
 
 @dataclass
@@ -94,12 +112,11 @@ class SecureEndpoints(Endpoints):
     client_tls_env: dict[str, str] = field(default_factory=dict)
     # The XDG_CONFIG_HOME the launcher wrote framevault/client.toml into.
     config_home: Path = Path()
-    # The bearer token clients send (the bootstrap admin key when security_mode is on); empty = none.
-    token: str = ""
 
     def client_env(self) -> dict[str, str]:
         """A client process told everything by variables (the generated clients read no config file)."""
-        return {**super().client_env(), **self.client_tls_env, **({"FRAMEVAULT_TOKEN": self.token} if self.token else {})}
+        plain = {key: value for key, value in super().client_env().items() if key != "FRAMEVAULT_PLAINTEXT"}
+        return {**plain, **self.client_tls_env}
 
     def config_file_env(self) -> dict[str, str]:
         """A user's process that sets nothing: the CLI and SDK find the config file ``make run`` wrote."""
@@ -110,15 +127,19 @@ class SecureEndpoints(Endpoints):
         def pem(variable: str) -> bytes:
             return Path(self.client_tls_env[variable]).read_bytes()
 
-        return grpc.ssl_channel_credentials(pem("FRAMEVAULT_CA_FILE"), pem("FRAMEVAULT_CLIENT_KEY_FILE"),
-                                            pem("FRAMEVAULT_CLIENT_CERT_FILE"))
+        tls = grpc.ssl_channel_credentials(pem("FRAMEVAULT_CA_FILE"), pem("FRAMEVAULT_CLIENT_KEY_FILE"),
+                                           pem("FRAMEVAULT_CLIENT_CERT_FILE"))
+        return with_call_credentials(tls, self.metadata_address, bearer_token_credentials(self.token))
 
 
 _channels: dict[str, grpc.Channel] = {}
 
 
-def channel(address: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
-    """One channel per address for the whole session, with the services' message limits."""
+def channel(address: str, credentials: grpc.ChannelCredentials | None = None, *, token: str = "") -> grpc.Channel:
+    """One channel per address for the whole session, with the services' message limits; plaintext
+    unless ``credentials`` say otherwise, sending ``token`` on every call when one is given."""
+    if credentials is None and token:
+        credentials = with_call_credentials(None, address, bearer_token_credentials(token))
     if address not in _channels:
         options = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
                    ("grpc.max_send_message_length", 64 * 1024 * 1024)]
@@ -144,7 +165,8 @@ class SeparateServices(Endpoints):
     """Each service as its own process, started like ``make run`` starts it; either can be killed and restarted."""
 
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        super().__init__(env["FRAMEVAULT_METADATA_ADDRESS"], env["FRAMEVAULT_BLOB_ADDRESS"])
+        super().__init__(env["FRAMEVAULT_METADATA_ADDRESS"], env["FRAMEVAULT_BLOB_ADDRESS"],
+                         Path(env["FRAMEVAULT_BOOTSTRAP_ADMIN_KEY_FILE"]))
         self.env = env
         self.log_dir = log_dir
         self.processes: dict[str, ServiceProcess] = {}

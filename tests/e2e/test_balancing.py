@@ -14,6 +14,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import pytest
@@ -95,7 +96,8 @@ def replicas(settings: Settings, metadata_service: RunningService,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
     # Replicas of the session's own services: its database (where the session's admin key, the
     # token of every test client, is stored), its bucket and its security settings.
-    world = World(database=settings.mongodb_database, bucket=settings.s3_bucket)
+    world = World(database=settings.mongodb_database, bucket=settings.s3_bucket,
+                  admin_key_file=Path(settings.bootstrap_admin_key_file))
     logs = tmp_path_factory.mktemp("balancing")
     shared = service_env({**caller_environment(), **world.service_overrides(), **security_env(settings)},
                          plaintext=False)

@@ -82,11 +82,17 @@ class Replicas:
 
     @property
     def metadata(self) -> list[metadata_service_pb2_grpc.MetadataServiceStub]:
-        return [metadata_service_pb2_grpc.MetadataServiceStub(channel(a)) for a in self.metadata_addresses]
+        return [metadata_service_pb2_grpc.MetadataServiceStub(channel(a, token=self.token))
+                for a in self.metadata_addresses]
 
     @property
     def blob(self) -> list[blob_pb2_grpc.BlobServiceStub]:
-        return [blob_pb2_grpc.BlobServiceStub(channel(a)) for a in self.blob_addresses]
+        return [blob_pb2_grpc.BlobServiceStub(channel(a, token=self.token)) for a in self.blob_addresses]
+
+    @property
+    def token(self) -> str:
+        """The admin key the first metadata replica issued."""
+        return Path(self.shared_env["FRAMEVAULT_BOOTSTRAP_ADMIN_KEY_FILE"]).read_text().strip()
 
 
 def start_serving(processes: Iterable[ServiceProcess]) -> None:
@@ -101,9 +107,9 @@ def start_serving(processes: Iterable[ServiceProcess]) -> None:
 def replicas(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
     # A database and bucket of this module alone: its garbage collection must not see other tests' blobs.
     run_id = uuid.uuid4().hex[:10]
-    world = World(database=f"fvrep_{run_id}", bucket=f"fvrep-{run_id}")
-    make_bucket(world.bucket)
     logs = tmp_path_factory.mktemp("replicas")
+    world = World(database=f"fvrep_{run_id}", bucket=f"fvrep-{run_id}", admin_key_file=logs / "admin.key")
+    make_bucket(world.bucket)
     shared = {**service_env({**caller_environment(), **world.service_overrides()}),
               "FRAMEVAULT_VIEW_CURSOR_SECRET": secrets.token_urlsafe(32),
               "FRAMEVAULT_S3_PART_SIZE_BYTES": str(PART_SIZE),
@@ -224,7 +230,7 @@ def test_a_cursor_is_refused_by_a_service_with_another_secret(replicas: Replicas
         "FRAMEVAULT_VIEW_CURSOR_SECRET": secrets.token_urlsafe(32)}, log_path=tmp_path / "metadata-c.log")
     try:
         start_serving([stranger])
-        stub = metadata_service_pb2_grpc.MetadataServiceStub(channel(address))
+        stub = metadata_service_pb2_grpc.MetadataServiceStub(channel(address, token=replicas.token))
         with pytest.raises(grpc.RpcError) as refused:
             iterate_all(stub, ms.IterateFramesRequest(view=whole_view(version), resume_cursor=message.cursor))
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT

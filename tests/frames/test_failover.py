@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import channel_to
+from support import admin_token_of, channel_to, own_admin_key_file
 
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
@@ -83,17 +83,17 @@ async def replica_set(tmp_path: Path) -> AsyncIterator[MongoReplicaSet]:
 
 async def test_frames_survive_a_primary_crash(settings: Settings, blob_service: RunningService,
                                                    replica_set: MongoReplicaSet):
-    rs_settings = replace(
+    rs_settings = own_admin_key_file(replace(
         settings, mongodb_uri=replica_set.uri, mongodb_database=f"fvfailover_{uuid.uuid4().hex[:8]}",
         blob_target=f"127.0.0.1:{blob_service.port}", metadata_address="127.0.0.1:0",
         upload_batch_frames=BATCH_FRAMES, upload_window_frames=8 * BATCH_FRAMES,
-    )
+    ))
     database = Database(rs_settings)
     await database.prepare()
     service = RunningService(build_service(rs_settings), rs_settings)
     try:
         await service.start()
-        async with channel_to(service.port) as channel:
+        async with channel_to(service.port, token=admin_token_of(rs_settings)) as channel:
             stub = metadata_service_pb2_grpc.MetadataServiceStub(channel)
             version = await new_draft(stub)
             run = UploadRun()

@@ -21,7 +21,14 @@ import grpc
 import pytest
 from grpc import aio
 from hypothesis import HealthCheck, Phase, settings
-from support import channel_to, client_credentials, free_port, start_blob_service
+from support import (
+    admin_token_of,
+    channel_to,
+    client_credentials,
+    free_port,
+    own_admin_key_file,
+    start_blob_service,
+)
 
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
@@ -51,12 +58,12 @@ CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
                    ("grpc.absolute_max_metadata_size", 4 * 1024 * 1024)]
 
 
-def _sync_channel(port: int) -> grpc.Channel:
-    return grpc.secure_channel(f"127.0.0.1:{port}", client_credentials(), options=CHANNEL_OPTIONS)
+def _sync_channel(port: int, token: str) -> grpc.Channel:
+    return grpc.secure_channel(f"127.0.0.1:{port}", client_credentials(token=token), options=CHANNEL_OPTIONS)
 
 
-def _channel(port: int) -> aio.Channel:
-    return channel_to(port, options=CHANNEL_OPTIONS)
+def _channel(port: int, token: str) -> aio.Channel:
+    return channel_to(port, options=CHANNEL_OPTIONS, token=token)
 
 
 # One bucket for every fuzzing session, emptied after each: a bucket holds
@@ -76,9 +83,10 @@ def fuzz_settings(settings: Settings) -> Iterator[Settings]:
     if not s3.bucket_exists(FUZZ_BUCKET):
         s3.make_bucket(FUZZ_BUCKET)
     metadata_port = free_port()
-    fuzz = Settings(**{**settings.__dict__, "mongodb_database": f"fvfuzz_{uuid.uuid4().hex[:10]}",
-                       "s3_bucket": FUZZ_BUCKET, "metadata_address": f"127.0.0.1:{metadata_port}",
-                       "metadata_target": f"127.0.0.1:{metadata_port}"})
+    # A database of its own, so its own admin key.
+    fuzz = own_admin_key_file(Settings(**{
+        **settings.__dict__, "mongodb_database": f"fvfuzz_{uuid.uuid4().hex[:10]}", "s3_bucket": FUZZ_BUCKET,
+        "metadata_address": f"127.0.0.1:{metadata_port}", "metadata_target": f"127.0.0.1:{metadata_port}"}))
     yield fuzz
     leftovers = [DeleteObject(o.object_name) for o in s3.list_objects(FUZZ_BUCKET, recursive=True)]
     errors = list(s3.remove_objects(FUZZ_BUCKET, leftovers)) if leftovers else []
@@ -96,11 +104,12 @@ async def fuzz_env(fuzz_settings: Settings) -> AsyncIterator[FuzzEnv]:
     metadata = RunningService(build_service(metadata_settings), metadata_settings)
     try:
         await metadata.start()
-        async with _channel(metadata.port) as metadata_channel, _channel(blob.port) as blob_channel:
+        token = admin_token_of(metadata_settings)
+        async with _channel(metadata.port, token) as metadata_channel, _channel(blob.port, token) as blob_channel:
             world = World(metadata_channel, blob_channel, fuzz_settings.view_cursor_secret.get_secret_value())
             await world.build()
-            sync_channels = {"framevault.v1.MetadataService": _sync_channel(metadata.port),
-                             "framevault.v1.BlobService": _sync_channel(blob.port)}
+            sync_channels = {"framevault.v1.MetadataService": _sync_channel(metadata.port, token),
+                             "framevault.v1.BlobService": _sync_channel(blob.port, token)}
             try:
                 yield FuzzEnv(world, metadata_channel, blob_channel, sync_channels)
             finally:

@@ -1,10 +1,11 @@
 """A metadata service with security on, and what its tests call it with.
 
-The service runs in-process against the session's real database, with
-``security_mode=on``, a bootstrap admin key file, and JWTs of a test issuer
-whose JWKS document a local HTTP server serves. Every credential is made
-here: API keys through the AccessService, JWTs signed with a key generated
-for the session.
+The service runs in-process against the session's real database with the
+session's settings (security on, its secrets, the admin key the session's
+metadata service issued) and JWTs of a test issuer whose JWKS document a local
+HTTP server serves. Every other credential is made here: API keys through the
+AccessService, JWTs signed with a key generated for the session. Its channel
+carries no token: each call sends the credential of the caller it tests.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from grpc import aio
+from support import admin_token as session_admin_token
 from support import channel_to, start_metadata_service
 
 from framevault.common.config import Settings
@@ -56,26 +58,21 @@ def issuer() -> Iterator[JwtIssuer]:
 
 
 @pytest.fixture(scope="session")
-def admin_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("bootstrap") / "admin.key"
+def admin_key_file(settings: Settings) -> Path:
+    """Where the session's metadata service wrote the admin key it issued."""
+    return Path(settings.bootstrap_admin_key_file)
 
 
 @pytest.fixture(scope="session")
-def secure_settings(settings: Settings, blob_service: RunningService, issuer: JwtIssuer,
-                    admin_key_file: Path) -> Settings:
+def secure_settings(settings: Settings, blob_service: RunningService, issuer: JwtIssuer) -> Settings:
     return dataclasses.replace(
         settings,
         blob_target=f"127.0.0.1:{blob_service.port}",
-        security_mode="on",
-        view_cursor_secret="security-tests-cursor-secret",
-        api_key_pepper="security-tests-pepper",
-        service_token_secret="security-tests-service-token-secret",
         jwt_issuer=ISSUER,
         jwt_audience=AUDIENCE,
         jwt_jwks_url=issuer.jwks_url,
         jwt_algorithms="RS256",
         jwt_leeway_seconds=5,
-        bootstrap_admin_key_file=str(admin_key_file),
     )
 
 
@@ -88,7 +85,7 @@ async def secure_metadata(secure_settings: Settings) -> AsyncIterator[RunningSer
 
 @pytest.fixture(scope="session")
 async def secure_channel(secure_metadata: RunningService) -> AsyncIterator[aio.Channel]:
-    async with channel_to(secure_metadata.port) as channel:
+    async with channel_to(secure_metadata.port, anonymous=True) as channel:
         yield channel
 
 
@@ -104,9 +101,9 @@ def access(secure_channel: aio.Channel) -> access_pb2_grpc.AccessServiceStub:
 
 @pytest.fixture(scope="session")
 def admin_token(secure_metadata: RunningService, admin_key_file: Path) -> str:
-    """The bootstrap admin key the service wrote at start."""
+    """The bootstrap admin key the session's metadata service wrote at start."""
     assert admin_key_file.stat().st_mode & 0o777 == 0o600
-    return admin_key_file.read_text().strip()
+    return session_admin_token()
 
 
 @pytest.fixture(scope="session")

@@ -136,8 +136,7 @@ async def secure(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
     public_key_file.write_bytes(jwt_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     blob_port, metadata_port = free_port(), free_port()
-    # An S3 server of its own: with security on the S3 secret may not be the published default the
-    # shared local stack uses.
+    # An S3 server of its own, with credentials of its own.
     s3_secret = "blob-tests-s3-secret-" + uuid.uuid4().hex
     s3_server = VersityS3(directory / "s3", free_port(), access_key="blobsec", secret_key=s3_secret,
                           bucket="blobsec").start()
@@ -162,7 +161,9 @@ async def secure(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
     blob = await _start(build_blob, blob_settings)
     metadata = await _start(build_metadata, metadata_settings)
     s3 = S3BlobStorage(blob_settings)
-    async with channel_to(blob.port) as blob_channel, channel_to(metadata.port) as metadata_channel:
+    # Token-less channels: each call sends the credential of the caller it tests.
+    async with channel_to(blob.port, anonymous=True) as blob_channel, \
+            channel_to(metadata.port, anonymous=True) as metadata_channel:
         stack = SecureStack(
             blob_settings=blob_settings, blob=blob, metadata=metadata,
             blob_stub=blob_pb2_grpc.BlobServiceStub(blob_channel),

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import shutil
 import subprocess
@@ -17,10 +16,9 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc import aio
-from pymongo import MongoClient
+from support import admin_token
 
-from framevault.common.config import Secret, Settings
-from framevault.common.server import RunningService
+from framevault.common.config import Settings
 from framevault.sdk import FramevaultError
 from framevault.sdk.client import FramevaultClient, open_channel
 from framevault.sdk.settings import ClientSettings
@@ -66,13 +64,15 @@ async def test_cli_finds_the_config_file_and_its_relative_paths(mutual_tls_servi
     certs.mkdir()
     for source in (pki.ca_file, pki.client.cert_file, pki.client.key_file):
         shutil.copy(source, certs / source.name)
+    (certs / "admin.key").write_text(admin_token() + "\n")
     config = tmp_path / "client.toml"
     config.write_text(
         f'metadata_target = "{mutual_tls_services.metadata_target}"\n'
         f'blob_target = "{mutual_tls_services.blob_target}"\n'
         f'ca_file = "certs/{pki.ca_file.name}"\n'
         f'client_cert_file = "certs/{pki.client.cert_file.name}"\n'
-        f'client_key_file = "certs/{pki.client.key_file.name}"\n')
+        f'client_key_file = "certs/{pki.client.key_file.name}"\n'
+        'token_file = "certs/admin.key"\n')
     name = unique("cli-config")
     created = await run_cli("dataset", "create", name, env={"FRAMEVAULT_CONFIG": str(config)})
     assert created.returncode == 0, created.stderr
@@ -164,40 +164,16 @@ async def test_the_sdk_sends_its_token_on_every_call_to_both_services(
     ]
 
 
-@pytest.fixture(scope="module")
-async def secure_tls_metadata(settings: Settings, mutual_tls_services: TlsServices,
-                              tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[str, Path]]:
-    """A metadata service with mutual TLS and security on; its bootstrap admin key file."""
-    from framevault.metadata.app import build_service
-
-    key_file = tmp_path_factory.mktemp("tls-auth") / "admin.key"
-    secure = dataclasses.replace(
-        tls_service_settings(settings, mutual_tls_services.pki, "metadata", mutual=True),
-        blob_target=mutual_tls_services.blob_target,
-        mongodb_database=f"{settings.mongodb_database}_tls_auth",
-        security_mode="on", view_cursor_secret=Secret("tls-tests-cursor-secret"),
-        api_key_pepper=Secret("tls-tests-pepper"), service_token_secret=Secret("tls-tests-service-token-secret"),
-        bootstrap_admin_key_file=str(key_file))
-    running = await start_prepared(RunningService(build_service(secure), secure))
-    yield f"127.0.0.1:{running.port}", key_file
-    await running.stop(grace=1)
-    uri = settings.mongodb_uri
-    mongo: MongoClient[dict[str, object]]
-    with MongoClient(uri if isinstance(uri, str) else uri.get_secret_value()) as mongo:
-        mongo.drop_database(secure.mongodb_database)
-
-
 async def test_a_token_over_mutual_tls_authenticates_with_the_metadata_service(
-        secure_tls_metadata: tuple[str, Path], mutual_tls_services: TlsServices) -> None:
-    target, key_file = secure_tls_metadata
-    with_token = mutual_tls_services.client_settings(metadata_target=target, token_file=str(key_file))
-    channel = open_channel(with_token, target)
+        mutual_tls_services: TlsServices, settings: Settings) -> None:
+    with_token = mutual_tls_services.client_settings(token="", token_file=settings.bootstrap_admin_key_file)
+    channel = open_channel(with_token, "metadata_target")
     try:
         caller = await access_pb2_grpc.AccessServiceStub(channel).GetCaller(access_pb2.GetCallerRequest(), timeout=30)
         assert caller.admin
     finally:
         await channel.close()
-    anonymous = open_channel(mutual_tls_services.client_settings(metadata_target=target), target)
+    anonymous = open_channel(mutual_tls_services.client_settings(token=""), "metadata_target")
     try:
         with pytest.raises(aio.AioRpcError) as refused:
             await access_pb2_grpc.AccessServiceStub(anonymous).GetCaller(access_pb2.GetCallerRequest(), timeout=30)

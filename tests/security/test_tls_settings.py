@@ -86,8 +86,9 @@ def test_the_token_is_not_shown() -> None:
     assert "very-secret" not in repr(ClientSettings(token="very-secret"))
 
 
-def test_tls_follows_the_tls_settings_unless_plaintext_is_explicit() -> None:
-    assert not ClientSettings().uses_tls
+def test_tls_unless_plaintext_is_explicit() -> None:
+    # TLS by default, as the services refuse plaintext unless it is allowed explicitly.
+    assert ClientSettings().uses_tls
     assert ClientSettings(ca_file="ca.pem").uses_tls
     assert ClientSettings(client_cert_file="c.pem").uses_tls
     assert ClientSettings(plaintext=False).uses_tls
@@ -105,9 +106,9 @@ def test_the_token_comes_from_the_token_file_unless_given(tmp_path: Path) -> Non
 
 async def test_a_token_is_never_sent_in_plaintext_to_another_host() -> None:
     with pytest.raises(SettingsError, match="a token is sent only over TLS or to this machine"):
-        FramevaultClient(ClientSettings(metadata_target="metadata.example:50051", token="secret"))
+        FramevaultClient(ClientSettings(metadata_target="metadata.example:50051", token="secret", plaintext=True))
     # To this machine it may: gRPC's local credentials carry it.
-    await FramevaultClient(ClientSettings(token="secret")).close()
+    await FramevaultClient(ClientSettings(token="secret", plaintext=True)).close()
 
 
 async def test_unreadable_or_mismatched_client_tls_files_are_named(tmp_path: Path) -> None:

@@ -5,7 +5,9 @@ issued into a directory of the test session: one CA, the server certificate
 both services present, a client certificate per service for the call one
 makes to the other, and one for test clients. A second, unrelated PKI plays
 the wrong CA. Services run in-process against the session's database and
-bucket, with ``allow_plaintext`` off: TLS or nothing.
+bucket, with ``allow_plaintext`` off: TLS or nothing; and with the session's
+security settings: clients send the session's admin key, and the blob service
+asks this metadata service who they are.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 from grpc import aio
+from support import admin_token, free_port
 
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
@@ -71,7 +74,7 @@ class TlsServices:
         """SDK settings for these services: the PKI's CA, its client certificate unless ``certificate`` is off."""
         values: dict[str, object] = {
             "metadata_target": self.metadata_target, "blob_target": self.blob_target,
-            "ca_file": str(self.pki.ca_file), "unary_attempts": 1,
+            "ca_file": str(self.pki.ca_file), "unary_attempts": 1, "token": admin_token(),
         }
         if certificate:
             values |= {"client_cert_file": str(self.pki.client.cert_file),
@@ -81,20 +84,23 @@ class TlsServices:
     def client_env(self, *, certificate: bool = True) -> dict[str, str]:
         """The environment of a client process (CLI, generated clients) for these services."""
         env = {"FRAMEVAULT_METADATA_TARGET": self.metadata_target, "FRAMEVAULT_BLOB_TARGET": self.blob_target,
-               "FRAMEVAULT_CA_FILE": str(self.pki.ca_file), "FRAMEVAULT_CONFIG": ""}
+               "FRAMEVAULT_CA_FILE": str(self.pki.ca_file), "FRAMEVAULT_CONFIG": "",
+               "FRAMEVAULT_TOKEN": admin_token()}
         if certificate:
             env |= {"FRAMEVAULT_CLIENT_CERT_FILE": str(self.pki.client.cert_file),
                     "FRAMEVAULT_CLIENT_KEY_FILE": str(self.pki.client.key_file)}
         return env
 
     def raw_channel(self, target: str, *, certificate: bool = True) -> aio.Channel:
-        """A plain gRPC channel over TLS, trusting the PKI's CA, presenting its client certificate if asked."""
+        """A plain gRPC channel over TLS, trusting the PKI's CA, presenting its client certificate if asked,
+        sending the session's admin key."""
         credentials = grpc.ssl_channel_credentials(
             root_certificates=self.pki.ca_file.read_bytes(),
             private_key=self.pki.client.key_file.read_bytes() if certificate else None,
             certificate_chain=self.pki.client.cert_file.read_bytes() if certificate else None,
         )
-        return aio.secure_channel(target, credentials)
+        return aio.secure_channel(target, grpc.composite_channel_credentials(
+            credentials, grpc.access_token_call_credentials(admin_token())))
 
 
 @pytest.fixture(scope="session")
@@ -113,10 +119,14 @@ async def running_tls_services(settings: Settings, pki: LocalPki, *, mutual: boo
     from framevault.blob.app import build_service as build_blob
     from framevault.metadata.app import build_service as build_metadata
 
-    blob_settings = tls_service_settings(settings, pki, "blob", mutual=mutual)
+    # The blob service asks this metadata service (same PKI) who a caller is.
+    metadata_address = f"127.0.0.1:{free_port()}"
+    blob_settings = dataclasses.replace(tls_service_settings(settings, pki, "blob", mutual=mutual),
+                                        metadata_target=metadata_address)
     blob = await start_prepared(RunningService(build_blob(blob_settings), blob_settings))
     try:
         metadata_settings = dataclasses.replace(tls_service_settings(settings, pki, "metadata", mutual=mutual),
+                                                metadata_address=metadata_address,
                                                 blob_target=f"127.0.0.1:{blob.port}")
         metadata = await start_prepared(RunningService(build_metadata(metadata_settings), metadata_settings))
         try:
@@ -128,14 +138,16 @@ async def running_tls_services(settings: Settings, pki: LocalPki, *, mutual: boo
 
 
 @pytest.fixture(scope="session")
-async def mutual_tls_services(settings: Settings, tls_pki: LocalPki) -> AsyncIterator[TlsServices]:
+async def mutual_tls_services(settings: Settings, tls_pki: LocalPki,
+                              metadata_service: RunningService) -> AsyncIterator[TlsServices]:
     """Both services requiring client certificates signed by the PKI's CA."""
     async with running_tls_services(settings, tls_pki, mutual=True) as services:
         yield services
 
 
 @pytest.fixture(scope="session")
-async def tls_services(settings: Settings, tls_pki: LocalPki) -> AsyncIterator[TlsServices]:
+async def tls_services(settings: Settings, tls_pki: LocalPki,
+                       metadata_service: RunningService) -> AsyncIterator[TlsServices]:
     """Both services over TLS without client certificates."""
     async with running_tls_services(settings, tls_pki, mutual=False) as services:
         yield services

@@ -1,10 +1,10 @@
 """The security mode, the settings it requires, and the metadata service's
 access control as its app assembles it.
 
-``security_mode`` ``local-dev`` keeps every call open, as before security
-existed, and says so loudly at start; ``on`` requires a credential on every
-call except health and reflection. With it on, a secret without a private
-value makes the service refuse to start, naming the setting.
+``security_mode`` ``on`` (the default) requires a credential on every call
+except health and reflection; a secret without a private value then makes the
+service refuse to start, naming the setting. ``local-dev``, only when set
+explicitly, keeps every call open and says so loudly at start.
 """
 
 from __future__ import annotations
@@ -27,11 +27,13 @@ LOCAL_DEV = "local-dev"
 ON = "on"
 SECURITY_MODES = (LOCAL_DEV, ON)
 
-# Secrets each service needs with security on.
+# Secrets each service needs with security on (the blob service signs no cursors).
 _REQUIRED_SECRETS = {
     "metadata": ("view_cursor_secret", "api_key_pepper", "service_token_secret"),
-    "blob": ("view_cursor_secret", "service_token_secret", "s3_secret_key"),
+    "blob": ("service_token_secret", "s3_secret_key"),
 }
+# Values that were built-in defaults once and are published in old configurations: never private.
+_PUBLIC_SECRET_VALUES = frozenset({"framevault-secret", "framevault-view-cursor-default-secret"})
 
 
 def _setting(name: str) -> str:
@@ -48,10 +50,9 @@ def security_enabled(settings: Settings, service: str) -> bool:
         log.warning("security_off", service=service,
                     detail="security_mode is local-dev: every caller may do anything; never expose this service")
         return False
-    defaults = Settings.__dataclass_fields__
     for name in _REQUIRED_SECRETS[service]:
         value: Secret = getattr(settings, name)
-        if not value.get_secret_value() or value == defaults[name].default:
+        if not value.get_secret_value() or value.get_secret_value() in _PUBLIC_SECRET_VALUES:
             raise SystemExit(f"security_mode is on but {_setting(name)} is not set to a private value")
     if settings.jwt_jwks_url or settings.jwt_public_key_file:
         for name in ("jwt_issuer", "jwt_audience"):

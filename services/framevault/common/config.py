@@ -134,8 +134,9 @@ class Settings:
 
     # S3 endpoint (host:port), credentials, bucket (must exist), region and HTTPS of the blob service.
     s3_endpoint: str = "127.0.0.1:8333"
+    # The secret key has no default: the blob service refuses to start without it (security on).
     s3_access_key: str = "framevault"
-    s3_secret_key: Secret = Secret("framevault-secret")
+    s3_secret_key: Secret = Secret("")
     s3_bucket: str = "framevault"
     s3_region: str = "us-east-1"
     s3_secure: bool = False
@@ -216,8 +217,9 @@ class Settings:
     view_min_fetch_frames: int = 16
     view_max_fetch_frames: int = 500
     # Signs every token handed to clients (view cursors, page tokens), each kind
-    # with its own key derived from it; set a private value in production.
-    view_cursor_secret: Secret = Secret("framevault-view-cursor-default-secret")
+    # with its own key derived from it. No default: the metadata service refuses to start without it
+    # (security on).
+    view_cursor_secret: Secret = Secret("")
 
     # Transport security (TLS), applied by framevault.common.tls. Paths of PEM files; empty = unset.
     # A service serves TLS with tls_cert_file + tls_key_file; tls_client_ca_file additionally
@@ -255,11 +257,11 @@ class Settings:
     gc_middle_threshold: int = 20
     gc_old_threshold: int = 100
 
-    # Authentication and authorization (framevault.auth; docs/SECURITY.md). security_mode
-    # "local-dev" answers every caller as before and logs a warning at start; "on" requires a
-    # credential on every call except health and reflection, and the secrets below: a service
-    # refuses to start naming the one missing.
-    security_mode: str = "local-dev"
+    # Authentication and authorization (framevault.auth; docs/SECURITY.md). security_mode "on"
+    # requires a credential on every call except health and reflection, and the secrets below: a
+    # service refuses to start naming the one missing. "local-dev", only when set explicitly, answers
+    # every caller and logs a warning at start.
+    security_mode: str = "on"
     # Mixed into every API key hash (metadata service); changing it invalidates every API key.
     api_key_pepper: Secret = Secret("")
     # HMAC key of the short-lived service tokens the two services give each other (both services).

@@ -30,9 +30,10 @@ METADATA_TARGET_ENV = "FRAMEVAULT_METADATA_TARGET"
 BLOB_TARGET_ENV = "FRAMEVAULT_BLOB_TARGET"
 # Fields holding paths: relative ones in the config file are relative to the file.
 PATH_FIELDS = ("ca_file", "client_cert_file", "client_key_file", "token_file")
-# What a client with no TLS setting and no explicit ``plaintext`` does. Plaintext while the
-# services listen in plaintext by default (``allow_plaintext``); both flip together.
-PLAINTEXT_WITHOUT_TLS_SETTINGS = True
+# What a client with no TLS setting and no explicit ``plaintext`` does: TLS with the system's trust
+# anchors, as the services refuse plaintext unless allowed explicitly (``allow_plaintext``) and a
+# token travels in plaintext only to this machine.
+PLAINTEXT_WITHOUT_TLS_SETTINGS = False
 
 
 class SettingsError(ValueError):

@@ -4,14 +4,15 @@
 * ``stack_pki``: the local CA and certificates (``<stack dir>/tls/``); nothing uses them unless asked to
 * ``settings``: the services' settings for this session: the stack's backends, a database and a bucket
   of the session's own (removed at the end), free ports, console logs, mutual TLS with the local CA
-  (``pki.service_env``: plaintext not allowed) and private secrets generated for the session
+  (``pki.service_env``: plaintext not allowed), security on with the stack's private secrets, a
+  bootstrap admin key file of the session's own, and ``metadata_target`` a port kept for the
+  session's metadata service (so every blob service of the session authenticates callers there)
 * ``client_tls``: how test clients reach those services (``pki.client_env``: the CA, the client certificate)
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import uuid
 from collections.abc import Iterator
 
@@ -22,6 +23,7 @@ from framevault.common.config import Settings
 from .local import Stack, start_stack
 from .pki import LocalPki
 from .session_data import make_bucket, remove_test_data
+from .supervision import free_port
 
 
 @pytest.fixture(scope="session")
@@ -34,12 +36,6 @@ def stack_pki() -> LocalPki:
     return Stack().pki()
 
 
-def session_secrets() -> dict[str, str]:
-    """Private values of the secrets both services need outside local-dev mode, new for each session."""
-    return {name: f"fvtest-{name}-{secrets.token_hex(16)}"
-            for name in ("view_cursor_secret", "api_key_pepper", "service_token_secret")}
-
-
 @pytest.fixture(scope="session")
 def client_tls(stack_pki: LocalPki) -> dict[str, str]:
     """The client TLS settings (``FRAMEVAULT_CA_FILE`` ...) of the services ``settings`` describes."""
@@ -47,7 +43,8 @@ def client_tls(stack_pki: LocalPki) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def settings(stack_env: dict[str, str], stack_pki: LocalPki) -> Iterator[Settings]:
+def settings(stack_env: dict[str, str], stack_pki: LocalPki,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     run_id = uuid.uuid4().hex[:10]
     # Both services present the metadata service's client certificate when they call each other.
     environ = {**os.environ, **stack_env, **stack_pki.service_env("metadata"), "FRAMEVAULT_ALLOW_PLAINTEXT": "false"}
@@ -63,7 +60,9 @@ def settings(stack_env: dict[str, str], stack_pki: LocalPki) -> Iterator[Setting
         blob_metrics_address="127.0.0.1:0",
         log_format="console",
         log_level=os.environ.get("FRAMEVAULT_TEST_LOG_LEVEL", "WARNING"),
-        **session_secrets(),
+        security_mode="on",
+        bootstrap_admin_key_file=str(tmp_path_factory.mktemp("admin") / "admin.key"),
+        metadata_target=f"127.0.0.1:{free_port()}",
     )
     yield session_settings
     remove_test_data(database=session_settings.mongodb_database, bucket=bucket)

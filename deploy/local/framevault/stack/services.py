@@ -15,9 +15,13 @@ The end-to-end tests and the benchmark start services through
 ``service_env`` and ``ServiceProcess.start`` too, so they run them exactly as
 ``make run`` does.
 
-``run(secure=True)`` (``make run``: ``framevault-stack run --secure``) serves
-mutual TLS with the local CA's certificates and writes the client config
-file the CLI and SDK read without flags (``write_client_config``).
+``run`` runs the services with security on (the stack's secrets, from
+``framevault-stack env``): the metadata service issues an admin API key into
+``<stack>/admin.key`` on its first start against a database (setting
+``bootstrap_admin_key_file``; ``admin-<database>.key`` for another database). ``run(secure=True)`` (``make run``:
+``framevault-stack run --secure``) serves mutual TLS with the local CA's
+certificates too and writes the client config file the CLI and SDK read
+without flags (``write_client_config``), the admin key as their token.
 """
 
 from __future__ import annotations
@@ -206,16 +210,27 @@ class ServiceProcess:
         return f"; last lines of {self.log_path}:\n" + "\n".join(tail)
 
 
+DEFAULT_DATABASE = "framevault"
+
+
+def admin_key_file(stack_dir: Path, database: str) -> Path:
+    """Where ``run`` has the metadata service write the admin key it issues for ``database``: one file
+    per database, so a run against another database never replaces the default database's key."""
+    return stack_dir / ("admin.key" if database == DEFAULT_DATABASE else f"admin-{database}.key")
+
+
 def run(secure: bool = False) -> int:
     """Runs both services until Ctrl-C or SIGTERM; returns the exit status.
 
     ``secure``: mutual TLS with the local CA (settings the caller exported still win).
     """
+    stack = Stack()
     env = service_env(plaintext=not secure)
+    env.setdefault("FRAMEVAULT_BOOTSTRAP_ADMIN_KEY_FILE", str(admin_key_file(
+        stack.dir, env.get("FRAMEVAULT_MONGODB_DATABASE") or DEFAULT_DATABASE)))
     envs = {name: env for name in SERVICE_NAMES}
     client_config: Path | None = None
     if secure:
-        stack = Stack()
         pki = stack.pki()
         envs = {name: {**pki.service_env(name), **env} for name in SERVICE_NAMES}
         client_config = write_client_config(pki, env, stack.dir)
@@ -255,8 +270,13 @@ def run(secure: bool = False) -> int:
     print(f"framevault is up: metadata {addresses['metadata']}, blob {addresses['blob']} (Ctrl-C stops)",
           flush=True)
     print(f"web app: {web_app}", flush=True)
+    if env.get("FRAMEVAULT_SECURITY_MODE", "on") == "on":
+        admin_key = Path(env["FRAMEVAULT_BOOTSTRAP_ADMIN_KEY_FILE"]).resolve()
+        print(f"admin API key: {admin_key}" + ("" if admin_key.exists() else
+              " (not written: this database holds an admin key already; issue one with CreateApiKey)"),
+              flush=True)
     if client_config is not None:
-        stack_dir = Stack().dir
+        stack_dir = stack.dir
         print(f"mutual TLS with the local CA in {stack_dir / 'tls'}; CLI and SDK settings: {client_config}"
               + (f" (not the default location: export FRAMEVAULT_CONFIG={client_config})"
                  if client_config.parent == stack_dir else ""), flush=True)
