@@ -58,8 +58,10 @@ def test_each_service_runs_several_replicas_that_scale_on_cpu_and_survive_drains
 @pytest.mark.parametrize("service", SERVICES)
 def test_probes_ask_the_health_service(rendered: dict[tuple[str, str], dict[str, Any]], service: str) -> None:
     (container,) = rendered[("Deployment", f"framevault-{service}")]["spec"]["template"]["spec"]["containers"]
-    assert container["readinessProbe"]["grpc"] == {"port": SERVICES[service]}
-    assert container["livenessProbe"]["grpc"] == {"port": SERVICES[service], "service": LIVENESS_SERVICE}
+    # Exec probes over TLS (deploy/k8s/probe.py): the kubelet's gRPC probes cannot speak TLS.
+    probe = ["python", "/etc/framevault/probe/probe.py", str(SERVICES[service])]
+    assert container["readinessProbe"]["exec"]["command"] == probe
+    assert container["livenessProbe"]["exec"]["command"] == [*probe, LIVENESS_SERVICE]
 
 
 @pytest.mark.parametrize("service", SERVICES)
