@@ -69,7 +69,7 @@ export function Frames({ datasetId, versionId, query }: { datasetId: string; ver
 
   // A refused query is shown at the query box; other refusals (a bad page token, say) as errors.
   const queryError = page.error instanceof ApiError && page.error.status === 400
-    && (page.error.position !== null || page.error.fields.some((f) => f.field.startsWith("query"))) ? page.error : null;
+    && (page.error.position !== null || page.error.fields.some((f) => /(^|\.)query$/.test(f.field))) ? page.error : null;
   const nextToken = page.data?.next_page_token || null;
   const go = (changes: Record<string, string | null>) => navigate(here + withQuery(query, { page: null, ...changes }));
   const toPage = (token: string | null, back: boolean) => {
