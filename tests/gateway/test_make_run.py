@@ -6,7 +6,6 @@ free ports, and a web app folder made here, exactly as the Makefile starts it.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,8 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from e2e.conftest import launched
-from e2e.launch import caller_environment
-from support import free_port
+from e2e.launch import World, caller_environment
 
 from framevault.stack.session_data import make_bucket, remove_test_data
 
@@ -51,31 +49,22 @@ def web_app(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
     (static / "assets" / "app-1234.js").write_text("console.log('framevault')\n")
     (directory / "outside.txt").write_text("not served")
     run_id = uuid.uuid4().hex[:10]
-    database, bucket = f"fvweb_{run_id}", f"fvweb-{run_id}"
-    make_bucket(bucket)
-    gateway_address = f"127.0.0.1:{free_port()}"
+    world = World(database=f"fvweb_{run_id}", bucket=f"fvweb-{run_id}", admin_key_file=directory / "admin.key")
+    make_bucket(world.bucket)
     env = {
         **{key: value for key, value in caller_environment().items() if key != "FRAMEVAULT_CONFIG"},
+        **world.service_overrides(),
         "XDG_CONFIG_HOME": str(directory / "config-home"),
-        "FRAMEVAULT_BOOTSTRAP_ADMIN_KEY_FILE": str(directory / "admin.key"),
-        "FRAMEVAULT_MONGODB_DATABASE": database,
-        "FRAMEVAULT_S3_BUCKET": bucket,
-        "FRAMEVAULT_METADATA_ADDRESS": f"127.0.0.1:{free_port()}",
-        "FRAMEVAULT_BLOB_ADDRESS": f"127.0.0.1:{free_port()}",
-        "FRAMEVAULT_METADATA_METRICS_ADDRESS": "",
-        "FRAMEVAULT_BLOB_METRICS_ADDRESS": "",
-        "FRAMEVAULT_GATEWAY_LISTEN_ADDRESS": gateway_address,
         "FRAMEVAULT_GATEWAY_STATIC_DIR": str(static),
-        "FRAMEVAULT_LOG_LEVEL": os.environ.get("FRAMEVAULT_TEST_LOG_LEVEL", "WARNING"),
     }
     logs = directory / "logs"
     logs.mkdir()
     try:
         with launched(logs, env, "--secure"):
             line = _wait_for_line(logs / "stdout.txt", "web app:")
-            yield LaunchedWebApp(line.removeprefix("web app:").strip(), (directory / "admin.key").read_text().strip())
+            yield LaunchedWebApp(line.removeprefix("web app:").strip(), world.token)
     finally:
-        remove_test_data(database=database, bucket=bucket)
+        remove_test_data(database=world.database, bucket=world.bucket)
 
 
 def test_make_run_prints_the_web_app_address_and_serves_it(web_app: LaunchedWebApp) -> None:
