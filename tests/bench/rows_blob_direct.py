@@ -28,7 +28,7 @@ from typing import Any
 import processes
 from report import REPORT_ONLY, Row, Target, median
 from rows import Bench
-from rows_sdk import _rotate
+from rows_sdk import _configure, _rotate
 from workload import format_bytes
 
 TARGET_RATIO = 0.9
@@ -105,11 +105,10 @@ def _fresh_file(directory: Path, size: int) -> Path:
 
 def _sdk(metadata_target: str, blob_target: str, size: int, direct: bool, **_: Any) -> dict[str, Any]:
     from framevault.api.blob_client import BlobClient
-    from framevault.sdk import configure
     from framevault.sdk.blobs import BlobTransfer, digest_file
     from framevault.sdk.runtime import current_client
 
-    configure(metadata_target=metadata_target, blob_target=blob_target, plaintext=True)
+    _configure(metadata_target, blob_target)
 
     async def run(directory: Path) -> dict[str, Any]:
         client = current_client()
