@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from grpc import aio
-from support import channel_to, start_blob_service, start_metadata_service, use_session_admin_key
+from support import channel_to, require_security, start_blob_service, start_metadata_service, use_session_admin_key
 
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
@@ -26,6 +26,20 @@ from framevault.v1 import blob_pb2_grpc, metadata_service_pb2_grpc
 # No test reads the user's client config file (``make run`` writes one with its TLS settings):
 # every client started here, in-process or as a process, has only the settings its test gives.
 os.environ["FRAMEVAULT_CONFIG"] = ""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def every_service_checks_callers() -> Iterator[None]:
+    """No service a test starts in-process runs with security off: starting one fails the test."""
+    start = RunningService.start
+
+    async def checked_start(self: RunningService) -> None:
+        require_security(self.settings)
+        await start(self)
+
+    RunningService.start = checked_start  # type: ignore[method-assign]
+    yield
+    RunningService.start = start  # type: ignore[method-assign]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -225,8 +225,8 @@ def sync_channel_to(port: int, *, token: str | None = None, anonymous: bool = Fa
 
 
 def require_security(settings: Settings) -> None:
-    """Every service a test starts checks callers: a test of security off says so explicitly by
-    building its service itself."""
+    """Every service a test starts checks callers (tests/conftest.py has every in-process service
+    start through this check)."""
     if settings.security_mode != "on":
         raise AssertionError(f"a test service runs with security_mode={settings.security_mode!r}; tests run "
                              "every service with security on")
@@ -235,7 +235,6 @@ def require_security(settings: Settings) -> None:
 async def start_metadata_service(settings: Settings) -> RunningService:
     from framevault.metadata.app import build_service
 
-    require_security(settings)
     running = RunningService(build_service(settings), settings)
     await running.start()
     return running
@@ -246,7 +245,6 @@ async def start_blob_service(settings: Settings, **build_options: Any) -> Runnin
     metadata service (``metadata_target``)."""
     from framevault.blob.app import build_service
 
-    require_security(settings)
     running = RunningService(build_service(settings, **build_options), settings)
     await running.start()
     return running

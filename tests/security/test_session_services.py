@@ -1,5 +1,5 @@
 """Every service a test session starts checks its callers: the session's own services refuse a
-caller without a token, and the test helpers refuse to start a service with security off."""
+caller without a token, and no service starts in a test with security off."""
 
 from __future__ import annotations
 
@@ -36,9 +36,14 @@ async def test_the_session_services_answer_the_session_admin_key(metadata_servic
         await blob_pb2_grpc.BlobServiceStub(channel).GetCapabilities(blob_pb2.GetCapabilitiesRequest())
 
 
-async def test_the_test_helpers_start_no_service_with_security_off(settings: Settings) -> None:
+async def test_no_service_starts_in_a_test_with_security_off(settings: Settings) -> None:
+    from framevault.blob.app import build_service
+
     assert settings.security_mode == "on"
     local_dev = dataclasses.replace(settings, security_mode="local-dev")
     for start in (start_metadata_service, start_blob_service):
         with pytest.raises(AssertionError, match="security_mode='local-dev'"):
             await start(local_dev)
+    # Also one a test builds itself.
+    with pytest.raises(AssertionError, match="security_mode='local-dev'"):
+        await RunningService(build_service(local_dev), local_dev).start()
