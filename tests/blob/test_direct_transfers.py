@@ -21,7 +21,7 @@ from framevault.api.digests import BlobDigest, digest_of
 from framevault.blob.direct import DirectUploads
 from framevault.blob.gc import GarbageCollector
 from framevault.blob.keys import STAGING_PREFIX, cas_key, parse_upload_name
-from framevault.blob.storage import S3BlobStorage, WriteConflict
+from framevault.blob.storage import S3BlobStorage, WriteConflict, public_endpoint
 from framevault.blob.store import BlobStore
 from framevault.common.config import Settings
 from framevault.common.errors import FailedPrecondition
@@ -321,3 +321,13 @@ async def test_a_service_with_direct_transfers_off_refuses_them_and_says_so(smal
             await direct.complete(name)
     finally:
         await storage.close()
+
+
+def test_the_public_endpoint_setting_names_host_and_scheme(settings: Settings):
+    def of(value: str, secure: bool = False) -> tuple[str, bool]:
+        return public_endpoint(Settings(**{**settings.__dict__, "s3_public_endpoint": value, "s3_secure": secure}))
+
+    assert of("") == (settings.s3_endpoint, False)
+    assert of("s3.example.com:443", secure=True) == ("s3.example.com:443", True)
+    assert of("https://s3.example.com/") == ("s3.example.com", True)
+    assert of("HTTP://10.0.0.5:8333") == ("10.0.0.5:8333", False)
