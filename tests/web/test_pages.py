@@ -310,3 +310,18 @@ def test_frame_group_sources_are_switchable_and_side_by_side(page: Page, seeded:
     left, right = (page.locator(f"[data-testid=source][data-source={side}] [data-testid=stage]").bounding_box()
                    for side in ("left", "right"))
     assert left and right and left["x"] + left["width"] <= right["x"], (left, right)  # beside each other
+
+
+def test_version_actions_create_a_child_draft_and_delete_it(page: Page, seeded: dict[str, Any]) -> None:
+    """Both actions are POST/DELETE calls the gateway only takes with the session's CSRF token."""
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"/datasets/{seeded['dataset_id']}")
+    tree = page.get_by_test_id("version-tree")
+    tree.locator("li[data-version=v1]").get_by_role("button", name="Create child").click()
+    page.get_by_placeholder("Name of the new draft").fill("experiment")
+    page.get_by_role("button", name="Create", exact=True).click()
+    child = tree.locator("li[data-version=experiment]")
+    expect(child).to_contain_text("draft")
+    child.get_by_role("button", name="Delete draft").click()
+    expect(child).to_have_count(0)
+    expect(tree.locator("li")).to_have_count(2)
