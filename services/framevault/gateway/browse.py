@@ -41,7 +41,7 @@ from framevault.v1 import (
 _SERVICE_ID = re.compile(r"[0-9a-f]{24}")
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 60
-# Cards of a datasets page: each costs a version listing and the newest version's label counts.
+# Cards of a datasets page: each costs a version listing and a version's label counts.
 DATASET_PAGE_SIZE = 24
 TOP_LABELS = 5
 DIFF_PAGE_SIZE = 50
