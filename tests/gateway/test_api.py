@@ -337,10 +337,21 @@ async def test_thumbnail_is_made_on_demand_then_served(admin_web: httpx.AsyncCli
     again = await admin_web.get(path)
     assert again.headers["location"].split("?")[0] == made.headers["location"].split("?")[0]
 
-    # A viewer may not read a preview no frame references yet: it is sent the source image.
+    # A viewer of the dataset reads the same preview, though no frame references it.
     viewer = await web.get(path, headers={"authorization": f"Bearer {seeded.viewer_token}"})
     assert viewer.status_code == 302
-    assert (await _download(viewer.headers["location"])).content == png((10, 10, 200))
+    assert viewer.headers["location"].split("?")[0] == made.headers["location"].split("?")[0]
+    assert (await _download(viewer.headers["location"])).content == served.content
+
+
+async def test_a_viewer_gets_a_thumbnail_made_on_demand_for_it(web: httpx.AsyncClient, seeded: Seeded) -> None:
+    path = f"/api/datasets/{seeded.dataset_id}/versions/{seeded.root_id}/frames/b-1/thumbnail"
+    made = await web.get(path, headers={"authorization": f"Bearer {seeded.viewer_token}"})
+    assert made.status_code == 302, made.text
+    served = await _download(made.headers["location"])
+    assert served.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(served.content)) as thumbnail:
+        assert thumbnail.format == "JPEG"
 
 
 async def test_statistics_label_counts_and_a_metadata_distribution(admin_web: httpx.AsyncClient,

@@ -16,8 +16,11 @@ authenticator and authorizer into the shared auth interceptor
   it, as the metadata service answers (``CheckBlobAccess``, batched). Answers
   that allow are remembered per principal and digest for
   ``blob_read_grant_cache_seconds``; refusals are not remembered, so a blob
-  becomes readable as soon as a frame references it. A refused digest gets
-  the same answer whether or not the store holds it.
+  becomes readable as soon as a frame references it. A preview that
+  CreatePreview made (``framevault.blob.previews``) is readable by whoever
+  may read one of its sources: a digest the reference check refuses costs
+  one listing of its source records and one more check of those sources.
+  A refused digest gets the same answer whether or not the store holds it.
 - Uploads and FindMissingBlobs need the editor role on some dataset; garbage
   collection and deleting blobs need an admin. The metadata service's own
   identity holds what the table lists for it.
@@ -155,11 +158,21 @@ class BlobAuthenticator:
         return caller
 
 
+# The sources a preview blob was made of (``framevault.blob.previews.preview_sources``).
+PreviewSources = Callable[[BlobDigest], Awaitable[list[BlobDigest]]]
+
+
+async def _no_preview_sources(_: BlobDigest) -> list[BlobDigest]:
+    return []
+
+
 class BlobAuthorizer:
     """``framevault.auth.interceptor.Authorizer`` of the blob service: the table's blob rules."""
 
-    def __init__(self, source: AccessSource, settings: Settings, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, source: AccessSource, settings: Settings, clock: Callable[[], float] = time.monotonic,
+                 preview_sources: PreviewSources = _no_preview_sources):
         self._source = source
+        self._preview_sources = preview_sources
         self._max_batch = settings.blob_max_batch_blobs
         self._readable: ExpiringCache[tuple[str, BlobDigest], bool] = ExpiringCache(
             settings.blob_read_grant_cache_seconds, settings.blob_access_cache_entries, clock)
@@ -193,15 +206,29 @@ class BlobAuthorizer:
             return
         wanted = list(dict.fromkeys(d for d in digests
                                     if not d.is_empty and self._readable.get((caller.principal, d)) is None))
-        denied: set[BlobDigest] = set()
-        for start in range(0, len(wanted), CHECK_BLOB_ACCESS_MAX_DIGESTS):
-            denied |= await self._source.denied(caller.principal,
-                                                wanted[start:start + CHECK_BLOB_ACCESS_MAX_DIGESTS])
+        denied = await self._denied(caller.principal, wanted)
+        if denied:
+            denied = await self._unreadable_previews(caller.principal, denied)
         if denied:
             raise PermissionDenied(permission, f"permission {permission!r} denied: {len(denied)} of the blobs "
                                                "are referenced by no dataset the caller may view")
         for digest in wanted:
             self._readable.put((caller.principal, digest), True)
+
+    async def _denied(self, principal: str, digests: Sequence[BlobDigest]) -> set[BlobDigest]:
+        denied: set[BlobDigest] = set()
+        for start in range(0, len(digests), CHECK_BLOB_ACCESS_MAX_DIGESTS):
+            denied |= await self._source.denied(principal, digests[start:start + CHECK_BLOB_ACCESS_MAX_DIGESTS])
+        return denied
+
+    async def _unreadable_previews(self, principal: str, denied: set[BlobDigest]) -> set[BlobDigest]:
+        """Of the refused digests, those that are no preview of a source ``principal`` may read."""
+        sources = {digest: await self._preview_sources(digest) for digest in denied}
+        candidates = list(dict.fromkeys(s for of_one in sources.values() for s in of_one))
+        if not candidates:
+            return denied
+        unreadable = await self._denied(principal, candidates)
+        return {digest for digest in denied if all(s in unreadable for s in sources[digest])}
 
 
 def _upload_digest(request: Any) -> list[tuple[str, int]]:
@@ -258,11 +285,12 @@ class BlobSecurity:
     close: Callable[[], Awaitable[None]] = _nothing_to_close
 
 
-def blob_security(settings: Settings) -> BlobSecurity:
+def blob_security(settings: Settings, preview_sources: PreviewSources = _no_preview_sources) -> BlobSecurity:
     """Security of the blob service per ``security_mode`` (SystemExit naming a missing setting)."""
     if not security_enabled(settings, "blob"):
         return BlobSecurity()
     identity = service_call_credentials(settings, BLOB_SERVICE, METADATA_SERVICE)
     source = MetadataAccess(settings.metadata_target, settings, identity)
-    interceptor = AuthInterceptor(BlobAuthenticator(source, settings), BlobAuthorizer(source, settings))
+    authorizer = BlobAuthorizer(source, settings, preview_sources=preview_sources)
+    interceptor = AuthInterceptor(BlobAuthenticator(source, settings), authorizer)
     return BlobSecurity(interceptors=[interceptor], service_credentials=identity, close=source.close)

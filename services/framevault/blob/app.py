@@ -3,6 +3,8 @@ on its access control (``framevault.blob.access``)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import urllib3.exceptions
 from grpc import aio
 from minio.error import S3Error, ServerError
@@ -10,7 +12,7 @@ from minio.error import S3Error, ServerError
 from framevault.blob.access import blob_security
 from framevault.blob.direct import DirectUploads
 from framevault.blob.gc import GarbageCollector, MetadataReferences, ReferenceSource
-from framevault.blob.previews import PreviewMaker
+from framevault.blob.previews import PreviewMaker, preview_sources
 from framevault.blob.servicer import BlobDeps, BlobServicer
 from framevault.blob.storage import BlobStorage, DeleteFailed, S3BlobStorage, verify_conditional_writes
 from framevault.blob.store import BlobStore
@@ -38,8 +40,8 @@ def translate_storage_error(exc: BaseException) -> FramevaultError | None:
 
 def build_service(settings: Settings, *, storage: BlobStorage | None = None,
                   references: ReferenceSource | None = None) -> ServiceSpec:
-    security = blob_security(settings)
     backend = storage or S3BlobStorage(settings)
+    security = blob_security(settings, partial(preview_sources, backend))
     referenced = references or MetadataReferences(settings.metadata_target, settings,
                                                   call_credentials=security.service_credentials)
     blobs = BlobStore(backend, settings)

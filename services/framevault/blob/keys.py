@@ -7,6 +7,7 @@ outside its own blob or upload. Layout (see README.md):
     cas/sha256/{hash[:2]}/{hash}_{size}         a blob, visible only once verified
     uploads/{uuid}/{hash}_{size}.json           state of a resumable upload
     previews/{hash}_{size}/{edge}.{format}.json which preview blob a source has
+    preview-sources/{hash}_{size}/{hash}_{size} a source (second digest) a preview blob was made of
     staging/{uuid}/{hash}_{size}                bytes of a direct upload, never read as the blob
     staging/{uuid}/{hash}_{size}.json           state of a direct upload
 """
@@ -23,12 +24,15 @@ from framevault.common.errors import InvalidArgument
 CAS_PREFIX = "cas/sha256/"
 UPLOADS_PREFIX = "uploads/"
 PREVIEWS_PREFIX = "previews/"
+PREVIEW_SOURCES_PREFIX = "preview-sources/"
 STAGING_PREFIX = "staging/"
 
 _CAS_KEY = re.compile(r"cas/sha256/([0-9a-f]{2})/([0-9a-f]{64})_(0|[1-9][0-9]{0,18})")
 _UPLOAD_NAME = re.compile(r"uploads/([^/]+)/blobs/([^/]+)/([^/]+)")
 _UPLOAD_STATE_KEY = re.compile(r"uploads/([0-9a-f-]{36})/([0-9a-f]{64})_(0|[1-9][0-9]{0,18})\.json")
 _STAGING_KEY = re.compile(r"staging/([0-9a-f-]{36})/([0-9a-f]{64})_(0|[1-9][0-9]{0,18})(\.json)?")
+_PREVIEW_SOURCE_KEY = re.compile(
+    r"preview-sources/[0-9a-f]{64}_(?:0|[1-9][0-9]{0,18})/([0-9a-f]{64})_(0|[1-9][0-9]{0,18})")
 _HASH = re.compile(r"[0-9a-f]{64}")
 _SIZE = re.compile(r"0|[1-9][0-9]{0,18}")
 
@@ -114,3 +118,17 @@ def preview_index_key(source: BlobDigest, max_edge: int, format_name: str) -> st
 
 def preview_index_prefix(source: BlobDigest) -> str:
     return f"{PREVIEWS_PREFIX}{source.hash}_{source.size}/"
+
+
+def preview_source_key(preview: BlobDigest, source: BlobDigest) -> str:
+    return f"{preview_sources_prefix(preview)}{source.hash}_{source.size}"
+
+
+def preview_sources_prefix(preview: BlobDigest) -> str:
+    return f"{PREVIEW_SOURCES_PREFIX}{preview.hash}_{preview.size}/"
+
+
+def source_of_preview_source_key(key: str) -> BlobDigest | None:
+    """The source digest a ``preview-sources/`` key names, or None for any other key."""
+    match = _PREVIEW_SOURCE_KEY.fullmatch(key)
+    return None if match is None else BlobDigest(match.group(1), int(match.group(2)))

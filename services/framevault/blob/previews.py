@@ -4,6 +4,14 @@ Pillow decodes and encodes off the event loop. A small index object
 (``previews/{source}/{edge}.{format}.json``) remembers which preview blob a
 source already has, so asking again costs two small reads; the encoding is
 deterministic too, so even a lost index yields the same preview digest.
+
+A preview is readable by whoever may read its source, though no frame
+references it: each preview blob made here gets a record
+``preview-sources/{preview}/{source}`` per source it was made of, which the
+blob service's authorizer (``framevault.blob.access``) lists when a caller
+asks for a blob no viewable frame references. Only this module writes those
+keys, and only after rendering the preview of a source the caller was allowed
+to read, so no caller can make a blob readable through a source it chose.
 """
 
 from __future__ import annotations
@@ -16,7 +24,13 @@ from dataclasses import dataclass
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from framevault.api.digests import BlobDigest, digest_of
-from framevault.blob.keys import cas_key, preview_index_key
+from framevault.blob.keys import (
+    cas_key,
+    preview_index_key,
+    preview_source_key,
+    preview_sources_prefix,
+    source_of_preview_source_key,
+)
 from framevault.blob.storage import BlobStorage, ObjectMissing
 from framevault.blob.store import BlobStore, RawDigest, checked_into, not_found
 from framevault.common.config import Settings
@@ -25,6 +39,9 @@ from framevault.common.errors import FieldErrors, InvalidArgument
 SOURCE_FORMATS = frozenset({"JPEG", "PNG", "TIFF"})
 _EXIF_ORIENTATION = 0x0112
 _ORIENTATIONS_SWAPPING_AXES = frozenset({5, 6, 7, 8})
+# Sources listed per preview when its readers are checked: one S3 listing page. Different sources
+# give the same preview bytes only when their pixels match, so a real preview has one or a few.
+MAX_SOURCES_PER_PREVIEW = 1000
 
 
 @dataclass(frozen=True)
@@ -55,7 +72,9 @@ class Preview:
     def to_json(self) -> bytes:
         return json.dumps({"hash": self.digest.hash, "size": self.digest.size, "content_type": self.content_type,
                            "width": self.width, "height": self.height, "source_width": self.source_width,
-                           "source_height": self.source_height}).encode()
+                           "source_height": self.source_height,
+                           # Written after the preview's source record: an index without it predates them.
+                           "source_recorded": True}).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> Preview | None:
@@ -89,7 +108,7 @@ class PreviewMaker:
                 "digest", f"sources over {self._settings.blob_max_preview_source_bytes} bytes get no preview")
 
         index_key = preview_index_key(source, max_edge, format_name)
-        known = await self._known_preview(index_key)
+        known = await self._known_preview(source, index_key)
         if known is not None:
             return known
         try:
@@ -98,17 +117,44 @@ class PreviewMaker:
             raise not_found(source, "digest") from None
         preview_bytes, preview = await asyncio.to_thread(_render, data, max_edge, encoding)
         await self._blobs.store(preview.digest, preview_bytes)
-        await self._storage.put(index_key, preview.to_json(), content_type="application/json")
+        await self._record(source, preview, index_key)
         return preview
 
-    async def _known_preview(self, index_key: str) -> Preview | None:
+    async def _record(self, source: BlobDigest, preview: Preview, index_key: str) -> None:
+        # The source record first: an index that says it exists is never left without it.
+        await self._storage.put(preview_source_key(preview.digest, source), b"")
+        await self._storage.put(index_key, preview.to_json(), content_type="application/json")
+
+    async def _known_preview(self, source: BlobDigest, index_key: str) -> Preview | None:
         try:
-            known = Preview.from_json(await self._storage.get(index_key))
+            raw = await self._storage.get(index_key)
         except ObjectMissing:
             return None
+        known = Preview.from_json(raw)
         if known is None or not await self._blobs.exists(known.digest):
             return None
+        if not _source_recorded(raw):
+            await self._record(source, known, index_key)
         return known
+
+
+def _source_recorded(index: bytes) -> bool:
+    try:
+        return bool(json.loads(index).get("source_recorded") is True)
+    except (ValueError, AttributeError):
+        return False
+
+
+async def preview_sources(storage: BlobStorage, preview: BlobDigest) -> list[BlobDigest]:
+    """The sources ``preview`` was made of by CreatePreview (none for any other blob): one listing."""
+    sources: list[BlobDigest] = []
+    async for info in storage.list_objects(preview_sources_prefix(preview)):
+        source = source_of_preview_source_key(info.key)
+        if source is not None:
+            sources.append(source)
+        if len(sources) == MAX_SOURCES_PER_PREVIEW:
+            break
+    return sources
 
 
 def _render(data: bytes, max_edge: int, encoding: PreviewEncoding) -> tuple[bytes, Preview]:

@@ -19,10 +19,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from grpc import aio
 
 from framevault.api.digests import BlobUriError, digest_to_proto, is_blob_uri, parse_blob_uri
 from framevault.common.config import Settings
@@ -359,14 +357,8 @@ class Browser:
         digest = _blob_digest(source.uri, "sources[0].uri")
         preview = await self._call(self._b.blob.CreatePreview, blob_pb2.CreatePreviewRequest(
             digest=digest, max_edge=self._thumbnail_edge, format=blob_pb2.PREVIEW_FORMAT_JPEG), token)
-        try:
-            return await self._download_url(token, preview.digest, preview.content_type)
-        except aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.PERMISSION_DENIED:
-                raise
-        # The blob service lets a caller read the blobs frames reference; a preview made just now is
-        # referenced by none, so a caller who is not an admin gets the source image itself.
-        return await self._download_url(token, digest, source.content_type)
+        # The blob service lets whoever may read the source read the preview made of it.
+        return await self._download_url(token, preview.digest, preview.content_type)
 
     async def _location_url(self, token: str | None, uri: str, content_type: str, field: str) -> str:
         if uri.startswith(_BROWSER_SCHEMES):
