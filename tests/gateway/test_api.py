@@ -431,3 +431,38 @@ async def test_in_local_dev_mode_a_browser_needs_no_sign_in_but_still_the_csrf_h
         # Past the CSRF check the request reaches the services, which (security on) want a token.
         sent = await browser.post(publish, headers={"x-csrf-token": browser.cookies[CSRF_COOKIE]})
         assert sent.status_code == 401 and _error(sent)["code"] == "UNAUTHENTICATED"
+
+
+async def test_frame_lists_hand_out_download_urls_of_known_previews(admin_web: httpx.AsyncClient, web: httpx.AsyncClient,
+                                                                    seeded: Seeded, metadata_stub: object) -> None:
+    from .conftest import _upload, seeded_frame
+
+    versions = f"/api/datasets/{seeded.dataset_id}/versions"
+    draft = (await admin_web.post(versions, json={"parent_id": seeded.root_id, "name": "known-previews"})).json()
+    base = f"{versions}/{draft['id']}"
+    stored = seeded_frame("stored-preview", "drive-s", 0, (7, 8, 9), "cone")
+    stored.sources[0].preview.inline_content = png((250, 0, 250), (16, 12))
+    stored.sources[0].preview.content_type = "image/png"
+    await _upload(metadata_stub, draft["id"], [stored, seeded_frame("on-demand", "drive-s", 33, (9, 8, 7), "cone")])
+    viewer = {"authorization": f"Bearer {seeded.viewer_token}"}
+
+    def thumbnails(page: dict[str, object]) -> dict[str, str]:
+        return {f["id"]: f["thumbnail_url"] for f in page["frames"]}  # type: ignore[attr-defined]
+
+    before = thumbnails((await web.get(f"{base}/frames", params={"context": "drive-s"}, headers=viewer)).json())
+    # A stored preview: its download URL at once, asked for with the viewer's credential.
+    assert (await _download(before["stored-preview"])).content == png((250, 0, 250), (16, 12))
+    # No preview yet: the gateway path that makes one.
+    assert before["on-demand"] == f"{base}/frames/on-demand/thumbnail"
+
+    made = await web.get(before["on-demand"], headers=viewer)
+    assert made.status_code == 302
+    after = thumbnails((await web.get(f"{base}/frames", params={"context": "drive-s"}, headers=viewer)).json())
+    assert after["on-demand"].split("?")[0] == made.headers["location"].split("?")[0]
+    assert (await _download(after["on-demand"])).headers["content-type"] == "image/jpeg"
+    tiles = (await web.get(f"{base}/contexts", headers=viewer)).json()["contexts"]
+    tile = next(t for t in tiles if t["context_id"] == "drive-s")
+    assert tile["first_frame"]["thumbnail_url"].split("?")[0] == before["stored-preview"].split("?")[0]
+
+    # Anonymous callers still get nothing.
+    assert (await web.get(f"{base}/frames")).status_code == 401

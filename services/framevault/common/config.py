@@ -320,6 +320,11 @@ class Settings:
     gateway_download_url_seconds: int = 300
     # Longest edge of the thumbnails the gateway has the blob service make (pixels).
     gateway_thumbnail_edge: int = 256
+    # Which preview the blob service made of a source, remembered by the gateway so frame lists hand
+    # out its download URL at once: entries at most, and for how long (s). A mapping of content to
+    # content, not a grant: every URL is still asked for with the caller's own credential.
+    gateway_known_previews_entries: int = 100_000
+    gateway_known_previews_seconds: int = 3600
 
     # Log level (DEBUG, INFO, WARNING, ERROR).
     log_level: str = "INFO"

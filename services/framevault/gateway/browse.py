@@ -14,15 +14,17 @@ import asyncio
 import base64
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from grpc import aio
 
-from framevault.api.digests import BlobUriError, digest_to_proto, is_blob_uri, parse_blob_uri
+from framevault.api.digests import BlobDigest, BlobUriError, digest_to_proto, is_blob_uri, parse_blob_uri
+from framevault.auth.expiring_cache import ExpiringCache
 from framevault.common.config import Settings
 from framevault.common.errors import InvalidArgument, NotFound
 from framevault.gateway.backend import Backends, caller_metadata
@@ -43,8 +45,9 @@ DEFAULT_PAGE_SIZE = 60
 DATASET_PAGE_SIZE = 24
 TOP_LABELS = 5
 DIFF_PAGE_SIZE = 50
-# What a grid tile shows of a frame; everything else stays in the service.
-SUMMARY_PROJECTION = ("id", "context_id", "timestamp", "sources.width", "sources.height", "rois.labels")
+# What a grid tile shows of a frame (and where its thumbnail is); everything else stays in the service.
+SUMMARY_PROJECTION = ("id", "context_id", "timestamp", "sources.width", "sources.height", "sources.uri",
+                      "sources.content_type", "sources.preview.uri", "sources.preview.content_type", "rois.labels")
 # Orders the services list fast (API.md, "Order"): the whole version in sequential order (context
 # id, then timestamp), one context in timestamp order either way.
 VERSION_SORTS = frozenset({"", "context", "timestamp"})
@@ -93,6 +96,9 @@ class Browser:
         self._local_dev = settings.security_mode == "local-dev"
         self._url_seconds = settings.gateway_download_url_seconds
         self._thumbnail_edge = settings.gateway_thumbnail_edge
+        # Source digest -> (preview digest, content type) of the previews CreatePreview answered.
+        self._known_previews: ExpiringCache[BlobDigest, tuple[blob_pb2.Digest, str]] = ExpiringCache(
+            settings.gateway_known_previews_seconds, settings.gateway_known_previews_entries)
 
     async def _call(self, method: Callable[..., Awaitable[T]], request: Message, token: str | None) -> T:
         return await method(request, metadata=caller_metadata(token), timeout=self._b.timeout)
@@ -250,7 +256,8 @@ class Browser:
             page = await self._call(self._b.metadata.ListViewFrames, metadata_service_pb2.ListViewFramesRequest(
                 view=view, page_size=page_size, page_token=page_token), token)
             frames, next_token = page.frames, page.next_page_token
-        return {"frames": [frame_summary(dataset_id, version_id, f) for f in frames], "next_page_token": next_token}
+        return {"frames": await self._summaries(token, dataset_id, version_id, frames),
+                "next_page_token": next_token}
 
     async def contexts(self, token: str | None, dataset_id: str, version_id: str, query: str, page_size: int,
                        page_token: str) -> dict[str, Any]:
@@ -260,10 +267,59 @@ class Browser:
             page_size=page_size, page_token=page_token)
         request.projection.paths.extend(SUMMARY_PROJECTION)
         answer = await self._call(self._b.metadata.ListContexts, request, token)
-        return {"contexts": [{"context_id": c.context_id, "frame_count": c.frame_count,
-                              "first_frame": frame_summary(dataset_id, version_id, c.first_frame)}
-                             for c in answer.contexts],
+        firsts = await self._summaries(token, dataset_id, version_id, [c.first_frame for c in answer.contexts])
+        return {"contexts": [{"context_id": c.context_id, "frame_count": c.frame_count, "first_frame": first}
+                             for c, first in zip(answer.contexts, firsts, strict=True)],
                 "next_page_token": answer.next_page_token}
+
+    async def _summaries(self, token: str | None, dataset_id: str, version_id: str,
+                         frames: Sequence[frame_pb2.Frame]) -> list[dict[str, Any]]:
+        """Grid tiles whose ``thumbnail_url`` the browser opens straight away where the preview is known:
+        a download URL of the frame's stored preview or of the one the blob service made earlier
+        (asked for with the caller's credential, one call per distinct blob, all at once); the
+        gateway's thumbnail path, which makes one, for the others."""
+        summaries = [frame_summary(dataset_id, version_id, f) for f in frames]
+        locations = [self._known_thumbnail(f) for f in frames]
+        blobs = {(loc[0].hash, loc[0].size_bytes): loc for loc in locations if isinstance(loc, tuple)}
+        urls = dict(zip(blobs, await asyncio.gather(*(self._known_download_url(token, digest, content_type)
+                                                      for digest, content_type in blobs.values())), strict=True))
+        for summary, location in zip(summaries, locations, strict=True):
+            url = urls.get((location[0].hash, location[0].size_bytes)) if isinstance(location, tuple) else location
+            if url:
+                summary["thumbnail_url"] = url
+        return summaries
+
+    def _known_thumbnail(self, frame: frame_pb2.Frame) -> str | tuple[blob_pb2.Digest, str] | None:
+        """Where the frame's thumbnail is without asking a service: a URL a browser opens, a preview
+        blob (digest, content type), or None when only the thumbnail path can tell."""
+        if not frame.sources:
+            return None
+        source = frame.sources[0]
+        if source.preview.uri:
+            uri, content_type = source.preview.uri, source.preview.content_type or "image/jpeg"
+        elif is_blob_uri(source.uri):
+            try:
+                return self._known_previews.get(parse_blob_uri(source.uri))
+            except BlobUriError:
+                return None
+        else:
+            uri, content_type = source.uri, source.content_type
+        if uri.startswith(_BROWSER_SCHEMES):
+            return uri
+        if not is_blob_uri(uri):
+            return None
+        try:
+            return digest_to_proto(parse_blob_uri(uri)), content_type
+        except BlobUriError:
+            return None
+
+    async def _known_download_url(self, token: str | None, digest: blob_pb2.Digest, content_type: str) -> str | None:
+        """A download URL of a preview believed to exist; None (the thumbnail path then answers, saying
+        why) when the blob service refuses it, e.g. a preview collected since."""
+        try:
+            return await self._download_url(token, digest, content_type)
+        except aio.AioRpcError:
+            return None
 
     async def _frame(self, token: str | None, dataset_id: str, version_id: str, frame_id: str) -> frame_pb2.Frame:
         return await self._call(self._b.metadata.GetFrame, metadata_service_pb2.GetFrameRequest(
@@ -357,6 +413,7 @@ class Browser:
         digest = _blob_digest(source.uri, "sources[0].uri")
         preview = await self._call(self._b.blob.CreatePreview, blob_pb2.CreatePreviewRequest(
             digest=digest, max_edge=self._thumbnail_edge, format=blob_pb2.PREVIEW_FORMAT_JPEG), token)
+        self._known_previews.put(parse_blob_uri(source.uri), (preview.digest, preview.content_type))
         # The blob service lets whoever may read the source read the preview made of it.
         return await self._download_url(token, preview.digest, preview.content_type)
 
