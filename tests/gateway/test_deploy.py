@@ -28,3 +28,18 @@ def test_the_gateway_deployment_gates_traffic_on_its_health_and_shares_one_sessi
     assert deployment["spec"]["replicas"] >= 2
     service = rendered[("Service", "framevault-gateway")]["spec"]
     assert service["ports"] == [{"name": "http", "port": 8080, "targetPort": "http", "appProtocol": "http"}]
+
+
+def test_compose_runs_the_gateway_after_both_services_with_its_own_secret() -> None:
+    compose = yaml.safe_load((K8S.parent / "compose.yaml").read_text())
+    gateway = compose["services"]["gateway"]
+    assert gateway["build"]["dockerfile"] == "deploy/docker/gateway.Dockerfile"
+    env = gateway["environment"]
+    assert env["FRAMEVAULT_GATEWAY_SESSION_SECRET"].startswith("${FRAMEVAULT_GATEWAY_SESSION_SECRET:?")
+    assert (env["FRAMEVAULT_METADATA_TARGET"], env["FRAMEVAULT_BLOB_TARGET"]) == ("metadata:50051", "blob:50052")
+    assert env["FRAMEVAULT_TLS_CLIENT_CERT_FILE"].startswith("/etc/framevault/tls/")
+    assert gateway["depends_on"] == {"metadata": {"condition": "service_healthy"},
+                                     "blob": {"condition": "service_healthy"}}
+    assert gateway["ports"] == ["127.0.0.1:8080:8080"]
+    # The browser opens the download URLs the gateway hands out: they name MinIO as the host publishes it.
+    assert "127.0.0.1:9000" in compose["services"]["blob"]["environment"]["FRAMEVAULT_S3_PUBLIC_ENDPOINT"]
