@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, ViewportSize, expect, sync_playwright
 
 from framevault.stack.settings import REPO_ROOT
 
@@ -35,6 +35,9 @@ def chromium() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         raise RuntimeError(f"{CHROMIUM} is missing: `make install` installs Debian's chromium package")
     playwright: Playwright
+    # Assertions wait as long as actions: Playwright's own 5 s made every expect() a timed assertion,
+    # which a loaded machine failed where a page takes two round trips to change (create, then list).
+    expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:

@@ -8,14 +8,16 @@ coordinates (image pixels, frame.proto) put it.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from e2e.flows import unique
 from playwright.sync_api import Page, expect
 
 from . import seed
 from .browser import blend, close_to, hex_colour, screenshot_of_stage, sign_in
-from .conftest import WebApp
+from .conftest import WebApp, seed_dataset
 
 # The viewer fills shapes at this opacity (clients/web/src/overlay.tsx, ROI_FILL_OPACITY).
 ROI_FILL_OPACITY = 0.3
@@ -312,11 +314,17 @@ def test_frame_group_sources_are_switchable_and_side_by_side(page: Page, seeded:
     assert left and right and left["x"] + left["width"] <= right["x"], (left, right)  # beside each other
 
 
-def test_version_actions_create_a_child_draft_and_delete_it(page: Page, seeded: dict[str, Any]) -> None:
-    """Both actions are POST/DELETE calls the gateway only takes with the session's CSRF token."""
+def test_version_actions_create_a_child_draft_and_delete_it(page: Page, web_app: WebApp,
+                                                            tmp_path: Path) -> None:
+    """Both actions are POST/DELETE calls the gateway only takes with the session's CSRF token.
+
+    They change a version tree, so they act on a dataset of their own: the session's dataset keeps the
+    versions every other test counts and opens, whichever test runs first."""
+    own = seed_dataset(web_app, unique("web-versions"), tmp_path)
     page.on("dialog", lambda dialog: dialog.accept())
-    page.goto(f"/datasets/{seeded['dataset_id']}")
+    page.goto(f"/datasets/{own['dataset_id']}")
     tree = page.get_by_test_id("version-tree")
+    expect(tree.locator("li")).to_have_count(2)
     tree.locator("li[data-version=v1]").get_by_role("button", name="Create child").click()
     page.get_by_placeholder("Name of the new draft").fill("experiment")
     page.get_by_role("button", name="Create", exact=True).click()
