@@ -183,7 +183,10 @@ async def test_large_frames_list_in_pages_a_default_client_can_read(metadata_stu
 async def test_one_frame_larger_than_the_budget_still_makes_a_page(metadata_stub, db):
     _, current = await new_dataset(metadata_stub)
     big = make_frame("big")
-    big.meta.fields["blob"].CopyFrom(metadata_pb2.MetadataValue(string_value="m" * (MAX_PAGE_BYTES + 1000)))
+    # Larger than a page by its geometry (its metadata may not be: frame_max_meta_bytes).
+    outline = frame_pb2.PolygonPart(xy=[float(i % 997) for i in range(MAX_PAGE_BYTES // 4 + 1000)])
+    big.rois.append(frame_pb2.Roi(labels=["coastline"], polygon=frame_pb2.Polygon2D(parts=[outline])))
+    assert big.ByteSize() > MAX_PAGE_BYTES
     await write_frames(metadata_stub, current.id, [big, make_frame("small", timestamp=1)])
     first = await metadata_stub.ListFrames(ms.ListFramesRequest(version=by_id(current.id)))
     assert [f.id for f in first.frames] == ["big"] and first.next_page_token
