@@ -10,8 +10,9 @@ web app, ``make web``) in front of the phase's services and runs the client side
 - **web**: opens the frames page at 1280x720 in Debian's Chromium (tests/web/browser.py) with 100
   tiles a page and measures from the start of navigation (``performance.now()``) until all 100
   thumbnail images are decoded: page load, the API calls, the thumbnail redirects and image downloads.
-  The first visit is **cold** (the blob service makes the 100 previews); later visits, each in a new
-  browser context (no browser cache), are **warm** (the previews exist);
+  The first visit is **cold** (each tile asks the gateway's thumbnail path, which has the blob service
+  make its preview); later visits, each in a new browser context (no browser cache), are **warm** (the
+  previews exist, and the list answer carries their download URLs: the browser fetches them at once);
 - **raw**: the gateway's own list call, ``ListViewFrames`` of 100 frames with the grid's projection,
   made directly over gRPC from the same process.
 """
@@ -63,7 +64,8 @@ def w1_rows(bench: Any) -> list[Row]:
                   f"{WIDTH}x{HEIGHT} JPEGs in the blob service, no stored previews; web: Chromium 1280x720 opens "
                   f"the frames page ({TILES} tiles a page) and waits until all {TILES} thumbnails are decoded, "
                   f"from navigation start; cold = first visit (the blob service makes the previews), warm = "
-                  f"median of {repeat - 1} later visits, each in a new browser context; raw: ListViewFrames of "
+                  f"median of {repeat - 1} later visits, each in a new browser context (tiles get download URLs of the "
+                  f"previews in the list answer); raw: ListViewFrames of "
                   f"{TILES} with the grid's projection over gRPC, median of {len(result['grpc_list_ms'])}")
     return [
         Row("W1", "web: first 100 thumbnails shown, cold previews ÷ the same list call over gRPC", "ms", cold_ms,
