@@ -164,6 +164,10 @@ def _seeds() -> dict[str, list[st.SearchStrategy[Sequence]]]:
         "WriteBlob": [write_blob()],
         "QueryWriteStatus": [write_blob().map(lambda s: [blob_pb2.QueryWriteStatusRequest(
             resource_name=s[0].resource_name)])],
+        "StartDirectUpload": [write_blob().map(lambda s: [blob_pb2.StartDirectUploadRequest(
+            resource_name=s[0].resource_name, part_numbers=[1], expires_in_seconds=60)])],
+        "CompleteDirectUpload": [write_blob().map(lambda s: [blob_pb2.CompleteDirectUploadRequest(
+            resource_name=s[0].resource_name)])],
         "ReadBlob": one(blob_pb2.ReadBlobRequest(digest=digests[1], offset=5, limit=10)),
         "GetDownloadUrl": one(blob_pb2.GetDownloadUrlRequest(digest=digests[2], expires_in_seconds=60,
                                                              content_type="image/png")),
