@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 import grpc
 from tqdm import tqdm
@@ -38,8 +39,13 @@ from framevault.sdk.errors import FramevaultError
 from framevault.sdk.progress import LazyBar, progress_bar
 from framevault.v1 import blob_pb2
 
+if TYPE_CHECKING:
+    from hashlib import _Hash as Hash
+
 HASH_READ_BYTES = 4 * 1024 * 1024
 DEFAULT_CHUNK_BYTES = 1024 * 1024
+# Read pieces from this size on are hashed (and written) in a thread rather than on the event loop.
+OFF_LOOP_BYTES = 1024 * 1024
 # Protobuf framing per blob in a batch (digest + field tags), kept out of the data budget.
 BATCH_OVERHEAD_BYTES = 256
 _RETRYABLE_STREAM_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED)
@@ -336,9 +342,13 @@ class BlobTransfer:
         Raises:
             FramevaultError: NOT_FOUND, or the content did not match the digest.
         """
-        chunks = [data async for data in self.read_chunks(digest)]
+        sha = hashlib.sha256()
+        chunks = []
+        async for data in self.read_chunks(digest):
+            await _hash_and_write(sha, None, data)
+            chunks.append(data)
         data = b"".join(chunks)
-        _check_content(digest, hashlib.sha256(data).hexdigest(), len(data))
+        _check_content(digest, sha.hexdigest(), len(data))
         return data
 
     async def read_to_file(self, digest: BlobDigest, destination: str | os.PathLike[str]) -> Path:
@@ -355,9 +365,8 @@ class BlobTransfer:
         try:
             with os.fdopen(handle, "wb") as out:
                 async for data in self.read_chunks(digest):
-                    sha.update(data)
                     size += len(data)
-                    await asyncio.to_thread(out.write, data)
+                    await _hash_and_write(sha, out, data)
             _check_content(digest, sha.hexdigest(), size)
             os.replace(temporary, target)
         except BaseException:
@@ -365,7 +374,7 @@ class BlobTransfer:
             raise
         return target
 
-    async def read_chunks(self, digest: BlobDigest) -> AsyncIterator[bytes]:
+    async def read_chunks(self, digest: BlobDigest) -> AsyncIterator[bytes | bytearray]:
         """The blob's bytes in order, re-opening ReadBlob at the next offset after a broken stream.
 
         Raises:
@@ -404,6 +413,22 @@ class BlobTransfer:
                 if not policy.retries(error.code, failures):
                     raise error from None
                 await asyncio.sleep(policy.delay(failures, error.retry_delay))
+
+
+async def _hash_and_write(sha: Hash, out: BinaryIO | None, data: bytes | bytearray) -> None:
+    """Adds ``data`` to ``sha`` (and to ``out``). Large pieces go to a thread: hashlib and file writes
+    let go of the GIL, so hashing a 32 MiB range overlaps with the ranges still arriving instead of
+    stopping the event loop that schedules them; small ones are not worth the hop."""
+    if len(data) < OFF_LOOP_BYTES:
+        _absorb(sha, out, data)
+    else:
+        await asyncio.to_thread(_absorb, sha, out, data)
+
+
+def _absorb(sha: Hash, out: BinaryIO | None, data: bytes | bytearray) -> None:
+    sha.update(data)
+    if out is not None:
+        out.write(data)
 
 
 def _check_content(digest: BlobDigest, actual_hash: str, actual_size: int) -> None:
