@@ -42,11 +42,12 @@ def services_in(response: Any) -> set[str]:
 @pytest.mark.parametrize("version", sorted(VERSIONS))
 def test_reflection_lists_and_describes_every_service(make_run: Endpoints, version: str) -> None:
     messages = VERSIONS[version]
-    for address, own in ((make_run.metadata_address, "framevault.v1.MetadataService"),
-                         (make_run.blob_address, "framevault.v1.BlobService")):
+    # The metadata service also serves the access service (API keys, roles), on by default.
+    for address, own in ((make_run.metadata_address, {"framevault.v1.MetadataService", "framevault.v1.AccessService"}),
+                         (make_run.blob_address, {"framevault.v1.BlobService"})):
         listed = ask(address, messages, list_services="")
-        assert {s.name for s in listed.list_services_response.service} == {own, *COMMON}
-        for service in (own, "grpc.reflection.v1.ServerReflection"):
+        assert {s.name for s in listed.list_services_response.service} == {*own, *COMMON}
+        for service in (*own, "grpc.reflection.v1.ServerReflection"):
             described = ask(address, messages, file_containing_symbol=service)
             assert described.WhichOneof("message_response") == "file_descriptor_response", described
             assert service in services_in(described)

@@ -146,7 +146,7 @@ async def test_the_sdk_sends_its_token_on_every_call_to_both_services(
     port = tls_port if transport == "tls" else plain_port
     settings = ClientSettings(metadata_target=f"127.0.0.1:{port}", blob_target=f"localhost:{port}",
                               ca_file=str(tls_pki.ca_file) if transport == "tls" else "",
-                              token="fv_key_sent", unary_attempts=1)
+                              plaintext=transport != "tls", token="fv_key_sent", unary_attempts=1)
     async with FramevaultClient(settings) as client:
         for method, request in ((client.metadata.ListDatasets, ms.ListDatasetsRequest()),
                                 (client.blob.GetCapabilities, blob_pb2.GetCapabilitiesRequest())):
