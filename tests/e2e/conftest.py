@@ -83,10 +83,10 @@ def secure_make_run(world: World, stack_pki: LocalPki,
     overrides = world.service_overrides()
     config_home = tmp_path_factory.mktemp("config-home")
     env = {key: value for key, value in caller_environment().items() if key != "FRAMEVAULT_CONFIG"}
-    with launched(tmp_path_factory.mktemp("secure-make-run"),
-                  {**env, **overrides, "XDG_CONFIG_HOME": str(config_home)}, "--secure"):
+    logs = tmp_path_factory.mktemp("secure-make-run")
+    with launched(logs, {**env, **overrides, "XDG_CONFIG_HOME": str(config_home)}, "--secure"):
         yield SecureEndpoints(overrides["FRAMEVAULT_METADATA_ADDRESS"], overrides["FRAMEVAULT_BLOB_ADDRESS"],
-                              world.admin_key_file, stack_pki.client_env(), config_home)
+                              world.admin_key_file, stack_pki.client_env(), config_home, logs / "stdout.txt")
 
 
 @pytest.fixture(scope="session")

@@ -112,6 +112,8 @@ class SecureEndpoints(Endpoints):
     client_tls_env: dict[str, str] = field(default_factory=dict)
     # The XDG_CONFIG_HOME the launcher wrote framevault/client.toml into.
     config_home: Path = Path()
+    # What the launcher printed.
+    output: Path = Path()
 
     def client_env(self) -> dict[str, str]:
         """A client process told everything by variables (the generated clients read no config file)."""

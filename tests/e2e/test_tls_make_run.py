@@ -23,7 +23,10 @@ def test_make_run_writes_the_client_config_file(secure_make_run: SecureEndpoints
         "ca_file": secure_make_run.client_tls_env["FRAMEVAULT_CA_FILE"],
         "client_cert_file": secure_make_run.client_tls_env["FRAMEVAULT_CLIENT_CERT_FILE"],
         "client_key_file": secure_make_run.client_tls_env["FRAMEVAULT_CLIENT_KEY_FILE"],
+        "token_file": str(secure_make_run.admin_key_file.resolve()),
     }
+    # make run says where the admin key is.
+    assert f"admin API key: {secure_make_run.admin_key_file.resolve()}\n" in secure_make_run.output.read_text()
 
 
 def test_make_run_refuses_plaintext_and_clients_without_certificate(secure_make_run: SecureEndpoints) -> None:
