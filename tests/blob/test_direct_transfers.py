@@ -274,6 +274,22 @@ async def test_a_part_is_copied_inside_the_store_only_from_the_version_named(
         await storage.close()
 
 
+async def test_direct_ranges_arrive_whole_and_in_order_when_their_buffers_are_reused(
+        small_parts_stub: blob_pb2_grpc.BlobServiceStub):
+    data, digest = random_blob(7 * DIRECT.read_range_bytes + 17)
+    client = BlobClient(small_parts_stub, direct=DIRECT)
+    await client.upload_bytes(data)
+    received = bytearray()
+    # Every piece is kept alive, so two pieces are the same object only when a buffer was reused.
+    pieces = []
+    async for piece in client.direct_chunks(digest, reuse_buffers=True):
+        received += piece
+        pieces.append(piece)
+    assert received == data
+    # Eight ranges through at most concurrency + 1 buffers (the short last range has its own).
+    assert len(pieces) == 8 and len({id(piece) for piece in pieces}) <= DIRECT.concurrency + 2
+
+
 async def test_the_sdk_sends_and_reads_a_large_file_straight_to_the_store(sdk: ClientSettings, tmp_path: Path,
                                                                            s3: S3BlobStorage):
     source = tmp_path / "video.bin"

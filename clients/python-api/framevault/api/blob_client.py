@@ -306,8 +306,14 @@ class BlobClient:
                                                                          offset=offset), timeout=self._timeout):
             yield message.data
 
-    async def direct_chunks(self, digest: BlobDigest, offset: int = 0) -> AsyncIterator[bytearray | bytes]:
+    async def direct_chunks(self, digest: BlobDigest, offset: int = 0, *,
+                            reuse_buffers: bool = False) -> AsyncIterator[bytearray | bytes]:
         """Ranges of a presigned download URL, ``concurrency`` fetched ahead, yielded in order.
+
+        ``reuse_buffers``: a yielded range's buffer receives a later range once the iteration goes
+        on, so the caller must be done with it (hashed, written) before asking for the next. Fresh
+        buffers of tens of MiB cost page faults and zeroing on every range; reused ones made reads
+        about a third faster on the 2-core dev machine.
 
         Raises DirectUnreachable when the store does not answer from here; an expired or refused
         URL is asked for again (up to the retry policy's attempts).
@@ -318,13 +324,16 @@ class BlobClient:
         url = [(await self._stub.GetDownloadUrl(url_request, timeout=self._timeout)).url]
         step = max(1, options.read_range_bytes)
         starts = list(range(offset, digest.size, step))
+        # Buffers of full ranges the caller is done with (reuse_buffers).
+        free: list[bytearray] = []
 
         async def fetch(start: int) -> bytes | bytearray:
             end = min(start + step, digest.size) - 1
+            into = free.pop() if free and end + 1 - start == step else None
             for attempt in range(1, self._retry.max_attempts + 1):
                 try:
                     return await asyncio.to_thread(_http_exchange, "GET", url[0], None,
-                                                   {"Range": f"bytes={start}-{end}"}, options)
+                                                   {"Range": f"bytes={start}-{end}"}, options, into)
                 except DirectRefused:
                     if attempt == self._retry.max_attempts:
                         raise DirectUnreachable(f"the store refused ranges of {digest}") from None
@@ -342,6 +351,8 @@ class BlobClient:
                 if len(data) != min(step, digest.size - start):
                     raise DirectUnreachable(f"a range of {digest} arrived with {len(data)} bytes")
                 yield data
+                if reuse_buffers and isinstance(data, bytearray) and len(data) == step:
+                    free.append(data)
         finally:
             for task in fetches.values():
                 task.cancel()
@@ -372,8 +383,9 @@ class _Counter:
 
 
 def _http_exchange(method: str, url: str, body: bytes | None, headers: dict[str, str],
-                   options: DirectTransfers) -> bytes | bytearray:
-    """One HTTP request to a presigned URL (blocking: run in a thread); returns the response body.
+                   options: DirectTransfers, into: bytearray | None = None) -> bytes | bytearray:
+    """One HTTP request to a presigned URL (blocking: run in a thread); returns the response body
+    (in ``into`` when the body has exactly its length).
 
     Raises DirectUnreachable when no connection could be made or the exchange broke, DirectRefused
     for an error status.
@@ -396,7 +408,7 @@ def _http_exchange(method: str, url: str, body: bytes | None, headers: dict[str,
         try:
             connection.request(method, target, body=body, headers=headers)
             response = connection.getresponse()
-            data = _read_body(response)
+            data = _read_body(response, into)
         except (OSError, http.client.HTTPException) as exc:
             raise DirectUnreachable(f"{method} to {parts.netloc} broke: {exc}") from exc
         if response.status >= 300:
@@ -406,14 +418,15 @@ def _http_exchange(method: str, url: str, body: bytes | None, headers: dict[str,
         connection.close()
 
 
-def _read_body(response: http.client.HTTPResponse) -> bytes | bytearray:
+def _read_body(response: http.client.HTTPResponse, into: bytearray | None = None) -> bytes | bytearray:
     """The whole body, read straight into one buffer when its length is known (``read()`` copies
-    it piece by piece, markedly slower for ranges of tens of MiB). The buffer itself is returned:
-    copying it into ``bytes`` once more cost about a third of a range's time."""
+    it piece by piece, markedly slower for ranges of tens of MiB): ``into`` when it has that
+    length, else a new one. The buffer itself is returned: copying it into ``bytes`` once more
+    cost about a third of a range's time."""
     length = response.length
     if not length:
         return response.read()
-    buffer = bytearray(length)
+    buffer = into if into is not None and len(into) == length else bytearray(length)
     with memoryview(buffer) as view:
         received = 0
         while received < length:

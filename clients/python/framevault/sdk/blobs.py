@@ -364,7 +364,7 @@ class BlobTransfer:
         size = 0
         try:
             with os.fdopen(handle, "wb") as out:
-                async for data in self.read_chunks(digest):
+                async for data in self.read_chunks(digest, reuse_buffers=True):
                     size += len(data)
                     await _hash_and_write(sha, out, data)
             _check_content(digest, sha.hexdigest(), size)
@@ -374,8 +374,11 @@ class BlobTransfer:
             raise
         return target
 
-    async def read_chunks(self, digest: BlobDigest) -> AsyncIterator[bytes | bytearray]:
+    async def read_chunks(self, digest: BlobDigest, *, reuse_buffers: bool = False) -> AsyncIterator[bytes | bytearray]:
         """The blob's bytes in order, re-opening ReadBlob at the next offset after a broken stream.
+
+        ``reuse_buffers``: a yielded piece may be overwritten once the iteration goes on (see
+        ``BlobClient.direct_chunks``); for callers done with each piece before the next.
 
         Raises:
             FramevaultError: the read failed for good (e.g. NOT_FOUND).
@@ -385,7 +388,7 @@ class BlobTransfer:
         reader = await self.blob_client()
         if await reader.goes_direct(digest.size):
             try:
-                async for data in reader.direct_chunks(digest):
+                async for data in reader.direct_chunks(digest, reuse_buffers=reuse_buffers):
                     offset += len(data)
                     yield data
                 reader.direct_transfers += 1
