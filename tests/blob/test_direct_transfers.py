@@ -290,6 +290,16 @@ async def test_direct_ranges_arrive_whole_and_in_order_when_their_buffers_are_re
     assert len(pieces) == 8 and len({id(piece) for piece in pieces}) <= DIRECT.concurrency + 2
 
 
+async def test_writes_take_the_stream_when_direct_writes_are_off(small_parts_stub: blob_pb2_grpc.BlobServiceStub):
+    data, digest = random_blob(DIRECT.read_range_bytes + 5)
+    client = BlobClient(small_parts_stub, direct=dataclasses.replace(DIRECT, writes=False))
+    assert not await client.goes_direct(digest.size, write=True) and await client.goes_direct(digest.size)
+    await client.upload_bytes(data)
+    assert client.direct_transfers == 0
+    assert await client.read(digest) == data
+    assert (client.direct_transfers, client.fallbacks) == (1, 0)
+
+
 async def test_the_sdk_sends_and_reads_a_large_file_straight_to_the_store(sdk: ClientSettings, tmp_path: Path,
                                                                            s3: S3BlobStorage):
     source = tmp_path / "video.bin"

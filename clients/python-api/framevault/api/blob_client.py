@@ -66,6 +66,10 @@ class DirectTransfers:
     retry_after_seconds: float = 60.0
     # Blobs from this size on go direct; None = what the service advertises.
     min_size_bytes: int | None = None
+    # Writes go direct too. A direct write ends with the service reading the blob back from the store
+    # to verify it while the store copies it, so where client, service and store share a host and
+    # its cores, WriteBlob is as fast or faster (services/framevault/blob/README.md has numbers).
+    writes: bool = True
 
 
 class DirectUnreachable(Exception):
@@ -139,7 +143,7 @@ class BlobClient:
         if not await self.missing([digest]):
             return UploadResult(digest, 0, True, 0)
         name = self.upload_name(digest, upload_id)
-        if await self.goes_direct(digest.size):
+        if await self.goes_direct(digest.size, write=True):
             try:
                 result = await self._upload_direct(name, digest, read_at)
                 self.direct_transfers += 1
@@ -148,9 +152,11 @@ class BlobClient:
                 self.note_unreachable()
         return await self._upload_streamed(name, digest, read_at)
 
-    async def goes_direct(self, size: int) -> bool:
-        """Whether a blob of ``size`` bytes moves straight to or from the store."""
+    async def goes_direct(self, size: int, *, write: bool = False) -> bool:
+        """Whether a blob of ``size`` bytes moves straight from (``write``: to) the store."""
         if self._direct is None or time.monotonic() < self._direct_resting_until:
+            return False
+        if write and not self._direct.writes:
             return False
         caps = await self.capabilities()
         threshold = self._direct.min_size_bytes
