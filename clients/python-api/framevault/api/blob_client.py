@@ -57,7 +57,7 @@ class DirectTransfers:
     # Parts or ranges in flight at once.
     concurrency: int = 4
     # Size of the ranges a direct read GETs.
-    read_range_bytes: int = 32 * 1024 * 1024
+    read_range_bytes: int = 8 * 1024 * 1024
     # Seconds to wait for the store to accept a connection before falling back to the service.
     connect_timeout_seconds: float = 5.0
     # Seconds one part or range may take to move, once connected.
