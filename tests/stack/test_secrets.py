@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from framevault.stack.secrets import (
     ensure_stack_secrets,
 )
 from framevault.stack.settings import StackConfig
-from framevault.stack.supervision import free_port, port_open
+from framevault.stack.supervision import free_port
 
 
 def test_secrets_are_made_once_private_and_completed(tmp_path: Path) -> None:
@@ -57,12 +58,23 @@ def test_the_stack_hands_its_secrets_to_the_services(tmp_path: Path, monkeypatch
     assert Stack().env()["FRAMEVAULT_S3_SECRET_KEY"] == "ci-chosen-secret"
 
 
+def _bindable(port: int) -> bool:
+    """Whether a server could listen on ``port`` now: nothing listens there and no connection holds it as its
+    local port (a connect probe sees only the first; SeaweedFS then fails to bind its gRPC twin)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _free_weed_ports() -> dict[str, int]:
     """Four free ports whose gRPC twins (port + offset) are free too."""
     while True:
         ports = {name: free_port() for name in ("s3_port", "weed_master_port", "weed_volume_port", "weed_filer_port")}
         offset = random.randint(1000, 5000)
-        if len(set(ports.values())) == 4 and all(p + offset < 65536 and not port_open(p + offset)
+        if len(set(ports.values())) == 4 and all(p + offset < 65536 and _bindable(p + offset)
                                                  for p in ports.values()):
             return {**ports, "weed_grpc_offset": offset}
 

@@ -285,6 +285,8 @@ def test_grid_keyboard_moves_between_tiles_and_opens_one(page: Page, seeded: dic
     expect(page.locator(f"[data-frame='{second}']")).to_be_focused()
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(rf"/frames/{second}$"))
+    # The viewer listens for keys once it has rendered; a key pressed while only the URL has changed is lost.
+    expect(page.get_by_test_id("panel")).to_contain_text(second)
     page.keyboard.press("Escape")
     page.wait_for_url(re.compile(rf"{frames_path(seeded)}$"))
 
