@@ -48,7 +48,9 @@ type Frame struct {
 	Sources []*Source `protobuf:"bytes,4,rep,name=sources,proto3" json:"sources,omitempty"`
 	// Annotations. ROIs with labels and no geometry are frame labels.
 	Rois []*Roi `protobuf:"bytes,5,rep,name=rois,proto3" json:"rois,omitempty"`
-	// Free-form caller metadata.
+	// Free-form caller metadata. This meta, its sources' and its ROIs' meta
+	// together encode to at most 256 KiB by default (service setting
+	// frame_max_meta_bytes); larger is INVALID_ARGUMENT naming the largest.
 	Meta *Metadata `protobuf:"bytes,6,opt,name=meta,proto3" json:"meta,omitempty"`
 	// Optional small raw payload carried with the frame (at most 64 KiB).
 	Blob []byte `protobuf:"bytes,7,opt,name=blob,proto3" json:"blob,omitempty"`
@@ -210,7 +212,7 @@ type Source struct {
 	Height int32 `protobuf:"varint,5,opt,name=height,proto3" json:"height,omitempty"`
 	// Position inside the source video in milliseconds (0 for stills).
 	Timestamp int64 `protobuf:"varint,6,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
-	// Free-form metadata of the source.
+	// Free-form metadata of the source (counted in the frame's meta bound).
 	Meta *Metadata `protobuf:"bytes,7,opt,name=meta,proto3" json:"meta,omitempty"`
 	// A thumbnail a browser can show.
 	Preview *Preview `protobuf:"bytes,8,opt,name=preview,proto3" json:"preview,omitempty"`
@@ -507,7 +509,7 @@ type Roi struct {
 	// Ids of the sources this ROI belongs to (it may span several). Empty means
 	// every source of the frame: in a frame group that makes it a global ROI.
 	Sources []string `protobuf:"bytes,10,rep,name=sources,proto3" json:"sources,omitempty"`
-	// Free-form metadata of the ROI.
+	// Free-form metadata of the ROI (counted in the frame's meta bound).
 	Meta *Metadata `protobuf:"bytes,11,opt,name=meta,proto3" json:"meta,omitempty"`
 	// Deprecated link from an ROI to a mask value. Kept for readers of the old
 	// model; new writers use Version.mask_labels.
@@ -886,7 +888,9 @@ type Ellipse2D struct {
 	Rx float32 `protobuf:"fixed32,3,opt,name=rx,proto3" json:"rx,omitempty"`
 	// Radius along the (rotated) y axis, >= 0.
 	Ry float32 `protobuf:"fixed32,4,opt,name=ry,proto3" json:"ry,omitempty"`
-	// Rotation in radians, counter-clockwise.
+	// Rotation in radians, counter-clockwise as the image is displayed (y axis
+	// pointing down): a positive theta turns the ellipse's x axis toward the
+	// top of the image.
 	Theta         float32 `protobuf:"fixed32,5,opt,name=theta,proto3" json:"theta,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

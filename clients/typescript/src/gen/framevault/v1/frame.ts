@@ -48,7 +48,11 @@ export interface Frame {
   sources: Source[];
   /** Annotations. ROIs with labels and no geometry are frame labels. */
   rois: Roi[];
-  /** Free-form caller metadata. */
+  /**
+   * Free-form caller metadata. This meta, its sources' and its ROIs' meta
+   * together encode to at most 256 KiB by default (service setting
+   * frame_max_meta_bytes); larger is INVALID_ARGUMENT naming the largest.
+   */
   meta:
     | Metadata
     | undefined;
@@ -96,7 +100,7 @@ export interface Source {
   height: number;
   /** Position inside the source video in milliseconds (0 for stills). */
   timestamp: number;
-  /** Free-form metadata of the source. */
+  /** Free-form metadata of the source (counted in the frame's meta bound). */
   meta:
     | Metadata
     | undefined;
@@ -194,7 +198,7 @@ export interface Roi {
    * every source of the frame: in a frame group that makes it a global ROI.
    */
   sources: string[];
-  /** Free-form metadata of the ROI. */
+  /** Free-form metadata of the ROI (counted in the frame's meta bound). */
   meta:
     | Metadata
     | undefined;
@@ -252,7 +256,11 @@ export interface Ellipse2D {
   rx: number;
   /** Radius along the (rotated) y axis, >= 0. */
   ry: number;
-  /** Rotation in radians, counter-clockwise. */
+  /**
+   * Rotation in radians, counter-clockwise as the image is displayed (y axis
+   * pointing down): a positive theta turns the ellipse's x axis toward the
+   * top of the image.
+   */
   theta: number;
 }
 
