@@ -22,10 +22,10 @@ from support import channel_to, free_port, security_env, start_blob_service
 from views.client import iterate, view_of
 
 from framevault.api.blob_client import BlobClient
-from framevault.blob.streams import drain_briefly
 from framevault.common.config import Secret, SecretUri, Settings, descriptions, env_name, flag_name
 from framevault.common.errors import Unavailable
 from framevault.common.server import RunningService, tune_garbage_collection
+from framevault.common.streams import drain_briefly
 from framevault.metadata.db import Database
 from framevault.metadata.mongo_errors import translated
 from framevault.metadata.transactions import in_transaction, with_retries

@@ -14,10 +14,10 @@ from framevault.blob.direct import DirectUploads
 from framevault.blob.gc import GarbageCollector
 from framevault.blob.previews import PreviewMaker
 from framevault.blob.store import BlobOutcome, BlobStore
-from framevault.blob.streams import drain_briefly
 from framevault.blob.uploads import BlobWriter, WriteChunk
 from framevault.common.config import Settings
 from framevault.common.errors import ok_status
+from framevault.common.streams import drain_briefly
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
 
@@ -96,11 +96,9 @@ class BlobServicer(blob_pb2_grpc.BlobServiceServicer):
             async for message in request_iterator:
                 yield WriteChunk(message.resource_name, message.write_offset, message.data, message.finish_write)
 
-        try:
-            result = await self.deps.writer.write(chunks())
-        except Exception:
-            await drain_briefly(request_iterator, self.deps.settings)
-            raise
+        # A failed write's stream is drained by the error mapping (every request stream is); a blob that
+        # already exists is answered at once, so the rest of its stream is drained here.
+        result = await self.deps.writer.write(chunks())
         if result.already_existed:
             await drain_briefly(request_iterator, self.deps.settings)
         return blob_pb2.WriteBlobResponse(committed_size=result.committed_size,
