@@ -246,7 +246,8 @@ class Run:
         if self.wants("P3"):
             self.measure("P3", "blob throughput", lambda: bench_rows.p3_rows(bench))
             self.measure("P3", "SDK direct blob transfers", lambda: rows_blob_direct.p3_direct_rows(
-                bench, tuple(s for s in self.plan.blob_sizes if s >= rows_blob_direct.MIN_SIZE)))
+                bench, tuple(s for s in self.plan.blob_sizes if s >= rows_blob_direct.MIN_SIZE),
+                self.args.services_dir))
         if self.wants("P1", "P7"):
             def ingest() -> list[Row]:
                 produced, self.motor["ingest"] = bench_rows.p1_rows(bench)

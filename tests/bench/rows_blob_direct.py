@@ -28,7 +28,7 @@ from typing import Any
 import processes
 from report import REPORT_ONLY, Row, Target, median
 from rows import Bench
-from rows_sdk import _configure, _rotate
+from rows_sdk import _configure, _rotate, client_argv
 from workload import format_bytes
 
 TARGET_RATIO = 0.9
@@ -38,7 +38,9 @@ MIN_SIZE = 8 * 1024 * 1024
 MB = 1e6
 
 
-def p3_direct_rows(bench: Bench, sizes: tuple[int, ...] = SIZES) -> list[Row]:
+def p3_direct_rows(bench: Bench, sizes: tuple[int, ...] = SIZES, services_dir: Path | None = None) -> list[Row]:
+    """The rows; ``services_dir`` (the harness's ``--services-dir``): the client sides use the SDK of that
+    checkout, so an A/B run compares client changes too."""
     env = bench.env
     rows: list[Row] = []
     for size in sizes:
@@ -46,7 +48,7 @@ def p3_direct_rows(bench: Bench, sizes: tuple[int, ...] = SIZES) -> list[Row]:
         common = {"size": size, "part_size": bench.s3_part_size}
 
         def side(job: str, common: dict[str, int] = common) -> Any:
-            return lambda: run_client(job, metadata_target=bench.services.metadata.address,
+            return lambda: run_client(job, services_dir, metadata_target=bench.services.metadata.address,
                                       blob_target=bench.services.blob.address,
                                       endpoint=env["FRAMEVAULT_S3_ENDPOINT"],
                                       access_key=env["FRAMEVAULT_S3_ACCESS_KEY"],
@@ -78,12 +80,19 @@ def p3_direct_rows(bench: Bench, sizes: tuple[int, ...] = SIZES) -> list[Row]:
     return rows
 
 
-def run_client(job: str, **params: Any) -> dict[str, Any]:
-    """One job of this module in a process of its own."""
+def run_client(job: str, services_dir: Path | None, **params: Any) -> dict[str, Any]:
+    """One job of this module in a process of its own (under ``py-spy record`` when
+    ``FRAMEVAULT_BENCH_CLIENT_PROFILE`` names a folder: one raw profile per job there)."""
     import subprocess
 
-    completed = subprocess.run([sys.executable, __file__, job, json.dumps(params)], cwd=processes.BENCH_DIR,
-                               capture_output=True, text=True)
+    argv = client_argv(__file__, job, services_dir, params)
+    profiles = os.environ.get("FRAMEVAULT_BENCH_CLIENT_PROFILE")
+    if profiles:
+        Path(profiles).mkdir(parents=True, exist_ok=True)
+        output = Path(profiles) / f"{job}-{format_bytes(params['size'])}-{uuid.uuid4().hex[:6]}.txt"
+        argv = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "--rate", "200",
+                "--threads", "--idle", "-o", str(output), "--", *argv]
+    completed = subprocess.run(argv, cwd=processes.BENCH_DIR, capture_output=True, text=True)
     if completed.returncode != 0:
         raise RuntimeError(f"direct blob job {job} failed ({completed.returncode}):\n{completed.stderr[-4000:]}")
     return dict(json.loads(completed.stdout.strip().splitlines()[-1]))

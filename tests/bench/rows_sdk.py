@@ -128,8 +128,17 @@ def _rotate(repeat: int, *sides: Callable[[], dict[str, Any]]) -> list[list[dict
 
 def run_client(job: str, services_dir: Path | None, **params: Any) -> dict[str, Any]:
     """One job of this module in a process of its own, importing the SDK of ``services_dir``'s checkout if given."""
+    argv = client_argv(__file__, job, services_dir, params)
+    completed = subprocess.run(argv, cwd=processes.BENCH_DIR, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise RuntimeError(f"SDK client job {job} failed ({completed.returncode}):\n{completed.stderr[-4000:]}")
+    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+def client_argv(script: str, job: str, services_dir: Path | None, params: dict[str, Any]) -> list[str]:
+    """The command running ``script JOB '<json params>'``, with the SDK of ``services_dir``'s checkout if given."""
     if services_dir is None:
-        argv = [sys.executable, __file__, job, json.dumps(params)]
+        argv = [sys.executable, script, job, json.dumps(params)]
     else:
         checkout = services_dir.resolve().parent
         # The SDK under test comes from the checkout; the stack tooling the bench modules import, from here.
@@ -138,13 +147,10 @@ def run_client(job: str, services_dir: Path | None, **params: Any) -> dict[str, 
         # The checkout's packages must win over the editable install of this one.
         bootstrap = (f"import sys, runpy; sys.meta_path[:] = [f for f in sys.meta_path "
                      f"if 'editable' not in repr(f)]; sys.path[:0] = {paths!r}; "
-                     f"sys.argv = [{__file__!r}, {job!r}, {json.dumps(params)!r}]; "
-                     f"runpy.run_path({__file__!r}, run_name='__main__')")
+                     f"sys.argv = [{script!r}, {job!r}, {json.dumps(params)!r}]; "
+                     f"runpy.run_path({script!r}, run_name='__main__')")
         argv = [sys.executable, "-c", bootstrap]
-    completed = subprocess.run(argv, cwd=processes.BENCH_DIR, capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise RuntimeError(f"SDK client job {job} failed ({completed.returncode}):\n{completed.stderr[-4000:]}")
-    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
+    return argv
 
 
 # --- client process ------------------------------------------------------------------
