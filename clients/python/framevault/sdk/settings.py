@@ -100,6 +100,12 @@ class ClientSettings:
     # the chunked, resumable WriteBlob stream.
     blob_batch_threshold_bytes: int = 1024 * 1024
     blob_upload_concurrency: int = 4
+    # Direct transfers (blobs of at least the service's direct_transfer_min_size_bytes, straight to and
+    # from the S3 store): parts or ranges of one blob in flight at once, each on a connection of its
+    # own; the size of the ranges a read GETs; whether writes go direct too (False: reads only).
+    blob_direct_concurrency: int = 4
+    blob_direct_range_bytes: int = 8 * 1024 * 1024
+    blob_direct_writes: bool = True
 
     # Frames per IterateFrames message (0 = server default).
     iterate_frames_per_message: int = 0
