@@ -76,3 +76,19 @@ def test_every_secret_the_service_needs_comes_from_the_shared_secret(
         # One key of one Secret for every replica of both services: they all sign and verify alike.
         assert from_secret.get(variable) == {"name": SECRET, "key": variable}, variable
         assert variable in secret_keys
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_callers_balance_over_every_replica_through_a_headless_service(
+        rendered: dict[tuple[str, str], dict[str, Any]], service: str) -> None:
+    from framevault.api.transport import parse_target
+
+    pod_labels = rendered[("Deployment", f"framevault-{service}")]["spec"]["template"]["metadata"]["labels"]
+    headless = rendered[("Service", f"framevault-{service}-replicas")]["spec"]
+    # clusterIP None: the DNS name answers every ready replica's address, not one virtual IP.
+    assert headless["clusterIP"] == "None"
+    assert all(pod_labels.get(key) == value for key, value in headless["selector"].items())
+    assert [port["port"] for port in headless["ports"]] == [SERVICES[service]]
+    target = rendered[("ConfigMap", "framevault-config")]["data"][env_name(f"{service}_target")]
+    assert target == f"dns:///framevault-{service}-replicas:{SERVICES[service]}"
+    assert parse_target(target, tls=True).uri == target
