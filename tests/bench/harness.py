@@ -36,7 +36,7 @@ from report import Row, failed_row, format_conditions, format_table, write_json
 from workload import parse_bytes, parse_count
 
 from framevault.common.config import Settings
-from framevault.stack.session_data import remove_test_data
+from framevault.stack.session_data import remove_stale_test_data, remove_test_data
 
 ALL_ROWS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "T1", "W1")
 
@@ -273,6 +273,9 @@ def main(argv: list[str]) -> int:
     load_before = os.getloadavg()
     # A stopped run (Ctrl-C, SIGTERM) still stops its services and removes its data.
     signal.signal(signal.SIGTERM, _exit_on_signal)
+    removed = remove_stale_test_data()
+    if removed:
+        print(f"[bench] removed the data of {len(removed)} killed test or benchmark runs", file=sys.stderr)
     print(f"[bench] data: database {processes.BENCH_DATABASE}, bucket {processes.BENCH_BUCKET}",
           file=sys.stderr, flush=True)
     try:

@@ -22,7 +22,7 @@ from framevault.common.config import Settings
 
 from .local import Stack, start_stack
 from .pki import LocalPki
-from .session_data import make_bucket, remove_test_data
+from .session_data import make_bucket, remove_stale_test_data, remove_test_data
 from .supervision import free_port
 
 
@@ -49,6 +49,8 @@ def settings(stack_env: dict[str, str], stack_pki: LocalPki,
     # Both services present the metadata service's client certificate when they call each other.
     environ = {**os.environ, **stack_env, **stack_pki.service_env("metadata"), "FRAMEVAULT_ALLOW_PLAINTEXT": "false"}
     bucket = f"fvtest-{run_id}"
+    # Each bucket holds volumes of the local S3 server; those of killed sessions would exhaust it.
+    remove_stale_test_data()
     make_bucket(bucket)
     session_settings = Settings.from_env(
         environ,

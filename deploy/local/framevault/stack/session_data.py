@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 
 from minio.deleteobjects import DeleteObject
 
@@ -32,3 +33,29 @@ def remove_test_data(*, database: str, bucket: str) -> None:
         assert upload.upload_id is not None, upload
         s3._abort_multipart_upload(bucket, upload.object_name, upload.upload_id)
     s3.remove_bucket(bucket)
+
+
+# Prefixes of the buckets and databases test sessions and benchmark runs make for themselves.
+SESSION_DATA_PREFIXES = ("fvtest", "fve2e", "fvbench")
+# No test session or benchmark run lasts this long: data older than this was left by one that was killed.
+STALE_SESSION_DATA_HOURS = 12.0
+
+
+def remove_stale_test_data(max_age_hours: float = STALE_SESSION_DATA_HOURS,
+                           prefixes: tuple[str, ...] = SESSION_DATA_PREFIXES) -> list[str]:
+    """Removes the buckets (and their databases) of test sessions and benchmark runs that were killed
+    before they could clean up, judged by the bucket's creation time; returns the buckets removed.
+    Sessions running now are younger than ``max_age_hours``, so they keep theirs."""
+    stack = Stack()
+    cutoff = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=max_age_hours)
+    stale = [bucket.name for bucket in stack.s3.client().list_buckets()
+             if bucket.name.startswith(tuple(f"{prefix}-" for prefix in prefixes))
+             and bucket.creation_date is not None and bucket.creation_date < cutoff]
+    with contextlib.closing(stack.mongo.client()) as mongo:
+        databases = mongo.list_database_names()
+    for bucket in stale:
+        run_prefix = bucket.replace("-", "_", 1)
+        for database in [name for name in databases if name == run_prefix or name.startswith(f"{run_prefix}_")]:
+            remove_test_data(database=database, bucket=bucket)
+        remove_test_data(database=run_prefix, bucket=bucket)
+    return stale
