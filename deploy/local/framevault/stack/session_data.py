@@ -47,7 +47,7 @@ def remove_stale_test_data(max_age_hours: float = STALE_SESSION_DATA_HOURS,
     before they could clean up, judged by the bucket's creation time; returns the buckets removed.
     Sessions running now are younger than ``max_age_hours``, so they keep theirs."""
     stack = Stack()
-    cutoff = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=max_age_hours)
+    cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=max_age_hours)
     stale = [bucket.name for bucket in stack.s3.client().list_buckets()
              if bucket.name.startswith(tuple(f"{prefix}-" for prefix in prefixes))
              and bucket.creation_date is not None and bucket.creation_date < cutoff]
