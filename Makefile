@@ -18,7 +18,7 @@ PROTOS := $(wildcard proto/framevault/v1/*.proto)
 VENDORED_PROTOS := proto/grpc/reflection/v1/reflection.proto
 PYTEST_ARGS ?=
 
-.PHONY: help install web generate check-generated lint stack-up stack-down stack-status run test bench clean
+.PHONY: help install install-steps web generate check-generated lint stack-up stack-down stack-status run test bench clean
 
 help:
 	@echo "make run              install, start the local stack and both services (Ctrl-C stops them)"
@@ -75,7 +75,30 @@ $(CHROMIUM):
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-install: $(VENV)/.installed $(VENV)/.torch $(BUF) $(CHROMIUM)
+# The stack's S3 server (SeaweedFS) and the storage tests' second one (versitygw, tests/blob): Go builds
+# of minutes on a fresh machine, cached per version in the cache folder.
+$(VENV)/.seaweedfs: deploy/local/framevault/stack/seaweedfs.py | $(VENV)/.installed
+	$(STACK) build-weed >/dev/null
+	touch $@
+
+$(VENV)/.versitygw: deploy/local/framevault/stack/versitygw.py | $(VENV)/.installed
+	$(STACK) build-versitygw >/dev/null
+	touch $@
+
+# The format tests' FiftyOne environment (tests/formats/fiftyone_env.py): a venv of its own in the cache folder.
+$(VENV)/.fiftyone: requirements-fiftyone.lock | $(VENV)/.installed
+	cd tests && ../$(PY) -c 'from formats.fiftyone_env import environment_python; environment_python()'
+	touch $@
+
+# The one-off steps of a fresh machine (INSTALL_STEPS, below), each cached so that later runs skip it,
+# are independent of each other once the venv exists: `make install` runs them at once (a sub-make with
+# -j; a failing step fails it, with its output kept together), so a fresh machine waits for the longest
+# of them, not for their sum. Besides what every target needs they include the tests' own one-offs, so
+# `make test` finds them ready.
+INSTALL_JOBS ?= 8
+
+install:
+	@$(MAKE) --no-print-directory -j$(INSTALL_JOBS) --output-sync=target install-steps
 
 # The web app (clients/web): npm ci on the lock file, then a Vite build into clients/web/dist
 # (git-ignored), which the gateway serves. Rebuilt only when its sources change.
@@ -90,6 +113,12 @@ $(WEB)/dist/index.html: $(WEB)/node_modules/.installed $(WEB_SOURCES)
 	cd $(WEB) && npm run --silent build
 
 web: $(WEB)/dist/index.html
+
+INSTALL_STEPS := $(VENV)/.installed $(VENV)/.torch $(BUF) $(CHROMIUM) $(VENV)/.seaweedfs $(VENV)/.versitygw \
+  $(VENV)/.fiftyone $(WEB)/node_modules/.installed
+
+install-steps: $(INSTALL_STEPS)
+	@:
 
 # --- code generation -------------------------------------------------------
 

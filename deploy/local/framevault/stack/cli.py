@@ -13,6 +13,7 @@ from .seaweedfs import ensure_weed
 from .secrets import SECRET_SETTINGS
 from .services import run
 from .supervision import StackError, log
+from .versitygw import ensure_versitygw
 
 SECRET_VARIABLES = {f"FRAMEVAULT_{name.upper()}" for name in SECRET_SETTINGS if name != "s3_access_key"}
 
@@ -55,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="build (or reuse) the pinned SeaweedFS binary and print its path",
     )
     p_build.add_argument("--force", action="store_true", help="rebuild even if cached")
+    sub.add_parser(
+        "build-versitygw",
+        help="build (or reuse) the pinned versitygw binary (the storage tests' second S3 server) and print its path",
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -81,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(secure=args.secure)
         elif args.cmd == "build-weed":
             print(ensure_weed(force_build=args.force))
+        elif args.cmd == "build-versitygw":
+            print(ensure_versitygw())
     except StackError as exc:
         print(f"framevault-stack {args.cmd}: error: {exc}", file=sys.stderr)
         return 1
