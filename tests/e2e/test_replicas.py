@@ -19,6 +19,7 @@ replicas at once all land and are counted once.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import secrets
@@ -48,7 +49,16 @@ from framevault.v1 import (
 )
 from framevault.v1 import metadata_service_pb2 as ms
 
-from .flows import blob_uri, create_dataset, digest_of_uri, read_blob, store_blob, unique, upload_frames
+from .flows import (
+    blob_uri,
+    create_dataset,
+    digest_of_uri,
+    python_script,
+    read_blob,
+    store_blob,
+    unique,
+    upload_frames,
+)
 from .launch import START_TIMEOUT_SECONDS, World, caller_environment, channel
 
 # The smallest part S3 allows: a blob a little over one part has one resumable boundary.
@@ -215,6 +225,58 @@ def test_frame_cursor_of_one_replica_resumes_after_that_frame_on_the_other(repli
     rest = iterate_all(replicas.metadata[1], ms.IterateFramesRequest(view=view,
                                                                     resume_cursor=message.frame_cursors[2]))
     assert expected[:3] + rest == expected
+
+
+@pytest.mark.parametrize("order", [view_pb2.ITERATION_ORDER_SEQUENTIAL, view_pb2.ITERATION_ORDER_RANDOM])
+def test_a_message_cursor_and_an_offset_of_one_replica_resume_inside_a_message_on_the_other(
+        replicas: Replicas, order: view_pb2.IterationOrder) -> None:
+    version = dataset_with_frames(replicas, "offset", 20)
+    view = whole_view(version, order, seed=5)
+    expected = iterate_all(replicas.metadata[1], ms.IterateFramesRequest(view=view))
+    message = first_message(replicas.metadata[0], ms.IterateFramesRequest(view=view, frames_per_message=8))
+    assert message is not None and not message.frame_cursors
+
+    # Three frames of the second message taken: B continues after them, and says where it started.
+    resumed = first_message(replicas.metadata[1], ms.IterateFramesRequest(
+        view=view, frames_per_message=8, resume_cursor=message.cursor, resume_offset=3))
+    assert resumed is not None and [f.id for f in resumed.frames] == expected[11:19]
+    rest = iterate_all(replicas.metadata[0], ms.IterateFramesRequest(view=view, resume_cursor=resumed.start_cursor))
+    assert expected[:11] + rest == expected
+
+
+# Reads frames of a dataset's draft through the SDK, as a user's script does: argv = dataset, order,
+# resume cursor ("" = the start), frames to take (0 = all); prints their ids and the iterator's cursor.
+SDK_VIEW_READER = """
+import itertools, json, sys
+from framevault.sdk import DataView
+view = DataView(iteration_order=sys.argv[2], random_seed=9)
+view.add_query(dataset_name=sys.argv[1])
+iterator = view.get_iterator(resume_cursor=sys.argv[3])
+ids = [frame.id for frame in itertools.islice(iterator, int(sys.argv[4]) or None)]
+print(json.dumps({"ids": ids, "cursor": iterator.cursor}))
+"""
+
+
+@pytest.mark.parametrize("order", ["sequential", "random"])
+def test_an_sdk_cursor_taken_inside_a_message_on_one_replica_resumes_on_the_other(
+        replicas: Replicas, order: str, tmp_path: Path) -> None:
+    name = dataset_with_frames(replicas, "sdk-offset", 20).dataset.name
+
+    def read(replica: int, cursor: str, frames: int) -> tuple[list[str], str]:
+        env = {**caller_environment(), "FRAMEVAULT_METADATA_TARGET": replicas.metadata_addresses[replica],
+               "FRAMEVAULT_BLOB_TARGET": replicas.blob_addresses[replica], "FRAMEVAULT_PLAINTEXT": "true",
+               "FRAMEVAULT_TOKEN": replicas.token, "FRAMEVAULT_ITERATE_FRAMES_PER_MESSAGE": "6"}
+        done = python_script(SDK_VIEW_READER, env, tmp_path, name, order, cursor, str(frames))
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        return result["ids"], result["cursor"]
+
+    everything, _ = read(1, "", 0)
+    assert sorted(everything) == [f"f{n:04d}" for n in range(20)]
+    # 8 frames: the second message's second frame. Then 3 more on B, inside that message still.
+    head, cursor = read(0, "", 8)
+    middle, cursor = read(1, cursor, 3)
+    rest, _ = read(0, cursor, 0)
+    assert head + middle + rest == everything
 
 
 def test_a_cursor_is_refused_by_a_service_with_another_secret(replicas: Replicas, tmp_path: Path) -> None:

@@ -140,6 +140,9 @@ def _seeds() -> dict[str, list[st.SearchStrategy[Sequence]]]:
             ms.IterateFramesRequest(view=rnd, frames_per_message=3, resume_cursor="{{cursor.random}}"),
             ms.IterateFramesRequest(view=seq, frames_per_message=3, frame_cursors=True,
                                     resume_cursor="{{cursor.frame}}"),
+            ms.IterateFramesRequest(view=seq, frames_per_message=3, resume_cursor="{{cursor.sequential}}",
+                                    resume_offset=2),
+            ms.IterateFramesRequest(view=rnd, frames_per_message=3, resume_offset=3),
             ms.IterateFramesRequest(view=qry, shard_index=1, shard_count=2),
             ms.IterateFramesRequest(view=view_pb2.View(selections=[
                 view_pb2.ViewSelection(version=pub, rules=[view_pb2.FilterRule(

@@ -26,13 +26,17 @@ class Stream:
     frames: list = field(default_factory=list)
     # The cursor after each frame (when asked for with ``frame_cursors``).
     frame_cursors: list[str] = field(default_factory=list)
+    # Each message's start_cursor (set only in the first message after a resume offset).
+    start_cursors: list[str] = field(default_factory=list)
 
 
 async def iterate(stub: Stub, view: view_pb2.View, *, cursor: str = "", per_message: int = 0,
-                  shard: tuple[int, int] = (0, 0), limit: int | None = None, frame_cursors: bool = False) -> Stream:
+                  shard: tuple[int, int] = (0, 0), limit: int | None = None, frame_cursors: bool = False,
+                  offset: int = 0) -> Stream:
     """Streams the view; stops after ``limit`` messages when given."""
     request = ms.IterateFramesRequest(view=view, resume_cursor=cursor, frames_per_message=per_message,
-                                      shard_index=shard[0], shard_count=shard[1], frame_cursors=frame_cursors)
+                                      shard_index=shard[0], shard_count=shard[1], frame_cursors=frame_cursors,
+                                      resume_offset=offset)
     out = Stream()
     call = stub.IterateFrames(request, timeout=60)
     async for message in call:
@@ -48,6 +52,7 @@ async def iterate(stub: Stub, view: view_pb2.View, *, cursor: str = "", per_mess
         else:
             assert not message.frame_cursors
         out.frame_cursors.extend(message.frame_cursors)
+        out.start_cursors.append(message.start_cursor)
         if limit is not None and len(out.cursors) >= limit:
             call.cancel()
             break

@@ -417,32 +417,36 @@ class UploadSummary(_message.Message):
     def __init__(self, created: _Optional[int] = ..., updated: _Optional[int] = ..., failed: _Optional[int] = ..., failed_frame_ids: _Optional[_Iterable[str]] = ..., failed_frame_ids_truncated: _Optional[bool] = ..., unchanged: _Optional[int] = ...) -> None: ...
 
 class IterateFramesRequest(_message.Message):
-    __slots__ = ("view", "shard_index", "shard_count", "resume_cursor", "frames_per_message", "frame_cursors")
+    __slots__ = ("view", "shard_index", "shard_count", "resume_cursor", "frames_per_message", "frame_cursors", "resume_offset")
     VIEW_FIELD_NUMBER: _ClassVar[int]
     SHARD_INDEX_FIELD_NUMBER: _ClassVar[int]
     SHARD_COUNT_FIELD_NUMBER: _ClassVar[int]
     RESUME_CURSOR_FIELD_NUMBER: _ClassVar[int]
     FRAMES_PER_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     FRAME_CURSORS_FIELD_NUMBER: _ClassVar[int]
+    RESUME_OFFSET_FIELD_NUMBER: _ClassVar[int]
     view: _view_pb2.View
     shard_index: int
     shard_count: int
     resume_cursor: str
     frames_per_message: int
     frame_cursors: bool
-    def __init__(self, view: _Optional[_Union[_view_pb2.View, _Mapping]] = ..., shard_index: _Optional[int] = ..., shard_count: _Optional[int] = ..., resume_cursor: _Optional[str] = ..., frames_per_message: _Optional[int] = ..., frame_cursors: _Optional[bool] = ...) -> None: ...
+    resume_offset: int
+    def __init__(self, view: _Optional[_Union[_view_pb2.View, _Mapping]] = ..., shard_index: _Optional[int] = ..., shard_count: _Optional[int] = ..., resume_cursor: _Optional[str] = ..., frames_per_message: _Optional[int] = ..., frame_cursors: _Optional[bool] = ..., resume_offset: _Optional[int] = ...) -> None: ...
 
 class IterateFramesResponse(_message.Message):
-    __slots__ = ("frames", "selection_indexes", "cursor", "frame_cursors")
+    __slots__ = ("frames", "selection_indexes", "cursor", "frame_cursors", "start_cursor")
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     SELECTION_INDEXES_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     FRAME_CURSORS_FIELD_NUMBER: _ClassVar[int]
+    START_CURSOR_FIELD_NUMBER: _ClassVar[int]
     frames: _containers.RepeatedCompositeFieldContainer[_frame_pb2.Frame]
     selection_indexes: _containers.RepeatedScalarFieldContainer[int]
     cursor: str
     frame_cursors: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, frames: _Optional[_Iterable[_Union[_frame_pb2.Frame, _Mapping]]] = ..., selection_indexes: _Optional[_Iterable[int]] = ..., cursor: _Optional[str] = ..., frame_cursors: _Optional[_Iterable[str]] = ...) -> None: ...
+    start_cursor: str
+    def __init__(self, frames: _Optional[_Iterable[_Union[_frame_pb2.Frame, _Mapping]]] = ..., selection_indexes: _Optional[_Iterable[int]] = ..., cursor: _Optional[str] = ..., frame_cursors: _Optional[_Iterable[str]] = ..., start_cursor: _Optional[str] = ...) -> None: ...
 
 class CountViewFramesRequest(_message.Message):
     __slots__ = ("view",)

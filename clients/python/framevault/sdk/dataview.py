@@ -6,9 +6,12 @@ inside; or a seeded random order), label mapping rules, an optional label
 enumeration and a mode (once, at most N frames, infinite). Views are not
 stored: every call sends the view.
 
-Iteration streams ``IterateFrames``. Every message carries a cursor, and a
-cursor per frame; when the stream breaks (UNAVAILABLE) the iterator reopens
-it from the last cursor, so the caller sees each frame exactly once. ``get_iterator(shard_index,
+Iteration streams ``IterateFrames``. Every message carries a cursor; a
+position inside a message is the cursor of the message before it plus the
+number of frames taken from this one (``IterateFramesRequest.resume_offset``),
+so the service signs one cursor per message, not one per frame. When the
+stream breaks (UNAVAILABLE) the iterator reopens it after the last message
+received, so the caller sees each frame exactly once. ``get_iterator(shard_index,
 shard_count)`` gives a worker its disjoint share of the view.
 """
 
@@ -16,15 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import re
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import TypeAlias
 
 import grpc
 from google.protobuf import field_mask_pb2
 
 from framevault.sdk.client import retry_policy
+from framevault.sdk.errors import FramevaultError
 from framevault.sdk.frame_codec import frame_from_proto
 from framevault.sdk.frames import Frame
 from framevault.sdk.queries import combine_queries, roi_query_text
@@ -34,8 +40,29 @@ from framevault.v1 import frame_pb2, metadata_service_pb2, view_pb2
 
 RESUME_CODES = (grpc.StatusCode.UNAVAILABLE,)
 
-# A frame as received: its proto and the cursor resuming after it (None: the message has one cursor, after its last frame).
-ReceivedFrame: TypeAlias = tuple[frame_pb2.Frame, str | None]
+# A frame as received: its proto and the position right after it (a cursor the service issued, and how
+# many frames after that cursor's position the frame is).
+ReceivedFrame: TypeAlias = tuple[frame_pb2.Frame, str, int]
+
+# A position the SDK hands out is one string: the service's cursor alone, or the cursor, this
+# separator (outside the cursors' base64url alphabet) and the offset in frames.
+OFFSET_SEPARATOR = "~"
+# An offset that fits the request's int32; anything else goes to the service as a cursor, which refuses it.
+_OFFSET = re.compile(r"-?[0-9]{1,9}")
+
+
+def position_text(cursor: str, offset: int) -> str:
+    """The resume position ``offset`` frames after ``cursor``, as :attr:`ViewIterator.cursor` gives it."""
+    return f"{cursor}{OFFSET_SEPARATOR}{offset}" if offset else cursor
+
+
+def parse_position(text: str) -> tuple[str, int]:
+    """The cursor and offset of a :func:`position_text`. The service judges both (INVALID_ARGUMENT on
+    ``resume_cursor`` or ``resume_offset``), so a text the SDK did not make goes to it unchanged."""
+    cursor, separator, offset = text.rpartition(OFFSET_SEPARATOR)
+    if separator and _OFFSET.fullmatch(offset):
+        return cursor, int(offset)
+    return text, 0
 
 
 class IterationOrder(enum.Enum):
@@ -307,15 +334,22 @@ class ViewIterator(AsyncIterator[Frame]):
         self.as_proto = as_proto
         self.shard_index = shard_index
         self.shard_count = shard_count
-        self.cursor = resume_cursor
         self.frames_returned = 0
         self.reconnects = 0
-        self._received_cursor = resume_cursor
+        # The position after the last frame returned, and after the last frame received (where a
+        # reopened stream continues).
+        self._position = parse_position(resume_cursor)
+        self._received = self._position
         self._buffer: deque[ReceivedFrame] = deque()
         self._stream: AsyncIterator[metadata_service_pb2.IterateFramesResponse] | None = None
         self._call: object | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._finished = False
+
+    @property
+    def cursor(self) -> str:
+        """Resumes right after the last frame returned (``resume_cursor`` of a new iterator, on any replica)."""
+        return position_text(*self._position)
 
     def __aiter__(self) -> ViewIterator:
         return self
@@ -340,9 +374,8 @@ class ViewIterator(AsyncIterator[Frame]):
 
     def deliver(self, received: ReceivedFrame) -> Frame:
         """Returns a frame of :meth:`take_received` to the caller: from now on ``cursor`` resumes after it."""
-        proto, frame_cursor = received
-        if frame_cursor is not None:
-            self.cursor = frame_cursor
+        proto, cursor, offset = received
+        self._position = cursor, offset
         self.frames_returned += 1
         return proto if self.as_proto else frame_from_proto(proto)  # type: ignore[return-value]
 
@@ -351,13 +384,14 @@ class ViewIterator(AsyncIterator[Frame]):
         failures = 0
         while True:
             if self._stream is None:
+                resume_cursor, resume_offset = self._received
                 request = metadata_service_pb2.IterateFramesRequest(
                     view=self.view,
                     shard_index=self.shard_index,
                     shard_count=self.shard_count,
-                    resume_cursor=self._received_cursor,
+                    resume_cursor=resume_cursor,
+                    resume_offset=resume_offset,
                     frames_per_message=client.settings.iterate_frames_per_message,
-                    frame_cursors=True,
                 )
                 call = client.metadata.IterateFrames(request)
                 self._call = call
@@ -380,15 +414,23 @@ class ViewIterator(AsyncIterator[Frame]):
                 self.reconnects += 1
                 await asyncio.sleep(policy.delay(failures, error.retry_delay))
                 continue
-            self._received_cursor = message.cursor or self._received_cursor
             frames = message.frames[:]
             if not frames:
-                if not self._buffer:
-                    self.cursor = self._received_cursor
                 continue
-            # A server without per-frame cursors sends only the message's.
-            cursors = message.frame_cursors[:] or [None] * (len(frames) - 1) + [message.cursor]
-            self._buffer.extend(zip(frames, cursors, strict=True))
+            # Positions in this message count from the cursor of the one before, or from where the
+            # service put the stream after skipping the frames of resume_offset.
+            start, skipped = self._received
+            if skipped:
+                if not message.start_cursor:
+                    raise FramevaultError.client_side(
+                        grpc.StatusCode.UNIMPLEMENTED,
+                        "the metadata service does not resume inside a message (IterateFramesRequest.resume_offset)",
+                    )
+                start = message.start_cursor
+            self._received = message.cursor, 0
+            last = len(frames) - 1
+            self._buffer.extend(zip(frames[:last], repeat(start), range(1, last + 1)))
+            self._buffer.append((frames[last], message.cursor, 0))
             return
 
     async def aclose(self) -> None:

@@ -24,6 +24,8 @@ class ViewRpcs:
             response.selection_indexes.extend(batch.selection_indexes)
             response.cursor = batch.cursor
             response.frame_cursors.extend(batch.frame_cursors)
+            if batch.start_cursor:
+                response.start_cursor = batch.start_cursor
             yield response
 
     async def CountViewFrames(  # noqa: N802

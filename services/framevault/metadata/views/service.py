@@ -58,6 +58,8 @@ class FrameBatch(Generic[ResponseWithFrames]):
     cursor: str = ""
     # When asked for: frame_cursors[i] resumes right after frames[i].
     frame_cursors: list[str] = field(default_factory=list)
+    # First message after a resume_offset: resumes right before frames[0].
+    start_cursor: str = ""
 
     @property
     def frames(self) -> Any:
@@ -76,6 +78,10 @@ class ViewService:
         errors = FieldErrors()
         if request.frames_per_message < 0:
             errors.add("frames_per_message", "must not be negative")
+        # An offset is a position inside one message: bounded by the largest, which also bounds the
+        # frames a call reads without sending them.
+        if not 0 <= request.resume_offset <= self._settings.iterate_max_frames_per_message:
+            errors.add("resume_offset", f"must be between 0 and {self._settings.iterate_max_frames_per_message}")
         shard = validate_shard(request.shard_index, request.shard_count, errors)
         per_message = min(
             request.frames_per_message or self._settings.iterate_frames_per_message,
@@ -88,8 +94,15 @@ class ViewService:
         def cursor() -> str:
             return self._codec.encode(_ITERATE, binding, iteration.snapshot())
 
+        start_cursor = ""
+        if request.resume_offset:
+            for _ in range(request.resume_offset):
+                if await iteration.next() is None:
+                    return
+            start_cursor = cursor()
         while True:
-            batch = FrameBatch(metadata_service_pb2.IterateFramesResponse())
+            batch = FrameBatch(metadata_service_pb2.IterateFramesResponse(), start_cursor=start_cursor)
+            start_cursor = ""
             finished = await self._fill(plan, iteration, per_message, batch,
                                         cursor if request.frame_cursors else None)
             if batch.frames:

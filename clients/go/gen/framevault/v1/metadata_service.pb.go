@@ -2720,8 +2720,17 @@ type IterateFramesRequest struct {
 	FramesPerMessage int32 `protobuf:"varint,5,opt,name=frames_per_message,json=framesPerMessage,proto3" json:"frames_per_message,omitempty"`
 	// When true, every response also carries a cursor per frame
 	// (IterateFramesResponse.frame_cursors), so a consumer that processed part
-	// of a message can resume exactly after any frame of it.
-	FrameCursors  bool `protobuf:"varint,6,opt,name=frame_cursors,json=frameCursors,proto3" json:"frame_cursors,omitempty"`
+	// of a message can resume exactly after any frame of it. Each per-frame
+	// cursor costs the service a signed token; `resume_offset` resumes inside a
+	// message without them.
+	FrameCursors bool `protobuf:"varint,6,opt,name=frame_cursors,json=frameCursors,proto3" json:"frame_cursors,omitempty"`
+	// Frames to skip after the position of `resume_cursor` (the view's start
+	// when it is empty): the iteration continues as if those frames had been
+	// sent, so the cursor of one message plus the number of frames taken from
+	// the next one resumes exactly after any frame of it, also in random order,
+	// in infinite views and in a shard. 0..the service's largest message (1000
+	// frames by default); INVALID_ARGUMENT on `resume_offset` otherwise.
+	ResumeOffset  int32 `protobuf:"varint,7,opt,name=resume_offset,json=resumeOffset,proto3" json:"resume_offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2798,6 +2807,13 @@ func (x *IterateFramesRequest) GetFrameCursors() bool {
 	return false
 }
 
+func (x *IterateFramesRequest) GetResumeOffset() int32 {
+	if x != nil {
+		return x.ResumeOffset
+	}
+	return 0
+}
+
 // Response of IterateFrames.
 type IterateFramesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2809,7 +2825,12 @@ type IterateFramesResponse struct {
 	Cursor string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	// Only when IterateFramesRequest.frame_cursors is set: frame_cursors[i]
 	// resumes right after frames[i] (the last one equals `cursor`).
-	FrameCursors  []string `protobuf:"bytes,4,rep,name=frame_cursors,json=frameCursors,proto3" json:"frame_cursors,omitempty"`
+	FrameCursors []string `protobuf:"bytes,4,rep,name=frame_cursors,json=frameCursors,proto3" json:"frame_cursors,omitempty"`
+	// Only in the first message of a stream opened with a resume_offset above
+	// 0: resumes right before frames[0] (after the skipped frames), so that
+	// start_cursor with resume_offset i + 1 resumes right after frames[i]. The
+	// later messages' positions count from the cursor of the message before.
+	StartCursor   string `protobuf:"bytes,5,opt,name=start_cursor,json=startCursor,proto3" json:"start_cursor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2870,6 +2891,13 @@ func (x *IterateFramesResponse) GetFrameCursors() []string {
 		return x.FrameCursors
 	}
 	return nil
+}
+
+func (x *IterateFramesResponse) GetStartCursor() string {
+	if x != nil {
+		return x.StartCursor
+	}
+	return ""
 }
 
 // Request of CountViewFrames.
@@ -3713,7 +3741,7 @@ const file_framevault_v1_metadata_service_proto_rawDesc = "" +
 	"\x06failed\x18\x03 \x01(\x03R\x06failed\x12(\n" +
 	"\x10failed_frame_ids\x18\x04 \x03(\tR\x0efailedFrameIds\x12;\n" +
 	"\x1afailed_frame_ids_truncated\x18\x05 \x01(\bR\x17failedFrameIdsTruncated\x12\x1c\n" +
-	"\tunchanged\x18\x06 \x01(\x03R\tunchanged\"\xf9\x01\n" +
+	"\tunchanged\x18\x06 \x01(\x03R\tunchanged\"\x9e\x02\n" +
 	"\x14IterateFramesRequest\x12'\n" +
 	"\x04view\x18\x01 \x01(\v2\x13.framevault.v1.ViewR\x04view\x12\x1f\n" +
 	"\vshard_index\x18\x02 \x01(\x05R\n" +
@@ -3722,12 +3750,14 @@ const file_framevault_v1_metadata_service_proto_rawDesc = "" +
 	"shardCount\x12#\n" +
 	"\rresume_cursor\x18\x04 \x01(\tR\fresumeCursor\x12,\n" +
 	"\x12frames_per_message\x18\x05 \x01(\x05R\x10framesPerMessage\x12#\n" +
-	"\rframe_cursors\x18\x06 \x01(\bR\fframeCursors\"\xaf\x01\n" +
+	"\rframe_cursors\x18\x06 \x01(\bR\fframeCursors\x12#\n" +
+	"\rresume_offset\x18\a \x01(\x05R\fresumeOffset\"\xd2\x01\n" +
 	"\x15IterateFramesResponse\x12,\n" +
 	"\x06frames\x18\x01 \x03(\v2\x14.framevault.v1.FrameR\x06frames\x12+\n" +
 	"\x11selection_indexes\x18\x02 \x03(\x05R\x10selectionIndexes\x12\x16\n" +
 	"\x06cursor\x18\x03 \x01(\tR\x06cursor\x12#\n" +
-	"\rframe_cursors\x18\x04 \x03(\tR\fframeCursors\"A\n" +
+	"\rframe_cursors\x18\x04 \x03(\tR\fframeCursors\x12!\n" +
+	"\fstart_cursor\x18\x05 \x01(\tR\vstartCursor\"A\n" +
 	"\x16CountViewFramesRequest\x12'\n" +
 	"\x04view\x18\x01 \x01(\v2\x13.framevault.v1.ViewR\x04view\"/\n" +
 	"\x17CountViewFramesResponse\x12\x14\n" +

@@ -690,9 +690,20 @@ export interface IterateFramesRequest {
   /**
    * When true, every response also carries a cursor per frame
    * (IterateFramesResponse.frame_cursors), so a consumer that processed part
-   * of a message can resume exactly after any frame of it.
+   * of a message can resume exactly after any frame of it. Each per-frame
+   * cursor costs the service a signed token; `resume_offset` resumes inside a
+   * message without them.
    */
   frameCursors: boolean;
+  /**
+   * Frames to skip after the position of `resume_cursor` (the view's start
+   * when it is empty): the iteration continues as if those frames had been
+   * sent, so the cursor of one message plus the number of frames taken from
+   * the next one resumes exactly after any frame of it, also in random order,
+   * in infinite views and in a shard. 0..the service's largest message (1000
+   * frames by default); INVALID_ARGUMENT on `resume_offset` otherwise.
+   */
+  resumeOffset: number;
 }
 
 /** Response of IterateFrames. */
@@ -708,6 +719,13 @@ export interface IterateFramesResponse {
    * resumes right after frames[i] (the last one equals `cursor`).
    */
   frameCursors: string[];
+  /**
+   * Only in the first message of a stream opened with a resume_offset above
+   * 0: resumes right before frames[0] (after the skipped frames), so that
+   * start_cursor with resume_offset i + 1 resumes right after frames[i]. The
+   * later messages' positions count from the cursor of the message before.
+   */
+  startCursor: string;
 }
 
 /** Request of CountViewFrames. */
@@ -4883,7 +4901,15 @@ export const UploadSummary: MessageFns<UploadSummary> = {
 };
 
 function createBaseIterateFramesRequest(): IterateFramesRequest {
-  return { view: undefined, shardIndex: 0, shardCount: 0, resumeCursor: "", framesPerMessage: 0, frameCursors: false };
+  return {
+    view: undefined,
+    shardIndex: 0,
+    shardCount: 0,
+    resumeCursor: "",
+    framesPerMessage: 0,
+    frameCursors: false,
+    resumeOffset: 0,
+  };
 }
 
 export const IterateFramesRequest: MessageFns<IterateFramesRequest> = {
@@ -4905,6 +4931,9 @@ export const IterateFramesRequest: MessageFns<IterateFramesRequest> = {
     }
     if (message.frameCursors !== false) {
       writer.uint32(48).bool(message.frameCursors);
+    }
+    if (message.resumeOffset !== 0) {
+      writer.uint32(56).int32(message.resumeOffset);
     }
     return writer;
   },
@@ -4970,6 +4999,14 @@ export const IterateFramesRequest: MessageFns<IterateFramesRequest> = {
             message.frameCursors = reader.bool();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.resumeOffset = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5010,6 +5047,11 @@ export const IterateFramesRequest: MessageFns<IterateFramesRequest> = {
         : isSet(object.frame_cursors)
         ? globalThis.Boolean(object.frame_cursors)
         : false,
+      resumeOffset: isSet(object.resumeOffset)
+        ? globalThis.Number(object.resumeOffset)
+        : isSet(object.resume_offset)
+        ? globalThis.Number(object.resume_offset)
+        : 0,
     };
   },
 
@@ -5033,6 +5075,9 @@ export const IterateFramesRequest: MessageFns<IterateFramesRequest> = {
     if (message.frameCursors !== false) {
       obj.frameCursors = message.frameCursors;
     }
+    if (message.resumeOffset !== 0) {
+      obj.resumeOffset = Math.round(message.resumeOffset);
+    }
     return obj;
   },
 
@@ -5047,12 +5092,13 @@ export const IterateFramesRequest: MessageFns<IterateFramesRequest> = {
     message.resumeCursor = object.resumeCursor ?? "";
     message.framesPerMessage = object.framesPerMessage ?? 0;
     message.frameCursors = object.frameCursors ?? false;
+    message.resumeOffset = object.resumeOffset ?? 0;
     return message;
   },
 };
 
 function createBaseIterateFramesResponse(): IterateFramesResponse {
-  return { frames: [], selectionIndexes: [], cursor: "", frameCursors: [] };
+  return { frames: [], selectionIndexes: [], cursor: "", frameCursors: [], startCursor: "" };
 }
 
 export const IterateFramesResponse: MessageFns<IterateFramesResponse> = {
@@ -5072,6 +5118,9 @@ export const IterateFramesResponse: MessageFns<IterateFramesResponse> = {
     }
     for (const v of message.frameCursors) {
       writer.uint32(34).string(v!);
+    }
+    if (message.startCursor !== "") {
+      writer.uint32(42).string(message.startCursor);
     }
     return writer;
   },
@@ -5131,6 +5180,14 @@ export const IterateFramesResponse: MessageFns<IterateFramesResponse> = {
             message.frameCursors.push(reader.string());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.startCursor = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5157,6 +5214,11 @@ export const IterateFramesResponse: MessageFns<IterateFramesResponse> = {
         : globalThis.Array.isArray(object?.frame_cursors)
         ? object.frame_cursors.map((e: any) => globalThis.String(e))
         : [],
+      startCursor: isSet(object.startCursor)
+        ? globalThis.String(object.startCursor)
+        : isSet(object.start_cursor)
+        ? globalThis.String(object.start_cursor)
+        : "",
     };
   },
 
@@ -5174,6 +5236,9 @@ export const IterateFramesResponse: MessageFns<IterateFramesResponse> = {
     if (message.frameCursors?.length) {
       obj.frameCursors = message.frameCursors;
     }
+    if (message.startCursor !== "") {
+      obj.startCursor = message.startCursor;
+    }
     return obj;
   },
 
@@ -5186,6 +5251,7 @@ export const IterateFramesResponse: MessageFns<IterateFramesResponse> = {
     message.selectionIndexes = object.selectionIndexes?.map((e) => e) || [];
     message.cursor = object.cursor ?? "";
     message.frameCursors = object.frameCursors?.map((e) => e) || [];
+    message.startCursor = object.startCursor ?? "";
     return message;
   },
 };
