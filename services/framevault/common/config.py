@@ -242,6 +242,10 @@ class Settings:
     # Keepalive pings on idle connections: interval (ms) and how long an answer may take (ms).
     grpc_keepalive_time_ms: int = 30_000
     grpc_keepalive_timeout_ms: int = 10_000
+    # A server sends GOAWAY on a connection this old (ms; gRPC adds ±10 % jitter; 0 = never), so
+    # callers balancing over a DNS name resolve it again and replicas added since get calls. Calls
+    # in flight, long iterations included, finish on the old connection (no grace limit is set).
+    grpc_max_connection_age_ms: int = 600_000
     # How long a stopping service lets calls in flight finish (s).
     grpc_shutdown_grace_seconds: float = 10.0
     # Deadline of calls one service makes to the other (s).

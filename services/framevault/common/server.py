@@ -61,7 +61,9 @@ def enable_reflection(server: aio.Server, service_names: Sequence[str]) -> None:
 
 
 def server_options(settings: Settings) -> list[tuple[str, int]]:
-    return [
+    connection_age = ([("grpc.max_connection_age_ms", settings.grpc_max_connection_age_ms)]
+                      if settings.grpc_max_connection_age_ms > 0 else [])
+    return connection_age + [
         ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
         ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
         ("grpc.keepalive_time_ms", settings.grpc_keepalive_time_ms),
