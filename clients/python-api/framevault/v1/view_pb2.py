@@ -27,7 +27,7 @@ from framevault.v1 import metadata_pb2 as framevault_dot_v1_dot_metadata__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66ramevault/v1/view.proto\x12\rframevault.v1\x1a\x1b\x66ramevault/v1/dataset.proto\x1a\x1c\x66ramevault/v1/metadata.proto\x1a google/protobuf/field_mask.proto\"\xd0\x02\n\x04View\x12\x30\n\nselections\x18\x01 \x03(\x0b\x32\x1c.framevault.v1.ViewSelection\x12,\n\x05order\x18\x02 \x01(\x0e\x32\x1d.framevault.v1.IterationOrder\x12\x13\n\x0brandom_seed\x18\x03 \x01(\x04\x12\x10\n\x08infinite\x18\x04 \x01(\x08\x12\x12\n\nmax_frames\x18\x05 \x01(\x03\x12.\n\nprojection\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x44\n\x11label_enumeration\x18\x07 \x03(\x0b\x32).framevault.v1.View.LabelEnumerationEntry\x1a\x37\n\x15LabelEnumerationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\xbc\x01\n\rViewSelection\x12*\n\x07version\x18\x01 \x01(\x0b\x32\x19.framevault.v1.VersionRef\x12(\n\x05rules\x18\x02 \x03(\x0b\x32\x19.framevault.v1.FilterRule\x12\r\n\x05query\x18\x03 \x01(\t\x12\x0e\n\x06weight\x18\x04 \x01(\x01\x12\x36\n\rlabel_mapping\x18\x05 \x03(\x0b\x32\x1f.framevault.v1.LabelMappingRule\"\x95\x01\n\nFilterRule\x12%\n\x03roi\x18\x01 \x01(\x0b\x32\x16.framevault.v1.RoiRuleH\x00\x12+\n\x04meta\x18\x02 \x01(\x0b\x32\x1b.framevault.v1.MetadataRuleH\x00\x12+\n\x06source\x18\x03 \x01(\x0b\x32\x19.framevault.v1.SourceRuleH\x00\x42\x06\n\x04rule\"\xc5\x01\n\x07RoiRule\x12\x0e\n\x06labels\x18\x01 \x03(\t\x12\x1b\n\x0emin_confidence\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x1b\n\x0emax_confidence\x18\x03 \x01(\x02H\x01\x88\x01\x01\x12\x16\n\tmin_count\x18\x04 \x01(\x03H\x02\x88\x01\x01\x12\x16\n\tmax_count\x18\x05 \x01(\x03H\x03\x88\x01\x01\x42\x11\n\x0f_min_confidenceB\x11\n\x0f_max_confidenceB\x0c\n\n_min_countB\x0c\n\n_max_count\"\x96\x01\n\x0cMetadataRule\x12\x0b\n\x03key\x18\x01 \x01(\t\x12.\n\x06\x65quals\x18\x02 \x01(\x0b\x32\x1c.framevault.v1.MetadataValueH\x00\x12*\n\x05range\x18\x03 \x01(\x0b\x32\x19.framevault.v1.ValueRangeH\x00\x12\x10\n\x06\x65xists\x18\x04 \x01(\x08H\x00\x42\x0b\n\tcondition\"\x90\x01\n\nValueRange\x12)\n\x03min\x18\x01 \x01(\x0b\x32\x1c.framevault.v1.MetadataValue\x12)\n\x03max\x18\x02 \x01(\x0b\x32\x1c.framevault.v1.MetadataValue\x12\x15\n\rmin_exclusive\x18\x03 \x01(\x08\x12\x15\n\rmax_exclusive\x18\x04 \x01(\x08\"\x9a\x01\n\nSourceRule\x12&\n\x05width\x18\x01 \x01(\x0b\x32\x17.framevault.v1.IntRange\x12\'\n\x06height\x18\x02 \x01(\x0b\x32\x17.framevault.v1.IntRange\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x12\n\nuri_prefix\x18\x04 \x01(\t\x12\x11\n\tsource_id\x18\x05 \x01(\t\">\n\x08IntRange\x12\x10\n\x03min\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x02 \x01(\x03H\x01\x88\x01\x01\x42\x06\n\x04_minB\x06\n\x04_max\"9\n\x10LabelMappingRule\x12\x13\n\x0b\x66rom_labels\x18\x01 \x03(\t\x12\x10\n\x08to_label\x18\x02 \x01(\t*m\n\x0eIterationOrder\x12\x1f\n\x1bITERATION_ORDER_UNSPECIFIED\x10\x00\x12\x1e\n\x1aITERATION_ORDER_SEQUENTIAL\x10\x01\x12\x1a\n\x16ITERATION_ORDER_RANDOM\x10\x02\x42\x61\n\x11\x64\x65v.framevault.v1P\x01ZJgithub.com/framevault/framevault/clients/go/gen/framevault/v1;framevaultv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66ramevault/v1/view.proto\x12\rframevault.v1\x1a\x1b\x66ramevault/v1/dataset.proto\x1a\x1c\x66ramevault/v1/metadata.proto\x1a google/protobuf/field_mask.proto\"\x86\x03\n\x04View\x12\x30\n\nselections\x18\x01 \x03(\x0b\x32\x1c.framevault.v1.ViewSelection\x12,\n\x05order\x18\x02 \x01(\x0e\x32\x1d.framevault.v1.IterationOrder\x12\x13\n\x0brandom_seed\x18\x03 \x01(\x04\x12\x10\n\x08infinite\x18\x04 \x01(\x08\x12\x12\n\nmax_frames\x18\x05 \x01(\x03\x12.\n\nprojection\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x44\n\x11label_enumeration\x18\x07 \x03(\x0b\x32).framevault.v1.View.LabelEnumerationEntry\x12\x34\n\x0emetadata_order\x18\x08 \x01(\x0b\x32\x1c.framevault.v1.MetadataOrder\x1a\x37\n\x15LabelEnumerationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"0\n\rMetadataOrder\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x12\n\ndescending\x18\x02 \x01(\x08\"\xbc\x01\n\rViewSelection\x12*\n\x07version\x18\x01 \x01(\x0b\x32\x19.framevault.v1.VersionRef\x12(\n\x05rules\x18\x02 \x03(\x0b\x32\x19.framevault.v1.FilterRule\x12\r\n\x05query\x18\x03 \x01(\t\x12\x0e\n\x06weight\x18\x04 \x01(\x01\x12\x36\n\rlabel_mapping\x18\x05 \x03(\x0b\x32\x1f.framevault.v1.LabelMappingRule\"\x95\x01\n\nFilterRule\x12%\n\x03roi\x18\x01 \x01(\x0b\x32\x16.framevault.v1.RoiRuleH\x00\x12+\n\x04meta\x18\x02 \x01(\x0b\x32\x1b.framevault.v1.MetadataRuleH\x00\x12+\n\x06source\x18\x03 \x01(\x0b\x32\x19.framevault.v1.SourceRuleH\x00\x42\x06\n\x04rule\"\xc5\x01\n\x07RoiRule\x12\x0e\n\x06labels\x18\x01 \x03(\t\x12\x1b\n\x0emin_confidence\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x1b\n\x0emax_confidence\x18\x03 \x01(\x02H\x01\x88\x01\x01\x12\x16\n\tmin_count\x18\x04 \x01(\x03H\x02\x88\x01\x01\x12\x16\n\tmax_count\x18\x05 \x01(\x03H\x03\x88\x01\x01\x42\x11\n\x0f_min_confidenceB\x11\n\x0f_max_confidenceB\x0c\n\n_min_countB\x0c\n\n_max_count\"\x96\x01\n\x0cMetadataRule\x12\x0b\n\x03key\x18\x01 \x01(\t\x12.\n\x06\x65quals\x18\x02 \x01(\x0b\x32\x1c.framevault.v1.MetadataValueH\x00\x12*\n\x05range\x18\x03 \x01(\x0b\x32\x19.framevault.v1.ValueRangeH\x00\x12\x10\n\x06\x65xists\x18\x04 \x01(\x08H\x00\x42\x0b\n\tcondition\"\x90\x01\n\nValueRange\x12)\n\x03min\x18\x01 \x01(\x0b\x32\x1c.framevault.v1.MetadataValue\x12)\n\x03max\x18\x02 \x01(\x0b\x32\x1c.framevault.v1.MetadataValue\x12\x15\n\rmin_exclusive\x18\x03 \x01(\x08\x12\x15\n\rmax_exclusive\x18\x04 \x01(\x08\"\x9a\x01\n\nSourceRule\x12&\n\x05width\x18\x01 \x01(\x0b\x32\x17.framevault.v1.IntRange\x12\'\n\x06height\x18\x02 \x01(\x0b\x32\x17.framevault.v1.IntRange\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x12\n\nuri_prefix\x18\x04 \x01(\t\x12\x11\n\tsource_id\x18\x05 \x01(\t\">\n\x08IntRange\x12\x10\n\x03min\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x02 \x01(\x03H\x01\x88\x01\x01\x42\x06\n\x04_minB\x06\n\x04_max\"9\n\x10LabelMappingRule\x12\x13\n\x0b\x66rom_labels\x18\x01 \x03(\t\x12\x10\n\x08to_label\x18\x02 \x01(\t*\x8b\x01\n\x0eIterationOrder\x12\x1f\n\x1bITERATION_ORDER_UNSPECIFIED\x10\x00\x12\x1e\n\x1aITERATION_ORDER_SEQUENTIAL\x10\x01\x12\x1a\n\x16ITERATION_ORDER_RANDOM\x10\x02\x12\x1c\n\x18ITERATION_ORDER_METADATA\x10\x03\x42\x61\n\x11\x64\x65v.framevault.v1P\x01ZJgithub.com/framevault/framevault/clients/go/gen/framevault/v1;framevaultv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,26 +37,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\021dev.framevault.v1P\001ZJgithub.com/framevault/framevault/clients/go/gen/framevault/v1;framevaultv1'
   _globals['_VIEW_LABELENUMERATIONENTRY']._loaded_options = None
   _globals['_VIEW_LABELENUMERATIONENTRY']._serialized_options = b'8\001'
-  _globals['_ITERATIONORDER']._serialized_start=1598
-  _globals['_ITERATIONORDER']._serialized_end=1707
+  _globals['_ITERATIONORDER']._serialized_start=1703
+  _globals['_ITERATIONORDER']._serialized_end=1842
   _globals['_VIEW']._serialized_start=137
-  _globals['_VIEW']._serialized_end=473
-  _globals['_VIEW_LABELENUMERATIONENTRY']._serialized_start=418
-  _globals['_VIEW_LABELENUMERATIONENTRY']._serialized_end=473
-  _globals['_VIEWSELECTION']._serialized_start=476
-  _globals['_VIEWSELECTION']._serialized_end=664
-  _globals['_FILTERRULE']._serialized_start=667
-  _globals['_FILTERRULE']._serialized_end=816
-  _globals['_ROIRULE']._serialized_start=819
-  _globals['_ROIRULE']._serialized_end=1016
-  _globals['_METADATARULE']._serialized_start=1019
-  _globals['_METADATARULE']._serialized_end=1169
-  _globals['_VALUERANGE']._serialized_start=1172
-  _globals['_VALUERANGE']._serialized_end=1316
-  _globals['_SOURCERULE']._serialized_start=1319
-  _globals['_SOURCERULE']._serialized_end=1473
-  _globals['_INTRANGE']._serialized_start=1475
-  _globals['_INTRANGE']._serialized_end=1537
-  _globals['_LABELMAPPINGRULE']._serialized_start=1539
-  _globals['_LABELMAPPINGRULE']._serialized_end=1596
+  _globals['_VIEW']._serialized_end=527
+  _globals['_VIEW_LABELENUMERATIONENTRY']._serialized_start=472
+  _globals['_VIEW_LABELENUMERATIONENTRY']._serialized_end=527
+  _globals['_METADATAORDER']._serialized_start=529
+  _globals['_METADATAORDER']._serialized_end=577
+  _globals['_VIEWSELECTION']._serialized_start=580
+  _globals['_VIEWSELECTION']._serialized_end=768
+  _globals['_FILTERRULE']._serialized_start=771
+  _globals['_FILTERRULE']._serialized_end=920
+  _globals['_ROIRULE']._serialized_start=923
+  _globals['_ROIRULE']._serialized_end=1120
+  _globals['_METADATARULE']._serialized_start=1123
+  _globals['_METADATARULE']._serialized_end=1273
+  _globals['_VALUERANGE']._serialized_start=1276
+  _globals['_VALUERANGE']._serialized_end=1420
+  _globals['_SOURCERULE']._serialized_start=1423
+  _globals['_SOURCERULE']._serialized_end=1577
+  _globals['_INTRANGE']._serialized_start=1579
+  _globals['_INTRANGE']._serialized_end=1641
+  _globals['_LABELMAPPINGRULE']._serialized_start=1643
+  _globals['_LABELMAPPINGRULE']._serialized_end=1700
 # @@protoc_insertion_point(module_scope)

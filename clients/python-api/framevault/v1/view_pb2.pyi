@@ -15,12 +15,14 @@ class IterationOrder(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ITERATION_ORDER_UNSPECIFIED: _ClassVar[IterationOrder]
     ITERATION_ORDER_SEQUENTIAL: _ClassVar[IterationOrder]
     ITERATION_ORDER_RANDOM: _ClassVar[IterationOrder]
+    ITERATION_ORDER_METADATA: _ClassVar[IterationOrder]
 ITERATION_ORDER_UNSPECIFIED: IterationOrder
 ITERATION_ORDER_SEQUENTIAL: IterationOrder
 ITERATION_ORDER_RANDOM: IterationOrder
+ITERATION_ORDER_METADATA: IterationOrder
 
 class View(_message.Message):
-    __slots__ = ("selections", "order", "random_seed", "infinite", "max_frames", "projection", "label_enumeration")
+    __slots__ = ("selections", "order", "random_seed", "infinite", "max_frames", "projection", "label_enumeration", "metadata_order")
     class LabelEnumerationEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +37,7 @@ class View(_message.Message):
     MAX_FRAMES_FIELD_NUMBER: _ClassVar[int]
     PROJECTION_FIELD_NUMBER: _ClassVar[int]
     LABEL_ENUMERATION_FIELD_NUMBER: _ClassVar[int]
+    METADATA_ORDER_FIELD_NUMBER: _ClassVar[int]
     selections: _containers.RepeatedCompositeFieldContainer[ViewSelection]
     order: IterationOrder
     random_seed: int
@@ -42,7 +45,16 @@ class View(_message.Message):
     max_frames: int
     projection: _field_mask_pb2.FieldMask
     label_enumeration: _containers.ScalarMap[str, int]
-    def __init__(self, selections: _Optional[_Iterable[_Union[ViewSelection, _Mapping]]] = ..., order: _Optional[_Union[IterationOrder, str]] = ..., random_seed: _Optional[int] = ..., infinite: _Optional[bool] = ..., max_frames: _Optional[int] = ..., projection: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., label_enumeration: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    metadata_order: MetadataOrder
+    def __init__(self, selections: _Optional[_Iterable[_Union[ViewSelection, _Mapping]]] = ..., order: _Optional[_Union[IterationOrder, str]] = ..., random_seed: _Optional[int] = ..., infinite: _Optional[bool] = ..., max_frames: _Optional[int] = ..., projection: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., label_enumeration: _Optional[_Mapping[str, int]] = ..., metadata_order: _Optional[_Union[MetadataOrder, _Mapping]] = ...) -> None: ...
+
+class MetadataOrder(_message.Message):
+    __slots__ = ("key", "descending")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    DESCENDING_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    descending: bool
+    def __init__(self, key: _Optional[str] = ..., descending: _Optional[bool] = ...) -> None: ...
 
 class ViewSelection(_message.Message):
     __slots__ = ("version", "rules", "query", "weight", "label_mapping")

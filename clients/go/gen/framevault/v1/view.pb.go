@@ -33,6 +33,9 @@ const (
 	IterationOrder_ITERATION_ORDER_SEQUENTIAL IterationOrder = 1
 	// A deterministic permutation derived from View.random_seed.
 	IterationOrder_ITERATION_ORDER_RANDOM IterationOrder = 2
+	// By the frame-metadata key of View.metadata_order (see MetadataOrder):
+	// ListViewFrames only.
+	IterationOrder_ITERATION_ORDER_METADATA IterationOrder = 3
 )
 
 // Enum value maps for IterationOrder.
@@ -41,11 +44,13 @@ var (
 		0: "ITERATION_ORDER_UNSPECIFIED",
 		1: "ITERATION_ORDER_SEQUENTIAL",
 		2: "ITERATION_ORDER_RANDOM",
+		3: "ITERATION_ORDER_METADATA",
 	}
 	IterationOrder_value = map[string]int32{
 		"ITERATION_ORDER_UNSPECIFIED": 0,
 		"ITERATION_ORDER_SEQUENTIAL":  1,
 		"ITERATION_ORDER_RANDOM":      2,
+		"ITERATION_ORDER_METADATA":    3,
 	}
 )
 
@@ -100,8 +105,11 @@ type View struct {
 	// Label enumeration applied after mapping: label -> integer, written to
 	// Roi.label_ids; labels not listed get -1. Empty = no enumeration.
 	LabelEnumeration map[string]int32 `protobuf:"bytes,7,rep,name=label_enumeration,json=labelEnumeration,proto3" json:"label_enumeration,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The metadata key of ITERATION_ORDER_METADATA (required with it, refused
+	// with any other order: INVALID_ARGUMENT on `view.metadata_order`).
+	MetadataOrder *MetadataOrder `protobuf:"bytes,8,opt,name=metadata_order,json=metadataOrder,proto3" json:"metadata_order,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *View) Reset() {
@@ -183,6 +191,93 @@ func (x *View) GetLabelEnumeration() map[string]int32 {
 	return nil
 }
 
+func (x *View) GetMetadataOrder() *MetadataOrder {
+	if x != nil {
+		return x.MetadataOrder
+	}
+	return nil
+}
+
+// Frames ordered by the value of one frame-metadata key
+// (ITERATION_ORDER_METADATA).
+//
+//   - Frames without the key come last, in both directions, among themselves
+//     by frame id.
+//   - Values are ordered by type, then by value, as MongoDB compares them:
+//     null < numbers < strings < objects < lists < booleans. Numbers compare
+//     by value whatever their type (an int 2 sorts between the doubles 1.5
+//     and 2.5 and ties with 2.0); strings by their UTF-8 bytes; objects and
+//     lists member by member; false < true. A list is one value compared as a
+//     whole (not by its smallest or largest member).
+//   - Frames with equal values are ordered by frame id, ascending in both
+//     directions.
+//
+// Only ListViewFrames reads this order, from a view of one selection: each
+// page is a top-k sort of the selection's frames on the server (no index
+// orders arbitrary keys), bounded by the server's `view_sort_max_time_ms`
+// setting; a page that would take longer fails with RESOURCE_EXHAUSTED
+// naming the setting (narrow the selection with a query). Page tokens carry
+// the last value and frame id, so pages never skip or repeat a frame of a
+// published version. IterateFrames refuses this order (INVALID_ARGUMENT on
+// `view.order`): streaming a whole version would sort it once per message.
+type MetadataOrder struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key as `meta.<dotted.path>`, e.g. `meta.speed` or `meta.weather.rain`
+	// (the query language's `metadata.` and `meta_data.` spellings too). Each
+	// segment is a metadata key (non-empty, at most 256 bytes, no `$`, `.` or
+	// NUL), at most 20 segments; otherwise INVALID_ARGUMENT on
+	// `view.metadata_order.key`.
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// Largest value first (frames without the key still last).
+	Descending    bool `protobuf:"varint,2,opt,name=descending,proto3" json:"descending,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetadataOrder) Reset() {
+	*x = MetadataOrder{}
+	mi := &file_framevault_v1_view_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetadataOrder) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetadataOrder) ProtoMessage() {}
+
+func (x *MetadataOrder) ProtoReflect() protoreflect.Message {
+	mi := &file_framevault_v1_view_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetadataOrder.ProtoReflect.Descriptor instead.
+func (*MetadataOrder) Descriptor() ([]byte, []int) {
+	return file_framevault_v1_view_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MetadataOrder) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *MetadataOrder) GetDescending() bool {
+	if x != nil {
+		return x.Descending
+	}
+	return false
+}
+
 // The frames of one dataset version that pass all rules of the selection.
 type ViewSelection struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -211,7 +306,7 @@ type ViewSelection struct {
 
 func (x *ViewSelection) Reset() {
 	*x = ViewSelection{}
-	mi := &file_framevault_v1_view_proto_msgTypes[1]
+	mi := &file_framevault_v1_view_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -223,7 +318,7 @@ func (x *ViewSelection) String() string {
 func (*ViewSelection) ProtoMessage() {}
 
 func (x *ViewSelection) ProtoReflect() protoreflect.Message {
-	mi := &file_framevault_v1_view_proto_msgTypes[1]
+	mi := &file_framevault_v1_view_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -236,7 +331,7 @@ func (x *ViewSelection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ViewSelection.ProtoReflect.Descriptor instead.
 func (*ViewSelection) Descriptor() ([]byte, []int) {
-	return file_framevault_v1_view_proto_rawDescGZIP(), []int{1}
+	return file_framevault_v1_view_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ViewSelection) GetVersion() *VersionRef {
@@ -291,7 +386,7 @@ type FilterRule struct {
 
 func (x *FilterRule) Reset() {
 	*x = FilterRule{}
-	mi := &file_framevault_v1_view_proto_msgTypes[2]
+	mi := &file_framevault_v1_view_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -303,7 +398,7 @@ func (x *FilterRule) String() string {
 func (*FilterRule) ProtoMessage() {}
 
 func (x *FilterRule) ProtoReflect() protoreflect.Message {
-	mi := &file_framevault_v1_view_proto_msgTypes[2]
+	mi := &file_framevault_v1_view_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -316,7 +411,7 @@ func (x *FilterRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FilterRule.ProtoReflect.Descriptor instead.
 func (*FilterRule) Descriptor() ([]byte, []int) {
-	return file_framevault_v1_view_proto_rawDescGZIP(), []int{2}
+	return file_framevault_v1_view_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *FilterRule) GetRule() isFilterRule_Rule {
@@ -399,7 +494,7 @@ type RoiRule struct {
 
 func (x *RoiRule) Reset() {
 	*x = RoiRule{}
-	mi := &file_framevault_v1_view_proto_msgTypes[3]
+	mi := &file_framevault_v1_view_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -411,7 +506,7 @@ func (x *RoiRule) String() string {
 func (*RoiRule) ProtoMessage() {}
 
 func (x *RoiRule) ProtoReflect() protoreflect.Message {
-	mi := &file_framevault_v1_view_proto_msgTypes[3]
+	mi := &file_framevault_v1_view_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -424,7 +519,7 @@ func (x *RoiRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoiRule.ProtoReflect.Descriptor instead.
 func (*RoiRule) Descriptor() ([]byte, []int) {
-	return file_framevault_v1_view_proto_rawDescGZIP(), []int{3}
+	return file_framevault_v1_view_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RoiRule) GetLabels() []string {
@@ -481,7 +576,7 @@ type MetadataRule struct {
 
 func (x *MetadataRule) Reset() {
 	*x = MetadataRule{}
-	mi := &file_framevault_v1_view_proto_msgTypes[4]
+	mi := &file_framevault_v1_view_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -493,7 +588,7 @@ func (x *MetadataRule) String() string {
 func (*MetadataRule) ProtoMessage() {}
 
 func (x *MetadataRule) ProtoReflect() protoreflect.Message {
-	mi := &file_framevault_v1_view_proto_msgTypes[4]
+	mi := &file_framevault_v1_view_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -506,7 +601,7 @@ func (x *MetadataRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadataRule.ProtoReflect.Descriptor instead.
 func (*MetadataRule) Descriptor() ([]byte, []int) {
-	return file_framevault_v1_view_proto_rawDescGZIP(), []int{4}
+	return file_framevault_v1_view_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *MetadataRule) GetKey() string {
@@ -592,7 +687,7 @@ type ValueRange struct {
 
 func (x *ValueRange) Reset() {
 	*x = ValueRange{}
-	mi := &file_framevault_v1_view_proto_msgTypes[5]
+	mi := &file_framevault_v1_view_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -604,7 +699,7 @@ func (x *ValueRange) String() string {
 func (*ValueRange) ProtoMessage() {}
 
 func (x *ValueRange) ProtoReflect() protoreflect.Message {
-	mi := &file_framevault_v1_view_proto_msgTypes[5]
+	mi := &file_framevault_v1_view_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -617,7 +712,7 @@ func (x *ValueRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValueRange.ProtoReflect.Descriptor instead.
 func (*ValueRange) Descriptor() ([]byte, []int) {
-	return file_framevault_v1_view_proto_rawDescGZIP(), []int{5}
+	return file_framevault_v1_view_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ValueRange) GetMin() *MetadataValue {
@@ -667,7 +762,7 @@ type SourceRule struct {
 
 func (x *SourceRule) Reset() {
 	*x = SourceRule{}
-	mi := &file_framevault_v1_view_proto_msgTypes[6]
+	mi := &file_framevault_v1_view_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +774,7 @@ func (x *SourceRule) String() string {
 func (*SourceRule) ProtoMessage() {}
 
 func (x *SourceRule) ProtoReflect() protoreflect.Message {
-	mi := &file_framevault_v1_view_proto_msgTypes[6]
+	mi := &file_framevault_v1_view_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +787,7 @@ func (x *SourceRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceRule.ProtoReflect.Descriptor instead.
 func (*SourceRule) Descriptor() ([]byte, []int) {
-	return file_framevault_v1_view_proto_rawDescGZIP(), []int{6}
+	return file_framevault_v1_view_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SourceRule) GetWidth() *IntRange {
@@ -743,7 +838,7 @@ type IntRange struct {
 
 func (x *IntRange) Reset() {
 	*x = IntRange{}
-	mi := &file_framevault_v1_view_proto_msgTypes[7]
+	mi := &file_framevault_v1_view_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -755,7 +850,7 @@ func (x *IntRange) String() string {
 func (*IntRange) ProtoMessage() {}
 
 func (x *IntRange) ProtoReflect() protoreflect.Message {
-	mi := &file_framevault_v1_view_proto_msgTypes[7]
+	mi := &file_framevault_v1_view_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -768,7 +863,7 @@ func (x *IntRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntRange.ProtoReflect.Descriptor instead.
 func (*IntRange) Descriptor() ([]byte, []int) {
-	return file_framevault_v1_view_proto_rawDescGZIP(), []int{7}
+	return file_framevault_v1_view_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *IntRange) GetMin() int64 {
@@ -798,7 +893,7 @@ type LabelMappingRule struct {
 
 func (x *LabelMappingRule) Reset() {
 	*x = LabelMappingRule{}
-	mi := &file_framevault_v1_view_proto_msgTypes[8]
+	mi := &file_framevault_v1_view_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +905,7 @@ func (x *LabelMappingRule) String() string {
 func (*LabelMappingRule) ProtoMessage() {}
 
 func (x *LabelMappingRule) ProtoReflect() protoreflect.Message {
-	mi := &file_framevault_v1_view_proto_msgTypes[8]
+	mi := &file_framevault_v1_view_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +918,7 @@ func (x *LabelMappingRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelMappingRule.ProtoReflect.Descriptor instead.
 func (*LabelMappingRule) Descriptor() ([]byte, []int) {
-	return file_framevault_v1_view_proto_rawDescGZIP(), []int{8}
+	return file_framevault_v1_view_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LabelMappingRule) GetFromLabels() []string {
@@ -844,7 +939,7 @@ var File_framevault_v1_view_proto protoreflect.FileDescriptor
 
 const file_framevault_v1_view_proto_rawDesc = "" +
 	"\n" +
-	"\x18framevault/v1/view.proto\x12\rframevault.v1\x1a\x1bframevault/v1/dataset.proto\x1a\x1cframevault/v1/metadata.proto\x1a google/protobuf/field_mask.proto\"\xae\x03\n" +
+	"\x18framevault/v1/view.proto\x12\rframevault.v1\x1a\x1bframevault/v1/dataset.proto\x1a\x1cframevault/v1/metadata.proto\x1a google/protobuf/field_mask.proto\"\xf3\x03\n" +
 	"\x04View\x12<\n" +
 	"\n" +
 	"selections\x18\x01 \x03(\v2\x1c.framevault.v1.ViewSelectionR\n" +
@@ -858,10 +953,16 @@ const file_framevault_v1_view_proto_rawDesc = "" +
 	"\n" +
 	"projection\x18\x06 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"projection\x12V\n" +
-	"\x11label_enumeration\x18\a \x03(\v2).framevault.v1.View.LabelEnumerationEntryR\x10labelEnumeration\x1aC\n" +
+	"\x11label_enumeration\x18\a \x03(\v2).framevault.v1.View.LabelEnumerationEntryR\x10labelEnumeration\x12C\n" +
+	"\x0emetadata_order\x18\b \x01(\v2\x1c.framevault.v1.MetadataOrderR\rmetadataOrder\x1aC\n" +
 	"\x15LabelEnumerationEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xe9\x01\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"A\n" +
+	"\rMetadataOrder\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x1e\n" +
+	"\n" +
+	"descending\x18\x02 \x01(\bR\n" +
+	"descending\"\xe9\x01\n" +
 	"\rViewSelection\x123\n" +
 	"\aversion\x18\x01 \x01(\v2\x19.framevault.v1.VersionRefR\aversion\x12/\n" +
 	"\x05rules\x18\x02 \x03(\v2\x19.framevault.v1.FilterRuleR\x05rules\x12\x14\n" +
@@ -914,11 +1015,12 @@ const file_framevault_v1_view_proto_rawDesc = "" +
 	"\x10LabelMappingRule\x12\x1f\n" +
 	"\vfrom_labels\x18\x01 \x03(\tR\n" +
 	"fromLabels\x12\x19\n" +
-	"\bto_label\x18\x02 \x01(\tR\atoLabel*m\n" +
+	"\bto_label\x18\x02 \x01(\tR\atoLabel*\x8b\x01\n" +
 	"\x0eIterationOrder\x12\x1f\n" +
 	"\x1bITERATION_ORDER_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aITERATION_ORDER_SEQUENTIAL\x10\x01\x12\x1a\n" +
-	"\x16ITERATION_ORDER_RANDOM\x10\x02Ba\n" +
+	"\x16ITERATION_ORDER_RANDOM\x10\x02\x12\x1c\n" +
+	"\x18ITERATION_ORDER_METADATA\x10\x03Ba\n" +
 	"\x11dev.framevault.v1P\x01ZJgithub.com/framevault/framevault/clients/go/gen/framevault/v1;framevaultv1b\x06proto3"
 
 var (
@@ -934,45 +1036,47 @@ func file_framevault_v1_view_proto_rawDescGZIP() []byte {
 }
 
 var file_framevault_v1_view_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_framevault_v1_view_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_framevault_v1_view_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_framevault_v1_view_proto_goTypes = []any{
 	(IterationOrder)(0),           // 0: framevault.v1.IterationOrder
 	(*View)(nil),                  // 1: framevault.v1.View
-	(*ViewSelection)(nil),         // 2: framevault.v1.ViewSelection
-	(*FilterRule)(nil),            // 3: framevault.v1.FilterRule
-	(*RoiRule)(nil),               // 4: framevault.v1.RoiRule
-	(*MetadataRule)(nil),          // 5: framevault.v1.MetadataRule
-	(*ValueRange)(nil),            // 6: framevault.v1.ValueRange
-	(*SourceRule)(nil),            // 7: framevault.v1.SourceRule
-	(*IntRange)(nil),              // 8: framevault.v1.IntRange
-	(*LabelMappingRule)(nil),      // 9: framevault.v1.LabelMappingRule
-	nil,                           // 10: framevault.v1.View.LabelEnumerationEntry
-	(*fieldmaskpb.FieldMask)(nil), // 11: google.protobuf.FieldMask
-	(*VersionRef)(nil),            // 12: framevault.v1.VersionRef
-	(*MetadataValue)(nil),         // 13: framevault.v1.MetadataValue
+	(*MetadataOrder)(nil),         // 2: framevault.v1.MetadataOrder
+	(*ViewSelection)(nil),         // 3: framevault.v1.ViewSelection
+	(*FilterRule)(nil),            // 4: framevault.v1.FilterRule
+	(*RoiRule)(nil),               // 5: framevault.v1.RoiRule
+	(*MetadataRule)(nil),          // 6: framevault.v1.MetadataRule
+	(*ValueRange)(nil),            // 7: framevault.v1.ValueRange
+	(*SourceRule)(nil),            // 8: framevault.v1.SourceRule
+	(*IntRange)(nil),              // 9: framevault.v1.IntRange
+	(*LabelMappingRule)(nil),      // 10: framevault.v1.LabelMappingRule
+	nil,                           // 11: framevault.v1.View.LabelEnumerationEntry
+	(*fieldmaskpb.FieldMask)(nil), // 12: google.protobuf.FieldMask
+	(*VersionRef)(nil),            // 13: framevault.v1.VersionRef
+	(*MetadataValue)(nil),         // 14: framevault.v1.MetadataValue
 }
 var file_framevault_v1_view_proto_depIdxs = []int32{
-	2,  // 0: framevault.v1.View.selections:type_name -> framevault.v1.ViewSelection
+	3,  // 0: framevault.v1.View.selections:type_name -> framevault.v1.ViewSelection
 	0,  // 1: framevault.v1.View.order:type_name -> framevault.v1.IterationOrder
-	11, // 2: framevault.v1.View.projection:type_name -> google.protobuf.FieldMask
-	10, // 3: framevault.v1.View.label_enumeration:type_name -> framevault.v1.View.LabelEnumerationEntry
-	12, // 4: framevault.v1.ViewSelection.version:type_name -> framevault.v1.VersionRef
-	3,  // 5: framevault.v1.ViewSelection.rules:type_name -> framevault.v1.FilterRule
-	9,  // 6: framevault.v1.ViewSelection.label_mapping:type_name -> framevault.v1.LabelMappingRule
-	4,  // 7: framevault.v1.FilterRule.roi:type_name -> framevault.v1.RoiRule
-	5,  // 8: framevault.v1.FilterRule.meta:type_name -> framevault.v1.MetadataRule
-	7,  // 9: framevault.v1.FilterRule.source:type_name -> framevault.v1.SourceRule
-	13, // 10: framevault.v1.MetadataRule.equals:type_name -> framevault.v1.MetadataValue
-	6,  // 11: framevault.v1.MetadataRule.range:type_name -> framevault.v1.ValueRange
-	13, // 12: framevault.v1.ValueRange.min:type_name -> framevault.v1.MetadataValue
-	13, // 13: framevault.v1.ValueRange.max:type_name -> framevault.v1.MetadataValue
-	8,  // 14: framevault.v1.SourceRule.width:type_name -> framevault.v1.IntRange
-	8,  // 15: framevault.v1.SourceRule.height:type_name -> framevault.v1.IntRange
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	12, // 2: framevault.v1.View.projection:type_name -> google.protobuf.FieldMask
+	11, // 3: framevault.v1.View.label_enumeration:type_name -> framevault.v1.View.LabelEnumerationEntry
+	2,  // 4: framevault.v1.View.metadata_order:type_name -> framevault.v1.MetadataOrder
+	13, // 5: framevault.v1.ViewSelection.version:type_name -> framevault.v1.VersionRef
+	4,  // 6: framevault.v1.ViewSelection.rules:type_name -> framevault.v1.FilterRule
+	10, // 7: framevault.v1.ViewSelection.label_mapping:type_name -> framevault.v1.LabelMappingRule
+	5,  // 8: framevault.v1.FilterRule.roi:type_name -> framevault.v1.RoiRule
+	6,  // 9: framevault.v1.FilterRule.meta:type_name -> framevault.v1.MetadataRule
+	8,  // 10: framevault.v1.FilterRule.source:type_name -> framevault.v1.SourceRule
+	14, // 11: framevault.v1.MetadataRule.equals:type_name -> framevault.v1.MetadataValue
+	7,  // 12: framevault.v1.MetadataRule.range:type_name -> framevault.v1.ValueRange
+	14, // 13: framevault.v1.ValueRange.min:type_name -> framevault.v1.MetadataValue
+	14, // 14: framevault.v1.ValueRange.max:type_name -> framevault.v1.MetadataValue
+	9,  // 15: framevault.v1.SourceRule.width:type_name -> framevault.v1.IntRange
+	9,  // 16: framevault.v1.SourceRule.height:type_name -> framevault.v1.IntRange
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_framevault_v1_view_proto_init() }
@@ -982,25 +1086,25 @@ func file_framevault_v1_view_proto_init() {
 	}
 	file_framevault_v1_dataset_proto_init()
 	file_framevault_v1_metadata_proto_init()
-	file_framevault_v1_view_proto_msgTypes[2].OneofWrappers = []any{
+	file_framevault_v1_view_proto_msgTypes[3].OneofWrappers = []any{
 		(*FilterRule_Roi)(nil),
 		(*FilterRule_Meta)(nil),
 		(*FilterRule_Source)(nil),
 	}
-	file_framevault_v1_view_proto_msgTypes[3].OneofWrappers = []any{}
-	file_framevault_v1_view_proto_msgTypes[4].OneofWrappers = []any{
+	file_framevault_v1_view_proto_msgTypes[4].OneofWrappers = []any{}
+	file_framevault_v1_view_proto_msgTypes[5].OneofWrappers = []any{
 		(*MetadataRule_Equals)(nil),
 		(*MetadataRule_Range)(nil),
 		(*MetadataRule_Exists)(nil),
 	}
-	file_framevault_v1_view_proto_msgTypes[7].OneofWrappers = []any{}
+	file_framevault_v1_view_proto_msgTypes[8].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_framevault_v1_view_proto_rawDesc), len(file_framevault_v1_view_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

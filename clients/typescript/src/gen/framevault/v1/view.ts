@@ -25,6 +25,11 @@ export enum IterationOrder {
   ITERATION_ORDER_SEQUENTIAL = 1,
   /** ITERATION_ORDER_RANDOM - A deterministic permutation derived from View.random_seed. */
   ITERATION_ORDER_RANDOM = 2,
+  /**
+   * ITERATION_ORDER_METADATA - By the frame-metadata key of View.metadata_order (see MetadataOrder):
+   * ListViewFrames only.
+   */
+  ITERATION_ORDER_METADATA = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -39,6 +44,9 @@ export function iterationOrderFromJSON(object: any): IterationOrder {
     case 2:
     case "ITERATION_ORDER_RANDOM":
       return IterationOrder.ITERATION_ORDER_RANDOM;
+    case 3:
+    case "ITERATION_ORDER_METADATA":
+      return IterationOrder.ITERATION_ORDER_METADATA;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -54,6 +62,8 @@ export function iterationOrderToJSON(object: IterationOrder): string {
       return "ITERATION_ORDER_SEQUENTIAL";
     case IterationOrder.ITERATION_ORDER_RANDOM:
       return "ITERATION_ORDER_RANDOM";
+    case IterationOrder.ITERATION_ORDER_METADATA:
+      return "ITERATION_ORDER_METADATA";
     case IterationOrder.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -95,11 +105,53 @@ export interface View {
    * Roi.label_ids; labels not listed get -1. Empty = no enumeration.
    */
   labelEnumeration: { [key: string]: number };
+  /**
+   * The metadata key of ITERATION_ORDER_METADATA (required with it, refused
+   * with any other order: INVALID_ARGUMENT on `view.metadata_order`).
+   */
+  metadataOrder: MetadataOrder | undefined;
 }
 
 export interface View_LabelEnumerationEntry {
   key: string;
   value: number;
+}
+
+/**
+ * Frames ordered by the value of one frame-metadata key
+ * (ITERATION_ORDER_METADATA).
+ *
+ * - Frames without the key come last, in both directions, among themselves
+ *   by frame id.
+ * - Values are ordered by type, then by value, as MongoDB compares them:
+ *   null < numbers < strings < objects < lists < booleans. Numbers compare
+ *   by value whatever their type (an int 2 sorts between the doubles 1.5
+ *   and 2.5 and ties with 2.0); strings by their UTF-8 bytes; objects and
+ *   lists member by member; false < true. A list is one value compared as a
+ *   whole (not by its smallest or largest member).
+ * - Frames with equal values are ordered by frame id, ascending in both
+ *   directions.
+ *
+ * Only ListViewFrames reads this order, from a view of one selection: each
+ * page is a top-k sort of the selection's frames on the server (no index
+ * orders arbitrary keys), bounded by the server's `view_sort_max_time_ms`
+ * setting; a page that would take longer fails with RESOURCE_EXHAUSTED
+ * naming the setting (narrow the selection with a query). Page tokens carry
+ * the last value and frame id, so pages never skip or repeat a frame of a
+ * published version. IterateFrames refuses this order (INVALID_ARGUMENT on
+ * `view.order`): streaming a whole version would sort it once per message.
+ */
+export interface MetadataOrder {
+  /**
+   * The key as `meta.<dotted.path>`, e.g. `meta.speed` or `meta.weather.rain`
+   * (the query language's `metadata.` and `meta_data.` spellings too). Each
+   * segment is a metadata key (non-empty, at most 256 bytes, no `$`, `.` or
+   * NUL), at most 20 segments; otherwise INVALID_ARGUMENT on
+   * `view.metadata_order.key`.
+   */
+  key: string;
+  /** Largest value first (frames without the key still last). */
+  descending: boolean;
 }
 
 /** The frames of one dataset version that pass all rules of the selection. */
@@ -244,6 +296,7 @@ function createBaseView(): View {
     maxFrames: 0,
     projection: undefined,
     labelEnumeration: {},
+    metadataOrder: undefined,
   };
 }
 
@@ -270,6 +323,9 @@ export const View: MessageFns<View> = {
     globalThis.Object.entries(message.labelEnumeration).forEach(([key, value]: [string, number]) => {
       View_LabelEnumerationEntry.encode({ key: key as any, value }, writer.uint32(58).fork()).join();
     });
+    if (message.metadataOrder !== undefined) {
+      MetadataOrder.encode(message.metadataOrder, writer.uint32(66).fork()).join();
+    }
     return writer;
   },
 
@@ -345,6 +401,14 @@ export const View: MessageFns<View> = {
             }
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.metadataOrder = MetadataOrder.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -402,6 +466,11 @@ export const View: MessageFns<View> = {
           {},
         )
         : {},
+      metadataOrder: isSet(object.metadataOrder)
+        ? MetadataOrder.fromJSON(object.metadataOrder)
+        : isSet(object.metadata_order)
+        ? MetadataOrder.fromJSON(object.metadata_order)
+        : undefined,
     };
   },
 
@@ -434,6 +503,9 @@ export const View: MessageFns<View> = {
         });
       }
     }
+    if (message.metadataOrder !== undefined) {
+      obj.metadataOrder = MetadataOrder.toJSON(message.metadataOrder);
+    }
     return obj;
   },
 
@@ -457,6 +529,9 @@ export const View: MessageFns<View> = {
       },
       {},
     );
+    message.metadataOrder = (object.metadataOrder !== undefined && object.metadataOrder !== null)
+      ? MetadataOrder.fromPartial(object.metadataOrder)
+      : undefined;
     return message;
   },
 };
@@ -542,6 +617,91 @@ export const View_LabelEnumerationEntry: MessageFns<View_LabelEnumerationEntry> 
     const message = createBaseView_LabelEnumerationEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? 0;
+    return message;
+  },
+};
+
+function createBaseMetadataOrder(): MetadataOrder {
+  return { key: "", descending: false };
+}
+
+export const MetadataOrder: MessageFns<MetadataOrder> = {
+  encode(message: MetadataOrder, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.descending !== false) {
+      writer.uint32(16).bool(message.descending);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MetadataOrder {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMetadataOrder();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.descending = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MetadataOrder {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      descending: isSet(object.descending) ? globalThis.Boolean(object.descending) : false,
+    };
+  },
+
+  toJSON(message: MetadataOrder): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.descending !== false) {
+      obj.descending = message.descending;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MetadataOrder>, I>>(base?: I): MetadataOrder {
+    return MetadataOrder.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MetadataOrder>, I>>(object: I): MetadataOrder {
+    const message = createBaseMetadataOrder();
+    message.key = object.key ?? "";
+    message.descending = object.descending ?? false;
     return message;
   },
 };
