@@ -9,6 +9,7 @@ import copy
 import mimetypes
 import pickle
 import re
+import threading
 from typing import Any
 from urllib.parse import urlparse
 
@@ -26,6 +27,7 @@ from framevault.sdk import (
     frame_from_proto,
     runtime,
 )
+from framevault.sdk.geometry import GEOMETRY_FIELDS
 from framevault.sdk.sources import guess_content_type
 from framevault.v1 import frame_pb2
 
@@ -125,6 +127,19 @@ def test_a_read_frame_converts_only_what_is_read() -> None:
     assert first.labels == ["car", "parked"]
     assert {"metadata", "box2d_xywh", "label_ids"}.isdisjoint(vars(first))
     assert first.box2d_xywh == (1.0, 2.0, 3.0, 4.0) and first.label_ids == [3]
+
+
+def test_the_geometry_kind_of_a_read_annotation_converts_no_coordinates() -> None:
+    read = SingleFrame.from_proto(stored_frame())
+    kinds = [a.geometry_kind for a in read.annotations]
+    assert kinds == ["box2d_xywh", "poly2d_xy", "ellipse2d_xyrrt", "keypoints", "keypoints_3d", "box3d", None]
+    assert all(set(GEOMETRY_FIELDS).isdisjoint(vars(a)) for a in read.annotations)
+    # A geometry assigned (or read) first is what the kind reports.
+    box, polygon = read.annotations[0], read.annotations[1]
+    box.box2d_xywh = None
+    box.poly2d_xy = [[0.0, 0.0, 1.0, 0.0, 1.0, 1.0]]
+    assert box.geometry_kind == "poly2d_xy"
+    assert polygon.poly2d_xy == [[0.0, 0.0, 4.0, 0.0, 4.0, 3.0]] and polygon.geometry_kind == "poly2d_xy"
 
 
 def test_assignments_and_mutations_of_a_read_frame_are_what_to_proto_sends() -> None:
@@ -244,6 +259,54 @@ async def test_sync_view_iterator_takes_a_message_per_trip_and_resumes_exactly(
     finally:
         await asyncio.to_thread(configure, iterate_frames_per_message=0)
         await aclose()
+
+
+async def test_sync_view_iterator_reads_the_next_message_while_the_caller_works(
+        sdk: ClientSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a message's frames are handed to the caller's thread, the SDK's loop reads the next one:
+    the service does not wait for the caller to finish the frames it has."""
+    name = await view_corpus(sdk)
+    await asyncio.to_thread(configure, iterate_frames_per_message=4)
+    await aclose()
+    try:
+        client = await asyncio.to_thread(runtime.run_sync, _running_client())
+        real = client.metadata.IterateFrames
+        second_message = threading.Event()
+
+        class Counting:
+            def __init__(self, call: Any) -> None:
+                self.call = call
+
+            async def __aiter__(self) -> Any:
+                received = 0
+                async for message in self.call:
+                    received += 1
+                    if received == 2:
+                        second_message.set()
+                    yield message
+
+            def cancel(self) -> bool:
+                return bool(self.call.cancel())
+
+        monkeypatch.setattr(client.metadata, "IterateFrames", lambda request, **kwargs: Counting(real(request, **kwargs)))
+        view = DataView()
+        view.add_query(dataset_name=name)
+
+        def first_frame_then_wait() -> tuple[str, bool]:
+            with view.get_iterator() as iterator:
+                first = next(iterator).id
+                # The caller asks for nothing more; a generous bound only stops a hang.
+                return first, second_message.wait(timeout=60)
+
+        first, read_ahead = await asyncio.to_thread(first_frame_then_wait)
+        assert first and read_ahead
+    finally:
+        await asyncio.to_thread(configure, iterate_frames_per_message=0)
+        await aclose()
+
+
+async def _running_client() -> Any:
+    return runtime.current_client()
 
 
 async def test_sync_iterate_frames_takes_a_page_per_trip(sdk: ClientSettings, monkeypatch: pytest.MonkeyPatch) -> None:

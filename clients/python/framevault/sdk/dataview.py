@@ -345,6 +345,8 @@ class ViewIterator(AsyncIterator[Frame]):
         self._call: object | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._finished = False
+        # The next message, read while the caller works on the frames handed out (see take_received).
+        self._reading: asyncio.Future[None] | None = None
 
     @property
     def cursor(self) -> str:
@@ -358,7 +360,7 @@ class ViewIterator(AsyncIterator[Frame]):
         while not self._buffer:
             if self._finished:
                 raise StopAsyncIteration
-            await self._fill()
+            await self._receive()
         return self.deliver(self._buffer.popleft())
 
     async def take_received(self) -> list[ReceivedFrame] | None:
@@ -367,10 +369,21 @@ class ViewIterator(AsyncIterator[Frame]):
         while not self._buffer:
             if self._finished:
                 return None
-            await self._fill()
+            await self._receive()
         taken = list(self._buffer)
         self._buffer.clear()
+        if not self._finished:
+            # The caller converts these frames in its own thread meanwhile: without a read posted, the
+            # service would wait for the next one once the transport's window is full.
+            reading = self._reading = asyncio.ensure_future(self._fill())
+            # A failure is raised by the next take; one nobody takes any more is not logged as lost.
+            reading.add_done_callback(lambda done: done.cancelled() or done.exception())
         return taken
+
+    async def _receive(self) -> None:
+        """The message read ahead, or the next one read now, into the buffer."""
+        reading, self._reading = self._reading, None
+        await (reading if reading is not None else self._fill())
 
     def deliver(self, received: ReceivedFrame) -> Frame:
         """Returns a frame of :meth:`take_received` to the caller: from now on ``cursor`` resumes after it."""
@@ -437,6 +450,8 @@ class ViewIterator(AsyncIterator[Frame]):
         """Stops the stream (also done when the iterator is garbage collected)."""
         call, self._call, self._stream = self._call, None, None
         self._finished = True
+        if self._reading is not None:
+            self._reading.cancel()
         cancel = getattr(call, "cancel", None)
         if cancel is not None:
             cancel()

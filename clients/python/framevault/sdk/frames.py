@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from framevault.api.metadata_values import metadata_fields, metadata_to_dict
 from framevault.sdk.geometry import (
     GEOMETRY_FIELDS,
+    GEOMETRY_OF_ONEOF,
     Keypoint,
     Number,
     finite_numbers,
@@ -88,6 +89,12 @@ class Annotation:
     @property
     def geometry_kind(self) -> str | None:
         """Which geometry is set (``"box2d_xywh"``, ``"poly2d_xy"`` ...), or None for a frame label."""
+        attributes = self.__dict__
+        roi = attributes.get("_roi")
+        if roi is not None and attributes.keys().isdisjoint(GEOMETRY_FIELDS):
+            # Read from the service and no geometry read or assigned yet: the proto says which,
+            # without converting its coordinates.
+            return GEOMETRY_OF_ONEOF.get(roi.WhichOneof("geometry"))
         for name in GEOMETRY_FIELDS:
             if getattr(self, name) is not None:
                 return name
@@ -151,8 +158,10 @@ class Annotation:
             attributes = self.__dict__
             if name in GEOMETRY_FIELDS:
                 geometry = read_geometry(roi)
-                for kind in GEOMETRY_FIELDS:
-                    attributes.setdefault(kind, geometry[1] if geometry is not None and geometry[0] == kind else None)
+                read = dict.fromkeys(GEOMETRY_FIELDS)
+                if geometry is not None:
+                    read[geometry[0]] = geometry[1]
+                _keep_assigned(attributes, read)
             elif name == "labels":
                 attributes[name] = roi.labels[:]
             elif name == "confidence":
@@ -420,8 +429,7 @@ class SingleFrame(_Annotated):
             elif name == "stored":
                 attributes[name] = StoredInfo.from_proto(proto)
             else:
-                for key, value in _frame_attributes(proto).items():
-                    attributes.setdefault(key, value)
+                _keep_assigned(attributes, _frame_attributes(proto))
             return attributes[name]
 
     def _annotation_count(self) -> int:
@@ -500,6 +508,13 @@ class SingleFrame(_Annotated):
         own.CopyFrom(proto)
         frame.__dict__["_proto"] = own
         return frame
+
+
+def _keep_assigned(attributes: dict[str, Any], read: dict[str, Any]) -> None:
+    """Adds the attributes converted from a proto (``read``) to ``attributes``, keeping those already
+    there (read earlier or assigned by the caller); two dict updates instead of a setdefault per key."""
+    read.update(attributes)
+    attributes.update(read)
 
 
 def _known_or_guessed(content_type: str | None, uri: str) -> str:

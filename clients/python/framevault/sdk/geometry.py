@@ -19,6 +19,9 @@ Keypoint: TypeAlias = tuple[float, float] | tuple[float, float, int]
 # The annotation attributes that hold a geometry, in the order they are looked at.
 GEOMETRY_FIELDS = ("box2d_xywh", "poly2d_xy", "ellipse2d_xyrrt", "keypoints", "keypoints_3d", "box3d")
 BOX3D_FIELDS = ("x", "y", "z", "size_x", "size_y", "size_z", "qw", "qx", "qy", "qz")
+# The annotation geometry attribute of each member of the Roi's ``geometry`` oneof.
+GEOMETRY_OF_ONEOF = {"box": "box2d_xywh", "polygon": "poly2d_xy", "ellipse": "ellipse2d_xyrrt",
+                     "keypoints": "keypoints", "keypoints_3d": "keypoints_3d", "box_3d": "box3d"}
 
 
 def is_number(value: Any) -> bool:
