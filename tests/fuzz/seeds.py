@@ -153,7 +153,14 @@ def _seeds() -> dict[str, list[st.SearchStrategy[Sequence]]]:
                 order=view_pb2.ITERATION_ORDER_RANDOM, random_seed=3, max_frames=20,
                 projection={"paths": ["rois", "meta.city"]}, label_enumeration={"vehicle": 1}))),
         "CountViewFrames": one(ms.CountViewFramesRequest(view=qry)),
-        "ListViewFrames": one(ms.ListViewFramesRequest(view=seq, page_size=3, page_token="{{token.view_frames}}")),
+        "ListViewFrames": one(
+            ms.ListViewFramesRequest(view=seq, page_size=3, page_token="{{token.view_frames}}"),
+            ms.ListViewFramesRequest(view=SEED_VIEWS["metadata"], page_size=2,
+                                     page_token="{{token.view_frames_metadata}}"),
+            ms.ListViewFramesRequest(view=view_pb2.View(
+                selections=qry.selections, order=view_pb2.ITERATION_ORDER_METADATA,
+                metadata_order=view_pb2.MetadataOrder(key="metadata.city"), projection={"paths": ["meta"]}),
+                page_size=1)),
         "ListContexts": one(ms.ListContextsRequest(selection=qry.selections[0], page_size=1,
                                                    projection={"paths": ["rois"]})),
         "ListContextFrames": one(ms.ListContextFramesRequest(selection=seq.selections[0], context_id="c1",

@@ -92,6 +92,8 @@ SEED_VIEWS = {
     "sequential": view_of("{{published.id}}"),
     "random": view_of("{{published.id}}", order=view_pb2.ITERATION_ORDER_RANDOM, random_seed=7),
     "query": view_of("{{draft.id}}", query='label:car AND meta.city:"bremen"'),
+    "metadata": view_of("{{published.id}}", order=view_pb2.ITERATION_ORDER_METADATA,
+                        metadata_order=view_pb2.MetadataOrder(key="meta.n", descending=True)),
 }
 
 
@@ -205,6 +207,9 @@ class World:
         views = await self.stub.ListViewFrames(ms.ListViewFramesRequest(
             view=self.resolve(SEED_VIEWS["sequential"]), page_size=3))
         v["token.view_frames"] = views.next_page_token
+        views = await self.stub.ListViewFrames(ms.ListViewFramesRequest(
+            view=self.resolve(SEED_VIEWS["metadata"]), page_size=2))
+        v["token.view_frames_metadata"] = views.next_page_token
         for name, view, cursors in (("sequential", "sequential", False), ("random", "random", False),
                                     ("frame", "sequential", True)):
             call = self.stub.IterateFrames(ms.IterateFramesRequest(

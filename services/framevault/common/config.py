@@ -216,6 +216,10 @@ class Settings:
     view_fetch_budget_frames: int = 2000
     view_min_fetch_frames: int = 16
     view_max_fetch_frames: int = 500
+    # Longest a page of ListViewFrames in metadata-key order may sort (ms, MongoDB maxTimeMS): no
+    # index orders arbitrary keys, so each page sorts the selection; a page that takes longer fails
+    # with RESOURCE_EXHAUSTED naming this setting instead of holding the database (0 = no limit).
+    view_sort_max_time_ms: int = 10_000
     # Signs every token handed to clients (view cursors, page tokens), each kind
     # with its own key derived from it. No default: the metadata service refuses to start without it
     # (security on).

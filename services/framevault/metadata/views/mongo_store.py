@@ -12,17 +12,27 @@ from __future__ import annotations
 
 from typing import Any
 
+import pymongo.errors
 from bson import Int64, MaxKey, MinKey, ObjectId
 
-from framevault.metadata.db import Database
+from framevault.common.errors import Unavailable
+from framevault.metadata.db import FRAMES, Database
 from framevault.metadata.frame_documents import SequentialKey
+from framevault.metadata.mongo_errors import translated
 from framevault.metadata.mongo_versions import MongoVersionReader
-from framevault.metadata.views.plan import FrameScope
-from framevault.metadata.views.store import ContextKey
+from framevault.metadata.views.plan import FrameScope, MetadataOrder
+from framevault.metadata.views.store import ContextKey, MetadataKey, SortTimeLimitExceeded
 
 SEQUENTIAL_INDEX = "sequential_order"
 SHUFFLE_INDEX = "shuffle_order"
 _SEQUENTIAL_FIELDS = ("dataset_id", "context_id", "timestamp", "frame_id")
+# Computed fields of a metadata-order batch: 1 when the frame lacks the key, and the key's value
+# wrapped in a one-member list. $sort compares a list field by its smallest (largest, descending)
+# member but a one-member list by that member, and leaves a nested list whole; $expr compares a
+# list as a whole. Wrapped, a stored list is one value to both, so the sort and the keyset
+# predicate agree on every value.
+_SORT_MISSING = "_sort_missing"
+_SORT_VALUE = "_sort_value"
 
 
 def _projection(fields: list[str] | None) -> dict[str, int] | None:
@@ -33,6 +43,7 @@ class MongoViewStore(MongoVersionReader):
     def __init__(self, db: Database):
         super().__init__(db)
         self._frames = db.frames
+        self._database = db.db
 
     def _sequential_find(
         self, scope: FrameScope, after: SequentialKey | None, limit: int, fields: list[str] | None
@@ -90,6 +101,58 @@ class MongoViewStore(MongoVersionReader):
 
     async def count(self, scope: FrameScope) -> int:
         return int(await self._frames.count_documents(scope.query))
+
+    def _metadata_order_pipeline(self, scope: FrameScope, order: MetadataOrder, after: MetadataKey | None,
+                                 limit: int, fields: list[str] | None) -> list[dict[str, Any]]:
+        value = "$" + order.field
+        pipeline: list[dict[str, Any]] = [
+            {"$match": scope.query},
+            {"$set": {_SORT_MISSING: {"$cond": [{"$eq": [{"$type": value}, "missing"]}, 1, 0]},
+                      _SORT_VALUE: [value]}},
+        ]
+        if after is not None:
+            missing, last, frame_id = after
+            # Caller-given values only ever appear under $literal.
+            last_value = {"$literal": [last]}
+            further = "$lt" if order.descending else "$gt"
+            pipeline.append({"$match": {"$expr": {"$or": [
+                {"$gt": ["$" + _SORT_MISSING, missing]},
+                {"$and": [{"$eq": ["$" + _SORT_MISSING, missing]}, {"$or": [
+                    {further: ["$" + _SORT_VALUE, last_value]},
+                    {"$and": [{"$eq": ["$" + _SORT_VALUE, last_value]},
+                              {"$gt": ["$frame_id", {"$literal": frame_id}]}]},
+                ]}]},
+            ]}}})
+        # $sort followed by $limit keeps only the best ``limit`` documents while scanning (top-k).
+        pipeline += [
+            {"$sort": {_SORT_MISSING: 1, _SORT_VALUE: -1 if order.descending else 1, "frame_id": 1}},
+            {"$limit": limit},
+        ]
+        if fields is not None:
+            pipeline.append({"$project": {name: 1 for name in (*fields, _SORT_MISSING, _SORT_VALUE)}})
+        return pipeline
+
+    async def metadata_order_batch(self, scope: FrameScope, order: MetadataOrder, after: MetadataKey | None,
+                                   limit: int, fields: list[str] | None, max_time_ms: int
+                                   ) -> list[tuple[dict[str, Any], MetadataKey]]:
+        pipeline = self._metadata_order_pipeline(scope, order, after, limit, fields)
+        try:
+            documents = await self._frames.aggregate(pipeline, maxTimeMS=max_time_ms,
+                                                     batchSize=limit).to_list(length=limit)
+        except Unavailable as exc:
+            if isinstance(exc.__cause__, pymongo.errors.ExecutionTimeout):
+                raise SortTimeLimitExceeded() from exc
+            raise
+        return [(document, (document.pop(_SORT_MISSING), document.pop(_SORT_VALUE)[0], document["frame_id"]))
+                for document in documents]
+
+    async def explain_metadata_order(self, scope: FrameScope, order: MetadataOrder, after: MetadataKey | None,
+                                     limit: int) -> dict[str, Any]:
+        """The query plan of a metadata-order batch (for tests and operators)."""
+        pipeline = self._metadata_order_pipeline(scope, order, after, limit, None)
+        with translated():
+            return dict(await self._database.command(
+                "explain", {"aggregate": FRAMES, "pipeline": pipeline, "cursor": {}}))
 
     # Contexts: seeks on the sequential index (dataset, context, timestamp, frame id), so the
     # n-th page costs what the first does.

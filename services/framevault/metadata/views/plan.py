@@ -25,8 +25,8 @@ from framevault.metadata.lineage import (
     visible_filter,
 )
 from framevault.metadata.views import filters
-from framevault.metadata.views.query import QueryError, parse_query
-from framevault.metadata.views.rules import rules_to_filter
+from framevault.metadata.views.query import QueryError, canonical_field, parse_query
+from framevault.metadata.views.rules import key_path, rules_to_filter
 from framevault.metadata.views.shaping import (
     Projection,
     build_label_enumeration,
@@ -41,6 +41,29 @@ MAX_SELECTIONS = 64
 class Order(Enum):
     SEQUENTIAL = "sequential"
     RANDOM = "random"
+    # By one frame-metadata key (View.metadata_order); ListViewFrames only.
+    METADATA = "metadata"
+
+
+_ORDERS = {
+    view_pb2.ITERATION_ORDER_UNSPECIFIED: Order.SEQUENTIAL,
+    view_pb2.ITERATION_ORDER_SEQUENTIAL: Order.SEQUENTIAL,
+    view_pb2.ITERATION_ORDER_RANDOM: Order.RANDOM,
+    view_pb2.ITERATION_ORDER_METADATA: Order.METADATA,
+}
+
+
+@dataclass(frozen=True)
+class MetadataOrder:
+    """A validated View.metadata_order: the key's segments under ``meta``."""
+
+    path: tuple[str, ...]
+    descending: bool
+
+    @property
+    def field(self) -> str:
+        """The key as a document field path (every segment passed ``key_problem``)."""
+        return "meta." + ".".join(self.path)
 
 
 @dataclass(frozen=True)
@@ -92,6 +115,8 @@ class ViewPlan:
     max_frames: int
     projection: Projection
     label_enumeration: dict[str, int]
+    # Set exactly when ``order`` is METADATA.
+    metadata_order: MetadataOrder | None
     # Identifies the view (as sent, plus the versions it resolved to); binds
     # cursors to it.
     fingerprint: str
@@ -125,10 +150,10 @@ async def build_plan(store: VersionReader, view: view_pb2.View, field: str = "vi
     checked = _check_view(view, field, errors)
     projection = build_projection(view.projection, f"{field}.projection", errors)
     enumeration = build_label_enumeration(view.label_enumeration, f"{field}.label_enumeration", errors)
-    if view.order not in (
-        view_pb2.ITERATION_ORDER_UNSPECIFIED, view_pb2.ITERATION_ORDER_SEQUENTIAL, view_pb2.ITERATION_ORDER_RANDOM
-    ):
+    order = _ORDERS.get(view.order)
+    if order is None:
         errors.add(f"{field}.order", f"unknown order {view.order}")
+    metadata_order = _check_metadata_order(view, order, field, errors)
     if view.max_frames < 0:
         errors.add(f"{field}.max_frames", "must not be negative")
     errors.raise_if_any()
@@ -140,12 +165,13 @@ async def build_plan(store: VersionReader, view: view_pb2.View, field: str = "vi
         fingerprint.update(b"\x00" + plan.version.id.encode())
     return ViewPlan(
         selections=tuple(selections),
-        order=Order.RANDOM if view.order == view_pb2.ITERATION_ORDER_RANDOM else Order.SEQUENTIAL,
+        order=order or Order.SEQUENTIAL,
         seed=view.random_seed,
         infinite=view.infinite,
         max_frames=view.max_frames,
         projection=projection,
         label_enumeration=enumeration,
+        metadata_order=metadata_order,
         fingerprint=fingerprint.hexdigest()[:32],
     )
 
@@ -163,7 +189,7 @@ async def build_selection_plan(store: VersionReader, selection: view_pb2.ViewSel
     fingerprint.update(b"\x00" + projection.SerializeToString(deterministic=True))
     fingerprint.update(b"\x00" + resolved.version.id.encode())
     return ViewPlan(selections=(dataclasses.replace(resolved, label_mapping={}),), order=Order.SEQUENTIAL, seed=0,
-                    infinite=False, max_frames=0, projection=shape, label_enumeration={},
+                    infinite=False, max_frames=0, projection=shape, label_enumeration={}, metadata_order=None,
                     fingerprint=fingerprint.hexdigest()[:32])
 
 
@@ -179,6 +205,32 @@ async def _resolve_selection(store: VersionReader, index: int, selection: view_p
         weight=check.weight,
         label_mapping=check.mapping,
     )
+
+
+def _check_metadata_order(view: view_pb2.View, order: Order | None, field: str,
+                          errors: FieldErrors) -> MetadataOrder | None:
+    """The metadata order of ``view`` when its order is METADATA; its key path is checked as the
+    query language checks a ``meta.<path>`` field, so caller keys only ever become field names."""
+    if order is not Order.METADATA:
+        if view.HasField("metadata_order"):
+            errors.add(f"{field}.metadata_order", "applies only to order ITERATION_ORDER_METADATA")
+        return None
+    key_field = f"{field}.metadata_order.key"
+    if len(view.selections) > 1:
+        errors.add(f"{field}.selections", "a metadata order reads one selection")
+    written = view.metadata_order.key
+    if not written:
+        errors.add(key_field, "required with order ITERATION_ORDER_METADATA (e.g. meta.speed)")
+        return None
+    name = canonical_field(written)
+    if not name.startswith("meta."):
+        errors.add(key_field, f"must be meta.<key path>, e.g. meta.speed (got {written!r})")
+        return None
+    path, problem = key_path(name.removeprefix("meta."))
+    if problem:
+        errors.add(key_field, f"{written!r}: {problem}")
+        return None
+    return MetadataOrder(path=path, descending=view.metadata_order.descending)
 
 
 def _check_view(view: view_pb2.View, field: str, errors: FieldErrors) -> list[_CheckedSelection]:

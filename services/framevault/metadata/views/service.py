@@ -7,19 +7,30 @@ domain results; ``rpc.py`` only moves them into response messages.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from framevault.api.metadata_values import INT64_MAX, INT64_MIN, MAX_DEPTH
 from framevault.common.config import Settings
-from framevault.common.errors import FieldErrors, InvalidArgument, NotFound
+from framevault.common.errors import FieldErrors, InvalidArgument, NotFound, ResourceExhausted
 from framevault.common.tokens import VIEW_CURSOR, TokenCodec
 from framevault.metadata.frame_documents import frame_fields
+from framevault.metadata.frames.validation import MAX_FRAME_ID_BYTES
 from framevault.metadata.views.engine import CorruptState, Document, Iteration
-from framevault.metadata.views.plan import UNSHARDED, Shard, ViewPlan, build_plan, build_selection_plan, validate_shard
+from framevault.metadata.views.plan import (
+    UNSHARDED,
+    Order,
+    Shard,
+    ViewPlan,
+    build_plan,
+    build_selection_plan,
+    validate_shard,
+)
 from framevault.metadata.views.shaping import relabel
-from framevault.metadata.views.store import ContextKey, ViewStore
-from framevault.v1 import frame_pb2, metadata_service_pb2
+from framevault.metadata.views.store import ContextKey, MetadataKey, SortTimeLimitExceeded, ViewStore
+from framevault.v1 import frame_pb2, metadata_service_pb2, view_pb2
 
 # A streamed message or page ends early once its frames reach this size: with
 # frames below it too, a message stays under the 4 MiB receive limit clients
@@ -82,6 +93,11 @@ class ViewService:
         # frames a call reads without sending them.
         if not 0 <= request.resume_offset <= self._settings.iterate_max_frames_per_message:
             errors.add("resume_offset", f"must be between 0 and {self._settings.iterate_max_frames_per_message}")
+        if request.view.order == view_pb2.ITERATION_ORDER_METADATA:
+            # Each page of a metadata order is a sort of the whole selection: a stream would sort
+            # it once per message.
+            errors.add("view.order", "ITERATION_ORDER_METADATA is listed page by page with ListViewFrames; "
+                                     "IterateFrames streams sequential or random order")
         shard = validate_shard(request.shard_index, request.shard_count, errors)
         per_message = min(
             request.frames_per_message or self._settings.iterate_frames_per_message,
@@ -130,6 +146,8 @@ class ViewService:
         errors = FieldErrors()
         page_size = _page_size(request.page_size, errors)
         plan = await build_plan(self._store, request.view, errors=errors)
+        if plan.order is Order.METADATA:
+            return await self._metadata_order_page(plan, request.page_token, page_size)
         iteration = self._open(plan, UNSHARDED, request.page_token, "page_token", _LIST, infinite=False)
         # Like streamed messages, a page ends early at the size limit.
         page = FrameBatch(metadata_service_pb2.ListViewFramesResponse())
@@ -138,6 +156,44 @@ class ViewService:
             return page, ""
         token = self._codec.encode(_LIST, _binding(plan, UNSHARDED), iteration.snapshot())
         return page, token if await iteration.next() is not None else ""
+
+    async def _metadata_order_page(self, plan: ViewPlan, page_token: str, page_size: int
+                                   ) -> tuple[FrameBatch[metadata_service_pb2.ListViewFramesResponse], str]:
+        """A page of a view in metadata order: one top-k sort of its selection past the last
+        frame sent (keyset: the page token holds that frame's position, not an offset)."""
+        order = plan.metadata_order
+        assert order is not None
+        binding = _binding(plan, UNSHARDED)
+        emitted, after = 0, None
+        if page_token:
+            state = self._codec.decode(page_token, kind=_LIST, binding=binding, field="page_token")
+            emitted, after = _metadata_order_state(state, plan.max_frames)
+        wanted = min(page_size, plan.max_frames - emitted) if plan.max_frames else page_size
+        page = FrameBatch(metadata_service_pb2.ListViewFramesResponse())
+        if wanted <= 0:
+            return page, ""
+        limit_ms = self._settings.view_sort_max_time_ms
+        try:
+            # One more than the page tells whether another page follows.
+            found = await self._store.metadata_order_batch(plan.selections[0].scope(UNSHARDED), order, after,
+                                                           wanted + 1, plan.projection.document_fields(), limit_ms)
+        except SortTimeLimitExceeded:
+            raise ResourceExhausted(
+                f"sorting the view by {order.field} took longer than the server allows "
+                f"(setting view_sort_max_time_ms = {limit_ms} ms, env FRAMEVAULT_VIEW_SORT_MAX_TIME_MS): narrow "
+                "the selection with a query, or list it in sequential order", reason="SORT_TIME_LIMIT") from None
+        size = 0
+        last: MetadataKey | None = None
+        for document, position in found[:wanted]:
+            if size >= MAX_MESSAGE_BYTES:
+                break
+            size += add_shaped_frame(page.frames, plan, document, 0).ByteSize()
+            page.selection_indexes.append(0)
+            last = position
+        emitted += len(page.frames)
+        if last is None or len(found) == len(page.frames) or (plan.max_frames and emitted >= plan.max_frames):
+            return page, ""
+        return page, self._codec.encode(_LIST, binding, {"n": emitted, "after": list(last)})
 
     # A selection's frames grouped by context. Both calls page by keyset on the sequential index
     # (dataset, context id, timestamp, frame id): a page of contexts is one seek per context past
@@ -273,6 +329,39 @@ def _context_key(value: Any) -> ContextKey:
             or isinstance(value[0], bool) or not isinstance(value[1], str)):
         raise InvalidArgument.field("page_token", "malformed page token")
     return value[0], value[1]
+
+
+def _metadata_order_state(state: dict[str, Any], max_frames: int) -> tuple[int, MetadataKey]:
+    """The frames sent and the last position of a metadata-order page token, checked to be what
+    a page could have carried (the signing key may be shared or left at its default)."""
+    emitted, after = state.get("n"), state.get("after")
+    if (not isinstance(emitted, int) or isinstance(emitted, bool) or not 0 < emitted <= INT64_MAX
+            or (max_frames and emitted >= max_frames)
+            or not isinstance(after, list) or len(after) != 3):
+        raise InvalidArgument.field("page_token", "malformed page token")
+    missing, value, frame_id = after
+    if (missing not in (0, 1) or isinstance(missing, bool) or (missing and value is not None)
+            or not isinstance(frame_id, str) or not frame_id or len(frame_id.encode()) > MAX_FRAME_ID_BYTES
+            or not _is_stored_value(value, 0)):
+        raise InvalidArgument.field("page_token", "malformed page token")
+    return emitted, (missing, value, frame_id)
+
+
+def _is_stored_value(value: Any, depth: int) -> bool:
+    """Whether ``value`` (decoded JSON) is a metadata value as frames store it."""
+    if value is None or isinstance(value, (bool, str)):
+        return True
+    if isinstance(value, int):
+        return INT64_MIN <= value <= INT64_MAX
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if depth >= MAX_DEPTH:
+        return False
+    if isinstance(value, list):
+        return all(_is_stored_value(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return all(_is_stored_value(item, depth + 1) for item in value.values())
+    return False
 
 
 def _binding(plan: ViewPlan, shard: Shard) -> str:

@@ -13,12 +13,19 @@ from bson import ObjectId
 
 from framevault.metadata.frame_documents import SequentialKey, sequential_key
 from framevault.metadata.lineage import VersionReader
-from framevault.metadata.views.plan import FrameScope
+from framevault.metadata.views.plan import FrameScope, MetadataOrder
 
-__all__ = ["ContextKey", "SequentialKey", "ViewStore", "sequential_key"]
+__all__ = ["ContextKey", "MetadataKey", "SequentialKey", "SortTimeLimitExceeded", "ViewStore", "sequential_key"]
 
 # A frame's position inside its context: (timestamp, frame id).
 ContextKey = tuple[int, str]
+# A frame's position in a metadata order: (1 when the frame lacks the key, else 0; the key's
+# value as stored (None when missing); frame id).
+MetadataKey = tuple[int, Any, str]
+
+
+class SortTimeLimitExceeded(Exception):
+    """A metadata-order batch took longer than the time limit it was given."""
 
 
 class ViewStore(VersionReader, Protocol):
@@ -38,6 +45,14 @@ class ViewStore(VersionReader, Protocol):
         ...
 
     async def count(self, scope: FrameScope) -> int: ...
+
+    async def metadata_order_batch(self, scope: FrameScope, order: MetadataOrder, after: MetadataKey | None,
+                                   limit: int, fields: list[str] | None, max_time_ms: int
+                                   ) -> list[tuple[dict[str, Any], MetadataKey]]:
+        """Up to ``limit`` documents in ``order`` (MetadataOrder in view.proto) strictly after
+        ``after`` (None: from the start), each with its position; SortTimeLimitExceeded when the
+        sort takes longer than ``max_time_ms``."""
+        ...
 
     async def next_context_first(self, scope: FrameScope, after_context: str | None,
                                  fields: list[str] | None) -> dict[str, Any] | None:
