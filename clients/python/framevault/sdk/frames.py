@@ -118,7 +118,9 @@ class Annotation:
     def _proto_fields(self) -> dict[str, Any]:
         """The ``framevault.v1.Roi`` of this annotation as constructor arguments (nested dicts):
         frames build all their ROIs in the one constructor call of the frame."""
-        fields: dict[str, Any] = {"labels": list(self.labels), "sources": list(self.sources)}
+        fields: dict[str, Any] = {"labels": list(self.labels)}
+        if self.sources:
+            fields["sources"] = list(self.sources)
         if self.id:
             fields["id"] = self.id
         if self.confidence is not None:

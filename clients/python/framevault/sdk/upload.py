@@ -277,9 +277,10 @@ class FrameStreamUploader:
                 size += candidate.size
             window.release(wanted - len(items))
             request = metadata_service_pb2.UploadFramesRequest()
+            # Results name their frame by its index in the stream, so frames are sent without a client_key.
             for item in items:
                 in_flight[next_index] = item
-                request.items.add(client_key=str(next_index), frame=item.proto)
+                request.items.add(frame=item.proto)
                 next_index += 1
             await call.write(request)
         await call.done_writing()
