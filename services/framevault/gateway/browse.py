@@ -48,13 +48,13 @@ DIFF_PAGE_SIZE = 50
 # What a grid tile shows of a frame (and where its thumbnail is); everything else stays in the service.
 SUMMARY_PROJECTION = ("id", "context_id", "timestamp", "sources.width", "sources.height", "sources.uri",
                       "sources.content_type", "sources.preview.uri", "sources.preview.content_type", "rois.labels")
-# Orders the services list fast (API.md, "Order"): the whole version in sequential order (context
-# id, then timestamp), one context in timestamp order either way.
+# Orders of a version's frames (API.md, "Order"): sequential (context id, then timestamp; what
+# these names ask for), or by a metadata key (any other ``meta.<key>``, checked by the service).
 VERSION_SORTS = frozenset({"", "context", "timestamp"})
 CONTEXT_SORTS = frozenset({"", "timestamp"})
-SORT_REFUSAL = ("a version's frames are listed by context, then timestamp: no index orders them by metadata, "
-                "so sorting by a metadata key is not offered; narrow by it in the query "
-                "(meta.<key>:[low TO high]) or see its distribution in the statistics")
+# The query language's spellings of a metadata key (views/query.py reads them the same way).
+METADATA_SORT_PREFIXES = ("meta.", "metadata.", "meta_data.")
+SORT_HELP = "sort is context or timestamp (context, then timestamp), or meta.<key> (e.g. meta.speed)"
 # External images a browser may open directly.
 _BROWSER_SCHEMES = ("https://", "http://")
 
@@ -233,8 +233,9 @@ class Browser:
 
     async def frames(self, token: str | None, dataset_id: str, version_id: str, query: str, page_size: int,
                      page_token: str, *, context: str | None, sort: str, descending: bool) -> dict[str, Any]:
-        """A page of a version's frames: one context's in timestamp order (either direction), or
-        the whole version's in the services' sequential order (context id, then timestamp)."""
+        """A page of a version's frames: one context's in timestamp order (either direction), the
+        whole version's in the services' sequential order (context id, then timestamp), or by a
+        metadata key (``sort=meta.<key>``, either direction; frames without the key last)."""
         selection = view_pb2.ViewSelection(version=version_ref(dataset_id, version_id), query=query)
         if context is not None:
             if sort not in CONTEXT_SORTS:
@@ -246,12 +247,16 @@ class Browser:
             answer = await self._call(self._b.metadata.ListContextFrames, request, token)
             frames, next_token = answer.frames, answer.next_page_token
         else:
-            if sort not in VERSION_SORTS:
-                raise InvalidArgument.field("sort", SORT_REFUSAL)
-            if descending:
-                raise InvalidArgument.field("desc", "a version's frames are listed in ascending order; "
-                                                    "descending order is offered within one context")
             view = view_pb2.View(selections=[selection], order=view_pb2.ITERATION_ORDER_SEQUENTIAL)
+            if sort.startswith(METADATA_SORT_PREFIXES):
+                view.order = view_pb2.ITERATION_ORDER_METADATA
+                view.metadata_order.key = sort
+                view.metadata_order.descending = descending
+            elif sort not in VERSION_SORTS:
+                raise InvalidArgument.field("sort", SORT_HELP)
+            elif descending:
+                raise InvalidArgument.field("desc", "the sequential order is ascending; descending order is "
+                                                    "offered within one context and with sort=meta.<key>")
             view.projection.paths.extend(SUMMARY_PROJECTION)
             page = await self._call(self._b.metadata.ListViewFrames, metadata_service_pb2.ListViewFramesRequest(
                 view=view, page_size=page_size, page_token=page_token), token)

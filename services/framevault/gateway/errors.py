@@ -40,6 +40,8 @@ _CODES_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 _QUERY_POSITION = re.compile(r"^at position (\d+): ")
 # The service's view-field paths and the query parameter the web app sent them as.
 _QUERY_FIELD = re.compile(r"(^|\.)query$")
+# The metadata key of a frames listing is sent as ``sort`` (browse.py).
+_SORT_FIELD = "view.metadata_order.key"
 
 
 class HttpError(Exception):
@@ -78,6 +80,8 @@ def http_error(status: status_pb2.Status) -> HttpError:
                     if position is not None:
                         error.setdefault("position", int(position.group(1)))
                         description = description[position.end():]
+                elif field == _SORT_FIELD:
+                    field = "sort"
                 fields.append({"field": field, "description": description})
         elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
