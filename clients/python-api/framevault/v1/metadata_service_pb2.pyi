@@ -169,20 +169,26 @@ class DeleteVersionResponse(_message.Message):
     def __init__(self, deleted_frames: _Optional[int] = ...) -> None: ...
 
 class DiffVersionsRequest(_message.Message):
-    __slots__ = ("base", "target", "include_frames")
+    __slots__ = ("base", "target", "include_frames", "resume_cursor", "max_changes")
     BASE_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    RESUME_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    MAX_CHANGES_FIELD_NUMBER: _ClassVar[int]
     base: _dataset_pb2.VersionRef
     target: _dataset_pb2.VersionRef
     include_frames: bool
-    def __init__(self, base: _Optional[_Union[_dataset_pb2.VersionRef, _Mapping]] = ..., target: _Optional[_Union[_dataset_pb2.VersionRef, _Mapping]] = ..., include_frames: _Optional[bool] = ...) -> None: ...
+    resume_cursor: str
+    max_changes: int
+    def __init__(self, base: _Optional[_Union[_dataset_pb2.VersionRef, _Mapping]] = ..., target: _Optional[_Union[_dataset_pb2.VersionRef, _Mapping]] = ..., include_frames: _Optional[bool] = ..., resume_cursor: _Optional[str] = ..., max_changes: _Optional[int] = ...) -> None: ...
 
 class DiffVersionsResponse(_message.Message):
-    __slots__ = ("changes",)
+    __slots__ = ("changes", "cursor")
     CHANGES_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
     changes: _containers.RepeatedCompositeFieldContainer[FrameChange]
-    def __init__(self, changes: _Optional[_Iterable[_Union[FrameChange, _Mapping]]] = ...) -> None: ...
+    cursor: str
+    def __init__(self, changes: _Optional[_Iterable[_Union[FrameChange, _Mapping]]] = ..., cursor: _Optional[str] = ...) -> None: ...
 
 class FrameChange(_message.Message):
     __slots__ = ("frame_id", "kind", "base", "target")

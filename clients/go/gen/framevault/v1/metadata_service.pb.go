@@ -1187,6 +1187,16 @@ type DiffVersionsRequest struct {
 	Target *VersionRef `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
 	// Return the frames themselves, not only ids.
 	IncludeFrames bool `protobuf:"varint,3,opt,name=include_frames,json=includeFrames,proto3" json:"include_frames,omitempty"`
+	// The `cursor` of a DiffVersionsResponse of the same base and target: the
+	// diff continues right after that message's last change, starting there in
+	// the service's indexes (a later page costs what it holds). INVALID_ARGUMENT
+	// on `resume_cursor` when it was altered, not issued by this service, or
+	// belongs to another pair of versions.
+	ResumeCursor string `protobuf:"bytes,4,opt,name=resume_cursor,json=resumeCursor,proto3" json:"resume_cursor,omitempty"`
+	// Stream at most this many changes, then end the stream (0 = every
+	// change; negative is INVALID_ARGUMENT). With the last message's `cursor`
+	// this pages a diff.
+	MaxChanges    int32 `protobuf:"varint,5,opt,name=max_changes,json=maxChanges,proto3" json:"max_changes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1242,11 +1252,28 @@ func (x *DiffVersionsRequest) GetIncludeFrames() bool {
 	return false
 }
 
+func (x *DiffVersionsRequest) GetResumeCursor() string {
+	if x != nil {
+		return x.ResumeCursor
+	}
+	return ""
+}
+
+func (x *DiffVersionsRequest) GetMaxChanges() int32 {
+	if x != nil {
+		return x.MaxChanges
+	}
+	return 0
+}
+
 // Response of DiffVersions: a batch of changes.
 type DiffVersionsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Changes ordered by frame id.
-	Changes       []*FrameChange `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	Changes []*FrameChange `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	// Resumes right after this message's last change (as
+	// DiffVersionsRequest.resume_cursor); empty when no change follows.
+	Cursor        string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1286,6 +1313,13 @@ func (x *DiffVersionsResponse) GetChanges() []*FrameChange {
 		return x.Changes
 	}
 	return nil
+}
+
+func (x *DiffVersionsResponse) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
 }
 
 // One frame that differs between two versions.
@@ -3634,13 +3668,17 @@ const file_framevault_v1_metadata_service_proto_rawDesc = "" +
 	"\x14DeleteVersionRequest\x123\n" +
 	"\aversion\x18\x01 \x01(\v2\x19.framevault.v1.VersionRefR\aversion\">\n" +
 	"\x15DeleteVersionResponse\x12%\n" +
-	"\x0edeleted_frames\x18\x01 \x01(\x03R\rdeletedFrames\"\x9e\x01\n" +
+	"\x0edeleted_frames\x18\x01 \x01(\x03R\rdeletedFrames\"\xe4\x01\n" +
 	"\x13DiffVersionsRequest\x12-\n" +
 	"\x04base\x18\x01 \x01(\v2\x19.framevault.v1.VersionRefR\x04base\x121\n" +
 	"\x06target\x18\x02 \x01(\v2\x19.framevault.v1.VersionRefR\x06target\x12%\n" +
-	"\x0einclude_frames\x18\x03 \x01(\bR\rincludeFrames\"L\n" +
+	"\x0einclude_frames\x18\x03 \x01(\bR\rincludeFrames\x12#\n" +
+	"\rresume_cursor\x18\x04 \x01(\tR\fresumeCursor\x12\x1f\n" +
+	"\vmax_changes\x18\x05 \x01(\x05R\n" +
+	"maxChanges\"d\n" +
 	"\x14DiffVersionsResponse\x124\n" +
-	"\achanges\x18\x01 \x03(\v2\x1a.framevault.v1.FrameChangeR\achanges\"\x87\x02\n" +
+	"\achanges\x18\x01 \x03(\v2\x1a.framevault.v1.FrameChangeR\achanges\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\"\x87\x02\n" +
 	"\vFrameChange\x12\x19\n" +
 	"\bframe_id\x18\x01 \x01(\tR\aframeId\x123\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1f.framevault.v1.FrameChange.KindR\x04kind\x12(\n" +

@@ -281,12 +281,31 @@ export interface DiffVersionsRequest {
     | undefined;
   /** Return the frames themselves, not only ids. */
   includeFrames: boolean;
+  /**
+   * The `cursor` of a DiffVersionsResponse of the same base and target: the
+   * diff continues right after that message's last change, starting there in
+   * the service's indexes (a later page costs what it holds). INVALID_ARGUMENT
+   * on `resume_cursor` when it was altered, not issued by this service, or
+   * belongs to another pair of versions.
+   */
+  resumeCursor: string;
+  /**
+   * Stream at most this many changes, then end the stream (0 = every
+   * change; negative is INVALID_ARGUMENT). With the last message's `cursor`
+   * this pages a diff.
+   */
+  maxChanges: number;
 }
 
 /** Response of DiffVersions: a batch of changes. */
 export interface DiffVersionsResponse {
   /** Changes ordered by frame id. */
   changes: FrameChange[];
+  /**
+   * Resumes right after this message's last change (as
+   * DiffVersionsRequest.resume_cursor); empty when no change follows.
+   */
+  cursor: string;
 }
 
 /** One frame that differs between two versions. */
@@ -2459,7 +2478,7 @@ export const DeleteVersionResponse: MessageFns<DeleteVersionResponse> = {
 };
 
 function createBaseDiffVersionsRequest(): DiffVersionsRequest {
-  return { base: undefined, target: undefined, includeFrames: false };
+  return { base: undefined, target: undefined, includeFrames: false, resumeCursor: "", maxChanges: 0 };
 }
 
 export const DiffVersionsRequest: MessageFns<DiffVersionsRequest> = {
@@ -2472,6 +2491,12 @@ export const DiffVersionsRequest: MessageFns<DiffVersionsRequest> = {
     }
     if (message.includeFrames !== false) {
       writer.uint32(24).bool(message.includeFrames);
+    }
+    if (message.resumeCursor !== "") {
+      writer.uint32(34).string(message.resumeCursor);
+    }
+    if (message.maxChanges !== 0) {
+      writer.uint32(40).int32(message.maxChanges);
     }
     return writer;
   },
@@ -2513,6 +2538,22 @@ export const DiffVersionsRequest: MessageFns<DiffVersionsRequest> = {
             message.includeFrames = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.resumeCursor = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.maxChanges = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2534,6 +2575,16 @@ export const DiffVersionsRequest: MessageFns<DiffVersionsRequest> = {
         : isSet(object.include_frames)
         ? globalThis.Boolean(object.include_frames)
         : false,
+      resumeCursor: isSet(object.resumeCursor)
+        ? globalThis.String(object.resumeCursor)
+        : isSet(object.resume_cursor)
+        ? globalThis.String(object.resume_cursor)
+        : "",
+      maxChanges: isSet(object.maxChanges)
+        ? globalThis.Number(object.maxChanges)
+        : isSet(object.max_changes)
+        ? globalThis.Number(object.max_changes)
+        : 0,
     };
   },
 
@@ -2547,6 +2598,12 @@ export const DiffVersionsRequest: MessageFns<DiffVersionsRequest> = {
     }
     if (message.includeFrames !== false) {
       obj.includeFrames = message.includeFrames;
+    }
+    if (message.resumeCursor !== "") {
+      obj.resumeCursor = message.resumeCursor;
+    }
+    if (message.maxChanges !== 0) {
+      obj.maxChanges = Math.round(message.maxChanges);
     }
     return obj;
   },
@@ -2563,18 +2620,23 @@ export const DiffVersionsRequest: MessageFns<DiffVersionsRequest> = {
       ? VersionRef.fromPartial(object.target)
       : undefined;
     message.includeFrames = object.includeFrames ?? false;
+    message.resumeCursor = object.resumeCursor ?? "";
+    message.maxChanges = object.maxChanges ?? 0;
     return message;
   },
 };
 
 function createBaseDiffVersionsResponse(): DiffVersionsResponse {
-  return { changes: [] };
+  return { changes: [], cursor: "" };
 }
 
 export const DiffVersionsResponse: MessageFns<DiffVersionsResponse> = {
   encode(message: DiffVersionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.changes) {
       FrameChange.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.cursor !== "") {
+      writer.uint32(18).string(message.cursor);
     }
     return writer;
   },
@@ -2600,6 +2662,14 @@ export const DiffVersionsResponse: MessageFns<DiffVersionsResponse> = {
             message.changes.push(FrameChange.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cursor = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2615,6 +2685,7 @@ export const DiffVersionsResponse: MessageFns<DiffVersionsResponse> = {
   fromJSON(object: any): DiffVersionsResponse {
     return {
       changes: globalThis.Array.isArray(object?.changes) ? object.changes.map((e: any) => FrameChange.fromJSON(e)) : [],
+      cursor: isSet(object.cursor) ? globalThis.String(object.cursor) : "",
     };
   },
 
@@ -2622,6 +2693,9 @@ export const DiffVersionsResponse: MessageFns<DiffVersionsResponse> = {
     const obj: any = {};
     if (message.changes?.length) {
       obj.changes = message.changes.map((e) => FrameChange.toJSON(e));
+    }
+    if (message.cursor !== "") {
+      obj.cursor = message.cursor;
     }
     return obj;
   },
@@ -2632,6 +2706,7 @@ export const DiffVersionsResponse: MessageFns<DiffVersionsResponse> = {
   fromPartial<I extends Exact<DeepPartial<DiffVersionsResponse>, I>>(object: I): DiffVersionsResponse {
     const message = createBaseDiffVersionsResponse();
     message.changes = object.changes?.map((e) => FrameChange.fromPartial(e)) || [];
+    message.cursor = object.cursor ?? "";
     return message;
   },
 };
