@@ -18,6 +18,7 @@ from support import add_access_forwarder, add_tls_port
 
 from framevault.api.blob_client import BlobClient
 from framevault.api.digests import BlobDigest
+from framevault.blob.keys import preview_index_key, preview_index_prefix, preview_source_key, preview_sources_prefix
 from framevault.blob.storage import S3BlobStorage
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
@@ -35,6 +36,7 @@ from .helpers import (
     violated_fields,
     with_small_parts,
 )
+from .test_previews import image_bytes
 
 GRACE_SECONDS = 3
 # The documented longest grace period: a hundred years.
@@ -177,3 +179,50 @@ async def test_unreachable_metadata_service_is_unavailable(gc_settings: Settings
             assert error.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         await running.stop(grace=0)
+
+
+async def test_collection_takes_the_preview_records_of_the_blobs_it_collects(
+        gc_stub: blob_pb2_grpc.BlobServiceStub, gc_settings: Settings, references: tuple[ReferenceStandIn, int]) -> None:
+    stand_in = references[0]
+    client = BlobClient(gc_stub)
+    # The same pixels in two encodings: two sources of one preview.
+    first = (await client.upload_bytes(image_bytes(64, 48, "PNG", compress_level=1))).digest
+    second = (await client.upload_bytes(image_bytes(64, 48, "PNG", compress_level=9))).digest
+    made = [await gc_stub.CreatePreview(blob_pb2.CreatePreviewRequest(digest=proto_digest(source), max_edge=32))
+            for source in (first, second)]
+    assert made[0].digest == made[1].digest
+    preview = BlobDigest(made[0].digest.hash, made[0].digest.size_bytes)
+    storage = S3BlobStorage(gc_settings)
+
+    async def records() -> tuple[list[str], list[str]]:
+        pairs = [o.key async for o in storage.list_objects(preview_sources_prefix(preview))]
+        indexes = [o.key for source in (first, second) async for o in storage.list_objects(preview_index_prefix(source))]
+        return pairs, indexes
+
+    try:
+        both_pairs = sorted([preview_source_key(preview, first), preview_source_key(preview, second)])
+        both_indexes = [preview_index_key(first, 32, "jpeg"), preview_index_key(second, 32, "jpeg")]
+        assert await records() == (both_pairs, both_indexes)
+        await asyncio.sleep(GRACE_SECONDS + 0.5)
+        # The first source goes; the preview (stored with a frame) and the second source stay.
+        stand_in.referenced = {preview, second}
+        stand_in.calls, stand_in.added_on_second_call = 0, set()
+        digests, _ = await collect(gc_stub, dry_run=True)
+        assert first in digests and await records() == (both_pairs, both_indexes)
+        digests, _ = await collect(gc_stub, dry_run=False)
+        assert first in digests and preview not in digests and second not in digests
+        assert await records() == ([preview_source_key(preview, second)], [preview_index_key(second, 32, "jpeg")])
+
+        # Then the preview goes: its records with it; the source keeps its index (a preview asked for again is
+        # rendered again).
+        stand_in.referenced = {second}
+        stand_in.calls = 0
+        digests, _ = await collect(gc_stub, dry_run=False)
+        assert preview in digests and second not in digests
+        assert await records() == ([], [preview_index_key(second, 32, "jpeg")])
+        again = await gc_stub.CreatePreview(blob_pb2.CreatePreviewRequest(digest=proto_digest(second), max_edge=32))
+        assert again.digest == made[0].digest
+        assert await records() == ([preview_source_key(preview, second)], [preview_index_key(second, 32, "jpeg")])
+        assert await client.missing([preview, second, first]) == {first}
+    finally:
+        await storage.close()

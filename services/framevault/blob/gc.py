@@ -11,6 +11,14 @@ and picking old unreferenced candidates; (3) before deleting, load the
 references again and drop candidates that became referenced meanwhile;
 (4) delete in batches. A dry run stops after (2). Abandoned uploads (state
 or multipart upload older than the grace period) are cleaned up too.
+
+The preview records (``previews/`` index of a source, ``preview-sources/``
+pairs of a preview and a source, see previews.py) go with the blob they
+describe, just before its batch: a record of a preview and a source that
+both stay is kept, so a preview made of several sources stays readable by
+the readers of those left. Records go first because a collection stopped
+halfway leaves the blobs for the next one to find again, while a record left
+without its blob would never be looked at again.
 """
 
 from __future__ import annotations
@@ -28,10 +36,14 @@ from grpc import aio
 from framevault.api.digests import BlobDigest, digest_from_proto
 from framevault.blob.keys import (
     CAS_PREFIX,
+    PREVIEW_SOURCES_PREFIX,
+    PREVIEWS_PREFIX,
     STAGING_PREFIX,
     UPLOADS_PREFIX,
     cas_key,
     digest_of_cas_key,
+    digests_of_preview_source_key,
+    source_of_preview_index_key,
     upload_name_of_staging_key,
     upload_name_of_state_key,
 )
@@ -104,13 +116,16 @@ class GarbageCollector:
                 elif info.last_modified is not None and info.last_modified < cutoff:
                     candidates.append((digest, info.size))
             del referenced
+            records: dict[BlobDigest, list[str]] = {}
             if candidates and not dry_run:
                 again = await self._references.referenced()
                 candidates = [(d, size) for d, size in candidates if d not in again]
+                records = await self._preview_records({d for d, _ in candidates})
             batch_blobs = self._settings.blob_gc_batch_blobs
             for start in range(0, len(candidates), batch_blobs):
                 batch = candidates[start:start + batch_blobs]
                 if not dry_run:
+                    await self._storage.delete_many([key for d, _ in batch for key in records.pop(d, ())])
                     await self._storage.delete_many([cas_key(d) for d, _ in batch])
                 totals.collected_blobs += len(batch)
                 totals.collected_bytes += sum(size for _, size in batch)
@@ -119,6 +134,22 @@ class GarbageCollector:
                 await self._clean_abandoned_uploads(cutoff)
             log.info("garbage_collected", **totals.__dict__)
             yield GarbageBatch(totals=totals)
+
+    async def _preview_records(self, collected: set[BlobDigest]) -> dict[BlobDigest, list[str]]:
+        """The keys of the preview records that describe a blob of ``collected``, by that blob:
+        a source's preview index, and each preview-source pair with the preview or the source
+        collected (under the first of the two that is)."""
+        records: dict[BlobDigest, list[str]] = {}
+        async for info in self._storage.list_objects(PREVIEW_SOURCES_PREFIX):
+            pair = digests_of_preview_source_key(info.key)
+            described = next((d for d in pair or () if d in collected), None)
+            if described is not None:
+                records.setdefault(described, []).append(info.key)
+        async for info in self._storage.list_objects(PREVIEWS_PREFIX):
+            source = source_of_preview_index_key(info.key)
+            if source in collected:
+                records.setdefault(source, []).append(info.key)
+        return records
 
     async def _clean_abandoned_uploads(self, cutoff: datetime) -> None:
         """Aborts uploads untouched for the grace period: their parts are invisible but cost space."""

@@ -32,7 +32,8 @@ _UPLOAD_NAME = re.compile(r"uploads/([^/]+)/blobs/([^/]+)/([^/]+)")
 _UPLOAD_STATE_KEY = re.compile(r"uploads/([0-9a-f-]{36})/([0-9a-f]{64})_(0|[1-9][0-9]{0,18})\.json")
 _STAGING_KEY = re.compile(r"staging/([0-9a-f-]{36})/([0-9a-f]{64})_(0|[1-9][0-9]{0,18})(\.json)?")
 _PREVIEW_SOURCE_KEY = re.compile(
-    r"preview-sources/[0-9a-f]{64}_(?:0|[1-9][0-9]{0,18})/([0-9a-f]{64})_(0|[1-9][0-9]{0,18})")
+    r"preview-sources/([0-9a-f]{64})_(0|[1-9][0-9]{0,18})/([0-9a-f]{64})_(0|[1-9][0-9]{0,18})")
+_PREVIEW_INDEX_KEY = re.compile(r"previews/([0-9a-f]{64})_(0|[1-9][0-9]{0,18})/[1-9][0-9]*\.[a-z]+\.json")
 _HASH = re.compile(r"[0-9a-f]{64}")
 _SIZE = re.compile(r"0|[1-9][0-9]{0,18}")
 
@@ -128,7 +129,15 @@ def preview_sources_prefix(preview: BlobDigest) -> str:
     return f"{PREVIEW_SOURCES_PREFIX}{preview.hash}_{preview.size}/"
 
 
-def source_of_preview_source_key(key: str) -> BlobDigest | None:
-    """The source digest a ``preview-sources/`` key names, or None for any other key."""
+def digests_of_preview_source_key(key: str) -> tuple[BlobDigest, BlobDigest] | None:
+    """The preview and the source a ``preview-sources/`` key names, or None for any other key."""
     match = _PREVIEW_SOURCE_KEY.fullmatch(key)
+    if match is None:
+        return None
+    return BlobDigest(match.group(1), int(match.group(2))), BlobDigest(match.group(3), int(match.group(4)))
+
+
+def source_of_preview_index_key(key: str) -> BlobDigest | None:
+    """The source whose preview a ``previews/`` index key locates, or None for any other key."""
+    match = _PREVIEW_INDEX_KEY.fullmatch(key)
     return None if match is None else BlobDigest(match.group(1), int(match.group(2)))

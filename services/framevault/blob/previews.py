@@ -26,10 +26,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from framevault.api.digests import BlobDigest, digest_of
 from framevault.blob.keys import (
     cas_key,
+    digests_of_preview_source_key,
     preview_index_key,
     preview_source_key,
     preview_sources_prefix,
-    source_of_preview_source_key,
 )
 from framevault.blob.storage import BlobStorage, ObjectMissing
 from framevault.blob.store import BlobStore, RawDigest, checked_into, not_found
@@ -149,9 +149,9 @@ async def preview_sources(storage: BlobStorage, preview: BlobDigest) -> list[Blo
     """The sources ``preview`` was made of by CreatePreview (none for any other blob): one listing."""
     sources: list[BlobDigest] = []
     async for info in storage.list_objects(preview_sources_prefix(preview)):
-        source = source_of_preview_source_key(info.key)
-        if source is not None:
-            sources.append(source)
+        described = digests_of_preview_source_key(info.key)
+        if described is not None:
+            sources.append(described[1])
         if len(sources) == MAX_SOURCES_PER_PREVIEW:
             break
     return sources
