@@ -96,6 +96,14 @@ async def test_ingest_with_coco_then_export_jsonl(sdk: ClientSettings, image_fol
     shuffled = await run(sdk, "export", "--dataset", dataset, "--order", "random", "--seed", "3", "--limit", "2")
     assert shuffled.exit_code == 0 and len(shuffled.stdout.splitlines()) == 2
 
+    # By a metadata key (the COCO image id), largest first.
+    by_id = await run(sdk, "export", "--dataset", dataset, "--sort", "meta.coco_image_id", "--descending")
+    assert by_id.exit_code == 0, by_id.output
+    assert [json.loads(line)["id"] for line in by_id.stdout.splitlines()] == ["dog.jpg", "cats/cat2.png",
+                                                                             "cats/cat1.jpg"]
+    bad_sort = await run(sdk, "export", "--dataset", dataset, "--sort", "coco_image_id")
+    assert bad_sort.exit_code == 2 and "--sort" in bad_sort.stderr
+
     again = await run(sdk, "ingest", str(folder), "--dataset", dataset, "--coco", str(coco_file))
     assert again.exit_code == 0, again.output
     assert "0 created, 0 updated, 3 unchanged, 0 failed" in again.stdout

@@ -39,6 +39,9 @@ from framevault.sdk.runtime import SyncIterator, current_client, sync_twin
 from framevault.v1 import frame_pb2, metadata_service_pb2, view_pb2
 
 RESUME_CODES = (grpc.StatusCode.UNAVAILABLE,)
+# ListViewFrames page sizes: what the service answers when none is given, and at most.
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
 
 # A frame as received: its proto and the position right after it (a cursor the service issued, and how
 # many frames after that cursor's position the frame is).
@@ -72,11 +75,44 @@ class IterationOrder(enum.Enum):
     """Grouped by context id, by timestamp inside each context."""
     random = "random"
     """A permutation derived from the view's random seed (same seed, same order)."""
+    metadata = "metadata"
+    """By a frame-metadata key (:meth:`DataView.set_sort`); read by pages, not streamed."""
 
     def to_proto(self) -> view_pb2.IterationOrder:
         if self is IterationOrder.random:
             return view_pb2.ITERATION_ORDER_RANDOM
+        if self is IterationOrder.metadata:
+            return view_pb2.ITERATION_ORDER_METADATA
         return view_pb2.ITERATION_ORDER_SEQUENTIAL
+
+
+# How a metadata key is written (the query language's spellings).
+METADATA_KEY_PREFIXES = ("meta.", "metadata.", "meta_data.")
+
+
+@dataclass
+class MetadataSort:
+    """Frames by the value of one metadata key: ``key`` as ``meta.<dotted.path>``.
+
+    Frames without the key come last either way; values order by type, then value (null <
+    numbers < strings < objects < lists < booleans; numbers by value whatever their type); ties by
+    frame id (``MetadataOrder`` in view.proto)."""
+
+    key: str
+    descending: bool = False
+
+
+@dataclass
+class ViewPage:
+    """One page of a view (:meth:`DataView.get_page`); ``next_page_token`` is empty on the last."""
+
+    protos: list[frame_pb2.Frame]
+    next_page_token: str
+
+    @property
+    def frames(self) -> list[Frame]:
+        """The page's frames as SDK frames."""
+        return [frame_from_proto(proto) for proto in self.protos]
 
 
 @dataclass
@@ -117,6 +153,7 @@ class DataView:
         random_seed: seed of the random order and of the weighted mixing.
         projection: Frame fields to return (e.g. ``["sources.uri", "rois"]``);
             None returns every field.
+        sort_by, sort_descending: order by this metadata key instead (see :meth:`set_sort`).
     """
 
     def __init__(
@@ -127,7 +164,10 @@ class DataView:
         random_seed: int = 1337,
         *,
         projection: Sequence[str] | None = None,
+        sort_by: str | None = None,
+        sort_descending: bool = False,
     ) -> None:
+        self.metadata_sort: MetadataSort | None = None
         self.queries: list[ViewQuery] = []
         self.mapping_rules: list[MappingRule] = []
         self.labels: dict[str, int] = {}
@@ -137,6 +177,8 @@ class DataView:
         self.maximum_number_of_frames: int | None = None
         self.random_seed = 1337
         self.set_iteration_parameters(iteration_order, iteration_infinite, maximum_number_of_frames, random_seed)
+        if sort_by is not None:
+            self.set_sort(sort_by, sort_descending)
 
     def set_iteration_parameters(
         self,
@@ -158,6 +200,23 @@ class DataView:
             if random_seed < 0:
                 raise ValueError("random_seed must be >= 0")
             self.random_seed = random_seed
+
+    def set_sort(self, key: str, descending: bool = False) -> None:
+        """Orders the view by a frame-metadata key, e.g. ``view.set_sort("meta.speed", descending=True)``.
+
+        Frames without the key come last either way; values order by type, then value (null <
+        numbers < strings < objects < lists < booleans; numbers by value whatever their type);
+        equal values by frame id. Such a view is read by pages (:meth:`get_page`, :meth:`to_list`)
+        from one query; the service sorts the query's frames for each page, within its
+        ``view_sort_max_time_ms`` (RESOURCE_EXHAUSTED beyond it: narrow the query).
+
+        Raises:
+            ValueError: ``key`` is not written ``meta.<key path>``.
+        """
+        if not key.startswith(METADATA_KEY_PREFIXES) or key.endswith("."):
+            raise ValueError(f"write the sort key as meta.<key path>, e.g. meta.speed (got {key!r})")
+        self.metadata_sort = MetadataSort(key, descending)
+        self.iteration_order = IterationOrder.metadata
 
     def add_query(
         self,
@@ -252,6 +311,11 @@ class DataView:
             max_frames=self.maximum_number_of_frames or 0,
             label_enumeration=self.labels,
         )
+        if self.iteration_order is IterationOrder.metadata:
+            if self.metadata_sort is None:
+                raise ValueError("a metadata order needs its key: call set_sort")
+            view.metadata_order.key = self.metadata_sort.key
+            view.metadata_order.descending = self.metadata_sort.descending
         if self.projection:
             view.projection.CopyFrom(field_mask_pb2.FieldMask(paths=self.projection))
         for query in self.queries:
@@ -299,6 +363,8 @@ class DataView:
         """
         if not 0 <= shard_index < max(1, shard_count):
             raise ValueError("need 0 <= shard_index < shard_count")
+        if self.iteration_order is IterationOrder.metadata:
+            raise ValueError("a view sorted by a metadata key is read by pages: get_page or to_list")
         return ViewIterator(self.to_proto(), shard_index, shard_count, resume_cursor or "", as_proto=as_proto)
 
     def get_iterator(
@@ -314,11 +380,44 @@ class DataView:
         Raises:
             ValueError: the view is infinite and has no frame limit.
         """
+        if self.iteration_order is IterationOrder.metadata:
+            frames: list[Frame] = []
+            token = ""
+            while True:
+                page = await self.aget_page(MAX_PAGE_SIZE, token)
+                frames += page.frames
+                token = page.next_page_token
+                if not token:
+                    return frames
         if self.iteration_infinite and not self.maximum_number_of_frames:
             raise ValueError("an infinite view without maximum_number_of_frames has no end")
         return [frame async for frame in self.aget_iterator()]
 
     to_list = sync_twin(ato_list)
+
+    async def aget_page(self, page_size: int = DEFAULT_PAGE_SIZE, page_token: str = "") -> ViewPage:
+        """One page of the view in its order (``ListViewFrames``; ``infinite`` does not apply).
+
+        Args:
+            page_size: frames per page (1..1000; the service may end a page early at 2 MiB).
+            page_token: ``next_page_token`` of the page before ("" = the first page).
+
+        Raises:
+            FramevaultError: e.g. INVALID_ARGUMENT naming ``view.metadata_order.key`` or
+                ``page_token``, RESOURCE_EXHAUSTED when a metadata sort takes too long.
+        """
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}")
+        client = current_client()
+        response = await client.unary(
+            client.metadata.ListViewFrames,
+            metadata_service_pb2.ListViewFramesRequest(view=self.to_proto(), page_size=page_size,
+                                                       page_token=page_token),
+            idempotent=True,
+        )
+        return ViewPage(response.frames[:], response.next_page_token)
+
+    get_page = sync_twin(aget_page)
 
 
 class ViewIterator(AsyncIterator[Frame]):
