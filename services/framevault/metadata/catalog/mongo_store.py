@@ -290,21 +290,28 @@ class MongoCatalogStore(MongoVersionReader):
 
     # -- frame revisions (diff, merge, statistics, purges) -------------------
 
-    def _frame_ids(self, field: str, version_ids: Sequence[str], index: str) -> AsyncIterable[dict[str, Any]]:
+    def _frame_ids(self, field: str, version_ids: Sequence[str], index: str, after: str | None
+                   ) -> AsyncIterable[dict[str, Any]]:
         selector: Any = {"$in": list(version_ids)} if len(version_ids) > 1 else version_ids[0]
+        query: dict[str, Any] = {field: selector}
+        if after is not None:
+            # A bound on the index's second key: each version's range starts at ``after``.
+            query["frame_id"] = {"$gt": after}
         cursor: AsyncIterable[dict[str, Any]] = (
-            self._db.frames.find({field: selector}, {"_id": 0, "frame_id": 1},
+            self._db.frames.find(query, {"_id": 0, "frame_id": 1},
                                 batch_size=self.settings.mongodb_cursor_batch_size)
             .sort("frame_id", ASCENDING)
             .hint(index)
         )
         return cursor
 
-    def frame_ids_written_by(self, version_ids: Sequence[str]) -> AsyncIterable[dict[str, Any]]:
-        return self._frame_ids("version_id", version_ids, "revision_unique")
+    def frame_ids_written_by(self, version_ids: Sequence[str], *, after: str | None = None
+                             ) -> AsyncIterable[dict[str, Any]]:
+        return self._frame_ids("version_id", version_ids, "revision_unique", after)
 
-    def frame_ids_hidden_by(self, version_ids: Sequence[str]) -> AsyncIterable[dict[str, Any]]:
-        return self._frame_ids("hidden_in", version_ids, "hidden_frames")
+    def frame_ids_hidden_by(self, version_ids: Sequence[str], *, after: str | None = None
+                            ) -> AsyncIterable[dict[str, Any]]:
+        return self._frame_ids("hidden_in", version_ids, "hidden_frames", after)
 
     async def revisions_of(
         self, dataset_id: str, frame_ids: Sequence[str], version_ids: Sequence[str], *, full: bool

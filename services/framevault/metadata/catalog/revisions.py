@@ -33,19 +33,20 @@ async def _frame_ids(cursor: AsyncIterable[dict[str, Any]], counter: ReadCounter
 
 
 async def changed_frame_ids(
-    store: CatalogStore, versions: Sequence[str], counter: ReadCounter
+    store: CatalogStore, versions: Sequence[str], counter: ReadCounter, *, after: str | None = None
 ) -> AsyncIterator[str]:
-    """Distinct ids of the frames that ``versions`` wrote or hid, ascending.
+    """Distinct ids of the frames that ``versions`` wrote or hid, ascending
+    (only those after ``after`` when it is given).
 
     Two index-ordered scans merged: revisions written by the versions
     (``revision_unique``: version_id, frame_id) and revisions they hid
     (``hidden_frames``: hidden_in, frame_id). Only index keys of changed
-    revisions are read.
+    revisions are read, from ``after`` on: each scan seeks there.
     """
     if not versions:
         return
-    written = store.frame_ids_written_by(versions)
-    hidden = store.frame_ids_hidden_by(versions)
+    written = store.frame_ids_written_by(versions, after=after)
+    hidden = store.frame_ids_hidden_by(versions, after=after)
     previous: str | None = None
     async for frame_id in _merge_sorted([_frame_ids(written, counter), _frame_ids(hidden, counter)]):
         if frame_id != previous:

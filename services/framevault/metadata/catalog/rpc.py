@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 from grpc import aio
 
@@ -91,16 +92,22 @@ class CatalogRpcs:
         diff = await self.deps.catalog.differ.open(request)
         settings = self.deps.settings
         message = ms.DiffVersionsResponse()
-        size = 0
-        async for batch in diff.batches:
-            for change in batch:
+        size = sent = 0
+        # A message goes out once the change after it is known, so only the last one of the diff has no cursor.
+        async with aclosing(diff.changes()) as changes:
+            async for change in changes:
+                page_done = sent == diff.max_changes
+                if message.changes and (page_done or len(message.changes) >= settings.catalog_diff_message_changes
+                                        or size >= settings.catalog_diff_message_bytes):
+                    message.cursor = diff.cursor_after(message.changes[-1].frame_id)
+                    yield message
+                    if page_done:
+                        return
+                    message, size = ms.DiffVersionsResponse(), 0
                 proto = _change_to_proto(change, diff.base_id, diff.target_id)
                 message.changes.append(proto)
                 size += proto.ByteSize()
-                if (len(message.changes) >= settings.catalog_diff_message_changes
-                        or size >= settings.catalog_diff_message_bytes):
-                    yield message
-                    message, size = ms.DiffVersionsResponse(), 0
+                sent += 1
         if message.changes:
             yield message
 

@@ -19,6 +19,6 @@ class Catalog:
         tokens = PageTokens.from_settings(settings)
         self.datasets = Datasets(store, tokens)
         self.versions = Versions(store, tokens)
-        self.differ = VersionDiffer(store)
+        self.differ = VersionDiffer(store, tokens)
         self.merger = Merger(store)
         self.statistics = VersionStatisticsService(store)

@@ -111,14 +111,16 @@ class CatalogStore(VersionReader, Protocol):
 
     # -- frame revisions (diff, merge, statistics, purges) -------------------
 
-    def frame_ids_written_by(self, version_ids: Sequence[str]) -> AsyncIterable[Document]:
+    def frame_ids_written_by(self, version_ids: Sequence[str], *, after: str | None = None
+                             ) -> AsyncIterable[Document]:
         """``{"frame_id"}`` of every revision the versions wrote, by frame id
-        (index keys only)."""
+        (index keys only; from the first frame id above ``after`` when given)."""
         ...
 
-    def frame_ids_hidden_by(self, version_ids: Sequence[str]) -> AsyncIterable[Document]:
+    def frame_ids_hidden_by(self, version_ids: Sequence[str], *, after: str | None = None
+                            ) -> AsyncIterable[Document]:
         """``{"frame_id"}`` of every revision the versions hid, by frame id
-        (index keys only)."""
+        (index keys only; from the first frame id above ``after`` when given)."""
         ...
 
     async def revisions_of(
