@@ -5,8 +5,10 @@ Harness side: :func:`p3_direct_rows`. Client side: ``python rows_blob_direct.py 
 (a process of its own, like every measurement). Per blob size and repeat, three sides take turns:
 
 - **sdk**: ``BlobTransfer.upload_file`` of a fresh random file (hashing included, as a user calls
-  it; the service verifies the assembled bytes before they become visible), then
-  ``BlobTransfer.read_to_file`` (ranges in parallel, sha256 checked before the file appears);
+  it; up to the service's ``blob_direct_single_put_max_bytes`` one PUT whose signed sha256 the store
+  checks, larger blobs in parts the service verifies before they become visible), then
+  ``BlobTransfer.read_to_file`` (parallel ranges straight into the mapped file, sha256 checked before
+  the file appears);
 - **streams**: the same client with direct transfers off (``BlobClient`` over WriteBlob / ReadBlob),
   for what the direct path saves (report only);
 - **raw**: ``minio`` ``fput_object`` of the same file (the service's part size, the SDK's default 3
@@ -59,8 +61,9 @@ def p3_direct_rows(bench: Bench, sizes: tuple[int, ...] = SIZES, services_dir: P
         sdk, streams, raw = _rotate(repeat, side("sdk"), side("streams"), side("raw"))
         label = format_bytes(size)
         conditions = (f"one fresh random {label} file per side and repeat, on local disk; SDK: BlobTransfer."
-                      f"upload_file (sha256 hashed first) then read_to_file (sha256 checked), default "
-                      f"ClientSettings, parts of {format_bytes(bench.s3_part_size)}; raw: minio fput_object "
+                      f"upload_file (sha256 hashed first; one checked PUT up to the service's "
+                      f"blob_direct_single_put_max_bytes, else parts of {format_bytes(bench.s3_part_size)}) then "
+                      f"read_to_file (sha256 checked), default ClientSettings; raw: minio fput_object "
                       f"(same part size, 3 parallel part uploads) then fget_object; same S3 server and bucket; "
                       f"median of {repeat}, the three sides taking turns")
         for direction in ("write", "read"):

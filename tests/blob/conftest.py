@@ -31,7 +31,8 @@ async def s3(settings: Settings) -> AsyncIterator[S3BlobStorage]:
 
 @pytest.fixture(scope="session")
 def small_parts_settings(settings: Settings) -> Settings:
-    return with_small_parts(settings)
+    # Direct uploads in parts of SMALL_PART, the staged path (one checked PUT has tests of its own).
+    return with_small_parts(settings, blob_direct_single_put_max_bytes=0)
 
 
 @pytest.fixture(scope="session")

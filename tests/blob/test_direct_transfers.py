@@ -4,10 +4,14 @@ store cannot be reached from the client. Real S3 (the session's SeaweedFS)."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import dataclasses
+import hashlib
 import http.client
 import urllib.parse
 import uuid
+import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +21,13 @@ import pytest
 from sdk.helpers import sdk
 
 from framevault.api.blob_client import BlobClient, DirectTransfers
-from framevault.api.digests import BlobDigest, digest_of
+from framevault.api.digests import (
+    S3_CHECKSUM_ALGORITHM_HEADER,
+    S3_CHECKSUM_HEADER,
+    BlobDigest,
+    digest_of,
+    s3_checksum_headers,
+)
 from framevault.blob.direct import DirectUploads
 from framevault.blob.gc import GarbageCollector
 from framevault.blob.keys import STAGING_PREFIX, cas_key, parse_upload_name
@@ -29,6 +39,7 @@ from framevault.common.server import RunningService
 from framevault.sdk import ClientSettings
 from framevault.sdk.blobs import BlobTransfer
 from framevault.sdk.client import FramevaultClient
+from framevault.sdk.errors import FramevaultError
 from framevault.sdk.runtime import current_client
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
@@ -357,3 +368,284 @@ def test_the_public_endpoint_setting_names_host_and_scheme(settings: Settings):
     assert of("s3.example.com:443", secure=True) == ("s3.example.com:443", True)
     assert of("https://s3.example.com/") == ("s3.example.com", True)
     assert of("HTTP://10.0.0.5:8333") == ("10.0.0.5:8333", False)
+
+
+class StoreProxy:
+    """A TCP proxy in front of the S3 store for presigned URLs that name it: it can cut a connection
+    once it carried a number of bytes in one direction, and refuse all connections from some point on.
+    The URLs' signatures name the proxy's address, which the store checks as it would its own."""
+
+    def __init__(self, upstream: str):
+        self._upstream_host, _, port = upstream.rpartition(":")
+        self._upstream_port = int(port)
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        # Cut the next connection once it carried this many bytes of responses (or of requests).
+        self.cut_response_after: int | None = None
+        self.cut_request_after: int | None = None
+        # Once this many response bytes went through in all, every connection is closed and new ones are refused.
+        self.stop_after: int | None = None
+        self.connections = 0
+        self.cuts = 0
+        self.response_bytes = 0
+        self._open: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    def stop(self) -> None:
+        """Closes every connection and stops listening: the store is gone for the URLs' holders."""
+        for writer in list(self._open):
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    async def close(self) -> None:
+        server = self._server
+        self.stop()
+        if server is not None:
+            await server.wait_closed()
+
+    def reset(self) -> None:
+        self.cut_response_after = self.cut_request_after = self.stop_after = None
+        self.connections = self.cuts = self.response_bytes = 0
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.stop_after is not None and self.response_bytes >= self.stop_after:
+            writer.close()
+            return
+        self.connections += 1
+        cut_response, self.cut_response_after = self.cut_response_after, None
+        cut_request, self.cut_request_after = self.cut_request_after, None
+        upstream_reader, upstream_writer = await asyncio.open_connection(self._upstream_host, self._upstream_port)
+        self._open.update((writer, upstream_writer))
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter, limit: int | None,
+                       responses: bool) -> None:
+            carried = 0
+            try:
+                while data := await source.read(256 * 1024):
+                    if limit is not None and carried + len(data) > limit:
+                        sink.write(data[:limit - carried])
+                        await sink.drain()
+                        self.cuts += 1
+                        break
+                    carried += len(data)
+                    if responses:
+                        self.response_bytes += len(data)
+                        if self.stop_after is not None and self.response_bytes >= self.stop_after:
+                            sink.write(data)
+                            await sink.drain()
+                            self.stop()
+                            break
+                    sink.write(data)
+                    await sink.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                for end in (writer, upstream_writer):
+                    end.close()
+                    self._open.discard(end)
+
+        await asyncio.gather(pump(reader, upstream_writer, cut_request, False),
+                             pump(upstream_reader, writer, cut_response, True))
+
+
+@pytest.fixture(scope="module")
+async def store_proxy(small_parts_settings: Settings) -> AsyncIterator[StoreProxy]:
+    proxy = StoreProxy(small_parts_settings.s3_endpoint)
+    await proxy.start()
+    yield proxy
+    await proxy.close()
+
+
+@pytest.fixture(scope="module")
+async def proxied_store_service(small_parts_settings: Settings, store_proxy: StoreProxy
+                                ) -> AsyncIterator[RunningService]:
+    """A blob service whose presigned URLs go through ``store_proxy``."""
+    settings = Settings(**{**small_parts_settings.__dict__,
+                           "s3_public_endpoint": f"http://127.0.0.1:{store_proxy.port}"})
+    running: RunningService = await start_blob_service(settings)
+    yield running
+    await running.stop(grace=1)
+
+
+@pytest.fixture(scope="module")
+async def proxied_store_stub(proxied_store_service: RunningService) -> AsyncIterator[blob_pb2_grpc.BlobServiceStub]:
+    async with channel_to(proxied_store_service.port) as channel:
+        yield blob_pb2_grpc.BlobServiceStub(channel)
+
+
+@pytest.fixture
+async def proxy(store_proxy: StoreProxy) -> StoreProxy:
+    """The proxy passing everything through (listening again if a test before stopped it)."""
+    store_proxy.reset()
+    if store_proxy._server is None:
+        await store_proxy.start()
+    return store_proxy
+
+
+async def test_a_range_cut_mid_way_is_fetched_again_and_the_read_stays_direct(
+        proxied_store_stub: blob_pb2_grpc.BlobServiceStub, proxy: StoreProxy):
+    data, digest = random_blob(5 * DIRECT.read_range_bytes + 99)
+    client = BlobClient(proxied_store_stub, direct=DIRECT)
+    await client.upload_bytes(data)
+    proxy.reset()
+    # The first connection of the read breaks after 1 MiB of its first range's answer.
+    proxy.cut_response_after = 1024 * 1024
+    assert await client.read(digest) == data
+    assert proxy.cuts == 1 and client.fallbacks == 0
+    # Four workers on keep-alive connections, and one fresh connection for the range that broke.
+    assert proxy.connections == DIRECT.concurrency + 1
+
+
+async def test_a_part_cut_mid_way_is_sent_again_and_the_write_stays_direct(
+        proxied_store_stub: blob_pb2_grpc.BlobServiceStub, proxy: StoreProxy, s3: S3BlobStorage):
+    data, digest = random_blob(3 * SMALL_PART + 7)
+    client = BlobClient(proxied_store_stub, direct=DIRECT)
+    proxy.cut_request_after = SMALL_PART // 2
+    result = await client.upload_bytes(data)
+    assert proxy.cuts == 1
+    assert (client.direct_transfers, client.fallbacks) == (1, 0) and not result.already_existed
+    assert await s3.get(cas_key(digest)) == data
+
+
+async def test_a_direct_read_the_store_stops_answering_goes_on_over_readblob_from_where_it_got(
+        sdk: ClientSettings, proxied_store_service: RunningService, proxied_store_stub: blob_pb2_grpc.BlobServiceStub,
+        proxy: StoreProxy, tmp_path: Path):
+    data, digest = random_blob(6 * 1024 * 1024 * 3 + 1234)
+    writer = BlobClient(proxied_store_stub, direct=DIRECT)
+    await writer.upload_bytes(data)
+    proxy.reset()
+    # The SDK reads 3 MiB ranges one at a time; during the third the store is gone for this client,
+    # so the read goes on over ReadBlob from 6 MiB (a wrong offset would fail the sha256 check).
+    proxy.stop_after = 7 * 1024 * 1024
+    client = FramevaultClient(dataclasses.replace(sdk, blob_target=f"127.0.0.1:{proxied_store_service.port}",
+                                                  blob_direct_range_bytes=3 * 1024 * 1024,
+                                                  blob_direct_concurrency=1))
+    try:
+        blobs = BlobTransfer(client)
+        copy = await blobs.read_to_file(digest, tmp_path / "copy.bin")
+        assert copy.read_bytes() == data
+        reader = await blobs.blob_client()
+        assert (reader.direct_transfers, reader.fallbacks) == (0, 1)
+        assert proxy.response_bytes >= 6 * 1024 * 1024
+        assert [p.name for p in tmp_path.iterdir()] == ["copy.bin"]
+    finally:
+        await client.close()
+
+
+ONE_PUT_MAX = 32 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+async def one_put_service(small_parts_settings: Settings) -> AsyncIterator[RunningService]:
+    """A blob service sending direct uploads up to ONE_PUT_MAX in one checked PUT."""
+    settings = Settings(**{**small_parts_settings.__dict__, "blob_direct_single_put_max_bytes": ONE_PUT_MAX})
+    running: RunningService = await start_blob_service(settings)
+    yield running
+    await running.stop(grace=1)
+
+
+@pytest.fixture(scope="module")
+async def one_put_stub(one_put_service: RunningService) -> AsyncIterator[blob_pb2_grpc.BlobServiceStub]:
+    async with channel_to(one_put_service.port) as channel:
+        yield blob_pb2_grpc.BlobServiceStub(channel)
+
+
+def _put_with(url: str, data: bytes, headers: dict[str, str]) -> int:
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=30)
+    try:
+        connection.request("PUT", f"{parts.path}?{parts.query}", body=data, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+async def test_a_one_put_upload_lands_at_the_content_address_only_with_the_signed_sha256(
+        one_put_stub: blob_pb2_grpc.BlobServiceStub, s3: S3BlobStorage):
+    data, digest = random_blob(2 * SMALL_PART + 5)
+    forged = bytes([data[0] ^ 1]) + data[1:]
+    name = _name(digest)
+    plan = await one_put_stub.StartDirectUpload(blob_pb2.StartDirectUploadRequest(resource_name=name))
+    assert plan.part_count == 1 and [(p.offset, p.size_bytes) for p in plan.parts] == [(0, digest.size)]
+    url = plan.parts[0].url
+    assert f"{S3_CHECKSUM_HEADER};{S3_CHECKSUM_ALGORITHM_HEADER}" in urllib.parse.unquote(url)
+    headers = s3_checksum_headers(digest.hash)
+    forged_crc32 = base64.b64encode(zlib.crc32(forged).to_bytes(4, "big")).decode()
+    # Without the signed headers the signature fails; with them, bytes of another sha256 are refused,
+    # also when the request asks for a checksum the forged bytes match.
+    assert await asyncio.to_thread(_put_with, url, forged, {}) == 403
+    assert 400 <= await asyncio.to_thread(_put_with, url, forged, headers) < 500
+    assert 400 <= await asyncio.to_thread(_put_with, url, forged, {
+        **headers, "x-amz-checksum-algorithm": "CRC32", "x-amz-checksum-crc32": forged_crc32}) < 500
+    assert 400 <= await asyncio.to_thread(_put_with, url, forged, {
+        **headers, S3_CHECKSUM_HEADER: base64.b64encode(hashlib.sha256(forged).digest()).decode()}) < 500
+    assert await s3.stat(cas_key(digest)) is None
+    error = await rpc_error(one_put_stub.CompleteDirectUpload(blob_pb2.CompleteDirectUploadRequest(resource_name=name)))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    # The right bytes land at the content address, and completion finds them there.
+    assert await asyncio.to_thread(_put_with, url, data, headers) == 200
+    done = await one_put_stub.CompleteDirectUpload(blob_pb2.CompleteDirectUploadRequest(resource_name=name))
+    assert done.committed_size == digest.size
+    assert await s3.get(cas_key(digest)) == data
+    assert await _staged(s3, name) == []
+
+
+async def test_a_client_sends_a_blob_up_to_the_one_put_size_in_one_put_and_larger_ones_in_parts(
+        one_put_stub: blob_pb2_grpc.BlobServiceStub, s3: S3BlobStorage):
+    client = BlobClient(one_put_stub, direct=DIRECT)
+    for size in (ONE_PUT_MAX, ONE_PUT_MAX + 1):
+        data, digest = random_blob(size)
+        name = _name(digest)
+        plan = await one_put_stub.StartDirectUpload(blob_pb2.StartDirectUploadRequest(resource_name=name))
+        assert plan.part_count == (1 if size <= ONE_PUT_MAX else 5)
+        result = await client.upload_bytes(data, upload_id=name.split("/")[1])
+        assert result.bytes_sent == size and not result.already_existed
+        assert await s3.get(cas_key(digest)) == data
+        assert await _staged(s3, name) == []
+    assert (client.direct_transfers, client.fallbacks) == (2, 0)
+
+
+async def test_uploads_go_in_one_put_only_once_the_store_proved_it_checks_the_sha256(
+        small_parts_settings: Settings):
+    settings = Settings(**{**small_parts_settings.__dict__, "blob_direct_single_put_max_bytes": ONE_PUT_MAX})
+    storage = S3BlobStorage(settings)
+    try:
+        direct = DirectUploads(storage, BlobStore(storage, settings), settings)
+        data, digest = random_blob(SMALL_PART + 1)
+        # Before the probe: in parts, staged and read back.
+        plan = await direct.start(_name(digest), [], 0)
+        assert plan.part_count == 2
+        await direct.probe_store()
+        plan = await direct.start(_name(digest), [], 0)
+        assert plan.part_count == 1
+        assert await storage.refuses_mismatched_checksums()
+    finally:
+        await storage.close()
+
+
+async def test_a_direct_read_of_bytes_changed_in_the_store_is_refused_and_shows_nothing(
+        sdk: ClientSettings, tmp_path: Path, s3: S3BlobStorage):
+    source = tmp_path / "video.bin"
+    data = random_blob(9 * 1024 * 1024 + 5)[0]
+    source.write_bytes(data)
+    blobs = BlobTransfer(current_client())
+    digest = await blobs.upload_file(str(source))
+    # Changed inside the store behind the service's back, same size.
+    await s3.put(cas_key(digest), data[:-1] + bytes([data[-1] ^ 1]))
+    try:
+        with pytest.raises(FramevaultError) as refused:
+            await blobs.read_to_file(digest, tmp_path / "copy.bin")
+        assert refused.value.code == grpc.StatusCode.DATA_LOSS
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["video.bin"]
+        with pytest.raises(FramevaultError) as refused:
+            await blobs.read_bytes(digest)
+        assert refused.value.code == grpc.StatusCode.DATA_LOSS
+        assert ((await blobs.blob_client()).fallbacks) == 0
+    finally:
+        await s3.delete(cas_key(digest))

@@ -46,13 +46,14 @@ def build_service(settings: Settings, *, storage: BlobStorage | None = None,
                                                   call_credentials=security.service_credentials)
     blobs = BlobStore(backend, settings)
     writer = BlobWriter(backend, settings)
+    direct = DirectUploads(backend, blobs, settings)
     servicer = BlobServicer(BlobDeps(
         settings=settings,
         blobs=blobs,
         writer=writer,
         previews=PreviewMaker(backend, blobs, settings),
         garbage=GarbageCollector(backend, referenced, settings),
-        direct=DirectUploads(backend, blobs, settings),
+        direct=direct,
     ))
 
     def register(server: aio.Server) -> None:
@@ -64,6 +65,7 @@ def build_service(settings: Settings, *, storage: BlobStorage | None = None,
     async def prepare() -> None:
         # A store without conditional writes is refused: the service stays UNAVAILABLE and logs why.
         await verify_conditional_writes(backend)
+        await direct.probe_store()
 
     async def close() -> None:
         # Streams cut by the stop still record their committed parts before storage goes away.

@@ -4,7 +4,19 @@ CompleteDirectUpload); the service only signs URLs, assembles and verifies.
 How the guarantees of WriteBlob hold without the bytes passing through the service (README.md,
 "Direct transfers"):
 
-* The parts go into an S3 multipart upload whose target is the upload's staging key
+* A blob up to ``blob_direct_single_put_max_bytes`` goes in one PUT straight to its CAS key, when
+  the store proved at start (``BlobStorage.refuses_mismatched_checksums``) that it refuses a PUT
+  whose bytes do not have the sha256 the URL signs. The URL signs the method, the CAS key and the
+  headers ``x-amz-checksum-sha256`` (the digest's hash) and ``x-amz-sdk-checksum-algorithm:
+  SHA256``: a request without exactly these values fails the signature, and the store computes the
+  sha256 of the bytes it receives and creates the object only when it matches. A PUT is atomic, so
+  the CAS key holds either nothing or bytes of the named sha256 (and so of the named size: another
+  size with the same sha256 would be a collision). The client, trusted with nothing, can only send
+  the right bytes or have them refused; no read-back and no copy are needed, and the store does the
+  work of one PUT, as for any client of its own. The probe also sends forged bytes with headers
+  that ask for another checksum (which the forged bytes match), so a store that lets a request
+  pick its checksum fails it; a store that fails any probe gets every upload in parts.
+* Otherwise the parts go into an S3 multipart upload whose target is the upload's staging key
   (``keys.UploadName.staging_key``), never the blob's CAS key. Each presigned URL signs the method,
   the key, the upload id and the part number, so it writes that one part and nothing else.
 * Completion assembles exactly the parts ``1..n`` with the sizes the part layout gives, at the
@@ -56,6 +68,8 @@ VERIFY_RANGE_BYTES = 16 * 1024 * 1024
 VERIFY_RANGES_AHEAD = 3
 # Parts copied inside the store at once while an assembled upload is verified.
 COPY_CONCURRENCY = 4
+# The largest object S3 takes in one PUT.
+S3_MAX_PUT_BYTES = 5 * 1024 ** 3
 _STATE_VERSION = 1
 _MAX_STATE_BYTES = 64 * 1024
 UPLOAD_RESOURCE = "upload"
@@ -115,6 +129,8 @@ class DirectUploads:
         self._blobs = blobs
         self._settings = settings
         self._limits = upload_limits(settings)
+        # Set by probe_store: the store refuses a PUT whose bytes do not have the sha256 its URL signs.
+        self._store_checks_sha256 = False
 
     async def start(self, resource_name: str, part_numbers: Sequence[int], expires_in_seconds: int
                     ) -> DirectUploadPlan:
@@ -126,7 +142,10 @@ class DirectUploads:
             errors.violations.extend(exc.violations)
             name = None
         lifetime = self._blobs.url_lifetime(errors, expires_in_seconds)
-        layout = PartLayout(name.digest.size, self._limits.part_size) if name is not None else None
+        # An upload begun in parts (its state exists) goes on in parts, whatever the settings say now.
+        one_put = name is not None and self._one_put(name.digest.size) and await self._load_state(name) is None
+        layout = PartLayout(name.digest.size, name.digest.size if one_put else self._limits.part_size) \
+            if name is not None else None
         if len(part_numbers) > MAX_PART_URLS:
             errors.add("part_numbers", f"{len(part_numbers)} parts exceed the {MAX_PART_URLS} one call answers")
         elif layout is not None:
@@ -137,6 +156,10 @@ class DirectUploads:
         assert name is not None and layout is not None
         if await self._blobs.exists(name.digest):
             return DirectUploadPlan(True, layout.part_size, layout.count, [], [], None)
+        if one_put:
+            url = await self._storage.presign_put_checked(cas_key(name.digest), name.digest.hash, lifetime)
+            return DirectUploadPlan(False, layout.part_size, 1, [], [PartUrl(1, 0, name.digest.size, url)],
+                                    datetime.now(UTC) + lifetime)
         state = await self._state_for(name)
         try:
             uploaded = self._landed(layout, await self._storage.list_parts(name.staging_key, state.multipart_id))
@@ -167,6 +190,11 @@ class DirectUploads:
             await self._discard(name, await self._load_state(name))
             return DirectUploadResult(size, already_existed=True)
         state = await self._load_state(name)
+        if state is None and self._one_put(size):
+            # The one PUT has not arrived (or the store refused it): the blob is not there.
+            raise FailedPrecondition(
+                "the blob's one part has not been stored; PUT it (StartDirectUpload gives its URL) and complete again",
+                [PreconditionViolation("PARTS_MISSING", name.resource_name, "parts 1")])
         if state is None:
             raise NotFound(UPLOAD_RESOURCE, name.resource_name, field="resource_name",
                            message=f"no direct upload {name.resource_name}; start it with StartDirectUpload")
@@ -178,6 +206,19 @@ class DirectUploads:
         if landed is not None:
             await self._assemble(name, state, layout, landed)
         return await self._verify_and_publish(name, state)
+
+    async def probe_store(self) -> None:
+        """Learns whether the store checks the sha256 a PUT URL signs (at start; until then and
+        without it, every direct upload goes in parts and is verified by reading it back)."""
+        self._store_checks_sha256 = await self._storage.refuses_mismatched_checksums()
+        if not self._store_checks_sha256 and self._settings.blob_direct_single_put_max_bytes > 0:
+            log.warning("direct_uploads_in_parts_only",
+                        reason="the object store does not refuse a PUT whose bytes miss the signed sha256")
+
+    def _one_put(self, size: int) -> bool:
+        """Whether a direct upload of ``size`` bytes goes in one checked PUT to its content address."""
+        return self._store_checks_sha256 and 0 < size <= min(self._settings.blob_direct_single_put_max_bytes,
+                                                              S3_MAX_PUT_BYTES)
 
     def _require_enabled(self) -> None:
         if not self._settings.blob_direct_transfers:

@@ -169,6 +169,12 @@ class Settings:
     blob_direct_transfers: bool = True
     # Blobs from this size on are worth a direct transfer (bytes; advertised to clients).
     blob_direct_min_size_bytes: int = 8 * 1024 * 1024
+    # Direct uploads up to this size go in one PUT straight to the blob's content address, its URL
+    # signing the sha256 the store must find in the bytes before the object exists (used only when the
+    # store proved at start that it refuses a mismatch); a cut one is sent again whole. Larger ones go
+    # in parts of s3_part_size_bytes to a staging key, resumable by part, and are read back to be
+    # verified and copied inside the store: twice the store's work (bytes; 0 = always in parts).
+    blob_direct_single_put_max_bytes: int = 1024 * 1024 * 1024
     # Grace period of garbage collection when the request gives none (s): younger blobs are kept.
     blob_gc_default_grace_seconds: int = 24 * 3600
     # Unreferenced blobs deleted (and reported) per garbage collection batch.

@@ -20,20 +20,32 @@ direct transfers rest for ``DirectTransfers.retry_after_seconds``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import http.client
 import os
+import socket
 import ssl
 import time
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grpc
 from grpc import aio
 
-from framevault.api.digests import BlobDigest, digest_from_proto, digest_of, digest_to_proto, file_digest
+from framevault.api.digests import (
+    S3_CHECKSUM_HEADER,
+    BlobDigest,
+    digest_from_proto,
+    digest_of,
+    digest_to_proto,
+    file_digest,
+    s3_checksum_headers,
+)
 from framevault.api.retry import RetryPolicy, codes, server_retry_delay
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
@@ -48,16 +60,23 @@ UPLOAD_RETRY = RetryPolicy(
 
 # Reads ``size`` bytes at ``offset`` of the content being uploaded.
 ReadAt = Callable[[int, int], Awaitable[bytes]]
+# A direct upload part larger than this (a whole blob in one PUT) is read as it is sent, in chunks
+# of STREAMED_CHUNK_BYTES, rather than held in memory whole.
+STREAMED_PART_BYTES = 64 * 1024 * 1024
+STREAMED_CHUNK_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class DirectTransfers:
     """How a client moves large blobs straight to and from the object store."""
 
-    # Parts or ranges in flight at once.
+    # Parts or ranges in flight at once, each on a keep-alive connection of its own.
     concurrency: int = 4
     # Size of the ranges a direct read GETs.
     read_range_bytes: int = 8 * 1024 * 1024
+    # Attempts of one part or range whose exchange broke after connecting (reset, cut body), each on
+    # a fresh connection, before the transfer goes on over the service's streams.
+    exchange_attempts: int = 3
     # Seconds to wait for the store to accept a connection before falling back to the service.
     connect_timeout_seconds: float = 5.0
     # Seconds one part or range may take to move, once connected.
@@ -74,6 +93,27 @@ class DirectTransfers:
 
 class DirectUnreachable(Exception):
     """The object store did not answer a presigned URL from this client."""
+
+
+class DirectBroken(DirectUnreachable):
+    """An exchange with the store broke after the connection was made (reset, cut or short body):
+    worth another attempt on a fresh connection before falling back to the service's streams."""
+
+
+class OrderedDigest:
+    """sha256 of a blob's bytes fed in order, and how many bytes it has seen: a direct read that
+    had to stop says through it how far its bytes are complete and checked."""
+
+    def __init__(self) -> None:
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        self.sha.update(data)
+        self.size += len(data)
+
+    def matches(self, digest: BlobDigest) -> bool:
+        return self.size == digest.size and self.sha.hexdigest() == digest.hash
 
 
 class DirectRefused(Exception):
@@ -187,11 +227,23 @@ class BlobClient:
         when the store does not answer from here.
         """
         assert self._direct is not None
+        connections = _ConnectionPool(self._direct)
+        pool = ThreadPoolExecutor(max(1, self._direct.concurrency), thread_name_prefix="framevault-direct")
+        try:
+            return await self._send_parts(name, digest, read_at, connections, pool)
+        finally:
+            connections.close()
+            # Not waited for: a PUT still running (given up) reads its body through this event loop.
+            pool.shutdown(wait=False)
+
+    async def _send_parts(self, name: str, digest: BlobDigest, read_at: ReadAt, connections: _ConnectionPool,
+                          pool: ThreadPoolExecutor) -> UploadResult:
+        assert self._direct is not None
         options = self._direct
+        gate = asyncio.Semaphore(max(1, options.concurrency))
         sent = 0
         failures = 0
         request = blob_pb2.StartDirectUploadRequest(resource_name=name)
-        gate = asyncio.Semaphore(max(1, options.concurrency))
         # Every part was accepted by the store: complete without asking for the parts again.
         all_sent = False
         while True:
@@ -217,19 +269,31 @@ class BlobClient:
 
             async def put(part: blob_pb2.DirectUploadPart) -> int:
                 async with gate:
-                    data = await read_at(part.offset, part.size_bytes)
-                    await asyncio.to_thread(_http_exchange, "PUT", part.url, data, {}, options)
-                    return len(data)
+                    body: bytes | _StreamedPart
+                    if part.size_bytes > STREAMED_PART_BYTES and (part.offset, part.size_bytes) == (0, digest.size):
+                        # A whole blob in one PUT: read as it is sent, never held in memory whole.
+                        body = _StreamedPart(read_at, part.offset, part.size_bytes, asyncio.get_running_loop(),
+                                             options.transfer_timeout_seconds)
+                        headers = await _checksum_headers(part, None, digest)
+                    else:
+                        body = await read_at(part.offset, part.size_bytes)
+                        headers = await _checksum_headers(part, body, digest)
+                    headers["Content-Length"] = str(part.size_bytes)
+                    with connections.lease() as connection:
+                        await self._exchange(connection, pool, "PUT", part.url, body, headers)
+                    return part.size_bytes
 
             outcomes = await asyncio.gather(*(put(p) for p in plan.parts), return_exceptions=True)
             sent += sum(o for o in outcomes if isinstance(o, int))
             errors = [o for o in outcomes if isinstance(o, BaseException)]
-            unreachable = [e for e in errors if isinstance(e, DirectUnreachable)]
+            # A part whose exchange kept breaking is asked for again like a refused one; a store that
+            # takes no connection at all sends the upload over the streams at once.
+            unreachable = [e for e in errors if isinstance(e, DirectUnreachable) and not isinstance(e, DirectBroken)]
             if unreachable:
                 raise unreachable[0]
             all_sent = not errors and len(plan.uploaded_part_numbers) + len(plan.parts) == plan.part_count
             if errors:
-                other = [e for e in errors if not isinstance(e, DirectRefused)]
+                other = [e for e in errors if not isinstance(e, DirectRefused | DirectBroken)]
                 if other:
                     raise other[0]
                 failures += 1
@@ -314,15 +378,76 @@ class BlobClient:
 
     async def direct_chunks(self, digest: BlobDigest, offset: int = 0, *,
                             reuse_buffers: bool = False) -> AsyncIterator[bytearray | bytes]:
-        """Ranges of a presigned download URL, ``concurrency`` fetched ahead, yielded in order.
+        """Ranges of a presigned download URL, fetched in parallel (see ``_fetch_ranges``), yielded
+        in order, each in a buffer of its own.
 
         ``reuse_buffers``: a yielded range's buffer receives a later range once the iteration goes
         on, so the caller must be done with it (hashed, written) before asking for the next. Fresh
-        buffers of tens of MiB cost page faults and zeroing on every range; reused ones made reads
-        about a third faster on the 2-core dev machine.
+        buffers of tens of MiB cost page faults and zeroing on every range.
 
-        Raises DirectUnreachable when the store does not answer from here; an expired or refused
-        URL is asked for again (up to the retry policy's attempts).
+        Raises DirectUnreachable when the store does not answer from here.
+        """
+        assert self._direct is not None
+        step = max(1, self._direct.read_range_bytes)
+        buffers: dict[int, bytearray] = {}
+        free: list[bytearray] = []
+
+        def target(start: int, end: int) -> memoryview:
+            if start not in buffers:
+                buffers[start] = free.pop() if free and end - start == step else bytearray(end - start)
+            return memoryview(buffers[start])
+
+        concurrency = max(1, self._direct.concurrency)
+        with ThreadPoolExecutor(concurrency, thread_name_prefix="framevault-direct") as pool:
+            # One buffer per fetching worker and the one the caller holds.
+            ranges_ahead = concurrency + 1
+            async with contextlib.aclosing(self._fetch_ranges(digest, offset, target, pool, ranges_ahead)) as ranges:
+                async for start, _end in ranges:
+                    data = buffers.pop(start)
+                    yield data
+                    if reuse_buffers and len(data) == step:
+                        free.append(data)
+
+    async def direct_read_into(self, digest: BlobDigest, into: memoryview, seen: OrderedDigest) -> None:
+        """Fetches the blob from ``seen.size`` on straight into ``into`` (a writable view of the
+        blob's whole length: a mapped file, a buffer) and feeds ``seen`` in order, each range as soon
+        as it and every range before it arrived.
+
+        The bytes land where they belong (no copy into per-range buffers and out again) and sha256
+        runs in a thread of its own (hashlib lets go of the GIL) while later ranges arrive. When this
+        returns, ``seen`` has seen the whole blob; the caller compares it with the digest before it
+        shows anyone the bytes.
+
+        Raises DirectUnreachable when the store stops answering from here; ``seen.size`` then says
+        how far ``into`` holds complete bytes, which a ReadBlob stream can go on from.
+        """
+        assert self._direct is not None
+        loop = asyncio.get_running_loop()
+
+        def target(start: int, end: int) -> memoryview:
+            return into[start:end]
+
+        concurrency = max(1, self._direct.concurrency)
+        # One thread per fetching worker and one hashing; the ranges land in ``into``, so the workers
+        # may run further ahead of the hashing than buffers would allow.
+        with ThreadPoolExecutor(concurrency + 1, thread_name_prefix="framevault-direct") as pool:
+            async with contextlib.aclosing(self._fetch_ranges(digest, seen.size, target, pool,
+                                                              2 * concurrency)) as ranges:
+                async for start, end in ranges:
+                    # Not released by a ``with``: a cancelled wait leaves the thread hashing it.
+                    await loop.run_in_executor(pool, seen.update, into[start:end])
+
+    async def _fetch_ranges(self, digest: BlobDigest, offset: int, target: Callable[[int, int], memoryview],
+                            pool: ThreadPoolExecutor, ranges_ahead: int) -> AsyncGenerator[tuple[int, int], None]:
+        """Fetches the blob from ``offset`` on in ranges of ``read_range_bytes``, ``concurrency``
+        at once, each worker on a keep-alive connection of its own, into ``target(start, end)`` (a
+        writable view of that length); yields each ``(start, end)`` in order once it and every range
+        before it arrived. Workers take ranges lowest first; at most ``ranges_ahead`` ranges are
+        fetched or held by the caller at once (a range counts until the caller asks for the next).
+
+        A range whose exchange breaks is fetched again on a fresh connection (``exchange_attempts``);
+        an expired or refused URL is asked for again (up to the retry policy's attempts). Raises
+        DirectUnreachable when the store does not answer from here.
         """
         assert self._direct is not None
         options = self._direct
@@ -330,38 +455,75 @@ class BlobClient:
         url = [(await self._stub.GetDownloadUrl(url_request, timeout=self._timeout)).url]
         step = max(1, options.read_range_bytes)
         starts = list(range(offset, digest.size, step))
-        # Buffers of full ranges the caller is done with (reuse_buffers).
-        free: list[bytearray] = []
+        if not starts:
+            return
+        loop = asyncio.get_running_loop()
+        arrived: list[asyncio.Future[None]] = [loop.create_future() for _ in starts]
+        ahead = asyncio.Semaphore(max(1, ranges_ahead))
+        indices = iter(range(len(starts)))
+        connections = [_StoreConnection(options) for _ in range(min(max(1, options.concurrency), len(starts)))]
 
-        async def fetch(start: int) -> bytes | bytearray:
-            end = min(start + step, digest.size) - 1
-            into = free.pop() if free and end + 1 - start == step else None
-            for attempt in range(1, self._retry.max_attempts + 1):
+        async def fetch(connection: _StoreConnection, start: int) -> None:
+            end = min(start + step, digest.size)
+            headers = {"Range": f"bytes={start}-{end - 1}"}
+            refusals = 0
+            while True:
+                current = url[0]
                 try:
-                    return await asyncio.to_thread(_http_exchange, "GET", url[0], None,
-                                                   {"Range": f"bytes={start}-{end}"}, options, into)
+                    with target(start, end) as view:
+                        await self._exchange(connection, pool, "GET", current, None, headers, view)
+                    return
                 except DirectRefused:
-                    if attempt == self._retry.max_attempts:
+                    refusals += 1
+                    if refusals >= self._retry.max_attempts:
                         raise DirectUnreachable(f"the store refused ranges of {digest}") from None
-                    await asyncio.sleep(self._retry.delay(attempt, None))
-                    url[0] = (await self._stub.GetDownloadUrl(url_request, timeout=self._timeout)).url
-            raise AssertionError("unreachable")
+                    await asyncio.sleep(self._retry.delay(refusals, None))
+                    if url[0] == current:
+                        url[0] = (await self._stub.GetDownloadUrl(url_request, timeout=self._timeout)).url
 
-        fetches: dict[int, asyncio.Task[bytes | bytearray]] = {}
+        async def work(connection: _StoreConnection) -> None:
+            for index in indices:
+                await ahead.acquire()
+                try:
+                    await fetch(connection, starts[index])
+                except Exception as exc:  # noqa: BLE001 - raised to the caller, which awaits this range
+                    arrived[index].set_exception(exc)
+                    return
+                arrived[index].set_result(None)
+
+        workers = [asyncio.ensure_future(work(connection)) for connection in connections]
         try:
             for index, start in enumerate(starts):
-                for ahead in starts[index:index + max(1, options.concurrency)]:
-                    if ahead not in fetches:
-                        fetches[ahead] = asyncio.ensure_future(fetch(ahead))
-                data = await fetches.pop(start)
-                if len(data) != min(step, digest.size - start):
-                    raise DirectUnreachable(f"a range of {digest} arrived with {len(data)} bytes")
-                yield data
-                if reuse_buffers and isinstance(data, bytearray) and len(data) == step:
-                    free.append(data)
+                await arrived[index]
+                yield start, min(start + step, digest.size)
+                ahead.release()
         finally:
-            for task in fetches.values():
-                task.cancel()
+            for connection in connections:
+                connection.abort()
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            for future in arrived:
+                if future.done() and not future.cancelled():
+                    future.exception()  # retrieved: a failure after the one raised is not reported twice
+            for connection in connections:
+                connection.close()
+
+    async def _exchange(self, connection: _StoreConnection, pool: ThreadPoolExecutor, method: str, url: str,
+                        body: bytes | Iterable[bytes] | None, headers: dict[str, str],
+                        into: memoryview | None = None) -> None:
+        """One exchange with the store on ``connection`` (in ``pool``), attempted again on a fresh
+        connection while it breaks, up to ``exchange_attempts``."""
+        assert self._direct is not None
+        loop = asyncio.get_running_loop()
+        for attempt in range(1, max(1, self._direct.exchange_attempts) + 1):
+            try:
+                await loop.run_in_executor(pool, connection.exchange, method, url, body, headers, into)
+                return
+            except DirectBroken:
+                if attempt >= self._direct.exchange_attempts:
+                    raise
+                await asyncio.sleep(self._retry.delay(attempt, None))
 
 
 FindMissing = Callable[..., Awaitable[blob_pb2.FindMissingBlobsResponse]]
@@ -388,60 +550,165 @@ class _Counter:
     bytes: int = 0
 
 
-def _http_exchange(method: str, url: str, body: bytes | None, headers: dict[str, str],
-                   options: DirectTransfers, into: bytearray | None = None) -> bytes | bytearray:
-    """One HTTP request to a presigned URL (blocking: run in a thread); returns the response body
-    (in ``into`` when the body has exactly its length).
+async def _checksum_headers(part: blob_pb2.DirectUploadPart, data: bytes | None,
+                            digest: BlobDigest) -> dict[str, str]:
+    """The headers a part URL signs beyond its host: a URL that signs ``x-amz-checksum-sha256``
+    (one PUT of a whole blob straight to its content address) must be sent the base64 of the part's
+    sha256 and ``x-amz-sdk-checksum-algorithm: SHA256``; the store refuses bytes of another hash."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(part.url).query)
+    signed = set(";".join(query.get("X-Amz-SignedHeaders", [])).split(";"))
+    if S3_CHECKSUM_HEADER not in signed:
+        return {}
+    if part.offset == 0 and part.size_bytes == digest.size:
+        return s3_checksum_headers(digest.hash)
+    assert data is not None
+    return s3_checksum_headers(await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest()))
 
-    Raises DirectUnreachable when no connection could be made or the exchange broke, DirectRefused
-    for an error status.
-    """
-    parts = urllib.parse.urlsplit(url)
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    connection: http.client.HTTPConnection
-    if parts.scheme == "https":
-        connection = http.client.HTTPSConnection(parts.netloc, timeout=options.connect_timeout_seconds,
-                                                 context=ssl.create_default_context())
-    else:
-        connection = http.client.HTTPConnection(parts.netloc, timeout=options.connect_timeout_seconds)
-    try:
+
+class _StreamedPart:
+    """A part's bytes as http.client sends an iterable body: read ``STREAMED_CHUNK_BYTES`` at a
+    time through the transfer's ``read_at`` on the event loop, from the thread that sends them.
+    Iterating again starts over (another attempt of the same PUT)."""
+
+    def __init__(self, read_at: ReadAt, offset: int, size: int, loop: asyncio.AbstractEventLoop, timeout: float):
+        self._read_at, self._offset, self._size, self._loop, self._timeout = read_at, offset, size, loop, timeout
+
+    def __iter__(self) -> Iterator[bytes]:
+        sent = 0
+        while sent < self._size:
+            wanted = min(STREAMED_CHUNK_BYTES, self._size - sent)
+            chunk = asyncio.run_coroutine_threadsafe(self._read(self._offset + sent, wanted),
+                                                     self._loop).result(self._timeout)
+            if len(chunk) != wanted:
+                raise OSError(f"the content being uploaded ended after {sent + len(chunk)} of {self._size} bytes")
+            yield chunk
+            sent += wanted
+
+    async def _read(self, offset: int, size: int) -> bytes:
+        return await self._read_at(offset, size)
+
+
+class _ConnectionPool:
+    """Keep-alive connections to the store, one per part PUT in flight, reused by the next part."""
+
+    def __init__(self, options: DirectTransfers):
+        self._options = options
+        self._idle: list[_StoreConnection] = []
+        self._busy: set[_StoreConnection] = set()
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[_StoreConnection]:
+        connection = self._idle.pop() if self._idle else _StoreConnection(self._options)
+        self._busy.add(connection)
         try:
-            connection.connect()
-        except OSError as exc:
-            raise DirectUnreachable(f"cannot connect to {parts.netloc}: {exc}") from exc
-        if connection.sock is not None:
-            connection.sock.settimeout(options.transfer_timeout_seconds)
+            yield connection
+        finally:
+            self._busy.discard(connection)
+            self._idle.append(connection)
+
+    def close(self) -> None:
+        """Closes the idle connections and cuts the busy ones (their PUTs are given up)."""
+        for connection in self._busy:
+            connection.abort()
+        for connection in self._idle:
+            connection.close()
+        self._idle.clear()
+
+
+class _StoreConnection:
+    """One keep-alive HTTP connection to the store, used by one transfer worker at a time (its
+    calls block: run them in a thread). Reusing it spares a TCP handshake and the store's set-up of
+    a connection on every part and range."""
+
+    def __init__(self, options: DirectTransfers):
+        self._options = options
+        self._connection: http.client.HTTPConnection | None = None
+        self._origin = ("", "")
+
+    def exchange(self, method: str, url: str, body: bytes | Iterable[bytes] | None, headers: dict[str, str],
+                 into: memoryview | None = None) -> bytes:
+        """One request to a presigned URL; returns the response body, or reads it into ``into``
+        (which it must fill exactly) and returns b"".
+
+        Raises DirectUnreachable when no connection could be made (or the store answers a range
+        with another length), DirectBroken when the exchange broke after connecting, DirectRefused
+        for an error status.
+        """
+        parts = urllib.parse.urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        connection = self._connect(parts.scheme, parts.netloc)
         try:
             connection.request(method, target, body=body, headers=headers)
             response = connection.getresponse()
-            data = _read_body(response, into)
+            if response.status >= 300:
+                data = response.read()
+                if response.will_close:
+                    self.close()
+                raise DirectRefused(response.status, data)
+            if into is None:
+                data = response.read()
+            else:
+                if response.length is not None and response.length != len(into):
+                    self.close()
+                    raise DirectUnreachable(f"{method} to {parts.netloc} answered {response.length} bytes "
+                                            f"where {len(into)} were asked for")
+                received = _read_body_into(response, into)
+                if received != len(into):
+                    raise DirectBroken(f"{method} to {parts.netloc} ended after {received} of {len(into)} bytes")
+                data = b""
+        except DirectBroken:
+            self.close()
+            raise
         except (OSError, http.client.HTTPException) as exc:
-            raise DirectUnreachable(f"{method} to {parts.netloc} broke: {exc}") from exc
-        if response.status >= 300:
-            raise DirectRefused(response.status, bytes(data))
+            self.close()
+            raise DirectBroken(f"{method} to {parts.netloc} broke: {exc}") from exc
+        if response.will_close:
+            self.close()
         return data
-    finally:
-        connection.close()
+
+    def _connect(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
+        if self._connection is not None and self._origin == (scheme, netloc):
+            return self._connection
+        self.close()
+        connection: http.client.HTTPConnection
+        if scheme == "https":
+            connection = http.client.HTTPSConnection(netloc, timeout=self._options.connect_timeout_seconds,
+                                                     context=ssl.create_default_context())
+        else:
+            connection = http.client.HTTPConnection(netloc, timeout=self._options.connect_timeout_seconds)
+        try:
+            connection.connect()
+        except OSError as exc:
+            connection.close()
+            raise DirectUnreachable(f"cannot connect to {netloc}: {exc}") from exc
+        if connection.sock is not None:
+            connection.sock.settimeout(self._options.transfer_timeout_seconds)
+        self._connection, self._origin = connection, (scheme, netloc)
+        return connection
+
+    def abort(self) -> None:
+        """Makes an exchange blocked in another thread return at once (the transfer is given up)."""
+        connection = self._connection
+        if connection is not None and connection.sock is not None:
+            with contextlib.suppress(OSError):
+                connection.sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
-def _read_body(response: http.client.HTTPResponse, into: bytearray | None = None) -> bytes | bytearray:
-    """The whole body, read straight into one buffer when its length is known (``read()`` copies
-    it piece by piece, markedly slower for ranges of tens of MiB): ``into`` when it has that
-    length, else a new one. The buffer itself is returned: copying it into ``bytes`` once more
-    cost about a third of a range's time."""
-    length = response.length
-    if not length:
-        return response.read()
-    buffer = into if into is not None and len(into) == length else bytearray(length)
-    with memoryview(buffer) as view:
-        received = 0
-        while received < length:
-            count = response.readinto(view[received:])
-            if not count:
-                break
-            received += count
-    del buffer[received:]
-    return buffer
+def _read_body_into(response: http.client.HTTPResponse, into: memoryview) -> int:
+    """Reads the body straight into ``into`` (``read()`` would copy it piece by piece, markedly
+    slower for ranges of MiBs); returns how many bytes arrived before it ended."""
+    received = 0
+    while received < len(into):
+        count = response.readinto(into[received:])
+        if not count:
+            break
+        received += count
+    return received
 
 
 def _read_file_at(path: Path, offset: int, size: int) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from dataclasses import dataclass
@@ -49,6 +50,18 @@ def file_digest(path: Path) -> BlobDigest:
     with path.open("rb") as f:
         sha = hashlib.file_digest(f, "sha256")
     return BlobDigest(sha.hexdigest(), path.stat().st_size)
+
+
+# S3's additional-checksum headers of a PUT whose bytes must have a known sha256: a direct upload in
+# one PUT signs both into its URL, and a store that checks them refuses bytes of another hash.
+S3_CHECKSUM_HEADER = "x-amz-checksum-sha256"
+S3_CHECKSUM_ALGORITHM_HEADER = "x-amz-sdk-checksum-algorithm"
+
+
+def s3_checksum_headers(sha256_hex: str) -> dict[str, str]:
+    """The values of those headers for bytes of this sha256."""
+    return {S3_CHECKSUM_HEADER: base64.b64encode(bytes.fromhex(sha256_hex)).decode(),
+            S3_CHECKSUM_ALGORITHM_HEADER: "SHA256"}
 
 
 def digest_to_proto(digest: BlobDigest) -> blob_pb2.Digest:

@@ -21,26 +21,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import mmap
 import os
 import tempfile
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 import grpc
 from tqdm import tqdm
 
-from framevault.api.blob_client import BlobClient, DirectTransfers, DirectUnreachable, find_missing
+from framevault.api.blob_client import BlobClient, DirectTransfers, DirectUnreachable, OrderedDigest, find_missing
 from framevault.api.digests import BLOB_URI_PREFIX, BlobDigest, BlobUriError, digest_to_proto, parse_blob_uri
 from framevault.sdk.client import FramevaultClient, retry_policy
 from framevault.sdk.errors import FramevaultError
 from framevault.sdk.progress import LazyBar, progress_bar
+from framevault.sdk.settings import ClientSettings
 from framevault.v1 import blob_pb2
-
-if TYPE_CHECKING:
-    from hashlib import _Hash as Hash
 
 HASH_READ_BYTES = 4 * 1024 * 1024
 DEFAULT_CHUNK_BYTES = 1024 * 1024
@@ -151,7 +150,7 @@ class BlobTransfer:
             self._blob_client = BlobClient(
                 self.client.blob, chunk_size=chunk, timeout=None,
                 max_attempts=max(1, self.client.settings.stream_reconnect_attempts),
-                direct=DirectTransfers(concurrency=max(1, self.client.settings.blob_upload_concurrency)),
+                direct=direct_transfers(self.client.settings),
                 capabilities=self.client.capabilities)
         return self._blob_client
 
@@ -342,17 +341,17 @@ class BlobTransfer:
         Raises:
             FramevaultError: NOT_FOUND, or the content did not match the digest.
         """
-        sha = hashlib.sha256()
-        chunks = []
-        async for data in self.read_chunks(digest):
-            await _hash_and_write(sha, None, data)
-            chunks.append(data)
-        data = b"".join(chunks)
-        _check_content(digest, sha.hexdigest(), len(data))
-        return data
+        buffer = bytearray(digest.size)
+        with memoryview(buffer) as view:
+            seen = await self._read_verified(digest, view)
+        _check_content(digest, seen.sha.hexdigest(), seen.size)
+        return bytes(buffer)
 
     async def read_to_file(self, digest: BlobDigest, destination: str | os.PathLike[str]) -> Path:
         """Streams a blob into ``destination``; the file appears only once verified.
+
+        The bytes go into a hidden file beside ``destination``, mapped into memory so that parallel
+        ranges land in place; it takes the final name only once sha256 and size matched.
 
         Raises:
             FramevaultError: NOT_FOUND, or the content did not match the digest.
@@ -360,19 +359,63 @@ class BlobTransfer:
         target = Path(destination)
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        sha = hashlib.sha256()
-        size = 0
         try:
-            with os.fdopen(handle, "wb") as out:
-                async for data in self.read_chunks(digest, reuse_buffers=True):
-                    size += len(data)
-                    await _hash_and_write(sha, out, data)
-            _check_content(digest, sha.hexdigest(), size)
+            with os.fdopen(handle, "r+b") as out:
+                await asyncio.to_thread(os.ftruncate, out.fileno(), digest.size)
+                try:
+                    mapping = _mapped(out, digest.size)
+                except OSError:
+                    # A file system that cannot map files: pieces in order, written as they come.
+                    seen = await self._read_written(digest, out)
+                else:
+                    with mapping as view:
+                        seen = await self._read_verified(digest, view)
+            _check_content(digest, seen.sha.hexdigest(), seen.size)
             os.replace(temporary, target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
         return target
+
+    async def _read_verified(self, digest: BlobDigest, into: memoryview) -> OrderedDigest:
+        """Reads the blob into ``into`` (its whole length) and hashes it in order: direct ranges when
+        worth it, going on over ReadBlob from wherever a direct read stopped. The caller checks the
+        answer against the digest before it shows anyone the bytes.
+
+        Raises:
+            FramevaultError: the read failed for good (e.g. NOT_FOUND), or more bytes arrived than
+                the digest's size.
+        """
+        seen = OrderedDigest()
+        reader = await self.blob_client()
+        if await reader.goes_direct(digest.size):
+            try:
+                await reader.direct_read_into(digest, into, seen)
+                reader.direct_transfers += 1
+                return seen
+            except DirectUnreachable:
+                # Goes on over ReadBlob from where the direct read got to.
+                reader.note_unreachable()
+            except grpc.RpcError as rpc_error:
+                raise await self.client.call_error(rpc_error, self.client.blob.GetDownloadUrl) from None
+        async for data in self._stream_chunks(digest, seen.size):
+            end = seen.size + len(data)
+            if end > digest.size:
+                _check_content(digest, "(longer than its size)", end)
+            if len(data) < OFF_LOOP_BYTES:
+                _absorb_at(seen, into, data)
+            else:
+                await asyncio.to_thread(_absorb_at, seen, into, data)
+        return seen
+
+    async def _read_written(self, digest: BlobDigest, out: BinaryIO) -> OrderedDigest:
+        seen = OrderedDigest()
+        async for data in self.read_chunks(digest, reuse_buffers=True):
+            if len(data) < OFF_LOOP_BYTES:
+                _absorb_into_file(seen, out, data)
+            else:
+                await asyncio.to_thread(_absorb_into_file, seen, out, data)
+        return seen
 
     async def read_chunks(self, digest: BlobDigest, *, reuse_buffers: bool = False) -> AsyncIterator[bytes | bytearray]:
         """The blob's bytes in order, re-opening ReadBlob at the next offset after a broken stream.
@@ -384,7 +427,6 @@ class BlobTransfer:
             FramevaultError: the read failed for good (e.g. NOT_FOUND).
         """
         offset = 0
-        failures = 0
         reader = await self.blob_client()
         if await reader.goes_direct(digest.size):
             try:
@@ -398,6 +440,12 @@ class BlobTransfer:
                 reader.note_unreachable()
             except grpc.RpcError as rpc_error:
                 raise await self.client.call_error(rpc_error, self.client.blob.GetDownloadUrl) from None
+        async for data in self._stream_chunks(digest, offset):
+            yield data
+
+    async def _stream_chunks(self, digest: BlobDigest, offset: int) -> AsyncIterator[bytes]:
+        """ReadBlob from ``offset``, re-opened at the next offset after a broken stream."""
+        failures = 0
         while True:
             try:
                 async for response in self.client.blob.ReadBlob(
@@ -418,20 +466,45 @@ class BlobTransfer:
                 await asyncio.sleep(policy.delay(failures, error.retry_delay))
 
 
-async def _hash_and_write(sha: Hash, out: BinaryIO | None, data: bytes | bytearray) -> None:
-    """Adds ``data`` to ``sha`` (and to ``out``). Large pieces go to a thread: hashlib and file writes
-    let go of the GIL, so hashing a 32 MiB range overlaps with the ranges still arriving instead of
-    stopping the event loop that schedules them; small ones are not worth the hop."""
-    if len(data) < OFF_LOOP_BYTES:
-        _absorb(sha, out, data)
-    else:
-        await asyncio.to_thread(_absorb, sha, out, data)
+def direct_transfers(settings: ClientSettings) -> DirectTransfers:
+    """How the SDK moves large blobs straight to and from the store, from its settings."""
+    return DirectTransfers(concurrency=max(1, settings.blob_direct_concurrency),
+                           read_range_bytes=max(1, settings.blob_direct_range_bytes),
+                           writes=settings.blob_direct_writes)
 
 
-def _absorb(sha: Hash, out: BinaryIO | None, data: bytes | bytearray) -> None:
-    sha.update(data)
-    if out is not None:
-        out.write(data)
+def _mapped(out: BinaryIO, size: int) -> contextlib.AbstractContextManager[memoryview]:
+    """The file's first ``size`` bytes as a writable view (an empty one for an empty blob).
+
+    Raises:
+        OSError: the file system cannot map the file.
+    """
+    if size == 0:
+        return contextlib.nullcontext(memoryview(bytearray()))
+    mapped = mmap.mmap(out.fileno(), size)
+
+    @contextlib.contextmanager
+    def viewed() -> Iterator[memoryview]:
+        view = memoryview(mapped)
+        try:
+            yield view
+        finally:
+            view.release()
+            # A failed read may leave a slice in a traceback; the mapping then goes with it.
+            with contextlib.suppress(BufferError):
+                mapped.close()
+
+    return viewed()
+
+
+def _absorb_at(seen: OrderedDigest, into: memoryview, data: bytes) -> None:
+    into[seen.size:seen.size + len(data)] = data
+    seen.update(data)
+
+
+def _absorb_into_file(seen: OrderedDigest, out: BinaryIO, data: bytes | bytearray) -> None:
+    seen.update(data)
+    out.write(data)
 
 
 def _check_content(digest: BlobDigest, actual_hash: str, actual_size: int) -> None:
