@@ -364,16 +364,21 @@ async def test_statistics_label_counts_and_a_metadata_distribution(admin_web: ht
 
 
 async def test_diff_lists_added_changed_and_removed_frames(admin_web: httpx.AsyncClient, seeded: Seeded) -> None:
+    made = await admin_web.get(f"/api/datasets/{seeded.dataset_id}/versions/{seeded.root_id}/frames/b-1/thumbnail")
+    assert made.status_code == 302
     diff = await admin_web.get(f"/api/datasets/{seeded.dataset_id}/diff",
                                params={"from": seeded.root_id, "to": seeded.draft_id})
     assert diff.status_code == 200, diff.text
     body = diff.json()
     assert [f["id"] for f in body["changed"]] == ["a-1"]
     assert body["changed"][0]["labels"] == ["truck"]
-    assert body["changed"][0]["thumbnail_url"].startswith(f"/api/datasets/{seeded.dataset_id}/versions/{seeded.draft_id}/")
+    # No preview known yet: the draft's thumbnail path, which makes one.
+    assert body["changed"][0]["thumbnail_url"] == (
+        f"/api/datasets/{seeded.dataset_id}/versions/{seeded.draft_id}/frames/a-1/thumbnail")
     assert "c-0" in [f["id"] for f in body["added"]]
     assert [f["id"] for f in body["removed"]] == ["b-1"]
-    assert body["removed"][0]["thumbnail_url"].startswith(f"/api/datasets/{seeded.dataset_id}/versions/{seeded.root_id}/")
+    # A removed frame's preview (the root's) is known: its download URL, as in the frames grid.
+    assert body["removed"][0]["thumbnail_url"].split("?")[0] == made.headers["location"].split("?")[0]
 
     missing = await admin_web.get(f"/api/datasets/{seeded.dataset_id}/diff", params={"from": seeded.root_id})
     assert missing.status_code == 400 and _error(missing)["fields"][0]["field"] == "to"  # type: ignore[index]
@@ -466,3 +471,43 @@ async def test_frame_lists_hand_out_download_urls_of_known_previews(admin_web: h
 
     # Anonymous callers still get nothing.
     assert (await web.get(f"{base}/frames")).status_code == 401
+
+
+async def test_a_diff_larger_than_a_page_pages_with_the_services_cursor_and_the_grids_thumbnails(
+        admin_web: httpx.AsyncClient, web: httpx.AsyncClient, seeded: Seeded, metadata_stub: object) -> None:
+    from framevault.gateway.browse import DIFF_PAGE_SIZE
+
+    from .conftest import _upload, seeded_frame
+
+    versions = f"/api/datasets/{seeded.dataset_id}/versions"
+    draft = (await admin_web.post(versions, json={"parent_id": seeded.root_id, "name": "diff-pages"})).json()
+    stored = seeded_frame("d-stored", "drive-d", 0, (7, 8, 9), "cone")
+    stored.sources[0].preview.inline_content = png((250, 0, 250), (16, 12))
+    stored.sources[0].preview.content_type = "image/png"
+    added = [seeded_frame(f"n-{i:03d}", "drive-n", i, (4, 5, 6), "cone") for i in range(DIFF_PAGE_SIZE + 10)]
+    await _upload(metadata_stub, draft["id"], [stored, *added])
+    viewer = {"authorization": f"Bearer {seeded.viewer_token}"}
+    diff = f"/api/datasets/{seeded.dataset_id}/diff"
+    compared = {"from": seeded.root_id, "to": draft["id"]}
+
+    first = (await web.get(diff, params=compared, headers=viewer)).json()
+    assert [f["id"] for f in first["added"]] == ["d-stored"] + [f.id for f in added[:DIFF_PAGE_SIZE - 1]]
+    assert first["changed"] == first["removed"] == [] and first["next_page_token"]
+    # Tiles as in the frames grid: a stored preview's download URL, asked for with the viewer's credential.
+    assert (await _download(first["added"][0]["thumbnail_url"])).content == png((250, 0, 250), (16, 12))
+    on_demand = f"{versions}/{draft['id']}/frames/n-055/thumbnail"
+    made = await web.get(on_demand, headers=viewer)
+    assert made.status_code == 302
+
+    second = (await web.get(diff, params={**compared, "page_token": first["next_page_token"]}, headers=viewer)).json()
+    assert [f["id"] for f in second["added"]] == [f.id for f in added[DIFF_PAGE_SIZE - 1:]]
+    assert second["next_page_token"] == ""
+    tiles = {f["id"]: f["thumbnail_url"] for f in second["added"]}
+    assert tiles["n-055"].split("?")[0] == made.headers["location"].split("?")[0]
+
+    # The page token is the service's cursor of this pair of versions: refused for another pair, or altered.
+    for params in ({"from": seeded.root_id, "to": seeded.draft_id, "page_token": first["next_page_token"]},
+                   {**compared, "page_token": first["next_page_token"][:-3]}, {**compared, "page_token": "x"}):
+        refused = await web.get(diff, params=params, headers=viewer)
+        assert refused.status_code == 400, refused.text
+        assert [f["field"] for f in _error(refused)["fields"]] == ["page_token"]  # type: ignore[attr-defined]

@@ -11,8 +11,6 @@ at the millionth frame as at the first.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -353,43 +351,32 @@ class Browser:
                    ) -> dict[str, Any]:
         """A page of the frames added, changed and removed from ``base_id`` to ``target_id``.
 
-        DiffVersions streams the changes ordered by frame id and has no pages; a page token holds
-        the last frame id sent, and the next page reads the stream again past it (its cost follows
-        the size of the change, not of the dataset, for a version and its descendant)."""
+        DiffVersions sends at most a page of changes (``max_changes``) and the cursor that continues
+        after them, which is the page token: the next page starts there in the service's indexes.
+        Tiles get thumbnails as the frames grid's do; removed frames are ``base_id``'s, the others
+        ``target_id``'s."""
         if not base_id:
             raise InvalidArgument.field("from", "required: the version compared from")
         if not target_id:
             raise InvalidArgument.field("to", "required: the version compared to")
-        after = _diff_position(page_token)
         request = metadata_service_pb2.DiffVersionsRequest(
             base=version_ref(dataset_id, base_id, field="from"), target=version_ref(dataset_id, target_id, field="to"),
-            include_frames=True)
-        groups: dict[str, list[dict[str, Any]]] = {"added": [], "changed": [], "removed": []}
-        taken = 0
-        last = ""
-        more = False
+            include_frames=True, resume_cursor=page_token, max_changes=DIFF_PAGE_SIZE)
+        changes: list[metadata_service_pb2.FrameChange] = []
+        next_token = ""
         call = self._b.metadata.DiffVersions(request, metadata=caller_metadata(token), timeout=self._b.timeout)
-        try:
-            async for message in call:
-                for change in message.changes:
-                    if after is not None and change.frame_id <= after:
-                        continue
-                    if taken == DIFF_PAGE_SIZE:
-                        more = True
-                        break
-                    kind = _DIFF_KINDS.get(change.kind)
-                    if kind is None:
-                        continue
-                    shown = (dataset_id, base_id, change.base) if kind == "removed" else (
-                        dataset_id, target_id, change.target)
-                    groups[kind].append(frame_summary(*shown))
-                    taken += 1
-                    last = change.frame_id
-                if more:
-                    break
-        finally:
-            call.cancel()
-        return {**groups, "next_page_token": _diff_token(last) if more else ""}
+        async for message in call:
+            changes.extend(message.changes)
+            next_token = message.cursor
+        removed = [c for c in changes if _DIFF_KINDS.get(c.kind) == "removed"]
+        in_target = [c for c in changes if _DIFF_KINDS.get(c.kind) in ("added", "changed")]
+        base_tiles, target_tiles = await asyncio.gather(
+            self._summaries(token, dataset_id, base_id, [c.base for c in removed]),
+            self._summaries(token, dataset_id, target_id, [c.target for c in in_target]))
+        groups: dict[str, list[dict[str, Any]]] = {"added": [], "changed": [], "removed": []}
+        for change, tile in [*zip(removed, base_tiles, strict=True), *zip(in_target, target_tiles, strict=True)]:
+            groups[_DIFF_KINDS[change.kind]].append(tile)
+        return {**groups, "next_page_token": next_token}
 
     # -- images ---------------------------------------------------------------
 
@@ -455,24 +442,6 @@ def frame_summary(dataset_id: str, version_id: str, frame: frame_pb2.Frame) -> d
 _DIFF_KINDS = {metadata_service_pb2.FrameChange.KIND_ADDED: "added",
                metadata_service_pb2.FrameChange.KIND_CHANGED: "changed",
                metadata_service_pb2.FrameChange.KIND_REMOVED: "removed"}
-
-
-def _diff_token(frame_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": frame_id}).encode()).decode().rstrip("=")
-
-
-def _diff_position(token: str) -> str | None:
-    """The last frame id a diff page token says was sent (the token only positions a listing the
-    caller may read whole, so it needs no signature)."""
-    if not token:
-        return None
-    try:
-        after = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))["after"]
-    except (ValueError, KeyError, TypeError):
-        raise InvalidArgument.field("page_token", "malformed page token") from None
-    if not isinstance(after, str):
-        raise InvalidArgument.field("page_token", "malformed page token")
-    return after
 
 
 def _update_order(version: dataset_pb2.Version) -> tuple[int, int]:

@@ -40,8 +40,9 @@ _CODES_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 _QUERY_POSITION = re.compile(r"^at position (\d+): ")
 # The service's view-field paths and the query parameter the web app sent them as.
 _QUERY_FIELD = re.compile(r"(^|\.)query$")
-# The metadata key of a frames listing is sent as ``sort`` (browse.py).
-_SORT_FIELD = "view.metadata_order.key"
+# Request fields filled from a query parameter of another name (browse.py): the metadata key of a
+# frames listing is sent as ``sort``, a diff's page token is the DiffVersions resume cursor.
+_PARAMETER_OF_FIELD = {"view.metadata_order.key": "sort", "resume_cursor": "page_token"}
 
 
 class HttpError(Exception):
@@ -80,8 +81,7 @@ def http_error(status: status_pb2.Status) -> HttpError:
                     if position is not None:
                         error.setdefault("position", int(position.group(1)))
                         description = description[position.end():]
-                elif field == _SORT_FIELD:
-                    field = "sort"
+                field = _PARAMETER_OF_FIELD.get(field, field)
                 fields.append({"field": field, "description": description})
         elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
