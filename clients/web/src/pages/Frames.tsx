@@ -24,6 +24,12 @@ interface ContextsAnswer {
 }
 
 export const DEFAULT_PAGE_SIZE = 100;
+/** How the gateway recognises a metadata-key sort (API.md, "Order"): the query language's spellings. */
+const METADATA_SORT_PREFIXES = ["meta.", "metadata.", "meta_data."];
+
+export function isMetadataSort(sort: string): boolean {
+  return METADATA_SORT_PREFIXES.some((prefix) => sort.startsWith(prefix));
+}
 /** Where the viewer's Escape returns to: the grid the frame was opened from. */
 export const GRID_RETURN_KEY = "framevault:grid";
 
@@ -46,9 +52,11 @@ export function Frames({ datasetId, versionId, query }: { datasetId: string; ver
   const pageToken = query.get("page") ?? "";
   const pageSize = Math.min(200, Math.max(1, Number(query.get("size")) || DEFAULT_PAGE_SIZE));
 
+  // A metadata sort orders the whole version; inside one context frames are in timestamp order.
+  const byMetadata = context === null && isMetadataSort(sort);
   const listing = grouped && context === null
     ? `${base}/contexts${params({ query: q, page_size: pageSize, page_token: pageToken })}`
-    : `${base}/frames${params({ query: q, context, sort, desc: context !== null && desc, page_size: pageSize, page_token: pageToken })}`;
+    : `${base}/frames${params({ query: q, context, sort: context !== null && isMetadataSort(sort) ? "" : sort, desc: (context !== null || byMetadata) && desc, page_size: pageSize, page_token: pageToken })}`;
   const page = useApi<FramesAnswer & ContextsAnswer>(dataset.data && version.data ? listing : null);
 
   // Tokens of the pages before this one, so "Previous" works with keyset paging (no offsets).
@@ -70,6 +78,9 @@ export function Frames({ datasetId, versionId, query }: { datasetId: string; ver
   // A refused query is shown at the query box; other refusals (a bad page token, say) as errors.
   const queryError = page.error instanceof ApiError && page.error.status === 400
     && (page.error.position !== null || page.error.fields.some((f) => /(^|\.)query$/.test(f.field))) ? page.error : null;
+  // A refused sort key is shown at the sort box, with what is wrong with it.
+  const sortError = page.error instanceof ApiError && page.error.status === 400
+    ? page.error.fields.find((f) => f.field === "sort") ?? null : null;
   const nextToken = page.data?.next_page_token || null;
   const go = (changes: Record<string, string | null>) => navigate(here + withQuery(query, { page: null, ...changes }));
   const toPage = (token: string | null, back: boolean) => {
@@ -103,8 +114,12 @@ export function Frames({ datasetId, versionId, query }: { datasetId: string; ver
           </label>
         )}
         {context === null && !grouped && (
-          <span class="muted" data-testid="order">ordered by context, then timestamp (the order the service pages fast);
-            narrow by metadata with the query, e.g. <code>meta.speed:[30 TO 80]</code></span>
+          <SortBox sort={sort} desc={desc} onChange={(key, descending) => go({ sort: key, desc: key && descending ? "1" : null })} />
+        )}
+        {context === null && !grouped && (byMetadata
+          ? <span class="muted" data-testid="order">ordered by <code>{sort}</code>{desc ? ", largest first" : ""}; frames without it last
+            (each page sorts the version's frames: slower on huge versions, narrow with the query)</span>
+          : <span class="muted" data-testid="order">ordered by context, then timestamp (the order the service pages fast)</span>
         )}
         {context !== null && (
           <>
@@ -119,7 +134,8 @@ export function Frames({ datasetId, versionId, query }: { datasetId: string; ver
         )}
         {page.data?.total !== undefined && <span class="muted" data-testid="total">{count(page.data.total).toLocaleString()} match</span>}
       </div>
-      {page.error && !queryError && <ErrorBox error={page.error} />}
+      {sortError && <div class="query-error" role="alert" data-testid="sort-error">sort: {sortError.description}</div>}
+      {page.error && !queryError && !sortError && <ErrorBox error={page.error} />}
       {page.loading && <p class="muted">Loading…</p>}
       {page.data && (grouped && context === null ? (
         <Grid empty="No contexts match." count={contexts.length}>
@@ -192,6 +208,45 @@ function Grid({ children, empty, count: tiles }: { children: ComponentChildren; 
   }
   if (!tiles) return <p class="muted" data-testid="empty">{empty}</p>;
   return <div class="grid" data-testid="grid" onKeyDown={onKey}>{children}</div>;
+}
+
+/** Sequential order, or a metadata key (`meta.<path>`, Enter applies it) either way. */
+function SortBox({ sort, desc, onChange }: { sort: string; desc: boolean; onChange: (key: string | null, descending: boolean) => void }) {
+  const byMetadata = isMetadataSort(sort);
+  const [mode, setMode] = useState(byMetadata ? "metadata" : "sequential");
+  const [key, setKey] = useState(byMetadata ? sort : "meta.");
+  useEffect(() => {
+    setMode(isMetadataSort(sort) ? "metadata" : "sequential");
+    if (isMetadataSort(sort)) setKey(sort);
+  }, [sort]);
+  const apply = (descending: boolean) => onChange(key.trim() || null, descending);
+  return (
+    <form class="sort" data-testid="sort" onSubmit={(e) => { e.preventDefault(); apply(desc); }}>
+      <label>
+        Sort{" "}
+        <select data-testid="sort-mode" value={mode} onChange={(e) => {
+          const chosen = (e.target as HTMLSelectElement).value;
+          setMode(chosen);
+          if (chosen === "sequential" && byMetadata) onChange(null, false);
+        }}>
+          <option value="sequential">context, then timestamp</option>
+          <option value="metadata">metadata key</option>
+        </select>
+      </label>
+      {mode === "metadata" && (
+        <>
+          <input type="text" data-testid="sort-key" aria-label="Metadata key to sort by" spellcheck={false}
+            placeholder="meta.speed" value={key} onInput={(e) => setKey((e.target as HTMLInputElement).value)} />
+          <label class="check">
+            <input type="checkbox" data-testid="sort-descending" checked={desc}
+              onChange={(e) => apply((e.target as HTMLInputElement).checked)} />
+            largest first
+          </label>
+          <button type="submit" data-testid="apply-sort">Sort</button>
+        </>
+      )}
+    </form>
+  );
 }
 
 /** The query box: the SDK's query language; an error shows its message and where in the text it is. */
