@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from framevault.cli.output import dumps, echo_json, echo_table, when
-from framevault.sdk import ChangeKind, Dataset, DatasetVersion
+from framevault.sdk import ChangeKind, Dataset, DatasetVersion, FrameChange
 
 _DIFF_MARKS = {ChangeKind.added: "+", ChangeKind.changed: "~", ChangeKind.removed: "-"}
 
@@ -174,17 +174,33 @@ def version_snapshot(dataset_name: str, version_name: str, snapshot_name: str | 
 @click.argument("base")
 @click.argument("target")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per change (JSON Lines).")
-def version_diff(dataset_name: str, base: str, target: str, as_json: bool) -> None:
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Show at most this many changes and print the --page-token that continues after them.")
+@click.option("--page-token", default="", metavar="TOKEN", help="Continue after the changes an earlier --limit showed.")
+def version_diff(dataset_name: str, base: str, target: str, as_json: bool, limit: int | None, page_token: str) -> None:
     """Frames added (+), changed (~) and removed (-) from version BASE to version TARGET."""
     base_version = DatasetVersion.get_version(dataset_name, base)
     target_version = DatasetVersion.get_version(dataset_name, target)
     counts: Counter[ChangeKind] = Counter()
-    with base_version.iter_diff(target_version) as changes:
-        for change in changes:
-            counts[change.kind] += 1
-            if as_json:
-                click.echo(dumps({"frame_id": change.frame_id, "kind": change.kind.value}))
-            else:
-                click.echo(f"{_DIFF_MARKS[change.kind]} {change.frame_id}")
+
+    def show(change: FrameChange) -> None:
+        counts[change.kind] += 1
+        if as_json:
+            click.echo(dumps({"frame_id": change.frame_id, "kind": change.kind.value}))
+        else:
+            click.echo(f"{_DIFF_MARKS[change.kind]} {change.frame_id}")
+
+    next_page_token = ""
+    if limit is None:
+        with base_version.iter_diff(target_version, page_token=page_token) as changes:
+            for change in changes:
+                show(change)
+    else:
+        page = base_version.diff_page(target_version, limit, page_token)
+        for change in page.changes:
+            show(change)
+        next_page_token = page.next_page_token
     click.echo(f"{counts[ChangeKind.added]} added, {counts[ChangeKind.changed]} changed, "
                f"{counts[ChangeKind.removed]} removed", err=True)
+    if next_page_token:
+        click.echo(f"more changes follow: --page-token {next_page_token}", err=True)

@@ -43,7 +43,7 @@ from framevault.sdk.frames import Annotation, Frame, FrameGroup, SingleFrame
 from framevault.sdk.runtime import aclose, configure, current_client, get_settings
 from framevault.sdk.settings import ClientSettings
 from framevault.sdk.upload import FailedFrame, UploadTotals
-from framevault.sdk.version_history import ChangeKind, FrameChange, MergeConflict, MergeResult, MergeStrategy
+from framevault.sdk.version_history import ChangeKind, DiffPage, FrameChange, MergeConflict, MergeResult, MergeStrategy
 from framevault.sdk.version_state import VersionStatus
 from framevault.sdk.version_statistics import VersionStatistics
 
@@ -58,6 +58,7 @@ __all__ = [
     "Dataset",
     "DatasetVersion",
     "DeadlineExceededError",
+    "DiffPage",
     "FailedFrame",
     "FailedPreconditionError",
     "FieldViolation",

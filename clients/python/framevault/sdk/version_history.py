@@ -4,6 +4,7 @@ three-way merge of two published versions into a new draft.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from typing import Generic, TypeVar
 
 import grpc
 
+from framevault.sdk.client import retry_policy
+from framevault.sdk.dataview import RESUME_CODES
 from framevault.sdk.frame_codec import frame_from_proto
 from framevault.sdk.frames import Frame
 from framevault.sdk.runtime import SyncIterator, current_client, sync_classmethod, sync_twin
@@ -61,6 +64,15 @@ class MergeStrategy(enum.Enum):
     fail = metadata_service_pb2.MERGE_STRATEGY_FAIL
     ours = metadata_service_pb2.MERGE_STRATEGY_OURS
     theirs = metadata_service_pb2.MERGE_STRATEGY_THEIRS
+
+
+@dataclass
+class DiffPage:
+    """A page of :meth:`DatasetVersion.diff_page`."""
+
+    changes: list[FrameChange]
+    # Continues after ``changes``; empty on the last page.
+    next_page_token: str
 
 
 @dataclass
@@ -131,24 +143,82 @@ class VersionHistoryOperations(VersionState):
 
     merge_versions = sync_classmethod(amerge_versions)
 
-    async def aiter_diff(self, target: VersionState, include_frames: bool = False) -> AsyncIterator[FrameChange]:
-        """Frames added, changed and removed from this version to ``target``, by frame id."""
-        client = current_client()
-        request = metadata_service_pb2.DiffVersionsRequest(base=self.ref(), target=target.ref(),
-                                                           include_frames=include_frames)
-        try:
-            async for message in client.metadata.DiffVersions(request):
-                for change in message.changes:
-                    yield FrameChange.from_proto(change)
-        except grpc.RpcError as rpc_error:
-            raise await client.call_error(rpc_error, client.metadata.DiffVersions) from None
+    async def aiter_diff(
+        self, target: VersionState, include_frames: bool = False, *, page_token: str = "",
+    ) -> AsyncIterator[FrameChange]:
+        """Frames added, changed and removed from this version to ``target``, by frame id.
 
-    def iter_diff(self, target: VersionState, include_frames: bool = False) -> SyncIterator[FrameChange]:
+        A broken stream resumes after the last message received. ``page_token`` (a
+        :attr:`DiffPage.next_page_token` of the same two versions) starts after the changes before it."""
+        request = self._diff_request(target, include_frames, page_token)
+        async for message in _diff_messages(request):
+            for change in message.changes:
+                yield FrameChange.from_proto(change)
+
+    def iter_diff(
+        self, target: VersionState, include_frames: bool = False, *, page_token: str = "",
+    ) -> SyncIterator[FrameChange]:
         """Synchronous form of :meth:`aiter_diff`."""
-        return SyncIterator(self.aiter_diff(target, include_frames))
+        return SyncIterator(self.aiter_diff(target, include_frames, page_token=page_token))
 
     async def adiff(self, target: VersionState, include_frames: bool = False) -> list[FrameChange]:
         """All changes from this version to ``target`` (see :meth:`aiter_diff`)."""
         return [change async for change in self.aiter_diff(target, include_frames)]
 
     diff = sync_twin(adiff)
+
+    async def adiff_page(
+        self, target: VersionState, page_size: int, page_token: str = "", include_frames: bool = False,
+    ) -> DiffPage:
+        """At most ``page_size`` changes from this version to ``target``, starting after the
+        changes ``page_token`` (from the previous page) stands for; the service seeks there, so
+        every page costs about its own size."""
+        if page_size < 1:
+            raise ValueError("page_size must be 1 or more")
+        request = self._diff_request(target, include_frames, page_token)
+        request.max_changes = page_size
+        changes: list[FrameChange] = []
+        next_page_token = ""
+        async for message in _diff_messages(request):
+            changes.extend(FrameChange.from_proto(change) for change in message.changes)
+            next_page_token = message.cursor
+        return DiffPage(changes, next_page_token)
+
+    diff_page = sync_twin(adiff_page)
+
+    def _diff_request(self, target: VersionState, include_frames: bool,
+                      page_token: str) -> metadata_service_pb2.DiffVersionsRequest:
+        return metadata_service_pb2.DiffVersionsRequest(base=self.ref(), target=target.ref(),
+                                                        include_frames=include_frames, resume_cursor=page_token)
+
+
+async def _diff_messages(
+    request: metadata_service_pb2.DiffVersionsRequest,
+) -> AsyncIterator[metadata_service_pb2.DiffVersionsResponse]:
+    """The messages of a DiffVersions stream; a broken stream reopens after the last message
+    received (its cursor), for the changes still owed when the request had ``max_changes``."""
+    client = current_client()
+    paged = request.max_changes > 0
+    failures = 0
+    received_all = False
+    while True:
+        try:
+            async for message in client.metadata.DiffVersions(request):
+                failures = 0
+                yield message
+                # An empty cursor: no change follows.
+                received_all = not message.cursor or (paged and request.max_changes <= len(message.changes))
+                if paged:
+                    request.max_changes = max(1, request.max_changes - len(message.changes))
+                request.resume_cursor = message.cursor
+            return
+        except grpc.RpcError as rpc_error:
+            if received_all:
+                return
+            error = await client.call_error(rpc_error, client.metadata.DiffVersions)
+            failures += 1
+            # The first stream and then up to stream_reconnect_attempts resumptions.
+            policy = retry_policy(client.settings, client.settings.stream_reconnect_attempts + 1, RESUME_CODES)
+            if not policy.retries(error.code, failures):
+                raise error from None
+            await asyncio.sleep(policy.delay(failures, error.retry_delay))
