@@ -122,7 +122,9 @@ def _seeds() -> dict[str, list[st.SearchStrategy[Sequence]]]:
                                  dataset=dataset_pb2.DatasetRef(id="000000000000000000000000"),
                                  id="{{published.id}}"))),
         "DiffVersions": one(ms.DiffVersionsRequest(base=pub, target=draft, include_frames=True),
-                            ms.DiffVersionsRequest(base=pub, target=pub2)),
+                            ms.DiffVersionsRequest(base=pub, target=pub2),
+                            ms.DiffVersionsRequest(base=pub, target=draft, max_changes=2,
+                                                   resume_cursor="{{cursor.diff}}", include_frames=True)),
         "MergeVersions": [fresh_name("merge").map(lambda n: [ms.MergeVersionsRequest(
             ours=pub2, theirs=pub, strategy=ms.MERGE_STRATEGY_OURS, version=dataset_pb2.Version(name=n))])],
         "GetVersionStatistics": one(ms.GetVersionStatisticsRequest(version=pub, meta_keys=["city", "n", "x"])),

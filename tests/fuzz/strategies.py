@@ -174,7 +174,7 @@ class Pools:
 TOKEN_JSON_EDGES: list[Any] = [2**70, -1, 1e20, 10**400, -(2**63) - 1, 2**63, 2**64, 64, 63, 40, 24, 1 << 40,
                                "", "x" * 5000, None, [], {}, True, 1.5, float("inf"), "$gt", {"$gt": ""}, [1] * 200]
 TOKEN_NAMES = ["token.datasets", "token.versions", "token.frames", "token.view_frames", "token.view_frames_metadata",
-               "cursor.sequential", "cursor.random", "cursor.frame"]
+               "cursor.sequential", "cursor.random", "cursor.frame", "cursor.diff"]
 
 
 def tokens() -> st.SearchStrategy[str]:

@@ -218,6 +218,10 @@ class World:
             call.cancel()
             # Per-frame cursors where the service gives them, else the message's.
             v[f"cursor.{name}"] = first.frame_cursors[0] if cursors and first.frame_cursors else first.cursor
+        diff = [m async for m in self.stub.DiffVersions(ms.DiffVersionsRequest(
+            base=dataset_pb2.VersionRef(id=v["published.id"]), target=dataset_pb2.VersionRef(id=v["draft.id"]),
+            max_changes=1))]
+        v["cursor.diff"] = diff[-1].cursor
         assert all(v[k] for k in v if k.startswith(("token.", "cursor."))), v
 
     # --- per example -----------------------------------------------------------
