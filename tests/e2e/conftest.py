@@ -36,6 +36,17 @@ from .launch import (
     caller_environment,
     wait_for_banner,
 )
+from .prebuild import PREBUILDS
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The slow builds the session's end-to-end tests need (their modules' BACKGROUND_BUILDS) start now,
+    beside the tests that run before them."""
+    PREBUILDS.start_needed(session.items)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    PREBUILDS.stop_all()
 
 
 @pytest.fixture(scope="session")

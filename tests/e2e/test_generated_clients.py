@@ -11,7 +11,6 @@ key) as its bearer token, which both services check.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import xml.etree.ElementTree as ElementTree
@@ -21,14 +20,27 @@ from pathlib import Path
 import pytest
 
 from .launch import SecureEndpoints
+from .prebuild import (
+    BUILD_TIMEOUT_SECONDS,
+    GO_CLIENT,
+    JAVA_CLIENT,
+    PREBUILDS,
+    TYPESCRIPT_CLIENT,
+    build_go_client,
+    build_java_client,
+    build_typescript_client,
+    maven_offline,
+    maven_resolved_stamp,
+)
 
-CLIENTS = Path(__file__).resolve().parents[2] / "clients"
-GO_CLIENT = CLIENTS / "go"
-TYPESCRIPT_CLIENT = CLIENTS / "typescript"
-JAVA_CLIENT = CLIENTS / "java"
+# Each client's build (tests/e2e/prebuild.py) runs in the background from the start of the session;
+# its test waits for it, then runs the client's end-to-end test against the services.
+BACKGROUND_BUILDS = {"go client": build_go_client, "typescript client": build_typescript_client,
+                     "java client": build_java_client}
 
-# A first build downloads the toolchains' dependencies; later builds are quick.
-BUILD_TIMEOUT_SECONDS = 900
+
+def built(name: str) -> str:
+    return PREBUILDS.result(name, BACKGROUND_BUILDS[name])
 
 
 def run_tool(command: Sequence[str], cwd: Path, env: dict[str, str]) -> str:
@@ -48,41 +60,26 @@ def run_tool(command: Sequence[str], cwd: Path, env: dict[str, str]) -> str:
 
 @pytest.mark.timeout(BUILD_TIMEOUT_SECONDS)
 def test_go_client_end_to_end(authenticated_make_run: SecureEndpoints) -> None:
+    built("go client")
     env = authenticated_make_run.client_env()
     output = run_tool(["go", "test", "-count=1", "-v", "./..."], GO_CLIENT, env)
     assert "--- PASS: TestEndToEnd" in output, output
 
 
-def node_modules_current() -> bool:
-    """npm records the installed tree in node_modules/.package-lock.json."""
-    installed = TYPESCRIPT_CLIENT / "node_modules" / ".package-lock.json"
-    lock = TYPESCRIPT_CLIENT / "package-lock.json"
-    return installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime
-
-
 @pytest.mark.timeout(BUILD_TIMEOUT_SECONDS)
 def test_typescript_client_end_to_end(authenticated_make_run: SecureEndpoints) -> None:
+    built("typescript client")
     env = authenticated_make_run.client_env()
-    if not node_modules_current():
-        run_tool(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], TYPESCRIPT_CLIENT, env)
-    run_tool(["npm", "run", "build"], TYPESCRIPT_CLIENT, env)
     output = run_tool(["npm", "test"], TYPESCRIPT_CLIENT, env)
     assert "# pass 1" in output and "# skipped 0" in output, output
 
 
-def maven_resolved_stamp() -> Path:
-    """Marks a local Maven repository that already holds everything this pom needs."""
-    pom_hash = hashlib.sha256((JAVA_CLIENT / "pom.xml").read_bytes()).hexdigest()[:16]
-    return JAVA_CLIENT / "target" / f".dependencies-resolved-{pom_hash}"
-
-
 @pytest.mark.timeout(BUILD_TIMEOUT_SECONDS)
 def test_java_client_end_to_end(authenticated_make_run: SecureEndpoints) -> None:
+    built("java client")
     env = authenticated_make_run.client_env()
-    stamp = maven_resolved_stamp()
-    offline = ["-o"] if stamp.exists() else []
-    run_tool(["mvn", "-q", "-B", *offline, "test"], JAVA_CLIENT, env)
-    stamp.touch()
+    run_tool(["mvn", "-q", "-B", *maven_offline(), "test"], JAVA_CLIENT, env)
+    maven_resolved_stamp().touch()
 
     report = JAVA_CLIENT / "target" / "surefire-reports" / "TEST-dev.framevault.e2e.EndToEndTest.xml"
     suite = ElementTree.parse(report).getroot()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
+import threading
 import tomllib
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from packaging.requirements import Requirement
 
 from .flows import README, list_frames, read_blob, readme_block, run, unique, version_ref, write_image
 from .launch import Endpoints
+from .prebuild import PREBUILDS, Build
 from .test_quickstarts import assert_sources_round_trip, coco_folder, ingest_summary
 
 REPOSITORY = README.parent
@@ -58,33 +59,69 @@ def lowest_pins() -> list[str]:
 
 
 def clean_environment(env: dict[str, str]) -> dict[str, str]:
-    """``env`` without what would let a fresh environment see this checkout's packages."""
+    """``env`` without what would let the fresh environment see this checkout's packages."""
     return {key: value for key, value in env.items() if key not in LEAKING_VARIABLES}
 
 
+VERSION_SETS = ("lowest", "highest")
+
+
+def build_sdk_environments(build: Build) -> str:
+    """The framevault-api and framevault wheels built from this checkout, then a fresh virtual environment
+    per version set with only the two wheels and what they require, installed side by side. Returns the
+    folder (``wheels/``, ``sdk-venv-<version set>/``)."""
+    root = PREBUILDS.scratch("sdk-environments")
+    build.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps",
+               "--wheel-dir", str(root / "wheels"), str(API_DISTRIBUTION), str(SDK_DISTRIBUTION)], REPOSITORY,
+              timeout=INSTALL_TIMEOUT_SECONDS)
+    built = sorted((root / "wheels").glob("*.whl"))
+    if len(built) != 2:
+        return str(root)  # the wheels fixture names what was built
+    sdk_wheel, api_wheel = built
+    pins = {"lowest": lowest_pins(), "highest": []}
+    failures: list[BaseException] = []
+
+    def install(version_set: str) -> None:
+        venv = root / f"sdk-venv-{version_set}"
+        try:
+            build.run([sys.executable, "-m", "venv", str(venv)], root, timeout=INSTALL_TIMEOUT_SECONDS)
+            build.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                       str(api_wheel), f"{sdk_wheel}[{SDK_EXTRA}]", *pins[version_set]], root,
+                      env=clean_environment(dict(os.environ)), timeout=INSTALL_TIMEOUT_SECONDS)
+        except BaseException as exc:  # noqa: BLE001 - raised by the build
+            failures.append(exc)
+
+    installs = [threading.Thread(target=install, args=(version_set,)) for version_set in VERSION_SETS]
+    for thread in installs:
+        thread.start()
+    for thread in installs:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return str(root)
+
+
+# Built in the background from the start of the session (tests/e2e/prebuild.py).
+BACKGROUND_BUILDS = {"sdk environments": build_sdk_environments}
+
+
 @pytest.fixture(scope="module")
-def wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+def sdk_environments() -> Path:
+    return Path(PREBUILDS.result("sdk environments", build_sdk_environments))
+
+
+@pytest.fixture(scope="module")
+def wheels(sdk_environments: Path) -> list[Path]:
     """The framevault-api and framevault wheels, built from this checkout."""
-    out = tmp_path_factory.mktemp("wheels")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps",
-                    "--wheel-dir", str(out), str(API_DISTRIBUTION), str(SDK_DISTRIBUTION)],
-                   check=True, capture_output=True, timeout=INSTALL_TIMEOUT_SECONDS)
-    built = sorted(out.glob("*.whl"))
+    built = sorted((sdk_environments / "wheels").glob("*.whl"))
     assert [w.name.split("-")[0] for w in built] == ["framevault", "framevault_api"], built
     return built
 
 
-@pytest.fixture(scope="module", params=["lowest", "highest"])
-def sdk_venv(request: pytest.FixtureRequest, wheels: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=VERSION_SETS)
+def sdk_venv(request: pytest.FixtureRequest, wheels: list[Path], sdk_environments: Path) -> Path:
     """A fresh virtual environment with only the two wheels and what they require (one per version set)."""
-    venv = tmp_path_factory.mktemp(f"sdk-venv-{request.param}")
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=INSTALL_TIMEOUT_SECONDS)
-    sdk_wheel, api_wheel = wheels
-    pins = lowest_pins() if request.param == "lowest" else []
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    str(api_wheel), f"{sdk_wheel}[{SDK_EXTRA}]", *pins],
-                   env=clean_environment(dict(os.environ)), check=True, timeout=INSTALL_TIMEOUT_SECONDS)
-    return venv
+    return sdk_environments / f"sdk-venv-{request.param}"
 
 
 def installed_versions(venv: Path) -> dict[str, str]:
