@@ -58,9 +58,10 @@ def web_app(world: World, stack_pki: LocalPki, tmp_path_factory: pytest.TempPath
                                           world.admin_key_file, stack_pki.client_env(), config_home))
 
 
-def seed_dataset(app: WebApp, name: str, folder: Path) -> dict[str, Any]:
-    """``seed.py`` as a user's SDK script against ``make run``'s services; the ids it wrote."""
-    done = run([sys.executable, "-m", "web.seed", name, str(folder)], app.services.client_env(), TESTS)
+def seed_dataset(app: WebApp, name: str, folder: Path, *kind: str) -> dict[str, Any]:
+    """``seed.py`` as a user's SDK script against ``make run``'s services (``kind``: the script's
+    further arguments, e.g. ``large-diff 55``); the ids it wrote."""
+    done = run([sys.executable, "-m", "web.seed", name, str(folder), *kind], app.services.client_env(), TESTS)
     ids: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return {**ids, "name": name}
 

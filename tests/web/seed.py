@@ -107,5 +107,27 @@ def stereo_group(folder: Path) -> FrameGroup:
     return group
 
 
+def seed_large_diff(dataset: str, folder: Path, added: int) -> dict[str, object]:
+    """A dataset whose second version adds ``added`` frames to the first one's single frame."""
+    folder.mkdir(parents=True, exist_ok=True)
+    DatasetVersion.create_new_dataset(dataset_name=dataset)
+    draft = DatasetVersion.get_version(dataset_name=dataset)
+    image = plain_image(folder / "plain.png", (64, 48), (90, 120, 150))
+    failed = draft.add_frames([SingleFrame(source=image, width=64, height=48, id="first", context_id="drive-first",
+                                           timestamp=0)], upload_retries=3)
+    assert not failed, failed
+    v1 = DatasetVersion.create_snapshot(dataset_name=dataset, snapshot_name="v1")
+    current = DatasetVersion.get_version(dataset_name=dataset)
+    frames = [SingleFrame(source=image, width=64, height=48, id=f"more-{i:03d}", context_id="drive-more",
+                          timestamp=100 * i) for i in range(added)]
+    failed = current.add_frames(frames, upload_retries=3)
+    assert not failed, failed
+    return {"dataset_id": v1.dataset_id, "v1_id": v1.version_id, "current_id": current.version_id,
+            "added": [frame.id for frame in frames]}
+
+
 if __name__ == "__main__":
-    print(json.dumps(seed(sys.argv[1], Path(sys.argv[2]))))
+    if sys.argv[3:4] == ["large-diff"]:
+        print(json.dumps(seed_large_diff(sys.argv[1], Path(sys.argv[2]), int(sys.argv[4]))))
+    else:
+        print(json.dumps(seed(sys.argv[1], Path(sys.argv[2]))))

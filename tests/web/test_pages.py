@@ -16,7 +16,7 @@ from e2e.flows import unique
 from playwright.sync_api import Page, expect
 
 from . import seed
-from .browser import blend, close_to, hex_colour, screenshot_of_stage, sign_in
+from .browser import artifact_path, blend, close_to, hex_colour, screenshot_of_stage, sign_in
 from .conftest import WebApp, seed_dataset
 
 # The viewer fills shapes at this opacity (clients/web/src/overlay.tsx, ROI_FILL_OPACITY).
@@ -241,6 +241,27 @@ def test_diff_page_lists_the_changed_frames_and_opens_both_sides(page: Page, see
     page.get_by_test_id("diff-removed").get_by_test_id("diff-frame").first.click()
     expect(page.get_by_test_id("side").nth(1).get_by_test_id("absent")).to_be_visible()
     expect(page.get_by_test_id("side").nth(0).get_by_test_id("source")).to_have_count(1)
+
+
+def test_a_diff_larger_than_a_page_reaches_its_second_page(page: Page, web_app: WebApp, tmp_path: Path) -> None:
+    from framevault.gateway.browse import DIFF_PAGE_SIZE
+
+    own = seed_dataset(web_app, unique("web-diff"), tmp_path, "large-diff", str(DIFF_PAGE_SIZE + 5))
+    page.goto(f"/datasets/{own['dataset_id']}/diff?from={own['v1_id']}&to={own['current_id']}")
+    added = page.get_by_test_id("diff-added").get_by_test_id("diff-frame")
+    expect(added).to_have_count(DIFF_PAGE_SIZE)
+    page.get_by_test_id("diff-more").click()
+    expect(added).to_have_count(DIFF_PAGE_SIZE + 5)
+    assert added.all_inner_texts() == own["added"]
+    expect(page.get_by_test_id("diff-more")).to_have_count(0)
+    page.screenshot(path=artifact_path("diff-second-page"))
+
+    # An entry of the second page opens the viewer with both sides: the frame is new in `to`.
+    added.last.click()
+    page.wait_for_url(re.compile(rf"/frames/{own['added'][-1]}\?compare="))
+    expect(page.get_by_test_id("side")).to_have_count(2)
+    expect(page.get_by_test_id("side").nth(0).get_by_test_id("absent")).to_be_visible()
+    expect(page.get_by_test_id("side").nth(1).get_by_test_id("source")).to_have_count(1)
 
 
 def test_unknown_ids_show_the_not_found_page(page: Page, seeded: dict[str, Any]) -> None:

@@ -3,7 +3,7 @@ import { enc, get, params } from "../api";
 import { ErrorBox, Page, Status, useApi } from "../common";
 import type { Dataset, FrameSummary, Version } from "../model";
 import { navigate, withQuery } from "../router";
-import { viewerPath } from "./Frames";
+import { Thumb, viewerPath } from "./Frames";
 
 interface DiffAnswer {
   added?: FrameSummary[];
@@ -74,21 +74,26 @@ export function Diff({ datasetId, query }: { datasetId: string; query: URLSearch
             <section key={change} class={`diff-${change}`} data-testid={`diff-${change}`}>
               <h2>{change} <span class="muted">{result[change].length}{nextToken ? "+" : ""}</span></h2>
               <ul>
-                {result[change].map((frame) => (
-                  <li key={frame.id}>
-                    {/* A removed frame exists only in `from`: the viewer shows that side and says the other has none. */}
-                    <a data-testid="diff-frame" data-frame={frame.id} data-change={change}
-                      href={viewerPath(datasetId, to, frame.id, `?compare=${enc(from)}`)}>
-                      {frame.id}
-                    </a>{" "}
-                    <span class="muted">{frame.context_id}</span>
-                  </li>
-                ))}
+                {result[change].map((frame) => {
+                  // A removed frame exists only in `from`: the viewer shows that side and says the other has none.
+                  const opened = viewerPath(datasetId, to, frame.id, `?compare=${enc(from)}`);
+                  return (
+                    <li key={frame.id}>
+                      <a class="diff-thumb" href={opened} tabIndex={-1} aria-hidden="true"><Thumb frame={frame} /></a>
+                      <span>
+                        <a data-testid="diff-frame" data-frame={frame.id} data-change={change} href={opened}>
+                          {frame.id}
+                        </a>{" "}
+                        <span class="muted">{frame.context_id}</span>
+                      </span>
+                    </li>
+                  );
+                })}
               </ul>
             </section>
           ))}
           {loading && <p class="muted">Loading…</p>}
-          {nextToken && !loading && <button onClick={() => load(nextToken)}>More changes</button>}
+          {nextToken && !loading && <button data-testid="diff-more" onClick={() => load(nextToken)}>More changes</button>}
           <p class="muted">from {names.get(from) ?? from} to {names.get(to) ?? to}</p>
         </div>
       )}

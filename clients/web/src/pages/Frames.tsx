@@ -179,7 +179,7 @@ function contextSize(frameCount: number | string | undefined): string {
   return n >= CONTEXT_COUNT_LIMIT ? `${CONTEXT_COUNT_LIMIT.toLocaleString()}+ frames` : `${n.toLocaleString()} frame${n === 1 ? "" : "s"}`;
 }
 
-function Thumb({ frame }: { frame: FrameSummary | undefined }) {
+export function Thumb({ frame }: { frame: FrameSummary | undefined }) {
   const [failed, setFailed] = useState(false);
   if (!frame?.thumbnail_url || failed) return <span class="thumb missing">{failed ? "no preview" : ""}</span>;
   return <img class="thumb" data-testid="thumbnail" src={frame.thumbnail_url} alt={frame.id} decoding="async" onError={() => setFailed(true)} />;
