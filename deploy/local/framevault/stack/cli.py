@@ -11,7 +11,6 @@ from .local import Stack
 from .pki import SERVICE_NAMES
 from .seaweedfs import ensure_weed
 from .secrets import SECRET_SETTINGS
-from .services import run
 from .supervision import StackError, log
 from .versitygw import ensure_versitygw
 
@@ -83,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             for k, v in env.items():
                 print(f"export {k}={shlex.quote(v)}")
         elif args.cmd == "run":
+            # Imported here: the services' gRPC and gateway modules, which only `run` needs.
+            from .services import run
+
             return run(secure=args.secure)
         elif args.cmd == "build-weed":
             print(ensure_weed(force_build=args.force))

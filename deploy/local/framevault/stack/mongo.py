@@ -10,12 +10,13 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Self
-
-import pymongo
+from typing import TYPE_CHECKING, Any, Self
 
 from .settings import DEFAULT_MONGO_NODES, DEFAULT_MONGO_PORT, DEFAULT_TIMEOUT, LOOPBACK, REPLICA_SET_NAME, stack_dir
 from .supervision import StackError, pid_alive, port_open, read_pid, tail, terminate_pid, wait_until
+
+if TYPE_CHECKING:
+    import pymongo
 
 
 def find_mongod() -> Path:
@@ -115,11 +116,17 @@ class MongoReplicaSet:
 
     def client(self, **kwargs: Any) -> pymongo.MongoClient[dict[str, Any]]:
         """A pymongo MongoClient for the whole replica set (caller closes it)."""
+        # Imported here: pymongo is most of the import time of a `framevault-stack` command, and
+        # `env`, the builds and the services launcher never talk to MongoDB.
+        import pymongo
+
         kwargs.setdefault("serverSelectionTimeoutMS", 10_000)
         return pymongo.MongoClient(self.uri, **kwargs)
 
     def node_client(self, port: int, **kwargs: Any) -> pymongo.MongoClient[dict[str, Any]]:
         """A directConnection client to one member (caller closes it)."""
+        import pymongo  # see client()
+
         kwargs.setdefault("serverSelectionTimeoutMS", 2_000)
         kwargs.setdefault("connectTimeoutMS", 2_000)
         kwargs.setdefault("socketTimeoutMS", 10_000)

@@ -12,10 +12,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import IO, Any, Self
-
-import urllib3
-from minio import Minio
+from typing import IO, TYPE_CHECKING, Any, Self
 
 from .gobuild import find_go, go_env
 from .settings import (
@@ -31,6 +28,9 @@ from .settings import (
     stack_dir,
 )
 from .supervision import StackError, file_lock, log, port_open, read_pid, tail, terminate_pid, wait_until
+
+if TYPE_CHECKING:
+    from minio import Minio
 
 WEED_MODULE = "github.com/seaweedfs/seaweedfs"
 WEED_VERSION = "v0.0.0-20261109003541-7506e5f91cd6"
@@ -237,6 +237,9 @@ class SeaweedS3:
 
     def client(self, **kwargs: Any) -> Minio:
         """A minio.Minio client for this server (plain HTTP, region us-east-1)."""
+        # Imported here, as pymongo in mongo.py: `framevault-stack env` and the builds need no S3 client.
+        from minio import Minio
+
         kwargs.setdefault("secure", False)
         kwargs.setdefault("region", "us-east-1")
         return Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key, **kwargs)
@@ -334,6 +337,8 @@ class SeaweedS3:
         if not port_open(self.s3_port, self.host):
             return False
         # short timeouts, no client-side retries: the poll loop is the retry
+        import urllib3
+
         http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=2, read=10), retries=False)
         try:
             c = self.client(http_client=http)

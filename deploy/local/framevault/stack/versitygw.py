@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 from typing import Self
 
-from minio import Minio
-
 from .gobuild import find_go, go_env
 from .settings import (
     DEFAULT_S3_BUCKET,
@@ -89,6 +87,8 @@ class VersityS3:
             raise StackError(f"versitygw exited during startup\n--- tail of {self.log_path} ---\n{tail(self.log_path)}")
         if not port_open(self.port):
             return False
+        from minio import Minio  # as in seaweedfs.py: the build command needs no S3 client
+
         client = Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key,
                         secure=False, region="us-east-1")
         if not client.bucket_exists(self.bucket):
