@@ -75,34 +75,35 @@ def _outcome(exc: BaseException) -> str:
 
 class AuthInterceptor(aio.ServerInterceptor):
     """A refused request stream is drained by the error mapping around it
-    (``ErrorMappingInterceptor``), like any request stream that fails early."""
+    (``ErrorMappingInterceptor``), like any request stream that fails early.
+
+    The guarded handler of a method is built once, on its first call, and
+    serves every later call of it: it reads the credential from each call's
+    own metadata, and what it learns of a caller lives in that call only, so
+    the error mapping around it may hand it out without running this
+    interceptor again (``ErrorMappingInterceptor``)."""
 
     def __init__(self, authenticator: Authenticator, authorizer: Authorizer):
         self._authenticator = authenticator
         self._authorizer = authorizer
+        self._guarded: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
         method = handler_call_details.method
+        guarded = self._guarded.get(method)
+        if guarded is not None:
+            return guarded
+        handler = await continuation(handler_call_details)
         if handler is None or is_open(method):
             return handler
-        authorization = _authorization(handler_call_details.invocation_metadata)
-        call = _GuardedCall(self, method, rule_of(method), authorization)
-        kwargs = {"request_deserializer": handler.request_deserializer,
-                  "response_serializer": handler.response_serializer}
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(call.unary(handler.unary_unary), **kwargs)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(call.response_stream(handler.unary_stream), **kwargs)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                call.request_stream(handler.stream_unary, streaming_response=False), **kwargs)
-        return grpc.stream_stream_rpc_method_handler(
-            call.request_stream(handler.stream_stream, streaming_response=True), **kwargs)
+        guarded = _GuardedMethod(self, method, rule_of(method)).handler(handler)
+        # Only methods the server serves get here, so the map stays as small as the services.
+        self._guarded[method] = guarded
+        return guarded
 
     async def authenticate(self, authorization: str | None) -> Caller:
         caller = await self._authenticator.authenticate(bearer_token(authorization))
@@ -136,52 +137,73 @@ def requested_resources(refs: Sequence[Any]) -> list[str]:
     return described
 
 
-def _authorization(metadata: Sequence[tuple[str, Any]] | None) -> str | None:
-    for key, value in metadata or ():
+def _authorization(context: aio.ServicerContext) -> str | None:
+    for key, value in context.invocation_metadata() or ():
         if key == "authorization":
             return value.decode() if isinstance(value, bytes) else str(value)
     return None
 
 
-class _GuardedCall:
-    """Wraps one call's handler: admit, run, audit."""
+class _Admission:
+    """One call's caller and resources, for its audit event."""
 
-    def __init__(self, interceptor: AuthInterceptor, method: str, rule: Rule | None, authorization: str | None):
+    __slots__ = ("caller", "resources")
+
+    def __init__(self) -> None:
+        self.caller: Caller | None = None
+        self.resources: Sequence[str] = ()
+
+
+class _GuardedMethod:
+    """Wraps the handler of one method: admit, run, audit each call."""
+
+    def __init__(self, interceptor: AuthInterceptor, method: str, rule: Rule | None):
         self._interceptor = interceptor
         self._method = method
         self._rule = rule
-        self._authorization = authorization
         self._audited = rule is not None and rule.permission.writes
-        self._caller: Caller | None = None
-        self._resources: Sequence[str] = ()
 
-    async def _admit(self, request: Any) -> Grant:
+    def handler(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        kwargs = {"request_deserializer": handler.request_deserializer,
+                  "response_serializer": handler.response_serializer}
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(self.unary(handler.unary_unary), **kwargs)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(self.response_stream(handler.unary_stream), **kwargs)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                self.request_stream(handler.stream_unary, streaming_response=False), **kwargs)
+        return grpc.stream_stream_rpc_method_handler(
+            self.request_stream(handler.stream_stream, streaming_response=True), **kwargs)
+
+    async def _admit(self, admission: _Admission, request: Any, context: aio.ServicerContext) -> Grant:
         try:
-            self._caller = await self._interceptor.authenticate(self._authorization)
-            grant = await self._interceptor.authorize(self._caller, self._method, self._rule, request)
+            admission.caller = await self._interceptor.authenticate(_authorization(context))
+            grant = await self._interceptor.authorize(admission.caller, self._method, self._rule, request)
         except BaseException as exc:
             if self._rule is not None and request is not None:
-                self._resources = requested_resources(self._rule.refs(request))
-            self._audit(_outcome(exc))
+                admission.resources = requested_resources(self._rule.refs(request))
+            self._audit(admission, _outcome(exc))
             raise
-        self._caller, self._resources = grant.caller, grant.resources
+        admission.caller, admission.resources = grant.caller, grant.resources
         return grant
 
-    def _audit(self, outcome: str) -> None:
+    def _audit(self, admission: _Admission, outcome: str) -> None:
         if self._audited:
-            audit(self._method, self._caller, self._resources, outcome)
+            audit(self._method, admission.caller, admission.resources, outcome)
 
     def unary(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
         async def wrapped(request: Any, context: aio.ServicerContext) -> Any:
-            grant = await self._admit(request)
+            admission = _Admission()
+            grant = await self._admit(admission, request, context)
             try:
                 response = await behavior(request, context)
                 if grant.response_filter is not None:
                     response = await grant.response_filter(response)
             except BaseException as exc:
-                self._audit(_outcome(exc))
+                self._audit(admission, _outcome(exc))
                 raise
-            self._audit("OK")
+            self._audit(admission, "OK")
             return response
 
         return wrapped
@@ -191,8 +213,9 @@ class _GuardedCall:
             return self.unary(behavior)
 
         async def wrapped(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
-            await self._admit(request)
-            async for response in self._audited_stream(behavior(request, context)):
+            admission = _Admission()
+            await self._admit(admission, request, context)
+            async for response in self._audited_stream(admission, behavior(request, context)):
                 yield response
 
         return wrapped
@@ -201,28 +224,31 @@ class _GuardedCall:
         """The rule reads the stream's first message, which is then handed on
         to the handler with the rest."""
 
-        async def admitted(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async def admitted(admission: _Admission, requests: AsyncIterator[Any], context: aio.ServicerContext
+                           ) -> AsyncIterator[Any]:
             first = await anext(aiter(requests), None)
-            await self._admit(None if isinstance(first, UndecodableRequest) else first)
+            await self._admit(admission, None if isinstance(first, UndecodableRequest) else first, context)
             return _prepended(first, requests)
 
         if streaming_response and inspect.isasyncgenfunction(behavior):
             async def wrapped_stream(requests: AsyncIterator[Any], context: aio.ServicerContext
                                      ) -> AsyncIterator[Any]:
-                rest = await admitted(requests)
-                async for response in self._audited_stream(behavior(rest, context)):
+                admission = _Admission()
+                rest = await admitted(admission, requests, context)
+                async for response in self._audited_stream(admission, behavior(rest, context)):
                     yield response
 
             wrapped: Callable[..., Any] = wrapped_stream
         else:
             async def wrapped_unary(requests: AsyncIterator[Any], context: aio.ServicerContext) -> Any:
-                rest = await admitted(requests)
+                admission = _Admission()
+                rest = await admitted(admission, requests, context)
                 try:
                     response = await behavior(rest, context)
                 except BaseException as exc:
-                    self._audit(_outcome(exc))
+                    self._audit(admission, _outcome(exc))
                     raise
-                self._audit("OK")
+                self._audit(admission, "OK")
                 return response
 
             wrapped = wrapped_unary
@@ -230,14 +256,14 @@ class _GuardedCall:
             accepts_undecodable(wrapped)
         return wrapped
 
-    async def _audited_stream(self, responses: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async def _audited_stream(self, admission: _Admission, responses: AsyncIterator[Any]) -> AsyncIterator[Any]:
         try:
             async for response in responses:
                 yield response
         except BaseException as exc:
-            self._audit(_outcome(exc))
+            self._audit(admission, _outcome(exc))
             raise
-        self._audit("OK")
+        self._audit(admission, "OK")
 
 
 async def _prepended(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:

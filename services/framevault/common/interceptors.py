@@ -47,6 +47,15 @@ StreamDrain = Callable[[AsyncIterable[Any]], Awaitable[None]]
 
 
 class ErrorMappingInterceptor(aio.ServerInterceptor):
+    """The outermost interceptor of a service.
+
+    The wrapped handler of a method is built on its first call and handed
+    out for every later call without running the interceptors inside this
+    one again: a call costs one interceptor step and no handler building.
+    So the interceptors inside must make handlers that depend on the method
+    only, never on one call's details (the auth interceptor reads each call's
+    credential from its context)."""
+
     def __init__(self, translate: ErrorTranslator = _no_translation, gate: CallGate | None = None,
                  drain: StreamDrain | None = None):
         self._translate = translate
@@ -56,16 +65,24 @@ class ErrorMappingInterceptor(aio.ServerInterceptor):
         # client still sends: a grpcio client still writing would report
         # INTERNAL instead of the status (grpc/grpc#36066).
         self._drain = drain
+        # Method -> its wrapped handler; only methods the server serves get in.
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
         method = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            handler = await continuation(handler_call_details)
+            if handler is None:
+                return handler
+            wrapped = self._wrapped[method] = self._wrap(method, handler)
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         deserializer = tolerant(handler.request_deserializer) if handler.request_deserializer else None
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(

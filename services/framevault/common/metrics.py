@@ -8,6 +8,7 @@ names live in one module.
 from __future__ import annotations
 
 import threading
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 import structlog
@@ -28,11 +29,21 @@ RPC_SECONDS = Histogram(
 )
 
 
+# (full method, code) -> the counter and histogram of its calls: looking a labelled metric up
+# costs a lock and a validation each time, while the methods and codes are few.
+_RPC_METRICS: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+
 def observe_rpc(full_method: str, code: str, seconds: float) -> None:
-    """Records one finished call; ``full_method`` is ``/package.Service/Method``."""
-    service, _, method = full_method.lstrip("/").partition("/")
-    RPCS_HANDLED.labels(service, method, code).inc()
-    RPC_SECONDS.labels(service, method).observe(seconds)
+    """Records one finished call; ``full_method`` is ``/package.Service/Method`` of a
+    method the service serves."""
+    metrics = _RPC_METRICS.get((full_method, code))
+    if metrics is None:
+        service, _, method = full_method.lstrip("/").partition("/")
+        metrics = _RPC_METRICS[(full_method, code)] = (RPCS_HANDLED.labels(service, method, code),
+                                                       RPC_SECONDS.labels(service, method))
+    metrics[0].inc()
+    metrics[1].observe(seconds)
 
 
 class MetricsEndpoint:
