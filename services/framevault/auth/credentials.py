@@ -24,6 +24,7 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,8 @@ ASYMMETRIC_JWT_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS38
 MAX_JWT_LEEWAY_SECONDS = 300
 # Verified API keys remembered per process (key id -> token digest).
 _VERIFIED_CACHE_ENTRIES = 10_000
+# Verified service tokens remembered per process (each service holds one token at a time).
+_VERIFIED_SERVICE_TOKENS = 1_000
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -169,21 +172,40 @@ class ServiceTokenMinter:
 
 
 class ServiceTokenVerifier:
-    """Checks service tokens addressed to this service."""
+    """Checks service tokens addressed to this service.
 
-    def __init__(self, settings: Settings, service: str):
+    A service sends the same token on every call for most of its lifetime
+    (``ServiceTokenMinter``), so a token that verified is remembered by its
+    digest until its ``exp``: later calls with it cost a hash instead of a
+    signature check and claim parsing. Its expiry is still checked on every
+    call (without the leeway; a call past it verifies the token again, which
+    applies the leeway). Refusals are never remembered."""
+
+    def __init__(self, settings: Settings, service: str, clock: Callable[[], float] = time.time):
         self._key = _service_key(settings)
         self._audience = _audience(service)
         self._leeway = settings.jwt_leeway_seconds
+        self._clock = clock
+        # Digest of a verified token -> (its exp, the caller it names).
+        self._verified: ExpiringCache[bytes, tuple[float, Caller]] = ExpiringCache(
+            settings.service_token_seconds, _VERIFIED_SERVICE_TOKENS, clock)
 
     def verify(self, token: str) -> Caller:
+        digest = hashlib.sha256(token.encode()).digest()
+        remembered = self._verified.get(digest)
+        if remembered is not None and self._clock() < remembered[0]:
+            return remembered[1]
         claims = _decode(token.removeprefix(SERVICE_TOKEN_PREFIX), self._key, [_SERVICE_TOKEN_ALGORITHM],
                          audience=self._audience, issuer=SERVICE_TOKEN_ISSUER, leeway=self._leeway,
                          what="service token")
         subject = claims["sub"]
         if not isinstance(subject, str) or not subject.startswith(SERVICE_PRINCIPAL_PREFIX):
             raise Unauthenticated("service token names no service", reason="CREDENTIAL_INVALID")
-        return service_caller(subject.removeprefix(SERVICE_PRINCIPAL_PREFIX))
+        caller = service_caller(subject.removeprefix(SERVICE_PRINCIPAL_PREFIX))
+        expires = claims["exp"]
+        if isinstance(expires, int | float):
+            self._verified.put(digest, (float(expires), caller))
+        return caller
 
 
 # -- external JWTs ------------------------------------------------------------------
