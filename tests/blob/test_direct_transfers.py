@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import http.client
@@ -193,16 +194,30 @@ async def test_bad_direct_requests_name_the_field(small_parts_stub: blob_pb2_grp
 @pytest.fixture(scope="module")
 async def unreachable_store_service(small_parts_settings: Settings) -> AsyncIterator[RunningService]:
     """A blob service whose presigned URLs name a port nothing listens on."""
-    settings = Settings(**{**small_parts_settings.__dict__, "s3_public_endpoint": f"http://127.0.0.1:{free_port()}"})
-    running: RunningService = await start_blob_service(settings)
-    yield running
-    await running.stop(grace=1)
+    async with _blob_service(small_parts_settings, s3_public_endpoint=f"http://127.0.0.1:{free_port()}") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 async def unreachable_store_stub(unreachable_store_service: RunningService
                                  ) -> AsyncIterator[blob_pb2_grpc.BlobServiceStub]:
-    async with channel_to(unreachable_store_service.port) as channel:
+    async with _stub_of(unreachable_store_service) as stub:
+        yield stub
+
+
+@contextlib.asynccontextmanager
+async def _blob_service(settings: Settings, **changes: object) -> AsyncIterator[RunningService]:
+    """A blob service of its own with ``changes`` to ``settings``."""
+    running: RunningService = await start_blob_service(Settings(**{**settings.__dict__, **changes}))
+    try:
+        yield running
+    finally:
+        await running.stop(grace=1)
+
+
+@contextlib.asynccontextmanager
+async def _stub_of(running: RunningService) -> AsyncIterator[blob_pb2_grpc.BlobServiceStub]:
+    async with channel_to(running.port) as channel:
         yield blob_pb2_grpc.BlobServiceStub(channel)
 
 
@@ -464,17 +479,14 @@ async def store_proxy(small_parts_settings: Settings) -> AsyncIterator[StoreProx
 async def proxied_store_service(small_parts_settings: Settings, store_proxy: StoreProxy
                                 ) -> AsyncIterator[RunningService]:
     """A blob service whose presigned URLs go through ``store_proxy``."""
-    settings = Settings(**{**small_parts_settings.__dict__,
-                           "s3_public_endpoint": f"http://127.0.0.1:{store_proxy.port}"})
-    running: RunningService = await start_blob_service(settings)
-    yield running
-    await running.stop(grace=1)
+    async with _blob_service(small_parts_settings, s3_public_endpoint=f"http://127.0.0.1:{store_proxy.port}") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 async def proxied_store_stub(proxied_store_service: RunningService) -> AsyncIterator[blob_pb2_grpc.BlobServiceStub]:
-    async with channel_to(proxied_store_service.port) as channel:
-        yield blob_pb2_grpc.BlobServiceStub(channel)
+    async with _stub_of(proxied_store_service) as stub:
+        yield stub
 
 
 @pytest.fixture
@@ -542,16 +554,14 @@ ONE_PUT_MAX = 32 * 1024 * 1024
 @pytest.fixture(scope="module")
 async def one_put_service(small_parts_settings: Settings) -> AsyncIterator[RunningService]:
     """A blob service sending direct uploads up to ONE_PUT_MAX in one checked PUT."""
-    settings = Settings(**{**small_parts_settings.__dict__, "blob_direct_single_put_max_bytes": ONE_PUT_MAX})
-    running: RunningService = await start_blob_service(settings)
-    yield running
-    await running.stop(grace=1)
+    async with _blob_service(small_parts_settings, blob_direct_single_put_max_bytes=ONE_PUT_MAX) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 async def one_put_stub(one_put_service: RunningService) -> AsyncIterator[blob_pb2_grpc.BlobServiceStub]:
-    async with channel_to(one_put_service.port) as channel:
-        yield blob_pb2_grpc.BlobServiceStub(channel)
+    async with _stub_of(one_put_service) as stub:
+        yield stub
 
 
 def _put_with(url: str, data: bytes, headers: dict[str, str]) -> int:
