@@ -5,6 +5,26 @@
 # Ignore rules for this context: metadata.Dockerfile.dockerignore (BuildKit).
 
 ARG PYTHON_IMAGE=python:3.11-slim
+ARG RUST_IMAGE=rust:1.95-slim
+
+# --- codec: the frame codec (services/codec, Rust) as a wheel -----------------
+# The Rust toolchain of the official image, on the Python image the service runs
+# on (the wheel links against its Python and C library). build.rs generates the
+# prost types from proto/ (protox: no protoc needed).
+FROM ${RUST_IMAGE} AS rust
+FROM ${PYTHON_IMAGE} AS codec
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    RUSTUP_HOME=/usr/local/rustup \
+    CARGO_HOME=/usr/local/cargo \
+    PATH=/usr/local/cargo/bin:$PATH
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
+COPY --from=rust /usr/local/rustup /usr/local/rustup
+COPY --from=rust /usr/local/cargo /usr/local/cargo
+WORKDIR /src
+COPY proto/framevault ./proto/framevault
+COPY services/codec ./services/codec
+RUN pip wheel --no-deps --wheel-dir /wheels ./services/codec
 
 # --- build: install the project and its pinned dependencies into a venv -------
 FROM ${PYTHON_IMAGE} AS build
@@ -14,8 +34,9 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 WORKDIR /src
 COPY . .
-RUN /opt/venv/bin/pip install ./clients/python-api ./services \
- && /opt/venv/bin/python -c "import framevault.metadata, grpc_health.v1.health_pb2"
+COPY --from=codec /wheels /wheels
+RUN /opt/venv/bin/pip install --find-links /wheels ./clients/python-api "./services[metadata]" \
+ && /opt/venv/bin/python -c "import framevault.metadata, framevault_codec, grpc_health.v1.health_pb2"
 
 # --- runtime: venv only, non-root ---------------------------------------------
 FROM ${PYTHON_IMAGE}

@@ -21,7 +21,7 @@ import workload
 
 from framevault.common.config import Settings
 from framevault.common.server import tune_garbage_collection
-from framevault.metadata.frame_documents import content_etag, document_to_frame, frame_to_document
+from framevault.metadata.frame_documents import document_to_frame, frame_to_document
 from framevault.metadata.frames.validation import FrameLimits, check_frame
 from framevault.v1 import metadata_service_pb2 as ms
 
@@ -61,12 +61,17 @@ def main() -> None:
         for index, item in enumerate(items):
             check_frame(item.frame, f"frames[{index}]", limits)
 
+    def validate_and_encode() -> None:
+        items = ms.UploadFramesRequest.FromString(payload).items
+        for index, item in enumerate(items):
+            prepared = check_frame(item.frame, f"frames[{index}]", limits).prepared
+            assert prepared is not None
+            prepared.document(dataset_id=DATASET_ID, version_id=VERSION_ID, saved_ms=1)
+
     steps: dict[str, Callable[[], object]] = {
-        "parse request + check_frame": validate,
-        "content_etag": lambda: [content_etag(f) for f in frames],
-        "frame_to_document (etag included)": lambda: [
-            frame_to_document(f, dataset_id=DATASET_ID, version_id=VERSION_ID, saved_ms=1) for f in frames],
-        "bson.encode (driver, upload)": lambda: [bson.encode(d) for d in documents],
+        "parse request + check_frame (codec)": validate,
+        "... + revision document (as written)": validate_and_encode,
+        "bson.encode (a decoded document)": lambda: [bson.encode(d) for d in documents],
         "bson.decode (driver, iteration)": lambda: [bson.decode(b) for b in encoded],
         "document_to_frame": lambda: [document_to_frame(d, version_id=VERSION_ID) for d in decoded],
     }

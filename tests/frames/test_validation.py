@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import bson
 import pytest
 
 from framevault.api.digests import digest_of
 from framevault.metadata.frames.validation import (
     DERIVED_ID_HEX_CHARS,
     MAX_FRAME_BLOB_BYTES,
+    FrameCheck,
     FrameLimits,
     check_frame,
     derive_frame_id,
@@ -29,36 +32,40 @@ def fields_of(f: frame_pb2.Frame, prefix: str = "frames[17]") -> list[str]:
     return [v.field for v in check_frame(f, prefix, LIMITS).violations]
 
 
+def stored(check: FrameCheck) -> dict[str, Any]:
+    """The revision document of a valid frame's check."""
+    assert check.violations == [] and check.prepared is not None
+    return bson.decode(check.prepared.document(dataset_id="d", version_id="v", saved_ms=1).raw)
+
+
 def test_a_minimal_frame_is_normalised():
-    f = frame(num_frames=9, saved=5, etag="x", version_id="v")
-    check = check_frame(f, "frames[0]", LIMITS)
-    assert check.violations == []
-    assert f.id == derive_frame_id("s3://bucket/a.jpg") == check.frame_id
-    assert len(f.id) == DERIVED_ID_HEX_CHARS
-    assert f.context_id == "s3://bucket/a.jpg"
-    assert f.sources[0].id == "default"
-    assert (f.num_frames, f.saved, f.etag, f.version_id) == (0, 0, "", "")
+    check = check_frame(frame(num_frames=9, saved=5, etag="x", version_id="v0"), "frames[0]", LIMITS)
+    document = stored(check)
+    assert document["frame_id"] == derive_frame_id("s3://bucket/a.jpg") == check.frame_id
+    assert len(check.frame_id) == DERIVED_ID_HEX_CHARS
+    assert document["context_id"] == "s3://bucket/a.jpg"
+    assert document["sources"][0]["id"] == "default"
+    # Output-only fields are the service's: the etag is computed, not the caller's.
+    assert (document["num_frames"], document["saved"], document["version_id"]) == (1, 1, "v")
+    assert document["etag"] != "x"
 
 
 def test_derived_id_is_stable_and_depends_on_the_first_uri_only():
     a = frame(sources=[frame_pb2.Source(id="l", uri="https://h/x.png"), frame_pb2.Source(id="r", uri="file:///1")])
     b = frame(sources=[frame_pb2.Source(id="l", uri="https://h/x.png"), frame_pb2.Source(id="r", uri="file:///2")])
-    check_frame(a, "f", LIMITS)
-    check_frame(b, "f", LIMITS)
-    assert a.id == b.id
-    given = frame(id="mine")
-    check_frame(given, "f", LIMITS)
-    assert given.id == "mine"
+    assert check_frame(a, "f", LIMITS).frame_id == check_frame(b, "f", LIMITS).frame_id
+    assert check_frame(frame(id="mine"), "f", LIMITS).frame_id == "mine"
 
 
 def test_inline_bytes_become_their_blob_uri():
     data = b"pixels"
     f = frame(sources=[frame_pb2.Source(inline_content=data, preview=frame_pb2.Preview(inline_content=b"thumb"))])
     check = check_frame(f, "f", LIMITS)
+    document = stored(check)
+    assert document["sources"][0]["uri"] == digest_of(data).uri
+    assert "inline_content" not in document["sources"][0]
+    assert check.frame_id == derive_frame_id(digest_of(data).uri)
     assert check.prepared is not None
-    assert f.sources[0].uri == digest_of(data).uri
-    assert f.sources[0].inline_content == b""
-    assert f.id == derive_frame_id(digest_of(data).uri)
     assert set(check.prepared.inline_blobs) == {digest_of(data), digest_of(b"thumb")}
     assert check.prepared.referenced_blobs == ()
 

@@ -17,7 +17,7 @@ from framevault.common.errors import Aborted, FieldErrors, InvalidArgument, NotF
 from framevault.common.metadata_values import key_problem
 from framevault.metadata.blobs import BlobGateway
 from framevault.metadata.catalog import page_tokens
-from framevault.metadata.frame_documents import document_to_frame, frame_to_document, now_ms
+from framevault.metadata.frame_documents import document_to_frame, now_ms
 from framevault.metadata.frames.blob_refs import settle_blobs
 from framevault.metadata.frames.revisions import (
     Written,
@@ -27,7 +27,7 @@ from framevault.metadata.frames.revisions import (
     write_revisions,
 )
 from framevault.metadata.frames.store import FrameStore
-from framevault.metadata.frames.validation import FrameLimits, frame_id_problem, prepare_frame, too_large_to_store
+from framevault.metadata.frames.validation import FrameLimits, frame_id_problem, prepare_frame
 from framevault.metadata.frames.write_leases import write_lease
 from framevault.metadata.lineage import (
     VersionHandle,
@@ -193,8 +193,7 @@ async def update_frame(store: FrameStore, blobs: BlobGateway, settings: Settings
         prepared = prepare_frame(merged, "frame", limits)
         if touches_sources:
             await settle_blobs(blobs, prepared)
-        doc = frame_to_document(prepared.frame, dataset_id=version.dataset_id, version_id=version.id,
-                                saved_ms=now_ms())
+        doc = prepared.document(dataset_id=version.dataset_id, version_id=version.id, saved_ms=now_ms())
         try:
             async with write_lease(store, version) as lease, store.transaction() as session:
                 now = (await find_visible_revisions(store, version, [frame_id], session=session)).get(frame_id)
@@ -202,9 +201,9 @@ async def update_frame(store: FrameStore, blobs: BlobGateway, settings: Settings
                     raise _ChangedMeanwhile()
                 written = await write_revisions(store, session, lease, [doc])
         except TooLargeToStore as exc:
-            raise too_large_to_store(prepared.frame, "frame", exc) from exc
+            raise prepared.too_large_to_store("frame", exc) from exc
         # Unchanged content is not written again: the stored revision answers.
-        return document_to_frame(base if written == [Written.UNCHANGED] else doc, version_id=version.id)
+        return document_to_frame(base if written == [Written.UNCHANGED] else doc.as_dict(), version_id=version.id)
 
     async def settled() -> frame_pb2.Frame:
         try:

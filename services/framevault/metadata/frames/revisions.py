@@ -22,6 +22,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from framevault.metadata.frame_documents import EncodedRevision
 from framevault.metadata.frames.store import FrameStore, Revision, Session
 from framevault.metadata.frames.write_leases import WriteLease, claim
 from framevault.metadata.lineage import VersionHandle
@@ -65,9 +66,9 @@ class Written(enum.Enum):
 
 
 async def write_revisions(
-    store: FrameStore, session: Session, lease: WriteLease, documents: Sequence[Revision]
+    store: FrameStore, session: Session, lease: WriteLease, documents: Sequence[Revision | EncodedRevision]
 ) -> list[Written]:
-    """Upserts revision documents (``frame_documents.frame_to_document``, or
+    """Upserts revision documents (the frame codec's, ``validation.PreparedFrame.document``, or
     revisions read from another version: their ``_id``, ``hidden_in``,
     ``dataset_id`` and ``version_id`` are replaced) into draft ``version``;
     for each document, what writing it did.
@@ -97,8 +98,13 @@ async def write_revisions(
         current = visible.get(frame_id)
         if last_position[frame_id] != i or (current is not None and current["etag"] == doc["etag"]):
             continue
-        content = {k: v for k, v in doc.items() if k not in ("_id", "hidden_in")}
-        content["dataset_id"], content["version_id"] = version.dataset_id, version.id
+        content: Any
+        if isinstance(doc, EncodedRevision) and doc.written_for(version.dataset_id, version.id):
+            # The frame codec's document of this draft: the driver sends its bytes as they are.
+            content = doc
+        else:
+            content = {k: v for k, v in doc.items() if k not in ("_id", "hidden_in")}
+            content["dataset_id"], content["version_id"] = version.dataset_id, version.id
         if current is None:
             inserts.append(content)
             appeared += 1

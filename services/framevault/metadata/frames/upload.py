@@ -29,7 +29,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import bson
 import structlog
 
 from framevault.common.config import Settings
@@ -48,17 +47,11 @@ from framevault.common.errors import (
 from framevault.common.request_decoding import UndecodableRequest, split_repeated
 from framevault.metadata.blobs import BlobGateway
 from framevault.metadata.catalog.documents import version_to_proto
-from framevault.metadata.frame_documents import content_etag, frame_to_document, now_ms
+from framevault.metadata.frame_documents import now_ms
 from framevault.metadata.frames.blob_refs import missing_blobs_error, store_inline_blobs
 from framevault.metadata.frames.revisions import Written, write_revisions
 from framevault.metadata.frames.store import FrameStore
-from framevault.metadata.frames.validation import (
-    MAX_CLIENT_KEY_BYTES,
-    FrameLimits,
-    check_frame,
-    text_problem,
-    too_large_to_store,
-)
+from framevault.metadata.frames.validation import MAX_CLIENT_KEY_BYTES, FrameLimits, check_frame, text_problem
 from framevault.metadata.frames.write_leases import write_lease
 from framevault.metadata.lineage import VersionHandle, live_frame_counts, require_draft, resolve_version_document
 from framevault.metadata.transactions import backoff_seconds, transient_error
@@ -192,10 +185,9 @@ class _Pending:
 
     item: _Item
     frame_id: str
-    prepared: Any = None  # validation.PreparedFrame once valid
+    prepared: Any = None  # PreparedFrame once valid
     attempts: int = 0
     blobs_ready: bool = False
-    document: dict[str, Any] | None = None
     last_error: FramevaultError | None = None
     outcome: Outcome = metadata_service_pb2.FrameResult.OUTCOME_UNSPECIFIED
     error: FramevaultError | None = None
@@ -379,8 +371,7 @@ class _BatchWriter:
         if not later:
             return False
         first_written = later[0]
-        assert first_written.document is not None
-        same = content_etag(pending.prepared.frame) == first_written.document["etag"]
+        same = pending.prepared.etag == first_written.prepared.etag
         # The later frame was UNCHANGED: the stored content equals it, so equal to it is unchanged too.
         # After UPDATED the stored content before is unknown here: an update is the safe word.
         pending.outcome = CREATED if first_written.outcome == CREATED else (
@@ -459,22 +450,15 @@ class _BatchWriter:
             pending.fail(Internal("could not reach the blob service; see server logs"))
 
     async def _write(self, ready: list[_Pending]) -> list[Written]:
-        saved_ms = now_ms()
-        documents = []
-        for pending in ready:
-            if pending.document is None:
-                pending.document = frame_to_document(
-                    pending.prepared.frame, dataset_id=self._version.dataset_id, version_id=self._version.id,
-                    saved_ms=saved_ms)
-            else:
-                pending.document["saved"] = bson.Int64(saved_ms)
-            documents.append(pending.document)
+        saved_ms, dataset_id, version_id = now_ms(), self._version.dataset_id, self._version.id
+        documents = [pending.prepared.document(dataset_id=dataset_id, version_id=version_id, saved_ms=saved_ms)
+                     for pending in ready]
         async with write_lease(self._store, self._version) as lease, self._store.transaction() as session:
             return await write_revisions(self._store, session, lease, documents)
 
     def _write_error(self, exc: Exception, pending: _Pending) -> FramevaultError:
         if isinstance(exc, TooLargeToStore):
-            return too_large_to_store(pending.prepared.frame, f"frames[{pending.item.index}]", exc)
+            return pending.prepared.too_large_to_store(f"frames[{pending.item.index}]", exc)
         if isinstance(exc, FramevaultError):
             return exc
         log.error("upload_frame_write_failed", frame_index=pending.item.index, frame_id=pending.frame_id,
