@@ -597,7 +597,7 @@ async def test_a_one_put_upload_lands_at_the_content_address_only_with_the_signe
         **headers, S3_CHECKSUM_HEADER: base64.b64encode(hashlib.sha256(forged).digest()).decode()}) < 500
     assert await s3.stat(cas_key(digest)) is None
     error = await rpc_error(one_put_stub.CompleteDirectUpload(blob_pb2.CompleteDirectUploadRequest(resource_name=name)))
-    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error.code() == grpc.StatusCode.NOT_FOUND
     # The right bytes land at the content address, and completion finds them there.
     assert await asyncio.to_thread(_put_with, url, data, headers) == 200
     done = await one_put_stub.CompleteDirectUpload(blob_pb2.CompleteDirectUploadRequest(resource_name=name))

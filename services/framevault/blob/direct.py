@@ -190,14 +190,11 @@ class DirectUploads:
             await self._discard(name, await self._load_state(name))
             return DirectUploadResult(size, already_existed=True)
         state = await self._load_state(name)
-        if state is None and self._one_put(size):
-            # The one PUT has not arrived (or the store refused it): the blob is not there.
-            raise FailedPrecondition(
-                "the blob's one part has not been stored; PUT it (StartDirectUpload gives its URL) and complete again",
-                [PreconditionViolation("PARTS_MISSING", name.resource_name, "parts 1")])
         if state is None:
+            # Never started in parts, and not at the content address: no PUT of it arrived either.
             raise NotFound(UPLOAD_RESOURCE, name.resource_name, field="resource_name",
-                           message=f"no direct upload {name.resource_name}; start it with StartDirectUpload")
+                           message=f"no direct upload {name.resource_name} and no blob of its PUT; start it "
+                                   "with StartDirectUpload")
         layout = PartLayout(size, state.part_size)
         try:
             landed = await self._storage.list_parts(name.staging_key, state.multipart_id)
