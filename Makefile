@@ -59,8 +59,6 @@ $(VENV)/.codec: $(CODEC_SOURCES) | $(VENV)/.installed
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall $(VENV)/codec-wheel/*.whl
 	touch $@
 
-install: $(VENV)/.codec
-
 $(BUF): proto/package.json proto/package-lock.json
 	cd proto && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -132,8 +130,8 @@ $(WEB)/dist/index.html: $(WEB)/node_modules/.installed $(WEB_SOURCES)
 
 web: $(WEB)/dist/index.html
 
-INSTALL_STEPS := $(VENV)/.installed $(VENV)/.torch $(BUF) $(CHROMIUM) $(VENV)/.seaweedfs $(VENV)/.versitygw \
-  $(VENV)/.fiftyone $(WEB)/node_modules/.installed
+INSTALL_STEPS := $(VENV)/.installed $(VENV)/.codec $(VENV)/.torch $(BUF) $(CHROMIUM) $(VENV)/.seaweedfs \
+  $(VENV)/.versitygw $(VENV)/.fiftyone $(WEB)/node_modules/.installed
 
 install-steps: $(INSTALL_STEPS)
 	@:

@@ -27,6 +27,7 @@ def test_make_install_runs_its_one_off_steps_at_once() -> None:
     listed = subprocess.run(["make", "-pn", "--no-print-directory", "install-steps"], cwd=REPO_ROOT,
                             capture_output=True, text=True, check=True, timeout=120).stdout
     (steps,) = [line for line in listed.splitlines() if line.startswith("install-steps:")]
-    # The stack's and the storage tests' S3 server builds, the FiftyOne environment and PyTorch among them.
-    for stamp in (".venv/.seaweedfs", ".venv/.versitygw", ".venv/.fiftyone", ".venv/.torch", ".venv/.installed"):
+    # The S3 server builds (the stack's, the storage tests'), the codec, the FiftyOne environment and PyTorch.
+    for stamp in (".venv/.seaweedfs", ".venv/.versitygw", ".venv/.fiftyone", ".venv/.torch", ".venv/.codec",
+                  ".venv/.installed"):
         assert stamp in steps.split(), steps
