@@ -14,7 +14,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
-from framevault.common.errors import FieldErrors, InvalidArgument
+from framevault.common.errors import InvalidArgument
 from framevault.metadata.catalog.ancestry import common_prefix_length
 from framevault.metadata.catalog.page_tokens import PageTokens, as_text, query_digest
 from framevault.metadata.catalog.revisions import ReadCounter, changed_frame_ids, pick_visible, revisions_of
@@ -143,10 +143,8 @@ class VersionDiffer:
 
     async def open(self, request: ms.DiffVersionsRequest) -> VersionDiff:
         """Resolves and checks both versions and the resume position; the differences stream lazily."""
-        errors = FieldErrors()
         if request.max_changes < 0:
-            errors.add("max_changes", "must be 0 (every change) or more")
-        errors.raise_if_any()
+            raise InvalidArgument.field("max_changes", "must be 0 (every change) or more")
         base = await resolve_version_document(self.store, request.base, "base")
         target = await resolve_version_document(self.store, request.target, "target")
         if base["dataset_id"] != target["dataset_id"]:
