@@ -19,6 +19,8 @@ from framevault.sdk.settings import ClientSettings, SettingsError, env_name
 # A valid value of each type for the every-field-has-a-variable test.
 SAMPLE_VALUES: dict[object, tuple[str, object]] = {
     str: ("sample.example:1", "sample.example:1"), int: ("7", 7), float: ("2.5", 2.5), bool | None: ("true", True),
+    # Plain booleans default to on, so the variable must turn them off to show it is read.
+    bool: ("false", False),
 }
 
 
