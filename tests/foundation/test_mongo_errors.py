@@ -18,7 +18,12 @@ from pymongo.write_concern import WriteConcern
 
 from framevault.common.config import Settings
 from framevault.common.errors import Aborted, DuplicateKey, TooLargeToStore, Unavailable, WriteConflict
-from framevault.metadata.mongo_errors import transaction_is_retryable, translate_mongo_error, translated
+from framevault.metadata.mongo_errors import (
+    TimeLimitExceeded,
+    transaction_is_retryable,
+    translate_mongo_error,
+    translated,
+)
 
 
 def _labelled(exc: pymongo.errors.PyMongoError, *labels: str) -> pymongo.errors.PyMongoError:
@@ -56,8 +61,9 @@ TABLE: list[tuple[str, BaseException, type, grpc.StatusCode, int | None]] = [
     ("transaction lost", _failure(251, TRANSIENT), Aborted, grpc.StatusCode.ABORTED, 50),
     ("transient transaction error", _labelled(pymongo.errors.PyMongoError("aborted"), TRANSIENT), Aborted,
      grpc.StatusCode.ABORTED, 50),
-    ("server time limit", pymongo.errors.ExecutionTimeout("operation exceeded time limit", 50), Unavailable,
+    ("server time limit", pymongo.errors.ExecutionTimeout("operation exceeded time limit", 50), TimeLimitExceeded,
      grpc.StatusCode.UNAVAILABLE, 200),
+    ("server time limit by code", _failure(50), TimeLimitExceeded, grpc.StatusCode.UNAVAILABLE, 200),
     ("exceeded time limit", _failure(262), Unavailable, grpc.StatusCode.UNAVAILABLE, 200),
     ("write concern timeout", _failure(64, cls=pymongo.errors.WTimeoutError), Unavailable,
      grpc.StatusCode.UNAVAILABLE, 200),

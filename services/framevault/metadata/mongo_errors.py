@@ -82,6 +82,15 @@ def _has_label(exc: BaseException, label: str) -> bool:
     return isinstance(exc, pymongo.errors.PyMongoError) and exc.has_error_label(label)
 
 
+# MongoDB stopped an operation at the maxTimeMS it was given (not a network or write-concern timeout).
+TIME_LIMIT_CODE = 50  # MaxTimeMSExpired
+
+
+class TimeLimitExceeded(Unavailable):
+    """The database stopped an operation at the time limit (``maxTimeMS``) the caller set: a store
+    that sets one turns this into its own answer; elsewhere it is UNAVAILABLE like any timeout."""
+
+
 def translate_mongo_error(exc: BaseException) -> FramevaultError | None:
     """The domain error a MongoDB driver error amounts to; None for the
     unexpected ones (a bug of ours: INTERNAL, logged by the interceptor).
@@ -100,6 +109,8 @@ def translate_mongo_error(exc: BaseException) -> FramevaultError | None:
         return Unavailable("frame indexes are being created; retry", retry_after_ms=MISSING_INDEX_RETRY_MS)
     if code == WRITE_CONFLICT_CODE:
         return WriteConflict(f"concurrent modification: {_brief(exc)}", retry_after_ms=CONFLICT_RETRY_MS)
+    if isinstance(exc, pymongo.errors.ExecutionTimeout) or code == TIME_LIMIT_CODE:
+        return TimeLimitExceeded(f"database operation timed out: {_brief(exc)}", retry_after_ms=TIMEOUT_RETRY_MS)
     if (isinstance(exc, (pymongo.errors.ExecutionTimeout, pymongo.errors.WTimeoutError,
                          pymongo.errors.NetworkTimeout)) or code in TIMEOUT_CODES):
         return Unavailable(f"database operation timed out: {_brief(exc)}", retry_after_ms=TIMEOUT_RETRY_MS)

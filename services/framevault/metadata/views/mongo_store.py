@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pymongo.errors
 from bson import Int64, MaxKey, MinKey, ObjectId
 
-from framevault.common.errors import Unavailable
 from framevault.metadata.db import FRAMES, Database
 from framevault.metadata.frame_documents import SequentialKey
-from framevault.metadata.mongo_errors import translated
+from framevault.metadata.mongo_errors import TimeLimitExceeded, translated
 from framevault.metadata.mongo_versions import MongoVersionReader
 from framevault.metadata.views.plan import FrameScope, MetadataOrder
 from framevault.metadata.views.store import ContextKey, MetadataKey, SortTimeLimitExceeded
@@ -139,10 +137,8 @@ class MongoViewStore(MongoVersionReader):
         try:
             documents = await self._frames.aggregate(pipeline, maxTimeMS=max_time_ms,
                                                      batchSize=limit).to_list(length=limit)
-        except Unavailable as exc:
-            if isinstance(exc.__cause__, pymongo.errors.ExecutionTimeout):
-                raise SortTimeLimitExceeded() from exc
-            raise
+        except TimeLimitExceeded as exc:
+            raise SortTimeLimitExceeded() from exc
         return [(document, (document.pop(_SORT_MISSING), document.pop(_SORT_VALUE)[0], document["frame_id"]))
                 for document in documents]
 
