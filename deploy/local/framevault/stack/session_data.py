@@ -51,11 +51,12 @@ def remove_stale_test_data(max_age_hours: float = STALE_SESSION_DATA_HOURS,
     stale = [bucket.name for bucket in stack.s3.client().list_buckets()
              if bucket.name.startswith(tuple(f"{prefix}-" for prefix in prefixes))
              and bucket.creation_date is not None and bucket.creation_date < cutoff]
+    # A session's own database is named like its bucket; the databases its tests made start so.
+    run_databases = {bucket: bucket.replace("-", "_", 1) for bucket in stale}
     with contextlib.closing(stack.mongo.client()) as mongo:
-        databases = mongo.list_database_names()
-    for bucket in stale:
-        run_prefix = bucket.replace("-", "_", 1)
-        for database in [name for name in databases if name == run_prefix or name.startswith(f"{run_prefix}_")]:
-            remove_test_data(database=database, bucket=bucket)
-        remove_test_data(database=run_prefix, bucket=bucket)
+        for database in mongo.list_database_names():
+            if any(database.startswith(f"{run}_") for run in run_databases.values()):
+                mongo.drop_database(database)
+    for bucket, database in run_databases.items():
+        remove_test_data(database=database, bucket=bucket)
     return stale
