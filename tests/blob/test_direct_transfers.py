@@ -576,6 +576,30 @@ def _put_with(url: str, data: bytes, headers: dict[str, str]) -> int:
         connection.close()
 
 
+def _with_checksum_of(url: str, data: bytes) -> str:
+    """``url`` with its signed checksum parameter replaced by the base64 sha256 of ``data``."""
+    parts = urllib.parse.urlsplit(url)
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    query[S3_CHECKSUM_HEADER] = s3_checksum_headers(hashlib.sha256(data).hexdigest())[S3_CHECKSUM_HEADER]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+async def test_a_checked_put_url_stores_only_bytes_of_the_sha256_it_signs(s3: S3BlobStorage):
+    """The store's side of one checked PUT, straight through the storage adapter's signing."""
+    data, forged = b"the named bytes", b"any other bytes"
+    key = f"conformance/{uuid.uuid4().hex}"
+    url = await s3.presign_put_checked(key, hashlib.sha256(data).hexdigest(), timedelta(minutes=5))
+    try:
+        assert 400 <= await asyncio.to_thread(_put_with, url, forged, {}) < 500
+        assert await s3.stat(key) is None
+        assert await asyncio.to_thread(_put_with, _with_checksum_of(url, forged), forged, {}) == 403
+        assert await s3.stat(key) is None
+        assert await asyncio.to_thread(_put_with, url, data, {}) == 200
+        assert await s3.get(key) == data
+    finally:
+        await s3.delete(key)
+
+
 async def test_a_one_put_upload_lands_at_the_content_address_only_with_the_signed_sha256(
         one_put_stub: blob_pb2_grpc.BlobServiceStub, s3: S3BlobStorage):
     data, digest = random_blob(2 * SMALL_PART + 5)
@@ -584,22 +608,23 @@ async def test_a_one_put_upload_lands_at_the_content_address_only_with_the_signe
     plan = await one_put_stub.StartDirectUpload(blob_pb2.StartDirectUploadRequest(resource_name=name))
     assert plan.part_count == 1 and [(p.offset, p.size_bytes) for p in plan.parts] == [(0, digest.size)]
     url = plan.parts[0].url
-    assert f"{S3_CHECKSUM_HEADER};{S3_CHECKSUM_ALGORITHM_HEADER}" in urllib.parse.unquote(url)
-    headers = s3_checksum_headers(digest.hash)
+    signed = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    assert signed[S3_CHECKSUM_HEADER] == [s3_checksum_headers(digest.hash)[S3_CHECKSUM_HEADER]]
+    assert signed[S3_CHECKSUM_ALGORITHM_HEADER] == ["SHA256"]
     forged_crc32 = base64.b64encode(zlib.crc32(forged).to_bytes(4, "big")).decode()
-    # Without the signed headers the signature fails; with them, bytes of another sha256 are refused,
-    # also when the request asks for a checksum the forged bytes match.
-    assert await asyncio.to_thread(_put_with, url, forged, {}) == 403
-    assert 400 <= await asyncio.to_thread(_put_with, url, forged, headers) < 500
+    # Bytes of another sha256 are refused, also when the request names their sha256 or asks for a
+    # checksum the forged bytes match; a URL whose checksum was changed fails its signature.
+    assert 400 <= await asyncio.to_thread(_put_with, url, forged, {}) < 500
+    assert 400 <= await asyncio.to_thread(_put_with, url, forged, s3_checksum_headers(
+        hashlib.sha256(forged).hexdigest())) < 500
     assert 400 <= await asyncio.to_thread(_put_with, url, forged, {
-        **headers, "x-amz-checksum-algorithm": "CRC32", "x-amz-checksum-crc32": forged_crc32}) < 500
-    assert 400 <= await asyncio.to_thread(_put_with, url, forged, {
-        **headers, S3_CHECKSUM_HEADER: base64.b64encode(hashlib.sha256(forged).digest()).decode()}) < 500
+        "x-amz-checksum-algorithm": "CRC32", "x-amz-checksum-crc32": forged_crc32}) < 500
+    assert await asyncio.to_thread(_put_with, _with_checksum_of(url, forged), forged, {}) == 403
     assert await s3.stat(cas_key(digest)) is None
     error = await rpc_error(one_put_stub.CompleteDirectUpload(blob_pb2.CompleteDirectUploadRequest(resource_name=name)))
     assert error.code() == grpc.StatusCode.NOT_FOUND
     # The right bytes land at the content address, and completion finds them there.
-    assert await asyncio.to_thread(_put_with, url, data, headers) == 200
+    assert await asyncio.to_thread(_put_with, url, data, {}) == 200
     done = await one_put_stub.CompleteDirectUpload(blob_pb2.CompleteDirectUploadRequest(resource_name=name))
     assert done.committed_size == digest.size
     assert await s3.get(cas_key(digest)) == data

@@ -19,16 +19,14 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import hmac
 import io
 import itertools
-import urllib.parse
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import urllib3
@@ -223,13 +221,14 @@ class BlobStorage(Protocol):
         ...
 
     async def presign_put_checked(self, key: str, sha256_hex: str, expires: timedelta) -> str:
-        """A PUT URL for ``key`` whose request must carry ``s3_checksum_headers(sha256_hex)``, signed,
-        so a store that checks them (``refuses_mismatched_checksums``) stores only bytes of that sha256."""
+        """A PUT URL for ``key`` whose signed query names the sha256 (``s3_checksum_headers(sha256_hex)``
+        as query parameters), so a store that checks it (``refuses_mismatched_checksums``) stores only
+        bytes of that sha256; the request carries no checksum header of its own."""
         ...
 
     async def refuses_mismatched_checksums(self) -> bool:
         """Whether the store refuses a PUT through ``presign_put_checked`` URLs whose bytes do not
-        have the signed sha256, also when the request adds headers naming another checksum
+        have the signed sha256, also when the request adds headers naming another sha256 or checksum
         (probed with objects under ``CHECKSUM_PROBE_PREFIX``, removed again)."""
         ...
 
@@ -516,31 +515,29 @@ class S3BlobStorage:
         return PartInfo(number=number, etag=await self._run(copy), size=length)
 
     async def presign_put_checked(self, key: str, sha256_hex: str, expires: timedelta) -> str:
-        host, secure = public_endpoint(self._settings)
-        return presign_v4(self._settings, "PUT", host, secure, f"/{self.bucket}/{key}", expires,
-                          s3_checksum_headers(sha256_hex))
+        return await self._run(_checked_put_url, self._presigner, self.bucket, key, sha256_hex, expires)
 
     async def refuses_mismatched_checksums(self) -> bool:
         expected, forged = b"the bytes the URL names", b"other bytes, sent instead"
         forged_crc32 = base64.b64encode(zlib.crc32(forged).to_bytes(4, "big")).decode()
-        expected_hash = hashlib.sha256(expected).hexdigest()
-        headers = s3_checksum_headers(expected_hash)
-        # Forged bytes with the signed headers alone, and with headers that ask for another checksum
+        # Forged bytes alone, and with headers that name their own sha256 or ask for another checksum
         # (one the forged bytes match) or a trailing one: each must be refused.
-        attempts = [{}, {"x-amz-checksum-algorithm": "CRC32", "x-amz-checksum-crc32": forged_crc32},
+        attempts = [{}, s3_checksum_headers(hashlib.sha256(forged).hexdigest()),
+                    {"x-amz-checksum-algorithm": "CRC32", "x-amz-checksum-crc32": forged_crc32},
                     {"x-amz-checksum-crc32": forged_crc32}, {"x-amz-trailer": "x-amz-checksum-crc32"}]
 
         def probe() -> bool:
             key = f"{CHECKSUM_PROBE_PREFIX}{uuid.uuid4().hex}"
-            url = presign_v4(self._settings, "PUT", self._settings.s3_endpoint, self._settings.s3_secure,
-                             f"/{self.bucket}/{key}", timedelta(minutes=5), headers)
+            # Signed as clients' URLs are, for the address the service reaches the store at.
+            url = _checked_put_url(self._client, self.bucket, key, hashlib.sha256(expected).hexdigest(),
+                                  timedelta(minutes=5))
             try:
                 for extra in attempts:
-                    answer = self._pool.request("PUT", url, body=forged, headers={**headers, **extra}, retries=False)
+                    answer = self._pool.request("PUT", url, body=forged, headers=extra, retries=False)
                     if answer.status < 300 or self._exists(key):
                         return False
-                # The same URL takes the right bytes: the probe signs as clients' URLs are signed.
-                answer = self._pool.request("PUT", url, body=expected, headers=headers, retries=False)
+                # The same URL takes the right bytes.
+                answer = self._pool.request("PUT", url, body=expected, retries=False)
                 return answer.status < 300 and self._read(key, 0, None).data == expected
             finally:
                 with contextlib.suppress(S3Error, urllib3.exceptions.HTTPError):
@@ -565,38 +562,12 @@ class S3BlobStorage:
         self._pool.clear()
 
 
-def presign_v4(settings: Settings, method: str, host: str, secure: bool, path: str, expires: timedelta,
-               headers: Mapping[str, str], query: Mapping[str, str] | None = None,
-               now: datetime | None = None) -> str:
-    """A SigV4 query-signed URL for ``path`` (``/bucket/key``) on ``host`` whose signature covers
-    ``headers`` too (the ``minio`` SDK's presigning signs the host alone): a request has to carry
-    exactly these header values, or the store refuses its signature."""
-    signed_at = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    scope = f"{signed_at[:8]}/{settings.s3_region}/s3/aws4_request"
-    canonical_headers = {"host": host, **{name.lower(): value.strip() for name, value in headers.items()}}
-    signed_headers = ";".join(sorted(canonical_headers))
-    params = {**(query or {}), "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
-              "X-Amz-Credential": f"{settings.s3_access_key}/{scope}", "X-Amz-Date": signed_at,
-              "X-Amz-Expires": str(int(expires.total_seconds())), "X-Amz-SignedHeaders": signed_headers}
-    canonical_query = "&".join(f"{_uri_encode(k)}={_uri_encode(v)}" for k, v in sorted(params.items()))
-    canonical_path = _uri_encode(path, safe="/")
-    canonical_request = "\n".join([
-        method, canonical_path, canonical_query,
-        "".join(f"{name}:{canonical_headers[name]}\n" for name in sorted(canonical_headers)),
-        signed_headers, "UNSIGNED-PAYLOAD"])
-    string_to_sign = "\n".join(["AWS4-HMAC-SHA256", signed_at, scope,
-                                hashlib.sha256(canonical_request.encode()).hexdigest()])
-    key = ("AWS4" + settings.s3_secret_key.get_secret_value()).encode()
-    for part in (signed_at[:8], settings.s3_region, "s3", "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-    scheme = "https" if secure else "http"
-    return f"{scheme}://{host}{canonical_path}?{canonical_query}&X-Amz-Signature={signature}"
-
-
-def _uri_encode(value: str, safe: str = "") -> str:
-    """SigV4's URI encoding: everything but unreserved characters (and ``safe``) percent-encoded."""
-    return urllib.parse.quote(value, safe="-_.~" + safe)
+def _checked_put_url(presigner: Minio, bucket: str, key: str, sha256_hex: str, expires: timedelta) -> str:
+    """A presigned PUT of ``key`` whose query carries the checksum parameters of ``sha256_hex``: the
+    SDK's presigning signs the whole query, so a request cannot change them, and a store that checks
+    them refuses bytes of another sha256 before the object exists."""
+    query: dict[str, str | list[str] | tuple[str]] = {**s3_checksum_headers(sha256_hex)}
+    return presigner.get_presigned_url("PUT", bucket, key, expires=expires, extra_query_params=query)
 
 
 def public_endpoint(settings: Settings) -> tuple[str, bool]:
