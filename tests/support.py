@@ -1,4 +1,5 @@
-"""Helpers for tests: channels and services in-process, rich error details of failed calls.
+"""Helpers for tests: channels and services in-process, rich error details of failed calls, revision
+documents for seeding a database directly.
 
 Every service a test session starts runs with ``security_mode=on``, and every client these helpers
 make sends the session's admin key (the bootstrap admin key of the session's metadata service)
@@ -13,6 +14,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import bson
+import framevault_codec
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc import aio
@@ -25,7 +28,7 @@ from framevault.stack.pki import LocalPki
 
 # The one free-port helper, the stack's, for every test.
 from framevault.stack.supervision import free_port as free_port
-from framevault.v1 import access_pb2, access_pb2_grpc
+from framevault.v1 import access_pb2, access_pb2_grpc, frame_pb2
 
 # The services' message limits, on every test channel.
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -248,3 +251,9 @@ async def start_blob_service(settings: Settings, **build_options: Any) -> Runnin
     running = RunningService(build_service(settings, **build_options), settings)
     await running.start()
     return running
+
+
+def frame_to_document(frame: frame_pb2.Frame, *, dataset_id: str, version_id: str, saved_ms: int) -> dict[str, Any]:
+    """The revision document of ``frame`` as it is (neither validated nor normalised), written by
+    ``version_id``, in the layout the service stores: encoded by the service's own frame codec."""
+    return bson.decode(framevault_codec.encode_document(frame.SerializeToString(), dataset_id, version_id, saved_ms))

@@ -21,7 +21,7 @@ import workload
 
 from framevault.common.config import Settings
 from framevault.common.server import tune_garbage_collection
-from framevault.metadata.frame_documents import document_to_frame, frame_to_document
+from framevault.metadata.frame_documents import document_to_frame
 from framevault.metadata.frames.validation import FrameLimits, check_frame
 from framevault.v1 import metadata_service_pb2 as ms
 
@@ -51,7 +51,7 @@ def main() -> None:
     for index, item in enumerate(valid):
         check_frame(item.frame, f"frames[{index}]", limits)
     frames = [item.frame for item in valid]
-    documents = [frame_to_document(f, dataset_id=DATASET_ID, version_id=VERSION_ID, saved_ms=1) for f in frames]
+    documents = [workload.frame_document(f, dataset_id=DATASET_ID, version_id=VERSION_ID) for f in frames]
     encoded = [bson.encode(d) for d in documents]
     decoded = [bson.decode(b) for b in encoded]
     tune_garbage_collection(Settings())

@@ -303,7 +303,7 @@ def seed_published_version(bench: Bench, count: int) -> Dataset:
     """A published root version holding ``count`` frames, written straight into the service's collection.
 
     Set-up only (the ingest path is P1's subject): documents are the service's
-    exact layout (``frame_to_document``); to keep a million of them cheap,
+    exact layout (``frame_document``); to keep a million of them cheap,
     3000 distinct frames are built and repeated under new ids, contexts and
     timestamps. The version's frame count is set as the service would have.
     """

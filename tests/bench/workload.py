@@ -3,7 +3,7 @@
 A frame here is what an annotated driving dataset looks like: one camera
 source with a preview and a semantic mask, four ROIs (8-point polygons with
 two labels and a confidence each) and five metadata keys. As a MongoDB
-document (``frame_to_document``) it weighs about 1.4 KB.
+document (``frame_document``) it weighs about 1.4 KB.
 
 Frames are a pure function of ``(prefix, index)``, so a client process and
 the raw baseline build exactly the same content without passing data around.
@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import bson
+import framevault_codec
 
-from framevault.metadata.frame_documents import frame_to_document
 from framevault.v1 import frame_pb2, metadata_pb2
 
 # Frames per context (one video clip): 10 s at 30 fps.
@@ -94,8 +94,10 @@ def frames(prefix: str, count: int, start: int = 0, revision: int = 0) -> Iterat
 
 
 def frame_document(frame: frame_pb2.Frame, *, dataset_id: str, version_id: str) -> dict[str, Any]:
-    """Exactly the revision document the metadata service stores for ``frame``."""
-    return frame_to_document(frame, dataset_id=dataset_id, version_id=version_id, saved_ms=1_764_000_000_000)
+    """Exactly the revision document the metadata service stores for ``frame`` (its frame codec
+    encodes it), for seeding the raw baselines."""
+    return bson.decode(framevault_codec.encode_document(frame.SerializeToString(), dataset_id, version_id,
+                                                        1_764_000_000_000))
 
 
 def document_bytes(frame: frame_pb2.Frame) -> int:

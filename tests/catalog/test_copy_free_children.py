@@ -8,11 +8,11 @@ import time
 
 import grpc
 from grpc import aio
+from support import frame_to_document
 
 from framevault.metadata.catalog.diff import ADDED, CHANGED, REMOVED, differences
 from framevault.metadata.catalog.mongo_store import MongoCatalogStore
 from framevault.metadata.catalog.revisions import ReadCounter
-from framevault.metadata.frame_documents import frame_to_document
 from framevault.metadata.lineage import visible_filter
 from framevault.v1 import metadata_service_pb2 as ms
 

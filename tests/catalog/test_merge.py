@@ -8,8 +8,8 @@ import time
 import grpc
 import pytest
 from grpc import aio
+from support import frame_to_document
 
-from framevault.metadata.frame_documents import frame_to_document
 from framevault.v1 import dataset_pb2
 from framevault.v1 import metadata_service_pb2 as ms
 

@@ -7,11 +7,11 @@ import uuid
 
 import grpc
 import pytest
+from support import frame_to_document
 
 from framevault.common.digests import parse_blob_uri
 from framevault.common.errors import InvalidArgument
 from framevault.metadata.db import Database
-from framevault.metadata.frame_documents import frame_to_document
 from framevault.sdk.blobs import parse_digest
 from framevault.v1 import frame_pb2
 from framevault.v1 import metadata_service_pb2 as ms

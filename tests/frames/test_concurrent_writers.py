@@ -7,9 +7,9 @@ import asyncio
 
 import grpc
 import pytest
+from support import frame_to_document
 
 from framevault.metadata.db import Database
-from framevault.metadata.frame_documents import frame_to_document
 from framevault.metadata.transactions import transaction
 from framevault.v1 import dataset_pb2
 from framevault.v1 import metadata_service_pb2 as ms

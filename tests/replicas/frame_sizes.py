@@ -8,7 +8,7 @@ Run against the local stack (``make stack-up``)::
 
 It writes the benchmark's realistic frames (``bench/workload.py``: one camera
 source with preview and mask, four polygon ROIs, five metadata keys) as exactly
-the revision documents the metadata service stores (``frame_to_document``)
+the revision documents the metadata service stores (``frame_document``)
 into a scratch database with the service's own indexes (``db.INDEXES``),
 prints ``collStats`` of the frames collection as JSON and drops the database.
 The frames belong to one dataset and one version, the layout of one large

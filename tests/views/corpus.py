@@ -1,5 +1,5 @@
 """Builds datasets, versions and frames for view tests by writing documents
-directly, shaped as STORAGE.md describes (frames via ``frame_to_document``).
+directly, shaped as STORAGE.md describes (frames via ``support.frame_to_document``).
 
 Writes follow the revision rules of STORAGE.md: overwriting an inherited
 frame inserts a revision and hides the ancestor's; deleting one hides it.
@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
+from support import frame_to_document
 
 from framevault.api.metadata_values import dict_to_metadata
 from framevault.metadata.db import Database
-from framevault.metadata.frame_documents import frame_to_document
 from framevault.metadata.lineage import VersionHandle, visible_filter
 from framevault.v1 import dataset_pb2, frame_pb2
 

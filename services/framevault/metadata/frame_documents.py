@@ -50,15 +50,6 @@ class EncodedRevision(RawBSONDocument):
         return bson.decode(self.raw)
 
 
-def frame_to_document(
-    frame: frame_pb2.Frame, *, dataset_id: str, version_id: str, saved_ms: int
-) -> dict[str, Any]:
-    """The revision document of ``frame`` as it is (neither validated nor
-    normalised), written by ``version_id``, in the layout the service stores:
-    for seeding a database directly (tests, benchmarks)."""
-    return bson.decode(framevault_codec.encode_document(frame.SerializeToString(), dataset_id, version_id, saved_ms))
-
-
 def now_ms() -> int:
     """The ``saved`` time of a revision written now (epoch milliseconds)."""
     return time.time_ns() // 1_000_000
