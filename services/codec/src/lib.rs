@@ -8,6 +8,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
+mod decode;
 mod document;
 mod rules;
 mod text;
@@ -240,6 +241,31 @@ fn key_problem(key: &str) -> Option<String> {
     rules::key_problem(key)
 }
 
+/// The `Frame` (protobuf bytes) of a stored revision document (BSON bytes)
+/// as read in `version_id`. Raises ValueError when the document is not one.
+#[pyfunction]
+fn frame_from_document<'py>(py: Python<'py>, document: &[u8], version_id: &str) -> PyResult<Bound<'py, PyBytes>> {
+    let frame = decode::frame(document, version_id).map_err(PyValueError::new_err)?;
+    Ok(PyBytes::new(py, &frame))
+}
+
+/// An `IterateFramesResponse` (protobuf bytes) carrying frames already encoded.
+#[pyfunction]
+fn iterate_frames_response<'py>(
+    py: Python<'py>,
+    frames: Vec<Bound<'py, PyBytes>>,
+    selection_indexes: Vec<i32>,
+    cursor: &str,
+    frame_cursors: Vec<String>,
+    start_cursor: &str,
+) -> Bound<'py, PyBytes> {
+    let frames: Vec<&[u8]> = frames.iter().map(|frame| frame.as_bytes()).collect();
+    PyBytes::new(
+        py,
+        &decode::iterate_frames_response(&frames, &selection_indexes, cursor, &frame_cursors, start_cursor),
+    )
+}
+
 #[pymodule]
 fn framevault_codec(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<FrameCodec>()?;
@@ -249,6 +275,8 @@ fn framevault_codec(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(derive_frame_id, module)?)?;
     module.add_function(wrap_pyfunction!(key_problem, module)?)?;
     module.add_function(wrap_pyfunction!(shuffle_key, module)?)?;
+    module.add_function(wrap_pyfunction!(frame_from_document, module)?)?;
+    module.add_function(wrap_pyfunction!(iterate_frames_response, module)?)?;
     module.add("MAX_FRAME_ID_BYTES", rules::MAX_FRAME_ID_BYTES)?;
     module.add("MAX_CONTEXT_ID_BYTES", rules::MAX_CONTEXT_ID_BYTES)?;
     module.add("MAX_FRAME_BLOB_BYTES", rules::MAX_FRAME_BLOB_BYTES)?;
