@@ -10,6 +10,7 @@ use pyo3::types::{PyBytes, PyString};
 
 mod decode;
 mod document;
+mod metadata;
 mod rules;
 mod text;
 
@@ -274,6 +275,7 @@ fn framevault_codec(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(text_problem, module)?)?;
     module.add_function(wrap_pyfunction!(derive_frame_id, module)?)?;
     module.add_function(wrap_pyfunction!(key_problem, module)?)?;
+    module.add_function(wrap_pyfunction!(metadata::metadata_violations, module)?)?;
     module.add_function(wrap_pyfunction!(shuffle_key, module)?)?;
     module.add_function(wrap_pyfunction!(frame_from_document, module)?)?;
     module.add_function(wrap_pyfunction!(iterate_frames_response, module)?)?;

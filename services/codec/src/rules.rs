@@ -818,6 +818,17 @@ fn validate_metadata<T: Text>(meta: &pb::Metadata, field: &str, errors: &mut Err
     validate_members(meta, field, errors, 1);
 }
 
+/// The violations of caller metadata kept outside frames (a dataset's, a
+/// version's, a view rule's value) at `field`: the rules of frame metadata.
+pub fn metadata_violations<T: Text>(meta: &pb::Metadata, field: &str, text: &T) -> Vec<Violation> {
+    let mut errors = Errors {
+        violations: Vec::new(),
+        text,
+    };
+    validate_metadata(meta, field, &mut errors);
+    errors.violations
+}
+
 fn validate_members<T: Text>(meta: &pb::Metadata, field: &str, errors: &mut Errors<T>, depth: usize) {
     for (key, value) in &meta.fields {
         if let Some(problem) = key_problem(key) {
