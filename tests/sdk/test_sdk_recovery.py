@@ -105,7 +105,7 @@ async def test_upload_resends_unanswered_frames_on_a_new_stream(sdk: ClientSetti
     await DatasetVersion.acreate_new_dataset(name)
     draft = await DatasetVersion.aget_version(name)
     client = current_client()
-    real = client.metadata.UploadFrames
+    real = client.upload_frames_encoded
     opened: list[int] = []
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
@@ -113,7 +113,7 @@ async def test_upload_resends_unanswered_frames_on_a_new_stream(sdk: ClientSetti
         call = real(*args, **kwargs)
         return BreakingUpload(call, keep=1) if len(opened) == 1 else call
 
-    monkeypatch.setattr(client.metadata, "UploadFrames", flaky)
+    monkeypatch.setattr(client, "upload_frames_encoded", flaky)
     frames = (SingleFrame(source=f"s3://b/{i}.jpg", id=f"u{i:04d}") for i in range(2000))
     totals = await draft.aadd_frames_with_totals(frames, progress=False)
 

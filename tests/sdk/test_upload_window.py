@@ -26,7 +26,9 @@ from framevault.sdk.upload import (
     PreparedFrame,
     _aiter_batches,
     _prefetch,
+    encode_upload_item,
 )
+from framevault.v1 import frame_pb2
 from framevault.v1 import metadata_service_pb2 as pb
 
 Result = pb.FrameResult
@@ -45,6 +47,8 @@ class FakeUploadServer:
         self.streams = 0
         self.answered_ids: list[str] = []
         self.messages: list[int] = []
+        # Every request as it arrived: (stream number, bytes).
+        self.raw_requests: list[tuple[int, bytes]] = []
 
     def open(self) -> FakeUploadCall:
         self.streams += 1
@@ -64,10 +68,12 @@ class FakeUploadCall:
         self.finished = False
         self.task = asyncio.ensure_future(self._serve())
 
-    async def write(self, request: pb.UploadFramesRequest) -> None:
+    async def write(self, request: bytes) -> None:
         if self.finished:
             raise asyncio.InvalidStateError("RPC already finished")
-        await self.requests.put(request)
+        # Requests come encoded, as the service receives them.
+        self.server.raw_requests.append((self.server.streams, request))
+        await self.requests.put(pb.UploadFramesRequest.FromString(request))
 
     async def read(self) -> object:
         item = await self.responses.get()
@@ -295,3 +301,30 @@ async def test_without_auto_upload_local_paths_become_file_uris(tmp_path) -> Non
     assert ready.proto.sources[0].uri == (tmp_path / "a.jpg").as_uri()
     assert ready.proto.sources[0].masks[0].uri.startswith("file:///") and ready.proto.sources[0].masks[0].uri.endswith(
         "/masks/m.png")
+
+
+def test_encoded_items_concatenate_into_the_request_of_those_frames() -> None:
+    # Sizes on both sides of the one-, two- and three-byte length prefixes.
+    small = SingleFrame(source="s3://bucket/a.jpg", id="a")
+    annotated = SingleFrame(source="s3://bucket/b.jpg", id="b", width=4, height=3, metadata={"city": "Oslo", "n": 3})
+    annotated.add_annotation(poly2d_xy=[0, 0, 1, 0, 1, 1], labels=["car"], confidence=0.5)
+    large = SingleFrame(source="s3://bucket/c.jpg", id="c", blob=b"x" * 20_000)
+    empty = frame_pb2.Frame()
+    protos = [f.to_proto() for f in (small, annotated, large)] + [empty]
+    encoded = b"".join(encode_upload_item(proto) for proto in protos)
+    expected = pb.UploadFramesRequest(items=[pb.UploadItem(frame=proto) for proto in protos])
+    assert pb.UploadFramesRequest.FromString(encoded) == expected
+    assert len(encoded) == expected.ByteSize()
+    assert [PreparedFrame(f, p).size for f, p in zip((small, annotated, large), protos, strict=False)] == [
+        len(encode_upload_item(p)) for p in protos[:3]]
+
+
+async def test_frames_resent_after_a_break_are_the_bytes_first_sent() -> None:
+    server = FakeUploadServer(window=16, break_after=10)
+    frames = prepared(60)
+    await run_upload(server, frames, ClientSettings(upload_frames_per_message=4, retry_initial_backoff_seconds=0.001))
+    first = b"".join(raw for stream, raw in server.raw_requests if stream == 1)
+    later = b"".join(raw for stream, raw in server.raw_requests if stream > 1)
+    resent = [f for f in frames if f.encoded in first and f.encoded in later]
+    assert resent, "the break left no frame unanswered"
+    assert sorted(server.answered_ids) == sorted(f.proto.id for f in frames)

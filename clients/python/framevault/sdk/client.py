@@ -34,7 +34,7 @@ from framevault.api.retry import RetryPolicy
 from framevault.api.transport import TlsProbe, bearer_token_credentials, probe_tls, with_call_credentials
 from framevault.sdk.errors import FramevaultError
 from framevault.sdk.settings import ClientSettings, SettingsError, env_name
-from framevault.v1 import blob_pb2, blob_pb2_grpc, metadata_service_pb2_grpc
+from framevault.v1 import blob_pb2, blob_pb2_grpc, metadata_service_pb2, metadata_service_pb2_grpc
 
 UnaryMethod = Callable[..., Awaitable[Any]]
 # How long the check of a server's transport after an UNAVAILABLE call may take.
@@ -115,6 +115,13 @@ def retry_policy(settings: ClientSettings, max_attempts: int, retryable: Iterabl
     )
 
 
+def _method_path(module: Any, service: str, method: str) -> str:
+    """The gRPC path (``/package.Service/Method``) of a method of the proto ``module``."""
+    full_name: str = module.DESCRIPTOR.services_by_name[service].methods_by_name[method].full_name
+    package_service, _, name = full_name.rpartition(".")
+    return f"/{package_service}/{name}"
+
+
 class FramevaultClient:
     """Channels and stubs of both services, bound to the event loop that created them.
 
@@ -130,6 +137,13 @@ class FramevaultClient:
         self._blob_channel = open_channel(self.settings, "blob_target")
         self.metadata = metadata_service_pb2_grpc.MetadataServiceStub(self._metadata_channel)
         self.blob = blob_pb2_grpc.BlobServiceStub(self._blob_channel)
+        # UploadFrames writing requests the caller has already encoded (bytes pass through as they are):
+        # the uploader encodes each frame once and sends those bytes again after a reconnect.
+        self.upload_frames_encoded = self._metadata_channel.stream_stream(
+            _method_path(metadata_service_pb2, "MetadataService", "UploadFrames"),
+            request_serializer=bytes,
+            response_deserializer=metadata_service_pb2.UploadFramesResponse.FromString,
+        )
         self._capabilities: blob_pb2.GetCapabilitiesResponse | None = None
         # Which service (name, target) each stub method calls, to name it when its transport fails.
         self._method_services: dict[int, tuple[str, str]] = {

@@ -76,22 +76,58 @@ class UploadTotals:
     reconnects: int = 0
 
 
+def _varint(value: int) -> bytes:
+    """``value`` (>= 0) as a protobuf base-128 varint."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _length_delimited_key(message: Any, field_name: str) -> bytes:
+    """The key (field number, wire type 2) that precedes ``field_name`` of ``message`` on the wire."""
+    return _varint(message.DESCRIPTOR.fields_by_name[field_name].number << 3 | 2)
+
+
+_ITEMS_KEY = _length_delimited_key(metadata_service_pb2.UploadFramesRequest, "items")
+_ITEM_FRAME_KEY = _length_delimited_key(metadata_service_pb2.UploadItem, "frame")
+
+
+def encode_upload_item(frame: frame_pb2.Frame) -> bytes:
+    """``frame`` as one ``items`` entry of an encoded ``UploadFramesRequest`` (an ``UploadItem`` with only
+    its frame). Repeated fields are encoded one entry after the other, so a request of several frames is
+    the concatenation of their entries: each frame is serialized once, never copied into a request
+    message, and sent again as the same bytes after a reconnect."""
+    encoded = frame.SerializeToString()
+    item = _ITEM_FRAME_KEY + _varint(len(encoded)) + encoded
+    return _ITEMS_KEY + _varint(len(item)) + item
+
+
 @dataclass
 class PreparedFrame:
-    """A frame ready to send: the caller's object and its proto, local files replaced."""
+    """A frame ready to send: the caller's object, its proto (local files replaced) and the proto's
+    encoding as an entry of an ``UploadFramesRequest`` (see :func:`encode_upload_item`)."""
 
     original: FrameLike
     proto: frame_pb2.Frame
-    size: int = 0
+    encoded: bytes = b""
 
     def __post_init__(self) -> None:
-        self.size = self.proto.ByteSize()
+        self.encoded = encode_upload_item(self.proto)
+
+    @property
+    def size(self) -> int:
+        """Bytes the frame adds to a request."""
+        return len(self.encoded)
 
 
 class UploadCall(Protocol):
-    """The part of a grpc.aio stream-stream call the uploader uses."""
+    """The part of a grpc.aio stream-stream call the uploader uses; requests go as encoded
+    ``UploadFramesRequest`` messages."""
 
-    async def write(self, request: metadata_service_pb2.UploadFramesRequest) -> None: ...
+    async def write(self, request: bytes) -> None: ...
 
     async def read(self) -> Any: ...
 
@@ -210,7 +246,7 @@ class FrameStreamUploader:
     ) -> None:
         call = self.open_call()
         try:
-            await call.write(metadata_service_pb2.UploadFramesRequest(options=self.options))
+            await call.write(metadata_service_pb2.UploadFramesRequest(options=self.options).SerializeToString())
             first = await call.read()
             if first is aio.EOF or first.WhichOneof("message") != "started":
                 raise StreamBroken("the server did not start the upload")
@@ -276,13 +312,11 @@ class FrameStreamUploader:
                 items.append(self._outbox.popleft())
                 size += candidate.size
             window.release(wanted - len(items))
-            request = metadata_service_pb2.UploadFramesRequest()
             # Results name their frame by its index in the stream, so frames are sent without a client_key.
             for item in items:
                 in_flight[next_index] = item
-                request.items.add(frame=item.proto)
                 next_index += 1
-            await call.write(request)
+            await call.write(b"".join([item.encoded for item in items]))
         await call.done_writing()
 
     async def _receive(
@@ -480,7 +514,7 @@ async def upload_frames(
             bar.set_postfix(failed=shown_failures, refresh=False)
 
     options = metadata_service_pb2.UploadOptions(version=version, upload_retries=upload_retries)
-    uploader = FrameStreamUploader(lambda: client.metadata.UploadFrames(), options, settings, on_result,
+    uploader = FrameStreamUploader(lambda: client.upload_frames_encoded(), options, settings, on_result,
                                    lambda exc: client.call_error(exc, client.metadata.UploadFrames))
     source = _prefetch(prepared_batches())
     try:
