@@ -117,19 +117,32 @@ class Annotation:
 
     def _proto_fields(self) -> dict[str, Any]:
         """The ``framevault.v1.Roi`` of this annotation as constructor arguments (nested dicts):
-        frames build all their ROIs in the one constructor call of the frame."""
-        fields: dict[str, Any] = {"labels": list(self.labels)}
-        if self.sources:
-            fields["sources"] = list(self.sources)
-        if self.id:
-            fields["id"] = self.id
-        if self.confidence is not None:
-            fields["confidence"] = self.confidence
-        if self.metadata:
-            fields["meta"] = {"fields": metadata_fields(self.metadata)}
-        kind = self.geometry_kind
-        if kind is not None:
-            fields.update(geometry_fields(kind, getattr(self, kind)))
+        frames build all their ROIs in the one constructor call of the frame. (The constructor copies
+        the lists it is given.)"""
+        attributes = self.__dict__
+        if "_roi" in attributes:
+            # Read from the service: the fields nobody has read yet come from the proto (__getattr__).
+            attributes = {name: getattr(self, name) for name in _ROI_ATTRIBUTES}
+        # The attributes of a built annotation are read from its __dict__ directly: this runs for every
+        # annotation of every frame sent.
+        fields: dict[str, Any] = {"labels": attributes["labels"]}
+        sources = attributes["sources"]
+        if sources:
+            fields["sources"] = sources
+        roi_id = attributes["id"]
+        if roi_id:
+            fields["id"] = roi_id
+        confidence = attributes["confidence"]
+        if confidence is not None:
+            fields["confidence"] = confidence
+        metadata = attributes["metadata"]
+        if metadata:
+            fields["meta"] = {"fields": metadata_fields(metadata)}
+        for kind in GEOMETRY_FIELDS:
+            value = attributes[kind]
+            if value is not None:
+                fields.update(geometry_fields(kind, value))
+                break
         return fields
 
     @classmethod
