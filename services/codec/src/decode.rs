@@ -671,3 +671,23 @@ pub fn iterate_frames_response(
     nonempty(&mut buf, 5, start_cursor.as_bytes());
     buf
 }
+
+/// `frame_id`, `context_id` and `timestamp` of a stored revision document
+/// (None where missing or of another type): a frame's place in sequential
+/// order, read without decoding the rest of the document.
+pub fn revision_keys(document: &[u8]) -> Result<(Option<&str>, Option<&str>, Option<i64>)> {
+    let (mut frame_id, mut context_id, mut timestamp) = (None, None, None);
+    for element in elements(document)? {
+        let element = element?;
+        match element.key {
+            "frame_id" => frame_id = element.str("frame_id").ok(),
+            "context_id" => context_id = element.str("context_id").ok(),
+            "timestamp" => timestamp = element.int("timestamp").ok(),
+            _ => continue,
+        }
+        if frame_id.is_some() && context_id.is_some() && timestamp.is_some() {
+            break;
+        }
+    }
+    Ok((frame_id, context_id, timestamp))
+}

@@ -250,6 +250,13 @@ fn frame_from_document<'py>(py: Python<'py>, document: &[u8], version_id: &str) 
     Ok(PyBytes::new(py, &frame))
 }
 
+/// (frame_id, context_id, timestamp) of a stored revision document (BSON
+/// bytes), each None where the document has none of that type.
+#[pyfunction]
+fn revision_keys(document: &[u8]) -> PyResult<(Option<&str>, Option<&str>, Option<i64>)> {
+    decode::revision_keys(document).map_err(PyValueError::new_err)
+}
+
 /// An `IterateFramesResponse` (protobuf bytes) carrying frames already encoded.
 #[pyfunction]
 fn iterate_frames_response<'py>(
@@ -278,6 +285,7 @@ fn framevault_codec(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(metadata::metadata_violations, module)?)?;
     module.add_function(wrap_pyfunction!(shuffle_key, module)?)?;
     module.add_function(wrap_pyfunction!(frame_from_document, module)?)?;
+    module.add_function(wrap_pyfunction!(revision_keys, module)?)?;
     module.add_function(wrap_pyfunction!(iterate_frames_response, module)?)?;
     module.add("MAX_FRAME_ID_BYTES", rules::MAX_FRAME_ID_BYTES)?;
     module.add("MAX_CONTEXT_ID_BYTES", rules::MAX_CONTEXT_ID_BYTES)?;
