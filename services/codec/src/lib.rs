@@ -13,6 +13,7 @@ mod document;
 mod metadata;
 mod rules;
 mod text;
+mod upload;
 
 /// The contract's messages, generated at build time from proto/framevault/v1.
 #[allow(clippy::all, deprecated)]
@@ -75,34 +76,39 @@ impl FrameCodec {
     fn check(&self, py: Python<'_>, frame: &[u8], prefix: &str) -> PyResult<CheckedFrame> {
         let decoded = pb::Frame::decode(frame).map_err(|exc| PyValueError::new_err(exc.to_string()))?;
         let checked = rules::check_frame(decoded, prefix, &self.limits, &PythonText { py });
-        let violations = checked
-            .violations
-            .into_iter()
-            .map(|v| (v.field, v.description))
-            .collect();
-        let Some(prepared) = checked.prepared else {
-            return Ok(CheckedFrame {
-                frame_id: checked.frame_id,
-                violations,
-                valid: None,
-            });
-        };
-        let encoded = document::encode(&prepared.frame);
-        Ok(CheckedFrame {
+        Ok(checked_frame(checked))
+    }
+}
+
+/// The Python view of a frame's check: its document when valid.
+fn checked_frame(checked: rules::Checked) -> CheckedFrame {
+    let violations = checked
+        .violations
+        .into_iter()
+        .map(|v| (v.field, v.description))
+        .collect();
+    let Some(prepared) = checked.prepared else {
+        return CheckedFrame {
             frame_id: checked.frame_id,
             violations,
-            valid: Some(Valid {
-                context_id: prepared.frame.context_id,
-                timestamp: prepared.frame.timestamp,
-                referenced: prepared.referenced.into_iter().map(|d| (d.hash, d.size)).collect(),
-                inline: prepared
-                    .inline
-                    .into_iter()
-                    .map(|(d, data)| (d.hash, d.size, data))
-                    .collect(),
-                encoded,
-            }),
-        })
+            valid: None,
+        };
+    };
+    let encoded = document::encode(&prepared.frame);
+    CheckedFrame {
+        frame_id: checked.frame_id,
+        violations,
+        valid: Some(Valid {
+            context_id: prepared.frame.context_id,
+            timestamp: prepared.frame.timestamp,
+            referenced: prepared.referenced.into_iter().map(|d| (d.hash, d.size)).collect(),
+            inline: prepared
+                .inline
+                .into_iter()
+                .map(|(d, data)| (d.hash, d.size, data))
+                .collect(),
+            encoded,
+        }),
     }
 }
 
@@ -279,6 +285,7 @@ fn framevault_codec(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<FrameCodec>()?;
     module.add_class::<CheckedFrame>()?;
     module.add_function(wrap_pyfunction!(encode_document, module)?)?;
+    module.add_function(wrap_pyfunction!(upload::split_upload_request, module)?)?;
     module.add_function(wrap_pyfunction!(text_problem, module)?)?;
     module.add_function(wrap_pyfunction!(derive_frame_id, module)?)?;
     module.add_function(wrap_pyfunction!(key_problem, module)?)?;

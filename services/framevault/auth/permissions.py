@@ -147,8 +147,12 @@ def _selection_refs(request: Any) -> Sequence[Any]:
     return (request.selection.version,)
 
 
-def _upload_refs(first: metadata_service_pb2.UploadFramesRequest | None) -> Sequence[Any]:
-    return (first.options.version,) if first is not None and first.HasField("options") else ()
+def _upload_refs(first: Any) -> Sequence[Any]:
+    # The metadata service receives UploadFrames requests with their frames
+    # still encoded (frames.upload.ReceivedUploadRequest): the rest of the
+    # request, once the whole request decodes, is ``decoded_header``.
+    header = getattr(first, "decoded_header", first)
+    return (header.options.version,) if header is not None and header.HasField("options") else ()
 
 
 def _grant_refs(request: access_pb2.GrantRoleRequest | access_pb2.RevokeRoleRequest) -> Sequence[Any]:

@@ -14,6 +14,7 @@ from framevault.metadata.catalog.service import Catalog
 from framevault.metadata.db import Database
 from framevault.metadata.deps import MetadataDeps
 from framevault.metadata.frames.mongo_store import MongoFrameStore
+from framevault.metadata.frames.rpc import upload_frames_handler
 from framevault.metadata.mongo_errors import translate_mongo_error
 from framevault.metadata.servicer import MetadataServicer
 from framevault.metadata.views.mongo_store import MongoViewStore
@@ -38,6 +39,7 @@ def build_service(settings: Settings, *, db: Database | None = None) -> ServiceS
 
     def register(server: aio.Server) -> None:
         metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server(servicer, server)
+        server.add_registered_method_handlers(SERVICE_NAME, {"UploadFrames": upload_frames_handler(servicer)})
         security.register(server)
 
     async def prepare() -> None:

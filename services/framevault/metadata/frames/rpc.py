@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import grpc
 from grpc import aio
 
 from framevault.common.request_decoding import accepts_undecodable
 from framevault.metadata.deps import MetadataDeps
 from framevault.metadata.frames import operations
-from framevault.metadata.frames.upload import upload_frames
+from framevault.metadata.frames.upload import ReceivedUploadRequest, upload_frames
 from framevault.v1 import frame_pb2
 from framevault.v1 import metadata_service_pb2 as pb
 
@@ -37,7 +38,7 @@ class FrameRpcs:
         return await operations.list_frames(self.deps.frames, self.deps.settings, request)
 
     @accepts_undecodable
-    async def UploadFrames(self, request_iterator: AsyncIterator[pb.UploadFramesRequest],
+    async def UploadFrames(self, request_iterator: AsyncIterator[ReceivedUploadRequest],
                            context: aio.ServicerContext) -> AsyncIterator[pb.UploadFramesResponse]:
         async for response in upload_frames(self.deps.frames, self.deps.blobs, self.deps.settings, request_iterator):
             yield response
@@ -46,3 +47,14 @@ class FrameRpcs:
                                   ) -> AsyncIterator[pb.ListReferencedBlobsResponse]:
         async for response in operations.referenced_blobs(self.deps.frames, request.batch_size):
             yield response
+
+
+def upload_frames_handler(rpcs: FrameRpcs) -> grpc.RpcMethodHandler:
+    """UploadFrames taking its requests as their bytes, which the frame codec
+    takes apart (``ReceivedUploadRequest``): registered over the generated
+    handler, whose deserializer makes every frame a Python message."""
+    return grpc.stream_stream_rpc_method_handler(
+        rpcs.UploadFrames,
+        request_deserializer=ReceivedUploadRequest.deserializer(rpcs.deps.settings),
+        response_serializer=pb.UploadFramesResponse.SerializeToString,
+    )

@@ -1,6 +1,9 @@
 """The upload stream: frames in, one result per frame out (partial success).
 
 Shape of the work:
+- Requests arrive as their bytes (``ReceivedUploadRequest``, the method's
+  request deserializer): the frame codec takes each apart and checks its
+  frames, so frames never become Python protobuf objects.
 - ``_Intake`` reads the request stream ahead of processing, but never more
   than ``upload_window_frames`` frames without a result (the credit window the
   client also keeps) nor more than a byte budget, so memory stays bounded
@@ -44,18 +47,26 @@ from framevault.common.errors import (
     TooLargeToStore,
     WriteConflict,
 )
-from framevault.common.request_decoding import UndecodableRequest, split_repeated
+from framevault.common.request_decoding import UndecodableRequest, split_repeated, tolerant
 from framevault.metadata.blobs import BlobGateway
 from framevault.metadata.catalog.documents import version_to_proto
 from framevault.metadata.frame_documents import now_ms
 from framevault.metadata.frames.blob_refs import missing_blobs_error, store_inline_blobs
 from framevault.metadata.frames.revisions import Written, write_revisions
 from framevault.metadata.frames.store import FrameStore
-from framevault.metadata.frames.validation import MAX_CLIENT_KEY_BYTES, FrameLimits, check_frame, text_problem
+from framevault.metadata.frames.validation import (
+    MAX_CLIENT_KEY_BYTES,
+    CheckedFrame,
+    FrameLimits,
+    PreparedFrame,
+    frame_violations,
+    split_upload_request,
+    text_problem,
+)
 from framevault.metadata.frames.write_leases import write_lease
 from framevault.metadata.lineage import VersionHandle, live_frame_counts, require_draft, resolve_version_document
 from framevault.metadata.transactions import backoff_seconds, transient_error
-from framevault.v1 import frame_pb2, metadata_service_pb2
+from framevault.v1 import metadata_service_pb2
 
 log = structlog.get_logger("framevault.upload")
 
@@ -73,16 +84,97 @@ MAX_SUMMARY_FAILED_IDS = 100_000
 
 
 @dataclass(slots=True)
+class _ItemCheck:
+    """An item of a request as received, before its index in the stream is known."""
+
+    client_key: str
+    # Why the client key is refused, or None.
+    key_problem: str | None
+    # The codec's check of the frame, field paths relative to the frame; None
+    # when the frame does not decode (``frame_problem`` says why) or the item
+    # does not (``undecodable``).
+    checked: CheckedFrame | None
+    frame_problem: str | None = None
+    undecodable: UndecodableRequest | None = None
+
+
+_DecodeRequest = tolerant(metadata_service_pb2.UploadFramesRequest.FromString)
+_DecodeItem = tolerant(metadata_service_pb2.UploadItem.FromString)
+
+
+class ReceivedUploadRequest:
+    """An UploadFramesRequest as received: the request without its items
+    (``header``, a message), its items checked by the frame codec, and its
+    encoded size.
+
+    The answers are those of the request decoded by the protobuf runtime:
+    whatever the codec does not decode itself (broken framing, a header or an
+    item it refuses) is decoded by the runtime and checked as a message.
+    """
+
+    __slots__ = ("decoded_header", "header", "items", "size")
+
+    def __init__(self, data: bytes, limits: FrameLimits):
+        self.size = len(data)
+        split = split_upload_request(limits.codec, data, MAX_CLIENT_KEY_BYTES)
+        header = None if split is None else _DecodeRequest(split[0])
+        if split is None or isinstance(header, UndecodableRequest):
+            self._received_as_message(_DecodeRequest(data), limits)
+            return
+        assert isinstance(header, metadata_service_pb2.UploadFramesRequest)
+        self.header = header
+        items: list[_ItemCheck] = []
+        decodes = True
+        for client_key, key_problem, checked, undecoded in split[1]:
+            if undecoded is None:
+                items.append(_ItemCheck(client_key, key_problem, checked))
+                continue
+            item = _item_check(_DecodeItem(undecoded), limits)
+            decodes = decodes and item.undecodable is None
+            items.append(item)
+        self.items = items
+        # The whole request as the runtime decodes it (the permission rule
+        # reads its options); None when it does not decode.
+        self.decoded_header = header if decodes else None
+
+    def _received_as_message(self, request: metadata_service_pb2.UploadFramesRequest | UndecodableRequest,
+                             limits: FrameLimits) -> None:
+        header, items, _ = split_repeated(request, "items")
+        self.header = header
+        self.items = [_item_check(item, limits) for item in items]
+        self.decoded_header = None if isinstance(request, UndecodableRequest) else header
+
+    @staticmethod
+    def deserializer(settings: Settings) -> Any:
+        """The request deserializer of UploadFrames."""
+        limits = FrameLimits.from_settings(settings)
+        return lambda data: ReceivedUploadRequest(data, limits)
+
+
+def _item_check(item: metadata_service_pb2.UploadItem | UndecodableRequest, limits: FrameLimits) -> _ItemCheck:
+    """The check of an item decoded by the protobuf runtime."""
+    if isinstance(item, UndecodableRequest):
+        return _ItemCheck("", None, None, undecodable=item)
+    key_problem = text_problem(item.client_key, MAX_CLIENT_KEY_BYTES, required=False)
+    try:
+        checked = limits.codec.check(item.frame.SerializeToString(), "")
+    except ValueError as exc:
+        return _ItemCheck(item.client_key, key_problem, None, frame_problem=str(exc))
+    return _ItemCheck(item.client_key, key_problem, checked)
+
+
+@dataclass(slots=True)
 class _Item:
     # Not frozen: one is made per frame, and a frozen dataclass costs twice as
     # much to make. Nothing changes an item once made.
     index: int
-    client_key: str
-    frame: frame_pb2.Frame
+    check: _ItemCheck
     # Share of its request message's size, for the read-ahead byte budget.
     size: int
-    # Set when the item's bytes did not decode (``frame`` is then empty).
-    undecodable: UndecodableRequest | None = None
+
+    @property
+    def client_key(self) -> str:
+        return self.check.client_key
 
 
 _END = object()
@@ -98,7 +190,7 @@ class _Intake:
     client back.
     """
 
-    def __init__(self, requests: AsyncIterator[metadata_service_pb2.UploadFramesRequest], window: int,
+    def __init__(self, requests: AsyncIterator[ReceivedUploadRequest], window: int,
                  byte_budget: int):
         self._requests = requests
         self._window = window
@@ -111,7 +203,7 @@ class _Intake:
         self._ended = False
         self._stashed_error: BaseException | None = None
 
-    async def read(self, first: metadata_service_pb2.UploadFramesRequest | UndecodableRequest) -> None:
+    async def read(self, first: ReceivedUploadRequest) -> None:
         try:
             self._accept(first)
             async for request in self._requests:
@@ -125,11 +217,10 @@ class _Intake:
         except Exception as exc:  # noqa: BLE001 - handed to the processing side, which fails the stream
             self._queue.put_nowait(exc)
 
-    def _accept(self, request: metadata_service_pb2.UploadFramesRequest | UndecodableRequest,
-                later: bool = False) -> None:
+    def _accept(self, request: ReceivedUploadRequest, later: bool = False) -> None:
         # A message that does not decode fails only its items that do not.
-        message, items, size = split_repeated(request, "items")
-        if later and message.HasField("options"):
+        items, size = request.items, request.size
+        if later and request.header.HasField("options"):
             raise InvalidArgument.field("options", "only the first request of the stream carries options")
         if not items:
             return
@@ -141,10 +232,7 @@ class _Intake:
             )
         share = max(1, size // len(items))
         for item in items:
-            if isinstance(item, UndecodableRequest):
-                self._queue.put_nowait(_Item(self._next_index, "", frame_pb2.Frame(), share, item))
-            else:
-                self._queue.put_nowait(_Item(self._next_index, item.client_key, item.frame, share))
+            self._queue.put_nowait(_Item(self._next_index, item, share))
             self._next_index += 1
         self._unanswered += len(items)
         self._buffered_bytes += share * len(items)
@@ -252,7 +340,6 @@ class _BatchWriter:
         self._settings = settings
         self._version = version
         self._retries = retries
-        self._limits = FrameLimits.from_settings(settings)
         # Set once the version stopped accepting writes (published or deleted
         # mid-stream): every later frame fails with it without a round trip.
         self._closed: FramevaultError | None = None
@@ -272,18 +359,24 @@ class _BatchWriter:
         return response
 
     def _check(self, item: _Item) -> _Pending:
-        if item.undecodable is not None:
+        check = item.check
+        if check.undecodable is not None:
             pending = _Pending(item, "")
-            pending.fail(item.undecodable.error(f"items[{item.index}]"))
+            pending.fail(check.undecodable.error(f"items[{item.index}]"))
             return pending
-        check = check_frame(item.frame, f"frames[{item.index}]", self._limits)
-        pending = _Pending(item, check.frame_id, check.prepared)
-        violations = list(check.violations)
-        key_problem = text_problem(item.client_key, MAX_CLIENT_KEY_BYTES, required=False)
-        if key_problem:
-            violations.append(FieldViolation(f"items[{item.index}].client_key", key_problem))
-        if violations:
-            pending.fail(InvalidArgument(violations))
+        checked = check.checked
+        if checked is not None and checked.is_valid and check.key_problem is None:
+            return _Pending(item, checked.frame_id, PreparedFrame(checked))
+        prefix = f"frames[{item.index}]"
+        if checked is None:
+            pending = _Pending(item, "")
+            violations = [FieldViolation(prefix, f"does not decode as framevault.v1.Frame: {check.frame_problem}")]
+        else:
+            pending = _Pending(item, checked.frame_id)
+            violations = frame_violations(checked, prefix)
+        if check.key_problem:
+            violations.append(FieldViolation(f"items[{item.index}].client_key", check.key_problem))
+        pending.fail(InvalidArgument(violations))
         return pending
 
     async def _register(self, pendings: list[_Pending]) -> None:
@@ -484,13 +577,13 @@ def _checked_options(request: metadata_service_pb2.UploadFramesRequest, settings
 
 async def upload_frames(
     store: FrameStore, blobs: BlobGateway, settings: Settings,
-    requests: AsyncIterator[metadata_service_pb2.UploadFramesRequest],
+    requests: AsyncIterator[ReceivedUploadRequest],
 ) -> AsyncIterator[metadata_service_pb2.UploadFramesResponse]:
     """The UploadFrames stream; see the module docstring and the proto."""
     first = await anext(aiter(requests), None)
     if first is None:
         raise InvalidArgument.field("options", "the stream ended before its first request")
-    first_message, _, _ = split_repeated(first, "items")
+    first_message = first.header
     retries = _checked_options(first_message, settings)
     version_doc = await resolve_version_document(store, first_message.options.version, "options.version")
     version = VersionHandle.from_document(version_doc)

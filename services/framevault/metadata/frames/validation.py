@@ -29,7 +29,9 @@ from framevault_codec import (
     MAX_CONTEXT_ID_BYTES,
     MAX_FRAME_BLOB_BYTES,
     MAX_FRAME_ID_BYTES,
+    CheckedFrame,
     derive_frame_id,
+    split_upload_request,
     text_problem,
 )
 
@@ -41,9 +43,9 @@ from framevault.v1 import frame_pb2
 
 __all__ = [
     "DERIVED_ID_HEX_CHARS", "MAX_CLIENT_KEY_BYTES", "MAX_CONTEXT_ID_BYTES", "MAX_FRAME_BLOB_BYTES", "MAX_FRAME_ID_BYTES",
-    "FrameCheck",
-    "FrameLimits", "PreparedFrame", "check_frame", "derive_frame_id", "frame_id_problem", "prepare_frame",
-    "text_problem",
+    "CheckedFrame", "FrameCheck",
+    "FrameLimits", "PreparedFrame", "check_frame", "derive_frame_id", "frame_id_problem", "frame_violations",
+    "prepare_frame", "split_upload_request", "text_problem",
 ]
 
 # Of an upload item, not of a frame.
@@ -82,7 +84,7 @@ class PreparedFrame:
 
     __slots__ = ("_checked", "etag", "frame_id", "inline_blobs", "referenced_blobs")
 
-    def __init__(self, checked: framevault_codec.CheckedFrame):
+    def __init__(self, checked: CheckedFrame):
         self._checked = checked
         self.frame_id = checked.frame_id
         self.etag = checked.etag
@@ -120,6 +122,13 @@ class FrameCheck:
 
     def error(self) -> InvalidArgument:
         return InvalidArgument(self.violations)
+
+
+def frame_violations(checked: CheckedFrame, prefix: str) -> list[FieldViolation]:
+    """The violations of a frame the codec checked with paths relative to the
+    frame (``split_upload_request``, or ``check`` with an empty prefix), under
+    ``prefix``."""
+    return [FieldViolation(prefix + field, description) for field, description in checked.violations]
 
 
 def frame_id_problem(frame_id: str) -> str | None:
