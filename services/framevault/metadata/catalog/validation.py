@@ -11,7 +11,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from framevault.common.errors import FieldErrors
-from framevault.common.metadata_values import key_problem, validate_metadata
+from framevault.metadata.caller_metadata import split_key_path, validate_metadata
 from framevault.v1 import dataset_pb2, metadata_pb2
 
 MAX_NAME_CHARS = 128
@@ -163,16 +163,8 @@ def _is_set(value: Any) -> bool:
 
 def check_meta_key_path(path: str, field: str, errors: FieldErrors) -> tuple[str, ...] | None:
     """A frame-metadata dot path split into validated segments."""
-    if not path:
-        errors.add(field, "must not be empty")
+    segments, problem = split_key_path(path, MAX_META_KEY_DEPTH)
+    if problem:
+        errors.add(field, problem)
         return None
-    segments = tuple(path.split("."))
-    if len(segments) > MAX_META_KEY_DEPTH:
-        errors.add(field, f"at most {MAX_META_KEY_DEPTH} segments")
-        return None
-    for segment in segments:
-        problem = key_problem(segment)
-        if problem:
-            errors.add(field, f"segment {segment!r}: {problem}")
-            return None
     return segments

@@ -14,8 +14,8 @@ from framevault.api.metadata_values import dict_to_metadata, metadata_to_dict, v
 from framevault.common.config import Settings
 from framevault.common.digests import stored_blob_digest
 from framevault.common.errors import Aborted, FieldErrors, InvalidArgument, NotFound, TooLargeToStore, ok_status
-from framevault.common.metadata_values import key_problem
 from framevault.metadata.blobs import BlobGateway
+from framevault.metadata.caller_metadata import key_problem
 from framevault.metadata.catalog import page_tokens
 from framevault.metadata.frame_documents import document_to_frame, now_ms
 from framevault.metadata.frames.blob_refs import settle_blobs

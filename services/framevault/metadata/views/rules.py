@@ -12,7 +12,7 @@ from typing import Any
 
 from framevault.api.metadata_values import MAX_DEPTH, value_to_python
 from framevault.common.errors import FieldErrors
-from framevault.common.metadata_values import key_problem, validate_metadata
+from framevault.metadata.caller_metadata import split_key_path, validate_metadata
 from framevault.metadata.views.filters import (
     MATCH_ALL,
     Bound,
@@ -82,16 +82,7 @@ def string_problem(value: str) -> str | None:
 
 def key_path(key: str) -> tuple[tuple[str, ...], str | None]:
     """The segments of a dotted metadata key, or why it is not acceptable."""
-    if not key:
-        return (), "must not be empty"
-    segments = tuple(key.split("."))
-    if len(segments) > MAX_KEY_DEPTH:
-        return (), f"at most {MAX_KEY_DEPTH} segments"
-    for segment in segments:
-        problem = key_problem(segment)
-        if problem:
-            return (), f"segment {segment!r}: {problem}"
-    return segments, None
+    return split_key_path(key, MAX_KEY_DEPTH)
 
 
 def as_float32(value: float) -> float:
