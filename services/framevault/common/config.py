@@ -315,6 +315,14 @@ class Settings:
     metadata_access_cache_seconds: int = 5
     # Entries each of its caches (API keys, versions' datasets, roles) holds at most (oldest dropped first).
     metadata_access_cache_entries: int = 100_000
+    # Seconds GetFrame remembers a version's dataset and lineage (framevault.metadata.frames.known_versions),
+    # so reading one frame is one query on the frames alone. Both never change while the version exists;
+    # a frame not found is always answered after reading the version again. So this bounds only how long
+    # the frames of a version deleted through another replica, while they are being removed (or left by
+    # a delete that was interrupted), can still be read here; 0 reads the version on every call.
+    frame_read_version_cache_seconds: int = 5
+    # Versions it remembers at most (oldest dropped first).
+    frame_read_version_cache_entries: int = 10_000
 
     # Web gateway (framevault.gateway): the HTTP address (host:port) it serves the web app and its
     # JSON API on.

@@ -14,8 +14,9 @@ from bson import ObjectId
 from pymongo import ASCENDING, InsertOne, ReplaceOne
 
 from framevault.metadata.catalog.page_tokens import Cursor
-from framevault.metadata.db import FRAMES
+from framevault.metadata.db import FRAMES, Database
 from framevault.metadata.frame_documents import SequentialKey
+from framevault.metadata.frames.known_versions import KnownVersions
 from framevault.metadata.frames.store import Revision, Session
 from framevault.metadata.lineage import DRAFT, VersionHandle, visible_expression, visible_filter
 from framevault.metadata.mongo_versions import MongoVersionReader, aggregate
@@ -44,6 +45,10 @@ def _referenced_uris_pipeline() -> list[dict[str, Any]]:
 
 
 class MongoFrameStore(MongoVersionReader):
+    def __init__(self, db: Database):
+        super().__init__(db)
+        self.known_versions = KnownVersions(db.settings)
+
     def transaction(self) -> AbstractAsyncContextManager[Session]:
         return transaction(self._db)
 
@@ -52,8 +57,13 @@ class MongoFrameStore(MongoVersionReader):
     async def visible_revisions(
         self, version: VersionHandle, frame_ids: list[str], fields: dict[str, int] | None, session: Session
     ) -> dict[str, Revision]:
-        # One $in query on the frame_lineage index.
-        query = {**visible_filter(version), "frame_id": {"$in": frame_ids} if len(frame_ids) > 1 else frame_ids[0]}
+        # One query on the frame_lineage index; for one id a find_one (at most
+        # one revision is visible), which spares the driver a cursor.
+        if len(frame_ids) == 1:
+            doc = await self._db.frames.find_one({**visible_filter(version), "frame_id": frame_ids[0]}, fields,
+                                                 session=session)
+            return {} if doc is None else {doc["frame_id"]: doc}
+        query = {**visible_filter(version), "frame_id": {"$in": frame_ids}}
         return {doc["frame_id"]: doc async for doc in self._db.frames.find(query, fields, session=session)}
 
     async def version_with_revision(

@@ -51,10 +51,25 @@ async def find_version_with_revision(
     store: FrameStore, version_id: str, frame_id: str
 ) -> tuple[VersionHandle, Revision | None] | None:
     """The version ``version_id`` and the whole revision of ``frame_id``
-    visible in it (None when it has none), in one round trip from one
-    snapshot; None when the version does not exist. Same answer as
-    resolving the version and then ``find_visible_revisions``."""
-    return await store.version_with_revision(version_id, frame_id)
+    visible in it (None when it has none), in one round trip; None when the
+    version does not exist. Same answer as resolving the version and then
+    ``find_visible_revisions``, except that the version's name and status may
+    be stale (``known_versions``).
+
+    A version read recently is not read again: the revision is then one
+    query on the frames. A frame not found that way is looked up again with
+    the version, so that NOT_FOUND says exactly what is missing."""
+    known = store.known_versions.readable(version_id)
+    if known is not None:
+        found = await store.visible_revisions(known, [frame_id], None, None)
+        if frame_id in found:
+            return known, found[frame_id]
+    with_version = await store.version_with_revision(version_id, frame_id)
+    if with_version is None:
+        store.known_versions.forget(version_id)
+    else:
+        store.known_versions.remember(with_version[0])
+    return with_version
 
 
 class Written(enum.Enum):

@@ -17,6 +17,7 @@ from bson import ObjectId
 from framevault.common.config import Settings
 from framevault.metadata.catalog.page_tokens import Cursor
 from framevault.metadata.frame_documents import SequentialKey
+from framevault.metadata.frames.known_versions import KnownVersions
 from framevault.metadata.lineage import VersionHandle, VersionReader
 
 Session = Any
@@ -25,6 +26,8 @@ Revision = dict[str, Any]
 
 class FrameStore(VersionReader, Protocol):
     settings: Settings
+    # What GetFrame remembers of versions (one per process, like the store).
+    known_versions: KnownVersions
 
     def transaction(self) -> AbstractAsyncContextManager[Session]:
         """One snapshot transaction, committed when the block ends without an
