@@ -328,3 +328,11 @@ async def test_frames_resent_after_a_break_are_the_bytes_first_sent() -> None:
     resent = [f for f in frames if f.encoded in first and f.encoded in later]
     assert resent, "the break left no frame unanswered"
     assert sorted(server.answered_ids) == sorted(f.proto.id for f in frames)
+
+
+def test_encoded_items_around_the_length_prefix_boundaries() -> None:
+    # Frame and item lengths crossing 127/128 and 16383/16384 (one, two and three length bytes).
+    for blob_length in [*range(110, 135), *range(16_360, 16_400)]:
+        frame = frame_pb2.Frame(id="a", blob=b"x" * blob_length)
+        parsed = pb.UploadFramesRequest.FromString(encode_upload_item(frame))
+        assert parsed == pb.UploadFramesRequest(items=[pb.UploadItem(frame=frame)]), blob_length

@@ -78,6 +78,11 @@ class UploadTotals:
 
 def _varint(value: int) -> bytes:
     """``value`` (>= 0) as a protobuf base-128 varint."""
+    # Frames take one or two bytes of length: those without the loop.
+    if value < 0x80:
+        return bytes((value,))
+    if value < 0x4000:
+        return bytes((value & 0x7F | 0x80, value >> 7))
     out = bytearray()
     while value > 0x7F:
         out.append(value & 0x7F | 0x80)
@@ -101,8 +106,9 @@ def encode_upload_item(frame: frame_pb2.Frame) -> bytes:
     the concatenation of their entries: each frame is serialized once, never copied into a request
     message, and sent again as the same bytes after a reconnect."""
     encoded = frame.SerializeToString()
-    item = _ITEM_FRAME_KEY + _varint(len(encoded)) + encoded
-    return _ITEMS_KEY + _varint(len(item)) + item
+    frame_length = _varint(len(encoded))
+    item_length = len(_ITEM_FRAME_KEY) + len(frame_length) + len(encoded)
+    return b"".join((_ITEMS_KEY, _varint(item_length), _ITEM_FRAME_KEY, frame_length, encoded))
 
 
 @dataclass
@@ -328,13 +334,17 @@ class FrameStreamUploader:
                 return
             if message.WhichOneof("message") != "results":
                 continue
+            on_result = self.on_result
+            answered_before = answered[0]
             for result in message.results.results:
                 item = in_flight.pop(result.index, None)
                 if item is None:
                     continue
-                window.release(1)
                 answered[0] += 1
-                self.on_result(result, item)
+                on_result(result, item)
+            # The sender runs only once this returns to the loop: credit for the whole message at once
+            # wakes it as early as credit per result would.
+            window.release(answered[0] - answered_before)
 
 
 # --- preparing frames -----------------------------------------------------
