@@ -64,6 +64,9 @@ def ratios(result: dict[str, Any]) -> dict[str, float]:
             found[f"{row['id']} cpu"] = float(cpu)
         if details.get("client_cpu_us_per_frame") is not None:
             found[f"{row['id']} client cpu"] = float(details["client_cpu_us_per_frame"])
+        for key, name in (("client_cpu_us_per_mib", "client cpu/MiB"), ("raw_client_cpu_us_per_mib", "raw client cpu/MiB")):
+            if details.get(key) is not None:
+                found[f"{row['id']} {name}"] = float(details[key])
     return found
 
 
