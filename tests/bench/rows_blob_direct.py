@@ -13,13 +13,21 @@ Harness side: :func:`p3_direct_rows`. Client side: ``python rows_blob_direct.py 
   for what the direct path saves (report only);
 - **raw**: ``minio`` ``fput_object`` of the same file (the service's part size, the SDK's default 3
   parallel part uploads) and ``fget_object`` into a file.
+
+Both read sides write the blob into a file on the same disk. ``fget_object`` does not check what it
+received; the SDK checks sha256 and size before the file appears, which costs a core ~0.5 ms per MiB
+here, so a report-only row also divides by ``fget_object`` followed by a sha256 of the file (what a
+caller of minio who needs the same guarantee does). Each side reports its process's CPU time per MiB
+(``client_cpu_us_per_mib``; all threads, hashing included).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -38,6 +46,7 @@ SIZES = (64 * 1024 * 1024, 1024 * 1024 * 1024)
 # Sizes of the harness's --blob-sizes measured here: the service's default direct_transfer_min_size_bytes.
 MIN_SIZE = 8 * 1024 * 1024
 MB = 1e6
+MIB = 1024 * 1024
 
 
 def p3_direct_rows(bench: Bench, sizes: tuple[int, ...] = SIZES, services_dir: Path | None = None) -> list[Row]:
@@ -69,12 +78,21 @@ def p3_direct_rows(bench: Bench, sizes: tuple[int, ...] = SIZES, services_dir: P
         for direction in ("write", "read"):
             key = f"{direction}_s"
             sdk_rate = median([size / MB / s[key] for s in sdk])
+            cpu = {name: median([s[f"{direction}_cpu_s"] * 1e6 / (size / MIB) for s in side])
+                   for name, side in (("sdk", sdk), ("raw", raw))}
             rows.append(Row(f"P3.direct.{direction}.{label}",
                             f"SDK direct blob {direction} MB/s {label} ÷ minio "
                             f"{'fput_object' if direction == 'write' else 'fget_object'}",
                             "MB/s", sdk_rate, median([size / MB / s[key] for s in raw]),
                             Target("ratio", ">=", TARGET_RATIO), conditions,
-                            details={"sdk": sdk, "streams": streams, "raw": raw}))
+                            details={"client_cpu_us_per_mib": cpu["sdk"], "raw_client_cpu_us_per_mib": cpu["raw"],
+                                     "sdk": sdk, "streams": streams, "raw": raw}))
+            if direction == "read":
+                rows.append(Row(f"P3.direct.read.{label}.vs-verified-raw",
+                                f"SDK direct blob read {label} ÷ minio fget_object then sha256 of the file",
+                                "MB/s", sdk_rate, median([size / MB / (s["read_s"] + s["verify_s"]) for s in raw]),
+                                REPORT_ONLY, f"the values of P3.direct.read.{label}; the raw side's time "
+                                "adds hashlib's sha256 of the file it read (the check the SDK makes)"))
             rows.append(Row(f"P3.direct.{direction}.{label}.vs-streams",
                             f"SDK direct blob {direction} {label} ÷ the same SDK over the gRPC streams",
                             "MB/s", sdk_rate, median([size / MB / s[key] for s in streams]), REPORT_ONLY,
@@ -98,7 +116,9 @@ def run_client(job: str, services_dir: Path | None, **params: Any) -> dict[str, 
     completed = subprocess.run(argv, cwd=processes.BENCH_DIR, capture_output=True, text=True)
     if completed.returncode != 0:
         raise RuntimeError(f"direct blob job {job} failed ({completed.returncode}):\n{completed.stderr[-4000:]}")
-    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
+    # The job's answer is its last JSON line (py-spy, when it runs the job, prints after it).
+    answer = [line for line in completed.stdout.splitlines() if line.startswith("{")][-1]
+    return dict(json.loads(answer))
 
 
 # --- client process ------------------------------------------------------------------
@@ -130,17 +150,17 @@ def _sdk(metadata_target: str, blob_target: str, size: int, direct: bool, **_: A
             transfer._blob_client = BlobClient(client.blob, chunk_size=int(caps.preferred_chunk_size_bytes),
                                                timeout=None)
         path = _fresh_file(directory, size)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_s()
         digest = await transfer.upload_file(str(path))
-        write_s = time.perf_counter() - started
+        write_s, write_cpu_s = time.perf_counter() - started, _cpu_s() - cpu
         path.unlink()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_s()
         await transfer.read_to_file(digest, directory / "read")
-        read_s = time.perf_counter() - started
+        read_s, read_cpu_s = time.perf_counter() - started, _cpu_s() - cpu
         assert await digest_file(str(directory / "read")) == digest
         used = await transfer.blob_client()
-        result = {"write_s": write_s, "read_s": read_s, "direct_transfers": used.direct_transfers,
-                  "fallbacks": used.fallbacks}
+        result = {"write_s": write_s, "read_s": read_s, "write_cpu_s": write_cpu_s, "read_cpu_s": read_cpu_s,
+                  "direct_transfers": used.direct_transfers, "fallbacks": used.fallbacks}
         await client.blob.DeleteBlobs(_delete_request(digest))
         return result
 
@@ -162,15 +182,26 @@ def _raw(endpoint: str, access_key: str, secret_key: str, region: str, bucket: s
     with tempfile.TemporaryDirectory(prefix="bench-direct-") as directory:
         path = _fresh_file(Path(directory), size)
         key = f"bench-raw/{uuid.uuid4()}"
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_s()
         client.fput_object(bucket, key, str(path), part_size=part_size, num_parallel_uploads=3)
-        write_s = time.perf_counter() - started
+        write_s, write_cpu_s = time.perf_counter() - started, _cpu_s() - cpu
         path.unlink()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_s()
         client.fget_object(bucket, key, str(Path(directory) / "read"))
-        read_s = time.perf_counter() - started
+        read_s, read_cpu_s = time.perf_counter() - started, _cpu_s() - cpu
+        started = time.perf_counter()
+        with (Path(directory) / "read").open("rb") as read:
+            hashlib.file_digest(read, "sha256")
+        verify_s = time.perf_counter() - started
         client.remove_object(bucket, key)
-    return {"write_s": write_s, "read_s": read_s}
+    return {"write_s": write_s, "read_s": read_s, "verify_s": verify_s, "write_cpu_s": write_cpu_s,
+            "read_cpu_s": read_cpu_s}
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process so far, all threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":

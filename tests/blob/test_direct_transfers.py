@@ -21,7 +21,7 @@ import grpc
 import pytest
 from sdk.helpers import sdk
 
-from framevault.api.blob_client import BlobClient, DirectTransfers
+from framevault.api.blob_client import BlobClient, DirectTransfers, OrderedDigest
 from framevault.api.digests import (
     S3_CHECKSUM_ALGORITHM_HEADER,
     S3_CHECKSUM_HEADER,
@@ -38,7 +38,7 @@ from framevault.common.config import Settings
 from framevault.common.errors import FailedPrecondition
 from framevault.common.server import RunningService
 from framevault.sdk import ClientSettings
-from framevault.sdk.blobs import BlobTransfer
+from framevault.sdk.blobs import BlobTransfer, _mapped
 from framevault.sdk.client import FramevaultClient
 from framevault.sdk.errors import FramevaultError
 from framevault.sdk.runtime import current_client
@@ -400,6 +400,11 @@ class StoreProxy:
         self.cut_request_after: int | None = None
         # Once this many response bytes went through in all, every connection is closed and new ones are refused.
         self.stop_after: int | None = None
+        # Once this many response bytes went through in all, responses wait until ``released`` is set;
+        # ``holding`` is set when they started to wait.
+        self.hold_after: int | None = None
+        self.holding = asyncio.Event()
+        self.released = asyncio.Event()
         self.connections = 0
         self.cuts = 0
         self.response_bytes = 0
@@ -423,8 +428,10 @@ class StoreProxy:
             await server.wait_closed()
 
     def reset(self) -> None:
-        self.cut_response_after = self.cut_request_after = self.stop_after = None
+        self.cut_response_after = self.cut_request_after = self.stop_after = self.hold_after = None
         self.connections = self.cuts = self.response_bytes = 0
+        self.holding.clear()
+        self.released.clear()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.stop_after is not None and self.response_bytes >= self.stop_after:
@@ -448,6 +455,9 @@ class StoreProxy:
                         break
                     carried += len(data)
                     if responses:
+                        if self.hold_after is not None and self.response_bytes >= self.hold_after:
+                            self.holding.set()
+                            await self.released.wait()
                         self.response_bytes += len(data)
                         if self.stop_after is not None and self.response_bytes >= self.stop_after:
                             sink.write(data)
@@ -546,6 +556,54 @@ async def test_a_direct_read_the_store_stops_answering_goes_on_over_readblob_fro
         assert [p.name for p in tmp_path.iterdir()] == ["copy.bin"]
     finally:
         await client.close()
+
+
+async def test_a_direct_read_cancelled_mid_way_leaves_no_file_and_a_later_read_completes(
+        sdk: ClientSettings, proxied_store_service: RunningService, proxied_store_stub: blob_pb2_grpc.BlobServiceStub,
+        proxy: StoreProxy, tmp_path: Path):
+    data, digest = random_blob(4 * DIRECT.read_range_bytes + 4321)
+    await BlobClient(proxied_store_stub, direct=DIRECT).upload_bytes(data)
+    proxy.reset()
+    proxy.hold_after = DIRECT.read_range_bytes + 1024 * 1024
+    client = FramevaultClient(dataclasses.replace(sdk, blob_target=f"127.0.0.1:{proxied_store_service.port}",
+                                                  blob_direct_range_bytes=DIRECT.read_range_bytes))
+    try:
+        blobs = BlobTransfer(client)
+        read = asyncio.ensure_future(blobs.read_to_file(digest, tmp_path / "copy.bin"))
+        await proxy.holding.wait()
+        # Mid-way: some ranges landed in the hidden file, none of it is at the destination's name.
+        assert not (tmp_path / "copy.bin").exists()
+        read.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await read
+        proxy.released.set()
+        assert list(tmp_path.iterdir()) == []
+        proxy.reset()
+        copy = await blobs.read_to_file(digest, tmp_path / "copy.bin")
+        assert copy.read_bytes() == data and [p.name for p in tmp_path.iterdir()] == ["copy.bin"]
+        assert ((await blobs.blob_client()).fallbacks) == 0
+    finally:
+        proxy.released.set()
+        await client.close()
+
+
+async def test_ranges_read_into_a_mapped_file_from_mid_page_keep_the_bytes_before_them(
+        small_parts_stub: blob_pb2_grpc.BlobServiceStub, tmp_path: Path):
+    data, digest = random_blob(3 * DIRECT.read_range_bytes + 777)
+    client = BlobClient(small_parts_stub, direct=DIRECT)
+    await client.upload_bytes(data)
+    # A read going on from an offset inside a page: the pages of its first range are faulted in
+    # from the page's start, over bytes already there.
+    offset = DIRECT.read_range_bytes + 1000
+    seen = OrderedDigest()
+    seen.update(data[:offset])
+    with (tmp_path / "copy.bin").open("w+b") as out:
+        out.truncate(digest.size)
+        with _mapped(out, digest.size) as (view, prepare):
+            view[:offset] = data[:offset]
+            await client.direct_read_into(digest, view, seen, prepare=prepare)
+    assert seen.matches(digest)
+    assert (tmp_path / "copy.bin").read_bytes() == data
 
 
 ONE_PUT_MAX = 32 * 1024 * 1024

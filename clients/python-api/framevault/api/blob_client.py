@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import http.client
 import os
@@ -408,7 +409,8 @@ class BlobClient:
                     if reuse_buffers and len(data) == step:
                         free.append(data)
 
-    async def direct_read_into(self, digest: BlobDigest, into: memoryview, seen: OrderedDigest) -> None:
+    async def direct_read_into(self, digest: BlobDigest, into: memoryview, seen: OrderedDigest, *,
+                               prepare: Callable[[int, int], None] | None = None) -> None:
         """Fetches the blob from ``seen.size`` on straight into ``into`` (a writable view of the
         blob's whole length: a mapped file, a buffer) and feeds ``seen`` in order, each range as soon
         as it and every range before it arrived.
@@ -417,6 +419,10 @@ class BlobClient:
         runs in a thread of its own (hashlib lets go of the GIL) while later ranges arrive. When this
         returns, ``seen`` has seen the whole blob; the caller compares it with the digest before it
         shows anyone the bytes.
+
+        ``prepare(start, end)``: called in the fetching thread once a range is asked for, before its
+        bytes arrive (while the store starts answering), e.g. to fault in the pages of a mapped file
+        with one call instead of one fault per page as the bytes land.
 
         Raises DirectUnreachable when the store stops answering from here; ``seen.size`` then says
         how far ``into`` holds complete bytes, which a ReadBlob stream can go on from.
@@ -432,18 +438,21 @@ class BlobClient:
         # may run further ahead of the hashing than buffers would allow.
         with ThreadPoolExecutor(concurrency + 1, thread_name_prefix="framevault-direct") as pool:
             async with contextlib.aclosing(self._fetch_ranges(digest, seen.size, target, pool,
-                                                              2 * concurrency)) as ranges:
+                                                              2 * concurrency, prepare)) as ranges:
                 async for start, end in ranges:
                     # Not released by a ``with``: a cancelled wait leaves the thread hashing it.
                     await loop.run_in_executor(pool, seen.update, into[start:end])
 
     async def _fetch_ranges(self, digest: BlobDigest, offset: int, target: Callable[[int, int], memoryview],
-                            pool: ThreadPoolExecutor, ranges_ahead: int) -> AsyncGenerator[tuple[int, int], None]:
+                            pool: ThreadPoolExecutor, ranges_ahead: int,
+                            prepare: Callable[[int, int], None] | None = None
+                            ) -> AsyncGenerator[tuple[int, int], None]:
         """Fetches the blob from ``offset`` on in ranges of ``read_range_bytes``, ``concurrency``
         at once, each worker on a keep-alive connection of its own, into ``target(start, end)`` (a
         writable view of that length); yields each ``(start, end)`` in order once it and every range
         before it arrived. Workers take ranges lowest first; at most ``ranges_ahead`` ranges are
         fetched or held by the caller at once (a range counts until the caller asks for the next).
+        ``prepare``: see ``direct_read_into``.
 
         A range whose exchange breaks is fetched again on a fresh connection (``exchange_attempts``);
         an expired or refused URL is asked for again (up to the retry policy's attempts). Raises
@@ -466,12 +475,13 @@ class BlobClient:
         async def fetch(connection: _StoreConnection, start: int) -> None:
             end = min(start + step, digest.size)
             headers = {"Range": f"bytes={start}-{end - 1}"}
+            before_body = None if prepare is None else functools.partial(prepare, start, end)
             refusals = 0
             while True:
                 current = url[0]
                 try:
                     with target(start, end) as view:
-                        await self._exchange(connection, pool, "GET", current, None, headers, view)
+                        await self._exchange(connection, pool, "GET", current, None, headers, view, before_body)
                     return
                 except DirectRefused:
                     refusals += 1
@@ -511,14 +521,14 @@ class BlobClient:
 
     async def _exchange(self, connection: _StoreConnection, pool: ThreadPoolExecutor, method: str, url: str,
                         body: bytes | Iterable[bytes] | None, headers: dict[str, str],
-                        into: memoryview | None = None) -> None:
+                        into: memoryview | None = None, before_body: Callable[[], None] | None = None) -> None:
         """One exchange with the store on ``connection`` (in ``pool``), attempted again on a fresh
         connection while it breaks, up to ``exchange_attempts``."""
         assert self._direct is not None
         loop = asyncio.get_running_loop()
         for attempt in range(1, max(1, self._direct.exchange_attempts) + 1):
             try:
-                await loop.run_in_executor(pool, connection.exchange, method, url, body, headers, into)
+                await loop.run_in_executor(pool, connection.exchange, method, url, body, headers, into, before_body)
                 return
             except DirectBroken:
                 if attempt >= self._direct.exchange_attempts:
@@ -626,9 +636,10 @@ class _StoreConnection:
         self._origin = ("", "")
 
     def exchange(self, method: str, url: str, body: bytes | Iterable[bytes] | None, headers: dict[str, str],
-                 into: memoryview | None = None) -> bytes:
+                 into: memoryview | None = None, before_body: Callable[[], None] | None = None) -> bytes:
         """One request to a presigned URL; returns the response body, or reads it into ``into``
-        (which it must fill exactly) and returns b"".
+        (which it must fill exactly) and returns b"". ``before_body`` runs once the request is
+        sent, while the store prepares its answer.
 
         Raises DirectUnreachable when no connection could be made (or the store answers a range
         with another length), DirectBroken when the exchange broke after connecting, DirectRefused
@@ -639,6 +650,8 @@ class _StoreConnection:
         connection = self._connect(parts.scheme, parts.netloc)
         try:
             connection.request(method, target, body=body, headers=headers)
+            if before_body is not None:
+                before_body()
             response = connection.getresponse()
             if response.status >= 300:
                 data = response.read()
