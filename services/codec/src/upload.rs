@@ -12,11 +12,14 @@
 //! protobuf runtime (prost refuses some encodings that runtime accepts, such
 //! as a known field with another wire type).
 
+use std::ops::Range;
+
 use prost::encoding::{decode_key, decode_varint, WireType};
 use prost::Message;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::text::Text;
 use crate::{checked_frame, pb, rules, CheckedFrame, FrameCodec, PythonText};
 
 /// `UploadFramesRequest.items`.
@@ -42,7 +45,9 @@ type SplitItem<'py> = (
 );
 
 /// The request's bytes without its items, and its items, in order: `(header,
-/// items)`; None when the request's own framing is broken.
+/// items)`; None when the request's own framing is broken. The items are
+/// decoded, checked and encoded without holding the GIL, so a request can be
+/// taken apart on a thread while the interpreter does other work.
 #[pyfunction]
 pub fn split_upload_request<'py>(
     py: Python<'py>,
@@ -53,29 +58,48 @@ pub fn split_upload_request<'py>(
     let Some((header, spans)) = split(request) else {
         return Ok(None);
     };
-    let text = PythonText { py };
-    let mut items = Vec::with_capacity(spans.len());
-    for span in spans {
-        let bytes = &request[span];
-        let Ok(item) = UploadItem::decode(bytes) else {
-            items.push((String::new(), None, None, Some(PyBytes::new(py, bytes))));
-            continue;
-        };
-        let key_problem = rules::text_problem(&item.client_key, max_client_key_bytes, false);
-        let checked = rules::check_frame(item.frame.unwrap_or_default(), "", &codec.limits, &text);
-        items.push((
-            item.client_key,
-            key_problem,
-            Some(Py::new(py, checked_frame(checked))?),
-            None,
-        ));
+    let limits = codec.limits;
+    let outcomes: Vec<Result<(String, Option<String>, CheckedFrame), Range<usize>>> = py.detach(|| {
+        spans
+            .into_iter()
+            .map(|span| {
+                let item = UploadItem::decode(&request[span.clone()]).map_err(|_| span)?;
+                let key_problem = rules::text_problem(&item.client_key, max_client_key_bytes, false);
+                let checked = rules::check_frame(item.frame.unwrap_or_default(), "", &limits, &AttachingText);
+                Ok((item.client_key, key_problem, checked_frame(checked)))
+            })
+            .collect()
+    });
+    let mut items = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        items.push(match outcome {
+            Ok((client_key, key_problem, checked)) => (client_key, key_problem, Some(Py::new(py, checked)?), None),
+            Err(span) => (String::new(), None, None, Some(PyBytes::new(py, &request[span]))),
+        });
     }
     Ok(Some((PyBytes::new(py, &header), items)))
 }
 
+/// `PythonText` for work done without the GIL: it is taken only for the
+/// rare characters outside ASCII.
+struct AttachingText;
+
+impl Text for AttachingText {
+    fn is_word(&self, c: char) -> bool {
+        if c.is_ascii() {
+            return c.is_ascii_alphanumeric() || c == '_';
+        }
+        Python::attach(|py| PythonText { py }.is_word(c))
+    }
+
+    fn repr(&self, value: &str) -> String {
+        Python::attach(|py| PythonText { py }.repr(value))
+    }
+}
+
 /// The bytes of every field but the items, and the payload range of each
 /// item; None when the framing is broken.
-fn split(request: &[u8]) -> Option<(Vec<u8>, Vec<std::ops::Range<usize>>)> {
+fn split(request: &[u8]) -> Option<(Vec<u8>, Vec<Range<usize>>)> {
     let mut header = Vec::new();
     let mut items = Vec::new();
     let mut rest = request;

@@ -27,8 +27,10 @@ the later frame wins and both are reported.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,48 +109,83 @@ class ReceivedUploadRequest:
     (``header``, a message), its items checked by the frame codec, and its
     encoded size.
 
-    The answers are those of the request decoded by the protobuf runtime:
-    whatever the codec does not decode itself (broken framing, a header or an
-    item it refuses) is decoded by the runtime and checked as a message.
+    The request is taken apart when first asked (``check``): the stream's
+    intake does that on the checker thread, where the codec works without the
+    GIL while the event loop writes earlier frames. The answers are those of
+    the request decoded by the protobuf runtime: whatever the codec does not
+    decode itself (broken framing, a header or an item it refuses) is decoded
+    by the runtime and checked as a message.
     """
 
-    __slots__ = ("decoded_header", "header", "items", "size")
+    __slots__ = ("_data", "_decoded_header", "_header", "_items", "_limits", "size")
 
     def __init__(self, data: bytes, limits: FrameLimits):
+        self._data: bytes | None = data
+        self._limits = limits
         self.size = len(data)
+        self._header = metadata_service_pb2.UploadFramesRequest()
+        self._items: list[_ItemCheck] = []
+        self._decoded_header: metadata_service_pb2.UploadFramesRequest | None = None
+
+    @property
+    def header(self) -> metadata_service_pb2.UploadFramesRequest:
+        self.check()
+        return self._header
+
+    @property
+    def items(self) -> list[_ItemCheck]:
+        self.check()
+        return self._items
+
+    @property
+    def decoded_header(self) -> metadata_service_pb2.UploadFramesRequest | None:
+        """The request without its items when the whole request decodes (the
+        permission rule reads its options), else None."""
+        self.check()
+        return self._decoded_header
+
+    def check(self) -> None:
+        """Takes the request apart and checks its items, once."""
+        data, self._data = self._data, None
+        if data is None:
+            return
+        limits = self._limits
         split = split_upload_request(limits.codec, data, MAX_CLIENT_KEY_BYTES)
         header = None if split is None else _DecodeRequest(split[0])
-        if split is None or isinstance(header, UndecodableRequest):
-            self._received_as_message(_DecodeRequest(data), limits)
+        if split is None or not isinstance(header, metadata_service_pb2.UploadFramesRequest):
+            request = _DecodeRequest(data)
+            self._header, items, _ = split_repeated(request, "items")
+            self._items = [_item_check(item, limits) for item in items]
+            self._decoded_header = None if isinstance(request, UndecodableRequest) else self._header
             return
-        assert isinstance(header, metadata_service_pb2.UploadFramesRequest)
-        self.header = header
-        items: list[_ItemCheck] = []
+        self._header = header
         decodes = True
         for client_key, key_problem, checked, undecoded in split[1]:
             if undecoded is None:
-                items.append(_ItemCheck(client_key, key_problem, checked))
+                self._items.append(_ItemCheck(client_key, key_problem, checked))
                 continue
             item = _item_check(_DecodeItem(undecoded), limits)
             decodes = decodes and item.undecodable is None
-            items.append(item)
-        self.items = items
-        # The whole request as the runtime decodes it (the permission rule
-        # reads its options); None when it does not decode.
-        self.decoded_header = header if decodes else None
-
-    def _received_as_message(self, request: metadata_service_pb2.UploadFramesRequest | UndecodableRequest,
-                             limits: FrameLimits) -> None:
-        header, items, _ = split_repeated(request, "items")
-        self.header = header
-        self.items = [_item_check(item, limits) for item in items]
-        self.decoded_header = None if isinstance(request, UndecodableRequest) else header
+            self._items.append(item)
+        self._decoded_header = header if decodes else None
 
     @staticmethod
     def deserializer(settings: Settings) -> Any:
         """The request deserializer of UploadFrames."""
         limits = FrameLimits.from_settings(settings)
         return lambda data: ReceivedUploadRequest(data, limits)
+
+
+@functools.cache
+def _checker() -> ThreadPoolExecutor:
+    """Takes requests apart (``ReceivedUploadRequest.check``) for every upload
+    stream of the process: the codec's work then runs beside the event loop."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-check")
+
+
+async def _checked(request: ReceivedUploadRequest) -> ReceivedUploadRequest:
+    await asyncio.get_running_loop().run_in_executor(_checker(), request.check)
+    return request
 
 
 def _item_check(item: metadata_service_pb2.UploadItem | UndecodableRequest, limits: FrameLimits) -> _ItemCheck:
@@ -207,7 +244,7 @@ class _Intake:
         try:
             self._accept(first)
             async for request in self._requests:
-                self._accept(request, later=True)
+                self._accept(await _checked(request), later=True)
                 while self._buffered_bytes >= self._byte_budget:
                     self._room.clear()
                     await self._room.wait()
