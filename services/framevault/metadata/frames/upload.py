@@ -117,15 +117,15 @@ class ReceivedUploadRequest:
     by the runtime and checked as a message.
     """
 
-    __slots__ = ("_data", "_decoded_header", "_header", "_items", "_limits", "size")
+    __slots__ = ("_checked", "_data", "_header", "_items", "_limits", "size")
 
     def __init__(self, data: bytes, limits: FrameLimits):
-        self._data: bytes | None = data
+        self._data = data
         self._limits = limits
+        self._checked = False
         self.size = len(data)
         self._header = metadata_service_pb2.UploadFramesRequest()
         self._items: list[_ItemCheck] = []
-        self._decoded_header: metadata_service_pb2.UploadFramesRequest | None = None
 
     @property
     def header(self) -> metadata_service_pb2.UploadFramesRequest:
@@ -139,35 +139,32 @@ class ReceivedUploadRequest:
 
     @property
     def decoded_header(self) -> metadata_service_pb2.UploadFramesRequest | None:
-        """The request without its items when the whole request decodes (the
-        permission rule reads its options), else None."""
-        self.check()
-        return self._decoded_header
+        """The request without its items when the whole request decodes, else
+        None: what the permission rule reads (of the first request only).
+        Asked of the runtime, which also refuses requests nested deeper than it
+        decodes while each of their items decodes on its own."""
+        if isinstance(_DecodeRequest(self._data), UndecodableRequest):
+            return None
+        return self.header
 
     def check(self) -> None:
         """Takes the request apart and checks its items, once."""
-        data, self._data = self._data, None
-        if data is None:
+        if self._checked:
             return
+        self._checked = True
         limits = self._limits
-        split = split_upload_request(limits.codec, data, MAX_CLIENT_KEY_BYTES)
+        split = split_upload_request(limits.codec, self._data, MAX_CLIENT_KEY_BYTES)
         header = None if split is None else _DecodeRequest(split[0])
         if split is None or not isinstance(header, metadata_service_pb2.UploadFramesRequest):
-            request = _DecodeRequest(data)
-            self._header, items, _ = split_repeated(request, "items")
+            self._header, items, _ = split_repeated(_DecodeRequest(self._data), "items")
             self._items = [_item_check(item, limits) for item in items]
-            self._decoded_header = None if isinstance(request, UndecodableRequest) else self._header
+            # The runtime decoded it whole (a group the codec does not read): the items are taken.
+            self._header.ClearField("items")
             return
         self._header = header
-        decodes = True
         for client_key, key_problem, checked, undecoded in split[1]:
-            if undecoded is None:
-                self._items.append(_ItemCheck(client_key, key_problem, checked))
-                continue
-            item = _item_check(_DecodeItem(undecoded), limits)
-            decodes = decodes and item.undecodable is None
-            self._items.append(item)
-        self._decoded_header = header if decodes else None
+            self._items.append(_ItemCheck(client_key, key_problem, checked) if undecoded is None
+                               else _item_check(_DecodeItem(undecoded), limits))
 
     @staticmethod
     def deserializer(settings: Settings) -> Any:
@@ -395,7 +392,9 @@ class _BatchWriter:
             pending.add_result(results)
         return response
 
-    def _check(self, item: _Item) -> _Pending:
+    @staticmethod
+    def _check(item: _Item) -> _Pending:
+        """The frame on its way, or failed when the codec refused it."""
         check = item.check
         if check.undecodable is not None:
             pending = _Pending(item, "")
