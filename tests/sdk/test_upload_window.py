@@ -336,3 +336,20 @@ def test_encoded_items_around_the_length_prefix_boundaries() -> None:
         frame = frame_pb2.Frame(id="a", blob=b"x" * blob_length)
         parsed = pb.UploadFramesRequest.FromString(encode_upload_item(frame))
         assert parsed == pb.UploadFramesRequest(items=[pb.UploadItem(frame=frame)]), blob_length
+
+
+async def test_a_single_local_file_among_remote_uris_is_found(tmp_path) -> None:
+    # Each URI field of a single frame on its own: the source, the preview, one of several masks.
+    remote = "s3://bucket/a.jpg"
+    local = tmp_path / "local.png"
+    frames = [
+        SingleFrame(source=str(local), preview_uri=remote, mask_source=remote, id="source"),
+        SingleFrame(source=remote, preview_uri=str(local), mask_source=remote, id="preview"),
+        SingleFrame(source=remote, preview_uri=remote, mask_source={"a": remote, "b": str(local)}, id="mask"),
+    ]
+    ready = await FramePreparer(None, []).prepare(frames)
+    source, preview, mask = (r.proto.sources[0] for r in ready)
+    assert source.uri == local.as_uri() and source.preview.uri == remote
+    assert preview.uri == remote and preview.preview.uri == local.as_uri()
+    assert [m.uri for m in mask.masks] == [remote, local.as_uri()]
+    assert all(pb.UploadFramesRequest.FromString(r.encoded).items[0].frame == r.proto for r in ready)

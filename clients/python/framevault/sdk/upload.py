@@ -35,7 +35,7 @@ from framevault.sdk.blobs import BlobTransfer
 from framevault.sdk.client import FramevaultClient, retry_policy
 from framevault.sdk.errors import FieldViolation, FramevaultError
 from framevault.sdk.frame_codec import frame_to_proto
-from framevault.sdk.frames import FrameLike
+from framevault.sdk.frames import FrameLike, SingleFrame
 from framevault.sdk.progress import LazyBar, progress_bar
 from framevault.sdk.settings import ClientSettings
 from framevault.sdk.sources import is_local_uri, local_path
@@ -416,6 +416,15 @@ def _local_uri_fields(frame: frame_pb2.Frame) -> list[tuple[str, Any]]:
     return found
 
 
+def _may_name_local_files(frame: FrameLike) -> bool:
+    """False when ``frame`` is a single frame whose URIs are all remote: its proto (the same URIs) need not
+    be searched for local files, which costs more than these three checks."""
+    if type(frame) is not SingleFrame:
+        return True
+    return (is_local_uri(frame.source) or is_local_uri(frame.preview_uri or "")
+            or any(is_local_uri(uri) for uri in frame.masks.values()))
+
+
 class FramePreparer:
     """Turns the caller's frames into protos, uploading local files on the way."""
 
@@ -435,7 +444,7 @@ class FramePreparer:
                     grpc.StatusCode.INVALID_ARGUMENT, f"not a valid frame: {exc}")))
                 continue
             converted.append((original, proto))
-            local = _local_uri_fields(proto)
+            local = _local_uri_fields(proto) if _may_name_local_files(original) else []
             if local:
                 with_files.append((original, proto, local))
         refused: set[int] = set()
