@@ -250,12 +250,27 @@ fn float_field(buf: &mut Vec<u8>, tag: u32, value: f32) {
 /// present, also when empty).
 fn message(buf: &mut Vec<u8>, tag: u32, body: impl FnOnce(&mut Vec<u8>) -> Result<()>) -> Result<()> {
     key(buf, tag, LENGTH_DELIMITED);
-    let start = buf.len();
+    // One byte is kept for the length, which fits it for bodies below 128
+    // bytes (most sub-messages); a longer length moves the body up.
+    let at = buf.len();
+    buf.push(0);
     body(buf)?;
-    let len = buf.len() - start;
-    let mut prefix = Vec::with_capacity(5);
-    varint(&mut prefix, len as u64);
-    buf.splice(start..start, prefix);
+    let len = buf.len() - at - 1;
+    if len < 0x80 {
+        buf[at] = len as u8;
+    } else {
+        let mut prefix = [0u8; 10];
+        let mut n = 0;
+        let mut value = len as u64;
+        while value >= 0x80 {
+            prefix[n] = (value as u8) | 0x80;
+            value >>= 7;
+            n += 1;
+        }
+        prefix[n] = value as u8;
+        n += 1;
+        buf.splice(at..at + 1, prefix[..n].iter().copied());
+    }
     Ok(())
 }
 
