@@ -17,8 +17,8 @@ from framevault.metadata.db import Database
 from framevault.metadata.views.mongo_store import MongoViewStore
 from framevault.metadata.views.plan import UNSHARDED, build_plan
 from framevault.metadata.views.service import ViewService
+from framevault.v1 import frame_pb2, view_pb2
 from framevault.v1 import metadata_service_pb2 as ms
-from framevault.v1 import view_pb2
 
 from .client import Stub, iterate, view_of, violated_fields
 from .corpus import Corpus, make_frame, ref
@@ -223,7 +223,7 @@ async def test_a_sort_past_the_time_limit_is_resource_exhausted_naming_the_setti
     assert "view_sort_max_time_ms" in caught.value.message and "meta.v" in caught.value.message
     # Within the default limit the same page is answered.
     page, token = await ViewService(MongoViewStore(db), settings).list_page(request)
-    assert [frame.id for frame in page.frames][:2] == ["f00000", "f10007"] and token
+    assert [frame_pb2.Frame.FromString(frame).id for frame in page.frames][:2] == ["f00000", "f10007"] and token
 
 
 async def test_a_page_is_one_top_k_sort_of_the_versions_revisions(mixed: view_pb2.ViewSelection, db: Database,

@@ -84,28 +84,29 @@ class ErrorMappingInterceptor(aio.ServerInterceptor):
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         deserializer = tolerant(handler.request_deserializer) if handler.request_deserializer else None
+        serializer = _sent_as_encoded(handler.response_serializer)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(method, handler.unary_unary),
                 request_deserializer=deserializer,
-                response_serializer=handler.response_serializer,
+                response_serializer=serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 self._wrap_stream(method, handler.unary_stream),
                 request_deserializer=deserializer,
-                response_serializer=handler.response_serializer,
+                response_serializer=serializer,
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
                 self._wrap_unary(method, handler.stream_unary, request_stream=True),
                 request_deserializer=deserializer,
-                response_serializer=handler.response_serializer,
+                response_serializer=serializer,
             )
         return grpc.stream_stream_rpc_method_handler(
             self._wrap_stream(method, handler.stream_stream, request_stream=True),
             request_deserializer=deserializer,
-            response_serializer=handler.response_serializer,
+            response_serializer=serializer,
         )
 
     def _wrap_unary(self, method: str, behavior: Callable[..., Any], *, request_stream: bool = False
@@ -182,6 +183,18 @@ class ErrorMappingInterceptor(aio.ServerInterceptor):
             error.message,
             trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
         )
+
+
+def _sent_as_encoded(serialize: Callable[[Any], bytes] | None) -> Callable[[Any], bytes] | None:
+    """The response serializer of a method whose handler may also hand over a response already
+    encoded (``bytes``, e.g. IterateFrames' messages built by the frame codec): sent as it is."""
+    if serialize is None:
+        return None
+
+    def serialized(response: Any) -> bytes:
+        return response if type(response) is bytes else serialize(response)
+
+    return serialized
 
 
 def _request_decoder(behavior: Callable[..., Any], request_stream: bool) -> Callable[[Any], Any]:

@@ -5,22 +5,21 @@ layout (see STORAGE.md) keeps caller metadata as a native sub-document so
 filters can address ``meta.<key>`` directly; keys were validated before they
 get here. Documents are written by the frame codec (``framevault_codec``,
 services/codec), which validates a frame and encodes its document in one
-pass (``frames.validation``); this module reads them back.
+pass (``frames.validation``), and reads them back into frames
+(``encoded_frame``): stored BSON in, Frame protobuf bytes out.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import bson
 import framevault_codec
 from bson.raw_bson import RawBSONDocument
 
-from framevault.api.metadata_values import metadata_fields
 from framevault.v1 import frame_pb2
-
-GEOMETRY_KINDS = ("polygon", "box", "ellipse", "keypoints", "keypoints_3d", "box_3d")
 
 # A stable, uniformly spread non-negative int63 per frame id (the first 63
 # bits of its SHA-256): random order and sharding are derived from it, so
@@ -63,79 +62,43 @@ def sequential_key(document: dict[str, Any]) -> SequentialKey:
     return document["context_id"], int(document["timestamp"]), document["frame_id"]
 
 
-def document_to_frame(doc: dict[str, Any], *, version_id: str) -> frame_pb2.Frame:
+class StoredRevision(RawBSONDocument):
+    """A revision document as a cursor read it, kept as its BSON bytes (the
+    document class of reads that send frames): its frame is encoded from those
+    bytes by the frame codec (``encoded_frame``), and the fields that place a
+    frame in sequential order are read from them without decoding the rest."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str) -> Any:
+        index = _ORDER_FIELDS.get(key)
+        if index is not None:
+            value = framevault_codec.revision_keys(_bson_bytes(self))[index]
+            if value is not None:
+                return value
+        return super().__getitem__(key)
+
+
+# The members of framevault_codec.revision_keys.
+_ORDER_FIELDS = {"frame_id": 0, "context_id": 1, "timestamp": 2}
+
+
+def encoded_frame(doc: Mapping[str, Any], *, version_id: str) -> bytes:
+    """The frame of a stored revision document as read in ``version_id``
+    (which may have inherited it), as Frame protobuf bytes: what a response
+    carries, without building the frame in Python. ``doc`` is best read as
+    its BSON (``StoredRevision``, any RawBSONDocument); a decoded document is
+    encoded again first."""
+    raw = _bson_bytes(doc) if isinstance(doc, RawBSONDocument) else bson.encode(doc)
+    return framevault_codec.frame_from_document(raw, version_id)
+
+
+def _bson_bytes(doc: RawBSONDocument) -> bytes:
+    # A cursor hands some documents over as views into its reply.
+    raw = doc.raw
+    return raw if type(raw) is bytes else bytes(raw)
+
+
+def document_to_frame(doc: Mapping[str, Any], *, version_id: str) -> frame_pb2.Frame:
     """The frame as read in ``version_id`` (which may have inherited it)."""
-    return frame_pb2.Frame(**frame_fields(doc, version_id=version_id))
-
-
-def frame_fields(doc: dict[str, Any], *, version_id: str) -> dict[str, Any]:
-    """``document_to_frame`` as keyword arguments of a ``Frame`` constructor,
-    for building the frame in place (``frames.add(**fields)``).
-
-    The frame is described by nested dicts and built by one constructor call:
-    much cheaper than filling messages field by field and copying them into
-    their parents.
-    """
-    fields: dict[str, Any] = {
-        "id": doc.get("frame_id", ""),
-        "context_id": doc.get("context_id", ""),
-        "timestamp": doc.get("timestamp", 0),
-        "num_frames": doc.get("num_frames", 0),
-        "dataset_id": doc.get("dataset_id", ""),
-        "version_id": version_id,
-        "saved_in_version": doc.get("version_id", ""),
-        "saved": doc.get("saved", 0),
-        "etag": doc.get("etag", ""),
-        "blob": doc.get("blob", b""),
-    }
-    sources = doc.get("sources")
-    if sources:
-        fields["sources"] = [_source_fields(s) for s in sources]
-    rois = doc.get("rois")
-    if rois:
-        fields["rois"] = [_roi_fields(r) for r in rois]
-    meta = doc.get("meta")
-    if meta:
-        fields["meta"] = {"fields": metadata_fields(meta)}
-    return fields
-
-
-def _source_fields(doc: dict[str, Any]) -> dict[str, Any]:
-    # Stored keys are the proto field names (the codec writes them so), but
-    # ``meta`` needs its message form.
-    if "meta" not in doc:
-        return doc
-    fields = dict(doc)
-    meta = fields.pop("meta")
-    if meta:
-        fields["meta"] = {"fields": metadata_fields(meta)}
-    return fields
-
-
-def _roi_fields(doc: dict[str, Any]) -> dict[str, Any]:
-    fields: dict[str, Any] = {"id": doc.get("id", ""), "labels": doc.get("labels", ()),
-                              "sources": doc.get("sources", ())}
-    if "confidence" in doc:
-        fields["confidence"] = doc["confidence"]
-    if "polygon" in doc:
-        fields["polygon"] = {"parts": [{"xy": part} for part in doc["polygon"]]}
-    elif "box" in doc:
-        x, y, w, h = doc["box"]
-        fields["box"] = {"x": x, "y": y, "w": w, "h": h}
-    elif "ellipse" in doc:
-        cx, cy, rx, ry, theta = doc["ellipse"]
-        fields["ellipse"] = {"cx": cx, "cy": cy, "rx": rx, "ry": ry, "theta": theta}
-    elif "keypoints" in doc:
-        fields["keypoints"] = {"xy": doc["keypoints"], "visibility": doc.get("visibility", ())}
-    elif "keypoints_3d" in doc:
-        fields["keypoints_3d"] = {"xyz": doc["keypoints_3d"]}
-    elif "box_3d" in doc:
-        x, y, z, sx, sy, sz, qw, qx, qy, qz = doc["box_3d"]
-        fields["box_3d"] = {"x": x, "y": y, "z": z, "size_x": sx, "size_y": sy, "size_z": sz,
-                            "qw": qw, "qx": qx, "qy": qy, "qz": qz}
-    meta = doc.get("meta")
-    if meta:
-        fields["meta"] = {"fields": metadata_fields(meta)}
-    if "mask" in doc:
-        fields["mask"] = {"id": doc["mask"]["id"], "value": doc["mask"]["value"]}
-    return fields
+    return frame_pb2.Frame.FromString(encoded_frame(doc, version_id=version_id))

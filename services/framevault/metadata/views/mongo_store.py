@@ -15,7 +15,7 @@ from typing import Any
 from bson import Int64, MaxKey, MinKey, ObjectId
 
 from framevault.metadata.db import FRAMES, Database
-from framevault.metadata.frame_documents import SequentialKey
+from framevault.metadata.frame_documents import SequentialKey, StoredRevision
 from framevault.metadata.mongo_errors import TimeLimitExceeded, translated
 from framevault.metadata.mongo_versions import MongoVersionReader
 from framevault.metadata.views.plan import FrameScope, MetadataOrder
@@ -41,17 +41,21 @@ class MongoViewStore(MongoVersionReader):
     def __init__(self, db: Database):
         super().__init__(db)
         self._frames = db.frames
+        # Reads that send frames get each document as its BSON: the frame codec encodes the frame
+        # from those bytes, so no document is decoded into Python objects.
+        self._stored_frames = db.frames.with_options(
+            codec_options=db.frames.codec_options.with_options(document_class=StoredRevision))
         self._database = db.db
 
     def _sequential_find(
-        self, scope: FrameScope, after: SequentialKey | None, limit: int, fields: list[str] | None
+        self, frames: Any, scope: FrameScope, after: SequentialKey | None, limit: int, fields: list[str] | None
     ) -> Any:
         # min()/max() turn the keyset position into exact index bounds: the
         # scan starts at the last key sent, whatever the query around it.
         start: tuple[Any, ...] = (scope.dataset_id, MinKey(), MinKey(), MinKey())
         if after:
             start = (scope.dataset_id, after[0], Int64(after[1]), after[2])
-        return self._frames.find(
+        return frames.find(
             scope.query,
             projection=_projection(fields),
             sort=[(name, 1) for name in _SEQUENTIAL_FIELDS],
@@ -65,11 +69,11 @@ class MongoViewStore(MongoVersionReader):
     async def sequential_batch(
         self, scope: FrameScope, after: SequentialKey | None, limit: int, fields: list[str] | None
     ) -> list[dict[str, Any]]:
-        return await self._sequential_find(scope, after, limit, fields).to_list(length=limit)
+        return await self._sequential_find(self._stored_frames, scope, after, limit, fields).to_list(length=limit)
 
     async def explain_sequential(self, scope: FrameScope, after: SequentialKey | None, limit: int) -> dict[str, Any]:
         """The query plan of a sequential batch (for tests and operators)."""
-        return await self._sequential_find(scope, after, limit, None).explain()
+        return await self._sequential_find(self._frames, scope, after, limit, None).explain()
 
     def _bucket_find(self, scope: FrameScope, low: int, high: int | None) -> Any:
         key_range: dict[str, Any] = {"$gte": Int64(low)}
@@ -92,7 +96,7 @@ class MongoViewStore(MongoVersionReader):
         return await self._bucket_find(scope, low, high).explain()
 
     async def documents(self, scope: FrameScope, ids: list[ObjectId], fields: list[str] | None) -> list[dict[str, Any]]:
-        cursor = self._frames.find(
+        cursor = self._stored_frames.find(
             {"$and": [{"_id": {"$in": ids}}, scope.query]}, projection=_projection(fields), batch_size=len(ids)
         )
         return await cursor.to_list(length=len(ids))
@@ -153,11 +157,12 @@ class MongoViewStore(MongoVersionReader):
     # Contexts: seeks on the sequential index (dataset, context, timestamp, frame id), so the
     # n-th page costs what the first does.
 
-    def _next_context_find(self, scope: FrameScope, after_context: str | None, fields: list[str] | None) -> Any:
+    def _next_context_find(self, frames: Any, scope: FrameScope, after_context: str | None,
+                           fields: list[str] | None) -> Any:
         # Past every key of ``after_context``: no timestamp reaches MaxKey.
         start = (scope.dataset_id, MinKey(), MinKey(), MinKey()) if after_context is None else (
             scope.dataset_id, after_context, MaxKey(), MaxKey())
-        return self._frames.find(
+        return frames.find(
             scope.query, projection=_projection(fields), sort=[(name, 1) for name in _SEQUENTIAL_FIELDS],
             hint=SEQUENTIAL_INDEX, min=dict(zip(_SEQUENTIAL_FIELDS, start, strict=True)),
             max=dict(zip(_SEQUENTIAL_FIELDS, (scope.dataset_id, MaxKey(), MaxKey(), MaxKey()), strict=True)),
@@ -165,12 +170,12 @@ class MongoViewStore(MongoVersionReader):
 
     async def next_context_first(self, scope: FrameScope, after_context: str | None,
                                  fields: list[str] | None) -> dict[str, Any] | None:
-        found = await self._next_context_find(scope, after_context, fields).to_list(length=1)
+        found = await self._next_context_find(self._stored_frames, scope, after_context, fields).to_list(length=1)
         return found[0] if found else None
 
     async def explain_next_context(self, scope: FrameScope, after_context: str | None) -> dict[str, Any]:
         """The query plan of a context seek (for tests and operators)."""
-        return await self._next_context_find(scope, after_context, None).explain()
+        return await self._next_context_find(self._frames, scope, after_context, None).explain()
 
     async def context_count(self, scope: FrameScope, context_id: str, limit: int) -> int:
         return int(await self._frames.count_documents(
@@ -190,7 +195,7 @@ class MongoViewStore(MongoVersionReader):
             low = (scope.dataset_id, context_id, Int64(after[0]), after[1])
             skip_first = True
         direction = -1 if descending else 1
-        cursor = self._frames.find(
+        cursor = self._stored_frames.find(
             scope.query, projection=_projection(fields), sort=[(name, direction) for name in _SEQUENTIAL_FIELDS],
             hint=SEQUENTIAL_INDEX, min=dict(zip(_SEQUENTIAL_FIELDS, low, strict=True)),
             max=dict(zip(_SEQUENTIAL_FIELDS, high, strict=True)), limit=limit + skip_first,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
+import framevault_codec
 from grpc import aio
 
 from framevault.metadata.deps import MetadataDeps
@@ -17,16 +19,12 @@ class ViewRpcs:
 
     async def IterateFrames(  # noqa: N802 - gRPC method name
         self, request: pb.IterateFramesRequest, context: aio.ServicerContext
-    ) -> AsyncIterator[pb.IterateFramesResponse]:
+    ) -> AsyncIterator[Any]:
+        # Each message is an IterateFramesResponse as the codec encodes it around the batch's
+        # encoded frames (bytes, sent as they are): no message object per frame.
         async for batch in self.deps.views.iterate(request):
-            # The batch's frames were built in this response message.
-            response = batch.message
-            response.selection_indexes.extend(batch.selection_indexes)
-            response.cursor = batch.cursor
-            response.frame_cursors.extend(batch.frame_cursors)
-            if batch.start_cursor:
-                response.start_cursor = batch.start_cursor
-            yield response
+            yield framevault_codec.iterate_frames_response(batch.frames, batch.selection_indexes, batch.cursor,
+                                                           batch.frame_cursors, batch.start_cursor)
 
     async def CountViewFrames(  # noqa: N802
         self, request: pb.CountViewFramesRequest, context: aio.ServicerContext
@@ -37,8 +35,9 @@ class ViewRpcs:
         self, request: pb.ListViewFramesRequest, context: aio.ServicerContext
     ) -> pb.ListViewFramesResponse:
         page, next_token = await self.deps.views.list_page(request)
-        response = page.message
-        response.next_page_token = next_token
+        response = pb.ListViewFramesResponse(next_page_token=next_token)
+        for frame in page.frames:
+            response.frames.add().MergeFromString(frame)
         return response
 
     async def ListContexts(  # noqa: N802

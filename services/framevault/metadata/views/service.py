@@ -10,13 +10,13 @@ import asyncio
 import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from framevault.api.metadata_values import INT64_MAX, INT64_MIN, MAX_DEPTH
 from framevault.common.config import Settings
 from framevault.common.errors import FieldErrors, InvalidArgument, NotFound, ResourceExhausted
 from framevault.common.tokens import VIEW_CURSOR, TokenCodec
-from framevault.metadata.frame_documents import frame_fields
+from framevault.metadata.frame_documents import encoded_frame
 from framevault.metadata.frames.validation import MAX_FRAME_ID_BYTES
 from framevault.metadata.views.engine import CorruptState, Document, Iteration
 from framevault.metadata.views.plan import (
@@ -30,7 +30,7 @@ from framevault.metadata.views.plan import (
 )
 from framevault.metadata.views.shaping import relabel
 from framevault.metadata.views.store import ContextKey, MetadataKey, SortTimeLimitExceeded, ViewStore
-from framevault.v1 import frame_pb2, metadata_service_pb2, view_pb2
+from framevault.v1 import metadata_service_pb2, view_pb2
 
 # A streamed message or page ends early once its frames reach this size: with
 # frames below it too, a message stays under the 4 MiB receive limit clients
@@ -49,21 +49,13 @@ CONTEXT_COUNT_LIMIT = 10_000
 MAX_CONTEXT_ID_BYTES = 4096
 
 
-# A response message with a repeated ``frames`` field.
-ResponseWithFrames = TypeVar(
-    "ResponseWithFrames", metadata_service_pb2.IterateFramesResponse, metadata_service_pb2.ListViewFramesResponse)
-
-
 @dataclass
-class FrameBatch(Generic[ResponseWithFrames]):
-    """The frames of one streamed message or page.
+class FrameBatch:
+    """The frames of one streamed message or page, each already encoded
+    (Frame protobuf bytes, shaped by the view): the transport puts them into
+    its response as they are. The rest of the response is the caller's."""
 
-    They are built in place in the response message that carries them
-    (``message``): copying frames into a response afterwards would cost about
-    as much as building them. The rest of the response is the caller's.
-    """
-
-    message: ResponseWithFrames
+    frames: list[bytes] = field(default_factory=list)
     selection_indexes: list[int] = field(default_factory=list)
     # Resumes right after the last frame of the batch ("" when there is none).
     cursor: str = ""
@@ -71,11 +63,6 @@ class FrameBatch(Generic[ResponseWithFrames]):
     frame_cursors: list[str] = field(default_factory=list)
     # First message after a resume_offset: resumes right before frames[0].
     start_cursor: str = ""
-
-    @property
-    def frames(self) -> Any:
-        """The frames so far (a repeated field of ``message``)."""
-        return self.message.frames
 
 
 class ViewService:
@@ -85,7 +72,7 @@ class ViewService:
         self._codec = TokenCodec(settings.view_cursor_secret.get_secret_value(), VIEW_CURSOR)
 
     async def iterate(self, request: metadata_service_pb2.IterateFramesRequest
-                      ) -> AsyncIterator[FrameBatch[metadata_service_pb2.IterateFramesResponse]]:
+                      ) -> AsyncIterator[FrameBatch]:
         errors = FieldErrors()
         if request.frames_per_message < 0:
             errors.add("frames_per_message", "must not be negative")
@@ -117,7 +104,7 @@ class ViewService:
                     return
             start_cursor = cursor()
         while True:
-            batch = FrameBatch(metadata_service_pb2.IterateFramesResponse(), start_cursor=start_cursor)
+            batch = FrameBatch(start_cursor=start_cursor)
             start_cursor = ""
             finished = await self._fill(plan, iteration, per_message, batch,
                                         cursor if request.frame_cursors else None)
@@ -137,7 +124,7 @@ class ViewService:
         return total
 
     async def list_page(self, request: metadata_service_pb2.ListViewFramesRequest
-                        ) -> tuple[FrameBatch[metadata_service_pb2.ListViewFramesResponse], str]:
+                        ) -> tuple[FrameBatch, str]:
         """One page and the token of the next one ("" on the last page).
 
         Pages follow the view's order and max_frames; ``infinite`` is ignored
@@ -150,7 +137,7 @@ class ViewService:
             return await self._metadata_order_page(plan, request.page_token, page_size)
         iteration = self._open(plan, UNSHARDED, request.page_token, "page_token", _LIST, infinite=False)
         # Like streamed messages, a page ends early at the size limit.
-        page = FrameBatch(metadata_service_pb2.ListViewFramesResponse())
+        page = FrameBatch()
         finished = await self._fill(plan, iteration, page_size, page)
         if finished:
             return page, ""
@@ -158,7 +145,7 @@ class ViewService:
         return page, token if await iteration.next() is not None else ""
 
     async def _metadata_order_page(self, plan: ViewPlan, page_token: str, page_size: int
-                                   ) -> tuple[FrameBatch[metadata_service_pb2.ListViewFramesResponse], str]:
+                                   ) -> tuple[FrameBatch, str]:
         """A page of a view in metadata order: one top-k sort of its selection past the last
         frame sent (keyset: the page token holds that frame's position, not an offset)."""
         order = plan.metadata_order
@@ -169,7 +156,7 @@ class ViewService:
             state = self._codec.decode(page_token, kind=_LIST, binding=binding, field="page_token")
             emitted, after = _metadata_order_state(state, plan.max_frames)
         wanted = min(page_size, plan.max_frames - emitted) if plan.max_frames else page_size
-        page = FrameBatch(metadata_service_pb2.ListViewFramesResponse())
+        page = FrameBatch()
         if wanted <= 0:
             return page, ""
         limit_ms = self._settings.view_sort_max_time_ms
@@ -187,8 +174,9 @@ class ViewService:
         for document, position in found[:wanted]:
             if size >= MAX_MESSAGE_BYTES:
                 break
-            size += add_shaped_frame(page.frames, plan, document, 0).ByteSize()
+            page.frames.append(frame := shaped_frame(plan, document, 0))
             page.selection_indexes.append(0)
+            size += len(frame)
             last = position
         emitted += len(page.frames)
         if last is None or len(found) == len(page.frames) or (plan.max_frames and emitted >= plan.max_frames):
@@ -216,7 +204,6 @@ class ViewService:
         scope = plan.selections[0].scope(UNSHARDED)
         fields = plan.projection.document_fields()
         response = metadata_service_pb2.ListContextsResponse()
-        scratch = metadata_service_pb2.ListContextFramesResponse()
         # Each context is counted while the next one is sought: the seeks depend on each other, the
         # counts do not.
         counts: list[asyncio.Task[int]] = []
@@ -232,7 +219,7 @@ class ViewService:
                 counts.append(asyncio.ensure_future(self._store.context_count(scope, after, CONTEXT_COUNT_LIMIT)))
                 context = response.contexts.add(context_id=after)
                 # The projection appends to a repeated field: shaped in a scratch list, then moved.
-                context.first_frame.CopyFrom(add_shaped_frame(scratch.frames, plan, document, 0))
+                context.first_frame.MergeFromString(shaped_frame(plan, document, 0))
                 size += context.ByteSize()
             for context, count in zip(response.contexts, await asyncio.gather(*counts), strict=True):
                 context.frame_count = count
@@ -268,7 +255,9 @@ class ViewService:
         for document in documents[:page_size]:
             if size >= MAX_MESSAGE_BYTES:
                 break
-            size += add_shaped_frame(response.frames, plan, document, 0).ByteSize()
+            frame = shaped_frame(plan, document, 0)
+            response.frames.add().MergeFromString(frame)
+            size += len(frame)
         if len(response.frames) < len(documents):
             last = response.frames[-1]
             response.next_page_token = self._codec.encode(_CONTEXT_FRAMES, binding,
@@ -283,7 +272,7 @@ class ViewService:
         except CorruptState as exc:
             raise InvalidArgument.field(field, f"malformed cursor ({exc})") from None
 
-    async def _fill(self, plan: ViewPlan, iteration: Iteration, limit: int, batch: FrameBatch[Any],
+    async def _fill(self, plan: ViewPlan, iteration: Iteration, limit: int, batch: FrameBatch,
                     frame_cursor: Callable[[], str] | None = None) -> bool:
         """Adds up to ``limit`` frames to ``batch`` (fewer past
         MAX_MESSAGE_BYTES); ``True`` when the iteration has ended.
@@ -302,20 +291,25 @@ class ViewService:
             if after_previous is not None:
                 batch.frame_cursors.append(after_previous)
             document, selection = found
-            frame = add_shaped_frame(frames, plan, document, selection)
+            frame = shaped_frame(plan, document, selection)
+            frames.append(frame)
             batch.selection_indexes.append(selection)
             count += 1
-            size += frame.ByteSize()
+            size += len(frame)
         return False
 
 
-def add_shaped_frame(frames: Any, plan: ViewPlan, document: Document, selection: int) -> frame_pb2.Frame:
-    """Appends the frame of ``document`` as the view shapes it to the repeated
-    Frame field ``frames``; returns it."""
+def shaped_frame(plan: ViewPlan, document: Document, selection: int) -> bytes:
+    """The frame of ``document`` as the view shapes it (Frame protobuf bytes).
+    A view that neither projects nor relabels sends the codec's bytes as they
+    are; otherwise they are decoded into a Frame to be shaped."""
     selected = plan.selections[selection]
-    frame: frame_pb2.Frame = plan.projection.add_to(frames, frame_fields(document, version_id=selected.version.id))
+    encoded = encoded_frame(document, version_id=selected.version.id)
+    if plan.projection.tree is None and not selected.label_mapping and not plan.label_enumeration:
+        return encoded
+    frame = plan.projection.shape(encoded)
     relabel(frame, selected.label_mapping, plan.label_enumeration)
-    return frame
+    return frame.SerializeToString()
 
 
 def _page_size(value: int, errors: FieldErrors) -> int:

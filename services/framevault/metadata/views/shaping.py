@@ -60,15 +60,14 @@ class Projection:
                 fields.add(stored)
         return sorted(fields)
 
-    def add_to(self, frames: Any, fields: dict[str, Any]) -> frame_pb2.Frame:
-        """Appends the projection of the frame described by ``fields``
-        (``frame_documents.frame_fields``) to the repeated Frame field
-        ``frames``; returns the appended frame."""
+    def shape(self, encoded: bytes) -> frame_pb2.Frame:
+        """The projection of the frame ``encoded`` (Frame protobuf bytes,
+        ``frame_documents.encoded_frame``)."""
+        frame = frame_pb2.Frame.FromString(encoded)
         if self.tree is None:
-            added: frame_pb2.Frame = frames.add(**fields)
-            return added
-        projected: frame_pb2.Frame = frames.add()
-        _copy_paths(frame_pb2.Frame(**fields), projected, self.tree)
+            return frame
+        projected = frame_pb2.Frame()
+        _copy_paths(frame, projected, self.tree)
         return projected
 
 
