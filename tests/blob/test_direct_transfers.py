@@ -704,6 +704,39 @@ async def test_a_client_sends_a_blob_up_to_the_one_put_size_in_one_put_and_large
     assert (client.direct_transfers, client.fallbacks) == (2, 0)
 
 
+async def test_a_file_going_in_one_put_is_sent_from_the_file_and_stored_only_with_its_sha256(
+        one_put_stub: blob_pb2_grpc.BlobServiceStub, s3: S3BlobStorage, tmp_path: Path):
+    data, digest = random_blob(ONE_PUT_MAX - 3)
+    path = tmp_path / "video.bin"
+    path.write_bytes(data)
+    client = BlobClient(one_put_stub, direct=DIRECT)
+    reads: list[int] = []
+
+    async def read_at(offset: int, size: int) -> bytes:
+        reads.append(offset)
+        with path.open("rb") as source:
+            source.seek(offset)
+            return source.read(size)
+
+    reached: list[int] = []
+    result = await client.upload(digest, read_at, source=path, sent_up_to=reached.append)
+    assert result.bytes_sent == digest.size and not result.already_existed
+    assert await s3.get(cas_key(digest)) == data
+    # The bytes went from the file to the socket, and how far they got was told in order.
+    assert reads == [] and reached[-1] == digest.size and reached == sorted(reached)
+    assert (client.direct_transfers, client.fallbacks) == (1, 0)
+
+    # The file changed after it was hashed: the store refuses the PUT of the signed sha256, and the
+    # service's stream, which the write falls back to, refuses the bytes too. Nothing is stored.
+    other, changed = random_blob(ONE_PUT_MAX - 3)
+    path.write_bytes(other[:-1] + bytes([other[-1] ^ 1]))
+    client = BlobClient(one_put_stub, direct=DIRECT, max_attempts=2)
+    with pytest.raises(grpc.aio.AioRpcError):
+        await client.upload(changed, read_at, source=path)
+    assert client.fallbacks == 1
+    assert await s3.stat(cas_key(changed)) is None
+
+
 async def test_uploads_go_in_one_put_only_once_the_store_proved_it_checks_the_sha256(
         small_parts_settings: Settings):
     settings = Settings(**{**small_parts_settings.__dict__, "blob_direct_single_put_max_bytes": ONE_PUT_MAX})

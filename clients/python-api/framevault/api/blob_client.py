@@ -65,6 +65,10 @@ ReadAt = Callable[[int, int], Awaitable[bytes]]
 # of STREAMED_CHUNK_BYTES, rather than held in memory whole.
 STREAMED_PART_BYTES = 64 * 1024 * 1024
 STREAMED_CHUNK_BYTES = 8 * 1024 * 1024
+# A PUT from a file hands the socket this much of it per sendfile call (and reports it as sent).
+SENDFILE_STEP_BYTES = 16 * 1024 * 1024
+# Told ``end`` (bytes of the content from 0 that left for the store) from the sending thread.
+SentUpTo = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -177,16 +181,22 @@ class BlobClient:
         async def read_at(offset: int, size: int) -> bytes:
             return await asyncio.to_thread(_read_file_at, Path(path), offset, size)
 
-        return await self.upload(digest, read_at, upload_id=upload_id)
+        return await self.upload(digest, read_at, upload_id=upload_id, source=Path(path))
 
-    async def upload(self, digest: BlobDigest, read_at: ReadAt, *, upload_id: str | None = None) -> UploadResult:
-        """Uploads unless present (direct when worth it and reachable); resumes after broken streams with backoff."""
+    async def upload(self, digest: BlobDigest, read_at: ReadAt, *, upload_id: str | None = None,
+                     source: Path | None = None, sent_up_to: SentUpTo | None = None) -> UploadResult:
+        """Uploads unless present (direct when worth it and reachable); resumes after broken streams with backoff.
+
+        ``source``: the file holding the content, when there is one: a whole blob going in one PUT
+        then moves from it to the socket by sendfile (no read into this process, no copy), and
+        ``sent_up_to`` hears from the sending thread how far it got (``read_at`` is not called).
+        """
         if not await self.missing([digest]):
             return UploadResult(digest, 0, True, 0)
         name = self.upload_name(digest, upload_id)
         if await self.goes_direct(digest.size, write=True):
             try:
-                result = await self._upload_direct(name, digest, read_at)
+                result = await self._upload_direct(name, digest, read_at, source, sent_up_to)
                 self.direct_transfers += 1
                 return result
             except DirectUnreachable:
@@ -220,7 +230,8 @@ class BlobClient:
         self.fallbacks += 1
         self._direct_resting_until = time.monotonic() + self._direct.retry_after_seconds
 
-    async def _upload_direct(self, name: str, digest: BlobDigest, read_at: ReadAt) -> UploadResult:
+    async def _upload_direct(self, name: str, digest: BlobDigest, read_at: ReadAt, source: Path | None = None,
+                             sent_up_to: SentUpTo | None = None) -> UploadResult:
         """Parts PUT in parallel to presigned URLs, then verified and published by the service.
 
         Asks StartDirectUpload until no part is missing (it answers what landed, so a cut upload
@@ -231,14 +242,15 @@ class BlobClient:
         connections = _ConnectionPool(self._direct)
         pool = ThreadPoolExecutor(max(1, self._direct.concurrency), thread_name_prefix="framevault-direct")
         try:
-            return await self._send_parts(name, digest, read_at, connections, pool)
+            return await self._send_parts(name, digest, read_at, connections, pool, source, sent_up_to)
         finally:
             connections.close()
             # Not waited for: a PUT still running (given up) reads its body through this event loop.
             pool.shutdown(wait=False)
 
     async def _send_parts(self, name: str, digest: BlobDigest, read_at: ReadAt, connections: _ConnectionPool,
-                          pool: ThreadPoolExecutor) -> UploadResult:
+                          pool: ThreadPoolExecutor, source: Path | None = None,
+                          sent_up_to: SentUpTo | None = None) -> UploadResult:
         assert self._direct is not None
         options = self._direct
         gate = asyncio.Semaphore(max(1, options.concurrency))
@@ -270,8 +282,12 @@ class BlobClient:
 
             async def put(part: blob_pb2.DirectUploadPart) -> int:
                 async with gate:
-                    body: bytes | _StreamedPart
-                    if part.size_bytes > STREAMED_PART_BYTES and (part.offset, part.size_bytes) == (0, digest.size):
+                    body: bytes | _StreamedPart | _FileRegion
+                    whole = (part.offset, part.size_bytes) == (0, digest.size)
+                    if whole and source is not None:
+                        body = _FileRegion(source, 0, part.size_bytes, sent_up_to)
+                        headers = await _checksum_headers(part, None, digest)
+                    elif part.size_bytes > STREAMED_PART_BYTES and whole:
                         # A whole blob in one PUT: read as it is sent, never held in memory whole.
                         body = _StreamedPart(read_at, part.offset, part.size_bytes, asyncio.get_running_loop(),
                                              options.transfer_timeout_seconds)
@@ -520,7 +536,7 @@ class BlobClient:
                 connection.close()
 
     async def _exchange(self, connection: _StoreConnection, pool: ThreadPoolExecutor, method: str, url: str,
-                        body: bytes | Iterable[bytes] | None, headers: dict[str, str],
+                        body: bytes | Iterable[bytes] | _FileRegion | None, headers: dict[str, str],
                         into: memoryview | None = None, before_body: Callable[[], None] | None = None) -> None:
         """One exchange with the store on ``connection`` (in ``pool``), attempted again on a fresh
         connection while it breaks, up to ``exchange_attempts``."""
@@ -598,6 +614,37 @@ class _StreamedPart:
         return await self._read_at(offset, size)
 
 
+@dataclass(frozen=True)
+class _FileRegion:
+    """A request body that is ``size`` bytes of a file from ``offset``, sent by sendfile; ``sent_up_to``
+    hears how far it got."""
+
+    path: Path
+    offset: int
+    size: int
+    sent_up_to: SentUpTo | None = None
+
+
+def _send_file_region(connection: http.client.HTTPConnection, method: str, target: str, headers: dict[str, str],
+                      region: _FileRegion) -> None:
+    """The request line and ``headers`` (Content-Length among them), then the region's bytes straight
+    from the page cache to the socket: the bytes never enter this process."""
+    connection.putrequest(method, target)
+    for name, value in headers.items():
+        connection.putheader(name, value)
+    connection.endheaders()
+    assert connection.sock is not None
+    with region.path.open("rb") as source:
+        sent = 0
+        while sent < region.size:
+            count = connection.sock.sendfile(source, region.offset + sent, min(SENDFILE_STEP_BYTES, region.size - sent))
+            if not count:
+                raise OSError(f"the content being uploaded ended after {sent} of {region.size} bytes")
+            sent += count
+            if region.sent_up_to is not None:
+                region.sent_up_to(region.offset + sent)
+
+
 class _ConnectionPool:
     """Keep-alive connections to the store, one per part PUT in flight, reused by the next part."""
 
@@ -635,7 +682,7 @@ class _StoreConnection:
         self._connection: http.client.HTTPConnection | None = None
         self._origin = ("", "")
 
-    def exchange(self, method: str, url: str, body: bytes | Iterable[bytes] | None, headers: dict[str, str],
+    def exchange(self, method: str, url: str, body: bytes | Iterable[bytes] | _FileRegion | None, headers: dict[str, str],
                  into: memoryview | None = None, before_body: Callable[[], None] | None = None) -> bytes:
         """One request to a presigned URL; returns the response body, or reads it into ``into``
         (which it must fill exactly) and returns b"". ``before_body`` runs once the request is
@@ -649,7 +696,10 @@ class _StoreConnection:
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         connection = self._connect(parts.scheme, parts.netloc)
         try:
-            connection.request(method, target, body=body, headers=headers)
+            if isinstance(body, _FileRegion):
+                _send_file_region(connection, method, target, headers, body)
+            else:
+                connection.request(method, target, body=body, headers=headers)
             if before_body is not None:
                 before_body()
             response = connection.getresponse()

@@ -327,8 +327,19 @@ class BlobTransfer:
                 total[0] += grown
             return data
 
+        loop = asyncio.get_running_loop()
+
+        def advance(end: int) -> None:
+            if bar is not None and end > total[0]:
+                bar.update(end - total[0])
+                total[0] = end
+
+        def sent_up_to(end: int) -> None:
+            # Called by the thread sending the file.
+            loop.call_soon_threadsafe(advance, end)
+
         try:
-            await writer.upload(digest, read_at)
+            await writer.upload(digest, read_at, source=Path(path), sent_up_to=sent_up_to)
         except grpc.RpcError as rpc_error:
             raise await self.client.call_error(rpc_error, self.client.blob.WriteBlob) from None
         if bar is not None and digest.size > total[0]:
