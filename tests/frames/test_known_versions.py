@@ -17,11 +17,12 @@ from google.protobuf import field_mask_pb2
 from grpc import aio
 from support import resource_info
 
+from framevault.api.metadata_values import dict_to_metadata
 from framevault.metadata.db import Database
 from framevault.metadata.frames.known_versions import KnownVersions
 from framevault.metadata.frames.mongo_store import MongoFrameStore
 from framevault.metadata.frames.revisions import find_version_with_revision
-from framevault.v1 import frame_pb2
+from framevault.v1 import dataset_pb2, frame_pb2
 from framevault.v1 import metadata_service_pb2 as ms
 
 from .helpers import CREATED, by_id, get_frame, image_frame, items, new_draft, publish, upload
@@ -138,3 +139,20 @@ async def test_a_version_deleted_through_another_replica_is_forgotten_within_the
     clock.now += TTL
     assert await find_version_with_revision(store, other.id, "a") is None
     await frames_db.frames.delete_many({"version_id": {"$in": [version.id, other.id]}})
+
+
+async def test_a_frame_read_as_stored_is_the_frame_read_any_other_way(metadata_stub):
+    """Once its version is known, GetFrame sends the codec's encoding of the stored BSON: the same
+    frame as the first read (the version read with it), a read by version name and ListFrames."""
+    frame = image_frame("rich", labels=["car", "truck"], confidence=0.5, timestamp=12)
+    frame.meta.CopyFrom(dict_to_metadata({"weather": "rain", "score": 0.25, "tags": ["a", "b"]}))
+    version = await new_draft(metadata_stub)
+    assert (await upload(metadata_stub, version.id, items([frame]))).outcomes() == [CREATED]
+    first = await get_frame(metadata_stub, version.id, "rich")
+    again = await get_frame(metadata_stub, version.id, "rich")
+    by_name = await metadata_stub.GetFrame(ms.GetFrameRequest(frame_id="rich", version=dataset_pb2.VersionRef(
+        dataset=dataset_pb2.DatasetRef(id=version.dataset_id), name=version.name)))
+    listed = await metadata_stub.ListFrames(ms.ListFramesRequest(version=by_id(version.id)))
+    assert again == first == by_name == listed.frames[0]
+    assert (again.id, again.timestamp, list(again.rois[0].labels), again.version_id) == (
+        "rich", 12, ["car", "truck"], version.id)

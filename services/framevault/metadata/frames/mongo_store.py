@@ -15,7 +15,7 @@ from pymongo import ASCENDING, InsertOne, ReplaceOne
 
 from framevault.metadata.catalog.page_tokens import Cursor
 from framevault.metadata.db import FRAMES, Database
-from framevault.metadata.frame_documents import SequentialKey
+from framevault.metadata.frame_documents import SequentialKey, StoredRevision
 from framevault.metadata.frames.known_versions import KnownVersions
 from framevault.metadata.frames.store import Revision, Session
 from framevault.metadata.lineage import DRAFT, VersionHandle, visible_expression, visible_filter
@@ -48,6 +48,9 @@ class MongoFrameStore(MongoVersionReader):
     def __init__(self, db: Database):
         super().__init__(db)
         self.known_versions = KnownVersions(db.settings)
+        # Revisions read to be sent, kept as their BSON for the frame codec.
+        self._stored_frames = db.frames.with_options(
+            codec_options=db.frames.codec_options.with_options(document_class=StoredRevision))
 
     def transaction(self) -> AbstractAsyncContextManager[Session]:
         return transaction(self._db)
@@ -65,6 +68,11 @@ class MongoFrameStore(MongoVersionReader):
             return {} if doc is None else {doc["frame_id"]: doc}
         query = {**visible_filter(version), "frame_id": {"$in": frame_ids}}
         return {doc["frame_id"]: doc async for doc in self._db.frames.find(query, fields, session=session)}
+
+    async def stored_revision(self, version: VersionHandle, frame_id: str) -> StoredRevision | None:
+        found: StoredRevision | None = await self._stored_frames.find_one({**visible_filter(version),
+                                                                             "frame_id": frame_id})
+        return found
 
     async def version_with_revision(
         self, version_id: str, frame_id: str

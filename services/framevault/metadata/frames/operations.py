@@ -17,7 +17,7 @@ from framevault.common.errors import Aborted, FieldErrors, InvalidArgument, NotF
 from framevault.metadata.blobs import BlobGateway
 from framevault.metadata.caller_metadata import key_problem
 from framevault.metadata.catalog import page_tokens
-from framevault.metadata.frame_documents import document_to_frame, now_ms
+from framevault.metadata.frame_documents import document_to_frame, encoded_frame, now_ms
 from framevault.metadata.frames.blob_refs import settle_blobs
 from framevault.metadata.frames.revisions import (
     Written,
@@ -62,7 +62,9 @@ async def _draft(store: FrameStore, ref: dataset_pb2.VersionRef) -> VersionHandl
     return version
 
 
-async def get_frame(store: FrameStore, ref: dataset_pb2.VersionRef, frame_id: str) -> frame_pb2.Frame:
+async def get_frame(store: FrameStore, ref: dataset_pb2.VersionRef, frame_id: str) -> bytes:
+    """The frame as a Frame message's bytes, encoded by the frame codec from
+    the stored revision (sent as they are: ``ErrorMappingInterceptor``)."""
     _checked_frame_id(frame_id, "frame_id")
     version_id = plain_version_id(ref)
     if version_id is not None:
@@ -76,7 +78,7 @@ async def get_frame(store: FrameStore, ref: dataset_pb2.VersionRef, frame_id: st
         doc = (await find_visible_revisions(store, version, [frame_id], fields=None)).get(frame_id)
     if doc is None:
         raise NotFound("frame", frame_id, field="frame_id")
-    return document_to_frame(doc, version_id=version.id)
+    return encoded_frame(doc, version_id=version.id)
 
 
 # -- update -------------------------------------------------------------------

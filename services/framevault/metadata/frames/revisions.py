@@ -17,7 +17,7 @@ The upload stream, UpdateFrame and DeleteFrames write through
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bson import ObjectId
@@ -49,21 +49,22 @@ async def find_visible_revisions(
 
 async def find_version_with_revision(
     store: FrameStore, version_id: str, frame_id: str
-) -> tuple[VersionHandle, Revision | None] | None:
+) -> tuple[VersionHandle, Mapping[str, Any] | None] | None:
     """The version ``version_id`` and the whole revision of ``frame_id``
     visible in it (None when it has none), in one round trip; None when the
     version does not exist. Same answer as resolving the version and then
     ``find_visible_revisions``, except that the version's name and status may
-    be stale (``known_versions``).
+    be stale (``known_versions``) and the revision is read-only (it may be
+    kept as its BSON, for sending).
 
     A version read recently is not read again: the revision is then one
     query on the frames. A frame not found that way is looked up again with
     the version, so that NOT_FOUND says exactly what is missing."""
     known = store.known_versions.readable(version_id)
     if known is not None:
-        found = await store.visible_revisions(known, [frame_id], None, None)
-        if frame_id in found:
-            return known, found[frame_id]
+        stored = await store.stored_revision(known, frame_id)
+        if stored is not None:
+            return known, stored
     with_version = await store.version_with_revision(version_id, frame_id)
     if with_version is None:
         store.known_versions.forget(version_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 from grpc import aio
@@ -20,7 +21,8 @@ class FrameRpcs:
 
     deps: MetadataDeps
 
-    async def GetFrame(self, request: pb.GetFrameRequest, context: aio.ServicerContext) -> frame_pb2.Frame:
+    async def GetFrame(self, request: pb.GetFrameRequest, context: aio.ServicerContext) -> Any:
+        # A Frame as the codec encodes it (bytes, sent as they are): no message object.
         return await operations.get_frame(self.deps.frames, request.version, request.frame_id)
 
     async def UpdateFrame(self, request: pb.UpdateFrameRequest, context: aio.ServicerContext) -> frame_pb2.Frame:

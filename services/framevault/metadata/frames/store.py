@@ -8,7 +8,7 @@ transaction (``transaction()``); the domain passes it through untouched.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -42,6 +42,11 @@ class FrameStore(VersionReader, Protocol):
         """The revision of each of the distinct, non-empty ``frame_ids``
         visible in ``version``, by frame id (absent ids have none), with
         ``fields`` (None: whole documents)."""
+        ...
+
+    async def stored_revision(self, version: VersionHandle, frame_id: str) -> Mapping[str, Any] | None:
+        """The whole revision of ``frame_id`` visible in ``version`` as stored
+        (read-only; for sending it), None when it has none."""
         ...
 
     async def version_with_revision(
