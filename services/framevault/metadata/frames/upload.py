@@ -77,6 +77,7 @@ CREATED = metadata_service_pb2.FrameResult.OUTCOME_CREATED
 UPDATED = metadata_service_pb2.FrameResult.OUTCOME_UPDATED
 UNCHANGED = metadata_service_pb2.FrameResult.OUTCOME_UNCHANGED
 FAILED = metadata_service_pb2.FrameResult.OUTCOME_FAILED
+UNSPECIFIED = metadata_service_pb2.FrameResult.OUTCOME_UNSPECIFIED
 _OUTCOME_OF = {Written.CREATED: CREATED, Written.UPDATED: UPDATED, Written.UNCHANGED: UNCHANGED}
 
 MAX_UPLOAD_RETRIES = 10
@@ -301,7 +302,7 @@ class _Intake:
         return batch or None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Pending:
     """One frame of a batch on its way to an outcome."""
 
@@ -311,12 +312,12 @@ class _Pending:
     attempts: int = 0
     blobs_ready: bool = False
     last_error: FramevaultError | None = None
-    outcome: Outcome = metadata_service_pb2.FrameResult.OUTCOME_UNSPECIFIED
+    outcome: Outcome = UNSPECIFIED
     error: FramevaultError | None = None
 
     @property
     def resolved(self) -> bool:
-        return self.outcome != metadata_service_pb2.FrameResult.OUTCOME_UNSPECIFIED
+        return self.outcome != UNSPECIFIED
 
     def succeed(self, written: Written) -> None:
         self.outcome = _OUTCOME_OF[written]
@@ -329,10 +330,12 @@ class _Pending:
     def add_result(self, results: Any) -> None:
         """Adds the frame's result to ``results`` (the repeated field of a
         response): built in place, not copied in."""
-        out = results.add(
-            index=self.item.index, client_key=self.item.client_key, frame_id=self.frame_id,
-            outcome=self.outcome, attempts=self.attempts,
-        )
+        item = self.item
+        out = results.add(index=item.index, frame_id=self.frame_id, outcome=self.outcome, attempts=self.attempts)
+        # Most streams carry no client keys; an empty string given to the
+        # message costs as much as a set one.
+        if client_key := item.check.client_key:
+            out.client_key = client_key
         if self.error is not None:
             out.error.CopyFrom(self.error.to_status())
 
@@ -402,7 +405,8 @@ class _BatchWriter:
             return pending
         checked = check.checked
         if checked is not None and checked.is_valid and check.key_problem is None:
-            return _Pending(item, checked.frame_id, PreparedFrame(checked))
+            prepared = PreparedFrame(checked)
+            return _Pending(item, prepared.frame_id, prepared)
         prefix = f"frames[{item.index}]"
         if checked is None:
             pending = _Pending(item, "")
@@ -495,7 +499,10 @@ class _BatchWriter:
         not written over it: in stream order it came first. It gets the
         outcome it would have had, and the later one's outcome is taken
         against it."""
-        later = [q for q in by_id[pending.frame_id]
+        same_id = by_id[pending.frame_id]
+        if len(same_id) == 1:
+            return False  # the usual case: no other frame of the batch has its id
+        later = [q for q in same_id
                  if q.item.index > pending.item.index and q.outcome in (CREATED, UPDATED, UNCHANGED)]
         if not later:
             return False

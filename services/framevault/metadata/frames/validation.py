@@ -89,12 +89,15 @@ class PreparedFrame:
         self.frame_id = checked.frame_id
         self.etag = checked.etag
         # ``blob:`` references the caller gave (they must already exist).
+        # Most frames name none: the empty case makes no generator.
+        referenced = checked.referenced_blobs
         self.referenced_blobs: tuple[BlobDigest, ...] = tuple(
-            BlobDigest(hash_hex, size) for hash_hex, size in checked.referenced_blobs)
+            BlobDigest(hash_hex, size) for hash_hex, size in referenced) if referenced else ()
         # Inline bytes to store, by the digest their URI names; each is
         # forgotten once stored (``blob_refs.store_inline_blobs``).
+        inline = checked.inline_blobs
         self.inline_blobs: dict[BlobDigest, bytes] = {
-            BlobDigest(hash_hex, size): data for hash_hex, size, data in checked.inline_blobs}
+            BlobDigest(hash_hex, size): data for hash_hex, size, data in inline} if inline else {}
 
     def document(self, *, dataset_id: str, version_id: str, saved_ms: int) -> EncodedRevision:
         """The revision document written by ``version_id`` at ``saved_ms``."""
