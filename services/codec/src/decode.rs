@@ -11,15 +11,7 @@
 
 #![allow(deprecated)] // Roi.mask is deprecated in the contract and still stored.
 
-const DOUBLE: u8 = 0x01;
-const STRING: u8 = 0x02;
-const DOCUMENT: u8 = 0x03;
-const ARRAY: u8 = 0x04;
-const BINARY: u8 = 0x05;
-const BOOLEAN: u8 = 0x08;
-const NULL: u8 = 0x0A;
-const INT32: u8 = 0x10;
-const INT64: u8 = 0x12;
+use crate::document::{ARRAY, BINARY, BOOLEAN, DOCUMENT, DOUBLE, INT32, INT64, NULL, STRING};
 
 // Protobuf wire types.
 const VARINT: u8 = 0;

@@ -11,15 +11,16 @@ use sha2::{Digest, Sha256};
 use crate::pb;
 use crate::rules::hex;
 
-const DOUBLE: u8 = 0x01;
-const STRING: u8 = 0x02;
-const DOCUMENT: u8 = 0x03;
-const ARRAY: u8 = 0x04;
-const BINARY: u8 = 0x05;
-const BOOLEAN: u8 = 0x08;
-const NULL: u8 = 0x0A;
-const INT32: u8 = 0x10;
-const INT64: u8 = 0x12;
+// BSON element types, of the documents written here and read in decode.rs.
+pub(crate) const DOUBLE: u8 = 0x01;
+pub(crate) const STRING: u8 = 0x02;
+pub(crate) const DOCUMENT: u8 = 0x03;
+pub(crate) const ARRAY: u8 = 0x04;
+pub(crate) const BINARY: u8 = 0x05;
+pub(crate) const BOOLEAN: u8 = 0x08;
+pub(crate) const NULL: u8 = 0x0A;
+pub(crate) const INT32: u8 = 0x10;
+pub(crate) const INT64: u8 = 0x12;
 
 /// A revision document without its version: the fields after `dataset_id`
 /// and `version_id`, and the place of the `saved` time (set when it is
