@@ -93,11 +93,13 @@ def make_images(folder: Path, count: int) -> list[Path]:
 
 def measure(metadata_target: str, blob_target: str, frames: int, repeat: int) -> dict[str, Any]:
     import torch
+    from rows_sdk import _configure
 
-    from framevault.sdk import DatasetVersion, DataView, SingleFrame, configure
+    from framevault.sdk import DatasetVersion, DataView, SingleFrame
     from framevault.sdk.training import FrameDataset, FrameLoader, decode_image
 
-    configure(metadata_target=metadata_target, blob_target=blob_target, plaintext=True)
+    # The services of the phase serve TLS (security is on by default): the SDK rows' configuration.
+    _configure(metadata_target, blob_target)
     work = Path(tempfile.mkdtemp(prefix="fvbench-training-"))
     try:
         paths = make_images(work / "images", frames)
