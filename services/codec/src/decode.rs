@@ -297,34 +297,54 @@ fn strings(buf: &mut Vec<u8>, tag: u32, values: &Element<'_>, field: &str) -> Re
     Ok(())
 }
 
+/// The members of a stored document named in `names`, by position (a null
+/// member as absent). A member of another name is skipped when `unknown` is
+/// None, else refused as an unknown field of the part `unknown` names.
+fn named_members<'a, const N: usize>(
+    members: Elements<'a>,
+    names: &[&str; N],
+    unknown: Option<&str>,
+) -> Result<[Option<Element<'a>>; N]> {
+    let mut found: [Option<Element<'a>>; N] = [None; N];
+    for element in members {
+        let element = element?;
+        match names.iter().position(|name| *name == element.key) {
+            Some(i) if !element.is_null() => found[i] = Some(element),
+            Some(_) => {}
+            None => {
+                if let Some(part) = unknown {
+                    return Err(format!("stored {part} has an unknown field {}", element.key).into());
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
 // --- the frame -------------------------------------------------------------------
 
 /// The `Frame` (protobuf bytes) of a stored revision document as read in
 /// `version_id` (which may have inherited it from the version that wrote it).
 pub fn frame(document: &[u8], version_id: &str) -> Result<Vec<u8>> {
-    let mut found: [Option<Element<'_>>; 12] = [None; 12];
-    const NAMES: [&str; 12] = [
-        "frame_id",
-        "context_id",
-        "timestamp",
-        "sources",
-        "rois",
-        "meta",
-        "blob",
-        "num_frames",
-        "dataset_id",
-        "version_id",
-        "saved",
-        "etag",
-    ];
-    for element in elements(document)? {
-        let element = element?;
-        if let Some(i) = NAMES.iter().position(|name| *name == element.key) {
-            if !element.is_null() {
-                found[i] = Some(element);
-            }
-        }
-    }
+    // Top-level fields the frame does not carry (`_id`, `shuffle_key`) are skipped.
+    let found = named_members(
+        elements(document)?,
+        &[
+            "frame_id",
+            "context_id",
+            "timestamp",
+            "sources",
+            "rois",
+            "meta",
+            "blob",
+            "num_frames",
+            "dataset_id",
+            "version_id",
+            "saved",
+            "etag",
+        ],
+        None,
+    )?;
     let [frame_id, context_id, timestamp, sources, rois, meta, blob, num_frames, dataset_id, saved_in_version, saved, etag] =
         found;
     let mut buf = Vec::with_capacity(document.len() + version_id.len() + 16);
@@ -375,30 +395,22 @@ pub fn frame(document: &[u8], version_id: &str) -> Result<Vec<u8>> {
 }
 
 fn source(buf: &mut Vec<u8>, stored: &Element<'_>) -> Result<()> {
-    let mut found: [Option<Element<'_>>; 10] = [None; 10];
-    const NAMES: [&str; 10] = [
-        "id",
-        "uri",
-        "content_type",
-        "width",
-        "height",
-        "timestamp",
-        "meta",
-        "preview",
-        "masks",
-        "inline_content",
-    ];
-    for element in stored.document("sources[]")? {
-        let element = element?;
-        let i = NAMES
-            .iter()
-            .position(|name| *name == element.key)
-            .ok_or_else(|| format!("stored source has an unknown field {}", element.key))?;
-        if !element.is_null() {
-            found[i] = Some(element);
-        }
-    }
-    let [id, uri, content_type, width, height, timestamp, meta, preview, masks, inline_content] = found;
+    let [id, uri, content_type, width, height, timestamp, meta, preview, masks, inline_content] = named_members(
+        stored.document("sources[]")?,
+        &[
+            "id",
+            "uri",
+            "content_type",
+            "width",
+            "height",
+            "timestamp",
+            "meta",
+            "preview",
+            "masks",
+            "inline_content",
+        ],
+        Some("source"),
+    )?;
     if let Some(e) = id {
         nonempty(buf, 1, e.str("sources[].id")?.as_bytes());
     }
@@ -438,20 +450,22 @@ fn source(buf: &mut Vec<u8>, stored: &Element<'_>) -> Result<()> {
 /// A `Preview` (uri 1, content_type 2, timestamp 3, inline_content 4) or,
 /// with `with_id`, a `Mask` (id 1, then the same fields one number later).
 fn location(buf: &mut Vec<u8>, stored: &Element<'_>, field: &str, with_id: bool) -> Result<()> {
-    let mut found: [Option<Element<'_>>; 5] = [None; 5];
-    const NAMES: [&str; 5] = ["id", "uri", "content_type", "timestamp", "inline_content"];
-    for element in stored.document(field)? {
-        let element = element?;
-        let i = NAMES
-            .iter()
-            .position(|name| *name == element.key)
-            .filter(|&i| with_id || i > 0)
-            .ok_or_else(|| format!("stored {field} has an unknown field {}", element.key))?;
-        if !element.is_null() {
-            found[i] = Some(element);
-        }
-    }
-    let [id, uri, content_type, timestamp, inline_content] = found;
+    let members = stored.document(field)?;
+    // A preview has no id: a stored one is an unknown field.
+    let [id, uri, content_type, timestamp, inline_content] = if with_id {
+        named_members(
+            members,
+            &["id", "uri", "content_type", "timestamp", "inline_content"],
+            Some(field),
+        )?
+    } else {
+        let [uri, content_type, timestamp, inline_content] = named_members(
+            members,
+            &["uri", "content_type", "timestamp", "inline_content"],
+            Some(field),
+        )?;
+        [None, uri, content_type, timestamp, inline_content]
+    };
     let shift = with_id as u32;
     if let Some(e) = id {
         nonempty(buf, 1, e.str(field)?.as_bytes());
