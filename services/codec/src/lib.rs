@@ -290,6 +290,7 @@ fn framevault_codec(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(derive_frame_id, module)?)?;
     module.add_function(wrap_pyfunction!(key_problem, module)?)?;
     module.add_function(wrap_pyfunction!(metadata::metadata_violations, module)?)?;
+    module.add_function(wrap_pyfunction!(metadata::split_key_path, module)?)?;
     module.add_function(wrap_pyfunction!(shuffle_key, module)?)?;
     module.add_function(wrap_pyfunction!(frame_from_document, module)?)?;
     module.add_function(wrap_pyfunction!(revision_keys, module)?)?;
@@ -297,6 +298,7 @@ fn framevault_codec(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("MAX_FRAME_ID_BYTES", rules::MAX_FRAME_ID_BYTES)?;
     module.add("MAX_CONTEXT_ID_BYTES", rules::MAX_CONTEXT_ID_BYTES)?;
     module.add("MAX_FRAME_BLOB_BYTES", rules::MAX_FRAME_BLOB_BYTES)?;
+    module.add("MAX_META_DEPTH", rules::MAX_META_DEPTH)?;
     module.add("DERIVED_ID_HEX_CHARS", rules::DERIVED_ID_HEX_CHARS)?;
     module.add("DEFAULT_SOURCE_ID", rules::DEFAULT_SOURCE_ID)?;
     Ok(())

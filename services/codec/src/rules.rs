@@ -37,7 +37,11 @@ pub const MAX_MASKS_PER_SOURCE: usize = 64;
 pub const MAX_LABELS_PER_ROI: usize = 256;
 pub const MAX_META_KEY_BYTES: usize = 256;
 /// Nesting depth of a metadata value: a top-level member is depth 1, every
-/// object or list around it adds one.
+/// object or list around it adds one. Each object level costs three protobuf
+/// message levels on the wire, so 20 stays well inside the 100-level decode
+/// limit of the protobuf runtimes, whatever message carries the metadata. A
+/// key path (`key_path_segments`) has at most this many segments: a longer one
+/// addresses nothing that can be stored.
 pub const MAX_META_DEPTH: usize = 20;
 pub const DEFAULT_SOURCE_ID: &str = "default";
 pub const DERIVED_ID_HEX_CHARS: usize = 32;
@@ -812,6 +816,28 @@ pub fn key_problem(key: &str) -> Option<String> {
     } else {
         None
     }
+}
+
+/// The segments of a dotted key path that addresses a metadata value
+/// (`weather.rain`: `rain` inside `weather`), or why it addresses none: every
+/// segment is a key that may be stored (`key_problem`), and there are at most
+/// `MAX_META_DEPTH` of them, as deep as metadata nests. Every key path a
+/// caller writes (view rules, orders and queries, statistics keys, update
+/// masks) is checked here.
+pub fn key_path_segments<'p, T: Text>(path: &'p str, text: &T) -> Result<Vec<&'p str>, String> {
+    if path.is_empty() {
+        return Err("must not be empty".into());
+    }
+    let segments: Vec<&str> = path.split('.').collect();
+    if segments.len() > MAX_META_DEPTH {
+        return Err(format!("at most {MAX_META_DEPTH} segments"));
+    }
+    for segment in &segments {
+        if let Some(problem) = key_problem(segment) {
+            return Err(format!("segment {}: {problem}", text.repr(segment)));
+        }
+    }
+    Ok(segments)
 }
 
 fn validate_metadata<T: Text>(meta: &pb::Metadata, field: &str, errors: &mut Errors<T>) {
