@@ -1,7 +1,8 @@
 """Metadata nests at most 20 levels (objects and lists count, a top-level value
 is depth 1), wherever it is carried: frames, sources, ROIs, datasets,
 versions and view rule values. Deeper is INVALID_ARGUMENT naming the field;
-in an upload only that frame fails."""
+in an upload only that frame fails. A key path that addresses metadata has at
+most as many segments as metadata nests, wherever a caller writes one."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import uuid
 import grpc
 import pytest
 from frames.helpers import CREATED, FAILED, bad_fields, by_id, get_frame, image_frame, items, new_draft, upload
+from google.protobuf import field_mask_pb2
 from grpc import aio
 from support import violated_fields
 
@@ -108,3 +110,60 @@ async def test_view_rule_values_follow_the_same_limit(metadata_stub, kind: str) 
         view=view(nested(MAX_DEPTH + 1, kind)))))
     fields = violated_fields(error)
     assert len(fields) == 1 and fields[0].startswith("view.selections[0].rules[0].meta.equals"), fields
+
+
+async def test_key_paths_have_as_many_segments_as_metadata_nests(metadata_stub) -> None:
+    """View rules, queries, metadata orders, statistics keys and update masks all reach the deepest
+    stored value (a path of 20 segments) and refuse one segment more naming their field, with
+    the same message."""
+    draft = await new_draft(metadata_stub)
+    frame = image_frame("f")
+    frame.meta.CopyFrom(meta_of(nested(MAX_DEPTH, "map")))
+    await upload(metadata_stub, draft.id, items([frame]))
+    deepest = ".".join(["k"] + ["a"] * (MAX_DEPTH - 1))
+    x = metadata_pb2.MetadataValue(string_value="x")
+
+    def rule_view(key: str) -> view_pb2.View:
+        rule = view_pb2.FilterRule(meta=view_pb2.MetadataRule(key=key, equals=x))
+        return view_pb2.View(selections=[view_pb2.ViewSelection(version=by_id(draft.id), rules=[rule])])
+
+    def query_view(key: str) -> view_pb2.View:
+        return view_pb2.View(selections=[view_pb2.ViewSelection(version=by_id(draft.id), query=f'meta.{key}:"x"')])
+
+    def ordered_view(key: str) -> view_pb2.View:
+        return view_pb2.View(selections=[view_pb2.ViewSelection(version=by_id(draft.id))],
+                             order=view_pb2.ITERATION_ORDER_METADATA,
+                             metadata_order=view_pb2.MetadataOrder(key=f"meta.{key}"))
+
+    def statistics(key: str) -> ms.GetVersionStatisticsRequest:
+        return ms.GetVersionStatisticsRequest(version=by_id(draft.id), meta_keys=[key])
+
+    def masked_update(key: str) -> ms.UpdateFrameRequest:
+        return ms.UpdateFrameRequest(version=by_id(draft.id), frame=frame,
+                                     update_mask=field_mask_pb2.FieldMask(paths=[f"meta.{key}"]))
+
+    assert (await metadata_stub.CountViewFrames(ms.CountViewFramesRequest(view=rule_view(deepest)))).count == 1
+    assert (await metadata_stub.CountViewFrames(ms.CountViewFramesRequest(view=query_view(deepest)))).count == 1
+    listed = await metadata_stub.ListViewFrames(ms.ListViewFramesRequest(view=ordered_view(deepest)))
+    assert [listed_frame.id for listed_frame in listed.frames] == ["f"]
+    [distribution] = (await metadata_stub.GetVersionStatistics(statistics(deepest))).meta_distributions
+    assert [(count.value, count.count) for count in distribution.values] == [(x, 1)]
+    value = frame.meta.fields["k"]
+    for _ in range(MAX_DEPTH - 1):
+        value = value.map_value.fields["a"]
+    value.string_value = "y"
+    assert (await metadata_stub.UpdateFrame(masked_update(deepest))).meta == frame.meta
+
+    too_long = deepest + ".a"
+    for call, field in (
+            (lambda: metadata_stub.CountViewFrames(ms.CountViewFramesRequest(view=rule_view(too_long))),
+             "view.selections[0].rules[0].meta.key"),
+            (lambda: metadata_stub.CountViewFrames(ms.CountViewFramesRequest(view=query_view(too_long))),
+             "view.selections[0].query"),
+            (lambda: metadata_stub.ListViewFrames(ms.ListViewFramesRequest(view=ordered_view(too_long))),
+             "view.metadata_order.key"),
+            (lambda: metadata_stub.GetVersionStatistics(statistics(too_long)), "meta_keys[0]"),
+            (lambda: metadata_stub.UpdateFrame(masked_update(too_long)), "update_mask.paths[0]")):
+        error = await _fails(call())
+        assert violated_fields(error) == [field]
+        assert f"at most {MAX_DEPTH} segments" in error.details(), (field, error.details())

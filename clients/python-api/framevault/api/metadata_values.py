@@ -12,11 +12,6 @@ from google.protobuf import struct_pb2
 
 from framevault.v1 import metadata_pb2
 
-# Nesting depth of a value: a value at the top level is depth 1, every object
-# or list around it adds one. Each object level costs three protobuf message
-# levels on the wire, so 20 stays well inside the 100-level decode limit of
-# the protobuf runtimes, whatever message carries the metadata.
-MAX_DEPTH = 20
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 JsonValue = None | bool | int | float | str | list[Any] | dict[str, Any]

@@ -28,7 +28,6 @@ MAX_MASK_LABELS_BYTES = 256 * 1024
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 MAX_STATISTICS_KEYS = 16
-MAX_META_KEY_DEPTH = 32
 NAME_PUNCTUATION = frozenset(" _-.:/()")
 
 
@@ -163,7 +162,7 @@ def _is_set(value: Any) -> bool:
 
 def check_meta_key_path(path: str, field: str, errors: FieldErrors) -> tuple[str, ...] | None:
     """A frame-metadata dot path split into validated segments."""
-    segments, problem = split_key_path(path, MAX_META_KEY_DEPTH)
+    segments, problem = split_key_path(path)
     if problem:
         errors.add(field, problem)
         return None

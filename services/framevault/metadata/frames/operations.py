@@ -15,7 +15,7 @@ from framevault.common.config import Settings
 from framevault.common.digests import stored_blob_digest
 from framevault.common.errors import Aborted, FieldErrors, InvalidArgument, NotFound, TooLargeToStore, ok_status
 from framevault.metadata.blobs import BlobGateway
-from framevault.metadata.caller_metadata import key_problem
+from framevault.metadata.caller_metadata import split_key_path
 from framevault.metadata.catalog import page_tokens
 from framevault.metadata.frame_documents import document_to_frame, encoded_frame, now_ms
 from framevault.metadata.frames.blob_refs import settle_blobs
@@ -100,9 +100,7 @@ def checked_mask(paths: Sequence[str]) -> list[MaskPath]:
             errors.add(f"update_mask.paths[{i}]",
                        f"unknown path {path!r}; allowed: {', '.join(MASKABLE_FIELDS)}, meta.<key path>")
             continue
-        keys = tuple(rest.split(".")) if dot else ()
-        problems = [key_problem(key) for key in keys]
-        problem = next((p for p in problems if p), None)
+        keys, problem = split_key_path(rest) if dot else ((), None)
         if problem:
             errors.add(f"update_mask.paths[{i}]", f"bad metadata key path {path!r}: {problem}")
             continue

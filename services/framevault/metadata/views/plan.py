@@ -17,6 +17,7 @@ from typing import Any
 from google.protobuf import field_mask_pb2
 
 from framevault.common.errors import FieldErrors
+from framevault.metadata.caller_metadata import split_key_path
 from framevault.metadata.lineage import (
     VersionHandle,
     VersionReader,
@@ -26,7 +27,7 @@ from framevault.metadata.lineage import (
 )
 from framevault.metadata.views import filters
 from framevault.metadata.views.query import QueryError, canonical_field, parse_query
-from framevault.metadata.views.rules import key_path, rules_to_filter
+from framevault.metadata.views.rules import rules_to_filter
 from framevault.metadata.views.shaping import (
     Projection,
     build_label_enumeration,
@@ -226,7 +227,7 @@ def _check_metadata_order(view: view_pb2.View, order: Order | None, field: str,
     if not name.startswith("meta."):
         errors.add(key_field, f"must be meta.<key path>, e.g. meta.speed (got {written!r})")
         return None
-    path, problem = key_path(name.removeprefix("meta."))
+    path, problem = split_key_path(name.removeprefix("meta."))
     if problem:
         errors.add(key_field, f"{written!r}: {problem}")
         return None

@@ -26,6 +26,7 @@ from luqum.exceptions import ParseError
 from luqum.thread import parse as luqum_parse
 
 from framevault.api.metadata_values import INT64_MAX, INT64_MIN
+from framevault.metadata.caller_metadata import split_key_path
 from framevault.metadata.views.filters import (
     AnyOf,
     Bound,
@@ -43,7 +44,6 @@ from framevault.metadata.views.rules import (
     as_float32,
     confidence_problem,
     count_range_problem,
-    key_path,
     label_problem,
     string_problem,
 )
@@ -232,7 +232,7 @@ class _Translator:
         raise QueryError(position, f"unknown field {written!r} (fields: {_FIELD_HELP})")
 
     def meta_path(self, name: str, position: int, written: str | None = None) -> tuple[str, ...]:
-        path, problem = key_path(name.removeprefix("meta."))
+        path, problem = split_key_path(name.removeprefix("meta."))
         if problem:
             raise QueryError(position, f"field {written or name!r}: {problem}")
         return path

@@ -10,7 +10,7 @@ import math
 import struct
 from typing import Any
 
-from framevault.api.metadata_values import MAX_DEPTH, value_to_python
+from framevault.api.metadata_values import value_to_python
 from framevault.common.errors import FieldErrors
 from framevault.metadata.caller_metadata import split_key_path, validate_metadata
 from framevault.metadata.views.filters import (
@@ -30,8 +30,6 @@ MAX_RULES = 256
 MAX_LABELS_PER_RULE = 64
 MAX_LABEL_BYTES = 256
 MAX_STRING_BYTES = 4096
-# Stored metadata nests at most MAX_DEPTH levels: a longer key matches nothing.
-MAX_KEY_DEPTH = MAX_DEPTH
 
 
 def rules_to_filter(rules: Any, field: str, errors: FieldErrors) -> Filter:
@@ -78,11 +76,6 @@ def string_problem(value: str) -> str | None:
     if "\x00" in value:
         return "must not contain NUL"
     return None
-
-
-def key_path(key: str) -> tuple[tuple[str, ...], str | None]:
-    """The segments of a dotted metadata key, or why it is not acceptable."""
-    return split_key_path(key, MAX_KEY_DEPTH)
 
 
 def as_float32(value: float) -> float:
@@ -165,7 +158,7 @@ def scalar_kind(value: Any) -> str | None:
 
 
 def meta_rule(rule: view_pb2.MetadataRule, field: str, errors: FieldErrors) -> Filter | None:
-    path, problem = key_path(rule.key)
+    path, problem = split_key_path(rule.key)
     if problem:
         errors.add(f"{field}.key", problem)
     condition = rule.WhichOneof("condition")

@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from framevault.api.metadata_values import INT64_MAX, INT64_MIN, MAX_DEPTH
+from framevault.api.metadata_values import INT64_MAX, INT64_MIN
 from framevault.common.config import Settings
 from framevault.common.errors import FieldErrors, InvalidArgument, NotFound, ResourceExhausted
 from framevault.common.tokens import VIEW_CURSOR, TokenCodec
+from framevault.metadata.caller_metadata import MAX_META_DEPTH
 from framevault.metadata.frame_documents import encoded_frame
 from framevault.metadata.frames.validation import MAX_FRAME_ID_BYTES
 from framevault.metadata.views.engine import CorruptState, Document, Iteration
@@ -349,7 +350,7 @@ def _is_stored_value(value: Any, depth: int) -> bool:
         return INT64_MIN <= value <= INT64_MAX
     if isinstance(value, float):
         return math.isfinite(value)
-    if depth >= MAX_DEPTH:
+    if depth >= MAX_META_DEPTH:
         return False
     if isinstance(value, list):
         return all(_is_stored_value(item, depth + 1) for item in value)
