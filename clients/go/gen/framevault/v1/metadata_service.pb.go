@@ -1619,8 +1619,10 @@ type GetVersionStatisticsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The version.
 	Version *VersionRef `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
-	// Frame-metadata keys (dot paths) whose value distribution to compute (at
-	// most 16).
+	// Frame-metadata key paths (as Metadata describes them, e.g. `city` or
+	// `weather.rain`) whose value distribution to compute, each path once;
+	// INVALID_ARGUMENT on `meta_keys[i]` otherwise, and on `meta_keys` when
+	// there are more than 16.
 	MetaKeys      []string `protobuf:"bytes,2,rep,name=meta_keys,json=metaKeys,proto3" json:"meta_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1733,7 +1735,9 @@ type UpdateFrameRequest struct {
 	// The frame; `frame.id` names it.
 	Frame *Frame `protobuf:"bytes,2,opt,name=frame,proto3" json:"frame,omitempty"`
 	// Paths of Frame to replace (`context_id`, `timestamp`, `sources`, `rois`,
-	// `meta`, `meta.<key path>`, `blob`); empty replaces the whole frame.
+	// `meta`, `meta.<key path>` with a key path as Metadata describes it,
+	// `blob`); empty replaces the whole frame. INVALID_ARGUMENT on
+	// `update_mask.paths[i]` for any other path.
 	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,3,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	// When set, the update fails with ABORTED unless it matches Frame.etag.
 	Etag          string `protobuf:"bytes,4,opt,name=etag,proto3" json:"etag,omitempty"`
@@ -2764,6 +2768,12 @@ type IterateFramesRequest struct {
 	// the next one resumes exactly after any frame of it, also in random order,
 	// in infinite views and in a shard. 0..the service's largest message (1000
 	// frames by default); INVALID_ARGUMENT on `resume_offset` otherwise.
+	// The skipped frames are counted as the version is when the stream opens:
+	// exact on a published version, which never changes. On a draft, a frame
+	// written or deleted between the cursor's message and the resume, among the
+	// frames skipped, shifts what is skipped (a frame may be sent again or not
+	// at all); per-frame cursors (`frame_cursors`) resume exactly on drafts
+	// too, as each names the position of its own frame.
 	ResumeOffset  int32 `protobuf:"varint,7,opt,name=resume_offset,json=resumeOffset,proto3" json:"resume_offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

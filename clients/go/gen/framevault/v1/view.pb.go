@@ -222,10 +222,9 @@ func (x *View) GetMetadataOrder() *MetadataOrder {
 // `view.order`): streaming a whole version would sort it once per message.
 type MetadataOrder struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The key as `meta.<dotted.path>`, e.g. `meta.speed` or `meta.weather.rain`
-	// (the query language's `metadata.` and `meta_data.` spellings too). Each
-	// segment is a metadata key (non-empty, at most 256 bytes, no `$`, `.` or
-	// NUL), at most 20 segments; otherwise INVALID_ARGUMENT on
+	// The key as `meta.<key path>` (a key path as Metadata describes it), e.g.
+	// `meta.speed` or `meta.weather.rain` (the query language's `metadata.` and
+	// `meta_data.` spellings too); otherwise INVALID_ARGUMENT on
 	// `view.metadata_order.key`.
 	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	// Largest value first (frames without the key still last).
@@ -560,7 +559,7 @@ func (x *RoiRule) GetMaxCount() int64 {
 // A rule on one frame-metadata key.
 type MetadataRule struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Dot path of the key, e.g. `city` or `weather.rain`.
+	// The key path (as Metadata describes it), e.g. `city` or `weather.rain`.
 	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	// The condition.
 	//

@@ -62,6 +62,14 @@ export interface MetadataList {
  * rejected the same way. Each object level costs three protobuf message
  * levels on the wire, so this limit keeps every request well inside the
  * 100-level decode limit of the protobuf runtimes of every language.
+ *
+ * A key path addresses a value inside frame metadata: its keys joined by
+ * dots, outermost first (`weather.rain` is member `rain` of member
+ * `weather`). Every segment is a key as above, and a path has at most 20
+ * segments, as deep as metadata nests. View rules, queries and metadata
+ * orders, GetVersionStatistics' `meta_keys` and UpdateFrame's
+ * `meta.<key path>` mask paths all take key paths by these rules; any other
+ * is INVALID_ARGUMENT naming the field.
  */
 export interface Metadata {
   /** The object's members. */

@@ -421,8 +421,10 @@ export interface GetVersionStatisticsRequest {
     | VersionRef
     | undefined;
   /**
-   * Frame-metadata keys (dot paths) whose value distribution to compute (at
-   * most 16).
+   * Frame-metadata key paths (as Metadata describes them, e.g. `city` or
+   * `weather.rain`) whose value distribution to compute, each path once;
+   * INVALID_ARGUMENT on `meta_keys[i]` otherwise, and on `meta_keys` when
+   * there are more than 16.
    */
   metaKeys: string[];
 }
@@ -449,7 +451,9 @@ export interface UpdateFrameRequest {
     | undefined;
   /**
    * Paths of Frame to replace (`context_id`, `timestamp`, `sources`, `rois`,
-   * `meta`, `meta.<key path>`, `blob`); empty replaces the whole frame.
+   * `meta`, `meta.<key path>` with a key path as Metadata describes it,
+   * `blob`); empty replaces the whole frame. INVALID_ARGUMENT on
+   * `update_mask.paths[i]` for any other path.
    */
   updateMask:
     | string[]
@@ -721,6 +725,12 @@ export interface IterateFramesRequest {
    * the next one resumes exactly after any frame of it, also in random order,
    * in infinite views and in a shard. 0..the service's largest message (1000
    * frames by default); INVALID_ARGUMENT on `resume_offset` otherwise.
+   * The skipped frames are counted as the version is when the stream opens:
+   * exact on a published version, which never changes. On a draft, a frame
+   * written or deleted between the cursor's message and the resume, among the
+   * frames skipped, shifts what is skipped (a frame may be sent again or not
+   * at all); per-frame cursors (`frame_cursors`) resume exactly on drafts
+   * too, as each names the position of its own frame.
    */
   resumeOffset: number;
 }

@@ -143,10 +143,9 @@ export interface View_LabelEnumerationEntry {
  */
 export interface MetadataOrder {
   /**
-   * The key as `meta.<dotted.path>`, e.g. `meta.speed` or `meta.weather.rain`
-   * (the query language's `metadata.` and `meta_data.` spellings too). Each
-   * segment is a metadata key (non-empty, at most 256 bytes, no `$`, `.` or
-   * NUL), at most 20 segments; otherwise INVALID_ARGUMENT on
+   * The key as `meta.<key path>` (a key path as Metadata describes it), e.g.
+   * `meta.speed` or `meta.weather.rain` (the query language's `metadata.` and
+   * `meta_data.` spellings too); otherwise INVALID_ARGUMENT on
    * `view.metadata_order.key`.
    */
   key: string;
@@ -221,7 +220,7 @@ export interface RoiRule {
 
 /** A rule on one frame-metadata key. */
 export interface MetadataRule {
-  /** Dot path of the key, e.g. `city` or `weather.rain`. */
+  /** The key path (as Metadata describes it), e.g. `city` or `weather.rain`. */
   key: string;
   /** The value equals this one. */
   equals?:
