@@ -25,7 +25,10 @@ ROLE_BINDINGS = "role_bindings"
 # it holds only frames that reference a blob in that field, so frames of
 # external URIs (s3, https, file) and frames without previews or masks cost
 # ingest no index entry. ``blob:`` URIs sort between these bounds (";" follows
-# ":"), and a query names the bounds too, which lets the planner use the index.
+# ":"). A query names only the URIs (``$in``): the planner proves that URIs in
+# the bounds lie inside the partial filter. Naming the bounds as well let it
+# weigh plans bounded by them alone (the fields are multikey, so it may not
+# intersect them with the URIs), reading every frame that references a blob.
 _BLOB_URI_RANGE = {"$gte": "blob:", "$lt": "blob;"}
 _BLOB_URI_INDEXES = {"sources.uri": "blob_source_uris", "sources.preview.uri": "blob_preview_uris",
                      "sources.masks.uri": "blob_mask_uris"}
@@ -209,7 +212,7 @@ class MongoAccessStore:
 
 
 def _blob_uri_query(path: str, uris: list[str], dataset_ids: Sequence[str] | None) -> dict[str, Any]:
-    query: dict[str, Any] = {path: {"$in": uris, **_BLOB_URI_RANGE}}
+    query: dict[str, Any] = {path: {"$in": uris}}
     if dataset_ids is not None:
         query["dataset_id"] = {"$in": list(dataset_ids)}
     return query
