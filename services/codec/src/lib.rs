@@ -286,6 +286,9 @@ fn framevault_codec(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<CheckedFrame>()?;
     module.add_function(wrap_pyfunction!(encode_document, module)?)?;
     module.add_function(wrap_pyfunction!(upload::split_upload_request, module)?)?;
+    module.add_class::<upload::UploadItems>()?;
+    module.add_function(wrap_pyfunction!(upload::split_upload_items, module)?)?;
+    module.add_function(wrap_pyfunction!(upload::upload_results_response, module)?)?;
     module.add_function(wrap_pyfunction!(text_problem, module)?)?;
     module.add_function(wrap_pyfunction!(derive_frame_id, module)?)?;
     module.add_function(wrap_pyfunction!(key_problem, module)?)?;
