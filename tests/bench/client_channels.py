@@ -1,6 +1,7 @@
 """How the harness and its client processes reach the services of a phase: plaintext, or mutual TLS
 with a bearer token when the phase runs with security on (``processes.running_services(secure=True)``
-hands its clients ``FRAMEVAULT_CA_FILE``, the client certificate and ``FRAMEVAULT_TOKEN``)."""
+hands its clients ``FRAMEVAULT_CA_FILE``, the client certificate and ``FRAMEVAULT_TOKEN``). The token
+goes with every call as the SDK sends it (``framevault.api.transport.token_interceptors``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import os
 
 import grpc
 from grpc import aio
+
+from framevault.api.transport import token_interceptors, with_token
 
 # The services' message limits.
 CHANNEL_OPTIONS = [
@@ -17,8 +20,7 @@ CHANNEL_OPTIONS = [
 
 
 def channel_credentials() -> grpc.ChannelCredentials | None:
-    """``None`` = plaintext; with ``FRAMEVAULT_CA_FILE`` set, mutual TLS with the client certificate and
-    ``FRAMEVAULT_TOKEN`` on every call."""
+    """``None`` = plaintext; with ``FRAMEVAULT_CA_FILE`` set, mutual TLS with the client certificate."""
     if not os.environ.get("FRAMEVAULT_CA_FILE"):
         return None
 
@@ -26,21 +28,26 @@ def channel_credentials() -> grpc.ChannelCredentials | None:
         with open(os.environ[variable], "rb") as file:
             return file.read()
 
-    tls = grpc.ssl_channel_credentials(pem("FRAMEVAULT_CA_FILE"), pem("FRAMEVAULT_CLIENT_KEY_FILE"),
-                                       pem("FRAMEVAULT_CLIENT_CERT_FILE"))
-    token = os.environ.get("FRAMEVAULT_TOKEN")
-    return grpc.composite_channel_credentials(tls, grpc.access_token_call_credentials(token)) if token else tls
+    return grpc.ssl_channel_credentials(pem("FRAMEVAULT_CA_FILE"), pem("FRAMEVAULT_CLIENT_KEY_FILE"),
+                                        pem("FRAMEVAULT_CLIENT_CERT_FILE"))
+
+
+def _token() -> str | None:
+    return os.environ.get("FRAMEVAULT_TOKEN") or None
 
 
 def async_channel(target: str) -> aio.Channel:
     credentials = channel_credentials()
+    interceptors = token_interceptors(credentials is not None, target, _token())
     if credentials is None:
-        return aio.insecure_channel(target, options=CHANNEL_OPTIONS)
-    return aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+        return aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)
+    return aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS, interceptors=interceptors)
 
 
 def channel(target: str) -> grpc.Channel:
     credentials = channel_credentials()
     if credentials is None:
-        return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
-    return grpc.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+        opened = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+    else:
+        opened = grpc.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+    return with_token(opened, credentials is not None, target, _token())

@@ -31,7 +31,7 @@ import grpc
 from grpc import aio
 
 from framevault.api.retry import RetryPolicy
-from framevault.api.transport import TlsProbe, bearer_token_credentials, probe_tls, with_call_credentials
+from framevault.api.transport import TlsProbe, probe_tls, token_interceptors
 from framevault.sdk.errors import FramevaultError
 from framevault.sdk.settings import ClientSettings, SettingsError, env_name
 from framevault.v1 import blob_pb2, blob_pb2_grpc, metadata_service_pb2, metadata_service_pb2_grpc
@@ -56,36 +56,42 @@ def channel_options(settings: ClientSettings) -> list[tuple[str, int]]:
 
 
 def channel_credentials(settings: ClientSettings, target: str) -> grpc.ChannelCredentials | None:
-    """TLS credentials (trust anchors, client certificate) and the token of a channel to ``target``; ``None`` = plaintext.
+    """TLS credentials (trust anchors, client certificate) of a channel to ``target``; ``None`` = plaintext.
 
     Raises:
-        SettingsError: a file cannot be read, only one of client_cert_file / client_key_file is set,
-            or a token would travel in plaintext to another host.
+        SettingsError: a file cannot be read, or only one of client_cert_file / client_key_file is set.
     """
     for present, missing in (("client_cert_file", "client_key_file"), ("client_key_file", "client_cert_file")):
         if getattr(settings, present) and not getattr(settings, missing):
             raise SettingsError(f"{missing} ({env_name(missing)}) is required with {present} ({env_name(present)})")
-    tls = grpc.ssl_channel_credentials(
+    if not settings.uses_tls:
+        return None
+    return grpc.ssl_channel_credentials(
         root_certificates=settings.read_pem("ca_file"),
         private_key=settings.read_pem("client_key_file"),
         certificate_chain=settings.read_pem("client_cert_file"),
-    ) if settings.uses_tls else None
-    token = settings.bearer_token()
-    try:
-        return with_call_credentials(tls, target, bearer_token_credentials(token) if token else None)
-    except ValueError as exc:
-        raise SettingsError(f"token ({env_name('token')}): {exc}; set ca_file ({env_name('ca_file')}) "
-                            f"to use TLS") from None
+    )
 
 
 def open_channel(settings: ClientSettings, target_field: str) -> aio.Channel:
-    """A channel to the target named by the setting ``target_field``, balanced over its addresses."""
+    """A channel to the target named by the setting ``target_field``, balanced over its addresses, sending
+    the token (if any) with every call.
+
+    Raises:
+        SettingsError: as ``channel_credentials``, or a token would travel in plaintext to another host.
+    """
     target = settings.channel_target(target_field)
     credentials = channel_credentials(settings, getattr(settings, target_field))
+    token = settings.bearer_token()
+    try:
+        interceptors = token_interceptors(credentials is not None, getattr(settings, target_field), token or None)
+    except ValueError as exc:
+        raise SettingsError(f"token ({env_name('token')}): {exc}; set ca_file ({env_name('ca_file')}) "
+                            f"to use TLS") from None
     options: list[tuple[str, Any]] = [*channel_options(settings), *target.channel_options()]
     if credentials is None:
-        return aio.insecure_channel(target.uri, options=options)
-    return aio.secure_channel(target.uri, credentials, options=options)
+        return aio.insecure_channel(target.uri, options=options, interceptors=interceptors)
+    return aio.secure_channel(target.uri, credentials, options=options, interceptors=interceptors)
 
 
 def transport_mismatch(settings: ClientSettings, service: str, target: str, probe: TlsProbe) -> str | None:
