@@ -19,6 +19,7 @@ from framevault.metadata.frame_documents import SequentialKey, StoredRevision
 from framevault.metadata.frames.known_versions import KnownVersions
 from framevault.metadata.frames.store import Revision, Session
 from framevault.metadata.lineage import DRAFT, VersionHandle, visible_expression, visible_filter
+from framevault.metadata.mongo_errors import translated
 from framevault.metadata.mongo_versions import MongoVersionReader, aggregate
 from framevault.metadata.transactions import transaction
 
@@ -49,8 +50,9 @@ class MongoFrameStore(MongoVersionReader):
         super().__init__(db)
         self.known_versions = KnownVersions(db.settings)
         # Revisions read to be sent, kept as their BSON for the frame codec.
-        self._stored_frames = db.frames.with_options(
-            codec_options=db.frames.codec_options.with_options(document_class=StoredRevision))
+        self._stored_codec = db.frames.codec_options.with_options(document_class=StoredRevision)
+        self._frames_read_concern = db.frames.read_concern.document
+        self._frames_read_preference = db.db[FRAMES].read_preference
 
     def transaction(self) -> AbstractAsyncContextManager[Session]:
         return transaction(self._db)
@@ -70,8 +72,16 @@ class MongoFrameStore(MongoVersionReader):
         return {doc["frame_id"]: doc async for doc in self._db.frames.find(query, fields, session=session)}
 
     async def stored_revision(self, version: VersionHandle, frame_id: str) -> StoredRevision | None:
-        found: StoredRevision | None = await self._stored_frames.find_one({**visible_filter(version),
-                                                                             "frame_id": frame_id})
+        # The find command itself rather than find_one: the driver's cursor around a one-document
+        # read costs more CPU than the command (GetFrame's read, once per call). Same query, read
+        # concern and read preference as the collection's.
+        command = {"find": FRAMES, "filter": {**visible_filter(version), "frame_id": frame_id}, "limit": 1,
+                   "singleBatch": True, "readConcern": self._frames_read_concern}
+        with translated():
+            reply = await self._db.db.command(command, codec_options=self._stored_codec,
+                                              read_preference=self._frames_read_preference)
+        batch = reply["cursor"]["firstBatch"]
+        found: StoredRevision | None = batch[0] if batch else None
         return found
 
     async def version_with_revision(
