@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf import timestamp_pb2
 from google.rpc import status_pb2
 from grpc import aio
 
 from framevault.api.digests import digest_to_proto
+from framevault.blob import wire
 from framevault.blob.direct import DirectUploads
 from framevault.blob.gc import GarbageCollector
 from framevault.blob.previews import PreviewMaker
@@ -110,9 +112,11 @@ class BlobServicer(blob_pb2_grpc.BlobServiceServicer):
         return blob_pb2.QueryWriteStatusResponse(committed_size=status.committed_size, complete=status.complete)
 
     async def ReadBlob(self, request: blob_pb2.ReadBlobRequest,
-                       context: aio.ServicerContext) -> AsyncIterator[blob_pb2.ReadBlobResponse]:
+                       context: aio.ServicerContext) -> AsyncIterator[Any]:
+        # Each message is a ReadBlobResponse encoded by wire.py: building one around each chunk costs
+        # more than reading the chunk.
         async for offset, data in self.deps.blobs.read(_raw(request.digest), request.offset, request.limit):
-            yield blob_pb2.ReadBlobResponse(data=data, offset=offset)
+            yield wire.read_response(offset, data)
 
     async def GetDownloadUrl(self, request: blob_pb2.GetDownloadUrlRequest,
                              context: aio.ServicerContext) -> blob_pb2.GetDownloadUrlResponse:

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import hashlib
 import io
 import itertools
+import threading
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -59,6 +61,8 @@ CHECKSUM_PROBE_PREFIX = "probes/checksums/"
 _LIST_BATCH = 1000
 # S3 deletes at most this many keys per DeleteObjects request.
 _DELETE_BATCH = 1000
+# Chunks a streamed read holds ahead of its caller (memory per read stream: this many read chunks).
+READ_AHEAD_CHUNKS = 4
 
 
 class ObjectMissing(Exception):
@@ -370,17 +374,12 @@ class S3BlobStorage:
 
     async def read_range(self, key: str, offset: int, length: int, chunk_size: int) -> AsyncIterator[bytes]:
         response = await self._run(self._open, key, offset, length)
+        reader = _ReadAhead(key, response, length, chunk_size)
         try:
-            remaining = length
-            while remaining > 0:
-                chunk = await self._run(_read_exactly, response, min(chunk_size, remaining))
-                if not chunk:
-                    raise ConnectionError(f"object {key} ended {remaining} bytes early")
-                remaining -= len(chunk)
+            while (chunk := await reader.next()) is not None:
                 yield chunk
         finally:
-            response.close()
-            response.release_conn()
+            reader.stop()
 
     async def delete(self, key: str) -> None:
         await self._run(self._client.remove_object, self.bucket, key)
@@ -579,6 +578,73 @@ def public_endpoint(settings: Settings) -> tuple[str, bool]:
         if value.lower().startswith(scheme):
             return value[len(scheme):], secure
     return value, settings.s3_secure
+
+
+class _ReadAhead:
+    """The body of one GET, read in a thread of its own up to ``READ_AHEAD_CHUNKS`` chunks ahead of
+    the consumer: the store keeps sending while the previous chunks go out to the caller, and no
+    chunk costs a trip through the thread pool. The thread closes the response when it ends: at the
+    end of the range, on an error (handed to the consumer), or soon after ``stop()``."""
+
+    def __init__(self, key: str, response: urllib3.BaseHTTPResponse, length: int, chunk_size: int):
+        self._loop = asyncio.get_running_loop()
+        self._ready: collections.deque[bytes | BaseException | None] = collections.deque()
+        self._room = threading.Semaphore(READ_AHEAD_CHUNKS)
+        self._lock = threading.Lock()
+        self._waiter: asyncio.Future[None] | None = None
+        self._stopped = False
+        threading.Thread(target=self._pump, args=(key, response, length, chunk_size), name="s3-read-ahead",
+                         daemon=True).start()
+
+    def _pump(self, key: str, response: urllib3.BaseHTTPResponse, length: int, chunk_size: int) -> None:
+        try:
+            remaining = length
+            while remaining > 0:
+                self._room.acquire()
+                if self._stopped:
+                    return
+                chunk = _read_exactly(response, min(chunk_size, remaining))
+                if not chunk:
+                    raise ConnectionError(f"object {key} ended {remaining} bytes early")
+                remaining -= len(chunk)
+                self._hand_over(chunk)
+            self._hand_over(None)
+        except BaseException as exc:  # noqa: BLE001 - raised again where the consumer waits
+            self._hand_over(exc)
+        finally:
+            response.close()
+            response.release_conn()
+
+    def _hand_over(self, item: bytes | BaseException | None) -> None:
+        with self._lock:
+            self._ready.append(item)
+            waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            self._loop.call_soon_threadsafe(_wake, waiter)
+
+    async def next(self) -> bytes | None:
+        """The next chunk, None at the end of the range; raises what the reading raised."""
+        with self._lock:
+            waiter = None if self._ready else self._loop.create_future()
+            self._waiter = waiter
+        if waiter is not None:
+            await waiter
+        with self._lock:
+            item = self._ready.popleft()
+        self._room.release()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def stop(self) -> None:
+        """Lets the thread end after the chunk it may be reading."""
+        self._stopped = True
+        self._room.release()
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _read_exactly(response: urllib3.BaseHTTPResponse, size: int) -> bytes:
