@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import threading
 import uuid
+from collections.abc import AsyncGenerator
+from typing import cast
 
 import pytest
 
@@ -43,8 +44,9 @@ async def test_read_range_stopped_early_ends_its_reading_and_lets_go_of_the_conn
     try:
         # More readers than the HTTP pool keeps connections and than the thread pool has threads.
         for _ in range(40):
-            async with contextlib.aclosing(s3.read_range(key, 0, len(data), MIB)) as chunks:
-                assert await anext(chunks) == data[:MIB]
+            stream = cast(AsyncGenerator[bytes, None], s3.read_range(key, 0, len(data), MIB))
+            assert await anext(stream) == data[:MIB]
+            await stream.aclose()
         for thread in set(_read_ahead_threads()) - before:
             await asyncio.to_thread(thread.join, 60)
             assert not thread.is_alive()
