@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import hashlib
 import http.client
+import threading
 import urllib.parse
 import uuid
 import zlib
@@ -21,7 +22,15 @@ import grpc
 import pytest
 from sdk.helpers import sdk
 
-from framevault.api.blob_client import BlobClient, DirectTransfers, OrderedDigest
+from framevault.api.blob_client import (
+    PIECES_HELD_PER_WORKER,
+    READ_PIECE_BYTES,
+    BlobClient,
+    BufferTarget,
+    DirectTransfers,
+    FileTarget,
+    OrderedDigest,
+)
 from framevault.api.digests import (
     S3_CHECKSUM_ALGORITHM_HEADER,
     S3_CHECKSUM_HEADER,
@@ -38,7 +47,7 @@ from framevault.common.config import Settings
 from framevault.common.errors import FailedPrecondition
 from framevault.common.server import RunningService
 from framevault.sdk import ClientSettings
-from framevault.sdk.blobs import BlobTransfer, _mapped
+from framevault.sdk.blobs import BlobTransfer
 from framevault.sdk.client import FramevaultClient
 from framevault.sdk.errors import FramevaultError
 from framevault.sdk.runtime import current_client
@@ -587,23 +596,99 @@ async def test_a_direct_read_cancelled_mid_way_leaves_no_file_and_a_later_read_c
         await client.close()
 
 
-async def test_ranges_read_into_a_mapped_file_from_mid_page_keep_the_bytes_before_them(
+async def test_a_verified_read_going_on_mid_way_keeps_the_bytes_before_it(
         small_parts_stub: blob_pb2_grpc.BlobServiceStub, tmp_path: Path):
     data, digest = random_blob(3 * DIRECT.read_range_bytes + 777)
     client = BlobClient(small_parts_stub, direct=DIRECT)
     await client.upload_bytes(data)
-    # A read going on from an offset inside a page: the pages of its first range are faulted in
-    # from the page's start, over bytes already there.
+    # A read going on from an offset inside a piece (as after a fallback): only the bytes from
+    # there are fetched and written, in ranges that start at that offset.
     offset = DIRECT.read_range_bytes + 1000
     seen = OrderedDigest()
     seen.update(data[:offset])
     with (tmp_path / "copy.bin").open("w+b") as out:
-        out.truncate(digest.size)
-        with _mapped(out, digest.size) as (view, prepare):
-            view[:offset] = data[:offset]
-            await client.direct_read_into(digest, view, seen, prepare=prepare)
+        out.write(data[:offset])
+        out.flush()
+        await client.direct_read_verified(digest, FileTarget(out.fileno()), seen)
     assert seen.matches(digest)
     assert (tmp_path / "copy.bin").read_bytes() == data
+
+
+async def test_a_verified_read_hashes_the_pieces_of_a_range_while_the_rest_of_it_arrives(
+        proxied_store_stub: blob_pb2_grpc.BlobServiceStub, proxy: StoreProxy):
+    data, digest = random_blob(2 * DIRECT.read_range_bytes)
+    one_worker = dataclasses.replace(DIRECT, concurrency=1)
+    client = BlobClient(proxied_store_stub, direct=one_worker)
+    await client.upload_bytes(data)
+    proxy.reset()
+    # The store's answer stops after 2.5 MiB of the first 3 MiB range, until released.
+    proxy.hold_after = 5 * READ_PIECE_BYTES // 2
+    seen = OrderedDigest()
+    buffer = bytearray(digest.size)
+    read = asyncio.ensure_future(client.direct_read_verified(digest, BufferTarget(buffer), seen))
+    try:
+        await proxy.holding.wait()
+        # The two whole pieces that arrived are hashed before the range is whole.
+        async with asyncio.timeout(30):
+            while seen.size < 2 * READ_PIECE_BYTES:
+                await asyncio.sleep(0.01)
+        assert seen.size == 2 * READ_PIECE_BYTES and not read.done()
+        proxy.released.set()
+        await read
+    finally:
+        proxy.released.set()
+    assert seen.matches(digest) and bytes(buffer) == data
+
+
+class _HeldTarget(BufferTarget):
+    """A BufferTarget whose first write waits until ``release`` is set, and which counts the bytes
+    read back from it."""
+
+    def __init__(self, buffer: bytearray):
+        super().__init__(buffer)
+        self.release = threading.Event()
+        self.first_write_waiting = threading.Event()
+        self.written = 0
+        self.read_back = 0
+        self._lock = threading.Lock()
+
+    def write_at(self, offset: int, data: memoryview) -> None:
+        if offset == 0:
+            self.first_write_waiting.set()
+            self.release.wait(30)
+        super().write_at(offset, data)
+        with self._lock:
+            self.written += len(data)
+
+    def read_at(self, offset: int, into: memoryview) -> None:
+        super().read_at(offset, into)
+        with self._lock:
+            self.read_back += len(into)
+
+
+async def test_pieces_landed_ahead_of_the_hashing_are_hashed_from_the_target(
+        small_parts_stub: blob_pb2_grpc.BlobServiceStub):
+    # Two ranges of six pieces; the first range's first piece is held back, so the second worker
+    # lands all six of its pieces ahead of the hashing: four in buffers it keeps, the rest only in
+    # the target.
+    step = 6 * READ_PIECE_BYTES
+    data, digest = random_blob(2 * step)
+    client = BlobClient(small_parts_stub, direct=dataclasses.replace(DIRECT, concurrency=2, read_range_bytes=step))
+    await client.upload_bytes(data)
+    target = _HeldTarget(bytearray(digest.size))
+    seen = OrderedDigest()
+    read = asyncio.ensure_future(client.direct_read_verified(digest, target, seen))
+    try:
+        async with asyncio.timeout(30):
+            while not (target.first_write_waiting.is_set() and target.written == step):
+                await asyncio.sleep(0.01)
+        assert seen.size == 0
+        target.release.set()
+        await read
+    finally:
+        target.release.set()
+    assert seen.matches(digest) and bytes(target._buffer) == data
+    assert target.read_back >= (6 - PIECES_HELD_PER_WORKER) * READ_PIECE_BYTES
 
 
 ONE_PUT_MAX = 32 * 1024 * 1024

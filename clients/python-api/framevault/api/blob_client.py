@@ -20,20 +20,22 @@ direct transfers rest for ``DirectTransfers.retry_after_seconds``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
-import functools
 import hashlib
 import http.client
 import os
 import socket
 import ssl
+import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Protocol
 
 import grpc
 from grpc import aio
@@ -69,6 +71,12 @@ STREAMED_CHUNK_BYTES = 8 * 1024 * 1024
 SENDFILE_STEP_BYTES = 16 * 1024 * 1024
 # Told ``end`` (bytes of the content from 0 that left for the store) from the sending thread.
 SentUpTo = Callable[[int], None]
+# A verified direct read receives each range in pieces of this size and hands each piece on as it
+# lands, so the hashing follows the bytes arriving instead of waiting for whole ranges.
+READ_PIECE_BYTES = 1024 * 1024
+# Pieces a fetching worker keeps in memory for the hashing thread; once all of them wait to be
+# hashed, its further pieces are hashed from where they were written (read back from the target).
+PIECES_HELD_PER_WORKER = 4
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,50 @@ class OrderedDigest:
 
     def matches(self, digest: BlobDigest) -> bool:
         return self.size == digest.size and self.sha.hexdigest() == digest.hash
+
+
+class ReadTarget(Protocol):
+    """Where a verified direct read puts a blob's bytes, each at its offset from the blob's start."""
+
+    def write_at(self, offset: int, data: memoryview) -> None: ...
+
+    def read_at(self, offset: int, into: memoryview) -> None:
+        """Fills ``into`` with the bytes written at ``offset``."""
+        ...
+
+
+class FileTarget:
+    """A ReadTarget writing into an open file descriptor (positioned writes: no seek, any order)."""
+
+    def __init__(self, fd: int):
+        self._fd = fd
+
+    def write_at(self, offset: int, data: memoryview) -> None:
+        while data:
+            written = os.pwrite(self._fd, data, offset)
+            data, offset = data[written:], offset + written
+
+    def read_at(self, offset: int, into: memoryview) -> None:
+        filled = 0
+        while filled < len(into):
+            count = os.preadv(self._fd, [into[filled:]], offset + filled)
+            if not count:
+                raise OSError(f"the file ends before byte {offset + len(into)} written to it")
+            filled += count
+
+
+class BufferTarget:
+    """A ReadTarget filling a buffer of the blob's whole length."""
+
+    def __init__(self, buffer: bytearray):
+        self._buffer = buffer
+
+    def write_at(self, offset: int, data: memoryview) -> None:
+        self._buffer[offset:offset + len(data)] = data
+
+    def read_at(self, offset: int, into: memoryview) -> None:
+        with memoryview(self._buffer) as view:
+            into[:] = view[offset:offset + len(into)]
 
 
 class DirectRefused(Exception):
@@ -425,50 +477,52 @@ class BlobClient:
                     if reuse_buffers and len(data) == step:
                         free.append(data)
 
-    async def direct_read_into(self, digest: BlobDigest, into: memoryview, seen: OrderedDigest, *,
-                               prepare: Callable[[int, int], None] | None = None) -> None:
-        """Fetches the blob from ``seen.size`` on straight into ``into`` (a writable view of the
-        blob's whole length: a mapped file, a buffer) and feeds ``seen`` in order, each range as soon
-        as it and every range before it arrived.
+    async def direct_read_verified(self, digest: BlobDigest, target: ReadTarget, seen: OrderedDigest) -> None:
+        """Fetches the blob from ``seen.size`` on into ``target`` and feeds ``seen`` its bytes in
+        order, each piece as soon as it and every byte before it landed.
 
-        The bytes land where they belong (no copy into per-range buffers and out again) and sha256
-        runs in a thread of its own (hashlib lets go of the GIL) while later ranges arrive. When this
+        ``concurrency`` workers, each on a keep-alive connection of its own, fetch ranges of
+        ``read_range_bytes`` lowest first and write each piece (``READ_PIECE_BYTES``) at its offset
+        as it arrives; one more thread hashes the pieces in order (hashlib lets go of the GIL), from
+        the worker's buffer, or read back from ``target`` when the hashing fell behind. So sha256
+        runs while later bytes arrive, and every byte ``seen`` counts is in ``target``. When this
         returns, ``seen`` has seen the whole blob; the caller compares it with the digest before it
         shows anyone the bytes.
 
-        ``prepare(start, end)``: called in the fetching thread once a range is asked for, before its
-        bytes arrive (while the store starts answering), e.g. to fault in the pages of a mapped file
-        with one call instead of one fault per page as the bytes land.
-
-        Raises DirectUnreachable when the store stops answering from here; ``seen.size`` then says
-        how far ``into`` holds complete bytes, which a ReadBlob stream can go on from.
+        A range whose exchange breaks goes on from its last whole piece on a fresh connection
+        (``exchange_attempts``); an expired or refused URL is asked for again (up to the retry
+        policy's attempts). Raises DirectUnreachable when the store stops answering from here;
+        ``seen.size`` then says how far ``target`` holds checked bytes, which a ReadBlob stream can
+        go on from.
         """
         assert self._direct is not None
-        loop = asyncio.get_running_loop()
+        url_request = blob_pb2.GetDownloadUrlRequest(digest=digest_to_proto(digest))
 
-        def target(start: int, end: int) -> memoryview:
-            return into[start:end]
+        async def download_url() -> str:
+            return str((await self._stub.GetDownloadUrl(url_request, timeout=self._timeout)).url)
 
-        concurrency = max(1, self._direct.concurrency)
-        # One thread per fetching worker and one hashing; the ranges land in ``into``, so the workers
-        # may run further ahead of the hashing than buffers would allow.
-        with ThreadPoolExecutor(concurrency + 1, thread_name_prefix="framevault-direct") as pool:
-            async with contextlib.aclosing(self._fetch_ranges(digest, seen.size, target, pool,
-                                                              2 * concurrency, prepare)) as ranges:
-                async for start, end in ranges:
-                    # Not released by a ``with``: a cancelled wait leaves the thread hashing it.
-                    await loop.run_in_executor(pool, seen.update, into[start:end])
+        if seen.size >= digest.size:
+            return
+        read = _VerifiedRead(self._direct, self._retry, digest.size, target, seen, await download_url(),
+                             download_url, asyncio.get_running_loop())
+        with ThreadPoolExecutor(len(read.connections) + 1, thread_name_prefix="framevault-direct") as pool:
+            for connection in read.connections:
+                pool.submit(read.fetch, connection)
+            try:
+                await asyncio.wrap_future(pool.submit(read.hash))
+            finally:
+                # Also when cancelled: the workers stop at once (their sockets are shut down), and
+                # the pool is waited for, so nothing writes into the target after this returns.
+                read.stop()
+        read.raise_failure()
 
     async def _fetch_ranges(self, digest: BlobDigest, offset: int, target: Callable[[int, int], memoryview],
-                            pool: ThreadPoolExecutor, ranges_ahead: int,
-                            prepare: Callable[[int, int], None] | None = None
-                            ) -> AsyncGenerator[tuple[int, int], None]:
+                            pool: ThreadPoolExecutor, ranges_ahead: int) -> AsyncGenerator[tuple[int, int], None]:
         """Fetches the blob from ``offset`` on in ranges of ``read_range_bytes``, ``concurrency``
         at once, each worker on a keep-alive connection of its own, into ``target(start, end)`` (a
         writable view of that length); yields each ``(start, end)`` in order once it and every range
         before it arrived. Workers take ranges lowest first; at most ``ranges_ahead`` ranges are
         fetched or held by the caller at once (a range counts until the caller asks for the next).
-        ``prepare``: see ``direct_read_into``.
 
         A range whose exchange breaks is fetched again on a fresh connection (``exchange_attempts``);
         an expired or refused URL is asked for again (up to the retry policy's attempts). Raises
@@ -491,13 +545,12 @@ class BlobClient:
         async def fetch(connection: _StoreConnection, start: int) -> None:
             end = min(start + step, digest.size)
             headers = {"Range": f"bytes={start}-{end - 1}"}
-            before_body = None if prepare is None else functools.partial(prepare, start, end)
             refusals = 0
             while True:
                 current = url[0]
                 try:
                     with target(start, end) as view:
-                        await self._exchange(connection, pool, "GET", current, None, headers, view, before_body)
+                        await self._exchange(connection, pool, "GET", current, None, headers, view)
                     return
                 except DirectRefused:
                     refusals += 1
@@ -537,14 +590,14 @@ class BlobClient:
 
     async def _exchange(self, connection: _StoreConnection, pool: ThreadPoolExecutor, method: str, url: str,
                         body: bytes | Iterable[bytes] | _FileRegion | None, headers: dict[str, str],
-                        into: memoryview | None = None, before_body: Callable[[], None] | None = None) -> None:
+                        into: memoryview | None = None) -> None:
         """One exchange with the store on ``connection`` (in ``pool``), attempted again on a fresh
         connection while it breaks, up to ``exchange_attempts``."""
         assert self._direct is not None
         loop = asyncio.get_running_loop()
         for attempt in range(1, max(1, self._direct.exchange_attempts) + 1):
             try:
-                await loop.run_in_executor(pool, connection.exchange, method, url, body, headers, into, before_body)
+                await loop.run_in_executor(pool, connection.exchange, method, url, body, headers, into)
                 return
             except DirectBroken:
                 if attempt >= self._direct.exchange_attempts:
@@ -672,6 +725,142 @@ class _ConnectionPool:
         self._idle.clear()
 
 
+class _VerifiedRead:
+    """The threads of one ``BlobClient.direct_read_verified``: ``fetch`` (one per connection) and
+    ``hash``, meeting under one condition."""
+
+    def __init__(self, options: DirectTransfers, retry: RetryPolicy, size: int, target: ReadTarget,
+                 seen: OrderedDigest, url: str, download_url: Callable[[], Coroutine[Any, Any, str]],
+                 loop: asyncio.AbstractEventLoop):
+        self._options, self._retry, self._size, self._target, self._seen = options, retry, size, target, seen
+        self._url, self._download_url, self._loop = url, download_url, loop
+        step = max(1, options.read_range_bytes)
+        # Ranges not taken by a worker yet, lowest first.
+        self._ranges = [(start, min(start + step, size)) for start in range(seen.size, size, step)][::-1]
+        self.connections = [_StoreConnection(options)
+                            for _ in range(min(max(1, options.concurrency), len(self._ranges)))]
+        self._changed = threading.Condition()
+        # Pieces landed in the target and not hashed yet, by offset: their length, and the buffer
+        # holding them with the list it goes back to (None: read them back from the target).
+        self._landed: dict[int, tuple[int, bytearray | None, list[bytearray]]] = {}
+        # Set by a failure (the hashing still takes every piece landed before it) or by the caller.
+        self._stopped = threading.Event()
+        # Set by the caller: the read is over, also for the hashing.
+        self._abandoned = False
+        self._failure: BaseException | None = None
+
+    def fetch(self, connection: _StoreConnection) -> None:
+        """Takes ranges until none is left; a failure stops the whole read."""
+        free = [bytearray(READ_PIECE_BYTES) for _ in range(PIECES_HELD_PER_WORKER)]
+        spare = bytearray(READ_PIECE_BYTES)
+        try:
+            while not self._stopped.is_set():
+                with self._changed:
+                    if not self._ranges:
+                        return
+                    start, end = self._ranges.pop()
+                self._fetch_range(connection, start, end, free, spare)
+        except BaseException as exc:  # noqa: BLE001 - raised to the caller by raise_failure
+            with self._changed:
+                if self._failure is None and not self._stopped.is_set():
+                    self._failure = exc
+                self._stopped.set()
+                self._changed.notify_all()
+
+    def _fetch_range(self, connection: _StoreConnection, start: int, end: int, free: list[bytearray],
+                     spare: bytearray) -> None:
+        breaks = refusals = 0
+        position = start
+        while position < end and not self._stopped.is_set():
+            url = self._url
+            try:
+                response = connection.get(url, {"Range": f"bytes={position}-{end - 1}"}, end - position)
+                while position < end:
+                    if self._stopped.is_set():
+                        connection.close()
+                        return
+                    with self._changed:
+                        buffer = free.pop() if free else None
+                    size = min(READ_PIECE_BYTES, end - position)
+                    with memoryview(spare if buffer is None else buffer) as view:
+                        try:
+                            connection.read_into(response, view[:size])
+                        except BaseException:
+                            if buffer is not None:
+                                with self._changed:
+                                    free.append(buffer)
+                            raise
+                        self._target.write_at(position, view[:size])
+                    with self._changed:
+                        self._landed[position] = (size, buffer, free)
+                        self._changed.notify_all()
+                    position += size
+                connection.done_with(response)
+            except DirectRefused:
+                refusals += 1
+                if refusals >= self._retry.max_attempts:
+                    raise DirectUnreachable(f"the store refused ranges from {position}") from None
+                if self._stopped.wait(self._retry.delay(refusals, None)):
+                    return
+                if self._url == url:
+                    self._url = self._fresh_url()
+            except DirectBroken:
+                breaks += 1
+                if self._stopped.is_set() or breaks >= max(1, self._options.exchange_attempts):
+                    raise
+                if self._stopped.wait(self._retry.delay(breaks, None)):
+                    return
+
+    def _fresh_url(self) -> str:
+        asked: concurrent.futures.Future[str] = asyncio.run_coroutine_threadsafe(self._download_url(), self._loop)
+        while True:
+            try:
+                return asked.result(timeout=0.1)
+            except concurrent.futures.TimeoutError:
+                # The event loop may be waiting for this thread to end (the read was given up).
+                if self._stopped.is_set():
+                    asked.cancel()
+                    raise DirectUnreachable("the read was given up") from None
+
+    def hash(self) -> None:
+        """Feeds ``seen`` the landed pieces in order until the blob is whole or the read stopped."""
+        seen = self._seen
+        read_back: bytearray | None = None
+        while seen.size < self._size:
+            with self._changed:
+                while seen.size not in self._landed and not self._stopped.is_set():
+                    self._changed.wait()
+                piece = None if self._abandoned else self._landed.pop(seen.size, None)
+            if piece is None:
+                return
+            size, buffer, owner = piece
+            if buffer is None:
+                read_back = read_back if read_back is not None else bytearray(READ_PIECE_BYTES)
+                with memoryview(read_back) as view:
+                    self._target.read_at(seen.size, view[:size])
+                    seen.update(view[:size])
+            else:
+                with memoryview(buffer) as view:
+                    seen.update(view[:size])
+                with self._changed:
+                    owner.append(buffer)
+
+    def stop(self) -> None:
+        with self._changed:
+            self._abandoned = True
+            self._stopped.set()
+            self._changed.notify_all()
+        for connection in self.connections:
+            connection.abort()
+
+    def raise_failure(self) -> None:
+        """Raises what stopped the read early, if anything did; closes the connections."""
+        for connection in self.connections:
+            connection.close()
+        if self._failure is not None and self._seen.size < self._size:
+            raise self._failure
+
+
 class _StoreConnection:
     """One keep-alive HTTP connection to the store, used by one transfer worker at a time (its
     calls block: run them in a thread). Reusing it spares a TCP handshake and the store's set-up of
@@ -683,15 +872,19 @@ class _StoreConnection:
         self._origin = ("", "")
 
     def exchange(self, method: str, url: str, body: bytes | Iterable[bytes] | _FileRegion | None, headers: dict[str, str],
-                 into: memoryview | None = None, before_body: Callable[[], None] | None = None) -> bytes:
+                 into: memoryview | None = None) -> bytes:
         """One request to a presigned URL; returns the response body, or reads it into ``into``
-        (which it must fill exactly) and returns b"". ``before_body`` runs once the request is
-        sent, while the store prepares its answer.
+        (which it must fill exactly) and returns b"".
 
         Raises DirectUnreachable when no connection could be made (or the store answers a range
         with another length), DirectBroken when the exchange broke after connecting, DirectRefused
         for an error status.
         """
+        if into is not None:
+            response = self.get(url, headers, len(into))
+            self.read_into(response, into)
+            self.done_with(response)
+            return b""
         parts = urllib.parse.urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         connection = self._connect(parts.scheme, parts.netloc)
@@ -700,34 +893,65 @@ class _StoreConnection:
                 _send_file_region(connection, method, target, headers, body)
             else:
                 connection.request(method, target, body=body, headers=headers)
-            if before_body is not None:
-                before_body()
-            response = connection.getresponse()
-            if response.status >= 300:
-                data = response.read()
-                if response.will_close:
-                    self.close()
-                raise DirectRefused(response.status, data)
-            if into is None:
-                data = response.read()
-            else:
-                if response.length is not None and response.length != len(into):
-                    self.close()
-                    raise DirectUnreachable(f"{method} to {parts.netloc} answered {response.length} bytes "
-                                            f"where {len(into)} were asked for")
-                received = _read_body_into(response, into)
-                if received != len(into):
-                    raise DirectBroken(f"{method} to {parts.netloc} ended after {received} of {len(into)} bytes")
-                data = b""
-        except DirectBroken:
-            self.close()
-            raise
+            response = self._answered(connection)
+            data = response.read()
         except (OSError, http.client.HTTPException) as exc:
             self.close()
             raise DirectBroken(f"{method} to {parts.netloc} broke: {exc}") from exc
         if response.will_close:
             self.close()
         return data
+
+    def get(self, url: str, headers: dict[str, str], length: int) -> http.client.HTTPResponse:
+        """Sends a GET and answers the response once its status and length say the body is the
+        ``length`` bytes asked for; the caller reads the body with ``read_into``, then hands the
+        response back with ``done_with``.
+
+        Raises DirectUnreachable when no connection could be made (or the store answers another
+        length), DirectBroken when the exchange broke after connecting, DirectRefused for an error
+        status.
+        """
+        parts = urllib.parse.urlsplit(url)
+        connection = self._connect(parts.scheme, parts.netloc)
+        try:
+            connection.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""), headers=headers)
+            response = self._answered(connection)
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            raise DirectBroken(f"GET from {parts.netloc} broke: {exc}") from exc
+        if response.length is not None and response.length != length:
+            self.close()
+            raise DirectUnreachable(f"GET from {parts.netloc} answered {response.length} bytes where {length} "
+                                    "were asked for")
+        return response
+
+    def _answered(self, connection: http.client.HTTPConnection) -> http.client.HTTPResponse:
+        """The response to the request just sent; raises DirectRefused for an error status."""
+        response = connection.getresponse()
+        if response.status >= 300:
+            data = response.read()
+            if response.will_close:
+                self.close()
+            raise DirectRefused(response.status, data)
+        return response
+
+    def read_into(self, response: http.client.HTTPResponse, into: memoryview) -> None:
+        """The next ``len(into)`` bytes of the body of ``response`` into ``into``; raises DirectBroken
+        when the body broke or ended before."""
+        try:
+            received = _read_body_into(response, into)
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            raise DirectBroken(f"a body from the store broke: {exc}") from exc
+        if received != len(into):
+            self.close()
+            raise DirectBroken(f"a body from the store ended {len(into) - received} bytes early")
+
+    def done_with(self, response: http.client.HTTPResponse) -> None:
+        """The whole body of ``response`` was read: the connection serves the next request unless
+        the store said it closes it (or sent more than it was asked for)."""
+        if response.will_close or not response.isclosed():
+            self.close()
 
     def _connect(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
         if self._connection is not None and self._origin == (scheme, netloc):

@@ -21,19 +21,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import mmap
 import os
 import tempfile
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import grpc
 from tqdm import tqdm
 
-from framevault.api.blob_client import BlobClient, DirectTransfers, DirectUnreachable, OrderedDigest, find_missing
+from framevault.api.blob_client import (
+    BlobClient,
+    BufferTarget,
+    DirectTransfers,
+    DirectUnreachable,
+    FileTarget,
+    OrderedDigest,
+    ReadTarget,
+    find_missing,
+)
 from framevault.api.digests import BLOB_URI_PREFIX, BlobDigest, BlobUriError, digest_to_proto, parse_blob_uri
 from framevault.sdk.client import FramevaultClient, retry_policy
 from framevault.sdk.errors import FramevaultError
@@ -45,8 +52,6 @@ HASH_READ_BYTES = 4 * 1024 * 1024
 DEFAULT_CHUNK_BYTES = 1024 * 1024
 # Read pieces from this size on are hashed (and written) in a thread rather than on the event loop.
 OFF_LOOP_BYTES = 1024 * 1024
-# Linux (5.14 on): fault in a mapped range writable at once; older kernels refuse it (the pages then fault as written).
-MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)
 # Protobuf framing per blob in a batch (digest + field tags), kept out of the data budget.
 BATCH_OVERHEAD_BYTES = 256
 _RETRYABLE_STREAM_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED)
@@ -355,16 +360,15 @@ class BlobTransfer:
             FramevaultError: NOT_FOUND, or the content did not match the digest.
         """
         buffer = bytearray(digest.size)
-        with memoryview(buffer) as view:
-            seen = await self._read_verified(digest, view)
+        seen = await self._read_verified(digest, BufferTarget(buffer))
         _check_content(digest, seen.sha.hexdigest(), seen.size)
         return bytes(buffer)
 
     async def read_to_file(self, digest: BlobDigest, destination: str | os.PathLike[str]) -> Path:
         """Streams a blob into ``destination``; the file appears only once verified.
 
-        The bytes go into a hidden file beside ``destination``, mapped into memory so that parallel
-        ranges land in place; it takes the final name only once sha256 and size matched.
+        The bytes go into a hidden file beside ``destination`` (each piece written at its offset as
+        it arrives); it takes the final name only once sha256 and size matched.
 
         Raises:
             FramevaultError: NOT_FOUND, or the content did not match the digest.
@@ -373,16 +377,10 @@ class BlobTransfer:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         try:
-            with os.fdopen(handle, "r+b") as out:
-                await asyncio.to_thread(os.ftruncate, out.fileno(), digest.size)
-                try:
-                    mapping = _mapped(out, digest.size)
-                except OSError:
-                    # A file system that cannot map files: pieces in order, written as they come.
-                    seen = await self._read_written(digest, out)
-                else:
-                    with mapping as (view, prepare):
-                        seen = await self._read_verified(digest, view, prepare)
+            try:
+                seen = await self._read_verified(digest, FileTarget(handle))
+            finally:
+                os.close(handle)
             _check_content(digest, seen.sha.hexdigest(), seen.size)
             os.replace(temporary, target)
         except BaseException:
@@ -390,12 +388,10 @@ class BlobTransfer:
             raise
         return target
 
-    async def _read_verified(self, digest: BlobDigest, into: memoryview,
-                             prepare: Callable[[int, int], None] | None = None) -> OrderedDigest:
-        """Reads the blob into ``into`` (its whole length) and hashes it in order: direct ranges when
-        worth it, going on over ReadBlob from wherever a direct read stopped. The caller checks the
-        answer against the digest before it shows anyone the bytes. ``prepare``: see
-        ``BlobClient.direct_read_into``.
+    async def _read_verified(self, digest: BlobDigest, target: ReadTarget) -> OrderedDigest:
+        """Reads the blob into ``target`` and hashes it in order: direct ranges when worth it, going
+        on over ReadBlob from wherever a direct read stopped. The caller checks the answer against
+        the digest before it shows anyone the bytes.
 
         Raises:
             FramevaultError: the read failed for good (e.g. NOT_FOUND), or more bytes arrived than
@@ -405,7 +401,7 @@ class BlobTransfer:
         reader = await self.blob_client()
         if await reader.goes_direct(digest.size):
             try:
-                await reader.direct_read_into(digest, into, seen, prepare=prepare)
+                await reader.direct_read_verified(digest, target, seen)
                 reader.direct_transfers += 1
                 return seen
             except DirectUnreachable:
@@ -418,18 +414,9 @@ class BlobTransfer:
             if end > digest.size:
                 _check_content(digest, "(longer than its size)", end)
             if len(data) < OFF_LOOP_BYTES:
-                _absorb_at(seen, into, data)
+                _absorb(seen, target, data)
             else:
-                await asyncio.to_thread(_absorb_at, seen, into, data)
-        return seen
-
-    async def _read_written(self, digest: BlobDigest, out: BinaryIO) -> OrderedDigest:
-        seen = OrderedDigest()
-        async for data in self.read_chunks(digest, reuse_buffers=True):
-            if len(data) < OFF_LOOP_BYTES:
-                _absorb_into_file(seen, out, data)
-            else:
-                await asyncio.to_thread(_absorb_into_file, seen, out, data)
+                await asyncio.to_thread(_absorb, seen, target, data)
         return seen
 
     async def read_chunks(self, digest: BlobDigest, *, reuse_buffers: bool = False) -> AsyncIterator[bytes | bytearray]:
@@ -488,51 +475,10 @@ def direct_transfers(settings: ClientSettings) -> DirectTransfers:
                            writes=settings.blob_direct_writes)
 
 
-def _mapped(out: BinaryIO, size: int) -> contextlib.AbstractContextManager[tuple[memoryview, Callable[[int, int], None]]]:
-    """The file's first ``size`` bytes as a writable view (an empty one for an empty blob), and
-    how to fault in the pages of its bytes ``[start, end)`` before they are written.
-
-    Raises:
-        OSError: the file system cannot map the file.
-    """
-    if size == 0:
-        return contextlib.nullcontext((memoryview(bytearray()), _nothing_to_prepare))
-    mapped = mmap.mmap(out.fileno(), size)
-
-    def prepare(start: int, end: int) -> None:
-        # Bytes landing in a fresh mapping fault once per page (each fault a trap, a page-cache page
-        # and the file system's write check: more CPU than copying the bytes); one madvise faults in
-        # the range's pages at once. Pages already written keep their bytes.
-        aligned = start - start % mmap.PAGESIZE
-        with contextlib.suppress(OSError, ValueError):
-            mapped.madvise(MADV_POPULATE_WRITE, aligned, end - aligned)
-
-    @contextlib.contextmanager
-    def viewed() -> Iterator[tuple[memoryview, Callable[[int, int], None]]]:
-        view = memoryview(mapped)
-        try:
-            yield view, prepare
-        finally:
-            view.release()
-            # A failed read may leave a slice in a traceback; the mapping then goes with it.
-            with contextlib.suppress(BufferError):
-                mapped.close()
-
-    return viewed()
-
-
-def _nothing_to_prepare(start: int, end: int) -> None:
-    pass
-
-
-def _absorb_at(seen: OrderedDigest, into: memoryview, data: bytes) -> None:
-    into[seen.size:seen.size + len(data)] = data
+def _absorb(seen: OrderedDigest, target: ReadTarget, data: bytes) -> None:
+    with memoryview(data) as view:
+        target.write_at(seen.size, view)
     seen.update(data)
-
-
-def _absorb_into_file(seen: OrderedDigest, out: BinaryIO, data: bytes | bytearray) -> None:
-    seen.update(data)
-    out.write(data)
 
 
 def _check_content(digest: BlobDigest, actual_hash: str, actual_size: int) -> None:
