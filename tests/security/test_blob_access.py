@@ -579,7 +579,7 @@ async def test_a_revoked_api_key_stops_working_on_the_blob_service_within_the_ca
     settings = Settings(**{**secure.blob_settings.__dict__, "blob_caller_cache_seconds": 30})
     now = [1000.0]
     source = MetadataAccess(settings.metadata_target, settings,
-                            _service_credentials(settings))
+                            _service_token(settings))
     authenticator = BlobAuthenticator(source, settings, clock=lambda: now[0])
     try:
         token = await _new_key(secure, "revoked-soon")
@@ -595,7 +595,7 @@ async def test_a_revoked_api_key_stops_working_on_the_blob_service_within_the_ca
         await source.close()
 
 
-def _service_credentials(settings: Settings) -> grpc.CallCredentials:
-    from framevault.auth.service_identity import service_call_credentials
+def _service_token(settings: Settings) -> Callable[[], str]:
+    from framevault.auth.service_identity import service_token
 
-    return service_call_credentials(settings, "blob", "metadata")
+    return service_token(settings, "blob", "metadata")

@@ -38,12 +38,13 @@ import grpc
 from grpc import aio
 
 from framevault.api.digests import MAX_BLOB_SIZE, BlobDigest, digest_from_proto, digest_to_proto
+from framevault.api.transport import TokenSource
 from framevault.auth.credentials import API_KEY_PREFIX, SERVICE_TOKEN_PREFIX, JwtVerifier, ServiceTokenVerifier
 from framevault.auth.expiring_cache import ExpiringCache
 from framevault.auth.interceptor import AuthInterceptor, Grant
 from framevault.auth.permissions import BLOB_SERVICE, BLOB_SERVICE_NAME, METADATA_SERVICE, Rule, Scope
 from framevault.auth.principals import Caller
-from framevault.auth.service_identity import service_call_credentials
+from framevault.auth.service_identity import service_token
 from framevault.auth.startup import security_enabled
 from framevault.blob.keys import parse_upload_name
 from framevault.common.channels import service_channel
@@ -86,9 +87,9 @@ class AccessSource(Protocol):
 class MetadataAccess:
     """``AccessSource`` over the metadata service's AuthenticateCaller and CheckBlobAccess."""
 
-    def __init__(self, target: str, settings: Settings, call_credentials: grpc.CallCredentials):
+    def __init__(self, target: str, settings: Settings, token: TokenSource):
         self._timeout = settings.service_call_timeout_seconds
-        self._channel = service_channel(target, settings, [ACCESS_SERVICE], call_credentials=call_credentials)
+        self._channel = service_channel(target, settings, [ACCESS_SERVICE], token=token)
         self._stub = cast("access_pb2_grpc.AccessServiceAsyncStub", access_pb2_grpc.AccessServiceStub(self._channel))
 
     async def authenticate(self, token: str) -> Caller:
@@ -281,7 +282,7 @@ class BlobSecurity:
     identity on its calls to the metadata service."""
 
     interceptors: list[aio.ServerInterceptor] = field(default_factory=list)
-    service_credentials: grpc.CallCredentials | None = None
+    service_token: TokenSource | None = None
     close: Callable[[], Awaitable[None]] = _nothing_to_close
 
 
@@ -289,8 +290,8 @@ def blob_security(settings: Settings, preview_sources: PreviewSources = _no_prev
     """Security of the blob service per ``security_mode`` (SystemExit naming a missing setting)."""
     if not security_enabled(settings, "blob"):
         return BlobSecurity()
-    identity = service_call_credentials(settings, BLOB_SERVICE, METADATA_SERVICE)
+    identity = service_token(settings, BLOB_SERVICE, METADATA_SERVICE)
     source = MetadataAccess(settings.metadata_target, settings, identity)
     authorizer = BlobAuthorizer(source, settings, preview_sources=preview_sources)
     interceptor = AuthInterceptor(BlobAuthenticator(source, settings), authorizer)
-    return BlobSecurity(interceptors=[interceptor], service_credentials=identity, close=source.close)
+    return BlobSecurity(interceptors=[interceptor], service_token=identity, close=source.close)

@@ -34,6 +34,7 @@ import structlog
 from grpc import aio
 
 from framevault.api.digests import BlobDigest, digest_from_proto
+from framevault.api.transport import TokenSource
 from framevault.blob.keys import (
     CAS_PREFIX,
     PREVIEW_SOURCES_PREFIX,
@@ -201,11 +202,11 @@ class GarbageCollector:
 class MetadataReferences:
     """``ReferenceSource`` over the metadata service's ListReferencedBlobs stream."""
 
-    def __init__(self, target: str, settings: Settings, call_credentials: grpc.CallCredentials | None = None):
+    def __init__(self, target: str, settings: Settings, token: TokenSource | None = None):
         self._timeout = settings.service_call_timeout_seconds
         self._batch_size = settings.blob_gc_reference_batch
-        # call_credentials: the blob service's own identity (security on).
-        self._channel = service_channel(target, settings, [METADATA_SERVICE], call_credentials=call_credentials)
+        # token: the blob service's own identity (security on).
+        self._channel = service_channel(target, settings, [METADATA_SERVICE], token=token)
         self._stub = cast("metadata_service_pb2_grpc.MetadataServiceAsyncStub",
                           metadata_service_pb2_grpc.MetadataServiceStub(self._channel))
 

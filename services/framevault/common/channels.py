@@ -17,11 +17,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-import grpc
 from grpc import aio
 
 from framevault.api.retry import RetryPolicy
-from framevault.api.transport import parse_target, with_call_credentials
+from framevault.api.transport import TokenSource, parse_target, token_interceptors
 from framevault.common.config import Settings, env_name
 from framevault.common.tls import TransportSettingsError, calls_use_tls, channel_credentials
 
@@ -41,8 +40,8 @@ def retry_service_config(service_names: Sequence[str], policy: RetryPolicy = SER
 
 
 def service_channel(target: str, settings: Settings, service_names: Sequence[str],
-                    call_credentials: grpc.CallCredentials | None = None) -> aio.Channel:
-    """A channel to the other service; ``call_credentials`` (the service's own identity) go with every call.
+                    token: TokenSource | None = None) -> aio.Channel:
+    """A channel to the other service; ``token`` (the service's own identity) goes with every call.
 
     Raises:
         TransportSettingsError: ``target`` cannot be dialled as written (the message names its setting).
@@ -51,7 +50,8 @@ def service_channel(target: str, settings: Settings, service_names: Sequence[str
         dialled = parse_target(target, tls=calls_use_tls(settings))
     except ValueError as exc:
         raise TransportSettingsError(f"{_setting_holding(settings, target)}: {exc}") from None
-    credentials = with_call_credentials(channel_credentials(settings, target), target, call_credentials)
+    credentials = channel_credentials(settings, target)
+    interceptors = token_interceptors(credentials is not None, target, token)
     options: list[tuple[str, int | str]] = [
         *dialled.channel_options(),
         ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
@@ -64,8 +64,8 @@ def service_channel(target: str, settings: Settings, service_names: Sequence[str
         ("grpc.service_config", retry_service_config(service_names)),
     ]
     if credentials is None:
-        return aio.insecure_channel(dialled.uri, options=options)
-    return aio.secure_channel(dialled.uri, credentials, options=options)
+        return aio.insecure_channel(dialled.uri, options=options, interceptors=interceptors)
+    return aio.secure_channel(dialled.uri, credentials, options=options, interceptors=interceptors)
 
 
 def _setting_holding(settings: Settings, target: str) -> str:

@@ -21,7 +21,7 @@ from framevault.api.blob_client import BlobClient, find_missing
 from framevault.api.digests import BlobDigest, digest_of, digest_to_proto
 from framevault.auth.permissions import BLOB_SERVICE as BLOB_SERVICE_IDENTITY
 from framevault.auth.permissions import METADATA_SERVICE
-from framevault.auth.service_identity import service_call_credentials
+from framevault.auth.service_identity import service_token
 from framevault.auth.startup import ON as SECURITY_ON
 from framevault.common.channels import service_channel
 from framevault.common.config import Settings
@@ -44,9 +44,9 @@ class GrpcBlobGateway:
     def __init__(self, target: str, settings: Settings):
         self._settings = settings
         self._timeout = settings.service_call_timeout_seconds
-        identity = service_call_credentials(settings, METADATA_SERVICE, BLOB_SERVICE_IDENTITY) \
+        identity = service_token(settings, METADATA_SERVICE, BLOB_SERVICE_IDENTITY) \
             if settings.security_mode == SECURITY_ON else None
-        self._channel = service_channel(target, settings, [BLOB_SERVICE], call_credentials=identity)
+        self._channel = service_channel(target, settings, [BLOB_SERVICE], token=identity)
         self._stub = cast("blob_pb2_grpc.BlobServiceAsyncStub", blob_pb2_grpc.BlobServiceStub(self._channel))
         self._capabilities: blob_pb2.GetCapabilitiesResponse | None = None
         self._capabilities_lock = asyncio.Lock()

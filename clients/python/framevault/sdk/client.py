@@ -5,7 +5,7 @@ Everything above this module (datasets, frames, views, blobs) goes through
 
 - channels with keepalive and explicit message size limits, TLS (mutual TLS
   with a client certificate) or plaintext as the settings say, and the
-  caller's token as ``authorization: Bearer`` call credentials on every call;
+  caller's token as ``authorization: Bearer`` call metadata on every call;
 - a deadline on every unary call;
 - UNAVAILABLE retried with jittered exponential backoff (honouring the
   server's ``RetryInfo``) only for calls the caller marks idempotent, because
