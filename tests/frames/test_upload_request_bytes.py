@@ -19,7 +19,7 @@ from google.protobuf.internal.encoder import _VarintBytes  # type: ignore[attr-d
 from framevault.common.config import Settings
 from framevault.common.errors import FieldViolation, InvalidArgument
 from framevault.common.request_decoding import UndecodableRequest, split_repeated, tolerant
-from framevault.metadata.frames.upload import FAILED, ReceivedUploadRequest, _BatchWriter, _Item
+from framevault.metadata.frames.upload import FAILED, ReceivedUploadRequest, _BatchWriter, _Segment
 from framevault.metadata.frames.validation import MAX_CLIENT_KEY_BYTES, FrameLimits, check_frame, text_problem
 from framevault.v1 import frame_pb2, metadata_pb2
 from framevault.v1 import metadata_service_pb2 as ms
@@ -103,9 +103,13 @@ CASES: dict[str, bytes] = {
 }
 
 
+def _pendings(received: ReceivedUploadRequest, first_index: int = 0) -> list[Any]:
+    """The request's frames as an upload batch takes them, the first being frame ``first_index`` of the stream."""
+    return _BatchWriter.pendings(_Segment(received.items, 0, len(received.items), first_index, 1))
+
+
 def _outcome(pending: Any) -> tuple[Any, ...]:
-    prepared = pending.prepared
-    document = prepared.document(dataset_id="d", version_id="v", saved_ms=1).raw if prepared else None
+    document = None if pending.resolved else pending.items.documents([pending.position], "d", "v", 1)[0]
     error = pending.error.to_status().SerializeToString() if pending.error else None
     return pending.frame_id, pending.outcome, error, document
 
@@ -142,7 +146,7 @@ def _reference(data: bytes) -> tuple[Any, list[tuple[Any, ...]], Any]:
 def test_a_request_taken_apart_by_the_codec_is_answered_as_the_decoded_request(case: str):
     data = CASES[case]
     received = ReceivedUploadRequest(data, LIMITS)
-    outcomes = [_outcome(_BatchWriter._check(_Item(index, item, 1))) for index, item in enumerate(received.items)]
+    outcomes = [_outcome(pending) for pending in _pendings(received)]
     header, expected, decoded_header = _reference(data)
     assert received.header == header
     assert received.decoded_header == decoded_header
@@ -151,7 +155,7 @@ def test_a_request_taken_apart_by_the_codec_is_answered_as_the_decoded_request(c
 
 def test_violation_paths_carry_the_stream_index_of_the_frame():
     received = ReceivedUploadRequest(CASES["a violation deep in frame 17"], LIMITS)
-    pending = _BatchWriter._check(_Item(117, received.items[17], 1))
+    pending = _pendings(received, first_index=100)[17]
     assert pending.outcome == FAILED
     assert [v.field for v in pending.error.violations] == ["frames[117].rois[2].labels[0]"]
 
@@ -160,8 +164,10 @@ def test_the_codec_takes_items_apart_without_decoding_them_as_messages():
     # A frame with a field of another wire type is refused by the codec's
     # decoder: the item is handed back as its bytes, for the runtime to decide.
     received = ReceivedUploadRequest(CASES["a frame field with another wire type"], LIMITS)
-    assert [item.checked is not None for item in received.items] == [True, True, True, False]
-    assert received.items[3].frame_problem
+    items = received.items
+    assert [items.check(position).checked is not None for position in range(4)] == [True, True, True, False]
+    assert items.check(3).frame_problem
+    assert items.ready == [True, True, True, False]
 
 
 async def _raw_upload(metadata_channel: Any, requests: list[bytes]) -> list[ms.FrameResult]:

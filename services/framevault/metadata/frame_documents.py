@@ -27,23 +27,26 @@ from framevault.v1 import frame_pb2
 shuffle_key = framevault_codec.shuffle_key
 
 
+# The fields of an EncodedRevision known without decoding it.
+_KNOWN_FIELDS = frozenset(("frame_id", "etag", "dataset_id", "version_id"))
+
+
 class EncodedRevision(RawBSONDocument):
     """A revision document as the frame codec encoded it, inserted as its
     bytes. The fields the write rules read are known without decoding it."""
 
-    __slots__ = ("_known",)
+    __slots__ = ("dataset_id", "etag", "frame_id", "version_id")
 
     def __init__(self, data: bytes, *, frame_id: str, etag: str, dataset_id: str, version_id: str):
         super().__init__(data)
-        self._known = {"frame_id": frame_id, "etag": etag, "dataset_id": dataset_id, "version_id": version_id}
+        self.frame_id, self.etag, self.dataset_id, self.version_id = frame_id, etag, dataset_id, version_id
 
     def __getitem__(self, key: str) -> Any:
-        known = self._known.get(key)
-        return known if known is not None else super().__getitem__(key)
+        return getattr(self, key) if key in _KNOWN_FIELDS else super().__getitem__(key)
 
     def written_for(self, dataset_id: str, version_id: str) -> bool:
         """Whether the document is already that of ``version_id`` of ``dataset_id``."""
-        return self._known["dataset_id"] == dataset_id and self._known["version_id"] == version_id
+        return self.dataset_id == dataset_id and self.version_id == version_id
 
     def as_dict(self) -> dict[str, Any]:
         return bson.decode(self.raw)

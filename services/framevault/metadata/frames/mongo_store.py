@@ -116,10 +116,13 @@ class MongoFrameStore(MongoVersionReader):
         self, session: Session, version_id: str, inserts: Sequence[Revision],
         replacements: Sequence[tuple[ObjectId, Revision]], hide: Sequence[ObjectId],
     ) -> None:
-        operations: list[InsertOne[Any] | ReplaceOne[Any]] = [InsertOne(doc) for doc in inserts]
-        operations.extend(ReplaceOne({"_id": revision_id}, doc) for revision_id, doc in replacements)
-        if operations:
+        if replacements:
+            operations: list[InsertOne[Any] | ReplaceOne[Any]] = [InsertOne(doc) for doc in inserts]
+            operations.extend(ReplaceOne({"_id": revision_id}, doc) for revision_id, doc in replacements)
             await self._db.frames.bulk_write(operations, ordered=True, session=session)
+        elif inserts:
+            # New frames only (an upload into a fresh draft): no operation object per document.
+            await self._db.frames.insert_many(inserts, ordered=True, session=session)
         if hide:
             await self._hide(session, version_id, hide)
 

@@ -81,6 +81,9 @@ class Written(enum.Enum):
     UNCHANGED = "unchanged"  # it had this content (equal etag); nothing written
 
 
+CREATED, UPDATED, UNCHANGED = Written.CREATED, Written.UPDATED, Written.UNCHANGED
+
+
 async def write_revisions(
     store: FrameStore, session: Session, lease: WriteLease, documents: Sequence[Revision | EncodedRevision]
 ) -> list[Written]:
@@ -97,22 +100,23 @@ async def write_revisions(
     FailedPrecondition (published) or NotFound (deleted) through the lease.
     """
     version = lease.version
-    visible = await find_visible_revisions(store, version, (d["frame_id"] for d in documents), session=session)
-    last_position = {doc["frame_id"]: i for i, doc in enumerate(documents)}
+    # (frame id, etag) of each document; the codec's are known without decoding it.
+    keys = [(doc.frame_id, doc.etag) if type(doc) is EncodedRevision else (doc["frame_id"], doc["etag"])
+            for doc in documents]
+    visible = await find_visible_revisions(store, version, (frame_id for frame_id, _ in keys), session=session)
+    last_position = {frame_id: i for i, (frame_id, _) in enumerate(keys)}
     outcomes: list[Written] = []
     etag_before: dict[str, str] = {frame_id: revision["etag"] for frame_id, revision in visible.items()}
     inserts: list[Revision] = []
     replacements: list[tuple[ObjectId, Revision]] = []
     to_hide: list[Any] = []
     appeared = 0
-    for i, doc in enumerate(documents):
-        frame_id = doc["frame_id"]
+    for i, (doc, (frame_id, etag)) in enumerate(zip(documents, keys, strict=True)):
         before = etag_before.get(frame_id)
-        outcomes.append(Written.CREATED if before is None
-                        else Written.UNCHANGED if before == doc["etag"] else Written.UPDATED)
-        etag_before[frame_id] = doc["etag"]
+        outcomes.append(CREATED if before is None else UNCHANGED if before == etag else UPDATED)
+        etag_before[frame_id] = etag
         current = visible.get(frame_id)
-        if last_position[frame_id] != i or (current is not None and current["etag"] == doc["etag"]):
+        if last_position[frame_id] != i or (current is not None and current["etag"] == etag):
             continue
         content: Any
         if isinstance(doc, EncodedRevision) and doc.written_for(version.dataset_id, version.id):

@@ -41,7 +41,7 @@ class FrameRpcs:
 
     @accepts_undecodable
     async def UploadFrames(self, request_iterator: AsyncIterator[ReceivedUploadRequest],
-                           context: aio.ServicerContext) -> AsyncIterator[pb.UploadFramesResponse]:
+                           context: aio.ServicerContext) -> AsyncIterator[pb.UploadFramesResponse | bytes]:
         async for response in upload_frames(self.deps.frames, self.deps.blobs, self.deps.settings, request_iterator):
             yield response
 

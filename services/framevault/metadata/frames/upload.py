@@ -3,11 +3,16 @@
 Shape of the work:
 - Requests arrive as their bytes (``ReceivedUploadRequest``, the method's
   request deserializer): the frame codec takes each apart and checks its
-  frames, so frames never become Python protobuf objects.
+  frames, so frames never become Python protobuf objects. A request's items
+  stay together (``_RequestItems``: their ids, etags and client keys as one
+  list each), and a frame that is valid and needs nothing of the blob service
+  is written from there: its document comes out of the codec with those of
+  its batch, its result goes back in the codec's encoding of the batch's
+  response.
 - ``_Intake`` reads the request stream ahead of processing, but never more
   than ``upload_window_frames`` frames without a result (the credit window the
   client also keeps) nor more than a byte budget, so memory stays bounded
-  whatever the stream length.
+  whatever the stream length. It queues requests, not frames.
 - ``_BatchWriter`` takes what has arrived (up to ``upload_batch_frames``),
   validates each frame, stores inline bytes and checks ``blob:`` references
   in the blob service, then writes the batch in ONE MongoDB transaction with
@@ -28,10 +33,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections import defaultdict, deque
+import itertools
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import structlog
@@ -52,7 +59,7 @@ from framevault.common.errors import (
 from framevault.common.request_decoding import UndecodableRequest, split_repeated, tolerant
 from framevault.metadata.blobs import BlobGateway
 from framevault.metadata.catalog.documents import version_to_proto
-from framevault.metadata.frame_documents import now_ms
+from framevault.metadata.frame_documents import EncodedRevision, now_ms
 from framevault.metadata.frames.blob_refs import missing_blobs_error, store_inline_blobs
 from framevault.metadata.frames.revisions import Written, write_revisions
 from framevault.metadata.frames.store import FrameStore
@@ -61,9 +68,11 @@ from framevault.metadata.frames.validation import (
     CheckedFrame,
     FrameLimits,
     PreparedFrame,
+    UploadItems,
     frame_violations,
-    split_upload_request,
+    split_upload_items,
     text_problem,
+    upload_results_response,
 )
 from framevault.metadata.frames.write_leases import write_lease
 from framevault.metadata.lineage import VersionHandle, live_frame_counts, require_draft, resolve_version_document
@@ -78,7 +87,6 @@ UPDATED = metadata_service_pb2.FrameResult.OUTCOME_UPDATED
 UNCHANGED = metadata_service_pb2.FrameResult.OUTCOME_UNCHANGED
 FAILED = metadata_service_pb2.FrameResult.OUTCOME_FAILED
 UNSPECIFIED = metadata_service_pb2.FrameResult.OUTCOME_UNSPECIFIED
-_OUTCOME_OF = {Written.CREATED: CREATED, Written.UPDATED: UPDATED, Written.UNCHANGED: UNCHANGED}
 
 MAX_UPLOAD_RETRIES = 10
 # The summary lists at most this many ids (the counts stay exact; every
@@ -88,7 +96,8 @@ MAX_SUMMARY_FAILED_IDS = 100_000
 
 @dataclass(slots=True)
 class _ItemCheck:
-    """An item of a request as received, before its index in the stream is known."""
+    """An item of a request that is not ready to be written as it is (see
+    ``_RequestItems``), before its index in the stream is known."""
 
     client_key: str
     # Why the client key is refused, or None.
@@ -105,10 +114,76 @@ _DecodeRequest = tolerant(metadata_service_pb2.UploadFramesRequest.FromString)
 _DecodeItem = tolerant(metadata_service_pb2.UploadItem.FromString)
 
 
+class _RequestItems:
+    """The items of one request, checked: what the stream reads of each
+    frame as one list per field (``frame_ids``, ``etags``, ``client_keys``,
+    ``ready``: valid, an acceptable client key, nothing to do in the blob
+    service), the rest per item (``check``) for the few that are not ready.
+
+    The frame codec's ``UploadItems`` answers, except for items it did not
+    decode: the protobuf runtime decoded those (all of a request whose own
+    framing the codec refused) and they are answered from that decoding."""
+
+    __slots__ = ("_decoded", "_items", "client_keys", "etags", "frame_ids", "ready")
+
+    def __init__(self, items: UploadItems | None, decoded: dict[int, _ItemCheck]):
+        self._items = items
+        self._decoded = decoded
+        if items is not None:
+            self.frame_ids, self.etags = items.frame_ids, items.etags
+            self.client_keys, self.ready = items.client_keys, items.ready
+        else:
+            count = len(decoded)
+            self.frame_ids, self.etags, self.client_keys, self.ready = [""] * count, [""] * count, [""] * count, [
+                False] * count
+        for position, check in decoded.items():
+            checked = check.checked
+            valid = checked is not None and checked.is_valid
+            self.frame_ids[position] = "" if checked is None else checked.frame_id
+            self.etags[position] = checked.etag if valid else ""  # type: ignore[union-attr]
+            self.client_keys[position] = check.client_key
+            self.ready[position] = (valid and check.key_problem is None and not checked.referenced_blobs  # type: ignore[union-attr]
+                                    and not checked.inline_blobs)  # type: ignore[union-attr]
+
+    @classmethod
+    def of_codec(cls, items: UploadItems, limits: FrameLimits) -> _RequestItems:
+        decoded: dict[int, _ItemCheck] = {}
+        for position, ready in enumerate(items.ready):
+            if not ready and (undecoded := items.item(position)[3]) is not None:
+                decoded[position] = _item_check(_DecodeItem(undecoded), limits)
+        return cls(items, decoded)
+
+    def __len__(self) -> int:
+        return len(self.ready)
+
+    def check(self, position: int) -> _ItemCheck:
+        """The item at ``position`` as received."""
+        decoded = self._decoded.get(position)
+        if decoded is not None:
+            return decoded
+        assert self._items is not None
+        client_key, key_problem, checked, _ = self._items.item(position)
+        return _ItemCheck(client_key, key_problem, checked)
+
+    def documents(self, positions: list[int], dataset_id: str, version_id: str, saved_ms: int) -> list[bytes]:
+        """The revision documents of the valid frames at ``positions``."""
+        if not self._decoded and self._items is not None:
+            return self._items.documents(positions, dataset_id, version_id, saved_ms)
+        documents = []
+        for position in positions:
+            checked = self.check(position).checked
+            assert checked is not None
+            documents.append(checked.document(dataset_id, version_id, saved_ms))
+        return documents
+
+
+_NO_ITEMS = _RequestItems(None, {})
+
+
 class ReceivedUploadRequest:
     """An UploadFramesRequest as received: the request without its items
-    (``header``, a message), its items checked by the frame codec, and its
-    encoded size.
+    (``header``, a message), its items checked by the frame codec
+    (``items``), and its encoded size.
 
     The request is taken apart when first asked (``check``): the stream's
     intake does that on the checker thread, where the codec works without the
@@ -126,7 +201,7 @@ class ReceivedUploadRequest:
         self._checked = False
         self.size = len(data)
         self._header = metadata_service_pb2.UploadFramesRequest()
-        self._items: list[_ItemCheck] = []
+        self._items = _NO_ITEMS
 
     @property
     def header(self) -> metadata_service_pb2.UploadFramesRequest:
@@ -134,7 +209,7 @@ class ReceivedUploadRequest:
         return self._header
 
     @property
-    def items(self) -> list[_ItemCheck]:
+    def items(self) -> _RequestItems:
         self.check()
         return self._items
 
@@ -154,18 +229,16 @@ class ReceivedUploadRequest:
             return
         self._checked = True
         limits = self._limits
-        split = split_upload_request(limits.codec, self._data, MAX_CLIENT_KEY_BYTES)
+        split = split_upload_items(limits.codec, self._data, MAX_CLIENT_KEY_BYTES)
         header = None if split is None else _DecodeRequest(split[0])
         if split is None or not isinstance(header, metadata_service_pb2.UploadFramesRequest):
             self._header, items, _ = split_repeated(_DecodeRequest(self._data), "items")
-            self._items = [_item_check(item, limits) for item in items]
+            self._items = _RequestItems(None, {i: _item_check(item, limits) for i, item in enumerate(items)})
             # The runtime decoded it whole (a group the codec does not read): the items are taken.
             self._header.ClearField("items")
             return
         self._header = header
-        for client_key, key_problem, checked, undecoded in split[1]:
-            self._items.append(_ItemCheck(client_key, key_problem, checked) if undecoded is None
-                               else _item_check(_DecodeItem(undecoded), limits))
+        self._items = _RequestItems.of_codec(split[1], limits)
 
     @staticmethod
     def deserializer(settings: Settings) -> Any:
@@ -199,17 +272,20 @@ def _item_check(item: metadata_service_pb2.UploadItem | UndecodableRequest, limi
 
 
 @dataclass(slots=True)
-class _Item:
-    # Not frozen: one is made per frame, and a frozen dataclass costs twice as
-    # much to make. Nothing changes an item once made.
-    index: int
-    check: _ItemCheck
-    # Share of its request message's size, for the read-ahead byte budget.
-    size: int
+class _Segment:
+    """Items of one request that arrived together: positions ``start`` to
+    ``stop`` of ``items``, the first of them frame ``first_index`` of the
+    stream."""
 
-    @property
-    def client_key(self) -> str:
-        return self.check.client_key
+    items: _RequestItems
+    start: int
+    stop: int
+    first_index: int
+    # Share of its request message's size per item, for the read-ahead byte budget.
+    item_size: int
+
+    def __len__(self) -> int:
+        return self.stop - self.start
 
 
 _END = object()
@@ -231,6 +307,8 @@ class _Intake:
         self._window = window
         self._byte_budget = byte_budget
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        # What is left of a request a batch took only part of.
+        self._rest: _Segment | None = None
         self._next_index = 0
         self._unanswered = 0
         self._buffered_bytes = 0
@@ -257,35 +335,42 @@ class _Intake:
         items, size = request.items, request.size
         if later and request.header.HasField("options"):
             raise InvalidArgument.field("options", "only the first request of the stream carries options")
-        if not items:
+        count = len(items)
+        if not count:
             return
-        if self._unanswered + len(items) > self._window:
+        if self._unanswered + count > self._window:
             raise ResourceExhausted(
                 f"more than max_unacknowledged_frames={self._window} frames sent without a result; "
                 "wait for results before sending more",
                 reason="UPLOAD_WINDOW_EXCEEDED",
             )
-        share = max(1, size // len(items))
-        for item in items:
-            self._queue.put_nowait(_Item(self._next_index, item, share))
-            self._next_index += 1
-        self._unanswered += len(items)
-        self._buffered_bytes += share * len(items)
+        share = max(1, size // count)
+        self._queue.put_nowait(_Segment(items, 0, count, self._next_index, share))
+        self._next_index += count
+        self._unanswered += count
+        self._buffered_bytes += share * count
 
-    def answered(self, items: Sequence[_Item]) -> None:
-        self._unanswered -= len(items)
-        self._buffered_bytes -= sum(item.size for item in items)
+    def answered(self, batch: Sequence[_Segment]) -> None:
+        for segment in batch:
+            self._unanswered -= len(segment)
+            self._buffered_bytes -= segment.item_size * len(segment)
         self._room.set()
 
-    async def next_batch(self, limit: int) -> list[_Item] | None:
-        """Up to ``limit`` frames that have arrived (waits for at least one);
-        None once the client half-closed and everything was taken."""
+    async def next_batch(self, limit: int) -> list[_Segment] | None:
+        """Up to ``limit`` frames that have arrived (waits for at least one),
+        as the segments of requests they came in; None once the client
+        half-closed and everything was taken."""
         if self._stashed_error is not None:
             raise self._stashed_error
         if self._ended:
             return None
-        batch: list[_Item] = []
-        entry = await self._queue.get()
+        batch: list[_Segment] = []
+        room = limit
+        if self._rest is not None:
+            entry: Any = self._rest
+            self._rest = None
+        else:
+            entry = await self._queue.get()
         while True:
             if entry is _END:
                 self._ended = True
@@ -295,8 +380,13 @@ class _Intake:
                     raise entry
                 self._stashed_error = entry
                 break
+            if len(entry) > room:
+                cut = entry.start + room
+                self._rest = _Segment(entry.items, cut, entry.stop, entry.first_index + room, entry.item_size)
+                entry = _Segment(entry.items, entry.start, cut, entry.first_index, entry.item_size)
             batch.append(entry)
-            if len(batch) >= limit or self._queue.empty():
+            room -= len(entry)
+            if not room or self._rest is not None or self._queue.empty():
                 break
             entry = self._queue.get_nowait()
         return batch or None
@@ -306,11 +396,18 @@ class _Intake:
 class _Pending:
     """One frame of a batch on its way to an outcome."""
 
-    item: _Item
+    index: int
     frame_id: str
-    prepared: Any = None  # PreparedFrame once valid
+    # The etag of a valid frame.
+    etag: str
+    client_key: str
+    # Where the frame is: its request's items and its position there.
+    items: _RequestItems
+    position: int
+    # Of a valid frame that needs the blob service, until it is written.
+    prepared: PreparedFrame | None = None
+    blobs_ready: bool = True
     attempts: int = 0
-    blobs_ready: bool = False
     last_error: FramevaultError | None = None
     outcome: Outcome = UNSPECIFIED
     error: FramevaultError | None = None
@@ -319,25 +416,24 @@ class _Pending:
     def resolved(self) -> bool:
         return self.outcome != UNSPECIFIED
 
-    def succeed(self, written: Written) -> None:
-        self.outcome = _OUTCOME_OF[written]
-
     def fail(self, error: FramevaultError) -> None:
         self.outcome = FAILED
         self.error = error
         self.attempts = max(self.attempts, 1)
 
-    def add_result(self, results: Any) -> None:
-        """Adds the frame's result to ``results`` (the repeated field of a
-        response): built in place, not copied in."""
-        item = self.item
-        out = results.add(index=item.index, frame_id=self.frame_id, outcome=self.outcome, attempts=self.attempts)
-        # Most streams carry no client keys; an empty string given to the
-        # message costs as much as a set one.
-        if client_key := item.check.client_key:
-            out.client_key = client_key
-        if self.error is not None:
-            out.error.CopyFrom(self.error.to_status())
+    @property
+    def blob_work(self) -> PreparedFrame:
+        """What the frame needs of the blob service (frames not ``blobs_ready`` have it)."""
+        assert self.prepared is not None
+        return self.prepared
+
+
+def _results_response(pendings: Sequence[_Pending]) -> bytes:
+    """The UploadFramesResponse carrying the results of ``pendings``, encoded."""
+    return upload_results_response(
+        [p.index for p in pendings], [p.client_key for p in pendings], [p.frame_id for p in pendings],
+        [p.outcome for p in pendings], [p.attempts for p in pendings],
+        [None if p.error is None else p.error.to_status().SerializeToString() for p in pendings])
 
 
 @dataclass
@@ -348,17 +444,16 @@ class _Totals:
     failed: int = 0
     failed_ids: list[str] = field(default_factory=list)
 
-    def add(self, pending: _Pending) -> None:
-        if pending.outcome == CREATED:
-            self.created += 1
-        elif pending.outcome == UPDATED:
-            self.updated += 1
-        elif pending.outcome == UNCHANGED:
-            self.unchanged += 1
-        else:
-            self.failed += 1
-            if len(self.failed_ids) < MAX_SUMMARY_FAILED_IDS:
-                self.failed_ids.append(pending.frame_id or pending.item.client_key or f"#{pending.item.index}")
+    def add(self, pendings: Sequence[_Pending]) -> None:
+        outcomes = [p.outcome for p in pendings]
+        self.created += outcomes.count(CREATED)
+        self.updated += outcomes.count(UPDATED)
+        self.unchanged += outcomes.count(UNCHANGED)
+        if failed := outcomes.count(FAILED):
+            self.failed += failed
+            for pending in pendings:
+                if pending.outcome == FAILED and len(self.failed_ids) < MAX_SUMMARY_FAILED_IDS:
+                    self.failed_ids.append(pending.frame_id or pending.client_key or f"#{pending.index}")
 
     def summary(self) -> metadata_service_pb2.UploadSummary:
         return metadata_service_pb2.UploadSummary(
@@ -382,47 +477,58 @@ class _BatchWriter:
         self._closed: FramevaultError | None = None
         self.totals = _Totals()
 
-    async def process(self, batch: Sequence[_Item]) -> metadata_service_pb2.UploadFramesResponse:
-        """The response carrying the batch's results, in arrival order."""
-        pendings = [self._check(item) for item in batch]
+    async def process(self, batch: Sequence[_Segment]) -> bytes:
+        """The response carrying the batch's results, in arrival order (encoded)."""
+        pendings: list[_Pending] = []
+        for segment in batch:
+            pendings.extend(self.pendings(segment))
         candidates = [p for p in pendings if not p.resolved]
         if candidates:
             await self._register(candidates)
-        response = metadata_service_pb2.UploadFramesResponse()
-        results = response.results.results
-        for pending in pendings:
-            self.totals.add(pending)
-            pending.add_result(results)
-        return response
+        self.totals.add(pendings)
+        return _results_response(pendings)
+
+    @classmethod
+    def pendings(cls, segment: _Segment) -> list[_Pending]:
+        """The frames of ``segment`` on their way; those the codec refused have failed."""
+        items, offset = segment.items, segment.first_index - segment.start
+        frame_ids, etags, client_keys, ready = items.frame_ids, items.etags, items.client_keys, items.ready
+        return [_Pending(offset + position, frame_ids[position], etags[position], client_keys[position], items, position)
+                if ready[position] else cls._check(items, position, offset + position)
+                for position in range(segment.start, segment.stop)]
 
     @staticmethod
-    def _check(item: _Item) -> _Pending:
-        """The frame on its way, or failed when the codec refused it."""
-        check = item.check
+    def _check(items: _RequestItems, position: int, index: int) -> _Pending:
+        """A frame that is not ready to be written as it is: on its way to the
+        blob service, or failed when the codec refused it."""
+        check = items.check(position)
         if check.undecodable is not None:
-            pending = _Pending(item, "")
-            pending.fail(check.undecodable.error(f"items[{item.index}]"))
+            pending = _Pending(index, "", "", "", items, position)
+            pending.fail(check.undecodable.error(f"items[{index}]"))
             return pending
         checked = check.checked
         if checked is not None and checked.is_valid and check.key_problem is None:
             prepared = PreparedFrame(checked)
-            return _Pending(item, prepared.frame_id, prepared)
-        prefix = f"frames[{item.index}]"
+            return _Pending(index, prepared.frame_id, prepared.etag, check.client_key, items, position, prepared,
+                            blobs_ready=not (prepared.inline_blobs or prepared.referenced_blobs))
+        prefix = f"frames[{index}]"
         if checked is None:
-            pending = _Pending(item, "")
+            pending = _Pending(index, "", "", check.client_key, items, position)
             violations = [FieldViolation(prefix, f"does not decode as framevault.v1.Frame: {check.frame_problem}")]
         else:
-            pending = _Pending(item, checked.frame_id)
+            pending = _Pending(index, checked.frame_id, "", check.client_key, items, position)
             violations = frame_violations(checked, prefix)
         if check.key_problem:
-            violations.append(FieldViolation(f"items[{item.index}].client_key", check.key_problem))
+            violations.append(FieldViolation(f"items[{index}].client_key", check.key_problem))
         pending.fail(InvalidArgument(violations))
         return pending
 
     async def _register(self, pendings: list[_Pending]) -> None:
-        by_id: dict[str, list[_Pending]] = defaultdict(list)
-        for pending in pendings:
-            by_id[pending.frame_id].append(pending)
+        # Frames that share their id with another of the batch, by id (most batches have none).
+        by_id: dict[str, list[_Pending]] = {}
+        if len({p.frame_id for p in pendings}) < len(pendings):
+            for pending in pendings:
+                by_id.setdefault(pending.frame_id, []).append(pending)
         units: deque[list[_Pending]] = deque([pendings])
         waiting: list[list[_Pending]] = []
         round_no = 0
@@ -430,7 +536,7 @@ class _BatchWriter:
             if not units:
                 round_no += 1
                 await asyncio.sleep(backoff_seconds(round_no, self._settings))
-                units.extend(sorted(waiting, key=lambda u: u[0].item.index))
+                units.extend(sorted(waiting, key=lambda u: u[0].index))
                 waiting = []
             unit = units.popleft()
             retry_units, again_now = await self._attempt(unit, by_id)
@@ -455,7 +561,8 @@ class _BatchWriter:
             pending.attempts += 1
         ready, transient = await self._prepare_blobs(unit)
         retry_units = [transient] if transient else []
-        ready = [p for p in ready if not self._superseded(p, by_id)]
+        if by_id:
+            ready = [p for p in ready if not self._superseded(p, by_id)]
         if not ready:
             return retry_units, []
         try:
@@ -468,7 +575,7 @@ class _BatchWriter:
         except Exception as exc:  # noqa: BLE001 - classified below; the stream must move on
             retryable = transient_error(exc)
             if retryable is not None:
-                log.info("upload_write_retry", frames=len(ready), first_index=ready[0].item.index,
+                log.info("upload_write_retry", frames=len(ready), first_index=ready[0].index,
                          attempts=max(p.attempts for p in ready), error=retryable.message)
                 for pending in ready:
                     pending.last_error = retryable
@@ -490,7 +597,8 @@ class _BatchWriter:
             ready[0].fail(self._write_error(exc, ready[0]))
             return retry_units, []
         for pending, what in zip(ready, written, strict=True):
-            pending.succeed(what)
+            # Compared by identity: an enum member's hash is computed in Python.
+            pending.outcome = CREATED if what is Written.CREATED else UPDATED if what is Written.UPDATED else UNCHANGED
         return retry_units, []
 
     @staticmethod
@@ -499,15 +607,15 @@ class _BatchWriter:
         not written over it: in stream order it came first. It gets the
         outcome it would have had, and the later one's outcome is taken
         against it."""
-        same_id = by_id[pending.frame_id]
-        if len(same_id) == 1:
+        same_id = by_id.get(pending.frame_id)
+        if same_id is None:
             return False  # the usual case: no other frame of the batch has its id
         later = [q for q in same_id
-                 if q.item.index > pending.item.index and q.outcome in (CREATED, UPDATED, UNCHANGED)]
+                 if q.index > pending.index and q.outcome in (CREATED, UPDATED, UNCHANGED)]
         if not later:
             return False
         first_written = later[0]
-        same = pending.prepared.etag == first_written.prepared.etag
+        same = pending.etag == first_written.etag
         # The later frame was UNCHANGED: the stored content equals it, so equal to it is unchanged too.
         # After UPDATED the stored content before is unknown here: an update is the safe word.
         pending.outcome = CREATED if first_written.outcome == CREATED else (
@@ -526,9 +634,9 @@ class _BatchWriter:
 
         async def store_inline(pending: _Pending) -> None:
             async with limiter:
-                await store_inline_blobs(self._blobs, pending.prepared)
+                await store_inline_blobs(self._blobs, pending.blob_work)
 
-        storing = [p for p in todo if p.prepared.inline_blobs]
+        storing = [p for p in todo if p.blob_work.inline_blobs]
         outcomes = await asyncio.gather(*(store_inline(p) for p in storing), return_exceptions=True)
         failed: set[int] = set()
         for pending, outcome in zip(storing, outcomes, strict=True):
@@ -539,7 +647,7 @@ class _BatchWriter:
         checking = [p for p in todo if id(p) not in failed]
         # Only frames that reference blobs wait for the blob service; the
         # others are ready whatever it answers.
-        referencing = [p for p in checking if p.prepared.referenced_blobs]
+        referencing = [p for p in checking if p.blob_work.referenced_blobs]
         if referencing:
             failed.update(await self._check_references(referencing, transient))
         for pending in checking:
@@ -553,7 +661,7 @@ class _BatchWriter:
         fails for a non-transient reason is repeated per frame, so only the
         frame at fault fails."""
         failed: set[int] = set()
-        wanted = list(dict.fromkeys(d for p in referencing for d in p.prepared.referenced_blobs))
+        wanted = list(dict.fromkeys(d for p in referencing for d in p.blob_work.referenced_blobs))
         try:
             missing = await self._blobs.find_missing(wanted)
         except Exception as exc:  # noqa: BLE001 - classified per frame
@@ -566,7 +674,7 @@ class _BatchWriter:
                 self._blob_failure(pending, exc, transient)
             return failed
         for pending in referencing:
-            absent = [d for d in pending.prepared.referenced_blobs if d in missing]
+            absent = [d for d in pending.blob_work.referenced_blobs if d in missing]
             if absent:
                 failed.add(id(pending))
                 pending.fail(missing_blobs_error(absent))
@@ -582,22 +690,29 @@ class _BatchWriter:
         elif isinstance(exc, FramevaultError):
             pending.fail(exc)
         else:
-            log.error("upload_blob_call_failed", frame_index=pending.item.index, exc_info=exc)
+            log.error("upload_blob_call_failed", frame_index=pending.index, exc_info=exc)
             pending.fail(Internal("could not reach the blob service; see server logs"))
 
     async def _write(self, ready: list[_Pending]) -> list[Written]:
         saved_ms, dataset_id, version_id = now_ms(), self._version.dataset_id, self._version.id
-        documents = [pending.prepared.document(dataset_id=dataset_id, version_id=version_id, saved_ms=saved_ms)
-                     for pending in ready]
+        documents: list[EncodedRevision] = []
+        # The frames of one request at a time: the codec writes their documents in one call.
+        for items, same_request in itertools.groupby(ready, key=attrgetter("items")):
+            run = list(same_request)
+            encoded = items.documents([p.position for p in run], dataset_id, version_id, saved_ms)
+            documents.extend(EncodedRevision(data, frame_id=p.frame_id, etag=p.etag, dataset_id=dataset_id,
+                                             version_id=version_id) for p, data in zip(run, encoded, strict=True))
         async with write_lease(self._store, self._version) as lease, self._store.transaction() as session:
             return await write_revisions(self._store, session, lease, documents)
 
     def _write_error(self, exc: Exception, pending: _Pending) -> FramevaultError:
         if isinstance(exc, TooLargeToStore):
-            return pending.prepared.too_large_to_store(f"frames[{pending.item.index}]", exc)
+            checked = pending.items.check(pending.position).checked
+            assert checked is not None
+            return PreparedFrame(checked).too_large_to_store(f"frames[{pending.index}]", exc)
         if isinstance(exc, FramevaultError):
             return exc
-        log.error("upload_frame_write_failed", frame_index=pending.item.index, frame_id=pending.frame_id,
+        log.error("upload_frame_write_failed", frame_index=pending.index, frame_id=pending.frame_id,
                   exc_info=exc)
         return Internal("the frame could not be written; see server logs")
 
@@ -621,8 +736,9 @@ def _checked_options(request: metadata_service_pb2.UploadFramesRequest, settings
 async def upload_frames(
     store: FrameStore, blobs: BlobGateway, settings: Settings,
     requests: AsyncIterator[ReceivedUploadRequest],
-) -> AsyncIterator[metadata_service_pb2.UploadFramesResponse]:
-    """The UploadFrames stream; see the module docstring and the proto."""
+) -> AsyncIterator[metadata_service_pb2.UploadFramesResponse | bytes]:
+    """The UploadFrames stream; see the module docstring and the proto.
+    Results are sent as the codec encoded them (bytes)."""
     first = await anext(aiter(requests), None)
     if first is None:
         raise InvalidArgument.field("options", "the stream ended before its first request")

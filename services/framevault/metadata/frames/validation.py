@@ -30,9 +30,11 @@ from framevault_codec import (
     MAX_FRAME_BLOB_BYTES,
     MAX_FRAME_ID_BYTES,
     CheckedFrame,
+    UploadItems,
     derive_frame_id,
-    split_upload_request,
+    split_upload_items,
     text_problem,
+    upload_results_response,
 )
 
 from framevault.api.digests import MAX_BLOB_SIZE, BlobDigest
@@ -44,8 +46,8 @@ from framevault.v1 import frame_pb2
 __all__ = [
     "DERIVED_ID_HEX_CHARS", "MAX_CLIENT_KEY_BYTES", "MAX_CONTEXT_ID_BYTES", "MAX_FRAME_BLOB_BYTES", "MAX_FRAME_ID_BYTES",
     "CheckedFrame", "FrameCheck",
-    "FrameLimits", "PreparedFrame", "check_frame", "derive_frame_id", "frame_id_problem", "frame_violations",
-    "prepare_frame", "split_upload_request", "text_problem",
+    "FrameLimits", "PreparedFrame", "UploadItems", "check_frame", "derive_frame_id", "frame_id_problem",
+    "frame_violations", "prepare_frame", "split_upload_items", "text_problem", "upload_results_response",
 ]
 
 # Of an upload item, not of a frame.
@@ -129,7 +131,7 @@ class FrameCheck:
 
 def frame_violations(checked: CheckedFrame, prefix: str) -> list[FieldViolation]:
     """The violations of a frame the codec checked with paths relative to the
-    frame (``split_upload_request``, or ``check`` with an empty prefix), under
+    frame (``split_upload_items``, or ``check`` with an empty prefix), under
     ``prefix``."""
     return [FieldViolation(prefix + field, description) for field, description in checked.violations]
 
