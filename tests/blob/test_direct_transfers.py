@@ -106,9 +106,38 @@ async def test_a_direct_upload_is_verified_published_and_read_back_in_parallel_r
     # Read back in 3 MiB ranges, four at a time, over the download URL.
     assert await client.read(digest) == data
     assert client.direct_transfers == 2 and client.fallbacks == 0
-    # The same bytes again: FindMissingBlobs says present, nothing is sent.
+    # The same bytes again: StartDirectUpload says present, nothing is sent.
     again = await client.upload_bytes(data)
     assert again.already_existed and again.bytes_sent == 0
+
+
+class _CountedStub:
+    """A BlobService stub that counts the calls of each method it passes on."""
+
+    def __init__(self, stub: blob_pb2_grpc.BlobServiceStub):
+        self._stub = stub
+        self.calls: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> object:
+        method = getattr(self._stub, name)
+
+        def counted(*args: object, **kwargs: object) -> object:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return method(*args, **kwargs)
+
+        return counted
+
+
+async def test_a_direct_upload_learns_whether_the_store_has_the_blob_from_its_start_alone(
+        small_parts_stub: blob_pb2_grpc.BlobServiceStub, s3: S3BlobStorage):
+    data, digest = random_blob(SMALL_PART + 321)
+    stub = _CountedStub(small_parts_stub)
+    client = BlobClient(stub, direct=DIRECT)  # type: ignore[arg-type]
+    first = await client.upload_bytes(data)
+    again = await client.upload_bytes(data)
+    assert not first.already_existed and again.already_existed and again.bytes_sent == 0
+    assert await s3.get(cas_key(digest)) == data
+    assert "FindMissingBlobs" not in stub.calls and stub.calls["StartDirectUpload"] == 2
 
 
 async def test_staged_bytes_are_never_visible_and_a_wrong_sha256_is_never_stored(

@@ -1,7 +1,8 @@
 """A BlobService client that uploads only what is missing and resumes broken writes.
 
 Used by the SDK, tests and benchmarks. ``upload`` checks FindMissingBlobs first
-(no bytes move for a blob the store has), then follows the resume protocol of
+(no bytes move for a blob the store has; a direct upload learns it from
+StartDirectUpload instead), then follows the resume protocol of
 ``QueryWriteStatusResponse``: ask QueryWriteStatus, write from the committed
 size it answers, and after a broken stream (or ABORTED: the upload changed or
 started over) ask again. The service keeps whole parts of
@@ -243,9 +244,8 @@ class BlobClient:
         then moves from it to the socket by sendfile (no read into this process, no copy), and
         ``sent_up_to`` hears from the sending thread how far it got (``read_at`` is not called).
         """
-        if not await self.missing([digest]):
-            return UploadResult(digest, 0, True, 0)
         name = self.upload_name(digest, upload_id)
+        # StartDirectUpload answers whether the store has the blob: a direct upload asks nothing before it.
         if await self.goes_direct(digest.size, write=True):
             try:
                 result = await self._upload_direct(name, digest, read_at, source, sent_up_to)
@@ -253,6 +253,8 @@ class BlobClient:
                 return result
             except DirectUnreachable:
                 self.note_unreachable()
+        if not await self.missing([digest]):
+            return UploadResult(digest, 0, True, 0)
         return await self._upload_streamed(name, digest, read_at)
 
     async def goes_direct(self, size: int, *, write: bool = False) -> bool:
@@ -338,16 +340,13 @@ class BlobClient:
                     whole = (part.offset, part.size_bytes) == (0, digest.size)
                     if whole and source is not None:
                         body = _FileRegion(source, 0, part.size_bytes, sent_up_to)
-                        headers = await _checksum_headers(part, None, digest)
                     elif part.size_bytes > STREAMED_PART_BYTES and whole:
                         # A whole blob in one PUT: read as it is sent, never held in memory whole.
                         body = _StreamedPart(read_at, part.offset, part.size_bytes, asyncio.get_running_loop(),
                                              options.transfer_timeout_seconds)
-                        headers = await _checksum_headers(part, None, digest)
                     else:
                         body = await read_at(part.offset, part.size_bytes)
-                        headers = await _checksum_headers(part, body, digest)
-                    headers["Content-Length"] = str(part.size_bytes)
+                    headers = {**_checksum_headers(part.url, digest), "Content-Length": str(part.size_bytes)}
                     with connections.lease() as connection:
                         await self._exchange(connection, pool, "PUT", part.url, body, headers)
                     return part.size_bytes
@@ -629,19 +628,14 @@ class _Counter:
     bytes: int = 0
 
 
-async def _checksum_headers(part: blob_pb2.DirectUploadPart, data: bytes | None,
-                            digest: BlobDigest) -> dict[str, str]:
-    """The headers a part URL signs beyond its host: a URL that signs ``x-amz-checksum-sha256``
-    (one PUT of a whole blob straight to its content address) must be sent the base64 of the part's
-    sha256 and ``x-amz-sdk-checksum-algorithm: SHA256``; the store refuses bytes of another hash."""
-    query = urllib.parse.parse_qs(urllib.parse.urlsplit(part.url).query)
+def _checksum_headers(url: str, digest: BlobDigest) -> dict[str, str]:
+    """The headers a part URL signs beyond its host: a URL that signs ``x-amz-checksum-sha256`` (the
+    one PUT of a whole blob straight to its content address; the service signs it for no other part)
+    must be sent the base64 of the blob's sha256 and ``x-amz-sdk-checksum-algorithm: SHA256``; the
+    store refuses bytes of another hash."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
     signed = set(";".join(query.get("X-Amz-SignedHeaders", [])).split(";"))
-    if S3_CHECKSUM_HEADER not in signed:
-        return {}
-    if part.offset == 0 and part.size_bytes == digest.size:
-        return s3_checksum_headers(digest.hash)
-    assert data is not None
-    return s3_checksum_headers(await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest()))
+    return s3_checksum_headers(digest.hash) if S3_CHECKSUM_HEADER in signed else {}
 
 
 class _StreamedPart:

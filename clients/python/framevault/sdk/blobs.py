@@ -41,14 +41,20 @@ from framevault.api.blob_client import (
     ReadTarget,
     find_missing,
 )
-from framevault.api.digests import BLOB_URI_PREFIX, BlobDigest, BlobUriError, digest_to_proto, parse_blob_uri
+from framevault.api.digests import (
+    BLOB_URI_PREFIX,
+    BlobDigest,
+    BlobUriError,
+    digest_to_proto,
+    file_digest,
+    parse_blob_uri,
+)
 from framevault.sdk.client import FramevaultClient, retry_policy
 from framevault.sdk.errors import FramevaultError
 from framevault.sdk.progress import LazyBar, progress_bar
 from framevault.sdk.settings import ClientSettings
 from framevault.v1 import blob_pb2
 
-HASH_READ_BYTES = 4 * 1024 * 1024
 DEFAULT_CHUNK_BYTES = 1024 * 1024
 # Read pieces from this size on are hashed (and written) in a thread rather than on the event loop.
 OFF_LOOP_BYTES = 1024 * 1024
@@ -94,16 +100,6 @@ class _DigestCache:
 _digest_cache = _DigestCache()
 
 
-def _hash_file(path: str) -> BlobDigest:
-    sha = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_READ_BYTES):
-            sha.update(chunk)
-            size += len(chunk)
-    return BlobDigest(sha.hexdigest(), size)
-
-
 async def digest_file(path: str) -> BlobDigest:
     """sha256 and size of a file (hashed off the event loop, cached while unchanged).
 
@@ -115,7 +111,7 @@ async def digest_file(path: str) -> BlobDigest:
     cached = _digest_cache.get(key)
     if cached is not None:
         return cached
-    digest = await asyncio.to_thread(_hash_file, path)
+    digest = await asyncio.to_thread(file_digest, Path(path))
     _digest_cache.put(key, digest)
     return digest
 
