@@ -11,6 +11,7 @@ stream-wide indexes.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,8 +20,22 @@ from google.protobuf.internal.encoder import _VarintBytes  # type: ignore[attr-d
 from framevault.common.config import Settings
 from framevault.common.errors import FieldViolation, InvalidArgument
 from framevault.common.request_decoding import UndecodableRequest, split_repeated, tolerant
-from framevault.metadata.frames.upload import FAILED, ReceivedUploadRequest, _BatchWriter, _Segment
-from framevault.metadata.frames.validation import MAX_CLIENT_KEY_BYTES, FrameLimits, check_frame, text_problem
+from framevault.metadata.frames.upload import (
+    FAILED,
+    UNCHANGED,
+    ReceivedUploadRequest,
+    _BatchWriter,
+    _Intake,
+    _results_response,
+    _Segment,
+)
+from framevault.metadata.frames.validation import (
+    MAX_CLIENT_KEY_BYTES,
+    FrameLimits,
+    check_frame,
+    text_problem,
+    upload_results_response,
+)
 from framevault.v1 import frame_pb2, metadata_pb2
 from framevault.v1 import metadata_service_pb2 as ms
 
@@ -168,6 +183,48 @@ def test_the_codec_takes_items_apart_without_decoding_them_as_messages():
     assert [items.check(position).checked is not None for position in range(4)] == [True, True, True, False]
     assert items.check(3).frame_problem
     assert items.ready == [True, True, True, False]
+
+
+def test_results_are_encoded_as_the_protobuf_runtime_encodes_them():
+    status = InvalidArgument([FieldViolation("frames[1].id", "required")]).to_status()
+    expected = ms.UploadFramesResponse()
+    results = expected.results.results
+    results.add(index=0, frame_id="a", outcome=CREATED, attempts=1)
+    results.add(index=1, client_key="k1", outcome=FAILED, attempts=1).error.CopyFrom(status)
+    results.add(index=2**40, client_key="ключ", frame_id="é", outcome=UNCHANGED, attempts=3)
+    encoded = upload_results_response([0, 1, 2**40], ["", "k1", "ключ"], ["a", "", "é"], [CREATED, FAILED, UNCHANGED],
+                                      [1, 1, 3], [None, status.SerializeToString(), None])
+    assert encoded == expected.SerializeToString()
+    # A batch of frames the codec refused, answered from their pendings.
+    pendings = _pendings(ReceivedUploadRequest(CASES["several violations and a bad client key"], LIMITS), 7)
+    expected = ms.UploadFramesResponse()
+    assert pendings[0].frame_id  # derived from the source URI
+    expected.results.results.add(index=7, frame_id=pendings[0].frame_id, outcome=FAILED, attempts=1,
+                                 client_key="k\x00").error.CopyFrom(pendings[0].error.to_status())
+    assert _results_response(pendings) == expected.SerializeToString()
+    assert upload_results_response([], [], [], [], [], []) == ms.UploadFramesResponse(
+        results=ms.UploadResults()).SerializeToString()
+
+
+async def test_a_batch_takes_part_of_a_request_and_the_next_batch_the_rest():
+    data = b"".join(_item(_frame(i).SerializeToString()) for i in range(5))
+
+    async def later_requests() -> AsyncIterator[ReceivedUploadRequest]:
+        for _ in range(2):
+            yield ReceivedUploadRequest(data, LIMITS)
+
+    intake = _Intake(later_requests(), window=10, byte_budget=1 << 30)
+    await intake.read(ReceivedUploadRequest(_options(), LIMITS))  # everything arrived before the first batch
+    batches = []
+    while (batch := await intake.next_batch(3)) is not None:
+        batches.append([[(p.index, p.frame_id) for p in _BatchWriter.pendings(segment)] for segment in batch])
+        intake.answered(batch)
+    assert batches == [
+        [[(0, "f0"), (1, "f1"), (2, "f2")]],
+        [[(3, "f3"), (4, "f4")], [(5, "f0")]],
+        [[(6, "f1"), (7, "f2"), (8, "f3")]],
+        [[(9, "f4")]],
+    ]
 
 
 async def _raw_upload(metadata_channel: Any, requests: list[bytes]) -> list[ms.FrameResult]:
