@@ -34,7 +34,7 @@ import urllib.parse
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -719,6 +719,17 @@ class _ConnectionPool:
         self._idle.clear()
 
 
+@dataclass
+class _PieceBuffers:
+    """The buffers of one fetching worker of a verified read, made as they are needed (fresh pages
+    cost a fault each when first written): up to PIECES_HELD_PER_WORKER handed to the hashing, and
+    a spare one."""
+
+    free: list[bytearray] = field(default_factory=list)
+    made: int = 0
+    spare: bytearray | None = None
+
+
 class _VerifiedRead:
     """The threads of one ``BlobClient.direct_read_verified``: ``fetch`` (one per connection) and
     ``hash``, meeting under one condition."""
@@ -745,15 +756,14 @@ class _VerifiedRead:
 
     def fetch(self, connection: _StoreConnection) -> None:
         """Takes ranges until none is left; a failure stops the whole read."""
-        free = [bytearray(READ_PIECE_BYTES) for _ in range(PIECES_HELD_PER_WORKER)]
-        spare = bytearray(READ_PIECE_BYTES)
+        buffers = _PieceBuffers()
         try:
             while not self._stopped.is_set():
                 with self._changed:
                     if not self._ranges:
                         return
                     start, end = self._ranges.pop()
-                self._fetch_range(connection, start, end, free, spare)
+                self._fetch_range(connection, start, end, buffers)
         except BaseException as exc:  # noqa: BLE001 - raised to the caller by raise_failure
             with self._changed:
                 if self._failure is None and not self._stopped.is_set():
@@ -761,8 +771,11 @@ class _VerifiedRead:
                 self._stopped.set()
                 self._changed.notify_all()
 
-    def _fetch_range(self, connection: _StoreConnection, start: int, end: int, free: list[bytearray],
-                     spare: bytearray) -> None:
+    def _fetch_range(self, connection: _StoreConnection, start: int, end: int, buffers: _PieceBuffers) -> None:
+        """Fetches ``[start, end)`` piece by piece, each into a buffer handed to the hashing with its
+        piece (back in ``buffers.free`` once hashed) or, while all of them wait to be hashed, into
+        the spare one, whose pieces the hashing reads back from the target."""
+        free = buffers.free
         breaks = refusals = 0
         position = start
         while position < end and not self._stopped.is_set():
@@ -775,8 +788,14 @@ class _VerifiedRead:
                         return
                     with self._changed:
                         buffer = free.pop() if free else None
+                    if buffer is None and buffers.made < PIECES_HELD_PER_WORKER:
+                        buffer, buffers.made = bytearray(READ_PIECE_BYTES), buffers.made + 1
+                    if buffer is None and buffers.spare is None:
+                        buffers.spare = bytearray(READ_PIECE_BYTES)
+                    receiving = buffer if buffer is not None else buffers.spare
+                    assert receiving is not None
                     size = min(READ_PIECE_BYTES, end - position)
-                    with memoryview(spare if buffer is None else buffer) as view:
+                    with memoryview(receiving) as view:
                         try:
                             connection.read_into(response, view[:size])
                         except BaseException:
