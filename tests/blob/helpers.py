@@ -79,7 +79,7 @@ class HeldParts(S3BlobStorage):
         self.held = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartInfo:
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes | memoryview) -> PartInfo:
         if number in self.hold:
             self.held.set()
             await self.release.wait()

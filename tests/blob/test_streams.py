@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import threading
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import cast
 
 import pytest
 
+from framevault.api.digests import BlobDigest
 from framevault.blob import wire
-from framevault.blob.storage import S3BlobStorage
+from framevault.blob.hashing import Sha256
+from framevault.blob.keys import cas_key
+from framevault.blob.storage import PartInfo, S3BlobStorage
+from framevault.blob.uploads import BlobWriter, WriteChunk
+from framevault.common.config import Settings
 from framevault.v1 import blob_pb2
 
-from .helpers import MIB
+from .helpers import MIB, SMALL_PART, random_blob
 
 READ_AHEAD_THREAD = "s3-read-ahead"
 
@@ -67,3 +73,84 @@ async def test_read_range_hands_over_a_broken_body_as_an_error(s3: S3BlobStorage
                 pass
     finally:
         await s3.delete(key)
+
+
+class RecordedParts(S3BlobStorage):
+    """The real bucket, remembering what each part upload was handed."""
+
+    def __init__(self, settings: Settings):
+        super().__init__(settings)
+        self.bodies: list[bytes | memoryview] = []
+
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes | memoryview) -> PartInfo:
+        self.bodies.append(data)
+        return await super().upload_part(key, upload_id, number, data)
+
+
+async def _chunks(digest: BlobDigest, data: bytes, sizes: list[int]) -> AsyncIterator[WriteChunk]:
+    name = f"uploads/{uuid.uuid4()}/blobs/{digest.hash}/{digest.size}"
+    offset, turn = 0, 0
+    while offset < len(data):
+        piece = data[offset:offset + sizes[turn % len(sizes)]]
+        yield WriteChunk(name if offset == 0 else "", offset, piece, offset + len(piece) == len(data))
+        offset += len(piece)
+        turn += 1
+
+
+async def test_parts_go_up_from_one_reused_buffer_and_store_the_exact_bytes(small_parts_settings: Settings,
+                                                                            s3: S3BlobStorage) -> None:
+    # Chunk sizes that do not divide the part size: chunks straddle part boundaries.
+    data, digest = random_blob(3 * SMALL_PART + 5 * MIB + 3)
+    storage = RecordedParts(small_parts_settings)
+    try:
+        result = await BlobWriter(storage, small_parts_settings).write(
+            _chunks(digest, data, [1, 3 * MIB + 7, 4 * MIB, 12345, MIB]))
+        assert result.committed_size == digest.size
+        assert await s3.get(cas_key(digest)) == data
+        assert [len(b) for b in storage.bodies] == [SMALL_PART] * 3 + [5 * MIB + 3]
+        # Every part was copied into the same buffer, none into a part-sized allocation of its own.
+        buffers = {id(b.obj) for b in storage.bodies if isinstance(b, memoryview)}
+        assert len(buffers) == 1 and all(isinstance(b, memoryview) for b in storage.bodies)
+    finally:
+        await s3.delete(cas_key(digest))
+        await storage.close()
+
+
+async def test_a_whole_blob_in_one_chunk_is_stored_from_that_chunk(settings: Settings, s3: S3BlobStorage) -> None:
+    data, digest = random_blob(3 * MIB + 1)
+    chunk = WriteChunk(f"uploads/{uuid.uuid4()}/blobs/{digest.hash}/{digest.size}", 0, data, True)
+
+    async def one() -> AsyncIterator[WriteChunk]:
+        yield chunk
+
+    try:
+        assert (await BlobWriter(s3, settings).write(one())).committed_size == digest.size
+        assert await s3.get(cas_key(digest)) == data
+    finally:
+        await s3.delete(cas_key(digest))
+
+
+async def test_put_and_parts_take_memoryviews(s3: S3BlobStorage) -> None:
+    key = f"tests/streams/{uuid.uuid4().hex}"
+    data = bytearray(os.urandom(6 * MIB + 9))
+    try:
+        await s3.put(key, memoryview(data)[9:])
+        assert await s3.get(key) == data[9:]
+        upload_id = await s3.create_multipart(key)
+        parts = [await s3.upload_part(key, upload_id, 1, memoryview(data)[:5 * MIB]),
+                 await s3.upload_part(key, upload_id, 2, memoryview(data)[5 * MIB:])]
+        await s3.complete_multipart(key, upload_id, parts)
+        assert await s3.get(key) == data
+    finally:
+        await s3.delete(key)
+
+
+def test_sha256_reads_bytes_buffers_and_views_alike() -> None:
+    data = os.urandom(3 * MIB + 11)
+    running = Sha256()
+    running.update(data[:10])
+    running.update(memoryview(bytearray(data))[10:MIB])  # writable: read in place
+    running.update(memoryview(data)[MIB:2 * MIB])  # read-only view of bytes
+    running.update(bytearray(data[2 * MIB:]))
+    running.update(memoryview(bytearray()))
+    assert running.hexdigest() == hashlib.sha256(data).hexdigest()

@@ -34,7 +34,7 @@ def _load_libcrypto() -> ctypes.CDLL | None:
         lib = ctypes.CDLL(name)
         for fn in (lib.SHA256_Init, lib.SHA256_Update, lib.SHA256_Final):
             fn.restype = ctypes.c_int
-        lib.SHA256_Update.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+        lib.SHA256_Update.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
         lib.SHA256_Final.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
         lib.SHA256_Init.argtypes = [ctypes.c_void_p]
     except (OSError, AttributeError):
@@ -85,11 +85,10 @@ class Sha256:
         restored._ctx = ctypes.create_string_buffer(bytes(checkpoint), _CTX_SIZE)
         return restored
 
-    def update(self, data: bytes | memoryview) -> None:
+    def update(self, data: bytes | bytearray | memoryview) -> None:
         if self._ctx is not None:
             assert _LIBCRYPTO is not None
-            raw = bytes(data) if isinstance(data, memoryview) else data
-            _LIBCRYPTO.SHA256_Update(self._ctx, raw, len(raw))
+            _LIBCRYPTO.SHA256_Update(self._ctx, *_in_place(data))
         else:
             assert self._fallback is not None
             self._fallback.update(data)
@@ -108,3 +107,15 @@ class Sha256:
         out = ctypes.create_string_buffer(_DIGEST_SIZE)
         _LIBCRYPTO.SHA256_Final(out, final_ctx)
         return out.raw.hex()
+
+
+def _in_place(data: bytes | bytearray | memoryview) -> tuple[bytes | ctypes.Array[ctypes.c_char], int]:
+    """What ``SHA256_Update`` reads and how many bytes: ``bytes`` and writable buffers (a part buffer)
+    where they are; only a read-only view other than ``bytes`` is copied first."""
+    if isinstance(data, bytes):
+        return data, len(data)
+    view = memoryview(data).cast("B")
+    if view.readonly:
+        copied = view.tobytes()
+        return copied, len(copied)
+    return (ctypes.c_char * view.nbytes).from_buffer(view), view.nbytes

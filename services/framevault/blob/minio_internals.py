@@ -17,6 +17,7 @@ server, so an SDK upgrade that changes them fails there, not in production.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 from urllib.parse import quote
 
 from minio import Minio
@@ -38,9 +39,15 @@ PINNED_SIGNATURES: Mapping[str, tuple[str, ...]] = {
 }
 
 
-def put_with_headers(client: Minio, bucket: str, key: str, data: bytes, headers: dict[str, str]) -> str:
+def _body(data: bytes | memoryview) -> bytes:
+    """``data`` as the SDK's annotations want it: it sends any buffer as it is (its hashing, ``len`` and
+    urllib3 take one), so a memoryview of a part buffer goes out without being copied into bytes."""
+    return cast(bytes, data)
+
+
+def put_with_headers(client: Minio, bucket: str, key: str, data: bytes | memoryview, headers: dict[str, str]) -> str:
     """One PutObject request carrying exactly ``headers`` (conditions included); returns the ETag."""
-    written: ObjectWriteResult = client._put_object(bucket, key, data, dict(headers))
+    written: ObjectWriteResult = client._put_object(bucket, key, _body(data), dict(headers))
     return (written.etag or "").strip('"')
 
 
@@ -48,9 +55,9 @@ def create_multipart_upload(client: Minio, bucket: str, key: str, content_type: 
     return client._create_multipart_upload(bucket, key, {"Content-Type": content_type})
 
 
-def upload_part(client: Minio, bucket: str, key: str, upload_id: str, number: int, data: bytes) -> str:
+def upload_part(client: Minio, bucket: str, key: str, upload_id: str, number: int, data: bytes | memoryview) -> str:
     """Uploads part ``number``; returns its ETag without quotes."""
-    return client._upload_part(bucket, key, data, None, upload_id, number).strip('"')
+    return client._upload_part(bucket, key, _body(data), None, upload_id, number).strip('"')
 
 
 def upload_part_copy(client: Minio, bucket: str, key: str, upload_id: str, number: int, source_key: str,

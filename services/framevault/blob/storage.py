@@ -20,7 +20,6 @@ import base64
 import collections
 import contextlib
 import hashlib
-import io
 import itertools
 import threading
 import uuid
@@ -36,7 +35,6 @@ from minio import Minio
 from minio.datatypes import ListMultipartUploadsResult
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
-from minio.helpers import MIN_PART_SIZE
 
 from framevault.api.digests import s3_checksum_headers
 from framevault.blob import minio_internals
@@ -154,7 +152,7 @@ class BlobStorage(Protocol):
         """Size and age of ``key``, or None when it does not exist."""
         ...
 
-    async def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None: ...
+    async def put(self, key: str, data: bytes | memoryview, *, content_type: str = "application/octet-stream") -> None: ...
 
     async def get(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
         """Bytes ``[offset, offset+length)`` (to the end when length is None); raises ObjectMissing."""
@@ -193,7 +191,7 @@ class BlobStorage(Protocol):
         """Starts a multipart upload to ``key``; returns its upload id."""
         ...
 
-    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartInfo: ...
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes | memoryview) -> PartInfo: ...
 
     async def list_parts(self, key: str, upload_id: str) -> list[PartInfo]:
         """Committed parts in number order; raises UploadMissing."""
@@ -329,11 +327,10 @@ class S3BlobStorage:
 
         return await self._run(stat)
 
-    async def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None:
-        # One PUT whatever the size: a part size of at least the whole object keeps the SDK from splitting it.
-        await self._run(lambda: self._client.put_object(self.bucket, key, io.BytesIO(data), len(data),
-                                                        content_type=content_type,
-                                                        part_size=max(len(data), MIN_PART_SIZE)))
+    async def put(self, key: str, data: bytes | memoryview, *, content_type: str = "application/octet-stream") -> None:
+        # One PUT whatever the size, sent from ``data`` itself (put_object would read a copy of it first).
+        await self._run(minio_internals.put_with_headers, self._client, self.bucket, key, data,
+                        {"Content-Type": content_type})
 
     async def get(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
         return (await self._run(self._read, key, offset, length)).data
@@ -413,7 +410,7 @@ class S3BlobStorage:
         return await self._run(minio_internals.create_multipart_upload, self._client, self.bucket, key,
                                "application/octet-stream")
 
-    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartInfo:
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes | memoryview) -> PartInfo:
         def upload() -> str:
             try:
                 return minio_internals.upload_part(self._client, self.bucket, key, upload_id, number, data)
