@@ -21,6 +21,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc import aio
 from grpc_status import rpc_status
 
+from framevault.api.transport import with_token
 from framevault.common.config import Secret, Settings, env_name
 from framevault.common.server import RunningService
 from framevault.stack.local import Stack
@@ -120,18 +121,14 @@ def _token(token: str | None, anonymous: bool) -> str | None:
     return admin_token() if token is None else token
 
 
-def client_credentials(*, token: str | None = None, anonymous: bool = False) -> grpc.ChannelCredentials:
-    """What test clients present to the session's services: the local CA as trust anchor, its
-    client certificate (the services require one: mutual TLS) and, on every call, ``token``
-    (default: the session's admin key; none when ``anonymous``)."""
+def client_credentials() -> grpc.ChannelCredentials:
+    """What test clients present to the session's services: the local CA as trust anchor and its
+    client certificate (the services require one: mutual TLS). The token goes with the channel's
+    calls as the SDK sends it (``channel_to``)."""
     pki = local_pki()
-    tls = grpc.ssl_channel_credentials(root_certificates=pki.ca_file.read_bytes(),
-                                       private_key=pki.client.key_file.read_bytes(),
-                                       certificate_chain=pki.client.cert_file.read_bytes())
-    bearer = _token(token, anonymous)
-    if bearer is None:
-        return tls
-    return grpc.composite_channel_credentials(tls, grpc.access_token_call_credentials(bearer))
+    return grpc.ssl_channel_credentials(root_certificates=pki.ca_file.read_bytes(),
+                                        private_key=pki.client.key_file.read_bytes(),
+                                        certificate_chain=pki.client.cert_file.read_bytes())
 
 
 # The settings that make a service process as secure as the session's in-process services (a blob
@@ -215,16 +212,20 @@ def client_tls_env(*, token: str | None = None, anonymous: bool = False) -> dict
 
 def channel_to(port: int, *, options: list[tuple[str, Any]] | None = None, token: str | None = None,
                anonymous: bool = False) -> aio.Channel:
-    """A channel to a service of the session (mutual TLS with the local CA, ``token`` on every call:
-    see ``client_credentials``), with the services' message limits unless ``options`` replace them."""
-    return aio.secure_channel(f"127.0.0.1:{port}", client_credentials(token=token, anonymous=anonymous),
-                              options=CHANNEL_OPTIONS if options is None else options)
+    """A channel to a service of the session (mutual TLS with the local CA: ``client_credentials``),
+    sending ``token`` with every call (default: the session's admin key; none when ``anonymous``),
+    with the services' message limits unless ``options`` replace them."""
+    target = f"127.0.0.1:{port}"
+    channel = aio.secure_channel(target, client_credentials(), options=CHANNEL_OPTIONS if options is None else options)
+    return with_token(channel, True, target, _token(token, anonymous))
 
 
-def sync_channel_to(port: int, *, token: str | None = None, anonymous: bool = False) -> grpc.Channel:
+def sync_channel_to(port: int, *, options: list[tuple[str, Any]] | None = None, token: str | None = None,
+                    anonymous: bool = False) -> grpc.Channel:
     """``channel_to`` for blocking calls."""
-    return grpc.secure_channel(f"127.0.0.1:{port}", client_credentials(token=token, anonymous=anonymous),
-                               options=CHANNEL_OPTIONS)
+    target = f"127.0.0.1:{port}"
+    channel = grpc.secure_channel(target, client_credentials(), options=CHANNEL_OPTIONS if options is None else options)
+    return with_token(channel, True, target, _token(token, anonymous))
 
 
 def require_security(settings: Settings) -> None:

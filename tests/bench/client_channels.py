@@ -1,7 +1,7 @@
 """How the harness and its client processes reach the services of a phase: plaintext, or mutual TLS
 with a bearer token when the phase runs with security on (``processes.running_services(secure=True)``
 hands its clients ``FRAMEVAULT_CA_FILE``, the client certificate and ``FRAMEVAULT_TOKEN``). The token
-goes with every call as the SDK sends it (``framevault.api.transport.token_interceptors``)."""
+goes with every call as the SDK sends it (``framevault.api.transport.with_token``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import os
 import grpc
 from grpc import aio
 
-from framevault.api.transport import token_interceptors, with_token
+from framevault.api.transport import with_token
 
 # The services' message limits.
 CHANNEL_OPTIONS = [
@@ -38,10 +38,11 @@ def _token() -> str | None:
 
 def async_channel(target: str) -> aio.Channel:
     credentials = channel_credentials()
-    interceptors = token_interceptors(credentials is not None, target, _token())
     if credentials is None:
-        return aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)
-    return aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS, interceptors=interceptors)
+        opened = aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    else:
+        opened = aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+    return with_token(opened, credentials is not None, target, _token())
 
 
 def channel(target: str) -> grpc.Channel:

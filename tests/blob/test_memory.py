@@ -21,7 +21,7 @@ import psutil
 import pytest
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from support import client_credentials, security_env
+from support import channel_to, security_env
 
 from framevault.common.config import Settings
 from framevault.v1 import blob_pb2, blob_pb2_grpc
@@ -40,15 +40,16 @@ SENT = 32 * SMALL_PART
 
 
 @asynccontextmanager
-async def blob_service_process(env: dict[str, str], log_path: Path) -> AsyncIterator[tuple[str, int]]:
-    """The blob service as ``python -m framevault.blob``; yields its address and pid once it serves."""
-    address = f"127.0.0.1:{free_port()}"
+async def blob_service_process(env: dict[str, str], log_path: Path) -> AsyncIterator[tuple[int, int]]:
+    """The blob service as ``python -m framevault.blob``; yields its port and pid once it serves."""
+    port = free_port()
+    address = f"127.0.0.1:{port}"
     with log_path.open("wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "framevault.blob"], stdout=log, stderr=subprocess.STDOUT,
                                    env={**os.environ, **env, "FRAMEVAULT_BLOB_ADDRESS": address,
                                         "FRAMEVAULT_BLOB_METRICS_ADDRESS": ""})
     try:
-        async with aio.secure_channel(address, client_credentials()) as channel:
+        async with channel_to(port) as channel:
             health = health_pb2_grpc.HealthStub(channel)
             async with asyncio.timeout(START_TIMEOUT_S):
                 while True:
@@ -60,7 +61,7 @@ async def blob_service_process(env: dict[str, str], log_path: Path) -> AsyncIter
                     except aio.AioRpcError:
                         pass
                     await asyncio.sleep(0.2)
-        yield address, process.pid
+        yield port, process.pid
     finally:
         process.terminate()
         try:
@@ -117,9 +118,8 @@ async def test_memory_per_write_stream_is_bounded_by_the_part_size(
            "FRAMEVAULT_BLOB_MAX_SIZE_BYTES": str(5 * TIB)}
     sent = SENT
     data, _ = random_blob(sent)
-    async with blob_service_process(env, tmp_path / "blob.log") as (address, pid):
-        async with aio.secure_channel(address, client_credentials(),
-                                      options=[("grpc.max_send_message_length", 8 * MIB)]) as channel:
+    async with blob_service_process(env, tmp_path / "blob.log") as (port, pid):
+        async with channel_to(port, options=[("grpc.max_send_message_length", 8 * MIB)]) as channel:
             stub = blob_pb2_grpc.BlobServiceStub(channel)
             caps = await stub.GetCapabilities(blob_pb2.GetCapabilitiesRequest())
             declared_size = caps.max_blob_size_bytes if declared == "largest" else sent + 1

@@ -23,7 +23,7 @@ import grpc
 import pytest
 from support import free_port
 
-from framevault.api.transport import bearer_token_credentials, with_call_credentials
+from framevault.api.transport import with_token
 from framevault.stack.services import SERVICE_NAMES, ServiceNotServing, ServiceProcess
 from framevault.v1 import blob_pb2_grpc, metadata_service_pb2_grpc
 
@@ -94,14 +94,15 @@ class Endpoints:
                 "FRAMEVAULT_TOKEN": self.token}
 
     def metadata_stub(self) -> metadata_service_pb2_grpc.MetadataServiceStub:
-        return metadata_service_pb2_grpc.MetadataServiceStub(channel(self.metadata_address, self.credentials()))
+        return metadata_service_pb2_grpc.MetadataServiceStub(
+            channel(self.metadata_address, self.tls_credentials(), token=self.token))
 
     def blob_stub(self) -> blob_pb2_grpc.BlobServiceStub:
-        return blob_pb2_grpc.BlobServiceStub(channel(self.blob_address, self.credentials()))
+        return blob_pb2_grpc.BlobServiceStub(channel(self.blob_address, self.tls_credentials(), token=self.token))
 
-    def credentials(self) -> grpc.ChannelCredentials | None:
-        """How plain gRPC calls of the tests reach the services: plaintext to this machine, the admin key."""
-        return with_call_credentials(None, self.metadata_address, bearer_token_credentials(self.token))
+    def tls_credentials(self) -> grpc.ChannelCredentials | None:
+        """How plain gRPC calls of the tests reach the services (with the admin key): plaintext to this machine."""
+        return None
 
 
 @dataclass
@@ -125,13 +126,12 @@ class SecureEndpoints(Endpoints):
         environment = {key: value for key, value in caller_environment().items() if key != "FRAMEVAULT_CONFIG"}
         return {**environment, "XDG_CONFIG_HOME": str(self.config_home)}
 
-    def credentials(self) -> grpc.ChannelCredentials | None:
+    def tls_credentials(self) -> grpc.ChannelCredentials | None:
         def pem(variable: str) -> bytes:
             return Path(self.client_tls_env[variable]).read_bytes()
 
-        tls = grpc.ssl_channel_credentials(pem("FRAMEVAULT_CA_FILE"), pem("FRAMEVAULT_CLIENT_KEY_FILE"),
-                                           pem("FRAMEVAULT_CLIENT_CERT_FILE"))
-        return with_call_credentials(tls, self.metadata_address, bearer_token_credentials(self.token))
+        return grpc.ssl_channel_credentials(pem("FRAMEVAULT_CA_FILE"), pem("FRAMEVAULT_CLIENT_KEY_FILE"),
+                                            pem("FRAMEVAULT_CLIENT_CERT_FILE"))
 
 
 _channels: dict[str, grpc.Channel] = {}
@@ -140,13 +140,12 @@ _channels: dict[str, grpc.Channel] = {}
 def channel(address: str, credentials: grpc.ChannelCredentials | None = None, *, token: str = "") -> grpc.Channel:
     """One channel per address for the whole session, with the services' message limits; plaintext
     unless ``credentials`` say otherwise, sending ``token`` on every call when one is given."""
-    if credentials is None and token:
-        credentials = with_call_credentials(None, address, bearer_token_credentials(token))
     if address not in _channels:
         options = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
                    ("grpc.max_send_message_length", 64 * 1024 * 1024)]
-        _channels[address] = (grpc.insecure_channel(address, options=options) if credentials is None
-                              else grpc.secure_channel(address, credentials, options=options))
+        opened = (grpc.insecure_channel(address, options=options) if credentials is None
+                  else grpc.secure_channel(address, credentials, options=options))
+        _channels[address] = with_token(opened, credentials is not None, address, token or None)
     return _channels[address]
 
 

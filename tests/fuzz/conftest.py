@@ -24,10 +24,10 @@ from hypothesis import HealthCheck, Phase, settings
 from support import (
     admin_token_of,
     channel_to,
-    client_credentials,
     free_port,
     own_admin_key_file,
     start_blob_service,
+    sync_channel_to,
 )
 
 from framevault.common.config import Settings
@@ -62,7 +62,7 @@ CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
 
 
 def _sync_channel(port: int, token: str) -> grpc.Channel:
-    return grpc.secure_channel(f"127.0.0.1:{port}", client_credentials(token=token), options=CHANNEL_OPTIONS)
+    return sync_channel_to(port, token=token, options=CHANNEL_OPTIONS)
 
 
 def _channel(port: int, token: str) -> aio.Channel:

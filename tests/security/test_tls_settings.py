@@ -109,7 +109,7 @@ def test_the_token_comes_from_the_token_file_unless_given(tmp_path: Path) -> Non
 async def test_a_token_is_never_sent_in_plaintext_to_another_host() -> None:
     with pytest.raises(SettingsError, match="a token is sent only over TLS or to this machine"):
         FramevaultClient(ClientSettings(metadata_target="metadata.example:50051", token="secret", plaintext=True))
-    # To this machine it may: gRPC's local credentials carry it.
+    # To this machine it may: it never leaves the host.
     await FramevaultClient(ClientSettings(token="secret", plaintext=True)).close()
 
 

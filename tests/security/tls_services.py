@@ -23,6 +23,7 @@ import pytest
 from grpc import aio
 from support import admin_token, free_port
 
+from framevault.api.transport import with_token
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
 from framevault.sdk.settings import ClientSettings
@@ -99,8 +100,7 @@ class TlsServices:
             private_key=self.pki.client.key_file.read_bytes() if certificate else None,
             certificate_chain=self.pki.client.cert_file.read_bytes() if certificate else None,
         )
-        return aio.secure_channel(target, grpc.composite_channel_credentials(
-            credentials, grpc.access_token_call_credentials(admin_token())))
+        return with_token(aio.secure_channel(target, credentials), True, target, admin_token())
 
 
 @pytest.fixture(scope="session")

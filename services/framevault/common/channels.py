@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from grpc import aio
 
 from framevault.api.retry import RetryPolicy
-from framevault.api.transport import TokenSource, parse_target, token_interceptors
+from framevault.api.transport import TokenSource, parse_target, with_token
 from framevault.common.config import Settings, env_name
 from framevault.common.tls import TransportSettingsError, calls_use_tls, channel_credentials
 
@@ -51,7 +51,6 @@ def service_channel(target: str, settings: Settings, service_names: Sequence[str
     except ValueError as exc:
         raise TransportSettingsError(f"{_setting_holding(settings, target)}: {exc}") from None
     credentials = channel_credentials(settings, target)
-    interceptors = token_interceptors(credentials is not None, target, token)
     options: list[tuple[str, int | str]] = [
         *dialled.channel_options(),
         ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
@@ -64,8 +63,10 @@ def service_channel(target: str, settings: Settings, service_names: Sequence[str
         ("grpc.service_config", retry_service_config(service_names)),
     ]
     if credentials is None:
-        return aio.insecure_channel(dialled.uri, options=options, interceptors=interceptors)
-    return aio.secure_channel(dialled.uri, credentials, options=options, interceptors=interceptors)
+        channel = aio.insecure_channel(dialled.uri, options=options)
+    else:
+        channel = aio.secure_channel(dialled.uri, credentials, options=options)
+    return with_token(channel, credentials is not None, target, token)
 
 
 def _setting_holding(settings: Settings, target: str) -> str:

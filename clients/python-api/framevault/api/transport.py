@@ -1,14 +1,14 @@
 """Channel security shared by the SDK and the services' own channels: tokens and plaintext.
 
 A token travels as call metadata (``authorization: Bearer <token>``) that
-the channel's interceptors (``token_interceptors``) add to every call as it starts,
-so callers pass no metadata. Not as gRPC call credentials: their plugin runs
+the channel adds to every call as it starts (``with_token``), so callers pass
+no metadata. Not as gRPC call credentials: their plugin runs
 on a thread of gRPC's for every call and hands the headers back to the
 call, which costs the client more CPU per call than the rest of a small
 unary call. A token goes only over TLS or over a plaintext channel to this
 machine (a Unix socket or loopback addresses, never leaving the host); a
 plaintext channel to another host cannot carry one: that is refused rather
-than sent in the clear (``token_interceptors``).
+than sent in the clear (``with_token``).
 
 ``probe_tls`` tells a client why its calls fail when its transport does not
 match the server's (a plaintext client on a TLS port, no client certificate
@@ -29,7 +29,7 @@ import ipaddress
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, TypeVar, cast
 
 import grpc
 from grpc import aio
@@ -160,90 +160,86 @@ def is_loopback(target: str) -> bool:
 AUTHORIZATION = "authorization"
 # Where a channel's token comes from on each call: a fixed token, or one renewed as it expires.
 TokenSource = str | Callable[[], str]
+ChannelT = TypeVar("ChannelT", aio.Channel, grpc.Channel)
+# The position of ``metadata`` among a multi-callable's arguments (request, timeout, metadata, ...).
+_METADATA_POSITION = 2
 
 
-def _token_of(source: TokenSource) -> Callable[[], str]:
-    return (lambda: source) if isinstance(source, str) else source
-
-
-def _with_token(metadata: Any, header: tuple[str, str]) -> aio.Metadata:
-    """The call's own metadata (not changed: it may be the caller's object) and the token."""
+def _with_token(metadata: Any, header: tuple[str, str]) -> tuple[tuple[str, Any], ...]:
+    """The call's own metadata (not changed: it may be the caller's object) with ``header`` as its only
+    ``authorization``."""
     if not metadata:
-        return aio.Metadata(header)
-    return aio.Metadata(*(item for item in metadata if item[0] != AUTHORIZATION), header)
+        return (header,)
+    return (*(item for item in metadata if item[0] != AUTHORIZATION), header)
 
 
-class _BearerToken:
-    """Adds ``authorization: Bearer <token>`` to the metadata of every call of an asyncio channel
-    (replacing one the call brought), on the event loop as the call starts. gRPC files an
-    interceptor under one kind of call only, hence one class per kind (``token_interceptors``)."""
+class _TokenCall:
+    """A method of a channel whose calls carry the channel's token: the channel's own multi-callable,
+    called with the token added to the call's metadata (calls are gRPC's own call objects)."""
 
-    def __init__(self, token: TokenSource):
-        self._token = _token_of(token)
+    __slots__ = ("_inner", "_header")
 
-    def _details(self, details: aio.ClientCallDetails) -> aio.ClientCallDetails:
-        header = (AUTHORIZATION, f"Bearer {self._token()}")
-        return details._replace(metadata=_with_token(details.metadata, header))  # type: ignore[attr-defined,no-any-return]
+    def __init__(self, inner: Any, header: Callable[[], tuple[str, str]]):
+        self._inner = inner
+        self._header = header
 
+    def _arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        if len(args) > _METADATA_POSITION:
+            return (*args[:_METADATA_POSITION], _with_token(args[_METADATA_POSITION], self._header()),
+                    *args[_METADATA_POSITION + 1:]), kwargs
+        return args, {**kwargs, "metadata": _with_token(kwargs.get("metadata"), self._header())}
 
-class _UnaryUnaryToken(_BearerToken, aio.UnaryUnaryClientInterceptor):
-    async def intercept_unary_unary(self, continuation: Any, client_call_details: aio.ClientCallDetails,
-                                    request: Any) -> Any:
-        return await continuation(self._details(client_call_details), request)
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        args, kwargs = self._arguments(args, kwargs)
+        return self._inner(*args, **kwargs)
 
+    def with_call(self, *args: Any, **kwargs: Any) -> Any:
+        args, kwargs = self._arguments(args, kwargs)
+        return self._inner.with_call(*args, **kwargs)
 
-class _UnaryStreamToken(_BearerToken, aio.UnaryStreamClientInterceptor):
-    async def intercept_unary_stream(self, continuation: Any, client_call_details: aio.ClientCallDetails,
-                                     request: Any) -> Any:
-        return await continuation(self._details(client_call_details), request)
-
-
-class _StreamUnaryToken(_BearerToken, aio.StreamUnaryClientInterceptor):
-    async def intercept_stream_unary(self, continuation: Any, client_call_details: aio.ClientCallDetails,
-                                     request_iterator: Any) -> Any:
-        return await continuation(self._details(client_call_details), request_iterator)
+    def future(self, *args: Any, **kwargs: Any) -> Any:
+        args, kwargs = self._arguments(args, kwargs)
+        return self._inner.future(*args, **kwargs)
 
 
-class _StreamStreamToken(_BearerToken, aio.StreamStreamClientInterceptor):
-    async def intercept_stream_stream(self, continuation: Any, client_call_details: aio.ClientCallDetails,
-                                      request_iterator: Any) -> Any:
-        return await continuation(self._details(client_call_details), request_iterator)
+class _TokenChannel:
+    """A channel (asyncio or blocking) whose every call carries ``authorization: Bearer <token>``;
+    everything else is the channel's own."""
 
+    def __init__(self, channel: Any, token: TokenSource):
+        self._channel = channel
+        fixed = (AUTHORIZATION, f"Bearer {token}") if isinstance(token, str) else None
+        self._header: Callable[[], tuple[str, str]] = (
+            (lambda: fixed) if fixed is not None else (lambda: (AUTHORIZATION, f"Bearer {token()}")))  # type: ignore[operator]
 
-class _SyncCallDetails(NamedTuple):
-    method: str
-    timeout: float | None
-    metadata: Any
-    credentials: grpc.CallCredentials | None
-    wait_for_ready: bool | None
-    compression: grpc.Compression | None
+    def unary_unary(self, *args: Any, **kwargs: Any) -> _TokenCall:
+        return _TokenCall(self._channel.unary_unary(*args, **kwargs), self._header)
 
+    def unary_stream(self, *args: Any, **kwargs: Any) -> _TokenCall:
+        return _TokenCall(self._channel.unary_stream(*args, **kwargs), self._header)
 
-class _SyncBearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
-                      grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
-    """The token interceptor of blocking channels (``with_token``; ``grpc.intercept_channel`` files one
-    object under every kind it implements)."""
+    def stream_unary(self, *args: Any, **kwargs: Any) -> _TokenCall:
+        return _TokenCall(self._channel.stream_unary(*args, **kwargs), self._header)
 
-    def __init__(self, token: TokenSource):
-        self._token = _token_of(token)
+    def stream_stream(self, *args: Any, **kwargs: Any) -> _TokenCall:
+        return _TokenCall(self._channel.stream_stream(*args, **kwargs), self._header)
 
-    def _details(self, details: Any) -> _SyncCallDetails:
-        own = [item for item in details.metadata or () if item[0] != AUTHORIZATION]
-        return _SyncCallDetails(details.method, details.timeout, (*own, (AUTHORIZATION, f"Bearer {self._token()}")),
-                                details.credentials, getattr(details, "wait_for_ready", None),
-                                getattr(details, "compression", None))
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._channel, name)
 
-    def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
-        return continuation(self._details(client_call_details), request)
+    async def __aenter__(self) -> _TokenChannel:
+        await self._channel.__aenter__()
+        return self
 
-    def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
-        return continuation(self._details(client_call_details), request)
+    async def __aexit__(self, *exc: object) -> None:
+        await self._channel.__aexit__(*exc)
 
-    def intercept_stream_unary(self, continuation: Any, client_call_details: Any, request_iterator: Any) -> Any:
-        return continuation(self._details(client_call_details), request_iterator)
+    def __enter__(self) -> _TokenChannel:
+        self._channel.__enter__()
+        return self
 
-    def intercept_stream_stream(self, continuation: Any, client_call_details: Any, request_iterator: Any) -> Any:
-        return continuation(self._details(client_call_details), request_iterator)
+    def __exit__(self, *exc: object) -> None:
+        self._channel.__exit__(*exc)
 
 
 def check_token_transport(tls: bool, target: str) -> None:
@@ -254,21 +250,9 @@ def check_token_transport(tls: bool, target: str) -> None:
                          f"{target} cannot carry one")
 
 
-def token_interceptors(tls: bool, target: str, token: TokenSource | None) -> list[aio.ClientInterceptor]:
-    """The interceptors of an asyncio channel to ``target`` (``tls``: with TLS) that send ``token`` with
-    every call; none without a token.
-
-    Raises:
-        ValueError: a plaintext channel to another host would have to carry the token in the clear.
-    """
-    if token is None:
-        return []
-    check_token_transport(tls, target)
-    return [kind(token) for kind in (_UnaryUnaryToken, _UnaryStreamToken, _StreamUnaryToken, _StreamStreamToken)]
-
-
-def with_token(channel: grpc.Channel, tls: bool, target: str, token: TokenSource | None) -> grpc.Channel:
-    """``token_interceptors`` for a blocking channel: ``channel`` sending ``token`` with every call.
+def with_token(channel: ChannelT, tls: bool, target: str, token: TokenSource | None) -> ChannelT:
+    """``channel`` to ``target`` (``tls``: with TLS), asyncio or blocking, sending ``token`` with every call
+    (replacing an ``authorization`` a call brings); ``channel`` itself without a token.
 
     Raises:
         ValueError: a plaintext channel to another host would have to carry the token in the clear.
@@ -276,31 +260,7 @@ def with_token(channel: grpc.Channel, tls: bool, target: str, token: TokenSource
     if token is None:
         return channel
     check_token_transport(tls, target)
-    return grpc.intercept_channel(channel, _SyncBearerToken(token))
-
-
-def bearer_token_credentials(token: str) -> grpc.CallCredentials:
-    """Call credentials sending ``authorization: Bearer <token>``."""
-    return grpc.access_token_call_credentials(token)
-
-
-def with_call_credentials(channel_credentials: grpc.ChannelCredentials | None, target: str,
-                          call_credentials: grpc.CallCredentials | None) -> grpc.ChannelCredentials | None:
-    """``channel_credentials`` (``None`` = plaintext) that also attach ``call_credentials`` to every call.
-
-    Raises:
-        ValueError: a plaintext channel to another host would have to carry the token in the clear.
-    """
-    if call_credentials is None:
-        return channel_credentials
-    if channel_credentials is None:
-        if not is_loopback(target):
-            raise ValueError(f"a token is sent only over TLS or to this machine: the plaintext channel to "
-                             f"{target} cannot carry one")
-        local = grpc.LocalConnectionType.UDS if target.startswith(_UNIX_PREFIXES) else \
-            grpc.LocalConnectionType.LOCAL_TCP
-        channel_credentials = grpc.local_channel_credentials(local)
-    return grpc.composite_channel_credentials(channel_credentials, call_credentials)
+    return cast("ChannelT", _TokenChannel(channel, token))
 
 
 class TlsProbe(enum.Enum):

@@ -31,7 +31,7 @@ import grpc
 from grpc import aio
 
 from framevault.api.retry import RetryPolicy
-from framevault.api.transport import TlsProbe, probe_tls, token_interceptors
+from framevault.api.transport import TlsProbe, check_token_transport, probe_tls, with_token
 from framevault.sdk.errors import FramevaultError
 from framevault.sdk.settings import ClientSettings, SettingsError, env_name
 from framevault.v1 import blob_pb2, blob_pb2_grpc, metadata_service_pb2, metadata_service_pb2_grpc
@@ -82,16 +82,17 @@ def open_channel(settings: ClientSettings, target_field: str) -> aio.Channel:
     """
     target = settings.channel_target(target_field)
     credentials = channel_credentials(settings, getattr(settings, target_field))
-    token = settings.bearer_token()
-    try:
-        interceptors = token_interceptors(credentials is not None, getattr(settings, target_field), token or None)
-    except ValueError as exc:
-        raise SettingsError(f"token ({env_name('token')}): {exc}; set ca_file ({env_name('ca_file')}) "
-                            f"to use TLS") from None
+    token = settings.bearer_token() or None
+    if token is not None:
+        try:
+            check_token_transport(credentials is not None, getattr(settings, target_field))
+        except ValueError as exc:
+            raise SettingsError(f"token ({env_name('token')}): {exc}; set ca_file ({env_name('ca_file')}) "
+                                f"to use TLS") from None
     options: list[tuple[str, Any]] = [*channel_options(settings), *target.channel_options()]
-    if credentials is None:
-        return aio.insecure_channel(target.uri, options=options, interceptors=interceptors)
-    return aio.secure_channel(target.uri, credentials, options=options, interceptors=interceptors)
+    channel = aio.insecure_channel(target.uri, options=options) if credentials is None else \
+        aio.secure_channel(target.uri, credentials, options=options)
+    return with_token(channel, credentials is not None, getattr(settings, target_field), token)
 
 
 def transport_mismatch(settings: ClientSettings, service: str, target: str, probe: TlsProbe) -> str | None:
