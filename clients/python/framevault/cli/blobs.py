@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from framevault.cli.options import progress_option
 from framevault.sdk import BlobTransfer, parse_digest
 from framevault.sdk.runtime import current_client, run_sync
 
@@ -18,7 +19,7 @@ def blob() -> None:
 
 @blob.command("put")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@progress_option
 def blob_put(file: Path, progress: bool | None) -> None:
     """Upload FILE (unless the store has it) and print its blob URI."""
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from framevault.cli.options import json_option
 from framevault.cli.output import dumps, echo_json, echo_table, when
 from framevault.sdk import ChangeKind, Dataset, DatasetVersion, FrameChange
 
@@ -71,7 +72,7 @@ def dataset_create(name: str, description: str, tags: tuple[str, ...], fail_if_e
 @dataset.command("list")
 @click.option("--prefix", default=None, help="Only names starting with this.")
 @click.option("--tag", "tags", multiple=True, help="Only datasets with this tag (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 def dataset_list(prefix: str | None, tags: tuple[str, ...], as_json: bool) -> None:
     """List datasets by name."""
     datasets = Dataset.list_datasets(name_prefix=prefix, tags=list(tags))
@@ -84,7 +85,7 @@ def dataset_list(prefix: str | None, tags: tuple[str, ...], as_json: bool) -> No
 
 @dataset.command("describe")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 def dataset_describe(name: str, as_json: bool) -> None:
     """Show dataset NAME and its versions."""
     found = Dataset.get(name)
@@ -136,7 +137,7 @@ def version_create(dataset_name: str, name: str, parent: str | None, description
 
 @version.command("list")
 @click.argument("dataset_name", metavar="DATASET")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 def version_list(dataset_name: str, as_json: bool) -> None:
     """List the versions of DATASET, oldest first, with their parents."""
     versions = DatasetVersion.get_versions(dataset_name)

@@ -6,6 +6,7 @@ from typing import IO
 
 import click
 
+from framevault.cli.options import read_dataset_option, read_version_option
 from framevault.cli.output import dumps
 from framevault.sdk import DataView, IterationOrder
 from framevault.sdk.dataview import MAX_PAGE_SIZE
@@ -13,8 +14,8 @@ from framevault.sdk.frame_codec import frame_to_json_dict
 
 
 @click.command()
-@click.option("--dataset", "dataset_name", required=True, help="Dataset to read.")
-@click.option("--version", "version_name", default="Current", show_default=True, help="Version to read.")
+@read_dataset_option
+@read_version_option
 @click.option("--query", "-q", default=None,
               help='Lucene-style filter, e.g. \'label:car AND meta.city:"bremen" AND source.width:>=640\'.')
 @click.option("--order", type=click.Choice([o.value for o in IterationOrder if o is not IterationOrder.metadata]),

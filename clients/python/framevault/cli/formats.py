@@ -9,6 +9,13 @@ from pathlib import Path
 import click
 
 from framevault.cli.ingest import echo_failed_frames, target_version
+from framevault.cli.options import (
+    no_create_option,
+    progress_option,
+    read_dataset_option,
+    read_version_option,
+    upload_retries_option,
+)
 from framevault.sdk.formats import (
     FORMATS,
     FormatError,
@@ -60,10 +67,9 @@ def read_source(format_name: str, source: str, images: Path | None, labels: tupl
               help="Upload images to the blob service, or reference them where they are (file:// or their URI).")
 @click.option("--dry-run", is_flag=True, help="Report what would be imported; write nothing.")
 @click.option("--strict", is_flag=True, help="Import nothing if any record would be left out.")
-@click.option("--retries", type=click.IntRange(0, 10), default=3, show_default=True,
-              help="Service-side retries per frame for transient failures.")
-@click.option("--no-create", "no_create", is_flag=True, help="Fail if the dataset or version does not exist.")
-@click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
+@upload_retries_option
+@no_create_option
+@progress_option
 def import_format(format_name: str, source: str, dataset_name: str, version_name: str, images: Path | None,
                   labels: tuple[str, ...], upload: bool, dry_run: bool, strict: bool, retries: int, no_create: bool,
                   progress: bool | None) -> None:
@@ -99,8 +105,8 @@ def import_format(format_name: str, source: str, dataset_name: str, version_name
 @click.command("export-as")
 @click.argument("format_name", metavar="FORMAT", type=click.Choice(FORMATS))
 @click.argument("output", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--dataset", "dataset_name", required=True, help="Dataset to read.")
-@click.option("--version", "version_name", default="Current", show_default=True, help="Version to read.")
+@read_dataset_option
+@read_version_option
 @click.option("--query", "-q", default=None, help="Only the frames matching this Lucene-style filter.")
 @click.option("--diff-base", default=None, metavar="VERSION",
               help="Only the frames added or changed since VERSION (removed ones are listed in removed.txt).")
@@ -110,7 +116,7 @@ def import_format(format_name: str, source: str, dataset_name: str, version_name
               help="Class order (COCO ids 1.., YOLO indices 0..); other labels follow sorted.")
 @click.option("--fiftyone-dataset", default=None, help="fiftyone: name of the FiftyOne dataset to create.")
 @click.option("--overwrite", is_flag=True, help="fiftyone: replace a FiftyOne dataset of that name.")
-@click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
+@progress_option
 def export_as(format_name: str, output: Path, dataset_name: str, version_name: str, query: str | None,
               diff_base: str | None, copy_images: bool, categories: tuple[str, ...], fiftyone_dataset: str | None,
               overwrite: bool, progress: bool | None) -> None:

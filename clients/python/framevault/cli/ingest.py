@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from framevault.cli.options import no_create_option, progress_option, upload_retries_option
 from framevault.sdk import Dataset, DatasetVersion, FailedFrame, NotFoundError
 from framevault.sdk.formats import IMAGE_SUFFIXES, FormatError, read_image_folder
 from framevault.sdk.progress import progress_enabled
@@ -45,10 +46,9 @@ def echo_failed_frames(failed: list[FailedFrame]) -> None:
 @click.option("--sequence", is_flag=True, help="Treat each folder as one video: context = folder, timestamps by --fps.")
 @click.option("--fps", type=click.FloatRange(min=0.001), default=30.0, show_default=True,
               help="Frame rate for --sequence timestamps.")
-@click.option("--retries", type=click.IntRange(0, 10), default=3, show_default=True,
-              help="Service-side retries per frame for transient failures.")
-@click.option("--no-create", "no_create", is_flag=True, help="Fail if the dataset or version does not exist.")
-@click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
+@upload_retries_option
+@no_create_option
+@progress_option
 def ingest(
     folder: Path, dataset_name: str, version_name: str, coco_file: Path | None, recursive: bool, sequence: bool,
     fps: float, retries: int, no_create: bool, progress: bool | None,
