@@ -55,7 +55,7 @@ def base_facets() -> dict[str, list[dict[str, Any]]]:
 
 
 def distribution_facet(segments: tuple[str, ...]) -> list[dict[str, Any]]:
-    # Segments were checked with key_problem: no '$', no '.', so the path
+    # Segments were checked by split_key_path: no '$', no '.', so the path
     # addresses exactly the caller's nested key and cannot act as an operator.
     path = "$meta." + ".".join(segments)
     return [

@@ -4,7 +4,7 @@ Structured ``FilterRule`` messages (``rules.py``) and Lucene-style query
 strings (``query.py``) both become this small tree; only ``to_mongo`` knows
 MongoDB. Every caller-supplied string ends up as a *value* here: operator names
 are fixed by the node types, and the only caller-influenced field paths are
-``meta.<key>...`` whose segments were checked with ``key_problem`` before a
+``meta.<key>...`` whose segments were checked with ``split_key_path`` before a
 node was built.
 """
 
@@ -148,7 +148,7 @@ _MATCH_NOTHING: dict[str, Any] = {"_id": {"$exists": False}}
 
 
 def _meta_field(path: tuple[str, ...]) -> str:
-    # Segments were validated with key_problem: no '$', no '.', no NUL.
+    # Segments were validated by split_key_path: no '$', no '.', no NUL.
     return "meta." + ".".join(path)
 
 
