@@ -115,16 +115,20 @@ class Annotation:
         """The ``framevault.v1.Roi`` of this annotation."""
         return frame_pb2.Roi(**self._proto_fields())
 
+    def _attributes(self) -> dict[str, Any]:
+        """Every field of this annotation by name: a built annotation's own ``__dict__`` (read directly,
+        since this runs for every annotation of every frame sent), or for one read from the service the
+        fields converted from its proto on the way (those nobody has read yet, see ``__getattr__``)."""
+        attributes = self.__dict__
+        if "_roi" in attributes:
+            return {name: getattr(self, name) for name in _ROI_ATTRIBUTES}
+        return attributes
+
     def _proto_fields(self) -> dict[str, Any]:
         """The ``framevault.v1.Roi`` of this annotation as constructor arguments (nested dicts):
         frames build all their ROIs in the one constructor call of the frame. (The constructor copies
         the lists it is given.)"""
-        attributes = self.__dict__
-        if "_roi" in attributes:
-            # Read from the service: the fields nobody has read yet come from the proto (__getattr__).
-            attributes = {name: getattr(self, name) for name in _ROI_ATTRIBUTES}
-        # The attributes of a built annotation are read from its __dict__ directly: this runs for every
-        # annotation of every frame sent.
+        attributes = self._attributes()
         fields: dict[str, Any] = {"labels": attributes["labels"]}
         sources = attributes["sources"]
         if sources:
@@ -467,7 +471,7 @@ class SingleFrame(_Annotated):
         fields: dict[str, Any] = {
             "id": source_id or self.source_id,
             "uri": uri,
-            "content_type": _known_or_guessed(content_type, uri),
+            "content_type": known_or_guessed(content_type, uri),
             "width": self.width or 0,
             "height": self.height or 0,
             "timestamp": source_timestamp if source_timestamp is not None else (self.timestamp or 0),
@@ -478,11 +482,11 @@ class SingleFrame(_Annotated):
         preview_uri = self.preview_uri
         if preview_uri:
             fields["preview"] = {"uri": preview_uri,
-                                 "content_type": _known_or_guessed(self.preview_content_type, preview_uri)}
+                                 "content_type": known_or_guessed(self.preview_content_type, preview_uri)}
         if self.masks:
             mask_types = self.mask_content_types
             fields["masks"] = [
-                {"id": mask_id, "uri": mask_uri, "content_type": _known_or_guessed(mask_types.get(mask_id), mask_uri)}
+                {"id": mask_id, "uri": mask_uri, "content_type": known_or_guessed(mask_types.get(mask_id), mask_uri)}
                 for mask_id, mask_uri in self.masks.items()
             ]
         return fields
@@ -532,7 +536,8 @@ def _keep_assigned(attributes: dict[str, Any], read: dict[str, Any]) -> None:
     attributes.update(read)
 
 
-def _known_or_guessed(content_type: str | None, uri: str) -> str:
+def known_or_guessed(content_type: str | None, uri: str) -> str:
+    """``content_type`` when given (even empty), else the type ``uri``'s extension names."""
     return content_type if content_type is not None else guess_content_type(uri)
 
 

@@ -45,6 +45,11 @@ def guess_content_type(uri: str) -> str:
     Most URIs of a dataset share a handful of extensions, so the type of a
     plain extension is looked up once; see :func:`_uri_path` for the path.
     """
+    plain = _PLAIN_REMOTE_URI.fullmatch(uri)
+    if plain is not None:
+        known = _TYPE_BY_SUFFIX.get(plain[1])
+        if known is not None:
+            return known
     path = _uri_path(uri)
     if ":" in path:
         # mimetypes reads what comes before a colon as a scheme (data: URLs among them).
@@ -65,6 +70,13 @@ _TYPE_BY_SUFFIX: dict[str, str] = {}
 # Characters after which urlparse's path is not simply what follows the authority: query,
 # fragment, parameters, IPv6 brackets, and what urlsplit strips or normalizes.
 _URL_SPECIAL = re.compile(r"[?#;\[\]\x00-\x20\x7f-\U0010ffff]")
+# A remote URI (a scheme of two or more letters, an authority and a path) without any of those
+# characters and without a colon in its path, whose last path segment ends in ``.`` and letters or
+# digits after a character that is neither ``.`` nor ``/``: its path's extension is that ending
+# (group 1), as _uri_path and posixpath.splitext would find, in one pass over the URI.
+_PLAIN_REMOTE_URI = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.-]+://[^/?#;\[\]\x00-\x20\x7f-\U0010ffff]*"
+    r"/[^:?#;\[\]\x00-\x20\x7f-\U0010ffff]*[^/.:?#;\[\]\x00-\x20\x7f-\U0010ffff](\.[A-Za-z0-9]+)")
 
 
 def _suffix_looks_further(suffix: str) -> bool:

@@ -34,8 +34,8 @@ from grpc import aio
 from framevault.sdk.blobs import BlobTransfer
 from framevault.sdk.client import FramevaultClient, retry_policy
 from framevault.sdk.errors import FieldViolation, FramevaultError
-from framevault.sdk.frame_codec import frame_to_proto
-from framevault.sdk.frames import FrameLike, SingleFrame
+from framevault.sdk.frame_codec import encode_frame, field_key, frame_to_proto, varint
+from framevault.sdk.frames import FrameGroup, FrameLike, SingleFrame
 from framevault.sdk.progress import LazyBar, progress_bar
 from framevault.sdk.settings import ClientSettings
 from framevault.sdk.sources import is_local_uri, local_path
@@ -76,52 +76,46 @@ class UploadTotals:
     reconnects: int = 0
 
 
-def _varint(value: int) -> bytes:
-    """``value`` (>= 0) as a protobuf base-128 varint."""
-    # Frames take one or two bytes of length: those without the loop.
-    if value < 0x80:
-        return bytes((value,))
-    if value < 0x4000:
-        return bytes((value & 0x7F | 0x80, value >> 7))
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+_ITEMS_KEY = field_key(metadata_service_pb2.UploadFramesRequest, "items")
+_ITEM_FRAME_KEY = field_key(metadata_service_pb2.UploadItem, "frame")
 
 
-def _length_delimited_key(message: Any, field_name: str) -> bytes:
-    """The key (field number, wire type 2) that precedes ``field_name`` of ``message`` on the wire."""
-    return _varint(message.DESCRIPTOR.fields_by_name[field_name].number << 3 | 2)
-
-
-_ITEMS_KEY = _length_delimited_key(metadata_service_pb2.UploadFramesRequest, "items")
-_ITEM_FRAME_KEY = _length_delimited_key(metadata_service_pb2.UploadItem, "frame")
+def upload_item(encoded_frame: bytes) -> bytes:
+    """An encoded ``framevault.v1.Frame`` as one ``items`` entry of an encoded ``UploadFramesRequest`` (an
+    ``UploadItem`` with only its frame). Repeated fields are encoded one entry after the other, so a
+    request of several frames is the concatenation of their entries: each frame is encoded once, never
+    copied into a request message, and sent again as the same bytes after a reconnect."""
+    frame_length = varint(len(encoded_frame))
+    item_length = len(_ITEM_FRAME_KEY) + len(frame_length) + len(encoded_frame)
+    return b"".join((_ITEMS_KEY, varint(item_length), _ITEM_FRAME_KEY, frame_length, encoded_frame))
 
 
 def encode_upload_item(frame: frame_pb2.Frame) -> bytes:
-    """``frame`` as one ``items`` entry of an encoded ``UploadFramesRequest`` (an ``UploadItem`` with only
-    its frame). Repeated fields are encoded one entry after the other, so a request of several frames is
-    the concatenation of their entries: each frame is serialized once, never copied into a request
-    message, and sent again as the same bytes after a reconnect."""
-    encoded = frame.SerializeToString()
-    frame_length = _varint(len(encoded))
-    item_length = len(_ITEM_FRAME_KEY) + len(frame_length) + len(encoded)
-    return b"".join((_ITEMS_KEY, _varint(item_length), _ITEM_FRAME_KEY, frame_length, encoded))
+    """``frame`` as one ``items`` entry of an encoded ``UploadFramesRequest`` (see :func:`upload_item`)."""
+    return upload_item(frame.SerializeToString())
 
 
-@dataclass
 class PreparedFrame:
-    """A frame ready to send: the caller's object, its proto (local files replaced) and the proto's
-    encoding as an entry of an ``UploadFramesRequest`` (see :func:`encode_upload_item`)."""
+    """A frame ready to send: the caller's object and its frame (local files replaced) as an entry of an
+    ``UploadFramesRequest`` (see :func:`upload_item`), made from the frame's message or its encoding."""
 
-    original: FrameLike
-    proto: frame_pb2.Frame
-    encoded: bytes = b""
+    __slots__ = ("_proto", "encoded", "original")
 
-    def __post_init__(self) -> None:
-        self.encoded = encode_upload_item(self.proto)
+    def __init__(self, original: FrameLike, frame: frame_pb2.Frame | bytes) -> None:
+        self.original = original
+        if isinstance(frame, bytes):
+            self._proto: frame_pb2.Frame | None = None
+            self.encoded = upload_item(frame)
+        else:
+            self._proto = frame
+            self.encoded = encode_upload_item(frame)
+
+    @property
+    def proto(self) -> frame_pb2.Frame:
+        """The frame as a message (decoded from the entry when it was prepared from its encoding)."""
+        if self._proto is None:
+            self._proto = metadata_service_pb2.UploadFramesRequest.FromString(self.encoded).items[0].frame
+        return self._proto
 
     @property
     def size(self) -> int:
@@ -417,26 +411,40 @@ def _local_uri_fields(frame: frame_pb2.Frame) -> list[tuple[str, Any]]:
 
 
 def _may_name_local_files(frame: FrameLike) -> bool:
-    """False when ``frame`` is a single frame whose URIs are all remote: its proto (the same URIs) need not
-    be searched for local files, which costs more than these three checks."""
-    if type(frame) is not SingleFrame:
+    """False when ``frame`` is a single frame or a frame group whose URIs are all remote: it is sent as
+    :func:`encode_frame` writes it. The others go through their proto, where local files are found and
+    replaced (they are hashed and maybe uploaded, which costs far more than the proto)."""
+    if type(frame) is SingleFrame:
+        members: Iterable[SingleFrame] = (frame,)
+    elif type(frame) is FrameGroup:
+        members = frame.values()
+    else:
         return True
-    return (is_local_uri(frame.source) or is_local_uri(frame.preview_uri or "")
-            or any(is_local_uri(uri) for uri in frame.masks.values()))
+    return any(_may_be_local(member.source) or _may_be_local(member.preview_uri or "")
+               or any(_may_be_local(uri) for uri in member.masks.values()) for member in members)
+
+
+def _may_be_local(uri: Any) -> bool:
+    # A URI that is not a str (bytes, say) is left to the proto, which converts it or says what is wrong.
+    return type(uri) is not str or is_local_uri(uri)
 
 
 class FramePreparer:
-    """Turns the caller's frames into protos, uploading local files on the way."""
+    """Turns the caller's frames into request entries, uploading local files on the way."""
 
     def __init__(self, blobs: BlobTransfer | None, failed: list[FailedFrame]) -> None:
         self.blobs = blobs
         self.failed = failed
 
     async def prepare(self, batch: list[FrameLike]) -> list[PreparedFrame]:
-        converted: list[tuple[FrameLike, frame_pb2.Frame]] = []
+        converted: list[tuple[FrameLike, frame_pb2.Frame | bytes]] = []
         # The frames naming local files, with those fields.
         with_files: list[tuple[FrameLike, frame_pb2.Frame, list[tuple[str, Any]]]] = []
         for original in batch:
+            encoded = None if _may_name_local_files(original) else encode_frame(original)
+            if encoded is not None:
+                converted.append((original, encoded))
+                continue
             try:
                 proto = frame_to_proto(original)
             except (TypeError, ValueError) as exc:
@@ -444,7 +452,7 @@ class FramePreparer:
                     grpc.StatusCode.INVALID_ARGUMENT, f"not a valid frame: {exc}")))
                 continue
             converted.append((original, proto))
-            local = _local_uri_fields(proto) if _may_name_local_files(original) else []
+            local = _local_uri_fields(proto)
             if local:
                 with_files.append((original, proto, local))
         refused: set[int] = set()
@@ -463,7 +471,7 @@ class FramePreparer:
                         refused.add(id(proto))
                         break
                     message.uri = outcome.digests[path].uri
-        return [PreparedFrame(original, proto) for original, proto in converted if id(proto) not in refused]
+        return [PreparedFrame(original, frame) for original, frame in converted if id(frame) not in refused]
 
 
 def _with_field(error: FramevaultError, field_path: str) -> FramevaultError:
