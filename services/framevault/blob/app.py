@@ -3,12 +3,15 @@ on its access control (``framevault.blob.access``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
+import grpc
 import urllib3.exceptions
 from grpc import aio
 from minio.error import S3Error, ServerError
 
+from framevault.blob import wire
 from framevault.blob.access import blob_security
 from framevault.blob.direct import DirectUploads
 from framevault.blob.gc import GarbageCollector, MetadataReferences, ReferenceSource
@@ -38,6 +41,26 @@ def translate_storage_error(exc: BaseException) -> FramevaultError | None:
     return None
 
 
+class _DecodingWritesByHand:
+    """The server as the generated registration sees it, with WriteBlob's requests decoded by
+    ``wire.write_request`` (its chunks as views, not copies) and every other method as generated."""
+
+    def __init__(self, server: aio.Server):
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        # The same methods are registered by name next (add_registered_method_handlers), from one table.
+        pass
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        generated = handlers["WriteBlob"]
+        table = {**handlers, "WriteBlob": grpc.stream_unary_rpc_method_handler(
+            generated.stream_unary, request_deserializer=wire.write_request,
+            response_serializer=generated.response_serializer)}
+        self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, table),))
+        self._server.add_registered_method_handlers(service, table)
+
+
 def build_service(settings: Settings, *, storage: BlobStorage | None = None,
                   references: ReferenceSource | None = None) -> ServiceSpec:
     backend = storage or S3BlobStorage(settings)
@@ -57,7 +80,7 @@ def build_service(settings: Settings, *, storage: BlobStorage | None = None,
     ))
 
     def register(server: aio.Server) -> None:
-        blob_pb2_grpc.add_BlobServiceServicer_to_server(servicer, server)
+        blob_pb2_grpc.add_BlobServiceServicer_to_server(servicer, _DecodingWritesByHand(server))
 
     async def ready() -> bool:
         return await backend.bucket_exists()

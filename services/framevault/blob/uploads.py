@@ -85,7 +85,7 @@ class WriteChunk:
 
     resource_name: str
     write_offset: int
-    data: bytes
+    data: bytes | memoryview
     finish_write: bool
 
 
