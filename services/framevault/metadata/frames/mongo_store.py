@@ -16,6 +16,7 @@ from pymongo import ASCENDING, InsertOne, ReplaceOne
 from framevault.metadata.catalog.page_tokens import Cursor
 from framevault.metadata.db import FRAMES, Database
 from framevault.metadata.frame_documents import SequentialKey, StoredRevision
+from framevault.metadata.frames.frame_reads import BatchedFrameReads
 from framevault.metadata.frames.known_versions import KnownVersions
 from framevault.metadata.frames.store import Revision, Session
 from framevault.metadata.lineage import DRAFT, VersionHandle, visible_expression, visible_filter
@@ -53,6 +54,8 @@ class MongoFrameStore(MongoVersionReader):
         self._stored_codec = db.frames.codec_options.with_options(document_class=StoredRevision)
         self._frames_read_concern = db.frames.read_concern.document
         self._frames_read_preference = db.db[FRAMES].read_preference
+        # GetFrame's reads that wait together, as one query.
+        self._frame_reads = BatchedFrameReads(self._stored_revisions)
 
     def transaction(self) -> AbstractAsyncContextManager[Session]:
         return transaction(self._db)
@@ -72,17 +75,20 @@ class MongoFrameStore(MongoVersionReader):
         return {doc["frame_id"]: doc async for doc in self._db.frames.find(query, fields, session=session)}
 
     async def stored_revision(self, version: VersionHandle, frame_id: str) -> StoredRevision | None:
-        # The find command itself rather than find_one: the driver's cursor around a one-document
-        # read costs more CPU than the command (GetFrame's read, once per call). Same query, read
-        # concern and read preference as the collection's.
-        command = {"find": FRAMES, "filter": {**visible_filter(version), "frame_id": frame_id}, "limit": 1,
-                   "singleBatch": True, "readConcern": self._frames_read_concern}
+        found: StoredRevision | None = await self._frame_reads.read(version, frame_id)
+        return found
+
+    async def _stored_revisions(self, version: VersionHandle, frame_ids: list[str]) -> dict[str, StoredRevision]:
+        # The find command itself rather than a cursor: the driver's cursor around a small read
+        # costs more CPU than the command. Same read concern and read preference as the
+        # collection's; at most one revision per frame is visible, so one batch holds them all.
+        wanted: Any = frame_ids[0] if len(frame_ids) == 1 else {"$in": frame_ids}
+        command = {"find": FRAMES, "filter": {**visible_filter(version), "frame_id": wanted},
+                   "limit": len(frame_ids), "singleBatch": True, "readConcern": self._frames_read_concern}
         with translated():
             reply = await self._db.db.command(command, codec_options=self._stored_codec,
                                               read_preference=self._frames_read_preference)
-        batch = reply["cursor"]["firstBatch"]
-        found: StoredRevision | None = batch[0] if batch else None
-        return found
+        return {doc["frame_id"]: doc for doc in reply["cursor"]["firstBatch"]}
 
     async def version_with_revision(
         self, version_id: str, frame_id: str
