@@ -256,3 +256,29 @@ def test_only_ascii_digits_make_numbers() -> None:
     assert parse_query("meta.n:\u0663") == MetaEquals(("n",), "\u0663")
     with pytest.raises(QueryError):
         parse_query("source.width:\u0663")
+
+
+async def test_every_list_call_takes_page_sizes_up_to_the_limit_and_refuses_larger(
+        version: view_pb2.VersionRef, metadata_stub: Stub) -> None:
+    """page_size is 1..1000 (0 = 100) on every list call of the metadata service: a larger one is
+    INVALID_ARGUMENT naming page_size, not cut down to the limit on some calls and refused on others."""
+    selection = _selection(version)
+    view = view_of(selection)
+    dataset = dataset_pb2.DatasetRef(id=(await metadata_stub.GetVersion(ms.GetVersionRequest(version=version))).dataset_id)
+    calls = {
+        "ListDatasets": lambda size: metadata_stub.ListDatasets(ms.ListDatasetsRequest(page_size=size)),
+        "ListVersions": lambda size: metadata_stub.ListVersions(ms.ListVersionsRequest(dataset=dataset, page_size=size)),
+        "ListFrames": lambda size: metadata_stub.ListFrames(ms.ListFramesRequest(version=version, page_size=size)),
+        "ListViewFrames": lambda size: metadata_stub.ListViewFrames(ms.ListViewFramesRequest(view=view,
+                                                                                             page_size=size)),
+        "ListContexts": lambda size: metadata_stub.ListContexts(ms.ListContextsRequest(selection=selection,
+                                                                                       page_size=size)),
+        "ListContextFrames": lambda size: metadata_stub.ListContextFrames(ms.ListContextFramesRequest(
+            selection=selection, context_id="c", page_size=size)),
+    }
+    for name, call in calls.items():
+        await call(1000)
+        for size in (1001, -1):
+            error = await _fails(call(size))
+            assert (error.code(), violated_fields(error)) == (grpc.StatusCode.INVALID_ARGUMENT, ["page_size"]), name
+            assert "1..1000" in error.details(), (name, error.details())

@@ -18,8 +18,15 @@ from framevault.common.config import Settings
 from framevault.common.digests import checked_digest
 from framevault.common.errors import FieldErrors, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from framevault.metadata.catalog.documents import now
-from framevault.metadata.catalog.page_tokens import PageTokens, as_id, as_text, as_time, collect_page, query_digest
-from framevault.metadata.catalog.validation import check_page_size
+from framevault.metadata.catalog.page_tokens import (
+    PageTokens,
+    as_id,
+    as_text,
+    as_time,
+    check_page_size,
+    collect_page,
+    query_digest,
+)
 from framevault.v1 import access_pb2, blob_pb2, dataset_pb2
 
 MAX_DESCRIPTION_BYTES = 1024

@@ -15,7 +15,6 @@ from framevault.metadata.catalog.validation import (
     check_meta,
     check_name,
     check_name_prefix,
-    check_page_size,
     check_tags,
     fields_to_update,
 )
@@ -102,7 +101,7 @@ class Datasets:
 
     async def list(self, request: ms.ListDatasetsRequest) -> DatasetPage:
         errors = FieldErrors()
-        page_size = check_page_size(request.page_size, "page_size", errors)
+        page_size = page_tokens.check_page_size(request.page_size, "page_size", errors)
         check_name_prefix(request.name_prefix, "name_prefix", errors)
         check_tags(request.tags, "tags", errors)
         errors.raise_if_any()

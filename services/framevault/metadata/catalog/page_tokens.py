@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeVar
 from google.protobuf.message import Message
 
 from framevault.common.config import Settings
-from framevault.common.errors import InvalidArgument
+from framevault.common.errors import FieldErrors, InvalidArgument
 from framevault.common.tokens import PAGE_TOKEN, TokenCodec
 
 # Room for the longest key (a 4 KiB context id with a frame id) with margin.
@@ -37,6 +37,9 @@ MAX_PAGE_BYTES = 2 * 1024 * 1024
 # Bytes a repeated message field entry adds to its encoded size: a one-byte
 # tag and a length of at most five bytes.
 _ENTRY_OVERHEAD_BYTES = 6
+# page_size of every list call of the metadata service: 1..MAX_PAGE_SIZE items, 0 for the default.
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
 _KIND = "page"
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -46,6 +49,16 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _ONE_MS = dt.timedelta(milliseconds=1)
 _MIN_TIME_MS = (dt.datetime.min.replace(tzinfo=dt.UTC) - _EPOCH) // _ONE_MS
 _MAX_TIME_MS = (dt.datetime.max.replace(tzinfo=dt.UTC) - _EPOCH) // _ONE_MS
+
+
+def check_page_size(page_size: int, field: str, errors: FieldErrors) -> int:
+    """The effective page size of a list call (0 means the default)."""
+    if page_size == 0:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        errors.add(field, f"must be 0 (default {DEFAULT_PAGE_SIZE}) or 1..{MAX_PAGE_SIZE}")
+        return DEFAULT_PAGE_SIZE
+    return page_size
 
 
 # -- the parts a sort key is made of: each checks a decoded value -------------

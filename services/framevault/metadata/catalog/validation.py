@@ -25,8 +25,6 @@ MAX_MASK_LABEL_BYTES = 256
 # below a list page's byte budget (page_tokens.MAX_PAGE_BYTES).
 MAX_META_BYTES = 64 * 1024
 MAX_MASK_LABELS_BYTES = 256 * 1024
-MAX_PAGE_SIZE = 1000
-DEFAULT_PAGE_SIZE = 100
 MAX_STATISTICS_KEYS = 16
 NAME_PUNCTUATION = frozenset(" _-.:/()")
 
@@ -119,16 +117,6 @@ def check_mask_labels(mask_labels: Sequence[dataset_pb2.MaskLabel], field: str, 
         for j, label in enumerate(entry.labels):
             if not 1 <= len(label.encode()) <= MAX_MASK_LABEL_BYTES:
                 errors.add(f"{at}.labels[{j}]", f"labels must be 1..{MAX_MASK_LABEL_BYTES} bytes")
-
-
-def check_page_size(page_size: int, field: str, errors: FieldErrors) -> int:
-    """The effective page size (0 means the default)."""
-    if page_size == 0:
-        return DEFAULT_PAGE_SIZE
-    if not 1 <= page_size <= MAX_PAGE_SIZE:
-        errors.add(field, f"must be 0 (default {DEFAULT_PAGE_SIZE}) or 1..{MAX_PAGE_SIZE}")
-        return DEFAULT_PAGE_SIZE
-    return page_size
 
 
 def check_update_mask(paths: Sequence[str], allowed: Iterable[str], field: str, errors: FieldErrors) -> list[str]:

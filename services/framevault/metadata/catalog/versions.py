@@ -33,7 +33,6 @@ from framevault.metadata.catalog.validation import (
     check_mask_labels,
     check_meta,
     check_name,
-    check_page_size,
     fields_to_update,
 )
 from framevault.metadata.lineage import (
@@ -135,7 +134,7 @@ class Versions:
 
     async def list(self, request: ms.ListVersionsRequest) -> VersionPage:
         errors = FieldErrors()
-        page_size = check_page_size(request.page_size, "page_size", errors)
+        page_size = page_tokens.check_page_size(request.page_size, "page_size", errors)
         errors.raise_if_any()
         dataset = await resolve_dataset(self.store, request.dataset, "dataset")
         query_key = page_tokens.query_digest("versions", dataset["_id"])

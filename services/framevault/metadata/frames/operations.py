@@ -41,8 +41,6 @@ from framevault.metadata.transactions import with_retries
 from framevault.v1 import blob_pb2, dataset_pb2, frame_pb2, metadata_pb2, metadata_service_pb2
 
 MAX_DELETE_IDS = 10_000
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 DEFAULT_REFERENCE_BATCH = 1000
 MAX_REFERENCE_BATCH = 10_000
 # Paths of Frame an update mask may name; `meta.<key>.<key>...` addresses
@@ -258,20 +256,14 @@ async def count_frames(store: FrameStore, ref: dataset_pb2.VersionRef) -> int:
     return int(doc.get("frame_count", 0))
 
 
-def _checked_page_size(page_size: int) -> int:
-    if page_size == 0:
-        return DEFAULT_PAGE_SIZE
-    if not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise InvalidArgument.field("page_size", f"must be in 1..{MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE})")
-    return page_size
-
-
 async def list_frames(store: FrameStore, settings: Settings, request: metadata_service_pb2.ListFramesRequest
                       ) -> metadata_service_pb2.ListFramesResponse:
     """One page in sequential order (context id, timestamp, frame id), cut
     short at the page byte budget; the token is the last key of the page,
     bound to the version."""
-    page_size = _checked_page_size(request.page_size)
+    errors = FieldErrors()
+    page_size = page_tokens.check_page_size(request.page_size, "page_size", errors)
+    errors.raise_if_any()
     version = await resolve_version(store, request.version, "version")
     tokens = page_tokens.PageTokens.from_settings(settings)
     token_scope = page_tokens.query_digest("frames", version.id)

@@ -17,6 +17,7 @@ from framevault.common.config import Settings
 from framevault.common.errors import FieldErrors, InvalidArgument, NotFound, ResourceExhausted
 from framevault.common.tokens import VIEW_CURSOR, TokenCodec
 from framevault.metadata.caller_metadata import MAX_META_DEPTH
+from framevault.metadata.catalog.page_tokens import check_page_size
 from framevault.metadata.frame_documents import encoded_frame
 from framevault.metadata.frames.validation import MAX_FRAME_ID_BYTES
 from framevault.metadata.views.engine import CorruptState, Document, Iteration
@@ -37,8 +38,6 @@ from framevault.v1 import metadata_service_pb2, view_pb2
 # frames below it too, a message stays under the 4 MiB receive limit clients
 # have by default (the frame that reaches it is still sent with the message).
 MAX_MESSAGE_BYTES = 2 * 1024 * 1024
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 
 _ITERATE = "iterate"
 _LIST = "list"
@@ -132,7 +131,7 @@ class ViewService:
         (a list ends).
         """
         errors = FieldErrors()
-        page_size = _page_size(request.page_size, errors)
+        page_size = check_page_size(request.page_size, "page_size", errors)
         plan = await build_plan(self._store, request.view, errors=errors)
         if plan.order is Order.METADATA:
             return await self._metadata_order_page(plan, request.page_token, page_size)
@@ -193,7 +192,7 @@ class ViewService:
     async def list_contexts(self, request: metadata_service_pb2.ListContextsRequest
                             ) -> metadata_service_pb2.ListContextsResponse:
         errors = FieldErrors()
-        page_size = _page_size(request.page_size, errors)
+        page_size = check_page_size(request.page_size, "page_size", errors)
         plan = await build_selection_plan(self._store, request.selection, request.projection, errors)
         after: str | None = None
         if request.page_token:
@@ -234,7 +233,7 @@ class ViewService:
     async def list_context_frames(self, request: metadata_service_pb2.ListContextFramesRequest
                                   ) -> metadata_service_pb2.ListContextFramesResponse:
         errors = FieldErrors()
-        page_size = _page_size(request.page_size, errors)
+        page_size = check_page_size(request.page_size, "page_size", errors)
         if len(request.context_id.encode()) > MAX_CONTEXT_ID_BYTES:
             errors.add("context_id", f"at most {MAX_CONTEXT_ID_BYTES} bytes")
         plan = await build_selection_plan(self._store, request.selection, request.projection, errors)
@@ -311,12 +310,6 @@ def shaped_frame(plan: ViewPlan, document: Document, selection: int) -> bytes:
     frame = plan.projection.shape(encoded)
     relabel(frame, selected.label_mapping, plan.label_enumeration)
     return frame.SerializeToString()
-
-
-def _page_size(value: int, errors: FieldErrors) -> int:
-    if value < 0:
-        errors.add("page_size", "must not be negative")
-    return min(value or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
 def _context_key(value: Any) -> ContextKey:
