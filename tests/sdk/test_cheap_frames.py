@@ -207,6 +207,10 @@ def test_frame_without_sources_and_groups_read_as_before() -> None:
     "s3://bucket.jpg", "s3:relative.png", "blob:sha256/ab/12", "/local/x.tar.gz", "x.tgz", "file:///tmp/a%20b.jpg",
     "C:\\data\\x.jpg", "c:/data/x.png", "data:image/png;base64,AAAA", "s3://b/dir.v1/noext", "s3://b/.jpg",
     "https://[::1]:80/x.jpg", "s3://b/x.svgz", "s3://b/x.json", "relative/x.unknownext", "",
+    # Around the one-pass reading of plain remote URIs.
+    "s3://b/a..jpg", "s3://h:9000/d/x.jpg", "S3://B/X.PNG", "s3://b/x.jpg/", "s3://b/dir/x.", "gs://b/d.x/y",
+    "s3://b/x:y.jpg", "s3://b/é.jpg", "ab://b//x.jpg", "https://h/a b.jpg", "s3://b/.hidden.png", "s3://b.jpg/x",
+    "s3:///x.png", "s3://b/x.tar.gz", "s3://b/x.unknownext",
 ])
 def test_content_type_guess_is_the_mimetypes_guess_of_the_uri_path(uri: str) -> None:
     is_url = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", uri) and not re.match(r"^[A-Za-z]:[\\/]", uri)
