@@ -32,19 +32,27 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import bson
-import processes
 import workload
-from report import REPORT_ONLY, Row, Target, median
-from rows import RAW_INSERT_BATCH, Bench, _with_service_cpu
-from workload import format_count
 
+if TYPE_CHECKING:
+    from report import Row
+    from rows import Bench
+
+# The client process imports only what it runs (the workload and the SDK): the harness modules follow
+# the checkout running the harness, which may need more of the API package than the SDK under test has.
+BENCH_DIR = Path(__file__).resolve().parent
 TARGET_RATIO = 0.6
 
 
 def p9_rows(bench: Bench, services_dir: Path | None = None) -> list[Row]:
+    import bson
+    import processes
+    from report import REPORT_ONLY, Row, Target, median
+    from rows import RAW_INSERT_BATCH, _with_service_cpu
+    from workload import format_count
+
     plan = bench.plan
     ingests: list[dict[str, Any]] = []
 
@@ -129,7 +137,7 @@ def _rotate(repeat: int, *sides: Callable[[], dict[str, Any]]) -> list[list[dict
 def run_client(job: str, services_dir: Path | None, **params: Any) -> dict[str, Any]:
     """One job of this module in a process of its own, importing the SDK of ``services_dir``'s checkout if given."""
     argv = client_argv(__file__, job, services_dir, params)
-    completed = subprocess.run(argv, cwd=processes.BENCH_DIR, capture_output=True, text=True)
+    completed = subprocess.run(argv, cwd=BENCH_DIR, capture_output=True, text=True)
     if completed.returncode != 0:
         raise RuntimeError(f"SDK client job {job} failed ({completed.returncode}):\n{completed.stderr[-4000:]}")
     return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
@@ -137,6 +145,8 @@ def run_client(job: str, services_dir: Path | None, **params: Any) -> dict[str, 
 
 def client_argv(script: str, job: str, services_dir: Path | None, params: dict[str, Any]) -> list[str]:
     """The command running ``script JOB '<json params>'``, with the SDK of ``services_dir``'s checkout if given."""
+    import processes
+
     if services_dir is None:
         argv = [sys.executable, script, job, json.dumps(params)]
     else:

@@ -415,18 +415,18 @@ def _may_name_local_files(frame: FrameLike) -> bool:
     :func:`encode_frame` writes it. The others go through their proto, where local files are found and
     replaced (they are hashed and maybe uploaded, which costs far more than the proto)."""
     if type(frame) is SingleFrame:
-        members: Iterable[SingleFrame] = (frame,)
-    elif type(frame) is FrameGroup:
-        members = frame.values()
-    else:
-        return True
-    return any(_may_be_local(member.source) or _may_be_local(member.preview_uri or "")
-               or any(_may_be_local(uri) for uri in member.masks.values()) for member in members)
+        return _member_may_name_local_files(frame)
+    if type(frame) is FrameGroup:
+        return any([_member_may_name_local_files(member) for member in frame.values()])
+    return True
 
 
-def _may_be_local(uri: Any) -> bool:
+def _member_may_name_local_files(frame: SingleFrame) -> bool:
     # A URI that is not a str (bytes, say) is left to the proto, which converts it or says what is wrong.
-    return type(uri) is not str or is_local_uri(uri)
+    for uri in (frame.source, frame.preview_uri or "", *frame.masks.values()):
+        if type(uri) is not str or is_local_uri(uri):
+            return True
+    return False
 
 
 class FramePreparer:
