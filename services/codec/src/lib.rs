@@ -285,7 +285,6 @@ fn framevault_codec(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<FrameCodec>()?;
     module.add_class::<CheckedFrame>()?;
     module.add_function(wrap_pyfunction!(encode_document, module)?)?;
-    module.add_function(wrap_pyfunction!(upload::split_upload_request, module)?)?;
     module.add_class::<upload::UploadItems>()?;
     module.add_function(wrap_pyfunction!(upload::split_upload_items, module)?)?;
     module.add_function(wrap_pyfunction!(upload::upload_results_response, module)?)?;

@@ -45,42 +45,6 @@ type SplitItem<'py> = (
     Option<Bound<'py, PyBytes>>,
 );
 
-/// The request's bytes without its items, and its items, in order: `(header,
-/// items)`; None when the request's own framing is broken. The items are
-/// decoded, checked and encoded without holding the GIL, so a request can be
-/// taken apart on a thread while the interpreter does other work.
-#[pyfunction]
-pub fn split_upload_request<'py>(
-    py: Python<'py>,
-    codec: &FrameCodec,
-    request: &[u8],
-    max_client_key_bytes: usize,
-) -> PyResult<Option<(Bound<'py, PyBytes>, Vec<SplitItem<'py>>)>> {
-    let Some((header, spans)) = split(request) else {
-        return Ok(None);
-    };
-    let limits = codec.limits;
-    let outcomes: Vec<Result<(String, Option<String>, CheckedFrame), Range<usize>>> = py.detach(|| {
-        spans
-            .into_iter()
-            .map(|span| {
-                let item = UploadItem::decode(&request[span.clone()]).map_err(|_| span)?;
-                let key_problem = rules::text_problem(&item.client_key, max_client_key_bytes, false);
-                let checked = rules::check_frame(item.frame.unwrap_or_default(), "", &limits, &AttachingText);
-                Ok((item.client_key, key_problem, checked_frame(checked)))
-            })
-            .collect()
-    });
-    let mut items = Vec::with_capacity(outcomes.len());
-    for outcome in outcomes {
-        items.push(match outcome {
-            Ok((client_key, key_problem, checked)) => (client_key, key_problem, Some(Py::new(py, checked)?), None),
-            Err(span) => (String::new(), None, None, Some(PyBytes::new(py, &request[span]))),
-        });
-    }
-    Ok(Some((PyBytes::new(py, &header), items)))
-}
-
 /// `PythonText` for work done without the GIL: it is taken only for the
 /// rare characters outside ASCII.
 struct AttachingText;
@@ -219,9 +183,8 @@ impl UploadItems {
             .collect()
     }
 
-    /// The item at `position` as `split_upload_request` gives it: (client
-    /// key, why the key is refused, the checked frame, or the item's bytes
-    /// when it does not decode).
+    /// The item at `position`: (client key, why the key is refused, the
+    /// checked frame, or the item's bytes when it does not decode).
     fn item<'py>(&self, py: Python<'py>, position: usize) -> PyResult<SplitItem<'py>> {
         match self.items.get(position) {
             Some(Item::Checked {
@@ -265,9 +228,10 @@ impl UploadItems {
     }
 }
 
-/// The request's bytes without its items, and its items (`UploadItems`);
-/// None when the request's own framing is broken. As
-/// `split_upload_request`, without a Python object per item.
+/// The request's bytes without its items, and its items (`UploadItems`), in
+/// order; None when the request's own framing is broken. The items are
+/// decoded, checked and encoded without holding the GIL, so a request can be
+/// taken apart on a thread while the interpreter does other work.
 #[pyfunction]
 pub fn split_upload_items<'py>(
     py: Python<'py>,
