@@ -22,6 +22,7 @@ import workload
 from framevault.common.config import Settings
 from framevault.common.server import tune_garbage_collection
 from framevault.metadata.frame_documents import StoredRevision, encoded_frame
+from framevault.metadata.frames.upload import CREATED, ReceivedUploadRequest, _BatchWriter, _results_response, _Segment
 from framevault.metadata.frames.validation import FrameLimits, check_frame
 from framevault.v1 import metadata_service_pb2 as ms
 
@@ -56,21 +57,24 @@ def main() -> None:
     stored = [StoredRevision(b) for b in encoded]
     tune_garbage_collection(Settings())
 
-    def validate() -> None:
-        items = ms.UploadFramesRequest.FromString(payload).items
-        for index, item in enumerate(items):
-            check_frame(item.frame, f"frames[{index}]", limits)
+    def take_apart() -> ReceivedUploadRequest:
+        received = ReceivedUploadRequest(payload, limits)
+        received.check()
+        return received
 
-    def validate_and_encode() -> None:
-        items = ms.UploadFramesRequest.FromString(payload).items
-        for index, item in enumerate(items):
-            prepared = check_frame(item.frame, f"frames[{index}]", limits).prepared
-            assert prepared is not None
-            prepared.document(dataset_id=DATASET_ID, version_id=VERSION_ID, saved_ms=1)
+    def upload_path() -> None:
+        # What UploadFrames does with a request besides the database: take it apart and check its frames
+        # (the checker thread), then one batch's pendings, documents and encoded results (the event loop).
+        items = take_apart().items
+        pendings = _BatchWriter.pendings(_Segment(items, 0, len(items), 0, 1))
+        items.documents([p.position for p in pendings], DATASET_ID, VERSION_ID, 1)
+        for pending in pendings:
+            pending.outcome = CREATED
+        _results_response(pendings)
 
     steps: dict[str, Callable[[], object]] = {
-        "parse request + check_frame (codec)": validate,
-        "... + revision document (as written)": validate_and_encode,
+        "take a request apart (codec)": take_apart,
+        "... + pendings, documents, results": upload_path,
         "bson.encode (a decoded document)": lambda: [bson.encode(d) for d in documents],
         "bson.decode (a decoded read)": lambda: [bson.decode(b) for b in encoded],
         # What iteration and GetFrame do: stored BSON to Frame bytes in the codec, nothing decoded in Python.
