@@ -134,16 +134,17 @@ class _RequestItems:
             self.client_keys, self.ready = items.client_keys, items.ready
         else:
             count = len(decoded)
-            self.frame_ids, self.etags, self.client_keys, self.ready = [""] * count, [""] * count, [""] * count, [
-                False] * count
+            self.frame_ids, self.etags, self.client_keys = [""] * count, [""] * count, [""] * count
+            self.ready = [False] * count
+        # The codec answered "" and not ready for the items it did not decode.
         for position, check in decoded.items():
             checked = check.checked
-            valid = checked is not None and checked.is_valid
             self.frame_ids[position] = "" if checked is None else checked.frame_id
-            self.etags[position] = checked.etag if valid else ""  # type: ignore[union-attr]
             self.client_keys[position] = check.client_key
-            self.ready[position] = (valid and check.key_problem is None and not checked.referenced_blobs  # type: ignore[union-attr]
-                                    and not checked.inline_blobs)  # type: ignore[union-attr]
+            if checked is not None and checked.is_valid:
+                self.etags[position] = checked.etag
+                self.ready[position] = (check.key_problem is None and not checked.referenced_blobs
+                                        and not checked.inline_blobs)
 
     @classmethod
     def of_codec(cls, items: UploadItems, limits: FrameLimits) -> _RequestItems:
