@@ -12,7 +12,7 @@ import uuid
 import numpy as np
 import pytest
 
-from framevault.sdk import DatasetVersion, FrameGroup, SingleFrame, frame_from_proto
+from framevault.sdk import DatasetVersion, FrameGroup, SingleFrame, frame_codec, frame_from_proto
 from framevault.sdk.frame_codec import encode_frame
 from framevault.sdk.settings import ClientSettings
 from framevault.sdk.upload import FramePreparer, PreparedFrame
@@ -151,3 +151,16 @@ async def test_encoded_frames_are_stored_as_their_messages(sdk: ClientSettings) 
             for field in ("dataset_id", "version_id", "saved_in_version", "saved", "etag"):
                 message.ClearField(field)
         assert stored == expected
+
+
+def test_repeated_strings_encode_alike_remembered_or_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Labels, metadata keys, ids and content types are remembered up to a bound; past it they are encoded anew.
+    monkeypatch.setattr(frame_codec, "_VOCABULARY_BOUND", 3)
+    frames = []
+    for n in range(12):
+        frame = SingleFrame(source=f"s3://b/{n}.jpg", metadata={f"key{n % 5}": n, "": n}, source_id=f"cam{n % 4}",
+                            mask_source={f"m{n % 6}": f"s3://b/{n}.png"}, content_type=f"image/x-{n % 7}")
+        frame.add_annotation(labels=[f"label{n % 9}", "car", ""])
+        frames.append(frame)
+    for _ in range(2):
+        assert [frame_pb2.Frame.FromString(encode_frame(f)) for f in frames] == [f.to_proto() for f in frames]

@@ -150,6 +150,25 @@ def _text(key: bytes, value: str) -> bytes:
     return key + (_SHORT[size] if size < 0x80 else varint(size)) + data
 
 
+class _Vocabulary(dict[str, bytes]):
+    """The encodings of one string field whose values repeat from frame to frame (labels, metadata keys,
+    content types, source and mask ids): each value is encoded once, up to a bound."""
+
+    def __init__(self, key: bytes, *, omit_empty: bool = True) -> None:
+        super().__init__()
+        self.key = key
+        self.omit_empty = omit_empty
+
+    def __missing__(self, text: str) -> bytes:
+        encoded = b"" if self.omit_empty and not text else _delimited(self.key, text.encode())
+        if len(self) < _VOCABULARY_BOUND:
+            self[text] = encoded
+        return encoded
+
+
+_VOCABULARY_BOUND = 4096
+
+
 def _int64(key: bytes, value: Any) -> bytes:
     if type(value) is not int or not INT64_MIN <= value <= INT64_MAX:
         raise _NotPlain
@@ -193,8 +212,7 @@ def _metadata(values: Mapping[str, Any]) -> bytes:
     """The fields of a ``Metadata`` message: one map entry per key."""
     out = b""
     for key, value in values.items():
-        name = key.encode()
-        entry = _ENTRY_KEY + _SHORT[len(name)] + name if len(name) < 0x80 else _delimited(_ENTRY_KEY, name)
+        entry = _METADATA_KEYS[key]
         encoded = _metadata_value(value)
         size = len(encoded)
         entry += _ENTRY_VALUE + (_SHORT[size] if size < 0x80 else varint(size)) + encoded
@@ -224,6 +242,12 @@ def _metadata_value(value: Any) -> bytes:
         return _delimited(_MAP, _metadata(value))
     raise _NotPlain
 
+
+_LABELS = _Vocabulary(_ROI_LABELS, omit_empty=False)
+_METADATA_KEYS = _Vocabulary(_ENTRY_KEY, omit_empty=False)
+_SOURCE_IDS, _SOURCE_CONTENT_TYPES = _Vocabulary(_SOURCE_ID), _Vocabulary(_SOURCE_CONTENT_TYPE)
+_PREVIEW_CONTENT_TYPES = _Vocabulary(_PREVIEW_CONTENT_TYPE)
+_MASK_IDS, _MASK_CONTENT_TYPES = _Vocabulary(_MASK_ID), _Vocabulary(_MASK_CONTENT_TYPE)
 
 (_POLYGON_PARTS,) = _keys(frame_pb2.Polygon2D, "parts")
 (_PART_XY,) = _keys(frame_pb2.PolygonPart, "xy")
@@ -283,13 +307,14 @@ _GEOMETRY: dict[str, tuple[bytes, Callable[[Any], bytes]]] = {
 def _roi(annotation: Annotation, member: str | None = None) -> bytes:
     """An annotation as a frame's ``rois`` entry, as ``Annotation._proto_fields`` builds it; ``member``: the
     source of a frame group's member it was added on (the ROI names it when it names no sources itself)."""
-    attributes = annotation._attributes()
+    attributes = annotation.__dict__
+    if "_roi" in attributes:
+        attributes = annotation._attributes()
     roi_id = attributes["id"]
     out = _text(_ROI_ID, roi_id) if roi_id else b""
+    labels = _LABELS
     for label in attributes["labels"]:
-        data = label.encode()
-        size = len(data)
-        out += _ROI_LABELS + (_SHORT[size] if size < 0x80 else varint(size)) + data
+        out += labels[label]
     confidence = attributes["confidence"]
     if confidence is not None:
         out += _ROI_CONFIDENCE + _FLOAT(confidence)
@@ -317,22 +342,22 @@ def _source(frame: SingleFrame, source_id: str, metadata: Mapping[str, Any]) -> 
     """A frame's ``sources`` entry, as ``SingleFrame._source_fields`` builds it."""
     uri = frame.source
     timestamp = frame.source_timestamp
-    out = (_text(_SOURCE_ID, source_id) + _text(_SOURCE_URI, uri)
-           + _text(_SOURCE_CONTENT_TYPE, known_or_guessed(frame.content_type, uri))
+    out = (_SOURCE_IDS[source_id] + _text(_SOURCE_URI, uri)
+           + _SOURCE_CONTENT_TYPES[known_or_guessed(frame.content_type, uri)]
            + _int32(_SOURCE_WIDTH, frame.width or 0) + _int32(_SOURCE_HEIGHT, frame.height or 0)
            + _int64(_SOURCE_TIMESTAMP, timestamp if timestamp is not None else (frame.timestamp or 0)))
     if metadata:
         out += _delimited(_SOURCE_META, _metadata(metadata))
     preview_uri = frame.preview_uri
     if preview_uri:
-        out += _delimited(_SOURCE_PREVIEW, _text(_PREVIEW_URI, preview_uri) + _text(
-            _PREVIEW_CONTENT_TYPE, known_or_guessed(frame.preview_content_type, preview_uri)))
+        out += _delimited(_SOURCE_PREVIEW, _text(_PREVIEW_URI, preview_uri)
+                          + _PREVIEW_CONTENT_TYPES[known_or_guessed(frame.preview_content_type, preview_uri)])
     masks = frame.masks
     if masks:
         types = frame.mask_content_types
         for mask_id, mask_uri in masks.items():
-            out += _delimited(_SOURCE_MASKS, _text(_MASK_ID, mask_id) + _text(_MASK_URI, mask_uri)
-                              + _text(_MASK_CONTENT_TYPE, known_or_guessed(types.get(mask_id), mask_uri)))
+            out += _delimited(_SOURCE_MASKS, _MASK_IDS[mask_id] + _text(_MASK_URI, mask_uri)
+                              + _MASK_CONTENT_TYPES[known_or_guessed(types.get(mask_id), mask_uri)])
     return _delimited(_FRAME_SOURCES, out)
 
 
