@@ -36,7 +36,7 @@ from report import Row, failed_row, format_conditions, format_table, write_json
 from workload import parse_bytes, parse_count
 
 from framevault.common.config import Settings
-from framevault.stack.session_data import remove_stale_test_data, remove_test_data
+from framevault.stack.session_data import make_bucket, remove_stale_test_data, remove_test_data
 
 ALL_ROWS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "T1", "W1")
 
@@ -135,9 +135,8 @@ def reset_bench_data(env: dict[str, str], settings: Settings) -> None:
     client: MongoClient[dict[str, Any]] = MongoClient(env["FRAMEVAULT_MONGODB_URI"])
     client.drop_database(processes.BENCH_DATABASE)
     client.close()
-    storage = _minio(settings)
-    if not storage.bucket_exists(processes.BENCH_BUCKET):
-        storage.make_bucket(processes.BENCH_BUCKET)
+    if not _minio(settings).bucket_exists(processes.BENCH_BUCKET):
+        make_bucket(processes.BENCH_BUCKET)
 
 
 def _minio(settings: Settings) -> Any:
