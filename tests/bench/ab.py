@@ -48,7 +48,7 @@ def run_harness(side: str, harness_args: list[str]) -> dict[str, Any]:
     match = re.search(r"^results: (.+\.json)$", stdout, re.MULTILINE)
     if match is None:
         raise SystemExit(f"no results file in the harness output for {side}:\n{stdout[-2000:]}")
-    return dict(json.loads(Path(match.group(1)).read_text()))
+    return {**json.loads(Path(match.group(1)).read_text()), "results_file": Path(match.group(1)).name}
 
 
 def ratios(result: dict[str, Any]) -> dict[str, float]:
@@ -97,7 +97,7 @@ def main(argv: list[str]) -> int:
         for name in order:
             result = run_harness(args.a if name == "A" else args.b, harness_args)
             per_side[name].append(ratios(result))
-            files[name].append(f"results-{result['started']}.json")
+            files[name].append(result["results_file"])
             load = result["machine"]["load_before"][0], result["machine"]["load_after"][0]
             shown = "  ".join(f"{k} {v:.3f}" for k, v in per_side[name][-1].items())
             print(f"[ab] round {round_number + 1} {name}: load {load[0]:.1f} -> {load[1]:.1f}  {shown}",

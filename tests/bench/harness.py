@@ -2,7 +2,7 @@
 
 One run measures rows P1–P7 of the speed and memory goals, each against a
 raw baseline measured in the same run, prints one table and writes
-``.bench/results-<timestamp>.json``. Targets are reported, never asserted.
+``.bench/results-<timestamp>-<run id>.json``. Targets are reported, never asserted.
 See tests/bench/README.md for what each row measures and how to read it.
 """
 
@@ -298,7 +298,8 @@ def main(argv: list[str]) -> int:
                     "load_before": load_before, "load_after": os.getloadavg()},
         "profiles": run.profiles,
     }
-    path = processes.OUTPUT_DIR / f"results-{run.stamp}.json"
+    # The run id keeps two runs started in the same second (an A/B beside another run) apart.
+    path = processes.OUTPUT_DIR / f"results-{run.stamp}-{processes.RUN_ID}.json"
     write_json(path, run_info, run.rows)
     print()
     source = f"services from {args.services_dir}" if args.services_dir else (
