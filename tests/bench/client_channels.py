@@ -10,7 +10,12 @@ import os
 import grpc
 from grpc import aio
 
-from framevault.api.transport import with_token
+try:
+    from framevault.api.transport import with_token
+except ImportError:
+    # The API package of an A/B side that predates with_token: its clients sent the token as
+    # call credentials, and so do the bench clients running with it.
+    with_token = None  # type: ignore[assignment]
 
 # The services' message limits.
 CHANNEL_OPTIONS = [
@@ -28,8 +33,12 @@ def channel_credentials() -> grpc.ChannelCredentials | None:
         with open(os.environ[variable], "rb") as file:
             return file.read()
 
-    return grpc.ssl_channel_credentials(pem("FRAMEVAULT_CA_FILE"), pem("FRAMEVAULT_CLIENT_KEY_FILE"),
-                                        pem("FRAMEVAULT_CLIENT_CERT_FILE"))
+    tls = grpc.ssl_channel_credentials(pem("FRAMEVAULT_CA_FILE"), pem("FRAMEVAULT_CLIENT_KEY_FILE"),
+                                       pem("FRAMEVAULT_CLIENT_CERT_FILE"))
+    token = _token()
+    if with_token is None and token:
+        return grpc.composite_channel_credentials(tls, grpc.access_token_call_credentials(token))
+    return tls
 
 
 def _token() -> str | None:
@@ -42,7 +51,7 @@ def async_channel(target: str) -> aio.Channel:
         opened = aio.insecure_channel(target, options=CHANNEL_OPTIONS)
     else:
         opened = aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
-    return with_token(opened, credentials is not None, target, _token())
+    return opened if with_token is None else with_token(opened, credentials is not None, target, _token())
 
 
 def channel(target: str) -> grpc.Channel:
@@ -51,4 +60,4 @@ def channel(target: str) -> grpc.Channel:
         opened = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
     else:
         opened = grpc.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
-    return with_token(opened, credentials is not None, target, _token())
+    return opened if with_token is None else with_token(opened, credentials is not None, target, _token())
