@@ -15,23 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from framevault.api.wire import LENGTH_DELIMITED, VARINT, varint
 from framevault.common.request_decoding import UndecodableRequest, tolerant
 from framevault.v1 import blob_pb2
 
-_LENGTH_DELIMITED = 2
-_VARINT = 0
-_DATA_TAG = bytes([blob_pb2.ReadBlobResponse.DATA_FIELD_NUMBER << 3 | _LENGTH_DELIMITED])
-_OFFSET_TAG = bytes([blob_pb2.ReadBlobResponse.OFFSET_FIELD_NUMBER << 3 | _VARINT])
-
-
-def varint(value: int) -> bytes:
-    """The base-128 varint of a non-negative ``value``."""
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+_DATA_TAG = bytes([blob_pb2.ReadBlobResponse.DATA_FIELD_NUMBER << 3 | LENGTH_DELIMITED])
+_OFFSET_TAG = bytes([blob_pb2.ReadBlobResponse.OFFSET_FIELD_NUMBER << 3 | VARINT])
 
 
 def read_response(offset: int, data: bytes) -> bytes:
@@ -56,10 +45,10 @@ class WriteRequest:
 
 _FIELDS = blob_pb2.WriteBlobRequest.DESCRIPTOR.fields_by_name
 _WRITE_LAYOUT = {
-    _FIELDS["resource_name"].number: _LENGTH_DELIMITED,
-    _FIELDS["write_offset"].number: _VARINT,
-    _FIELDS["data"].number: _LENGTH_DELIMITED,
-    _FIELDS["finish_write"].number: _VARINT,
+    _FIELDS["resource_name"].number: LENGTH_DELIMITED,
+    _FIELDS["write_offset"].number: VARINT,
+    _FIELDS["data"].number: LENGTH_DELIMITED,
+    _FIELDS["finish_write"].number: VARINT,
 }
 _INT64_RANGE = 1 << 64
 # A varint of an int64 takes at most ten bytes.
@@ -84,7 +73,7 @@ def write_request(message: bytes) -> WriteRequest | blob_pb2.WriteBlobRequest | 
         value, position = _read_varint(message, position)
         if position < 0:
             return _decode_with_protobuf(message)
-        if wire_type == _LENGTH_DELIMITED:
+        if wire_type == LENGTH_DELIMITED:
             if value > end - position:
                 return _decode_with_protobuf(message)
             fields[number] = view[position:position + value]

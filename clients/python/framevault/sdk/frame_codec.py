@@ -12,6 +12,7 @@ from typing import Any
 from google.protobuf import descriptor, json_format
 
 from framevault.api.metadata_values import INT64_MAX, INT64_MIN, metadata_to_dict
+from framevault.api.wire import FIXED32, FIXED64, LENGTH_DELIMITED, ONE_BYTE_VARINTS, VARINT, varint
 from framevault.sdk.frames import Annotation, Frame, FrameGroup, FrameLike, SingleFrame, known_or_guessed
 from framevault.sdk.geometry import BOX3D_FIELDS, GEOMETRY_FIELDS
 from framevault.v1 import frame_pb2, metadata_pb2
@@ -75,7 +76,6 @@ class _NotPlain(TypeError):
 
 _GIVE_UP = (AttributeError, TypeError, ValueError, OverflowError, struct.error)
 
-_SHORT = [bytes((n,)) for n in range(0x80)]
 _UINT64 = (1 << 64) - 1
 _INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
 _FLOAT = struct.Struct("<f").pack
@@ -85,24 +85,10 @@ _FLOAT_ZERO = bytes(4)
 _FLOAT_ARRAYS: dict[int, Callable[..., bytes]] = {}
 
 
-def varint(value: int) -> bytes:
-    """``value`` (>= 0) as a protobuf base-128 varint."""
-    # Lengths of one or two bytes come without the loop.
-    if value < 0x80:
-        return _SHORT[value]
-    if value < 0x4000:
-        return bytes((value & 0x7F | 0x80, value >> 7))
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-_WIRE_TYPE = {descriptor.FieldDescriptor.TYPE_FLOAT: 5, descriptor.FieldDescriptor.TYPE_DOUBLE: 1,
-              descriptor.FieldDescriptor.TYPE_STRING: 2, descriptor.FieldDescriptor.TYPE_BYTES: 2,
-              descriptor.FieldDescriptor.TYPE_MESSAGE: 2}
+_WIRE_TYPE = {descriptor.FieldDescriptor.TYPE_FLOAT: FIXED32, descriptor.FieldDescriptor.TYPE_DOUBLE: FIXED64,
+              descriptor.FieldDescriptor.TYPE_STRING: LENGTH_DELIMITED,
+              descriptor.FieldDescriptor.TYPE_BYTES: LENGTH_DELIMITED,
+              descriptor.FieldDescriptor.TYPE_MESSAGE: LENGTH_DELIMITED}
 
 
 def field_key(message: Any, name: str) -> bytes:
@@ -110,7 +96,7 @@ def field_key(message: Any, name: str) -> bytes:
     packed repeated scalars, strings, bytes and messages are length-delimited, the other scalars
     varints unless float or double."""
     field = message.DESCRIPTOR.fields_by_name[name]
-    return varint(field.number << 3 | (2 if field.is_packed else _WIRE_TYPE.get(field.type, 0)))
+    return varint(field.number << 3 | (LENGTH_DELIMITED if field.is_packed else _WIRE_TYPE.get(field.type, VARINT)))
 
 
 def _keys(message: Any, *names: str) -> list[bytes]:
@@ -138,7 +124,7 @@ _NULL_VALUE, _TRUE_VALUE, _FALSE_VALUE = _NULL + b"\x00", _BOOL + b"\x01", _BOOL
 
 def _delimited(key: bytes, payload: bytes) -> bytes:
     size = len(payload)
-    return key + (_SHORT[size] if size < 0x80 else varint(size)) + payload
+    return key + (ONE_BYTE_VARINTS[size] if size < 0x80 else varint(size)) + payload
 
 
 def _text(key: bytes, value: str) -> bytes:
@@ -147,7 +133,7 @@ def _text(key: bytes, value: str) -> bytes:
         return b""
     data = value.encode()
     size = len(data)
-    return key + (_SHORT[size] if size < 0x80 else varint(size)) + data
+    return key + (ONE_BYTE_VARINTS[size] if size < 0x80 else varint(size)) + data
 
 
 class _Vocabulary(dict[str, bytes]):
@@ -195,7 +181,7 @@ def _floats(key: bytes, values: Any) -> bytes:
     if pack is None:
         pack = _FLOAT_ARRAYS[count] = struct.Struct(f"<{count}f").pack
     data = pack(*values)
-    return key + (_SHORT[count * 4] if count < 0x20 else varint(count * 4)) + data
+    return key + (ONE_BYTE_VARINTS[count * 4] if count < 0x20 else varint(count * 4)) + data
 
 
 def _float_fields(keys: list[bytes], values: Iterable[Any]) -> bytes:
@@ -215,9 +201,9 @@ def _metadata(values: Mapping[str, Any]) -> bytes:
         entry = _METADATA_KEYS[key]
         encoded = _metadata_value(value)
         size = len(encoded)
-        entry += _ENTRY_VALUE + (_SHORT[size] if size < 0x80 else varint(size)) + encoded
+        entry += _ENTRY_VALUE + (ONE_BYTE_VARINTS[size] if size < 0x80 else varint(size)) + encoded
         size = len(entry)
-        out += _META_ENTRY + (_SHORT[size] if size < 0x80 else varint(size)) + entry
+        out += _META_ENTRY + (ONE_BYTE_VARINTS[size] if size < 0x80 else varint(size)) + entry
     return out
 
 
@@ -263,7 +249,7 @@ def _polygon(value: Any) -> bytes:
     for part in value:
         encoded = _floats(_PART_XY, part)
         size = len(encoded)
-        parts += _POLYGON_PARTS + (_SHORT[size] if size < 0x80 else varint(size)) + encoded
+        parts += _POLYGON_PARTS + (ONE_BYTE_VARINTS[size] if size < 0x80 else varint(size)) + encoded
     return parts
 
 
@@ -324,7 +310,7 @@ def _roi(annotation: Annotation, member: str | None = None) -> bytes:
             key, encode = _GEOMETRY[kind]
             encoded = encode(value)
             size = len(encoded)
-            out += key + (_SHORT[size] if size < 0x80 else varint(size)) + encoded
+            out += key + (ONE_BYTE_VARINTS[size] if size < 0x80 else varint(size)) + encoded
             break
     sources = attributes["sources"]
     if not sources and member is not None:
@@ -335,7 +321,7 @@ def _roi(annotation: Annotation, member: str | None = None) -> bytes:
     if metadata:
         out += _delimited(_ROI_META, _metadata(metadata))
     size = len(out)
-    return _FRAME_ROIS + (_SHORT[size] if size < 0x80 else varint(size)) + out
+    return _FRAME_ROIS + (ONE_BYTE_VARINTS[size] if size < 0x80 else varint(size)) + out
 
 
 def _source(frame: SingleFrame, source_id: str, metadata: Mapping[str, Any]) -> bytes:
