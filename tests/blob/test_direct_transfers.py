@@ -27,6 +27,7 @@ from framevault.api.blob_client import (
     READ_PIECE_BYTES,
     BlobClient,
     BufferTarget,
+    ContentMismatch,
     DirectTransfers,
     FileTarget,
     OrderedDigest,
@@ -338,20 +339,24 @@ async def test_a_part_is_copied_inside_the_store_only_from_the_version_named(
         await storage.close()
 
 
-async def test_direct_ranges_arrive_whole_and_in_order_when_their_buffers_are_reused(
-        small_parts_stub: blob_pb2_grpc.BlobServiceStub):
-    data, digest = random_blob(7 * DIRECT.read_range_bytes + 17)
-    client = BlobClient(small_parts_stub, direct=DIRECT)
+@pytest.mark.parametrize("direct", [DIRECT, None], ids=["direct", "stream"])
+async def test_a_whole_read_of_bytes_changed_in_the_store_is_refused(
+        small_parts_stub: blob_pb2_grpc.BlobServiceStub, s3: S3BlobStorage, direct: DirectTransfers | None):
+    data, digest = random_blob(2 * DIRECT.read_range_bytes + 3)
+    client = BlobClient(small_parts_stub, direct=direct)
     await client.upload_bytes(data)
-    received = bytearray()
-    # Every piece is kept alive, so two pieces are the same object only when a buffer was reused.
-    pieces = []
-    async for piece in client.direct_chunks(digest, reuse_buffers=True):
-        received += piece
-        pieces.append(piece)
-    assert received == data
-    # Eight ranges through at most concurrency + 1 buffers (the short last range has its own).
-    assert len(pieces) == 8 and len({id(piece) for piece in pieces}) <= DIRECT.concurrency + 2
+    # Changed inside the store behind the service's back, same size.
+    await s3.put(cas_key(digest), data[:-1] + bytes([data[-1] ^ 1]))
+    try:
+        with pytest.raises(ContentMismatch) as refused:
+            await client.read(digest)
+        assert (refused.value.digest, refused.value.actual_size) == (digest, digest.size)
+        assert refused.value.actual_hash != digest.hash
+        assert client.fallbacks == 0
+        # A part of the blob is not checked: it comes over ReadBlob as stored.
+        assert await client.read(digest, offset=1, limit=4) == data[1:5]
+    finally:
+        await s3.delete(cas_key(digest))
 
 
 async def test_writes_take_the_stream_when_direct_writes_are_off(small_parts_stub: blob_pb2_grpc.BlobServiceStub):

@@ -13,9 +13,12 @@ With ``direct`` options (the SDK passes them), large blobs skip the service's
 byte streams when it advertises ``direct_transfers``: uploads PUT their parts
 in parallel to presigned URLs (StartDirectUpload), then CompleteDirectUpload
 has the service verify and publish them; reads GET ranges of a presigned
-download URL in parallel. When the store cannot be reached from here (refused
-connection, timeout), the transfer goes on over WriteBlob / ReadBlob, and
-direct transfers rest for ``DirectTransfers.retry_after_seconds``.
+download URL in parallel (``direct_read_verified``). When the store cannot be
+reached from here (refused connection, timeout), the transfer goes on over
+WriteBlob / ReadBlob, and direct transfers rest for
+``DirectTransfers.retry_after_seconds``; a read goes on from the bytes it has.
+A whole blob read (``read_into``, ``read``) is checked against its sha256 and
+size before it is handed on.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -78,6 +81,8 @@ READ_PIECE_BYTES = 1024 * 1024
 # Pieces a fetching worker keeps in memory for the hashing thread; once all of them wait to be
 # hashed, its further pieces are hashed from where they were written (read back from the target).
 PIECES_HELD_PER_WORKER = 4
+# ReadBlob pieces from this size on are hashed and written in a thread rather than on the event loop.
+OFF_LOOP_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -174,12 +179,30 @@ class BufferTarget:
             into[:] = view[offset:offset + len(into)]
 
 
+class ContentMismatch(Exception):
+    """The bytes read for a blob are not the ones its digest names."""
+
+    def __init__(self, digest: BlobDigest, actual_hash: str, actual_size: int):
+        super().__init__(f"blob {digest.uri} arrived as sha256 {actual_hash} with {actual_size} bytes")
+        self.digest, self.actual_hash, self.actual_size = digest, actual_hash, actual_size
+
+
 class DirectRefused(Exception):
     """The object store answered a presigned URL with an error status (expired URL, busy store ...)."""
 
     def __init__(self, status: int, body: bytes):
         super().__init__(f"HTTP {status}: {body[:200]!r}")
         self.status = status
+
+
+@dataclass(frozen=True)
+class _DirectRetry:
+    """How a direct transfer tries again, with the client's backoff: an exchange that broke after
+    connecting, on a fresh connection, up to ``DirectTransfers.exchange_attempts``; a URL the store
+    refused (expired, busy store), asked for again, up to the client's attempts."""
+
+    breaks: RetryPolicy
+    refusals: RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -203,6 +226,9 @@ class BlobClient:
         self._timeout = timeout
         self._retry = replace(UPLOAD_RETRY, max_attempts=max_attempts)
         self._direct = direct
+        self._direct_retry = _DirectRetry(
+            breaks=replace(self._retry, max_attempts=max(1, direct.exchange_attempts if direct else 1)),
+            refusals=self._retry)
         self._ask_capabilities = capabilities
         self._capabilities: blob_pb2.GetCapabilitiesResponse | None = None
         # monotonic time until which the store counts as unreachable from here.
@@ -416,65 +442,52 @@ class BlobClient:
                 return
 
     async def read(self, digest: BlobDigest, offset: int = 0, limit: int = 0) -> bytes:
-        if limit == 0 and offset < digest.size and await self.goes_direct(digest.size - offset):
-            return b"".join([piece async for piece in self.chunks(digest, offset)])
-        pieces = [message.data async for message in self._stub.ReadBlob(
-            blob_pb2.ReadBlobRequest(digest=digest_to_proto(digest), offset=offset, limit=limit), timeout=self._timeout)]
-        return b"".join(pieces)
+        """The blob's bytes from ``offset`` (``limit`` of them; 0: all). The whole blob is read as
+        ``read_into`` reads it, checked against ``digest``; a part of it comes over ReadBlob.
 
-    async def download_file(self, digest: BlobDigest, path: str | os.PathLike[str]) -> None:
-        target = Path(path)
-        with target.open("wb") as out:
-            async for piece in self.chunks(digest):
-                await asyncio.to_thread(out.write, piece)
-
-    async def chunks(self, digest: BlobDigest, offset: int = 0) -> AsyncIterator[bytes | bytearray]:
-        """The blob's bytes from ``offset`` in order: direct ranges when worth it, else (or once the
-        store proves unreachable, from where the direct read got to) the ReadBlob stream."""
-        if offset < digest.size and await self.goes_direct(digest.size - offset):
-            try:
-                async for piece in self.direct_chunks(digest, offset):
-                    offset += len(piece)
-                    yield piece
-                self.direct_transfers += 1
-                return
-            except DirectUnreachable:
-                self.note_unreachable()
-        async for message in self._stub.ReadBlob(blob_pb2.ReadBlobRequest(digest=digest_to_proto(digest),
-                                                                         offset=offset), timeout=self._timeout):
-            yield message.data
-
-    async def direct_chunks(self, digest: BlobDigest, offset: int = 0, *,
-                            reuse_buffers: bool = False) -> AsyncIterator[bytearray | bytes]:
-        """Ranges of a presigned download URL, fetched in parallel (see ``_fetch_ranges``), yielded
-        in order, each in a buffer of its own.
-
-        ``reuse_buffers``: a yielded range's buffer receives a later range once the iteration goes
-        on, so the caller must be done with it (hashed, written) before asking for the next. Fresh
-        buffers of tens of MiB cost page faults and zeroing on every range.
-
-        Raises DirectUnreachable when the store does not answer from here.
+        Raises:
+            ContentMismatch: the bytes of the whole blob do not match ``digest``.
         """
-        assert self._direct is not None
-        step = max(1, self._direct.read_range_bytes)
-        buffers: dict[int, bytearray] = {}
-        free: list[bytearray] = []
+        if offset == 0 and limit == 0:
+            buffer = bytearray(digest.size)
+            await self.read_into(digest, BufferTarget(buffer))
+            return bytes(buffer)
+        return b"".join([data async for data in self._read_stream(digest, offset, limit)])
 
-        def target(start: int, end: int) -> memoryview:
-            if start not in buffers:
-                buffers[start] = free.pop() if free and end - start == step else bytearray(end - start)
-            return memoryview(buffers[start])
+    async def read_into(self, digest: BlobDigest, target: ReadTarget,
+                        stream: Callable[[int], AsyncIterator[bytes]] | None = None) -> None:
+        """Puts the whole blob into ``target`` and checks its sha256 and size against ``digest``:
+        direct ranges when worth it (``direct_read_verified``), going on from wherever a direct read
+        stopped over ``stream(offset)`` (default: one ReadBlob from ``offset``). Nothing may use the
+        bytes in ``target`` unless this returned.
 
-        concurrency = max(1, self._direct.concurrency)
-        with ThreadPoolExecutor(concurrency, thread_name_prefix="framevault-direct") as pool:
-            # One buffer per fetching worker and the one the caller holds.
-            ranges_ahead = concurrency + 1
-            async with contextlib.aclosing(self._fetch_ranges(digest, offset, target, pool, ranges_ahead)) as ranges:
-                async for start, _end in ranges:
-                    data = buffers.pop(start)
-                    yield data
-                    if reuse_buffers and len(data) == step:
-                        free.append(data)
+        Raises:
+            ContentMismatch: the bytes do not match ``digest`` (or more arrived than its size).
+        """
+        seen = OrderedDigest()
+        if await self.goes_direct(digest.size):
+            try:
+                await self.direct_read_verified(digest, target, seen)
+                self.direct_transfers += 1
+            except DirectUnreachable:
+                # Goes on over ReadBlob from where the direct read got to.
+                self.note_unreachable()
+        if seen.size < digest.size:
+            pieces = stream(seen.size) if stream is not None else self._read_stream(digest, seen.size)
+            async for data in pieces:
+                if seen.size + len(data) > digest.size:
+                    raise ContentMismatch(digest, "(longer than its size)", seen.size + len(data))
+                if len(data) < OFF_LOOP_BYTES:
+                    _absorb(seen, target, data)
+                else:
+                    await asyncio.to_thread(_absorb, seen, target, data)
+        if not seen.matches(digest):
+            raise ContentMismatch(digest, seen.sha.hexdigest(), seen.size)
+
+    async def _read_stream(self, digest: BlobDigest, offset: int, limit: int = 0) -> AsyncIterator[bytes]:
+        request = blob_pb2.ReadBlobRequest(digest=digest_to_proto(digest), offset=offset, limit=limit)
+        async for message in self._stub.ReadBlob(request, timeout=self._timeout):
+            yield message.data
 
     async def direct_read_verified(self, digest: BlobDigest, target: ReadTarget, seen: OrderedDigest) -> None:
         """Fetches the blob from ``seen.size`` on into ``target`` and feeds ``seen`` its bytes in
@@ -502,106 +515,39 @@ class BlobClient:
 
         if seen.size >= digest.size:
             return
-        read = _VerifiedRead(self._direct, self._retry, digest.size, target, seen, await download_url(),
-                             download_url, asyncio.get_running_loop())
-        with ThreadPoolExecutor(len(read.connections) + 1, thread_name_prefix="framevault-direct") as pool:
-            for connection in read.connections:
-                pool.submit(read.fetch, connection)
-            try:
-                await asyncio.wrap_future(pool.submit(read.hash))
-            finally:
-                # Also when cancelled: the workers stop at once (their sockets are shut down), and
-                # the pool is waited for, so nothing writes into the target after this returns.
-                read.stop()
+        connections = _ConnectionPool(self._direct)
+        read = _VerifiedRead(self._direct, self._direct_retry, connections, digest.size, target, seen,
+                             await download_url(), download_url, asyncio.get_running_loop())
+        try:
+            with ThreadPoolExecutor(read.workers + 1, thread_name_prefix="framevault-direct") as pool:
+                for _ in range(read.workers):
+                    pool.submit(read.fetch)
+                try:
+                    await asyncio.wrap_future(pool.submit(read.hash))
+                finally:
+                    # Also when cancelled: the workers stop at once (their sockets are shut down),
+                    # and the pool is waited for, so nothing writes into the target after this returns.
+                    read.stop()
+        finally:
+            connections.close()
         read.raise_failure()
 
-    async def _fetch_ranges(self, digest: BlobDigest, offset: int, target: Callable[[int, int], memoryview],
-                            pool: ThreadPoolExecutor, ranges_ahead: int) -> AsyncGenerator[tuple[int, int], None]:
-        """Fetches the blob from ``offset`` on in ranges of ``read_range_bytes``, ``concurrency``
-        at once, each worker on a keep-alive connection of its own, into ``target(start, end)`` (a
-        writable view of that length); yields each ``(start, end)`` in order once it and every range
-        before it arrived. Workers take ranges lowest first; at most ``ranges_ahead`` ranges are
-        fetched or held by the caller at once (a range counts until the caller asks for the next).
-
-        A range whose exchange breaks is fetched again on a fresh connection (``exchange_attempts``);
-        an expired or refused URL is asked for again (up to the retry policy's attempts). Raises
-        DirectUnreachable when the store does not answer from here.
-        """
-        assert self._direct is not None
-        options = self._direct
-        url_request = blob_pb2.GetDownloadUrlRequest(digest=digest_to_proto(digest))
-        url = [(await self._stub.GetDownloadUrl(url_request, timeout=self._timeout)).url]
-        step = max(1, options.read_range_bytes)
-        starts = list(range(offset, digest.size, step))
-        if not starts:
-            return
-        loop = asyncio.get_running_loop()
-        arrived: list[asyncio.Future[None]] = [loop.create_future() for _ in starts]
-        ahead = asyncio.Semaphore(max(1, ranges_ahead))
-        indices = iter(range(len(starts)))
-        connections = [_StoreConnection(options) for _ in range(min(max(1, options.concurrency), len(starts)))]
-
-        async def fetch(connection: _StoreConnection, start: int) -> None:
-            end = min(start + step, digest.size)
-            headers = {"Range": f"bytes={start}-{end - 1}"}
-            refusals = 0
-            while True:
-                current = url[0]
-                try:
-                    with target(start, end) as view:
-                        await self._exchange(connection, pool, "GET", current, None, headers, view)
-                    return
-                except DirectRefused:
-                    refusals += 1
-                    if refusals >= self._retry.max_attempts:
-                        raise DirectUnreachable(f"the store refused ranges of {digest}") from None
-                    await asyncio.sleep(self._retry.delay(refusals, None))
-                    if url[0] == current:
-                        url[0] = (await self._stub.GetDownloadUrl(url_request, timeout=self._timeout)).url
-
-        async def work(connection: _StoreConnection) -> None:
-            for index in indices:
-                await ahead.acquire()
-                try:
-                    await fetch(connection, starts[index])
-                except Exception as exc:  # noqa: BLE001 - raised to the caller, which awaits this range
-                    arrived[index].set_exception(exc)
-                    return
-                arrived[index].set_result(None)
-
-        workers = [asyncio.ensure_future(work(connection)) for connection in connections]
-        try:
-            for index, start in enumerate(starts):
-                await arrived[index]
-                yield start, min(start + step, digest.size)
-                ahead.release()
-        finally:
-            for connection in connections:
-                connection.abort()
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            for future in arrived:
-                if future.done() and not future.cancelled():
-                    future.exception()  # retrieved: a failure after the one raised is not reported twice
-            for connection in connections:
-                connection.close()
-
     async def _exchange(self, connection: _StoreConnection, pool: ThreadPoolExecutor, method: str, url: str,
-                        body: bytes | Iterable[bytes] | _FileRegion | None, headers: dict[str, str],
-                        into: memoryview | None = None) -> None:
+                        body: bytes | Iterable[bytes] | _FileRegion | None, headers: dict[str, str]) -> None:
         """One exchange with the store on ``connection`` (in ``pool``), attempted again on a fresh
-        connection while it breaks, up to ``exchange_attempts``."""
-        assert self._direct is not None
+        connection while it breaks (``_DirectRetry.breaks``)."""
         loop = asyncio.get_running_loop()
-        for attempt in range(1, max(1, self._direct.exchange_attempts) + 1):
+        breaks = self._direct_retry.breaks
+        attempt = 1
+        while True:
             try:
-                await loop.run_in_executor(pool, connection.exchange, method, url, body, headers, into)
+                await loop.run_in_executor(pool, connection.exchange, method, url, body, headers)
                 return
             except DirectBroken:
-                if attempt >= self._direct.exchange_attempts:
+                if attempt >= breaks.max_attempts:
                     raise
-                await asyncio.sleep(self._retry.delay(attempt, None))
+                await asyncio.sleep(breaks.delay(attempt))
+                attempt += 1
 
 
 FindMissing = Callable[..., Awaitable[blob_pb2.FindMissingBlobsResponse]]
@@ -621,6 +567,12 @@ async def find_missing(call: FindMissing, digests: Sequence[BlobDigest], batch_s
     return missing
 
 
+
+
+def _absorb(seen: OrderedDigest, target: ReadTarget, data: bytes) -> None:
+    with memoryview(data) as view:
+        target.write_at(seen.size, view)
+    seen.update(data)
 
 
 @dataclass
@@ -693,30 +645,41 @@ def _send_file_region(connection: http.client.HTTPConnection, method: str, targe
 
 
 class _ConnectionPool:
-    """Keep-alive connections to the store, one per part PUT in flight, reused by the next part."""
+    """The keep-alive connections of one direct transfer: one per part PUT or range worker in
+    flight, reused by the next part or range. Leased from the event loop or from worker threads."""
 
     def __init__(self, options: DirectTransfers):
         self._options = options
         self._idle: list[_StoreConnection] = []
         self._busy: set[_StoreConnection] = set()
+        self._lock = threading.Lock()
 
     @contextlib.contextmanager
     def lease(self) -> Iterator[_StoreConnection]:
-        connection = self._idle.pop() if self._idle else _StoreConnection(self._options)
-        self._busy.add(connection)
+        with self._lock:
+            connection = self._idle.pop() if self._idle else _StoreConnection(self._options)
+            self._busy.add(connection)
         try:
             yield connection
         finally:
-            self._busy.discard(connection)
-            self._idle.append(connection)
+            with self._lock:
+                self._busy.discard(connection)
+                self._idle.append(connection)
+
+    def abort(self) -> None:
+        """Cuts the busy connections: exchanges blocked in other threads return at once."""
+        with self._lock:
+            busy = list(self._busy)
+        for connection in busy:
+            connection.abort()
 
     def close(self) -> None:
-        """Closes the idle connections and cuts the busy ones (their PUTs are given up)."""
-        for connection in self._busy:
-            connection.abort()
-        for connection in self._idle:
+        """Cuts the busy connections (their exchanges are given up) and closes the idle ones."""
+        self.abort()
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
             connection.close()
-        self._idle.clear()
 
 
 @dataclass
@@ -734,16 +697,15 @@ class _VerifiedRead:
     """The threads of one ``BlobClient.direct_read_verified``: ``fetch`` (one per connection) and
     ``hash``, meeting under one condition."""
 
-    def __init__(self, options: DirectTransfers, retry: RetryPolicy, size: int, target: ReadTarget,
-                 seen: OrderedDigest, url: str, download_url: Callable[[], Coroutine[Any, Any, str]],
-                 loop: asyncio.AbstractEventLoop):
-        self._options, self._retry, self._size, self._target, self._seen = options, retry, size, target, seen
+    def __init__(self, options: DirectTransfers, retry: _DirectRetry, connections: _ConnectionPool, size: int,
+                 target: ReadTarget, seen: OrderedDigest, url: str,
+                 download_url: Callable[[], Coroutine[Any, Any, str]], loop: asyncio.AbstractEventLoop):
+        self._retry, self._connections, self._size, self._target, self._seen = retry, connections, size, target, seen
         self._url, self._download_url, self._loop = url, download_url, loop
         step = max(1, options.read_range_bytes)
         # Ranges not taken by a worker yet, lowest first.
         self._ranges = [(start, min(start + step, size)) for start in range(seen.size, size, step)][::-1]
-        self.connections = [_StoreConnection(options)
-                            for _ in range(min(max(1, options.concurrency), len(self._ranges)))]
+        self.workers = min(max(1, options.concurrency), len(self._ranges))
         self._changed = threading.Condition()
         # Pieces landed in the target and not hashed yet, by offset: their length, and the buffer
         # holding them with the list it goes back to (None: read them back from the target).
@@ -754,16 +716,17 @@ class _VerifiedRead:
         self._abandoned = False
         self._failure: BaseException | None = None
 
-    def fetch(self, connection: _StoreConnection) -> None:
-        """Takes ranges until none is left; a failure stops the whole read."""
+    def fetch(self) -> None:
+        """Takes ranges until none is left, on one connection; a failure stops the whole read."""
         buffers = _PieceBuffers()
         try:
-            while not self._stopped.is_set():
-                with self._changed:
-                    if not self._ranges:
-                        return
-                    start, end = self._ranges.pop()
-                self._fetch_range(connection, start, end, buffers)
+            with self._connections.lease() as connection:
+                while not self._stopped.is_set():
+                    with self._changed:
+                        if not self._ranges:
+                            return
+                        start, end = self._ranges.pop()
+                    self._fetch_range(connection, start, end, buffers)
         except BaseException as exc:  # noqa: BLE001 - raised to the caller by raise_failure
             with self._changed:
                 if self._failure is None and not self._stopped.is_set():
@@ -811,17 +774,17 @@ class _VerifiedRead:
                 connection.done_with(response)
             except DirectRefused:
                 refusals += 1
-                if refusals >= self._retry.max_attempts:
+                if refusals >= self._retry.refusals.max_attempts:
                     raise DirectUnreachable(f"the store refused ranges from {position}") from None
-                if self._stopped.wait(self._retry.delay(refusals, None)):
+                if self._stopped.wait(self._retry.refusals.delay(refusals)):
                     return
                 if self._url == url:
                     self._url = self._fresh_url()
             except DirectBroken:
                 breaks += 1
-                if self._stopped.is_set() or breaks >= max(1, self._options.exchange_attempts):
+                if self._stopped.is_set() or breaks >= self._retry.breaks.max_attempts:
                     raise
-                if self._stopped.wait(self._retry.delay(breaks, None)):
+                if self._stopped.wait(self._retry.breaks.delay(breaks)):
                     return
 
     def _fresh_url(self) -> str:
@@ -863,13 +826,10 @@ class _VerifiedRead:
             self._abandoned = True
             self._stopped.set()
             self._changed.notify_all()
-        for connection in self.connections:
-            connection.abort()
+        self._connections.abort()
 
     def raise_failure(self) -> None:
-        """Raises what stopped the read early, if anything did; closes the connections."""
-        for connection in self.connections:
-            connection.close()
+        """Raises what stopped the read early, if anything did."""
         if self._failure is not None and self._seen.size < self._size:
             raise self._failure
 
@@ -884,20 +844,13 @@ class _StoreConnection:
         self._connection: http.client.HTTPConnection | None = None
         self._origin = ("", "")
 
-    def exchange(self, method: str, url: str, body: bytes | Iterable[bytes] | _FileRegion | None, headers: dict[str, str],
-                 into: memoryview | None = None) -> bytes:
-        """One request to a presigned URL; returns the response body, or reads it into ``into``
-        (which it must fill exactly) and returns b"".
+    def exchange(self, method: str, url: str, body: bytes | Iterable[bytes] | _FileRegion | None,
+                 headers: dict[str, str]) -> bytes:
+        """One request to a presigned URL; returns the response body.
 
-        Raises DirectUnreachable when no connection could be made (or the store answers a range
-        with another length), DirectBroken when the exchange broke after connecting, DirectRefused
-        for an error status.
+        Raises DirectUnreachable when no connection could be made, DirectBroken when the exchange
+        broke after connecting, DirectRefused for an error status.
         """
-        if into is not None:
-            response = self.get(url, headers, len(into))
-            self.read_into(response, into)
-            self.done_with(response)
-            return b""
         parts = urllib.parse.urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         connection = self._connect(parts.scheme, parts.netloc)

@@ -34,10 +34,9 @@ from tqdm import tqdm
 from framevault.api.blob_client import (
     BlobClient,
     BufferTarget,
+    ContentMismatch,
     DirectTransfers,
-    DirectUnreachable,
     FileTarget,
-    OrderedDigest,
     ReadTarget,
     find_missing,
 )
@@ -56,8 +55,6 @@ from framevault.sdk.settings import ClientSettings
 from framevault.v1 import blob_pb2
 
 DEFAULT_CHUNK_BYTES = 1024 * 1024
-# Read pieces from this size on are hashed (and written) in a thread rather than on the event loop.
-OFF_LOOP_BYTES = 1024 * 1024
 # Protobuf framing per blob in a batch (digest + field tags), kept out of the data budget.
 BATCH_OVERHEAD_BYTES = 256
 _RETRYABLE_STREAM_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED)
@@ -356,8 +353,7 @@ class BlobTransfer:
             FramevaultError: NOT_FOUND, or the content did not match the digest.
         """
         buffer = bytearray(digest.size)
-        seen = await self._read_verified(digest, BufferTarget(buffer))
-        _check_content(digest, seen.sha.hexdigest(), seen.size)
+        await self._read_verified(digest, BufferTarget(buffer))
         return bytes(buffer)
 
     async def read_to_file(self, digest: BlobDigest, destination: str | os.PathLike[str]) -> Path:
@@ -374,72 +370,31 @@ class BlobTransfer:
         handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         try:
             try:
-                seen = await self._read_verified(digest, FileTarget(handle))
+                await self._read_verified(digest, FileTarget(handle))
             finally:
                 os.close(handle)
-            _check_content(digest, seen.sha.hexdigest(), seen.size)
             os.replace(temporary, target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
         return target
 
-    async def _read_verified(self, digest: BlobDigest, target: ReadTarget) -> OrderedDigest:
-        """Reads the blob into ``target`` and hashes it in order: direct ranges when worth it, going
-        on over ReadBlob from wherever a direct read stopped. The caller checks the answer against
-        the digest before it shows anyone the bytes.
+    async def _read_verified(self, digest: BlobDigest, target: ReadTarget) -> None:
+        """Reads the blob into ``target`` and checks it against the digest (``BlobClient.read_into``),
+        going on over ReadBlob, re-opened after a broken stream, from wherever a direct read stopped.
 
         Raises:
-            FramevaultError: the read failed for good (e.g. NOT_FOUND), or more bytes arrived than
-                the digest's size.
+            FramevaultError: the read failed for good (e.g. NOT_FOUND), or the content did not
+                match the digest (DATA_LOSS).
         """
-        seen = OrderedDigest()
         reader = await self.blob_client()
-        if await reader.goes_direct(digest.size):
-            try:
-                await reader.direct_read_verified(digest, target, seen)
-                reader.direct_transfers += 1
-                return seen
-            except DirectUnreachable:
-                # Goes on over ReadBlob from where the direct read got to.
-                reader.note_unreachable()
-            except grpc.RpcError as rpc_error:
-                raise await self.client.call_error(rpc_error, self.client.blob.GetDownloadUrl) from None
-        async for data in self._stream_chunks(digest, seen.size):
-            end = seen.size + len(data)
-            if end > digest.size:
-                _check_content(digest, "(longer than its size)", end)
-            if len(data) < OFF_LOOP_BYTES:
-                _absorb(seen, target, data)
-            else:
-                await asyncio.to_thread(_absorb, seen, target, data)
-        return seen
-
-    async def read_chunks(self, digest: BlobDigest, *, reuse_buffers: bool = False) -> AsyncIterator[bytes | bytearray]:
-        """The blob's bytes in order, re-opening ReadBlob at the next offset after a broken stream.
-
-        ``reuse_buffers``: a yielded piece may be overwritten once the iteration goes on (see
-        ``BlobClient.direct_chunks``); for callers done with each piece before the next.
-
-        Raises:
-            FramevaultError: the read failed for good (e.g. NOT_FOUND).
-        """
-        offset = 0
-        reader = await self.blob_client()
-        if await reader.goes_direct(digest.size):
-            try:
-                async for data in reader.direct_chunks(digest, reuse_buffers=reuse_buffers):
-                    offset += len(data)
-                    yield data
-                reader.direct_transfers += 1
-                return
-            except DirectUnreachable:
-                # Goes on over ReadBlob from where the direct read got to.
-                reader.note_unreachable()
-            except grpc.RpcError as rpc_error:
-                raise await self.client.call_error(rpc_error, self.client.blob.GetDownloadUrl) from None
-        async for data in self._stream_chunks(digest, offset):
-            yield data
+        try:
+            await reader.read_into(digest, target, lambda offset: self._stream_chunks(digest, offset))
+        except ContentMismatch as mismatch:
+            raise FramevaultError.client_side(grpc.StatusCode.DATA_LOSS, str(mismatch)) from None
+        except grpc.RpcError as rpc_error:
+            # The ReadBlob stream raises FramevaultError: what fails here is asking for a download URL.
+            raise await self.client.call_error(rpc_error, self.client.blob.GetDownloadUrl) from None
 
     async def _stream_chunks(self, digest: BlobDigest, offset: int) -> AsyncIterator[bytes]:
         """ReadBlob from ``offset``, re-opened at the next offset after a broken stream."""
@@ -469,20 +424,6 @@ def direct_transfers(settings: ClientSettings) -> DirectTransfers:
     return DirectTransfers(concurrency=max(1, settings.blob_direct_concurrency),
                            read_range_bytes=max(1, settings.blob_direct_range_bytes),
                            writes=settings.blob_direct_writes)
-
-
-def _absorb(seen: OrderedDigest, target: ReadTarget, data: bytes) -> None:
-    with memoryview(data) as view:
-        target.write_at(seen.size, view)
-    seen.update(data)
-
-
-def _check_content(digest: BlobDigest, actual_hash: str, actual_size: int) -> None:
-    if (actual_hash, actual_size) != (digest.hash, digest.size):
-        raise FramevaultError.client_side(
-            grpc.StatusCode.DATA_LOSS,
-            f"blob {digest.uri} arrived as sha256 {actual_hash} with {actual_size} bytes",
-        )
 
 
 def _read_file_at(path: str, offset: int, size: int) -> bytes:
