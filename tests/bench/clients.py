@@ -10,6 +10,7 @@ starts, except where a job says otherwise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import json
@@ -23,6 +24,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
+import psutil
 import workload
 from client_channels import async_channel
 from grpc import aio
@@ -30,6 +32,7 @@ from pymongo import MongoClient
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
+from framevault.api.wire import LENGTH_DELIMITED, VARINT, varint
 from framevault.metadata.db import FRAMES, INDEXES
 from framevault.v1 import (
     blob_pb2,
@@ -237,25 +240,42 @@ def _fresh_blob(size: int) -> tuple[bytes, blob_pb2.Digest]:
     return data, blob_pb2.Digest(hash=hashlib.sha256(data).hexdigest(), size_bytes=size)
 
 
-async def _service_write(stub: blob_pb2_grpc.BlobServiceStub, data: bytes, digest: blob_pb2.Digest,
-                         chunk_size: int) -> float:
+_WRITE_FIELDS = blob_pb2.WriteBlobRequest.DESCRIPTOR.fields_by_name
+_NAME_TAG = varint(_WRITE_FIELDS["resource_name"].number << 3 | LENGTH_DELIMITED)
+_OFFSET_TAG = varint(_WRITE_FIELDS["write_offset"].number << 3 | VARINT)
+_DATA_TAG = varint(_WRITE_FIELDS["data"].number << 3 | LENGTH_DELIMITED)
+_FINISH = varint(_WRITE_FIELDS["finish_write"].number << 3 | VARINT) + varint(1)
+WRITE_METHOD = "/framevault.v1.BlobService/WriteBlob"
+
+
+def _write_request(resource_name: bytes, offset: int, data: memoryview, finish: bool) -> bytes:
+    """The encoded ``WriteBlobRequest``, written around the chunk in one copy (building the message
+    copies the chunk in, and serializing it copies it again)."""
+    head = [_NAME_TAG, varint(len(resource_name)), resource_name] if resource_name else []
+    if offset:
+        head += [_OFFSET_TAG, varint(offset)]
+    return b"".join([*head, _DATA_TAG, varint(len(data)), data, *([_FINISH] if finish else [])])
+
+
+async def _service_write(channel: aio.Channel, data: bytes, digest: blob_pb2.Digest, chunk_size: int) -> float:
     view = memoryview(data)
     size = len(data)
-    resource = f"uploads/{uuid.uuid4()}/blobs/{digest.hash}/{size}"
+    resource = f"uploads/{uuid.uuid4()}/blobs/{digest.hash}/{size}".encode()
+    write = channel.stream_unary(WRITE_METHOD, request_serializer=None,
+                                 response_deserializer=blob_pb2.WriteBlobResponse.FromString)
 
-    async def chunks() -> AsyncIterator[blob_pb2.WriteBlobRequest]:
+    async def chunks() -> AsyncIterator[bytes]:
         offset = 0
         while True:
-            piece = bytes(view[offset:offset + chunk_size])
+            piece = view[offset:offset + chunk_size]
             last = offset + len(piece) >= size
-            yield blob_pb2.WriteBlobRequest(resource_name=resource if offset == 0 else "", write_offset=offset,
-                                            data=piece, finish_write=last)
+            yield _write_request(resource if offset == 0 else b"", offset, piece, last)
             offset += len(piece)
             if last:
                 return
 
     started = time.perf_counter()
-    reply = await stub.WriteBlob(chunks(), timeout=CALL_TIMEOUT_S)
+    reply = await write(chunks(), timeout=CALL_TIMEOUT_S)
     seconds = time.perf_counter() - started
     if reply.committed_size != size or reply.already_existed:
         raise RuntimeError(f"unexpected WriteBlob reply {reply}")
@@ -273,49 +293,89 @@ async def _service_read(stub: blob_pb2_grpc.BlobServiceStub, digest: blob_pb2.Di
     return seconds
 
 
-def _raw_put_get(client: Any, bucket: str, data: bytes, chunk_size: int, part_size: int) -> tuple[float, float]:
+def _raw_put_get(client: Any, bucket: str, data: bytes, chunk_size: int, part_size: int,
+                 meter: _CpuMeter | None = None) -> tuple[float, float]:
     key = f"bench-raw/{uuid.uuid4()}"
-    started = time.perf_counter()
-    client.put_object(bucket, key, io.BytesIO(data), len(data), part_size=part_size)
-    write_s = time.perf_counter() - started
+    with meter.phase("raw_write") if meter else contextlib.nullcontext():
+        started = time.perf_counter()
+        client.put_object(bucket, key, io.BytesIO(data), len(data), part_size=part_size)
+        write_s = time.perf_counter() - started
     received = 0
-    started = time.perf_counter()
-    response = client.get_object(bucket, key)
-    try:
-        for piece in response.stream(chunk_size):
-            received += len(piece)
-    finally:
-        response.close()
-        response.release_conn()
-    read_s = time.perf_counter() - started
+    with meter.phase("raw_read") if meter else contextlib.nullcontext():
+        started = time.perf_counter()
+        response = client.get_object(bucket, key)
+        try:
+            for piece in response.stream(chunk_size):
+                received += len(piece)
+        finally:
+            response.close()
+            response.release_conn()
+        read_s = time.perf_counter() - started
     if received != len(data):
         raise RuntimeError(f"get_object returned {received} of {len(data)} bytes")
     client.remove_object(bucket, key)
     return write_s, read_s
 
 
+class _CpuMeter:
+    """CPU seconds of this process and of other processes (the blob service, the S3 server's
+    processes), summed per phase of a round trip."""
+
+    PHASES = ("service_write", "service_read", "raw_write", "raw_read")
+
+    def __init__(self, service_pids: list[int], store_pids: list[int]):
+        self._service = [psutil.Process(p) for p in service_pids]
+        self._store = [psutil.Process(p) for p in store_pids]
+        self.seconds = {f"{phase}_{who}": 0.0 for phase in self.PHASES for who in ("client", "service", "store")}
+
+    @staticmethod
+    def _cpu(processes: list[psutil.Process]) -> float:
+        total = 0.0
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def _now(self) -> tuple[float, float, float]:
+        return time.process_time(), self._cpu(self._service), self._cpu(self._store)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        before = self._now()
+        yield
+        for who, start, end in zip(("client", "service", "store"), before, self._now(), strict=True):
+            self.seconds[f"{name}_{who}"] += end - start
+
+
 def blob_round_trip(target: str, endpoint: str, access_key: str, secret_key: str, region: str, bucket: str,
-                    size: int, rounds: int, chunk_size: int, part_size: int, service_first: bool) -> dict[str, Any]:
+                    size: int, rounds: int, chunk_size: int, part_size: int, service_first: bool,
+                    service_pids: list[int] | None = None, store_pids: list[int] | None = None) -> dict[str, Any]:
     """Writes and reads fresh random bytes through the blob service and directly with ``minio``.
 
     Both sides first move one small blob (connections, pools and threads
     warm), then ``rounds`` blobs of ``size`` each; times are summed per side
     and direction. Every round's bytes are new, so content addressing never
-    skips a write.
+    skips a write. CPU time of this process, of the blob service
+    (``service_pids``) and of the S3 server (``store_pids``) is summed per
+    side and direction the same way (``cpu_s``).
     """
     blobs = [_fresh_blob(size) for _ in range(rounds)]
     timings = {"service_write_s": 0.0, "service_read_s": 0.0, "raw_write_s": 0.0, "raw_read_s": 0.0}
+    meter = _CpuMeter(service_pids or [], store_pids or [])
 
     async def service_side() -> None:
         async with async_channel(target) as channel:
             stub = blob_pb2_grpc.BlobServiceStub(channel)
             warm, warm_digest = _fresh_blob(WARMUP_BLOB_BYTES)
-            await _service_write(stub, warm, warm_digest, chunk_size)
+            await _service_write(channel, warm, warm_digest, chunk_size)
             await _service_read(stub, warm_digest)
             written = [warm_digest]
             for data, digest in blobs:
-                timings["service_write_s"] += await _service_write(stub, data, digest, chunk_size)
-                timings["service_read_s"] += await _service_read(stub, digest)
+                with meter.phase("service_write"):
+                    timings["service_write_s"] += await _service_write(channel, data, digest, chunk_size)
+                with meter.phase("service_read"):
+                    timings["service_read_s"] += await _service_read(stub, digest)
                 written.append(digest)
             await stub.DeleteBlobs(blob_pb2.DeleteBlobsRequest(digests=written), timeout=60)
 
@@ -323,7 +383,7 @@ def blob_round_trip(target: str, endpoint: str, access_key: str, secret_key: str
         client = _minio(endpoint, access_key, secret_key, region)
         _raw_put_get(client, bucket, os.urandom(WARMUP_BLOB_BYTES), chunk_size, part_size)
         for data, _ in blobs:
-            write_s, read_s = _raw_put_get(client, bucket, data, chunk_size, part_size)
+            write_s, read_s = _raw_put_get(client, bucket, data, chunk_size, part_size, meter)
             timings["raw_write_s"] += write_s
             timings["raw_read_s"] += read_s
 
@@ -333,7 +393,7 @@ def blob_round_trip(target: str, endpoint: str, access_key: str, secret_key: str
     else:
         raw_side()
         asyncio.run(service_side())
-    return {"size": size, "rounds": rounds, **timings}
+    return {"size": size, "rounds": rounds, **timings, "cpu_s": meter.seconds}
 
 
 # --- P6: get-one latency --------------------------------------------------------

@@ -8,7 +8,6 @@ are medians over the repeats; every single sample is kept in the JSON.
 
 from __future__ import annotations
 
-import functools
 import time
 import uuid
 from collections.abc import Callable
@@ -268,26 +267,37 @@ def p3_rows(bench: Bench) -> list[Row]:
     plan = bench.plan
     env = bench.env
     rows = []
+    store_pids = list(processes.local.Stack().s3.pids().values())
     for size in plan.blob_sizes:
         # One round trip of a GiB-class blob already takes tens of seconds; repeat the small ones only.
         repeat = plan.repeat if size <= 256 * 1024 * 1024 else 1
         # Small blobs are timed over several round trips (up to BLOB_ROUND_BYTES moved), since one
         # takes only milliseconds.
         rounds = max(1, min(BLOB_MAX_ROUNDS, BLOB_ROUND_BYTES // size))
-        samples = [_with_blob_cpu(bench, rounds * size, functools.partial(
-            processes.run_client, "blob_round_trip", target=bench.services.blob.address, endpoint=env["FRAMEVAULT_S3_ENDPOINT"],
+        samples = [processes.run_client(
+            "blob_round_trip", target=bench.services.blob.address, endpoint=env["FRAMEVAULT_S3_ENDPOINT"],
             access_key=env["FRAMEVAULT_S3_ACCESS_KEY"], secret_key=env["FRAMEVAULT_S3_SECRET_KEY"],
             region=env.get("FRAMEVAULT_S3_REGION", "us-east-1"), bucket=processes.BENCH_BUCKET, size=size,
-            rounds=rounds, chunk_size=plan.blob_chunk_size, part_size=bench.s3_part_size, service_first=n % 2 == 0))
+            rounds=rounds, chunk_size=plan.blob_chunk_size, part_size=bench.s3_part_size, service_first=n % 2 == 0,
+            service_pids=[bench.services.blob.pid], store_pids=store_pids)
             for n in range(repeat)]
         label = format_bytes(size)
+        mib = rounds * size / (1 << 20)
+
+        def cpu(key: str, samples: list[dict[str, Any]] = samples, mib: float = mib) -> float:
+            """Median CPU µs per MiB moved of ``key`` (``<side>_<direction>_<process>``)."""
+            return median([s["cpu_s"][key] * 1e6 / mib for s in samples])
+
         conditions = (f"{rounds} blob{'s' if rounds > 1 else ''} of {label} fresh random bytes per repeat, after "
-                      f"one 64 KiB warm-up blob per side; service: WriteBlob then ReadBlob, "
-                      f"{format_bytes(plan.blob_chunk_size)} chunks, one channel, 1 client process; raw: minio "
-                      f"put_object (part size {format_bytes(bench.s3_part_size)}, the service's; the SDK's default "
-                      f"3 parallel part uploads) then get_object streamed in {format_bytes(plan.blob_chunk_size)} "
-                      f"reads, same process, same S3 server and bucket; median of {repeat}; blob service CPU "
-                      f"{median([s['blob_cpu_us_per_mib'] for s in samples]):.0f} µs per MiB written and read")
+                      f"one 64 KiB warm-up blob per side; service: WriteBlob (requests encoded around each chunk) "
+                      f"then ReadBlob, {format_bytes(plan.blob_chunk_size)} chunks, one channel, 1 client process; "
+                      f"raw: minio put_object (part size {format_bytes(bench.s3_part_size)}, the service's; the SDK's "
+                      f"default 3 parallel part uploads) then get_object streamed in "
+                      f"{format_bytes(plan.blob_chunk_size)} reads, same process, same S3 server and bucket; median "
+                      f"of {repeat}; CPU µs per MiB (blob service / client / S3 server; raw client / S3 server): "
+                      + "; ".join(f"{d} {cpu(f'service_{d}_service'):.0f} / {cpu(f'service_{d}_client'):.0f} / "
+                                  f"{cpu(f'service_{d}_store'):.0f}; raw {cpu(f'raw_{d}_client'):.0f} / "
+                                  f"{cpu(f'raw_{d}_store'):.0f}" for d in ("write", "read")))
         for direction in ("write", "read"):
             service = median([rounds * size / MB / s[f"service_{direction}_s"] for s in samples])
             raw = median([rounds * size / MB / s[f"raw_{direction}_s"] for s in samples])
@@ -295,18 +305,12 @@ def p3_rows(bench: Bench) -> list[Row]:
                             f"{'WriteBlob ÷ put_object' if direction == 'write' else 'ReadBlob ÷ get_object'}",
                             "MB/s", service, raw, Target("ratio", ">=", 0.9), conditions,
                             details={"samples": samples,
-                                     "blob_cpu_us_per_mib": median([s["blob_cpu_us_per_mib"] for s in samples])}))
+                                     "blob_cpu_us_per_mib": cpu(f"service_{direction}_service"),
+                                     "client_cpu_us_per_mib": cpu(f"service_{direction}_client"),
+                                     "store_cpu_us_per_mib": cpu(f"service_{direction}_store"),
+                                     "raw_client_cpu_us_per_mib": cpu(f"raw_{direction}_client"),
+                                     "raw_store_cpu_us_per_mib": cpu(f"raw_{direction}_store")}))
     return rows
-
-
-def _with_blob_cpu(bench: Bench, moved: int, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """``measure()``'s sample with the blob service's CPU time per MiB it moved meanwhile (each blob
-    written and read once, so per MiB of the two streams together; the warm-up blob and the raw side
-    add next to nothing): it shows what a change costs the service when MB/s ratios are within noise."""
-    before = bench.services.blob.cpu_seconds()
-    sample = measure()
-    sample["blob_cpu_us_per_mib"] = (bench.services.blob.cpu_seconds() - before) * 1e6 / (2 * moved / (1 << 20))
-    return sample
 
 
 # --- P4 children ------------------------------------------------------------------
