@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from grpc import aio
 
 from framevault.api.retry import RetryPolicy
-from framevault.api.transport import TokenSource, parse_target, with_token
+from framevault.api.transport import TokenSource, client_channel_options, parse_target, with_token
 from framevault.common.config import Settings, env_name
 from framevault.common.tls import TransportSettingsError, calls_use_tls, channel_credentials
 
@@ -51,16 +51,12 @@ def service_channel(target: str, settings: Settings, service_names: Sequence[str
     except ValueError as exc:
         raise TransportSettingsError(f"{_setting_holding(settings, target)}: {exc}") from None
     credentials = channel_credentials(settings, target)
-    options: list[tuple[str, int | str]] = [
+    options = [
         *dialled.channel_options(),
-        ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
-        ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
-        ("grpc.keepalive_time_ms", settings.grpc_keepalive_time_ms),
-        ("grpc.keepalive_timeout_ms", settings.grpc_keepalive_timeout_ms),
-        ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.max_pings_without_data", 0),
-        ("grpc.enable_retries", 1),
-        ("grpc.service_config", retry_service_config(service_names)),
+        *client_channel_options(max_message_bytes=settings.grpc_max_message_bytes,
+                                keepalive_time_ms=settings.grpc_keepalive_time_ms,
+                                keepalive_timeout_ms=settings.grpc_keepalive_timeout_ms,
+                                retry_service_config=retry_service_config(service_names)),
     ]
     if credentials is None:
         channel = aio.insecure_channel(dialled.uri, options=options)

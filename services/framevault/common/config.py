@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
+from framevault.api.transport import KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS, MAX_MESSAGE_BYTES
+
 ENV_PREFIX = "FRAMEVAULT_"
 _MASK = "**********"
 # The password of a connection string's user info (``scheme://user:password@host``)
@@ -248,10 +250,10 @@ class Settings:
     allow_plaintext: bool = False
 
     # Largest gRPC message either service sends or receives (bytes).
-    grpc_max_message_bytes: int = 64 * 1024 * 1024
+    grpc_max_message_bytes: int = MAX_MESSAGE_BYTES
     # Keepalive pings on idle connections: interval (ms) and how long an answer may take (ms).
-    grpc_keepalive_time_ms: int = 30_000
-    grpc_keepalive_timeout_ms: int = 10_000
+    grpc_keepalive_time_ms: int = KEEPALIVE_TIME_MS
+    grpc_keepalive_timeout_ms: int = KEEPALIVE_TIMEOUT_MS
     # A server sends GOAWAY on a connection this old (ms; gRPC adds ±10 % jitter; 0 = never), so
     # callers balancing over a DNS name resolve it again and replicas added since get calls. Calls
     # in flight, long iterations included, finish on the old connection (no grace limit is set).

@@ -19,6 +19,7 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
+from framevault.api.transport import Options, server_channel_options
 from framevault.common.config import Settings
 from framevault.common.errors import FramevaultError, Unavailable
 from framevault.common.interceptors import ErrorMappingInterceptor, ErrorTranslator
@@ -60,16 +61,13 @@ def enable_reflection(server: aio.Server, service_names: Sequence[str]) -> None:
     }),))
 
 
-def server_options(settings: Settings) -> list[tuple[str, int]]:
+def server_options(settings: Settings) -> Options:
     connection_age = ([("grpc.max_connection_age_ms", settings.grpc_max_connection_age_ms)]
                       if settings.grpc_max_connection_age_ms > 0 else [])
-    return connection_age + [
-        ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
-        ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
-        ("grpc.keepalive_time_ms", settings.grpc_keepalive_time_ms),
-        ("grpc.keepalive_timeout_ms", settings.grpc_keepalive_timeout_ms),
-        ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
-        ("grpc.keepalive_permit_without_calls", 1),
+    return connection_age + server_channel_options(
+        max_message_bytes=settings.grpc_max_message_bytes, keepalive_time_ms=settings.grpc_keepalive_time_ms,
+        keepalive_timeout_ms=settings.grpc_keepalive_timeout_ms,
+    ) + [
         # gRPC shares a port between processes by default. A second process on
         # a taken address must fail instead: a forgotten process would
         # silently answer half the calls, and the metadata service ends the

@@ -36,6 +36,51 @@ from grpc import aio
 
 _UNIX_PREFIXES = ("unix:", "unix-abstract:")
 
+# The transport the servers and every client channel (the SDK's, the services' calls to each other)
+# agree on; the services' settings and the SDK's start from these values.
+# Largest message either side sends or receives (bytes): one side's send limit is the other's receive limit.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# Keepalive pings on idle connections: interval (ms) and how long an answer may take (ms).
+KEEPALIVE_TIME_MS = 30_000
+KEEPALIVE_TIMEOUT_MS = 10_000
+# A server ends a connection whose pings without data come more often than this (GOAWAY
+# "too_many_pings"): no client's keepalive interval may be shorter.
+SERVER_MIN_PING_INTERVAL_MS = 5_000
+
+Options = list[tuple[str, int | str]]
+
+
+def _limits_and_keepalive(max_message_bytes: int, keepalive_time_ms: int, keepalive_timeout_ms: int) -> Options:
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.keepalive_time_ms", keepalive_time_ms),
+        ("grpc.keepalive_timeout_ms", keepalive_timeout_ms),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
+
+
+def client_channel_options(*, max_message_bytes: int = MAX_MESSAGE_BYTES, keepalive_time_ms: int = KEEPALIVE_TIME_MS,
+                           keepalive_timeout_ms: int = KEEPALIVE_TIMEOUT_MS,
+                           retry_service_config: str | None = None) -> Options:
+    """Options of a client channel: message limits, keepalive pings within the servers' ping policy
+    (also on idle connections, as many as needed), and gRPC's own retries only where a retry policy
+    (``retry_service_config``, a service config) is given; otherwise callers retry per call, where
+    idempotency is known."""
+    options = [*_limits_and_keepalive(max_message_bytes, keepalive_time_ms, keepalive_timeout_ms),
+               ("grpc.http2.max_pings_without_data", 0)]
+    if retry_service_config is None:
+        return [*options, ("grpc.enable_retries", 0)]
+    return [*options, ("grpc.enable_retries", 1), ("grpc.service_config", retry_service_config)]
+
+
+def server_channel_options(*, max_message_bytes: int = MAX_MESSAGE_BYTES, keepalive_time_ms: int = KEEPALIVE_TIME_MS,
+                           keepalive_timeout_ms: int = KEEPALIVE_TIMEOUT_MS) -> Options:
+    """A server's side of :func:`client_channel_options`: the same message limits and keepalive, and
+    pings without data taken every ``SERVER_MIN_PING_INTERVAL_MS``."""
+    return [*_limits_and_keepalive(max_message_bytes, keepalive_time_ms, keepalive_timeout_ms),
+            ("grpc.http2.min_ping_interval_without_data_ms", SERVER_MIN_PING_INTERVAL_MS)]
+
 
 def target_host_port(target: str) -> tuple[str, int | None]:
     """Host and port of a gRPC target (``host:port``, ``[v6]:port``, ``dns:///host:port``, ``ipv4:host:port``)."""

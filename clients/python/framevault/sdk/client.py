@@ -30,8 +30,16 @@ from typing import Any, cast
 import grpc
 from grpc import aio
 
+from framevault.api.blob_client import write_blob_encoded
 from framevault.api.retry import RetryPolicy
-from framevault.api.transport import TlsProbe, check_token_transport, probe_tls, with_token
+from framevault.api.transport import (
+    Options,
+    TlsProbe,
+    check_token_transport,
+    client_channel_options,
+    probe_tls,
+    with_token,
+)
 from framevault.sdk.errors import FramevaultError
 from framevault.sdk.settings import ClientSettings, SettingsError, env_name
 from framevault.v1 import blob_pb2, blob_pb2_grpc, metadata_service_pb2, metadata_service_pb2_grpc
@@ -41,18 +49,12 @@ UnaryMethod = Callable[..., Awaitable[Any]]
 TRANSPORT_PROBE_TIMEOUT_SECONDS = 3.0
 
 
-def channel_options(settings: ClientSettings) -> list[tuple[str, int]]:
-    """gRPC channel options: message limits and keepalive matching the servers' ping policy."""
-    return [
-        ("grpc.max_receive_message_length", settings.max_message_bytes),
-        ("grpc.max_send_message_length", settings.max_message_bytes),
-        ("grpc.keepalive_time_ms", settings.keepalive_time_ms),
-        ("grpc.keepalive_timeout_ms", settings.keepalive_timeout_ms),
-        ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.max_pings_without_data", 0),
-        # Retries are done here, per call, where idempotency is known.
-        ("grpc.enable_retries", 0),
-    ]
+def channel_options(settings: ClientSettings) -> Options:
+    """gRPC channel options: message limits and keepalive matching the servers' ping policy; retries
+    are done here, per call, where idempotency is known."""
+    return client_channel_options(max_message_bytes=settings.max_message_bytes,
+                                  keepalive_time_ms=settings.keepalive_time_ms,
+                                  keepalive_timeout_ms=settings.keepalive_timeout_ms)
 
 
 def channel_credentials(settings: ClientSettings, target: str) -> grpc.ChannelCredentials | None:
@@ -151,6 +153,8 @@ class FramevaultClient:
             request_serializer=bytes,
             response_deserializer=metadata_service_pb2.UploadFramesResponse.FromString,
         )
+        # WriteBlob sending requests BlobClient encodes by hand (no chunk copied into a message).
+        self.write_blob_encoded = write_blob_encoded(self._blob_channel)
         self._capabilities: blob_pb2.GetCapabilitiesResponse | None = None
         # Which service (name, target) each stub method calls, to name it when its transport fails.
         self._method_services: dict[int, tuple[str, str]] = {

@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from framevault.api.transport import ChannelTarget, parse_target
+from framevault.api.transport import (
+    KEEPALIVE_TIME_MS,
+    KEEPALIVE_TIMEOUT_MS,
+    MAX_MESSAGE_BYTES,
+    ChannelTarget,
+    parse_target,
+)
 
 ENV_PREFIX = "FRAMEVAULT_"
 CONFIG_ENV = "FRAMEVAULT_CONFIG"
@@ -83,9 +89,9 @@ class ClientSettings:
     # Reopenings of a broken upload or iteration stream before giving up.
     stream_reconnect_attempts: int = 5
 
-    max_message_bytes: int = 64 * 1024 * 1024
-    keepalive_time_ms: int = 30_000
-    keepalive_timeout_ms: int = 10_000
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    keepalive_time_ms: int = KEEPALIVE_TIME_MS
+    keepalive_timeout_ms: int = KEEPALIVE_TIMEOUT_MS
 
     # Upload stream: frames sent but not yet answered are capped by the
     # smaller of this and the server's advertised window.
