@@ -54,6 +54,7 @@ from framevault.api.digests import (
     s3_checksum_headers,
 )
 from framevault.api.retry import RetryPolicy, codes, server_retry_delay
+from framevault.api.wire import LENGTH_DELIMITED, VARINT, varint
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
@@ -67,6 +68,9 @@ UPLOAD_RETRY = RetryPolicy(
 
 # Reads ``size`` bytes at ``offset`` of the content being uploaded.
 ReadAt = Callable[[int, int], Awaitable[bytes]]
+# WriteBlob taking its requests already encoded (``write_blob_encoded``): a stub's WriteBlob would
+# copy each chunk into a message and again when serializing it.
+WriteBlobEncoded = Callable[..., Awaitable[blob_pb2.WriteBlobResponse]]
 # A direct upload part larger than this (a whole blob in one PUT) is read as it is sent, in chunks
 # of STREAMED_CHUNK_BYTES, rather than held in memory whole.
 STREAMED_PART_BYTES = 64 * 1024 * 1024
@@ -218,10 +222,14 @@ class BlobClient:
     def __init__(self, stub: blob_pb2_grpc.BlobServiceStub, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
                  timeout: float | None = 300.0, max_attempts: int = UPLOAD_RETRY.max_attempts,
                  direct: DirectTransfers | None = None,
-                 capabilities: Callable[[], Awaitable[blob_pb2.GetCapabilitiesResponse]] | None = None):
+                 capabilities: Callable[[], Awaitable[blob_pb2.GetCapabilitiesResponse]] | None = None,
+                 write_blob: WriteBlobEncoded | None = None):
         """``direct``: move large blobs straight to and from the store (off when None).
-        ``capabilities``: how to ask GetCapabilities (default: once, on ``stub``)."""
+        ``capabilities``: how to ask GetCapabilities (default: once, on ``stub``).
+        ``write_blob``: ``write_blob_encoded`` of the stub's channel (default: the stub's WriteBlob,
+        each encoded request parsed back into its message, for stubs without their channel)."""
         self._stub = stub
+        self._write_blob: WriteBlobEncoded = write_blob or _parsing_back(stub)
         self._chunk_size = chunk_size
         self._timeout = timeout
         self._retry = replace(UPLOAD_RETRY, max_attempts=max_attempts)
@@ -407,7 +415,7 @@ class BlobClient:
                     return UploadResult(digest, sent, sent == 0, attempt)
                 counter = _Counter()
                 try:
-                    response = await self._stub.WriteBlob(
+                    response = await self._write_blob(
                         self._messages(name, digest.size, status.committed_size, read_at, counter),
                         timeout=self._timeout)
                 finally:
@@ -429,14 +437,13 @@ class BlobClient:
         return exc.code() == grpc.StatusCode.INTERNAL and "execute_batch" in (exc.debug_error_string() or "")
 
     async def _messages(self, name: str, size: int, start: int, read_at: ReadAt,
-                        counter: _Counter) -> AsyncIterator[blob_pb2.WriteBlobRequest]:
+                        counter: _Counter) -> AsyncIterator[bytes]:
         offset = start
         while True:
             data = await read_at(offset, min(self._chunk_size, size - offset)) if offset < size else b""
             last = offset + len(data) >= size
             counter.bytes += len(data)
-            yield blob_pb2.WriteBlobRequest(resource_name=name if offset == start else "", write_offset=offset,
-                                            data=data, finish_write=last)
+            yield write_request(name if offset == start else "", offset, data, last)
             offset += len(data)
             if last:
                 return
@@ -548,6 +555,47 @@ class BlobClient:
                     raise
                 await asyncio.sleep(breaks.delay(attempt))
                 attempt += 1
+
+
+def write_blob_encoded(channel: Any) -> WriteBlobEncoded:
+    """WriteBlob on ``channel`` (asyncio) sending requests encoded by ``write_request`` as they are."""
+    method = blob_pb2.DESCRIPTOR.services_by_name["BlobService"].methods_by_name["WriteBlob"]
+    return channel.stream_unary(f"/{method.containing_service.full_name}/{method.name}", request_serializer=bytes,
+                                response_deserializer=blob_pb2.WriteBlobResponse.FromString)
+
+
+_FIELDS = blob_pb2.WriteBlobRequest.DESCRIPTOR.fields_by_name
+_NAME_KEY = varint(_FIELDS["resource_name"].number << 3 | LENGTH_DELIMITED)
+_OFFSET_KEY = varint(_FIELDS["write_offset"].number << 3 | VARINT)
+_DATA_KEY = varint(_FIELDS["data"].number << 3 | LENGTH_DELIMITED)
+_FINISH_TRUE = varint(_FIELDS["finish_write"].number << 3 | VARINT) + varint(1)
+
+
+def write_request(resource_name: str, write_offset: int, data: bytes, finish_write: bool) -> bytes:
+    """The encoded ``WriteBlobRequest`` of these fields, byte for byte as protobuf writes it (fields
+    in number order, proto3 leaving out empty ones); the chunk is copied once, into the result."""
+    name = resource_name.encode()
+    return b"".join((
+        _NAME_KEY + varint(len(name)) + name if name else b"",
+        _OFFSET_KEY + varint(write_offset) if write_offset else b"",
+        _DATA_KEY + varint(len(data)) if data else b"",
+        data,
+        _FINISH_TRUE if finish_write else b"",
+    ))
+
+
+def _parsing_back(stub: blob_pb2_grpc.BlobServiceStub) -> WriteBlobEncoded:
+    """The stub's WriteBlob taking encoded requests: each is parsed back into its message."""
+
+    def write_blob(requests: AsyncIterator[bytes], **kwargs: Any) -> Awaitable[blob_pb2.WriteBlobResponse]:
+        async def messages() -> AsyncIterator[blob_pb2.WriteBlobRequest]:
+            async for request in requests:
+                yield blob_pb2.WriteBlobRequest.FromString(request)
+
+        response: Awaitable[blob_pb2.WriteBlobResponse] = stub.WriteBlob(messages(), **kwargs)
+        return response
+
+    return write_blob
 
 
 FindMissing = Callable[..., Awaitable[blob_pb2.FindMissingBlobsResponse]]

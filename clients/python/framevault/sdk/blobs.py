@@ -151,7 +151,7 @@ class BlobTransfer:
                 self.client.blob, chunk_size=chunk, timeout=None,
                 max_attempts=max(1, self.client.settings.stream_reconnect_attempts),
                 direct=direct_transfers(self.client.settings),
-                capabilities=self.client.capabilities)
+                capabilities=self.client.capabilities, write_blob=self.client.write_blob_encoded)
         return self._blob_client
 
     # -- upload --
