@@ -6,10 +6,10 @@ from typing import IO
 
 import click
 
+from framevault.api.limits import MAX_PAGE_SIZE
 from framevault.cli.options import read_dataset_option, read_version_option
 from framevault.cli.output import dumps
 from framevault.sdk import DataView, IterationOrder
-from framevault.sdk.dataview import MAX_PAGE_SIZE
 from framevault.sdk.frame_codec import frame_to_json_dict
 
 

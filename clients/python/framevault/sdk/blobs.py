@@ -55,6 +55,9 @@ from framevault.sdk.settings import ClientSettings
 from framevault.v1 import blob_pb2
 
 DEFAULT_CHUNK_BYTES = 1024 * 1024
+# Batch limits of a blob service that advertises none (its own defaults).
+DEFAULT_MAX_BATCH_BLOBS = 1000
+DEFAULT_MAX_BATCH_TOTAL_BYTES = 4 * 1024 * 1024
 # Protobuf framing per blob in a batch (digest + field tags), kept out of the data budget.
 BATCH_OVERHEAD_BYTES = 256
 _RETRYABLE_STREAM_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED)
@@ -218,7 +221,7 @@ class BlobTransfer:
         wanted = [d for d in dict.fromkeys(digests) if d not in self._known_present and d.size > 0]
         if not wanted:
             return set()
-        limit = (await self.client.capabilities()).max_batch_blobs or 1000
+        limit = (await self.client.capabilities()).max_batch_blobs or DEFAULT_MAX_BATCH_BLOBS
 
         async def call(request: blob_pb2.FindMissingBlobsRequest,
                        timeout: float | None) -> blob_pb2.FindMissingBlobsResponse:
@@ -237,7 +240,7 @@ class BlobTransfer:
         if not path_by_digest:
             return {}
         caps = await self.client.capabilities()
-        budget = int(caps.max_batch_total_size_bytes or 4 * 1024 * 1024)
+        budget = int(caps.max_batch_total_size_bytes or DEFAULT_MAX_BATCH_TOTAL_BYTES)
         threshold = min(self.client.settings.blob_batch_threshold_bytes, budget // 2)
         small = sorted((d for d in path_by_digest if d.size <= threshold), key=lambda d: d.size)
         large = [d for d in path_by_digest if d.size > threshold]
@@ -253,7 +256,7 @@ class BlobTransfer:
                                                        unit_scale=True, unit_divisor=1024))
             self._bar = bar
             try:
-                for batch in _batches(small, budget, max(1, caps.max_batch_blobs or 1000)):
+                for batch in _batches(small, budget, max(1, caps.max_batch_blobs or DEFAULT_MAX_BATCH_BLOBS)):
                     failures.update(await self._batch_update_files([(d, path_by_digest[d]) for d in batch]))
                 concurrency = asyncio.Semaphore(max(1, self.client.settings.blob_upload_concurrency))
 

@@ -29,6 +29,7 @@ from typing import TypeAlias
 import grpc
 from google.protobuf import field_mask_pb2
 
+from framevault.api.limits import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from framevault.sdk.client import retry_policy
 from framevault.sdk.errors import FramevaultError
 from framevault.sdk.frame_codec import frame_from_proto
@@ -39,9 +40,6 @@ from framevault.sdk.runtime import SyncIterator, current_client, sync_twin
 from framevault.v1 import frame_pb2, metadata_service_pb2, view_pb2
 
 RESUME_CODES = (grpc.StatusCode.UNAVAILABLE,)
-# ListViewFrames page sizes: what the service answers when none is given, and at most.
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 
 # A frame as received: its proto and the position right after it (a cursor the service issued, and how
 # many frames after that cursor's position the frame is).

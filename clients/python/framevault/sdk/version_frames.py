@@ -8,6 +8,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 
 import grpc
 
+from framevault.api.limits import MAX_DELETE_IDS
 from framevault.sdk.blobs import BlobTransfer
 from framevault.sdk.errors import FramevaultError
 from framevault.sdk.frame_codec import frame_from_proto
@@ -17,7 +18,6 @@ from framevault.sdk.upload import FailedFrame, FramePreparer, UploadTotals, uplo
 from framevault.sdk.version_state import VersionState, list_page_items
 from framevault.v1 import frame_pb2, metadata_service_pb2
 
-MAX_DELETE_IDS = 10_000
 UPDATE_CONCURRENCY = 8
 
 

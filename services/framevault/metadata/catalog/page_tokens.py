@@ -25,6 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 from google.protobuf.message import Message
 
+from framevault.api.limits import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from framevault.common.config import Settings
 from framevault.common.errors import FieldErrors, InvalidArgument
 from framevault.common.tokens import PAGE_TOKEN, TokenCodec
@@ -37,9 +38,6 @@ MAX_PAGE_BYTES = 2 * 1024 * 1024
 # Bytes a repeated message field entry adds to its encoded size: a one-byte
 # tag and a length of at most five bytes.
 _ENTRY_OVERHEAD_BYTES = 6
-# page_size of every list call of the metadata service: 1..MAX_PAGE_SIZE items, 0 for the default.
-MAX_PAGE_SIZE = 1000
-DEFAULT_PAGE_SIZE = 100
 _KIND = "page"
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from framevault.api.digests import digest_to_proto
+from framevault.api.limits import MAX_DELETE_IDS
 from framevault.api.metadata_values import dict_to_metadata, metadata_to_dict, value_to_python
 from framevault.common.config import Settings
 from framevault.common.digests import stored_blob_digest
@@ -40,7 +41,6 @@ from framevault.metadata.lineage import (
 from framevault.metadata.transactions import with_retries
 from framevault.v1 import blob_pb2, dataset_pb2, frame_pb2, metadata_pb2, metadata_service_pb2
 
-MAX_DELETE_IDS = 10_000
 DEFAULT_REFERENCE_BATCH = 1000
 MAX_REFERENCE_BATCH = 10_000
 # Paths of Frame an update mask may name; `meta.<key>.<key>...` addresses
