@@ -150,7 +150,7 @@ def _sdk(metadata_target: str, blob_target: str, size: int, direct: bool, **_: A
         caps = await client.capabilities()
         if not direct:
             transfer._blob_client = BlobClient(client.blob, chunk_size=int(caps.preferred_chunk_size_bytes),
-                                               timeout=None)
+                                               timeout=None, write_blob=client.write_blob_encoded)
         path = _fresh_file(directory, size)
         started, cpu = time.perf_counter(), _cpu_s()
         digest = await transfer.upload_file(str(path))
