@@ -2,7 +2,8 @@
 another attempt.
 
 ``transaction`` makes exactly one attempt: the upload stream counts attempts
-per frame and backs off itself, so the attempts it reports are real.
+per frame and backs off itself, so the attempts it reports are real
+(``TransactionSessions``: the same, its units sharing one session).
 ``in_transaction`` retries a whole unit after transient conflicts (at commit
 too, which motor's ``with_transaction`` does not retry); catalog operations
 use it. Attempt counts, time limits and backoff come from the settings the
@@ -54,23 +55,65 @@ async def transaction(db: Database) -> AsyncIterator[Any]:
     failed commit is raised as its domain error (mongo_errors.py)."""
     session = await _resolved(db.start_session())
     try:
-        await _resolved(session.start_transaction(
-            read_concern=ReadConcern("snapshot"),
-            write_concern=WriteConcern(w="majority"),
-            read_preference=ReadPreference.PRIMARY,
-        ))
-        try:
+        async with _in_transaction_of(db, session):
             yield session
-        except BaseException:
-            if session.in_transaction:
-                with contextlib.suppress(pymongo.errors.PyMongoError):
-                    await session.abort_transaction()
-            raise
-        with translated():
-            await _commit(session, db.settings.transaction_commit_attempts)
     finally:
-        with contextlib.suppress(pymongo.errors.PyMongoError):
-            await _resolved(session.end_session())
+        await _end(session)
+
+
+class TransactionSessions:
+    """Transactions of one writer that runs them one after another (an
+    upload stream's batches) on one session: starting and ending a session
+    are each a hand-off to the driver's thread, twice per unit otherwise.
+    The session is started by the first transaction and kept while units
+    commit; a unit that fails ends it (whatever state the driver left it in
+    goes with it), and the next unit starts a new one. ``close`` ends it.
+    Each transaction is ``transaction``'s: snapshot, majority, one attempt."""
+
+    def __init__(self, db: Database):
+        self._db = db
+        self._session: Any = None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        session = self._session
+        if session is None:
+            session = self._session = await _resolved(self._db.start_session())
+        try:
+            async with _in_transaction_of(self._db, session):
+                yield session
+        except BaseException:
+            self._session = None
+            await _end(session)
+            raise
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await _end(session)
+
+
+@contextlib.asynccontextmanager
+async def _in_transaction_of(db: Database, session: Any) -> AsyncIterator[None]:
+    await _resolved(session.start_transaction(
+        read_concern=ReadConcern("snapshot"),
+        write_concern=WriteConcern(w="majority"),
+        read_preference=ReadPreference.PRIMARY,
+    ))
+    try:
+        yield
+    except BaseException:
+        if session.in_transaction:
+            with contextlib.suppress(pymongo.errors.PyMongoError):
+                await session.abort_transaction()
+        raise
+    with translated():
+        await _commit(session, db.settings.transaction_commit_attempts)
+
+
+async def _end(session: Any) -> None:
+    with contextlib.suppress(pymongo.errors.PyMongoError):
+        await _resolved(session.end_session())
 
 
 async def _commit(session: Any, attempts: int) -> None:

@@ -22,7 +22,7 @@ from framevault.metadata.frames.store import Revision, Session
 from framevault.metadata.lineage import DRAFT, VersionHandle, visible_expression, visible_filter
 from framevault.metadata.mongo_errors import translated
 from framevault.metadata.mongo_versions import MongoVersionReader, aggregate
-from framevault.metadata.transactions import transaction
+from framevault.metadata.transactions import TransactionSessions, transaction
 
 SEQUENTIAL_ORDER = [("context_id", ASCENDING), ("timestamp", ASCENDING), ("frame_id", ASCENDING)]
 # What a version handle is read from.
@@ -59,6 +59,9 @@ class MongoFrameStore(MongoVersionReader):
 
     def transaction(self) -> AbstractAsyncContextManager[Session]:
         return transaction(self._db)
+
+    def transaction_sessions(self) -> TransactionSessions:
+        return TransactionSessions(self._db)
 
     # -- revisions ------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from framevault.metadata.catalog.page_tokens import Cursor
 from framevault.metadata.frame_documents import SequentialKey
 from framevault.metadata.frames.known_versions import KnownVersions
 from framevault.metadata.lineage import VersionHandle, VersionReader
+from framevault.metadata.transactions import TransactionSessions
 
 Session = Any
 Revision = dict[str, Any]
@@ -32,6 +33,11 @@ class FrameStore(VersionReader, Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Session]:
         """One snapshot transaction, committed when the block ends without an
         exception and aborted otherwise (transactions.py)."""
+        ...
+
+    def transaction_sessions(self) -> TransactionSessions:
+        """Transactions like ``transaction``'s for a writer that runs them
+        one after another, sharing one session (transactions.py)."""
         ...
 
     # -- revisions ------------------------------------------------------------

@@ -477,6 +477,11 @@ class _BatchWriter:
         # mid-stream): every later frame fails with it without a round trip.
         self._closed: FramevaultError | None = None
         self.totals = _Totals()
+        # The batches' transactions run one at a time: they share a session.
+        self._sessions = store.transaction_sessions()
+
+    async def close(self) -> None:
+        await self._sessions.close()
 
     async def process(self, batch: Sequence[_Segment]) -> bytes:
         """The response carrying the batch's results, in arrival order (encoded)."""
@@ -703,7 +708,7 @@ class _BatchWriter:
             encoded = items.documents([p.position for p in run], dataset_id, version_id, saved_ms)
             documents.extend(EncodedRevision(data, frame_id=p.frame_id, etag=p.etag, dataset_id=dataset_id,
                                              version_id=version_id) for p, data in zip(run, encoded, strict=True))
-        async with write_lease(self._store, self._version) as lease, self._store.transaction() as session:
+        async with write_lease(self._store, self._version) as lease, self._sessions.transaction() as session:
             return await write_revisions(self._store, session, lease, documents)
 
     def _write_error(self, exc: Exception, pending: _Pending) -> FramevaultError:
@@ -769,3 +774,4 @@ async def upload_frames(
             await reader
         except asyncio.CancelledError:
             pass
+        await writer.close()
