@@ -13,8 +13,9 @@ from google.protobuf import descriptor, json_format
 
 from framevault.api.metadata_values import INT64_MAX, INT64_MIN, metadata_to_dict
 from framevault.api.wire import FIXED32, FIXED64, LENGTH_DELIMITED, ONE_BYTE_VARINTS, VARINT, varint
-from framevault.sdk.frames import Annotation, Frame, FrameGroup, FrameLike, SingleFrame, known_or_guessed
+from framevault.sdk.frames import Annotation, Frame, FrameGroup, FrameLike, SingleFrame
 from framevault.sdk.geometry import BOX3D_FIELDS, GEOMETRY_FIELDS
+from framevault.sdk.sources import guess_content_type
 from framevault.v1 import frame_pb2, metadata_pb2
 
 
@@ -195,16 +196,52 @@ def _float_fields(keys: list[bytes], values: Iterable[Any]) -> bytes:
 
 
 def _metadata(values: Mapping[str, Any]) -> bytes:
-    """The fields of a ``Metadata`` message: one map entry per key."""
+    """The fields of a ``Metadata`` message: one map entry per key. Entries of a string value are
+    remembered by key and value (they repeat from frame to frame: a city, a weather); the other
+    scalars are written here without a call per value."""
     out = b""
     for key, value in values.items():
-        entry = _METADATA_KEYS[key]
-        encoded = _metadata_value(value)
-        size = len(encoded)
-        entry += _ENTRY_VALUE + (ONE_BYTE_VARINTS[size] if size < 0x80 else varint(size)) + encoded
+        kind = type(value)
+        if kind is str:
+            known = _STRING_ENTRIES.get(key)
+            entry = known.get(value) if known is not None else None
+            if entry is None:
+                entry = _string_entry(key, value)
+            out += entry
+            continue
+        if kind is float:
+            entry = _METADATA_KEYS[key] + _DOUBLE_ENTRY_VALUE + _DOUBLE(value)
+        elif kind is int:
+            if not INT64_MIN <= value <= INT64_MAX:
+                raise _NotPlain
+            encoded = varint(value & _UINT64)
+            entry = _METADATA_KEYS[key] + _ENTRY_VALUE + ONE_BYTE_VARINTS[len(encoded) + 1] + _INT + encoded
+        elif kind is bool:
+            entry = _METADATA_KEYS[key] + (_TRUE_ENTRY_VALUE if value else _FALSE_ENTRY_VALUE)
+        else:
+            encoded = _metadata_value(value)
+            size = len(encoded)
+            entry = (_METADATA_KEYS[key] + _ENTRY_VALUE + (ONE_BYTE_VARINTS[size] if size < 0x80 else varint(size))
+                     + encoded)
         size = len(entry)
         out += _META_ENTRY + (ONE_BYTE_VARINTS[size] if size < 0x80 else varint(size)) + entry
     return out
+
+
+def _string_entry(key: str, value: str) -> bytes:
+    """The ``fields`` entry of a string value, remembered (up to a bound) for the next frame."""
+    entry = _METADATA_KEYS[key] + _delimited(_ENTRY_VALUE, _delimited(_STRING, value.encode()))
+    entry = _delimited(_META_ENTRY, entry)
+    if _STRING_ENTRIES.count < _VOCABULARY_BOUND:
+        _STRING_ENTRIES.count += 1
+        _STRING_ENTRIES.setdefault(key, {})[value] = entry
+    return entry
+
+
+class _StringEntries(dict[str, dict[str, bytes]]):
+    """Encoded metadata entries of string values by key and value, with how many there are."""
+
+    count = 0
 
 
 def _metadata_value(value: Any) -> bytes:
@@ -231,6 +268,11 @@ def _metadata_value(value: Any) -> bytes:
 
 _LABELS = _Vocabulary(_ROI_LABELS, omit_empty=False)
 _METADATA_KEYS = _Vocabulary(_ENTRY_KEY, omit_empty=False)
+_STRING_ENTRIES = _StringEntries()
+# A map entry's value field of a double, true and false (its length and its message).
+_DOUBLE_ENTRY_VALUE = _ENTRY_VALUE + ONE_BYTE_VARINTS[9] + _DOUBLE_VALUE
+_TRUE_ENTRY_VALUE = _ENTRY_VALUE + ONE_BYTE_VARINTS[2] + _TRUE_VALUE
+_FALSE_ENTRY_VALUE = _ENTRY_VALUE + ONE_BYTE_VARINTS[2] + _FALSE_VALUE
 _SOURCE_IDS, _SOURCE_CONTENT_TYPES = _Vocabulary(_SOURCE_ID), _Vocabulary(_SOURCE_CONTENT_TYPE)
 _PREVIEW_CONTENT_TYPES = _Vocabulary(_PREVIEW_CONTENT_TYPE)
 _MASK_IDS, _MASK_CONTENT_TYPES = _Vocabulary(_MASK_ID), _Vocabulary(_MASK_CONTENT_TYPE)
@@ -247,10 +289,28 @@ _BOX3D_KEYS = _keys(frame_pb2.Box3D, *BOX3D_FIELDS)
 def _polygon(value: Any) -> bytes:
     parts = b""
     for part in value:
-        encoded = _floats(_PART_XY, part)
-        size = len(encoded)
-        parts += _POLYGON_PARTS + (ONE_BYTE_VARINTS[size] if size < 0x80 else varint(size)) + encoded
+        count = len(part)
+        packer = _POLYGON_PARTS_OF.get(count)
+        if packer is None:
+            packer = _polygon_part_packer(count)
+        prefix, pack = packer
+        parts += prefix + pack(*part)
     return parts
+
+
+def _polygon_part_packer(count: int) -> tuple[bytes, Callable[..., bytes]]:
+    """For parts of ``count`` coordinates: the key and length prefixes of a ``parts`` entry and its
+    packed ``xy`` field, and the packer of its coordinates."""
+    size = count * 4
+    message = _PART_XY + varint(size) if count else b""
+    packer = (_POLYGON_PARTS + varint(len(message) + size) + message, struct.Struct(f"<{count}f").pack)
+    if len(_POLYGON_PARTS_OF) < _VOCABULARY_BOUND:
+        _POLYGON_PARTS_OF[count] = packer
+    return packer
+
+
+# Polygon part prefixes and coordinate packers by coordinate count (_polygon_part_packer).
+_POLYGON_PARTS_OF: dict[int, tuple[bytes, Callable[..., bytes]]] = {}
 
 
 def _box(value: Any) -> bytes:
@@ -288,6 +348,8 @@ _GEOMETRY: dict[str, tuple[bytes, Callable[[Any], bytes]]] = {
     "keypoints_3d": (field_key(frame_pb2.Roi, "keypoints_3d"), _keypoints_3d),
     "box3d": (field_key(frame_pb2.Roi, "box_3d"), _box3d),
 }
+_GEOMETRY_IN_ORDER = [(kind, *_GEOMETRY[kind]) for kind in GEOMETRY_FIELDS]
+_ROI_POLYGON = _GEOMETRY["poly2d_xy"][0]
 
 
 def _roi(annotation: Annotation, member: str | None = None) -> bytes:
@@ -304,14 +366,20 @@ def _roi(annotation: Annotation, member: str | None = None) -> bytes:
     confidence = attributes["confidence"]
     if confidence is not None:
         out += _ROI_CONFIDENCE + _FLOAT(confidence)
-    for kind in GEOMETRY_FIELDS:
-        value = attributes[kind]
-        if value is not None:
-            key, encode = _GEOMETRY[kind]
-            encoded = encode(value)
-            size = len(encoded)
-            out += key + (ONE_BYTE_VARINTS[size] if size < 0x80 else varint(size)) + encoded
-            break
+    polygon = attributes["poly2d_xy"]
+    if polygon is not None and attributes["box2d_xywh"] is None:
+        # The most common geometry, and the first but one in GEOMETRY_FIELDS.
+        encoded = _polygon(polygon)
+        size = len(encoded)
+        out += _ROI_POLYGON + (ONE_BYTE_VARINTS[size] if size < 0x80 else varint(size)) + encoded
+    else:
+        for kind, key, encode in _GEOMETRY_IN_ORDER:
+            value = attributes[kind]
+            if value is not None:
+                encoded = encode(value)
+                size = len(encoded)
+                out += key + (ONE_BYTE_VARINTS[size] if size < 0x80 else varint(size)) + encoded
+                break
     sources = attributes["sources"]
     if not sources and member is not None:
         sources = (member,)
@@ -327,30 +395,42 @@ def _roi(annotation: Annotation, member: str | None = None) -> bytes:
 def _source(frame: SingleFrame, source_id: str, metadata: Mapping[str, Any]) -> bytes:
     """A frame's ``sources`` entry, as ``SingleFrame._source_fields`` builds it."""
     uri = frame.source
+    content_type = frame.content_type
     timestamp = frame.source_timestamp
     out = (_SOURCE_IDS[source_id] + _text(_SOURCE_URI, uri)
-           + _SOURCE_CONTENT_TYPES[known_or_guessed(frame.content_type, uri)]
+           + _SOURCE_CONTENT_TYPES[content_type if content_type is not None else guess_content_type(uri)]
            + _int32(_SOURCE_WIDTH, frame.width or 0) + _int32(_SOURCE_HEIGHT, frame.height or 0)
            + _int64(_SOURCE_TIMESTAMP, timestamp if timestamp is not None else (frame.timestamp or 0)))
     if metadata:
         out += _delimited(_SOURCE_META, _metadata(metadata))
     preview_uri = frame.preview_uri
     if preview_uri:
-        out += _delimited(_SOURCE_PREVIEW, _text(_PREVIEW_URI, preview_uri)
-                          + _PREVIEW_CONTENT_TYPES[known_or_guessed(frame.preview_content_type, preview_uri)])
+        content_type = frame.preview_content_type
+        preview = _text(_PREVIEW_URI, preview_uri) + _PREVIEW_CONTENT_TYPES[
+            content_type if content_type is not None else guess_content_type(preview_uri)]
+        out += _SOURCE_PREVIEW + ONE_BYTE_VARINTS[len(preview)] + preview if len(preview) < 0x80 else \
+            _delimited(_SOURCE_PREVIEW, preview)
     masks = frame.masks
     if masks:
         types = frame.mask_content_types
         for mask_id, mask_uri in masks.items():
-            out += _delimited(_SOURCE_MASKS, _MASK_IDS[mask_id] + _text(_MASK_URI, mask_uri)
-                              + _MASK_CONTENT_TYPES[known_or_guessed(types.get(mask_id), mask_uri)])
-    return _delimited(_FRAME_SOURCES, out)
+            content_type = types.get(mask_id)
+            mask = _MASK_IDS[mask_id] + _text(_MASK_URI, mask_uri) + _MASK_CONTENT_TYPES[
+                content_type if content_type is not None else guess_content_type(mask_uri)]
+            out += _SOURCE_MASKS + ONE_BYTE_VARINTS[len(mask)] + mask if len(mask) < 0x80 else \
+                _delimited(_SOURCE_MASKS, mask)
+    size = len(out)
+    return _FRAME_SOURCES + (ONE_BYTE_VARINTS[size] if size < 0x80 else varint(size)) + out
 
 
 def _frame_head(frame: SingleFrame | FrameGroup) -> bytes:
     """The id, context id and timestamp of a frame."""
-    return (_text(_FRAME_ID, frame.id or "") + _text(_FRAME_CONTEXT_ID, frame.context_id or "")
-            + _int64(_FRAME_TIMESTAMP, frame.timestamp or 0))
+    frame_id = frame.id
+    context_id = frame.context_id
+    timestamp = frame.timestamp
+    return ((_text(_FRAME_ID, frame_id) if frame_id else b"")
+            + (_text(_FRAME_CONTEXT_ID, context_id) if context_id else b"")
+            + (_int64(_FRAME_TIMESTAMP, timestamp) if timestamp else b""))
 
 
 def _frame_tail(frame: SingleFrame | FrameGroup) -> bytes:
@@ -371,9 +451,13 @@ def encode_frame(frame: FrameLike) -> bytes | None:
     what is wrong with it."""
     try:
         if type(frame) is SingleFrame:
-            return b"".join([
-                _frame_head(frame), _source(frame, frame.source_id, frame.source_metadata),
-                *[_roi(annotation) for annotation in frame.annotations], _frame_tail(frame)])
+            out = _frame_head(frame) + _source(frame, frame.source_id, frame.source_metadata)
+            for annotation in frame.annotations:
+                out += _roi(annotation)
+            metadata = frame.metadata
+            if metadata or frame.blob:
+                out += _frame_tail(frame)
+            return out
         if type(frame) is FrameGroup:
             members = frame._members.items()
             return b"".join([
