@@ -261,17 +261,13 @@ class Run:
             self.measure("P6", "get-one latency", lambda: bench_rows.p6_rows(bench))
 
 
-def _exit_on_signal(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     run = Run(args)
     started = time.perf_counter()
     load_before = os.getloadavg()
     # A stopped run (Ctrl-C, SIGTERM) still stops its services and removes its data.
-    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGTERM, processes.exit_on_signal)
     removed = remove_stale_test_data()
     if removed:
         print(f"[bench] removed the data of {len(removed)} killed test or benchmark runs", file=sys.stderr)
@@ -280,11 +276,12 @@ def main(argv: list[str]) -> int:
     try:
         run.run()
     finally:
-        if args.keep_data:
-            print(f"[bench] kept database {processes.BENCH_DATABASE} and bucket {processes.BENCH_BUCKET}",
-                  file=sys.stderr)
-        else:
-            remove_test_data(database=processes.BENCH_DATABASE, bucket=processes.BENCH_BUCKET)
+        with processes.teardown():
+            if args.keep_data:
+                print(f"[bench] kept database {processes.BENCH_DATABASE} and bucket {processes.BENCH_BUCKET}",
+                      file=sys.stderr)
+            else:
+                remove_test_data(database=processes.BENCH_DATABASE, bucket=processes.BENCH_BUCKET)
     elapsed = time.perf_counter() - started
     run_info = {
         "started": run.stamp,

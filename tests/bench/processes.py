@@ -41,6 +41,34 @@ RUN_ID = secrets.token_hex(5)
 BENCH_DATABASE = f"fvbench_{RUN_ID}"
 BENCH_BUCKET = f"fvbench-{RUN_ID}"
 
+# A SIGTERM that arrives while a run stops its services or removes its data waits until that is done:
+# raised in the middle, it left the other service running and the data behind.
+_teardowns = 0
+_deferred_signal: int | None = None
+
+
+def exit_on_signal(signum: int, frame: object) -> None:
+    """A run's SIGTERM handler: exits with 128 + ``signum``, once any ``teardown`` under way is done."""
+    global _deferred_signal
+    if _teardowns:
+        _deferred_signal = signum
+        return
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def teardown() -> Iterator[None]:
+    """A block that ``exit_on_signal`` does not cut short; a stop signal that came meanwhile exits after it."""
+    global _teardowns, _deferred_signal
+    _teardowns += 1
+    try:
+        yield
+    finally:
+        _teardowns -= 1
+        if not _teardowns and _deferred_signal is not None:
+            signum, _deferred_signal = _deferred_signal, None
+            raise SystemExit(128 + signum)
+
 
 class ServiceProcess(launcher.ServiceProcess):
     """A service process as ``make run`` starts it, with the resources it uses."""
@@ -188,9 +216,10 @@ def running_services(base_env: Mapping[str, str], *, driver: str, profiler: Prof
         yield Services(metadata=metadata, blob=blob, driver=driver, metadata_replicas=[metadata, *more_metadata],
                        client_env=client_env)
     finally:
-        profiler.finish()
-        for service in reversed(started):
-            service.stop()
+        with teardown():
+            profiler.finish()
+            for service in reversed(started):
+                service.stop()
 
 
 # What every client reads to reach the services of a phase (``client_channels``).
