@@ -353,3 +353,14 @@ async def test_a_single_local_file_among_remote_uris_is_found(tmp_path) -> None:
     assert preview.uri == remote and preview.preview.uri == local.as_uri()
     assert [m.uri for m in mask.masks] == [remote, local.as_uri()]
     assert all(pb.UploadFramesRequest.FromString(r.encoded).items[0].frame == r.proto for r in ready)
+
+
+@pytest.mark.parametrize("container", [list, tuple])
+async def test_lists_and_tuples_are_batched_in_order_without_a_thread(container, monkeypatch) -> None:
+    async def no_thread(*args, **kwargs):
+        raise AssertionError("an in-memory sequence needs no thread")
+
+    monkeypatch.setattr(asyncio, "to_thread", no_thread)
+    items = container(range(10))
+    assert [batch async for batch in _aiter_batches(items, 4)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert [batch async for batch in _aiter_batches(container(), 4)] == []

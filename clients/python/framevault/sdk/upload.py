@@ -85,9 +85,25 @@ def upload_item(encoded_frame: bytes) -> bytes:
     ``UploadItem`` with only its frame). Repeated fields are encoded one entry after the other, so a
     request of several frames is the concatenation of their entries: each frame is encoded once, never
     copied into a request message, and sent again as the same bytes after a reconnect."""
-    frame_length = varint(len(encoded_frame))
-    item_length = len(_ITEM_FRAME_KEY) + len(frame_length) + len(encoded_frame)
-    return b"".join((_ITEMS_KEY, varint(item_length), _ITEM_FRAME_KEY, frame_length, encoded_frame))
+    size = len(encoded_frame)
+    if size < _TWO_BYTE_LENGTH_MAX:
+        # Most frames: both lengths in one or two bytes, the item's prefix from one table.
+        prefix = _ITEM_PREFIXES.get(size)
+        if prefix is None:
+            prefix = _ITEM_PREFIXES[size] = _item_prefix(size)
+        return prefix + encoded_frame
+    return _item_prefix(size) + encoded_frame
+
+
+def _item_prefix(frame_size: int) -> bytes:
+    """What precedes an encoded frame of ``frame_size`` bytes in its ``items`` entry."""
+    frame_length = varint(frame_size)
+    return _ITEMS_KEY + varint(len(_ITEM_FRAME_KEY) + len(frame_length) + frame_size) + _ITEM_FRAME_KEY + frame_length
+
+
+# Item prefixes by frame size, filled as frames of each size come (sizes whose lengths fit in two bytes).
+_TWO_BYTE_LENGTH_MAX = 0x4000 - 8
+_ITEM_PREFIXES: dict[int, bytes] = {}
 
 
 def encode_upload_item(frame: frame_pb2.Frame) -> bytes:
@@ -355,6 +371,11 @@ async def _aiter_batches(frames: Iterable[T] | AsyncIterable[T], size: int) -> A
                 batch = []
         if batch:
             yield batch
+        return
+    if type(frames) is list or type(frames) is tuple:
+        # Already in memory, and slicing runs none of the caller's code: no trip to a thread per batch.
+        for start in range(0, len(frames), size):
+            yield list(frames[start:start + size])
         return
     iterator = iter(frames)
     while True:
