@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import cast
 
+import psutil
 import pytest
 
 from framevault.api.digests import BlobDigest
@@ -21,10 +22,12 @@ from framevault.blob.storage import PartInfo, S3BlobStorage
 from framevault.blob.uploads import BlobWriter, WriteChunk
 from framevault.common.config import Settings
 from framevault.common.request_decoding import UndecodableRequest
+from framevault.common.server import RunningService
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
 from .helpers import MIB, SMALL_PART, channel_to, random_blob, start_blob_service
 
+POOL_THREAD_PREFIX = "s3_"
 READ_AHEAD_THREAD = "s3-read-ahead"
 
 
@@ -39,23 +42,34 @@ def test_read_response_decodes_as_the_message(offset: int, size: int) -> None:
     assert len(encoded) == blob_pb2.ReadBlobResponse(offset=offset, data=data).ByteSize()
 
 
-def _read_ahead_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == READ_AHEAD_THREAD]
+def _storage_threads(read_ahead: bool) -> set[threading.Thread]:
+    """Threads of the storages' S3 pools (their names start with the pool's prefix), or their
+    read-ahead threads."""
+    return {t for t in threading.enumerate()
+            if (t.name == READ_AHEAD_THREAD if read_ahead else t.name.startswith(POOL_THREAD_PREFIX))}
+
+
+def _store_connections(settings: Settings) -> set[tuple[str, int]]:
+    """Local addresses of this process's TCP connections to the S3 server."""
+    port = int(settings.s3_endpoint.rsplit(":", 1)[1])
+    return {(c.laddr.ip, c.laddr.port) for c in psutil.Process().net_connections("tcp")
+            if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED}
 
 
 async def test_read_range_stopped_early_ends_its_reading_and_lets_go_of_the_connection(
-        s3: S3BlobStorage) -> None:
+        s3: S3BlobStorage, settings: Settings) -> None:
     key = f"tests/streams/{uuid.uuid4().hex}"
     data = os.urandom(12 * MIB + 5)
     await s3.put(key, data)
-    before = set(_read_ahead_threads())
+    before = _storage_threads(True)
     try:
-        # More readers than the HTTP pool keeps connections and than the thread pool has threads.
-        for _ in range(40):
+        # More readers than the HTTP pool keeps connections and than the thread pool has threads: each
+        # lets go of its slot, so the next one gets one.
+        for _ in range(settings.s3_max_concurrency + 8):
             stream = cast(AsyncGenerator[bytes, None], s3.read_range(key, 0, len(data), MIB))
             assert await anext(stream) == data[:MIB]
             await stream.aclose()
-        for thread in set(_read_ahead_threads()) - before:
+        for thread in _storage_threads(True) - before:
             await asyncio.to_thread(thread.join, 60)
             assert not thread.is_alive()
         chunks = [c async for c in s3.read_range(key, 3, len(data) - 3, MIB)]
@@ -63,6 +77,97 @@ async def test_read_range_stopped_early_ends_its_reading_and_lets_go_of_the_conn
         assert b"".join(chunks) == data[3:]
     finally:
         await s3.delete(key)
+
+
+class PeakUse:
+    """Samples, while its block runs, how many S3 pool threads, read-ahead threads and S3 connections
+    this process has beyond those it had when this was made; keeps the largest numbers."""
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._before = _storage_threads(False), _storage_threads(True), _store_connections(settings)
+        self.pool_threads = self.read_ahead_threads = self.connections = 0
+
+    async def _watch(self) -> None:
+        pool, read_ahead, connections = self._before
+        while True:
+            self.pool_threads = max(self.pool_threads, len(_storage_threads(False) - pool))
+            self.read_ahead_threads = max(self.read_ahead_threads, len(_storage_threads(True) - read_ahead))
+            self.connections = max(self.connections, len(_store_connections(self._settings) - connections))
+            await asyncio.sleep(0.005)
+
+    async def __aenter__(self) -> PeakUse:
+        self._watcher = asyncio.create_task(self._watch())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._watcher.cancel()
+
+
+async def test_concurrent_reads_stay_within_s3_max_concurrency_threads_and_connections(settings: Settings) -> None:
+    bounded = Settings(**{**settings.__dict__, "s3_max_concurrency": 3})
+    # Counted from before the storage's first request: its every thread and connection.
+    peak = PeakUse(bounded)
+    storage = S3BlobStorage(bounded)
+    key = f"tests/streams/{uuid.uuid4().hex}"
+    data = os.urandom(6 * MIB + 1)
+    await storage.put(key, data)
+    reading = most_reading = 0
+
+    async def slow_reader() -> bytes:
+        nonlocal reading, most_reading
+        pieces = []
+        async for chunk in storage.read_range(key, 0, len(data), MIB):
+            if not pieces:
+                reading += 1
+                most_reading = max(most_reading, reading)
+            pieces.append(chunk)
+            # A caller slower than the store: the read-ahead fills up and waits for it.
+            await asyncio.sleep(0.02)
+        reading -= 1
+        return b"".join(pieces)
+
+    try:
+        async with peak:
+            results = await asyncio.gather(*(slow_reader() for _ in range(12)))
+    finally:
+        await storage.delete(key)
+        await storage.close()
+    assert results == [data] * 12
+    assert most_reading == 3
+    assert 1 <= peak.pool_threads <= 3 and 1 <= peak.read_ahead_threads <= 3
+    assert 1 <= peak.connections <= 3
+
+
+async def test_read_blob_streams_beyond_s3_max_concurrency_all_arrive_whole(
+        settings: Settings, blob_service: RunningService) -> None:
+    """Through the service: more ReadBlob streams at once than it may hold GETs; they take turns."""
+    bounded = Settings(**{**settings.__dict__, "s3_max_concurrency": 2})
+    data, digest = random_blob(5 * MIB + 17)
+    blob = blob_pb2.Digest(hash=digest.hash, size_bytes=digest.size)
+    peak = PeakUse(bounded)
+    running = await start_blob_service(bounded)
+    try:
+        async with channel_to(running.port) as channel:
+            stub = blob_pb2_grpc.BlobServiceStub(channel)
+            name = f"uploads/{uuid.uuid4()}/blobs/{digest.hash}/{digest.size}"
+            await stub.WriteBlob(iter([
+                blob_pb2.WriteBlobRequest(resource_name=name, data=data[:3 * MIB]),
+                blob_pb2.WriteBlobRequest(write_offset=3 * MIB, data=data[3 * MIB:], finish_write=True)]))
+
+            async def read(offset: int) -> bytes:
+                return b"".join([r.data async for r in stub.ReadBlob(blob_pb2.ReadBlobRequest(digest=blob,
+                                                                                               offset=offset))])
+
+            offsets = [0, 1, MIB, 3 * MIB + 5, 0, 7, 2 * MIB, 5 * MIB]
+            async with peak:
+                assert await asyncio.gather(*(read(o) for o in offsets)) == [data[o:] for o in offsets]
+            # Counted from before the service started: its every thread and connection.
+            assert 1 <= peak.pool_threads <= 2 and 1 <= peak.read_ahead_threads <= 2
+            assert 1 <= peak.connections <= 2
+            await stub.DeleteBlobs(blob_pb2.DeleteBlobsRequest(digests=[blob]))
+    finally:
+        await running.stop(grace=1)
 
 
 async def test_read_range_hands_over_a_broken_body_as_an_error(s3: S3BlobStorage) -> None:

@@ -7,8 +7,9 @@ classes) out of the domain.
 
 The ``minio`` SDK is synchronous: every call runs in a thread pool sized to
 ``s3_max_concurrency``, and the SDK's urllib3 pool gets the same size so no
-thread ever waits for a connection. Calls go through the SDK's public API
-where it has one; the few operations it offers only as private methods
+thread ever waits for a connection. At most ``s3_max_concurrency`` streamed
+reads hold a GET open at once, each with the one thread that reads it ahead.
+Calls go through the SDK's public API where it has one; the few operations it offers only as private methods
 (part-level multipart control, a PUT with conditional headers) go through
 ``minio_internals``, the one module allowed to touch them.
 """
@@ -300,6 +301,9 @@ class S3BlobStorage:
             http_client=self._pool,
         )
         self._executor = ThreadPoolExecutor(max_workers=settings.s3_max_concurrency, thread_name_prefix="s3")
+        # Each streamed read holds its GET's connection and its read-ahead thread from the first chunk
+        # to the last; further reads wait for one to end, so neither grows with the number of readers.
+        self._open_reads = asyncio.Semaphore(settings.s3_max_concurrency)
         # Signs URLs for the address clients reach the store at; signing needs no request to the store
         # because the region is given.
         public_host, public_secure = public_endpoint(settings)
@@ -370,13 +374,14 @@ class S3BlobStorage:
             raise
 
     async def read_range(self, key: str, offset: int, length: int, chunk_size: int) -> AsyncIterator[bytes]:
-        response = await self._run(self._open, key, offset, length)
-        reader = _ReadAhead(key, response, length, chunk_size)
-        try:
-            while (chunk := await reader.next()) is not None:
-                yield chunk
-        finally:
-            reader.stop()
+        async with self._open_reads:
+            response = await self._run(self._open, key, offset, length)
+            reader = _ReadAhead(key, response, length, chunk_size)
+            try:
+                while (chunk := await reader.next()) is not None:
+                    yield chunk
+            finally:
+                reader.stop()
 
     async def delete(self, key: str) -> None:
         await self._run(self._client.remove_object, self.bucket, key)
