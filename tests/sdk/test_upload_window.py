@@ -364,3 +364,17 @@ async def test_lists_and_tuples_are_batched_in_order_without_a_thread(container,
     items = container(range(10))
     assert [batch async for batch in _aiter_batches(items, 4)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     assert [batch async for batch in _aiter_batches(container(), 4)] == []
+
+
+async def test_encoded_and_converted_frames_keep_their_order(tmp_path) -> None:
+    # Frames encoded directly, converted to protos (a local file, a numpy value) and invalid ones, mixed.
+    import numpy as np
+
+    frames = [SingleFrame(source="s3://b/0.jpg", id="0"), SingleFrame(source=str(tmp_path / "1.jpg"), id="1"),
+              SingleFrame(source="s3://b/2.jpg", id="2", width="wide"), SingleFrame(source="s3://b/3.jpg", id="3"),
+              SingleFrame(source="s3://b/4.jpg", id="4", width=np.int64(4)), SingleFrame(source="s3://b/5.jpg", id="5")]
+    failed: list = []
+    ready = await FramePreparer(None, failed).prepare(frames)
+    assert [r.original for r in ready] == [frames[i] for i in (0, 1, 3, 4, 5)]
+    assert [r.proto.id for r in ready] == ["0", "1", "3", "4", "5"]
+    assert [f.frame for f in failed] == [frames[2]]

@@ -458,13 +458,16 @@ class FramePreparer:
         self.failed = failed
 
     async def prepare(self, batch: list[FrameLike]) -> list[PreparedFrame]:
-        converted: list[tuple[FrameLike, frame_pb2.Frame | bytes]] = []
+        # Encoded frames are ready at once; those converted to protos wait here, in their places,
+        # until their local files have blob URIs.
+        prepared: list[PreparedFrame | tuple[FrameLike, frame_pb2.Frame]] = []
+        converted = False
         # The frames naming local files, with those fields.
         with_files: list[tuple[FrameLike, frame_pb2.Frame, list[tuple[str, Any]]]] = []
         for original in batch:
             encoded = None if _may_name_local_files(original) else encode_frame(original)
             if encoded is not None:
-                converted.append((original, encoded))
+                prepared.append(PreparedFrame(original, encoded))
                 continue
             try:
                 proto = frame_to_proto(original)
@@ -472,10 +475,13 @@ class FramePreparer:
                 self.failed.append(FailedFrame(original, FramevaultError.client_side(
                     grpc.StatusCode.INVALID_ARGUMENT, f"not a valid frame: {exc}")))
                 continue
-            converted.append((original, proto))
+            prepared.append((original, proto))
+            converted = True
             local = _local_uri_fields(proto)
             if local:
                 with_files.append((original, proto, local))
+        if not converted:
+            return prepared  # type: ignore[return-value]  # every entry is a PreparedFrame
         refused: set[int] = set()
         if with_files and self.blobs is None:
             for _, _, local in with_files:
@@ -492,7 +498,8 @@ class FramePreparer:
                         refused.add(id(proto))
                         break
                     message.uri = outcome.digests[path].uri
-        return [PreparedFrame(original, frame) for original, frame in converted if id(frame) not in refused]
+        return [entry if isinstance(entry, PreparedFrame) else PreparedFrame(*entry)
+                for entry in prepared if isinstance(entry, PreparedFrame) or id(entry[1]) not in refused]
 
 
 def _with_field(error: FramevaultError, field_path: str) -> FramevaultError:
@@ -544,14 +551,19 @@ async def upload_frames(
     # The failure count the bar shows; redrawn only when it changes.
     shown_failures = -1
 
+    created, updated, unchanged = (metadata_service_pb2.FrameResult.OUTCOME_CREATED,
+                                   metadata_service_pb2.FrameResult.OUTCOME_UPDATED,
+                                   metadata_service_pb2.FrameResult.OUTCOME_UNCHANGED)
+
     def on_result(result: metadata_service_pb2.FrameResult, item: PreparedFrame) -> None:
         nonlocal shown_failures
         bar.update(1)
-        if result.outcome == metadata_service_pb2.FrameResult.OUTCOME_CREATED:
+        outcome = result.outcome
+        if outcome == created:
             totals.created += 1
-        elif result.outcome == metadata_service_pb2.FrameResult.OUTCOME_UPDATED:
+        elif outcome == updated:
             totals.updated += 1
-        elif result.outcome == metadata_service_pb2.FrameResult.OUTCOME_UNCHANGED:
+        elif outcome == unchanged:
             totals.unchanged += 1
         else:
             error = FramevaultError.from_status(result.error) if result.HasField("error") else \
