@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
+import io
 import os
 import random
 import threading
@@ -13,6 +15,7 @@ from typing import cast
 
 import psutil
 import pytest
+from minio import Minio
 
 from framevault.api.digests import BlobDigest
 from framevault.blob import wire
@@ -168,6 +171,21 @@ async def test_read_blob_streams_beyond_s3_max_concurrency_all_arrive_whole(
             await stub.DeleteBlobs(blob_pb2.DeleteBlobsRequest(digests=[blob]))
     finally:
         await running.stop(grace=1)
+
+
+async def test_objects_read_as_stored_whatever_their_content_encoding(s3: S3BlobStorage, settings: Settings) -> None:
+    key = f"tests/streams/{uuid.uuid4().hex}"
+    stored = gzip.compress(os.urandom(3 * MIB // 2))
+    # A header a direct upload's PUT could carry: the store serves it back with the object.
+    Minio(settings.s3_endpoint, access_key=settings.s3_access_key, secure=settings.s3_secure,
+          secret_key=settings.s3_secret_key.get_secret_value(), region=settings.s3_region).put_object(
+        settings.s3_bucket, key, io.BytesIO(stored), len(stored), metadata={"Content-Encoding": "gzip"})
+    try:
+        assert b"".join([c async for c in s3.read_range(key, 0, len(stored), MIB)]) == stored
+        assert await s3.get(key) == stored
+        assert (await s3.get_tagged(key, len(stored))).data == stored
+    finally:
+        await s3.delete(key)
 
 
 async def test_read_range_hands_over_a_broken_body_as_an_error(s3: S3BlobStorage) -> None:

@@ -345,7 +345,8 @@ class S3BlobStorage:
     def _read(self, key: str, offset: int, length: int | None) -> TaggedBytes:
         response = self._open(key, offset, length)
         try:
-            return TaggedBytes(data=response.read(), etag=(response.headers.get("ETag") or "").strip('"'))
+            return TaggedBytes(data=response.read(decode_content=False),
+                               etag=(response.headers.get("ETag") or "").strip('"'))
         finally:
             response.close()
             response.release_conn()
@@ -366,6 +367,9 @@ class S3BlobStorage:
         return await self._run(put)
 
     def _open(self, key: str, offset: int, length: int | None) -> urllib3.BaseHTTPResponse:
+        """The GET's response; its body is read with ``decode_content=False``: an object's bytes as
+        stored, whatever Content-Encoding it was stored with (a client's PUT may set one), and without
+        urllib3's decoding buffer, which copied every piece once more."""
         try:
             return self._client.get_object(self.bucket, key, offset=offset, length=length or 0)
         except S3Error as exc:
@@ -654,7 +658,7 @@ def _read_exactly(response: urllib3.BaseHTTPResponse, size: int) -> bytes:
     pieces: list[bytes] = []
     wanted = size
     while wanted > 0:
-        piece = response.read(wanted)
+        piece = response.read(wanted, decode_content=False)
         if not piece:
             break
         pieces.append(piece)
