@@ -10,11 +10,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from support import channel_to
+from support import channel_to, start_metadata_service
 
 from framevault.common.config import Settings
 from framevault.common.server import RunningService
-from framevault.metadata.app import build_service
 from framevault.metadata.db import Database
 from framevault.v1 import frame_pb2, metadata_service_pb2_grpc
 
@@ -42,8 +41,7 @@ async def small_batches(settings: Settings, blob_service: RunningService) -> Asy
     """A stub of a metadata service on the session's database whose batches are a few frames each."""
     small = dataclasses.replace(settings, metadata_address="127.0.0.1:0", blob_target=f"127.0.0.1:{blob_service.port}",
                                 upload_batch_frames=BATCH_FRAMES, upload_window_frames=16 * BATCH_FRAMES)
-    service = RunningService(build_service(small), small)
-    await service.start()
+    service = await start_metadata_service(small)
     try:
         async with channel_to(service.port) as channel:
             yield metadata_service_pb2_grpc.MetadataServiceStub(channel)
