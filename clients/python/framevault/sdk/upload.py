@@ -444,7 +444,13 @@ def _may_name_local_files(frame: FrameLike) -> bool:
 
 def _member_may_name_local_files(frame: SingleFrame) -> bool:
     # A URI that is not a str (bytes, say) is left to the proto, which converts it or says what is wrong.
-    for uri in (frame.source, frame.preview_uri or "", *frame.masks.values()):
+    source = frame.source
+    if type(source) is not str or is_local_uri(source):
+        return True
+    preview_uri = frame.preview_uri
+    if preview_uri and (type(preview_uri) is not str or is_local_uri(preview_uri)):
+        return True
+    for uri in frame.masks.values():
         if type(uri) is not str or is_local_uri(uri):
             return True
     return False
