@@ -107,8 +107,9 @@ class PeakUse:
         self._watcher.cancel()
 
 
-async def test_concurrent_reads_stay_within_s3_max_concurrency_threads_and_connections(settings: Settings) -> None:
-    bounded = Settings(**{**settings.__dict__, "s3_max_concurrency": 3})
+async def _slow_concurrent_reads(bounded: Settings, readers: int) -> tuple[int, PeakUse]:
+    """``readers`` callers slower than the store read one blob at once; returns how many read at
+    the same time at most, and the peak use of threads and connections."""
     # Counted from before the storage's first request: its every thread and connection.
     peak = PeakUse(bounded)
     storage = S3BlobStorage(bounded)
@@ -132,20 +133,35 @@ async def test_concurrent_reads_stay_within_s3_max_concurrency_threads_and_conne
 
     try:
         async with peak:
-            results = await asyncio.gather(*(slow_reader() for _ in range(12)))
+            results = await asyncio.gather(*(slow_reader() for _ in range(readers)))
     finally:
         await storage.delete(key)
         await storage.close()
-    assert results == [data] * 12
+    assert results == [data] * readers
+    return most_reading, peak
+
+
+async def test_concurrent_reads_stay_within_blob_max_open_reads_threads_and_connections(settings: Settings) -> None:
+    bounded = Settings(**{**settings.__dict__, "s3_max_concurrency": 3, "blob_max_open_reads": 3})
+    most_reading, peak = await _slow_concurrent_reads(bounded, readers=12)
     assert most_reading == 3
     assert 1 <= peak.pool_threads <= 3 and 1 <= peak.read_ahead_threads <= 3
     assert 1 <= peak.connections <= 3
 
 
-async def test_read_blob_streams_beyond_s3_max_concurrency_all_arrive_whole(
+async def test_slow_readers_do_not_take_the_s3_call_threads(settings: Settings) -> None:
+    """A stream holds its GET while its caller reads, so the bound on open reads is its own: more
+    slow readers than S3 call threads all read at once, up to blob_max_open_reads."""
+    bounded = Settings(**{**settings.__dict__, "s3_max_concurrency": 1, "blob_max_open_reads": 4})
+    most_reading, peak = await _slow_concurrent_reads(bounded, readers=6)
+    assert most_reading == 4
+    assert peak.pool_threads <= 1 and 1 <= peak.read_ahead_threads <= 4
+
+
+async def test_read_blob_streams_beyond_blob_max_open_reads_all_arrive_whole(
         settings: Settings, blob_service: RunningService) -> None:
     """Through the service: more ReadBlob streams at once than it may hold GETs; they take turns."""
-    bounded = Settings(**{**settings.__dict__, "s3_max_concurrency": 2})
+    bounded = Settings(**{**settings.__dict__, "s3_max_concurrency": 2, "blob_max_open_reads": 2})
     data, digest = random_blob(5 * MIB + 17)
     blob = blob_pb2.Digest(hash=digest.hash, size_bytes=digest.size)
     peak = PeakUse(bounded)

@@ -7,7 +7,7 @@ classes) out of the domain.
 
 The ``minio`` SDK is synchronous: every call runs in a thread pool sized to
 ``s3_max_concurrency``, and the SDK's urllib3 pool gets the same size so no
-thread ever waits for a connection. At most ``s3_max_concurrency`` streamed
+thread ever waits for a connection. At most ``blob_max_open_reads`` streamed
 reads hold a GET open at once, each with the one thread that reads it ahead.
 Calls go through the SDK's public API where it has one; the few operations it offers only as private methods
 (part-level multipart control, a PUT with conditional headers) go through
@@ -303,7 +303,7 @@ class S3BlobStorage:
         self._executor = ThreadPoolExecutor(max_workers=settings.s3_max_concurrency, thread_name_prefix="s3")
         # Each streamed read holds its GET's connection and its read-ahead thread from the first chunk
         # to the last; further reads wait for one to end, so neither grows with the number of readers.
-        self._open_reads = asyncio.Semaphore(settings.s3_max_concurrency)
+        self._open_reads = asyncio.Semaphore(settings.blob_max_open_reads)
         # Signs URLs for the address clients reach the store at; signing needs no request to the store
         # because the region is given.
         public_host, public_secure = public_endpoint(settings)

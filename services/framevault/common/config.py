@@ -150,6 +150,10 @@ class Settings:
     s3_max_part_size_bytes: int = 128 * 1024 * 1024
     # Threads running the synchronous S3 SDK; its HTTP pool is sized to match.
     s3_max_concurrency: int = 32
+    # ReadBlob streams of one process that hold a GET open at once (each its connection and the one
+    # thread that reads it ahead); further ones wait for one to end. Its own bound, larger than
+    # s3_max_concurrency, because a stream holds its GET for as long as its caller takes to read.
+    blob_max_open_reads: int = 256
     # The S3 store as clients reach it, put into presigned URLs (downloads, direct uploads) when it
     # differs from s3_endpoint: `host:port` (HTTPS per s3_secure) or `http(s)://host:port`; empty = s3_endpoint.
     s3_public_endpoint: str = ""
