@@ -32,7 +32,7 @@ from pymongo import MongoClient
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from framevault.api.wire import LENGTH_DELIMITED, VARINT, varint
+from framevault.api.blob_client import write_blob_encoded, write_request
 from framevault.metadata.db import FRAMES, INDEXES
 from framevault.v1 import (
     blob_pb2,
@@ -240,36 +240,19 @@ def _fresh_blob(size: int) -> tuple[bytes, blob_pb2.Digest]:
     return data, blob_pb2.Digest(hash=hashlib.sha256(data).hexdigest(), size_bytes=size)
 
 
-_WRITE_FIELDS = blob_pb2.WriteBlobRequest.DESCRIPTOR.fields_by_name
-_NAME_TAG = varint(_WRITE_FIELDS["resource_name"].number << 3 | LENGTH_DELIMITED)
-_OFFSET_TAG = varint(_WRITE_FIELDS["write_offset"].number << 3 | VARINT)
-_DATA_TAG = varint(_WRITE_FIELDS["data"].number << 3 | LENGTH_DELIMITED)
-_FINISH = varint(_WRITE_FIELDS["finish_write"].number << 3 | VARINT) + varint(1)
-WRITE_METHOD = "/framevault.v1.BlobService/WriteBlob"
-
-
-def _write_request(resource_name: bytes, offset: int, data: memoryview, finish: bool) -> bytes:
-    """The encoded ``WriteBlobRequest``, written around the chunk in one copy (building the message
-    copies the chunk in, and serializing it copies it again)."""
-    head = [_NAME_TAG, varint(len(resource_name)), resource_name] if resource_name else []
-    if offset:
-        head += [_OFFSET_TAG, varint(offset)]
-    return b"".join([*head, _DATA_TAG, varint(len(data)), data, *([_FINISH] if finish else [])])
-
-
 async def _service_write(channel: aio.Channel, data: bytes, digest: blob_pb2.Digest, chunk_size: int) -> float:
     view = memoryview(data)
     size = len(data)
-    resource = f"uploads/{uuid.uuid4()}/blobs/{digest.hash}/{size}".encode()
-    write = channel.stream_unary(WRITE_METHOD, request_serializer=None,
-                                 response_deserializer=blob_pb2.WriteBlobResponse.FromString)
+    resource = f"uploads/{uuid.uuid4()}/blobs/{digest.hash}/{size}"
+    # Requests written around each chunk (one copy), as the SDK sends them.
+    write = write_blob_encoded(channel)
 
     async def chunks() -> AsyncIterator[bytes]:
         offset = 0
         while True:
             piece = view[offset:offset + chunk_size]
             last = offset + len(piece) >= size
-            yield _write_request(resource if offset == 0 else b"", offset, piece, last)
+            yield write_request(resource if offset == 0 else "", offset, piece, last)
             offset += len(piece)
             if last:
                 return

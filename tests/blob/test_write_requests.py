@@ -40,6 +40,8 @@ def test_a_request_is_encoded_as_protobuf_writes_it(resource_name: str, write_of
     encoded = write_request(resource_name, write_offset, data, finish_write)
     assert blob_pb2.WriteBlobRequest.FromString(encoded) == message
     assert encoded == message.SerializeToString(deterministic=True)
+    # A view into a larger buffer (a chunk of a blob held whole) encodes the same.
+    assert write_request(resource_name, write_offset, memoryview(b"<" + data + b">")[1:-1], finish_write) == encoded
 
 
 async def test_an_upload_over_encoded_requests_resumes_from_the_committed_part(

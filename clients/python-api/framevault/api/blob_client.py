@@ -571,7 +571,7 @@ _DATA_KEY = varint(_FIELDS["data"].number << 3 | LENGTH_DELIMITED)
 _FINISH_TRUE = varint(_FIELDS["finish_write"].number << 3 | VARINT) + varint(1)
 
 
-def write_request(resource_name: str, write_offset: int, data: bytes, finish_write: bool) -> bytes:
+def write_request(resource_name: str, write_offset: int, data: bytes | memoryview, finish_write: bool) -> bytes:
     """The encoded ``WriteBlobRequest`` of these fields, byte for byte as protobuf writes it (fields
     in number order, proto3 leaving out empty ones); the chunk is copied once, into the result."""
     name = resource_name.encode()
