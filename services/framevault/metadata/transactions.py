@@ -68,14 +68,22 @@ class TransactionSessions:
     The session is started by the first transaction and kept while units
     commit; a unit that fails ends it (whatever state the driver left it in
     goes with it), and the next unit starts a new one. ``close`` ends it.
+    A session left unused for ``SESSION_IDLE_SECONDS`` is ended too before
+    the next unit: the server forgets sessions idle for its logical session
+    timeout (30 minutes by default), and a stream may pause for that long.
     Each transaction is ``transaction``'s: snapshot, majority, one attempt."""
+
+    SESSION_IDLE_SECONDS = 60.0
 
     def __init__(self, db: Database):
         self._db = db
         self._session: Any = None
+        self._last_used = 0.0
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Any]:
+        if self._session is not None and time.monotonic() - self._last_used > self.SESSION_IDLE_SECONDS:
+            await self.close()
         session = self._session
         if session is None:
             session = self._session = await _resolved(self._db.start_session())
@@ -86,6 +94,8 @@ class TransactionSessions:
             self._session = None
             await _end(session)
             raise
+        finally:
+            self._last_used = time.monotonic()
 
     async def close(self) -> None:
         session, self._session = self._session, None

@@ -774,4 +774,5 @@ async def upload_frames(
             await reader
         except asyncio.CancelledError:
             pass
-        await writer.close()
+        finally:
+            await writer.close()
