@@ -149,8 +149,10 @@ def _sdk(metadata_target: str, blob_target: str, size: int, direct: bool, **_: A
         # client is made before its clock: the rows time transfers, not a process's first call.
         caps = await client.capabilities()
         if not direct:
+            # An SDK older than encoded WriteBlob requests (the A side of an A/B) has no write_blob.
+            encoded = {"write_blob": client.write_blob_encoded} if hasattr(client, "write_blob_encoded") else {}
             transfer._blob_client = BlobClient(client.blob, chunk_size=int(caps.preferred_chunk_size_bytes),
-                                               timeout=None, write_blob=client.write_blob_encoded)
+                                               timeout=None, **encoded)
         path = _fresh_file(directory, size)
         started, cpu = time.perf_counter(), _cpu_s()
         digest = await transfer.upload_file(str(path))
