@@ -349,7 +349,6 @@ _GEOMETRY: dict[str, tuple[bytes, Callable[[Any], bytes]]] = {
     "box3d": (field_key(frame_pb2.Roi, "box_3d"), _box3d),
 }
 _GEOMETRY_IN_ORDER = [(kind, *_GEOMETRY[kind]) for kind in GEOMETRY_FIELDS]
-_ROI_POLYGON = _GEOMETRY["poly2d_xy"][0]
 
 
 def _roi(annotation: Annotation, member: str | None = None) -> bytes:
@@ -366,20 +365,13 @@ def _roi(annotation: Annotation, member: str | None = None) -> bytes:
     confidence = attributes["confidence"]
     if confidence is not None:
         out += _ROI_CONFIDENCE + _FLOAT(confidence)
-    polygon = attributes["poly2d_xy"]
-    if polygon is not None and attributes["box2d_xywh"] is None:
-        # The most common geometry, and the first but one in GEOMETRY_FIELDS.
-        encoded = _polygon(polygon)
-        size = len(encoded)
-        out += _ROI_POLYGON + (ONE_BYTE_VARINTS[size] if size < 0x80 else varint(size)) + encoded
-    else:
-        for kind, key, encode in _GEOMETRY_IN_ORDER:
-            value = attributes[kind]
-            if value is not None:
-                encoded = encode(value)
-                size = len(encoded)
-                out += key + (ONE_BYTE_VARINTS[size] if size < 0x80 else varint(size)) + encoded
-                break
+    for kind, key, encode in _GEOMETRY_IN_ORDER:
+        value = attributes[kind]
+        if value is not None:
+            encoded = encode(value)
+            size = len(encoded)
+            out += key + (ONE_BYTE_VARINTS[size] if size < 0x80 else varint(size)) + encoded
+            break
     sources = attributes["sources"]
     if not sources and member is not None:
         sources = (member,)
@@ -406,21 +398,16 @@ def _source(frame: SingleFrame, source_id: str, metadata: Mapping[str, Any]) -> 
     preview_uri = frame.preview_uri
     if preview_uri:
         content_type = frame.preview_content_type
-        preview = _text(_PREVIEW_URI, preview_uri) + _PREVIEW_CONTENT_TYPES[
-            content_type if content_type is not None else guess_content_type(preview_uri)]
-        out += _SOURCE_PREVIEW + ONE_BYTE_VARINTS[len(preview)] + preview if len(preview) < 0x80 else \
-            _delimited(_SOURCE_PREVIEW, preview)
+        out += _delimited(_SOURCE_PREVIEW, _text(_PREVIEW_URI, preview_uri) + _PREVIEW_CONTENT_TYPES[
+            content_type if content_type is not None else guess_content_type(preview_uri)])
     masks = frame.masks
     if masks:
         types = frame.mask_content_types
         for mask_id, mask_uri in masks.items():
             content_type = types.get(mask_id)
-            mask = _MASK_IDS[mask_id] + _text(_MASK_URI, mask_uri) + _MASK_CONTENT_TYPES[
-                content_type if content_type is not None else guess_content_type(mask_uri)]
-            out += _SOURCE_MASKS + ONE_BYTE_VARINTS[len(mask)] + mask if len(mask) < 0x80 else \
-                _delimited(_SOURCE_MASKS, mask)
-    size = len(out)
-    return _FRAME_SOURCES + (ONE_BYTE_VARINTS[size] if size < 0x80 else varint(size)) + out
+            out += _delimited(_SOURCE_MASKS, _MASK_IDS[mask_id] + _text(_MASK_URI, mask_uri) + _MASK_CONTENT_TYPES[
+                content_type if content_type is not None else guess_content_type(mask_uri)])
+    return _delimited(_FRAME_SOURCES, out)
 
 
 def _frame_head(frame: SingleFrame | FrameGroup) -> bytes:
@@ -454,10 +441,7 @@ def encode_frame(frame: FrameLike) -> bytes | None:
             out = _frame_head(frame) + _source(frame, frame.source_id, frame.source_metadata)
             for annotation in frame.annotations:
                 out += _roi(annotation)
-            metadata = frame.metadata
-            if metadata or frame.blob:
-                out += _frame_tail(frame)
-            return out
+            return out + _frame_tail(frame)
         if type(frame) is FrameGroup:
             members = frame._members.items()
             return b"".join([
