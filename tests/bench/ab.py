@@ -27,6 +27,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import processes
+
 HARNESS = Path(__file__).resolve().parent / "harness.py"
 INSTALLED = "installed"
 
@@ -39,10 +41,12 @@ def run_harness(side: str, harness_args: list[str]) -> dict[str, Any]:
     try:
         stdout, stderr = harness.communicate()
     finally:
-        # Stopped ourselves: the harness stops too (and removes its data) instead of running on.
-        if harness.poll() is None:
-            harness.terminate()
-            harness.wait()
+        # Stopped ourselves: the harness stops too (and removes its data) instead of running on; a
+        # second SIGTERM meanwhile waits for that (processes.teardown).
+        with processes.teardown():
+            if harness.poll() is None:
+                harness.terminate()
+                harness.wait()
     if harness.returncode != 0:
         raise SystemExit(f"harness failed for {side}:\n{stderr[-4000:]}")
     match = re.search(r"^results: (.+\.json)$", stdout, re.MULTILINE)
@@ -74,12 +78,8 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.3f} ({min(values):.3f}–{max(values):.3f})"
 
 
-def _exit_on_signal(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str]) -> int:
-    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGTERM, processes.exit_on_signal)
     if "--" in argv:
         cut = argv.index("--")
         own, harness_args = argv[:cut], argv[cut + 1:]
