@@ -1,6 +1,7 @@
 """The servers and every client channel (the SDK's, and the services' calls to each other) take their
-message limits and keepalive from framevault.api.transport, and agree: what one side may send the
-other takes, and clients ping idle connections no more often than the servers allow."""
+message limits, keepalive and stream window from framevault.api.transport, and agree: what one side
+may send the other takes, clients ping idle connections no more often than the servers allow, and every
+receiver holds at most its fixed stream window of what a peer sent ahead."""
 
 from __future__ import annotations
 
@@ -38,9 +39,12 @@ def _service_channel_options(settings: Settings, monkeypatch: pytest.MonkeyPatch
 
 
 def test_service_and_sdk_settings_start_from_the_same_limits_and_keepalive() -> None:
-    shared = (transport.MAX_MESSAGE_BYTES, transport.KEEPALIVE_TIME_MS, transport.KEEPALIVE_TIMEOUT_MS)
-    assert _defaults(Settings, "grpc_max_message_bytes", "grpc_keepalive_time_ms", "grpc_keepalive_timeout_ms") == shared
-    assert _defaults(ClientSettings, "max_message_bytes", "keepalive_time_ms", "keepalive_timeout_ms") == shared
+    shared = (transport.MAX_MESSAGE_BYTES, transport.KEEPALIVE_TIME_MS, transport.KEEPALIVE_TIMEOUT_MS,
+              transport.STREAM_WINDOW_BYTES)
+    assert _defaults(Settings, "grpc_max_message_bytes", "grpc_keepalive_time_ms", "grpc_keepalive_timeout_ms",
+                     "grpc_stream_window_bytes") == shared
+    assert _defaults(ClientSettings, "max_message_bytes", "keepalive_time_ms", "keepalive_timeout_ms",
+                     "stream_window_bytes") == shared
 
 
 def test_servers_and_client_channels_agree_on_message_limits_and_keepalive(
@@ -62,6 +66,10 @@ def test_servers_and_client_channels_agree_on_message_limits_and_keepalive(
         assert client["grpc.http2.max_pings_without_data"] == 0, name
         assert (client["grpc.keepalive_time_ms"], client["grpc.keepalive_timeout_ms"]) == (
             server["grpc.keepalive_time_ms"], server["grpc.keepalive_timeout_ms"]), name
+        # Both receive into a fixed window: gRPC's probe would grow it with the link, not with memory.
+        for side in (client, server):
+            assert side["grpc.http2.bdp_probe"] == 0, name
+            assert side["grpc.http2.lookahead_bytes"] == transport.STREAM_WINDOW_BYTES, name
     # The SDK retries per call; the services' channels let gRPC retry UNAVAILABLE under their policy.
     assert clients["sdk"]["grpc.enable_retries"] == 0 and "grpc.service_config" not in clients["sdk"]
     assert clients["service to service"]["grpc.enable_retries"] == 1
@@ -69,11 +77,15 @@ def test_servers_and_client_channels_agree_on_message_limits_and_keepalive(
 
 
 def test_changed_limits_reach_both_sides(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    changed = dataclasses.replace(settings, grpc_max_message_bytes=8 * 1024 * 1024, grpc_keepalive_time_ms=45_000)
+    changed = dataclasses.replace(settings, grpc_max_message_bytes=8 * 1024 * 1024, grpc_keepalive_time_ms=45_000,
+                                  grpc_stream_window_bytes=1024 * 1024)
     server = dict(server_options(changed))
     service_client = _service_channel_options(changed, monkeypatch)
     for options in (server, service_client):
         assert options["grpc.max_receive_message_length"] == options["grpc.max_send_message_length"] == 8 * 1024 * 1024
         assert options["grpc.keepalive_time_ms"] == 45_000
-    sdk = dict(channel_options(ClientSettings(max_message_bytes=8 * 1024 * 1024, keepalive_time_ms=45_000)))
-    assert (sdk["grpc.max_send_message_length"], sdk["grpc.keepalive_time_ms"]) == (8 * 1024 * 1024, 45_000)
+        assert options["grpc.http2.lookahead_bytes"] == 1024 * 1024
+    sdk = dict(channel_options(ClientSettings(max_message_bytes=8 * 1024 * 1024, keepalive_time_ms=45_000,
+                                              stream_window_bytes=2 * 1024 * 1024)))
+    assert (sdk["grpc.max_send_message_length"], sdk["grpc.keepalive_time_ms"], sdk["grpc.http2.lookahead_bytes"]) == (
+        8 * 1024 * 1024, 45_000, 2 * 1024 * 1024)

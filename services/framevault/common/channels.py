@@ -56,6 +56,7 @@ def service_channel(target: str, settings: Settings, service_names: Sequence[str
         *client_channel_options(max_message_bytes=settings.grpc_max_message_bytes,
                                 keepalive_time_ms=settings.grpc_keepalive_time_ms,
                                 keepalive_timeout_ms=settings.grpc_keepalive_timeout_ms,
+                                stream_window_bytes=settings.grpc_stream_window_bytes,
                                 retry_service_config=retry_service_config(service_names)),
     ]
     if credentials is None:

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
-from framevault.api.transport import KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS, MAX_MESSAGE_BYTES
+from framevault.api.transport import KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS, MAX_MESSAGE_BYTES, STREAM_WINDOW_BYTES
 
 ENV_PREFIX = "FRAMEVAULT_"
 _MASK = "**********"
@@ -258,6 +258,9 @@ class Settings:
     # Keepalive pings on idle connections: interval (ms) and how long an answer may take (ms).
     grpc_keepalive_time_ms: int = KEEPALIVE_TIME_MS
     grpc_keepalive_timeout_ms: int = KEEPALIVE_TIMEOUT_MS
+    # Bytes a stream's peer may send ahead of what the service has read (HTTP/2 stream window), fixed:
+    # with gRPC's own tuning a stream could hold tens of MiB while its handler waits.
+    grpc_stream_window_bytes: int = STREAM_WINDOW_BYTES
     # A server sends GOAWAY on a connection this old (ms; gRPC adds ±10 % jitter; 0 = never), so
     # callers balancing over a DNS name resolve it again and replicas added since get calls. Calls
     # in flight, long iterations included, finish on the old connection (no grace limit is set).

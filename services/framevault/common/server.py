@@ -66,7 +66,7 @@ def server_options(settings: Settings) -> Options:
                       if settings.grpc_max_connection_age_ms > 0 else [])
     return connection_age + server_channel_options(
         max_message_bytes=settings.grpc_max_message_bytes, keepalive_time_ms=settings.grpc_keepalive_time_ms,
-        keepalive_timeout_ms=settings.grpc_keepalive_timeout_ms,
+        keepalive_timeout_ms=settings.grpc_keepalive_timeout_ms, stream_window_bytes=settings.grpc_stream_window_bytes,
     ) + [
         # gRPC shares a port between processes by default. A second process on
         # a taken address must fail instead: a forgotten process would

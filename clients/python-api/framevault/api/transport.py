@@ -46,28 +46,39 @@ KEEPALIVE_TIMEOUT_MS = 10_000
 # A server ends a connection whose pings without data come more often than this (GOAWAY
 # "too_many_pings"): no client's keepalive interval may be shorter.
 SERVER_MIN_PING_INTERVAL_MS = 5_000
+# Bytes a receiver lets one stream's peer send ahead of what it has read (HTTP/2 stream window), fixed
+# instead of tuned by gRPC's bandwidth-delay probe: the probe may grow it without bound when memory is
+# plentiful (``max(4 MiB, 2 x BDP)``, tens of MiB per stream on a fast link), and a stream whose reader
+# waits (a WriteBlob stream while its part goes to the store) then holds all of it in memory. Fixed, what
+# a stream holds is bounded by this whatever the link, at the cost of one window per round trip on a long
+# fat link (4 MiB at 10 ms: ~400 MB/s per stream).
+STREAM_WINDOW_BYTES = 4 * 1024 * 1024
 
 Options = list[tuple[str, int | str]]
 
 
-def _limits_and_keepalive(max_message_bytes: int, keepalive_time_ms: int, keepalive_timeout_ms: int) -> Options:
+def _limits_and_keepalive(max_message_bytes: int, keepalive_time_ms: int, keepalive_timeout_ms: int,
+                          stream_window_bytes: int) -> Options:
     return [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.keepalive_time_ms", keepalive_time_ms),
         ("grpc.keepalive_timeout_ms", keepalive_timeout_ms),
         ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.bdp_probe", 0),
+        ("grpc.http2.lookahead_bytes", stream_window_bytes),
     ]
 
 
 def client_channel_options(*, max_message_bytes: int = MAX_MESSAGE_BYTES, keepalive_time_ms: int = KEEPALIVE_TIME_MS,
                            keepalive_timeout_ms: int = KEEPALIVE_TIMEOUT_MS,
+                           stream_window_bytes: int = STREAM_WINDOW_BYTES,
                            retry_service_config: str | None = None) -> Options:
     """Options of a client channel: message limits, keepalive pings within the servers' ping policy
-    (also on idle connections, as many as needed), and gRPC's own retries only where a retry policy
-    (``retry_service_config``, a service config) is given; otherwise callers retry per call, where
-    idempotency is known."""
-    options = [*_limits_and_keepalive(max_message_bytes, keepalive_time_ms, keepalive_timeout_ms),
+    (also on idle connections, as many as needed), a fixed receive window per stream, and gRPC's own
+    retries only where a retry policy (``retry_service_config``, a service config) is given; otherwise
+    callers retry per call, where idempotency is known."""
+    options = [*_limits_and_keepalive(max_message_bytes, keepalive_time_ms, keepalive_timeout_ms, stream_window_bytes),
                ("grpc.http2.max_pings_without_data", 0)]
     if retry_service_config is None:
         return [*options, ("grpc.enable_retries", 0)]
@@ -75,10 +86,11 @@ def client_channel_options(*, max_message_bytes: int = MAX_MESSAGE_BYTES, keepal
 
 
 def server_channel_options(*, max_message_bytes: int = MAX_MESSAGE_BYTES, keepalive_time_ms: int = KEEPALIVE_TIME_MS,
-                           keepalive_timeout_ms: int = KEEPALIVE_TIMEOUT_MS) -> Options:
-    """A server's side of :func:`client_channel_options`: the same message limits and keepalive, and
-    pings without data taken every ``SERVER_MIN_PING_INTERVAL_MS``."""
-    return [*_limits_and_keepalive(max_message_bytes, keepalive_time_ms, keepalive_timeout_ms),
+                           keepalive_timeout_ms: int = KEEPALIVE_TIMEOUT_MS,
+                           stream_window_bytes: int = STREAM_WINDOW_BYTES) -> Options:
+    """A server's side of :func:`client_channel_options`: the same message limits, keepalive and
+    stream window, and pings without data taken every ``SERVER_MIN_PING_INTERVAL_MS``."""
+    return [*_limits_and_keepalive(max_message_bytes, keepalive_time_ms, keepalive_timeout_ms, stream_window_bytes),
             ("grpc.http2.min_ping_interval_without_data_ms", SERVER_MIN_PING_INTERVAL_MS)]
 
 

@@ -54,7 +54,8 @@ def channel_options(settings: ClientSettings) -> Options:
     are done here, per call, where idempotency is known."""
     return client_channel_options(max_message_bytes=settings.max_message_bytes,
                                   keepalive_time_ms=settings.keepalive_time_ms,
-                                  keepalive_timeout_ms=settings.keepalive_timeout_ms)
+                                  keepalive_timeout_ms=settings.keepalive_timeout_ms,
+                                  stream_window_bytes=settings.stream_window_bytes)
 
 
 def channel_credentials(settings: ClientSettings, target: str) -> grpc.ChannelCredentials | None:

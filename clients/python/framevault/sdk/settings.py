@@ -26,6 +26,7 @@ from framevault.api.transport import (
     KEEPALIVE_TIME_MS,
     KEEPALIVE_TIMEOUT_MS,
     MAX_MESSAGE_BYTES,
+    STREAM_WINDOW_BYTES,
     ChannelTarget,
     parse_target,
 )
@@ -92,6 +93,8 @@ class ClientSettings:
     max_message_bytes: int = MAX_MESSAGE_BYTES
     keepalive_time_ms: int = KEEPALIVE_TIME_MS
     keepalive_timeout_ms: int = KEEPALIVE_TIMEOUT_MS
+    # Bytes a server may send on one stream ahead of what the caller has read (HTTP/2 stream window).
+    stream_window_bytes: int = STREAM_WINDOW_BYTES
 
     # Upload stream: frames sent but not yet answered are capped by the
     # smaller of this and the server's advertised window.
