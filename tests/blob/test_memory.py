@@ -23,7 +23,6 @@ from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from support import channel_to, security_env
 
-from framevault.api.transport import STREAM_WINDOW_BYTES
 from framevault.common.config import Settings
 from framevault.v1 import blob_pb2, blob_pb2_grpc
 
@@ -33,9 +32,6 @@ TIB = 1024 * 1024 * MIB
 START_TIMEOUT_S = 60.0
 # What a stream may hold: the part being filled, the part in flight, and a copy of each on its way to S3.
 PARTS_HELD = 4
-# What gRPC receives ahead of the handler: the fixed stream window (with gRPC's own window tuning it
-# grew to tens of MiB on loopback while a part went to the store, and the bound below failed).
-RECEIVED_AHEAD = STREAM_WINDOW_BYTES
 # Memory outside the stream's own buffers that varies from run to run: HTTP client buffers, allocator
 # slack. The same whatever the part size or the amount sent.
 TRANSPORT_HEADROOM = 32 * MIB
@@ -119,7 +115,10 @@ async def test_memory_per_write_stream_is_bounded_by_the_part_size(
     env = {**stack_env, **security_env(settings), "FRAMEVAULT_S3_BUCKET": settings.s3_bucket, "FRAMEVAULT_LOG_LEVEL": "WARNING",
            "FRAMEVAULT_S3_PART_SIZE_BYTES": str(SMALL_PART), "FRAMEVAULT_S3_MAX_PART_SIZE_BYTES": str(SMALL_PART),
            # Far more than 10,000 parts of SMALL_PART hold: the part size must still not grow past its cap.
-           "FRAMEVAULT_BLOB_MAX_SIZE_BYTES": str(5 * TIB)}
+           "FRAMEVAULT_BLOB_MAX_SIZE_BYTES": str(5 * TIB),
+           # What gRPC receives ahead of the handler: a fixed stream window (with gRPC's own window tuning
+           # it grew to tens of MiB on loopback while a part went to the store, and the bound below failed).
+           "FRAMEVAULT_GRPC_STREAM_WINDOW_BYTES": str(settings.grpc_stream_window_bytes)}
     sent = SENT
     data, _ = random_blob(sent)
     async with blob_service_process(env, tmp_path / "blob.log") as (port, pid):
@@ -134,5 +133,5 @@ async def test_memory_per_write_stream_is_bounded_by_the_part_size(
     # Every whole part was committed as it arrived...
     assert committed == sent
     # ...so the stream held a few parts, never what it sent.
-    bound = PARTS_HELD * SMALL_PART + RECEIVED_AHEAD + TRANSPORT_HEADROOM
+    bound = PARTS_HELD * SMALL_PART + settings.grpc_stream_window_bytes + TRANSPORT_HEADROOM
     assert growth[0] <= bound, f"{growth[0] / MIB:.0f} MiB for parts of {SMALL_PART // MIB} MiB, {SENT // MIB} MiB sent"

@@ -57,8 +57,8 @@ STREAM_WINDOW_BYTES = 4 * 1024 * 1024
 Options = list[tuple[str, int | str]]
 
 
-def _limits_and_keepalive(max_message_bytes: int, keepalive_time_ms: int, keepalive_timeout_ms: int,
-                          stream_window_bytes: int) -> Options:
+def _options_of_both_sides(max_message_bytes: int, keepalive_time_ms: int, keepalive_timeout_ms: int,
+                           stream_window_bytes: int) -> Options:
     return [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
@@ -78,7 +78,7 @@ def client_channel_options(*, max_message_bytes: int = MAX_MESSAGE_BYTES, keepal
     (also on idle connections, as many as needed), a fixed receive window per stream, and gRPC's own
     retries only where a retry policy (``retry_service_config``, a service config) is given; otherwise
     callers retry per call, where idempotency is known."""
-    options = [*_limits_and_keepalive(max_message_bytes, keepalive_time_ms, keepalive_timeout_ms, stream_window_bytes),
+    options = [*_options_of_both_sides(max_message_bytes, keepalive_time_ms, keepalive_timeout_ms, stream_window_bytes),
                ("grpc.http2.max_pings_without_data", 0)]
     if retry_service_config is None:
         return [*options, ("grpc.enable_retries", 0)]
@@ -90,7 +90,7 @@ def server_channel_options(*, max_message_bytes: int = MAX_MESSAGE_BYTES, keepal
                            stream_window_bytes: int = STREAM_WINDOW_BYTES) -> Options:
     """A server's side of :func:`client_channel_options`: the same message limits, keepalive and
     stream window, and pings without data taken every ``SERVER_MIN_PING_INTERVAL_MS``."""
-    return [*_limits_and_keepalive(max_message_bytes, keepalive_time_ms, keepalive_timeout_ms, stream_window_bytes),
+    return [*_options_of_both_sides(max_message_bytes, keepalive_time_ms, keepalive_timeout_ms, stream_window_bytes),
             ("grpc.http2.min_ping_interval_without_data_ms", SERVER_MIN_PING_INTERVAL_MS)]
 
 
